@@ -1,0 +1,1 @@
+//! flowmeter-git
