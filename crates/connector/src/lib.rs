@@ -1,1 +1,89 @@
-//! flowmeter-connector
+//! The connector framework every source shares.
+//!
+//! A connector knows one API (or a local git clone) and nothing of metrics:
+//! it turns what changed upstream since its last [`Cursor`] into interchange
+//! [`Event`]s. The binary stores each [`SyncBatch`] through the same
+//! validation and transactional upsert as `flowmeter import`, together with
+//! the batch's cursor, so an interrupted sync resumes where it stopped and a
+//! second sync with nothing new upstream writes nothing.
+
+use chrono::{DateTime, Utc};
+use flowmeter_model::Event;
+use serde_json::Value;
+
+/// Where a connector stopped; opaque JSON that only the connector reads.
+/// Stored per source name next to the data it produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cursor(pub Value);
+
+/// What a sync run asks of a connector.
+#[derive(Debug, Clone)]
+pub struct SyncContext {
+    /// Backfill start for a first (or `--full`) sync.
+    pub since: DateTime<Utc>,
+    /// Ignore the stored cursor and fetch everything since `since`.
+    pub full: bool,
+}
+
+/// One unit of progress: events to store and the cursor to save with them.
+#[derive(Debug, Default)]
+pub struct SyncBatch {
+    pub events: Vec<Event>,
+    pub cursor: Cursor,
+    /// HTTP requests (or other upstream calls) this batch cost.
+    pub requests: u64,
+    /// Unmapped upstream names etc.: facts for the coverage report.
+    pub notes: Vec<String>,
+}
+
+/// An error a user can act on: names the source, the API call or repo, and
+/// never contains a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("{source_name}: authentication failed for `{call}`: check the token in `{token_env}`")]
+    Unauthorized {
+        source_name: String,
+        call: String,
+        token_env: String,
+    },
+    #[error("{source_name}: `{call}` was not found: {hint}")]
+    NotFound {
+        source_name: String,
+        call: String,
+        hint: String,
+    },
+    #[error("{source_name}: `{call}` failed: {message}")]
+    Api {
+        source_name: String,
+        call: String,
+        message: String,
+    },
+    #[error("{source_name}: configuration: {message}")]
+    Config {
+        source_name: String,
+        message: String,
+    },
+    #[error("{source_name}: {message}")]
+    Other {
+        source_name: String,
+        message: String,
+    },
+}
+
+/// A source of events. Implementations live in `connectors/<name>/`.
+///
+/// `sync` is called repeatedly: it returns the next batch after `cursor`, or
+/// `None` when the source is up to date. The caller commits each batch with
+/// its cursor before asking for the next, which is what makes a sync
+/// resumable after an interruption.
+#[async_trait::async_trait]
+pub trait Connector: Send {
+    /// The configured source name (`name` in `[[sources]]`, default the type).
+    fn name(&self) -> &str;
+
+    async fn next_batch(
+        &mut self,
+        ctx: &SyncContext,
+        cursor: Option<&Cursor>,
+    ) -> Result<Option<SyncBatch>, ConnectorError>;
+}

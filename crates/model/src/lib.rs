@@ -1,1 +1,18 @@
-//! flowmeter-model
+//! The event interchange model of flowmeter (EVENTS.md, version 1).
+//!
+//! Every source — a connector, a webhook, a file a user imports — is
+//! normalised to the five record types here before it reaches the store.
+//! This crate knows nothing of any API or of metrics: it parses, validates
+//! and names errors precisely (file, line, record, field).
+//!
+//! - [`record`]: the typed records ([`Event`] and its five kinds).
+//! - [`parse`]: JSON object → validated [`Event`], with the EVENTS.md rules.
+//! - [`read`]: JSON Lines and CSV readers that attach file and line to errors.
+
+pub mod parse;
+pub mod read;
+pub mod record;
+
+pub use parse::{event_from_json, FieldError};
+pub use read::{kind_from_file_name, read_csv, read_jsonl, LineError, ReadOutcome};
+pub use record::*;

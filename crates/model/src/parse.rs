@@ -1,0 +1,485 @@
+//! JSON object → validated [`Event`], applying every rule of EVENTS.md.
+//!
+//! Errors carry the record's label (``deployment `x1` ``) and the field, so
+//! the reader can prefix file and line and the user can fix the input.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::record::*;
+
+/// What is wrong with one record: which record, which field, and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{}", label.as_ref().map(|l| format!("{l}: ")).unwrap_or_default(), message)]
+pub struct FieldError {
+    /// e.g. ``deployment `x1` ``; absent when even the type is unknown.
+    pub label: Option<String>,
+    /// The offending field, when one is to blame.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(label: Option<String>, field: &str, message: String) -> Self {
+        FieldError {
+            label,
+            field: Some(field.to_string()),
+            message,
+        }
+    }
+}
+
+/// The default `source` of a record that names none.
+pub const DEFAULT_SOURCE: &str = "import";
+
+/// Parses one record given as a JSON value (a line of a JSON Lines file, or a
+/// CSV row turned into an object).
+pub fn event_from_json(value: Value) -> Result<Event, FieldError> {
+    let Value::Object(map) = value else {
+        return Err(FieldError {
+            label: None,
+            field: None,
+            message: "expected a JSON object with a `type` field".into(),
+        });
+    };
+    let kind = match map.get("type") {
+        Some(Value::String(t)) => EventKind::parse(t).ok_or_else(|| {
+            FieldError::new(
+                None,
+                "type",
+                format!(
+                    "unknown record type `{t}` (expected deployment, commit, pull_request, review or incident)"
+                ),
+            )
+        })?,
+        Some(other) => {
+            return Err(FieldError::new(
+                None,
+                "type",
+                format!("field `type` must be a string, found {}", type_name(other)),
+            ))
+        }
+        None => {
+            return Err(FieldError::new(
+                None,
+                "type",
+                "field `type` is required".into(),
+            ))
+        }
+    };
+    let mut f = Fields::new(map, kind);
+    let event = match kind {
+        EventKind::Deployment => Event::Deployment(deployment(&mut f)?),
+        EventKind::Commit => Event::Commit(commit(&mut f)?),
+        EventKind::PullRequest => Event::PullRequest(pull_request(&mut f)?),
+        EventKind::Review => Event::Review(review(&mut f)?),
+        EventKind::Incident => Event::Incident(incident(&mut f)?),
+    };
+    Ok(event)
+}
+
+fn deployment(f: &mut Fields) -> Result<Deployment, FieldError> {
+    let id = f.req_id("id")?;
+    f.label = Some(format!("deployment `{id}`"));
+    let source = f.source()?;
+    let repo = f.opt_str("repo")?;
+    let service = match (f.opt_str("service")?, &repo) {
+        (Some(s), _) => s,
+        (None, Some(r)) => r.clone(),
+        (None, None) => {
+            return Err(f.err(
+                "service",
+                "field `service` is required when `repo` is absent".into(),
+            ))
+        }
+    };
+    let environment = f.req_str("environment")?;
+    let status = match f.req_str("status")?.as_str() {
+        "success" => DeploymentStatus::Success,
+        "failure" => DeploymentStatus::Failure,
+        "cancelled" => DeploymentStatus::Cancelled,
+        "in_progress" => DeploymentStatus::InProgress,
+        other => {
+            return Err(f.err(
+                "status",
+                format!("field `status` must be success, failure, cancelled or in_progress, found `{other}`"),
+            ))
+        }
+    };
+    let started_at = f.opt_ts("started_at")?;
+    let finished_at = f.opt_ts("finished_at")?;
+    if finished_at.is_none()
+        && matches!(status, DeploymentStatus::Success | DeploymentStatus::Failure)
+    {
+        return Err(f.err(
+            "finished_at",
+            format!(
+                "field `finished_at` is required when status is `{}`",
+                status.as_str()
+            ),
+        ));
+    }
+    let commit_sha = f.req_str("commit_sha")?;
+    let commits = f.opt_list("commits")?;
+    let kind = match f.opt_str("kind")?.as_deref() {
+        None | Some("regular") => DeploymentKind::Regular,
+        Some("rollback") => DeploymentKind::Rollback,
+        Some("hotfix") => DeploymentKind::Hotfix,
+        Some(other) => {
+            return Err(f.err(
+                "kind",
+                format!("field `kind` must be regular, rollback or hotfix, found `{other}`"),
+            ))
+        }
+    };
+    Ok(Deployment {
+        source,
+        id,
+        service,
+        repo,
+        environment,
+        status,
+        started_at,
+        finished_at,
+        commit_sha,
+        commits,
+        kind,
+        actor: f.opt_str("actor")?,
+        url: f.opt_str("url")?,
+        git_ref: f.opt_str("ref")?,
+        labels: f.opt_list("labels")?.unwrap_or_default(),
+        extra: f.extra(),
+    })
+}
+
+fn commit(f: &mut Fields) -> Result<Commit, FieldError> {
+    let sha = f.req_str("sha")?;
+    f.label = Some(format!("commit `{sha}`"));
+    Ok(Commit {
+        source: f.source()?,
+        repo: f.req_str("repo")?,
+        sha,
+        parents: f.opt_list("parents")?,
+        authored_at: f.req_ts("authored_at")?,
+        committed_at: f.opt_ts("committed_at")?,
+        author: f.opt_str("author")?,
+        message: f.opt_str("message")?,
+        extra: f.extra(),
+    })
+}
+
+fn pull_request(f: &mut Fields) -> Result<PullRequest, FieldError> {
+    let repo = f.req_str("repo")?;
+    f.label = Some(format!("pull_request `{repo}`"));
+    let number = f.req_int("number")?;
+    f.label = Some(format!("pull_request `{repo}#{number}`"));
+    Ok(PullRequest {
+        source: f.source()?,
+        repo,
+        number,
+        title: f.opt_str("title")?,
+        author: f.opt_str("author")?,
+        base: f.opt_str("base")?,
+        head: f.opt_str("head")?,
+        labels: f.opt_list("labels")?.unwrap_or_default(),
+        created_at: f.req_ts("created_at")?,
+        ready_at: f.opt_ts("ready_at")?,
+        merged_at: f.opt_ts("merged_at")?,
+        closed_at: f.opt_ts("closed_at")?,
+        merge_commit_sha: f.opt_str("merge_commit_sha")?,
+        commits: f.opt_list("commits")?,
+        first_commit_at: f.opt_ts("first_commit_at")?,
+        additions: f.opt_int("additions")?,
+        deletions: f.opt_int("deletions")?,
+        extra: f.extra(),
+    })
+}
+
+fn review(f: &mut Fields) -> Result<Review, FieldError> {
+    let id = f.req_id("id")?;
+    f.label = Some(format!("review `{id}`"));
+    let state = match f.req_str("state")?.as_str() {
+        "approved" => ReviewState::Approved,
+        "changes_requested" => ReviewState::ChangesRequested,
+        "commented" => ReviewState::Commented,
+        "dismissed" => ReviewState::Dismissed,
+        other => {
+            return Err(f.err(
+                "state",
+                format!("field `state` must be approved, changes_requested, commented or dismissed, found `{other}`"),
+            ))
+        }
+    };
+    Ok(Review {
+        source: f.source()?,
+        repo: f.req_str("repo")?,
+        pr: f.req_int("pr")?,
+        id,
+        author: f.req_str("author")?,
+        state,
+        submitted_at: f.req_ts("submitted_at")?,
+        extra: f.extra(),
+    })
+}
+
+fn incident(f: &mut Fields) -> Result<Incident, FieldError> {
+    let id = f.req_id("id")?;
+    f.label = Some(format!("incident `{id}`"));
+    // `service` may be a string or a list; `services` a list (or a string).
+    let mut services = f.opt_list("service")?.unwrap_or_default();
+    services.extend(f.opt_list("services")?.unwrap_or_default());
+    let mut seen = std::collections::HashSet::new();
+    services.retain(|s| seen.insert(s.clone()));
+    if services.is_empty() {
+        return Err(f.err(
+            "service",
+            "field `service` is required (a name, or a list in `services`)".into(),
+        ));
+    }
+    Ok(Incident {
+        source: f.source()?,
+        id,
+        services,
+        title: f.opt_str("title")?,
+        severity: f.opt_str("severity")?,
+        url: f.opt_str("url")?,
+        created_at: f.req_ts("created_at")?,
+        acknowledged_at: f.opt_ts("acknowledged_at")?,
+        resolved_at: f.opt_ts("resolved_at")?,
+        deployment_id: f.opt_id("deployment_id")?,
+        deployment_source: f.opt_str("deployment_source")?,
+        extra: f.extra(),
+    })
+}
+
+/// Takes fields out of a JSON object one by one; what is left is `extra`.
+struct Fields {
+    map: Map<String, Value>,
+    label: Option<String>,
+}
+
+impl Fields {
+    fn new(mut map: Map<String, Value>, kind: EventKind) -> Self {
+        map.remove("type");
+        Fields {
+            map,
+            label: Some(kind.as_str().to_string()),
+        }
+    }
+
+    fn err(&self, field: &str, message: String) -> FieldError {
+        FieldError::new(self.label.clone(), field, message)
+    }
+
+    fn missing(&self, field: &str) -> FieldError {
+        self.err(field, format!("field `{field}` is required"))
+    }
+
+    fn wrong(&self, field: &str, expected: &str, found: &Value) -> FieldError {
+        self.err(
+            field,
+            format!(
+                "field `{field}` must be {expected}, found {}",
+                type_name(found)
+            ),
+        )
+    }
+
+    /// The value of a field, with `null` treated as absent.
+    fn take(&mut self, field: &str) -> Option<Value> {
+        match self.map.remove(field) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    fn opt_str(&mut self, field: &str) -> Result<Option<String>, FieldError> {
+        match self.take(field) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(v) => Err(self.wrong(field, "a string", &v)),
+        }
+    }
+
+    fn req_str(&mut self, field: &str) -> Result<String, FieldError> {
+        self.opt_str(field)?.ok_or_else(|| self.missing(field))
+    }
+
+    /// Identifiers may come as integers from exporters (GitHub ids are
+    /// numbers); they are stored as their decimal text.
+    fn opt_id(&mut self, field: &str) -> Result<Option<String>, FieldError> {
+        match self.take(field) {
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
+            Some(v) => {
+                self.map.insert(field.to_string(), v);
+                self.opt_str(field)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn req_id(&mut self, field: &str) -> Result<String, FieldError> {
+        self.opt_id(field)?.ok_or_else(|| self.missing(field))
+    }
+
+    fn opt_int(&mut self, field: &str) -> Result<Option<i64>, FieldError> {
+        match self.take(field) {
+            None => Ok(None),
+            Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
+            Some(v) => Err(self.wrong(field, "an integer", &v)),
+        }
+    }
+
+    fn req_int(&mut self, field: &str) -> Result<i64, FieldError> {
+        self.opt_int(field)?.ok_or_else(|| self.missing(field))
+    }
+
+    fn opt_ts(&mut self, field: &str) -> Result<Option<Timestamp>, FieldError> {
+        match self.take(field) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => parse_timestamp(&s)
+                .map(Some)
+                .map_err(|why| self.err(field, format!("field `{field}`: {why}"))),
+            Some(v) => Err(self.wrong(field, "an RFC 3339 timestamp string", &v)),
+        }
+    }
+
+    fn req_ts(&mut self, field: &str) -> Result<Timestamp, FieldError> {
+        self.opt_ts(field)?.ok_or_else(|| self.missing(field))
+    }
+
+    /// A list of strings; a lone string is taken as a list of one.
+    fn opt_list(&mut self, field: &str) -> Result<Option<Vec<String>>, FieldError> {
+        match self.take(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(vec![s])),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::String(s) => out.push(s),
+                        other => {
+                            return Err(self.err(
+                                field,
+                                format!(
+                                    "field `{field}` must be a list of strings, found an item that is {}",
+                                    type_name(&other)
+                                ),
+                            ))
+                        }
+                    }
+                }
+                Ok(Some(out))
+            }
+            Some(v) => Err(self.wrong(field, "a list of strings", &v)),
+        }
+    }
+
+    fn source(&mut self) -> Result<String, FieldError> {
+        Ok(self
+            .opt_str("source")?
+            .unwrap_or_else(|| DEFAULT_SOURCE.to_string()))
+    }
+
+    fn extra(&mut self) -> Extra {
+        std::mem::take(&mut self.map)
+    }
+}
+
+/// Parses an RFC 3339 timestamp, which must carry an offset, into UTC.
+pub fn parse_timestamp(s: &str) -> Result<Timestamp, String> {
+    match DateTime::parse_from_rfc3339(s) {
+        Ok(t) => Ok(t.with_timezone(&Utc)),
+        Err(_) => {
+            let looks_local = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+                || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").is_ok();
+            if looks_local {
+                Err(format!(
+                    "timestamp `{s}` has no UTC offset (write `{s}Z` for UTC, or an offset like `+01:00`)"
+                ))
+            } else {
+                Err(format!(
+                    "`{s}` is not an RFC 3339 timestamp (like `2026-03-02T14:05:00Z`)"
+                ))
+            }
+        }
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<Event, String> {
+        event_from_json(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn deployment_defaults_service_to_repo_and_source_to_import() {
+        let e = parse(json!({"type":"deployment","id":"d1","repo":"acme/web","environment":"production",
+            "status":"success","finished_at":"2026-03-02T15:05:00+01:00","commit_sha":"abc"}))
+        .unwrap();
+        let Event::Deployment(d) = e else { panic!() };
+        assert_eq!(d.service, "acme/web");
+        assert_eq!(d.source, "import");
+        assert_eq!(d.finished_at.unwrap().to_rfc3339(), "2026-03-02T14:05:00+00:00");
+    }
+
+    #[test]
+    fn success_without_finished_at_names_the_field() {
+        let err = parse(json!({"type":"deployment","id":"x1","service":"web","environment":"production",
+            "status":"success","commit_sha":"abc"}))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "deployment `x1`: field `finished_at` is required when status is `success`"
+        );
+    }
+
+    #[test]
+    fn timestamp_without_offset_is_rejected() {
+        let err = parse(json!({"type":"commit","repo":"r","sha":"s","authored_at":"2026-03-02T14:05:00"}))
+            .unwrap_err();
+        assert!(err.contains("commit `s`: field `authored_at`"), "{err}");
+        assert!(err.contains("no UTC offset"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_kept_in_extra() {
+        let e = parse(json!({"type":"commit","repo":"r","sha":"s","authored_at":"2026-03-02T14:05:00Z","team":"x"}))
+            .unwrap();
+        let Event::Commit(c) = e else { panic!() };
+        assert_eq!(c.extra.get("team"), Some(&json!("x")));
+    }
+
+    #[test]
+    fn wrong_type_and_unknown_type_are_errors() {
+        assert!(parse(json!({"type":"pull_request","repo":"r","number":"7","created_at":"2026-03-02T14:05:00Z"}))
+            .unwrap_err()
+            .contains("field `number` must be an integer, found a string"));
+        assert!(parse(json!({"type":"release"})).unwrap_err().contains("unknown record type `release`"));
+    }
+
+    #[test]
+    fn incident_accepts_a_list_of_services() {
+        let e = parse(json!({"type":"incident","id":"i","services":["a","b"],"created_at":"2026-03-02T14:05:00Z"}))
+            .unwrap();
+        let Event::Incident(i) = e else { panic!() };
+        assert_eq!(i.services, vec!["a", "b"]);
+        assert!(parse(json!({"type":"incident","id":"i","created_at":"2026-03-02T14:05:00Z"})).is_err());
+    }
+}
