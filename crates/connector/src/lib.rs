@@ -7,6 +7,9 @@
 //! the batch's cursor, so an interrupted sync resumes where it stopped and a
 //! second sync with nothing new upstream writes nothing.
 
+pub mod conformance;
+pub mod http;
+
 use chrono::{DateTime, Utc};
 use flowmeter_model::Event;
 use serde_json::Value;
@@ -68,6 +71,32 @@ pub enum ConnectorError {
         source_name: String,
         message: String,
     },
+}
+
+impl ConnectorError {
+    /// The source name this error is about.
+    pub fn source_name(&self) -> &str {
+        match self {
+            ConnectorError::Unauthorized { source_name, .. }
+            | ConnectorError::NotFound { source_name, .. }
+            | ConnectorError::Api { source_name, .. }
+            | ConnectorError::Config { source_name, .. }
+            | ConnectorError::Other { source_name, .. } => source_name,
+        }
+    }
+
+    /// The same error about another source (e.g. after
+    /// [`http::token_from_env`], which knows no source name).
+    pub fn with_source(mut self, name: &str) -> Self {
+        match &mut self {
+            ConnectorError::Unauthorized { source_name, .. }
+            | ConnectorError::NotFound { source_name, .. }
+            | ConnectorError::Api { source_name, .. }
+            | ConnectorError::Config { source_name, .. }
+            | ConnectorError::Other { source_name, .. } => *source_name = name.to_string(),
+        }
+        self
+    }
 }
 
 /// A source of events. Implementations live in `connectors/<name>/`.

@@ -1,0 +1,960 @@
+//! The one HTTP layer every HTTP connector uses.
+//!
+//! [`HttpClient`] wraps a `reqwest` client built from an [`HttpConfig`]: a
+//! base URL (configurable, which is also how tests point a connector at a
+//! mock server), an auth header the connector provides, and the policies
+//! every API needs:
+//!
+//! - retries with exponential backoff and jitter on 5xx answers and on
+//!   connection errors, bounded by [`HttpConfig::max_attempts`];
+//! - `429` and `403` answers with `Retry-After` wait that long and retry;
+//! - primary rate limits (`x-ratelimit-remaining: 0` with
+//!   `x-ratelimit-reset: <epoch>`, GitLab's `RateLimit-Remaining` /
+//!   `RateLimit-Reset`) make the next request wait until the reset, with a
+//!   message on stderr;
+//! - a request counter ([`HttpClient::requests`]) for [`crate::SyncBatch`];
+//! - optional ETag conditional requests ([`HttpClient::get_conditional`]);
+//! - `Link: <...>; rel="next"` parsing ([`next_link`]);
+//! - errors mapped to [`ConnectorError`] naming the call (`GET /path`): 401
+//!   is [`ConnectorError::Unauthorized`] naming the token's environment
+//!   variable, 404 is [`ConnectorError::NotFound`].
+//!
+//! The token is never logged and never part of an error: the auth header is
+//! marked sensitive, error messages carry only the method and path, and
+//! `reqwest` errors are stripped of their URL.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::ConnectorError;
+
+/// How a connector talks to its API. Build with [`HttpConfig::new`] and the
+/// builder methods; nothing here is printed except the base URL.
+#[derive(Clone)]
+pub struct HttpConfig {
+    /// Name of the source, the first word of every error.
+    pub source_name: String,
+    /// e.g. `https://api.pagerduty.com`; paths are joined onto it.
+    pub base_url: String,
+    /// Environment variable the token came from (named in 401 errors).
+    pub token_env: String,
+    auth: Option<(HeaderName, HeaderValue)>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// Attempts per request, first try included (default 5).
+    pub max_attempts: u32,
+    /// First backoff delay; doubles per retry, plus up to 50 % jitter
+    /// (default 500 ms; tests set a few ms).
+    pub base_delay: Duration,
+    /// Longest backoff delay (default 30 s).
+    pub max_delay: Duration,
+    /// Longest wait for a rate limit reset or `Retry-After` before giving up
+    /// with an error (default 1 hour).
+    pub max_rate_limit_wait: Duration,
+    /// Per-request timeout (default 60 s).
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("source_name", &self.source_name)
+            .field("base_url", &self.base_url)
+            .field("token_env", &self.token_env)
+            .field("auth", &self.auth.as_ref().map(|(n, _)| n.as_str()))
+            .field("max_attempts", &self.max_attempts)
+            .field("base_delay", &self.base_delay)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpConfig {
+    pub fn new(source_name: impl Into<String>, base_url: impl Into<String>) -> Self {
+        HttpConfig {
+            source_name: source_name.into(),
+            base_url: base_url.into(),
+            token_env: String::new(),
+            auth: None,
+            headers: Vec::new(),
+            max_attempts: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_rate_limit_wait: Duration::from_secs(3600),
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// The auth header (e.g. `Authorization: Token token=...`) and the
+    /// environment variable its secret came from. The value is marked
+    /// sensitive and never printed.
+    pub fn auth(
+        mut self,
+        header: &str,
+        value: &str,
+        token_env: impl Into<String>,
+    ) -> Result<Self, ConnectorError> {
+        let name =
+            HeaderName::from_bytes(header.as_bytes()).map_err(|_| ConnectorError::Config {
+                source_name: self.source_name.clone(),
+                message: format!("invalid header name `{header}`"),
+            })?;
+        let token_env = token_env.into();
+        let mut value = HeaderValue::from_str(value).map_err(|_| ConnectorError::Config {
+            source_name: self.source_name.clone(),
+            message: format!(
+                "the token in `{token_env}` contains characters not allowed in an HTTP header"
+            ),
+        })?;
+        value.set_sensitive(true);
+        self.auth = Some((name, value));
+        self.token_env = token_env;
+        Ok(self)
+    }
+
+    /// Another header sent with every request (e.g. `Accept`).
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.push((HeaderName::from_static(name), v));
+        }
+        self
+    }
+
+    pub fn base_delay(mut self, d: Duration) -> Self {
+        self.base_delay = d;
+        self
+    }
+
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+}
+
+/// An answer with a JSON body.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl HttpResponse {
+    /// The `rel="next"` URL of the `Link` header, if any.
+    pub fn next_link(&self) -> Option<String> {
+        next_link(&self.headers)
+    }
+
+    pub fn etag(&self) -> Option<String> {
+        header_str(&self.headers, "etag").map(str::to_string)
+    }
+
+    /// The body as a typed value; a mismatch is an API error naming `call`.
+    pub fn json<T: DeserializeOwned>(
+        self,
+        source_name: &str,
+        call: &str,
+    ) -> Result<T, ConnectorError> {
+        serde_json::from_value(self.body).map_err(|e| ConnectorError::Api {
+            source_name: source_name.to_string(),
+            call: call.to_string(),
+            message: format!("unexpected response shape: {e}"),
+        })
+    }
+}
+
+/// The outcome of a conditional GET.
+#[derive(Debug, Clone)]
+pub enum Conditional {
+    /// `304 Not Modified`: what was fetched with that ETag is still current.
+    NotModified,
+    Modified(HttpResponse),
+}
+
+/// The shared HTTP client. Cheap to clone (clones share the counter).
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    config: HttpConfig,
+    base: Url,
+    requests: Arc<AtomicU64>,
+    /// When the primary rate limit is exhausted: wait until this epoch second.
+    blocked_until: Arc<Mutex<Option<u64>>>,
+}
+
+impl HttpClient {
+    pub fn new(config: HttpConfig) -> Result<Self, ConnectorError> {
+        let base_text = config.base_url.trim_end_matches('/').to_string() + "/";
+        let base = Url::parse(&base_text).map_err(|e| ConnectorError::Config {
+            source_name: config.source_name.clone(),
+            message: format!("invalid API URL `{}`: {e}", config.base_url),
+        })?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(ConnectorError::Config {
+                source_name: config.source_name.clone(),
+                message: format!("API URL `{}` must start with https://", config.base_url),
+            });
+        }
+        let mut headers = HeaderMap::new();
+        for (n, v) in &config.headers {
+            headers.insert(n.clone(), v.clone());
+        }
+        if let Some((n, v)) = &config.auth {
+            headers.insert(n.clone(), v.clone());
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("flowmeter/", env!("CARGO_PKG_VERSION")))
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(15))
+            .build()
+            .map_err(|e| ConnectorError::Config {
+                source_name: config.source_name.clone(),
+                message: format!("cannot build the HTTP client: {}", e.without_url()),
+            })?;
+        Ok(HttpClient {
+            client,
+            config,
+            base,
+            requests: Arc::new(AtomicU64::new(0)),
+            blocked_until: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    pub fn source_name(&self) -> &str {
+        &self.config.source_name
+    }
+
+    /// HTTP requests sent so far (retries included).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The full URL of `path` (relative to the base URL, or absolute as in a
+    /// `Link` header).
+    pub fn url(&self, path: &str) -> Result<Url, ConnectorError> {
+        let parsed = if path.starts_with("http://") || path.starts_with("https://") {
+            Url::parse(path)
+        } else {
+            self.base.join(path.trim_start_matches('/'))
+        };
+        parsed.map_err(|e| ConnectorError::Config {
+            source_name: self.config.source_name.clone(),
+            message: format!("invalid URL for `{}`: {e}", call_name("GET", path)),
+        })
+    }
+
+    /// GET `path` with `query`, the body parsed into `T`.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ConnectorError> {
+        let resp = self.get(path, query).await?;
+        resp.json(&self.config.source_name, &call_name("GET", path))
+    }
+
+    /// GET `path` with `query`: the JSON body and the headers.
+    pub async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<HttpResponse, ConnectorError> {
+        match self.send(path, query, None).await? {
+            Conditional::Modified(r) => Ok(r),
+            // Without If-None-Match a 304 is not expected; treat as empty.
+            Conditional::NotModified => Ok(HttpResponse {
+                status: 304,
+                headers: HeaderMap::new(),
+                body: Value::Null,
+            }),
+        }
+    }
+
+    /// GET with `If-None-Match: etag` when an ETag is given: `304` comes back
+    /// as [`Conditional::NotModified`].
+    pub async fn get_conditional(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        etag: Option<&str>,
+    ) -> Result<Conditional, ConnectorError> {
+        self.send(path, query, etag).await
+    }
+
+    async fn send(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        etag: Option<&str>,
+    ) -> Result<Conditional, ConnectorError> {
+        let call = call_name("GET", path);
+        let url = self.url(path)?;
+        let source = &self.config.source_name;
+        let api_err = |message: String| ConnectorError::Api {
+            source_name: source.clone(),
+            call: call.clone(),
+            message,
+        };
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            self.wait_for_rate_limit(&call).await?;
+            let mut req = self.client.get(url.clone());
+            if !query.is_empty() {
+                req = req.query(query);
+            }
+            if let Some(tag) = etag {
+                req = req.header(reqwest::header::IF_NONE_MATCH, tag);
+            }
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    let e = e.without_url();
+                    if attempt < self.config.max_attempts
+                        && (e.is_connect() || e.is_timeout() || e.is_request())
+                    {
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(api_err(format!(
+                        "request failed after {attempt} attempt(s): {}",
+                        error_chain(&e)
+                    )));
+                }
+            };
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            self.note_rate_limit(&headers);
+
+            if status == StatusCode::NOT_MODIFIED {
+                return Ok(Conditional::NotModified);
+            }
+            if status.is_success() {
+                let bytes = match resp.bytes().await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        if attempt < self.config.max_attempts {
+                            tokio::time::sleep(self.backoff(attempt)).await;
+                            continue;
+                        }
+                        return Err(api_err(format!(
+                            "reading the response failed: {}",
+                            error_chain(&e.without_url())
+                        )));
+                    }
+                };
+                let body = if bytes.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| api_err(format!("the response is not JSON: {e}")))?
+                };
+                return Ok(Conditional::Modified(HttpResponse {
+                    status: status.as_u16(),
+                    headers,
+                    body,
+                }));
+            }
+            let body_text = resp.text().await.unwrap_or_default();
+            let detail = short_detail(&body_text);
+
+            match status.as_u16() {
+                401 => {
+                    return Err(ConnectorError::Unauthorized {
+                        source_name: source.clone(),
+                        call,
+                        token_env: self.config.token_env.clone(),
+                    })
+                }
+                404 => {
+                    return Err(ConnectorError::NotFound {
+                        source_name: source.clone(),
+                        call,
+                        hint: format!(
+                            "check the API URL `{}` and the names in the configuration",
+                            self.config.base_url
+                        ),
+                    })
+                }
+                429 | 403 => {
+                    let wait = retry_after(&headers).or_else(|| {
+                        if rate_limit_exhausted(&headers) {
+                            reset_epoch(&headers)
+                                .map(|r| Duration::from_secs(r.saturating_sub(now_epoch()) + 1))
+                        } else {
+                            None
+                        }
+                    });
+                    match wait {
+                        Some(wait) if attempt < self.config.max_attempts => {
+                            if wait > self.config.max_rate_limit_wait {
+                                return Err(api_err(format!(
+                                    "rate limited for {}s, longer than the {}s this sync waits; try again later",
+                                    wait.as_secs(),
+                                    self.config.max_rate_limit_wait.as_secs()
+                                )));
+                            }
+                            eprintln!(
+                                "{source}: rate limited on `{call}`, waiting {}s before retrying",
+                                wait.as_secs_f64().ceil() as u64
+                            );
+                            // The wait just taken covers any recorded reset.
+                            *self.blocked_until.lock().unwrap() = None;
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                        Some(_) => {
+                            return Err(api_err(format!(
+                                "still rate limited after {attempt} attempts (HTTP {})",
+                                status.as_u16()
+                            )))
+                        }
+                        None if status.as_u16() == 403 => {
+                            return Err(api_err(format!(
+                                "access denied (HTTP 403): check that the token in `{}` has read access{detail}",
+                                self.config.token_env
+                            )))
+                        }
+                        None => {
+                            if attempt < self.config.max_attempts {
+                                tokio::time::sleep(self.backoff(attempt)).await;
+                                continue;
+                            }
+                            return Err(api_err(format!(
+                                "rate limited (HTTP 429) after {attempt} attempts"
+                            )));
+                        }
+                    }
+                }
+                s if status.is_server_error() => {
+                    if attempt < self.config.max_attempts {
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(api_err(format!(
+                        "HTTP {s} after {attempt} attempts{detail}"
+                    )));
+                }
+                s => return Err(api_err(format!("HTTP {s}{detail}"))),
+            }
+        }
+    }
+
+    /// Exponential backoff with up to 50 % jitter, capped at `max_delay`.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .config
+            .base_delay
+            .saturating_mul(1u32 << (attempt - 1).min(16));
+        let capped = exp.min(self.config.max_delay);
+        let jitter_frac = (random_u64() % 1000) as f64 / 2000.0;
+        capped + capped.mul_f64(jitter_frac)
+    }
+
+    fn note_rate_limit(&self, headers: &HeaderMap) {
+        if rate_limit_exhausted(headers) {
+            if let Some(reset) = reset_epoch(headers) {
+                *self.blocked_until.lock().unwrap() = Some(reset);
+            }
+        }
+    }
+
+    async fn wait_for_rate_limit(&self, call: &str) -> Result<(), ConnectorError> {
+        let until = self.blocked_until.lock().unwrap().take();
+        let Some(until) = until else { return Ok(()) };
+        let now = now_epoch();
+        if until <= now {
+            return Ok(());
+        }
+        let wait = Duration::from_secs(until - now + 1);
+        if wait > self.config.max_rate_limit_wait {
+            return Err(ConnectorError::Api {
+                source_name: self.config.source_name.clone(),
+                call: call.to_string(),
+                message: format!(
+                    "the API rate limit resets in {}s, longer than the {}s this sync waits; try again later",
+                    wait.as_secs(),
+                    self.config.max_rate_limit_wait.as_secs()
+                ),
+            });
+        }
+        eprintln!(
+            "{}: API rate limit reached, waiting {}s until it resets",
+            self.config.source_name,
+            wait.as_secs()
+        );
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+}
+
+/// `GET /path` for errors: the path without query string or host, so no
+/// secret can leak through it.
+pub fn call_name(method: &str, path: &str) -> String {
+    let p = if path.starts_with("http://") || path.starts_with("https://") {
+        Url::parse(path)
+            .map(|u| u.path().to_string())
+            .unwrap_or_default()
+    } else {
+        path.split('?').next().unwrap_or(path).to_string()
+    };
+    let p = if p.starts_with('/') {
+        p
+    } else {
+        format!("/{p}")
+    };
+    format!("{method} {p}")
+}
+
+/// The `rel="next"` target of a `Link` header
+/// (`<https://...?page=2>; rel="next", <...>; rel="last"`).
+pub fn next_link(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(parse_link_next)
+}
+
+/// Parses one `Link` header value for its `rel="next"` URL.
+pub fn parse_link_next(value: &str) -> Option<String> {
+    for part in split_link_values(value) {
+        let part = part.trim();
+        let Some(end) = part.find('>') else { continue };
+        if !part.starts_with('<') {
+            continue;
+        }
+        let url = &part[1..end];
+        let is_next = part[end + 1..].split(';').any(|param| {
+            let param = param.trim();
+            let Some((k, v)) = param.split_once('=') else {
+                return false;
+            };
+            k.trim().eq_ignore_ascii_case("rel")
+                && v.trim()
+                    .trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("next"))
+        });
+        if is_next {
+            return Some(url.to_string());
+        }
+    }
+    None
+}
+
+/// Splits at commas that are outside `<...>` (URLs may contain commas).
+fn split_link_values(value: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0;
+    for (i, c) in value.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth -= 1,
+            ',' if depth <= 0 => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts
+}
+
+/// The first of `vars` that is set and not empty: `(value, variable name)`.
+/// The error names the variables, never a value.
+pub fn token_from_env(vars: &[&str]) -> Result<(String, String), ConnectorError> {
+    for var in vars {
+        if let Ok(v) = std::env::var(var) {
+            let v = v.trim().to_string();
+            if !v.is_empty() {
+                return Ok((v, var.to_string()));
+            }
+        }
+    }
+    let names = vars
+        .iter()
+        .map(|v| format!("`{v}`"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    Err(ConnectorError::Config {
+        source_name: "flowmeter".into(),
+        message: format!("no API token: set the environment variable {names}"),
+    })
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// `x-ratelimit-remaining: 0` (GitHub, PagerDuty style) or GitLab's
+/// `RateLimit-Remaining: 0` (header names are case-insensitive).
+fn rate_limit_exhausted(headers: &HeaderMap) -> bool {
+    ["x-ratelimit-remaining", "ratelimit-remaining"]
+        .iter()
+        .filter_map(|h| header_str(headers, h))
+        .any(|v| v.parse::<u64>().ok() == Some(0))
+}
+
+/// The reset time as epoch seconds (`x-ratelimit-reset` / `RateLimit-Reset`).
+fn reset_epoch(headers: &HeaderMap) -> Option<u64> {
+    ["x-ratelimit-reset", "ratelimit-reset"]
+        .iter()
+        .filter_map(|h| header_str(headers, h))
+        .find_map(|v| v.parse::<u64>().ok())
+        .map(|v| {
+            // Some APIs send seconds-until-reset rather than an epoch.
+            if v < 1_000_000_000 {
+                now_epoch() + v
+            } else {
+                v
+            }
+        })
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = header_str(headers, "retry-after")?;
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(secs));
+        }
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let secs = at.timestamp().saturating_sub(now_epoch() as i64).max(0) as u64;
+    Some(Duration::from_secs(secs))
+}
+
+fn now_epoch() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn random_u64() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+/// A short excerpt of an error body (APIs explain 4xx answers there).
+fn short_detail(body: &str) -> String {
+    let body = body.trim();
+    if body.is_empty() {
+        return String::new();
+    }
+    let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let cut: String = one_line.chars().take(200).collect();
+    format!(": {cut}")
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        cur = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const SECRET: &str = "s3cr3t-token-value";
+
+    fn client(server: &MockServer) -> HttpClient {
+        let cfg = HttpConfig::new("test", server.uri())
+            .auth(
+                "authorization",
+                &format!("Token token={SECRET}"),
+                "TEST_TOKEN",
+            )
+            .unwrap()
+            .header("accept", "application/json")
+            .base_delay(Duration::from_millis(2));
+        HttpClient::new(cfg).unwrap()
+    }
+
+    #[tokio::test]
+    async fn sends_auth_and_query_and_parses_json() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/things"))
+            .and(query_param("a", "1"))
+            .and(header(
+                "authorization",
+                format!("Token token={SECRET}").as_str(),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        let v: Value = c.get_json("/things", &[("a", "1".into())]).await.unwrap();
+        assert_eq!(v["ok"], true);
+        assert_eq!(c.requests(), 1);
+    }
+
+    #[tokio::test]
+    async fn retries_5xx_then_succeeds() {
+        let server = MockServer::start().await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(502))
+            .up_to_n_times(2)
+            .mount(&server)
+            .await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([1])))
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        let v: Value = c.get_json("x", &[]).await.unwrap();
+        assert_eq!(v, serde_json::json!([1]));
+        assert_eq!(c.requests(), 3);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_attempts() {
+        let server = MockServer::start().await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(500).set_body_string("boom"))
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        let err = c.get("/x", &[]).await.unwrap_err().to_string();
+        assert!(err.contains("GET /x"), "{err}");
+        assert!(err.contains("500"), "{err}");
+        assert_eq!(c.requests(), 5);
+    }
+
+    #[tokio::test]
+    async fn honours_retry_after_on_429() {
+        let server = MockServer::start().await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        let start = std::time::Instant::now();
+        c.get("/x", &[]).await.unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(950));
+        assert_eq!(c.requests(), 2);
+    }
+
+    #[tokio::test]
+    async fn waits_for_primary_rate_limit_reset_on_403() {
+        let server = MockServer::start().await;
+        let reset = now_epoch() + 1;
+        Mock::given(path("/x"))
+            .respond_with(
+                ResponseTemplate::new(403)
+                    .insert_header("ratelimit-remaining", "0")
+                    .insert_header("ratelimit-reset", reset.to_string().as_str()),
+            )
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        c.get("/x", &[]).await.unwrap();
+        assert_eq!(c.requests(), 2);
+    }
+
+    #[tokio::test]
+    async fn plain_403_is_an_error_without_retry() {
+        let server = MockServer::start().await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(403))
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        let err = c.get("/x", &[]).await.unwrap_err().to_string();
+        assert!(err.contains("403") && err.contains("TEST_TOKEN"), "{err}");
+        assert_eq!(c.requests(), 1);
+    }
+
+    #[tokio::test]
+    async fn unauthorized_names_env_var_not_token() {
+        let server = MockServer::start().await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(401).set_body_string("bad token"))
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        let err = c.get("/x", &[("q", "v".into())]).await.unwrap_err();
+        assert!(matches!(err, ConnectorError::Unauthorized { .. }));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("TEST_TOKEN") && msg.contains("GET /x"),
+            "{msg}"
+        );
+        assert!(!msg.contains(SECRET));
+        assert!(!format!("{err:?}").contains(SECRET));
+        assert!(!format!("{c:?}").contains(SECRET));
+    }
+
+    #[tokio::test]
+    async fn not_found_is_mapped() {
+        let server = MockServer::start().await;
+        let c = client(&server);
+        let err = c.get("/missing", &[]).await.unwrap_err();
+        assert!(matches!(err, ConnectorError::NotFound { .. }), "{err}");
+        assert!(err.to_string().contains("GET /missing"));
+    }
+
+    #[tokio::test]
+    async fn connection_errors_are_retried_then_reported() {
+        // A port nothing listens on.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let cfg = HttpConfig::new("test", format!("http://127.0.0.1:{port}"))
+            .auth("authorization", SECRET, "TEST_TOKEN")
+            .unwrap()
+            .base_delay(Duration::from_millis(1))
+            .max_attempts(3);
+        let c = HttpClient::new(cfg).unwrap();
+        let err = c.get("/x", &[]).await.unwrap_err().to_string();
+        assert!(err.contains("GET /x") && err.contains("3 attempt"), "{err}");
+        assert!(!err.contains(SECRET));
+        assert_eq!(c.requests(), 3);
+    }
+
+    #[tokio::test]
+    async fn etag_conditional_requests() {
+        let server = MockServer::start().await;
+        Mock::given(path("/x"))
+            .and(header("if-none-match", "\"abc\""))
+            .respond_with(ResponseTemplate::new(304))
+            .mount(&server)
+            .await;
+        Mock::given(path("/x"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("etag", "\"abc\"")
+                    .set_body_json(serde_json::json!({"v": 1})),
+            )
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        let Conditional::Modified(r) = c.get_conditional("/x", &[], None).await.unwrap() else {
+            panic!("expected a body")
+        };
+        let tag = r.etag().unwrap();
+        assert_eq!(tag, "\"abc\"");
+        assert!(matches!(
+            c.get_conditional("/x", &[], Some(&tag)).await.unwrap(),
+            Conditional::NotModified
+        ));
+    }
+
+    #[tokio::test]
+    async fn exhausted_primary_limit_delays_the_next_request() {
+        let server = MockServer::start().await;
+        let reset = now_epoch() + 1;
+        Mock::given(path("/x"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("x-ratelimit-remaining", "0")
+                    .insert_header("x-ratelimit-reset", reset.to_string().as_str())
+                    .set_body_json(serde_json::json!({})),
+            )
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        c.get("/x", &[]).await.unwrap();
+        let start = std::time::Instant::now();
+        c.get("/x", &[]).await.unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(500));
+    }
+
+    #[test]
+    fn link_header_next() {
+        let v = r#"<https://api.github.com/repos/o/r/pulls?page=2&a=1,2>; rel="next", <https://api.github.com/repos/o/r/pulls?page=5>; rel="last""#;
+        assert_eq!(
+            parse_link_next(v).as_deref(),
+            Some("https://api.github.com/repos/o/r/pulls?page=2&a=1,2")
+        );
+        let v = r#"<https://x/?page=1>; rel="prev", <https://x/?page=3>; rel=next"#;
+        assert_eq!(parse_link_next(v).as_deref(), Some("https://x/?page=3"));
+        assert_eq!(parse_link_next(r#"<https://x/?page=1>; rel="prev""#), None);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "link",
+            HeaderValue::from_static("<https://x/n>; rel=\"next\""),
+        );
+        assert_eq!(next_link(&h).as_deref(), Some("https://x/n"));
+    }
+
+    #[test]
+    fn call_names_have_no_query_or_host() {
+        assert_eq!(call_name("GET", "/a/b?token=x"), "GET /a/b");
+        assert_eq!(call_name("GET", "a"), "GET /a");
+        assert_eq!(call_name("GET", "https://h.example/p/q?x=1"), "GET /p/q");
+    }
+
+    #[test]
+    fn token_from_env_picks_first_set_var() {
+        std::env::set_var("FLOWMETER_TEST_TOKEN_B", "value-b");
+        let (v, name) =
+            token_from_env(&["FLOWMETER_TEST_TOKEN_UNSET", "FLOWMETER_TEST_TOKEN_B"]).unwrap();
+        assert_eq!(
+            (v.as_str(), name.as_str()),
+            ("value-b", "FLOWMETER_TEST_TOKEN_B")
+        );
+        let err = token_from_env(&["FLOWMETER_TEST_TOKEN_UNSET"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("FLOWMETER_TEST_TOKEN_UNSET"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_join_onto_base_with_prefix() {
+        let c =
+            HttpClient::new(HttpConfig::new("t", "https://gitlab.example.com/api/v4/")).unwrap();
+        assert_eq!(
+            c.url("/projects/1").unwrap().as_str(),
+            "https://gitlab.example.com/api/v4/projects/1"
+        );
+        assert_eq!(
+            c.url("https://other.example/x").unwrap().as_str(),
+            "https://other.example/x"
+        );
+    }
+}
