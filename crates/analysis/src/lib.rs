@@ -1,1 +1,628 @@
-//! flowmeter-analysis
+//! The analysis layer: the DORA keys and the value stream of METRICS.md,
+//! computed by the SQL in `queries/metrics/` over the store's materialised
+//! links, for one window and one set of filters, or per group
+//! (`--by service|team|repo|week`).
+//!
+//! [`Metrics`] serialises to the public JSON shape of `flowmeter metrics`;
+//! every renderer draws from it (or from a [`Grouped`] of them), never from
+//! the store, so all formats show the same numbers. [`series`] turns groups
+//! into polars frames for trends and comparisons.
+
+mod scope;
+pub mod series;
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use duckdb::Connection;
+use flowmeter_config::Config;
+use serde::Serialize;
+
+pub use series::comparison_frame;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error("unknown team `{team}` (teams in the config: {known})")]
+    UnknownTeam { team: String, known: String },
+    #[error("the window is empty: `--since` {since} is not before `--until` {until}")]
+    EmptyWindow { since: String, until: String },
+    #[error("query `{query}` failed: {source}")]
+    Query {
+        query: String,
+        source: duckdb::Error,
+    },
+    #[error("series: {0}")]
+    Series(String),
+}
+
+/// `[since, until)` in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    #[serde(serialize_with = "ser_ts")]
+    pub since: DateTime<Utc>,
+    #[serde(serialize_with = "ser_ts")]
+    pub until: DateTime<Utc>,
+}
+
+fn ser_ts<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+impl Window {
+    pub fn new(since: DateTime<Utc>, until: DateTime<Utc>) -> Result<Window, AnalysisError> {
+        if since >= until {
+            return Err(AnalysisError::EmptyWindow {
+                since: since.to_rfc3339(),
+                until: until.to_rfc3339(),
+            });
+        }
+        Ok(Window { since, until })
+    }
+
+    /// The default window: the 28 days before the start of `today` (UTC).
+    pub fn last_28_days(now: DateTime<Utc>) -> Window {
+        let today = start_of_day(now);
+        Window {
+            since: today - Duration::days(28),
+            until: today,
+        }
+    }
+
+    pub fn days(&self) -> f64 {
+        (self.until - self.since).num_microseconds().unwrap_or(i64::MAX) as f64 / 86_400e6
+    }
+
+    /// The ISO weeks that overlap the window, each clipped to it, with their
+    /// `YYYY-Www` label.
+    pub fn weeks(&self) -> Vec<(String, Window)> {
+        let mut out = Vec::new();
+        let mut start = week_start(self.since);
+        while start < self.until {
+            let end = start + Duration::days(7);
+            let iso = start.iso_week();
+            out.push((
+                format!("{}-W{:02}", iso.year(), iso.week()),
+                Window {
+                    since: start.max(self.since),
+                    until: end.min(self.until),
+                },
+            ));
+            start = end;
+        }
+        out
+    }
+}
+
+pub fn start_of_day(t: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&t.date_naive().and_hms_opt(0, 0, 0).expect("midnight exists"))
+}
+
+/// Monday 00:00 UTC of the ISO week containing `t`.
+pub fn week_start(t: DateTime<Utc>) -> DateTime<Utc> {
+    start_of_day(t) - Duration::days(t.weekday().num_days_from_monday() as i64)
+}
+
+/// `--service`, `--team`, `--repo`; all given filters must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Filters {
+    pub service: Option<String>,
+    pub team: Option<String>,
+    pub repo: Option<String>,
+}
+
+type Hours = Option<f64>;
+type Tier = Option<&'static str>;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeploymentFrequency {
+    pub deployments: u64,
+    pub per_week: f64,
+    pub deploy_days: u64,
+    pub median_deploy_days_per_week: Hours,
+    pub tier: Tier,
+    /// Extra: full ISO weeks in the window, and their median deployment count.
+    pub full_weeks: u64,
+    pub median_deployments_per_week: Hours,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LeadTime {
+    pub changes: u64,
+    pub excluded: u64,
+    pub p50_hours: Hours,
+    pub p75_hours: Hours,
+    pub p90_hours: Hours,
+    pub mean_hours: Hours,
+    pub tier: Tier,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChangeFailureRate {
+    pub deployments: u64,
+    pub failed: u64,
+    pub rate: Option<f64>,
+    pub tier: Tier,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecoveryTime {
+    pub failed_deployments: u64,
+    pub recovered: u64,
+    pub open: u64,
+    pub p50_hours: Hours,
+    pub p90_hours: Hours,
+    pub tier: Tier,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TimeToRestore {
+    pub incidents: u64,
+    pub resolved: u64,
+    pub p50_hours: Hours,
+    pub p90_hours: Hours,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReworkRate {
+    pub deployments: u64,
+    pub rework: u64,
+    pub rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Percentiles {
+    pub p50_hours: Hours,
+    pub p75_hours: Hours,
+    pub p90_hours: Hours,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Stage {
+    pub p50_hours: Hours,
+    pub p75_hours: Hours,
+    pub p90_hours: Hours,
+    pub share: Option<f64>,
+    /// Extra: how many merged PRs the percentiles rest on.
+    pub samples: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Stages {
+    pub coding: Stage,
+    pub pickup: Stage,
+    pub review: Stage,
+    pub deploy: Stage,
+}
+
+impl Stages {
+    pub fn iter(&self) -> [(&'static str, &Stage); 4] {
+        [
+            ("coding", &self.coding),
+            ("pickup", &self.pickup),
+            ("review", &self.review),
+            ("deploy", &self.deploy),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CycleTime {
+    pub prs: u64,
+    pub deployed: u64,
+    pub flow_efficiency: Option<f64>,
+    pub bottleneck: Option<&'static str>,
+    pub cycle: Percentiles,
+    pub stages: Stages,
+    /// Extra: merged PRs with a cycle (deployed, with a first commit time).
+    pub cycles: u64,
+}
+
+/// How much of the window's numbers rest on linked data (extra field).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Coverage {
+    pub changes: u64,
+    pub changes_with_pr: u64,
+    pub changes_without_start: u64,
+    pub prs_merged_not_deployed: u64,
+    pub incidents: u64,
+    pub incidents_attributed: u64,
+    /// Percentiles resting on fewer than 5 samples.
+    pub thin_samples: Vec<String>,
+}
+
+/// The metric objects of one window and scope.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MetricSet {
+    pub deployment_frequency: DeploymentFrequency,
+    pub lead_time: LeadTime,
+    pub change_failure_rate: ChangeFailureRate,
+    pub recovery_time: RecoveryTime,
+    pub time_to_restore: TimeToRestore,
+    pub rework_rate: ReworkRate,
+    pub cycle_time: CycleTime,
+    pub coverage: Coverage,
+}
+
+/// `flowmeter metrics --format json`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Metrics {
+    pub version: u32,
+    pub window: Window,
+    pub filters: Filters,
+    #[serde(flatten)]
+    pub metrics: MetricSet,
+}
+
+/// One group of `--by`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Group {
+    pub key: String,
+    /// For `--by week`: the part of the window this group covers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+    #[serde(flatten)]
+    pub metrics: MetricSet,
+}
+
+/// `flowmeter metrics --by ...`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Grouped {
+    pub version: u32,
+    pub window: Window,
+    pub filters: Filters,
+    pub by: GroupBy,
+    pub groups: Vec<Group>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    Service,
+    Team,
+    Repo,
+    Week,
+}
+
+/// The metric SQL, loaded at build time; each statement in its own file.
+mod sql {
+    pub const DEPLOYMENT_FREQUENCY: &str =
+        include_str!("../../../queries/metrics/deployment_frequency.sql");
+    pub const LEAD_TIME: &str = include_str!("../../../queries/metrics/lead_time.sql");
+    pub const CHANGE_FAILURE_RATE: &str =
+        include_str!("../../../queries/metrics/change_failure_rate.sql");
+    pub const RECOVERY_TIME: &str = include_str!("../../../queries/metrics/recovery_time.sql");
+    pub const TIME_TO_RESTORE: &str = include_str!("../../../queries/metrics/time_to_restore.sql");
+    pub const REWORK_RATE: &str = include_str!("../../../queries/metrics/rework_rate.sql");
+    pub const CYCLE_TIME: &str = include_str!("../../../queries/metrics/cycle_time.sql");
+    pub const COVERAGE: &str = include_str!("../../../queries/metrics/coverage.sql");
+}
+
+/// A numeric row of one metric query, by column name.
+struct Row {
+    names: Vec<String>,
+    values: Vec<Option<f64>>,
+}
+
+impl Row {
+    fn f(&self, name: &str) -> Option<f64> {
+        let i = self
+            .names
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or_else(|| panic!("query has no column `{name}`"));
+        self.values[i]
+    }
+    fn n(&self, name: &str) -> u64 {
+        self.f(name).unwrap_or(0.0) as u64
+    }
+}
+
+fn run(conn: &Connection, name: &str, sql: &str, window: &Window) -> Result<Row, AnalysisError> {
+    let err = |source| AnalysisError::Query {
+        query: name.to_string(),
+        source,
+    };
+    let since = window.since.naive_utc().to_string();
+    let until = window.until.naive_utc().to_string();
+    let mut stmt = conn.prepare(sql).map_err(err)?;
+    let mut rows = stmt.query([since, until]).map_err(err)?;
+    let row = rows.next().map_err(err)?.expect("aggregate query returns one row");
+    let stmt = row.as_ref();
+    let names: Vec<String> = (0..stmt.column_count())
+        .map(|i| stmt.column_name(i).map(|s| s.to_string()).unwrap_or_default())
+        .collect();
+    let mut values = Vec::with_capacity(names.len());
+    for i in 0..names.len() {
+        let v: duckdb::types::Value = row.get(i).map_err(err)?;
+        values.push(match v {
+            duckdb::types::Value::Null => None,
+            duckdb::types::Value::BigInt(x) => Some(x as f64),
+            duckdb::types::Value::HugeInt(x) => Some(x as f64),
+            duckdb::types::Value::Int(x) => Some(x as f64),
+            duckdb::types::Value::UBigInt(x) => Some(x as f64),
+            duckdb::types::Value::Double(x) => Some(x),
+            duckdb::types::Value::Float(x) => Some(x as f64),
+            duckdb::types::Value::Decimal(d) => d.to_string().parse().ok(),
+            other => panic!("query `{name}` column {i}: unexpected value {other:?}"),
+        });
+    }
+    Ok(Row { names, values })
+}
+
+fn ratio(num: u64, den: u64) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
+
+/// Computes every metric for one window and one scope.
+pub fn compute(
+    conn: &Connection,
+    config: &Config,
+    window: Window,
+    filters: &Filters,
+) -> Result<Metrics, AnalysisError> {
+    scope::apply(conn, config, filters)?;
+    Ok(Metrics {
+        version: 1,
+        window,
+        filters: filters.clone(),
+        metrics: metric_set(conn, &window)?,
+    })
+}
+
+/// Computes every metric per group; each group is the metrics of the window
+/// restricted to that service, team, repo or ISO week (clipped to the window).
+pub fn compute_grouped(
+    conn: &Connection,
+    config: &Config,
+    window: Window,
+    filters: &Filters,
+    by: GroupBy,
+) -> Result<Grouped, AnalysisError> {
+    let mut groups = Vec::new();
+    if by == GroupBy::Week {
+        scope::apply(conn, config, filters)?;
+        for (key, w) in window.weeks() {
+            groups.push(Group {
+                key,
+                window: Some(w),
+                metrics: metric_set(conn, &w)?,
+            });
+        }
+    } else {
+        for key in group_keys(conn, config, by)? {
+            let mut f = filters.clone();
+            match by {
+                GroupBy::Service => f.service = Some(key.clone()),
+                GroupBy::Team => f.team = Some(key.clone()),
+                GroupBy::Repo => f.repo = Some(key.clone()),
+                GroupBy::Week => unreachable!(),
+            }
+            scope::apply(conn, config, &f)?;
+            groups.push(Group {
+                key,
+                window: None,
+                metrics: metric_set(conn, &window)?,
+            });
+        }
+    }
+    Ok(Grouped {
+        version: 1,
+        window,
+        filters: filters.clone(),
+        by,
+        groups,
+    })
+}
+
+/// Every service (of a production deployment or an incident), every team
+/// of the config, every repo (of a deployment or a pull request).
+fn group_keys(conn: &Connection, config: &Config, by: GroupBy) -> Result<Vec<String>, AnalysisError> {
+    let sql = match by {
+        GroupBy::Team => return Ok(config.teams.keys().cloned().collect()),
+        GroupBy::Service => {
+            "SELECT service FROM link_deployments UNION SELECT service FROM link_incident_services ORDER BY 1"
+        }
+        GroupBy::Repo => {
+            "SELECT repo FROM link_deployments WHERE repo IS NOT NULL UNION SELECT repo FROM link_prs ORDER BY 1"
+        }
+        GroupBy::Week => unreachable!(),
+    };
+    let err = |source| AnalysisError::Query {
+        query: "group keys".into(),
+        source,
+    };
+    let mut stmt = conn.prepare(sql).map_err(err)?;
+    let keys = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    Ok(keys)
+}
+
+fn metric_set(conn: &Connection, window: &Window) -> Result<MetricSet, AnalysisError> {
+    let df = run(conn, "deployment_frequency", sql::DEPLOYMENT_FREQUENCY, window)?;
+    let lt = run(conn, "lead_time", sql::LEAD_TIME, window)?;
+    let cfr = run(conn, "change_failure_rate", sql::CHANGE_FAILURE_RATE, window)?;
+    let rt = run(conn, "recovery_time", sql::RECOVERY_TIME, window)?;
+    let ttr = run(conn, "time_to_restore", sql::TIME_TO_RESTORE, window)?;
+    let rw = run(conn, "rework_rate", sql::REWORK_RATE, window)?;
+    let ct = run(conn, "cycle_time", sql::CYCLE_TIME, window)?;
+    let cov = run(conn, "coverage", sql::COVERAGE, window)?;
+
+    let deployments = df.n("deployments");
+    let full_weeks = df.n("full_weeks");
+    let per_week = deployments as f64 / (window.days() / 7.0);
+    let per_30_days = deployments as f64 / (window.days() / 30.0);
+    let median_days = (full_weeks > 0).then(|| df.f("median_deploy_days_per_week").unwrap_or(0.0));
+    let median_deps = (full_weeks > 0).then(|| df.f("median_deployments_per_week").unwrap_or(0.0));
+    let deployment_frequency = DeploymentFrequency {
+        deployments,
+        per_week,
+        deploy_days: df.n("deploy_days"),
+        median_deploy_days_per_week: median_days,
+        tier: median_days.zip(median_deps).map(|(days, deps)| {
+            if days >= 3.0 {
+                "elite"
+            } else if deps >= 1.0 {
+                "high"
+            } else if per_30_days >= 1.0 {
+                "medium"
+            } else {
+                "low"
+            }
+        }),
+        full_weeks,
+        median_deployments_per_week: median_deps,
+    };
+
+    let lead_p50 = lt.f("p50_hours");
+    let lead_time = LeadTime {
+        changes: lt.n("changes"),
+        excluded: lt.n("excluded"),
+        p50_hours: lead_p50,
+        p75_hours: lt.f("p75_hours"),
+        p90_hours: lt.f("p90_hours"),
+        mean_hours: lt.f("mean_hours"),
+        tier: lead_p50.map(|h| {
+            if h < 24.0 {
+                "elite"
+            } else if h <= 168.0 {
+                "high"
+            } else if h <= 720.0 {
+                "medium"
+            } else {
+                "low"
+            }
+        }),
+    };
+
+    let cfr_rate = ratio(cfr.n("failed"), cfr.n("deployments"));
+    let change_failure_rate = ChangeFailureRate {
+        deployments: cfr.n("deployments"),
+        failed: cfr.n("failed"),
+        rate: cfr_rate,
+        tier: cfr_rate.map(|r| {
+            if r <= 0.05 {
+                "elite"
+            } else if r <= 0.10 {
+                "high"
+            } else if r <= 0.15 {
+                "medium"
+            } else {
+                "low"
+            }
+        }),
+    };
+
+    let rt_p50 = rt.f("p50_hours");
+    let recovery_time = RecoveryTime {
+        failed_deployments: rt.n("failed_deployments"),
+        recovered: rt.n("recovered"),
+        open: rt.n("open"),
+        p50_hours: rt_p50,
+        p90_hours: rt.f("p90_hours"),
+        tier: rt_p50.map(|h| {
+            if h < 1.0 {
+                "elite"
+            } else if h < 24.0 {
+                "high"
+            } else if h < 168.0 {
+                "medium"
+            } else {
+                "low"
+            }
+        }),
+    };
+
+    let time_to_restore = TimeToRestore {
+        incidents: ttr.n("incidents"),
+        resolved: ttr.n("resolved"),
+        p50_hours: ttr.f("p50_hours"),
+        p90_hours: ttr.f("p90_hours"),
+    };
+
+    let rework_rate = ReworkRate {
+        deployments: rw.n("deployments"),
+        rework: rw.n("rework"),
+        rate: ratio(rw.n("rework"), rw.n("deployments")),
+    };
+
+    let sums: Vec<f64> = ["coding", "pickup", "review", "deploy"]
+        .iter()
+        .map(|s| ct.f(&format!("{s}_sum")).unwrap_or(0.0))
+        .collect();
+    let total: f64 = sums.iter().sum();
+    let stage = |name: &str, sum: f64| Stage {
+        p50_hours: ct.f(&format!("{name}_p50")),
+        p75_hours: ct.f(&format!("{name}_p75")),
+        p90_hours: ct.f(&format!("{name}_p90")),
+        share: (total > 0.0).then(|| sum / total),
+        samples: ct.n(&format!("{name}_n")),
+    };
+    let stages = Stages {
+        coding: stage("coding", sums[0]),
+        pickup: stage("pickup", sums[1]),
+        review: stage("review", sums[2]),
+        deploy: stage("deploy", sums[3]),
+    };
+    // Ties go to the earlier stage, in flow order.
+    let bottleneck = (total > 0.0).then(|| {
+        let mut best = 0;
+        for i in 1..4 {
+            if sums[i] > sums[best] {
+                best = i;
+            }
+        }
+        ["coding", "pickup", "review", "deploy"][best]
+    });
+    let cycle_sum = ct.f("cycle_sum");
+    let cycle_time = CycleTime {
+        prs: ct.n("prs"),
+        deployed: ct.n("deployed"),
+        flow_efficiency: match (ct.f("flow_numerator"), cycle_sum) {
+            (Some(num), Some(den)) if den != 0.0 => Some(num / den),
+            _ => None,
+        },
+        bottleneck,
+        cycle: Percentiles {
+            p50_hours: ct.f("cycle_p50"),
+            p75_hours: ct.f("cycle_p75"),
+            p90_hours: ct.f("cycle_p90"),
+        },
+        stages,
+        cycles: ct.n("cycles"),
+    };
+
+    let mut thin = Vec::new();
+    let mut check = |name: &str, n: u64| {
+        if n > 0 && n < 5 {
+            thin.push(format!("{name} ({n} samples)"));
+        }
+    };
+    check("lead_time", lead_time.changes);
+    check("recovery_time", recovery_time.recovered);
+    check("time_to_restore", time_to_restore.resolved);
+    check("cycle_time", cycle_time.cycles);
+    for (name, s) in cycle_time.stages.iter() {
+        check(&format!("cycle_time.stages.{name}"), s.samples);
+    }
+    let coverage = Coverage {
+        changes: cov.n("changes"),
+        changes_with_pr: cov.n("changes_with_pr"),
+        changes_without_start: cov.n("changes_without_start"),
+        prs_merged_not_deployed: cov.n("prs_merged_not_deployed"),
+        incidents: cov.n("incidents"),
+        incidents_attributed: cov.n("incidents_attributed"),
+        thin_samples: thin,
+    };
+
+    Ok(MetricSet {
+        deployment_frequency,
+        lead_time,
+        change_failure_rate,
+        recovery_time,
+        time_to_restore,
+        rework_rate,
+        cycle_time,
+        coverage,
+    })
+}

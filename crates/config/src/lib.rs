@@ -1,1 +1,188 @@
-//! flowmeter-config
+//! `flowmeter.toml`: what counts as production, how incidents are attributed,
+//! which PR labels mean rework, which services and repos make up each team,
+//! and the `[[sources]]` that `flowmeter sync` pulls from.
+//!
+//! Every key is optional; an absent file means the METRICS.md defaults.
+//!
+//! ```toml
+//! [metrics]
+//! production_environments = ["production", "prod", "live"]
+//! production_prefixes = ["prod-", "production-"]
+//! attribution_window_hours = 24
+//! rework_labels = ["bug", "hotfix", "incident"]
+//!
+//! [teams.payments]
+//! services = ["billing"]
+//! repos = ["acme/billing"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config `{path}`: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config `{path}`: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// Team name → the services and repos it owns.
+    #[serde(default)]
+    pub teams: BTreeMap<String, Team>,
+    /// Sources for `flowmeter sync`, each a table with a `type` key; the
+    /// binary hands each to its connector, which validates its own keys.
+    #[serde(default)]
+    pub sources: Vec<toml::Table>,
+}
+
+/// The knobs of the metric definitions (METRICS.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Environment names that are production, compared case-insensitively.
+    pub production_environments: Vec<String>,
+    /// Environment name prefixes that are production (`prod-eu`).
+    pub production_prefixes: Vec<String>,
+    /// How long after a deployment an incident of its service is blamed on it.
+    pub attribution_window_hours: f64,
+    /// PR labels that make a deployment rework, compared case-insensitively.
+    pub rework_labels: Vec<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            production_environments: vec!["production".into(), "prod".into(), "live".into()],
+            production_prefixes: vec!["prod-".into(), "production-".into()],
+            attribution_window_hours: 24.0,
+            rework_labels: vec!["bug".into(), "hotfix".into(), "incident".into()],
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// Whether deployments to `environment` count as production.
+    pub fn is_production(&self, environment: &str) -> bool {
+        let env = environment.to_lowercase();
+        self.production_environments
+            .iter()
+            .any(|p| p.to_lowercase() == env)
+            || self
+                .production_prefixes
+                .iter()
+                .any(|p| env.starts_with(&p.to_lowercase()))
+    }
+
+    pub fn is_rework_label(&self, label: &str) -> bool {
+        self.rework_labels
+            .iter()
+            .any(|l| l.eq_ignore_ascii_case(label))
+    }
+
+    /// A stable text of everything linking depends on, so the store can
+    /// tell when its materialised links are stale.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "prod={:?};prefixes={:?};window={};rework={:?}",
+            self.production_environments,
+            self.production_prefixes,
+            self.attribution_window_hours,
+            self.rework_labels
+        )
+    }
+}
+
+/// A team: the services and repos it owns.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Team {
+    #[serde(default)]
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub repos: Vec<String>,
+}
+
+impl Config {
+    /// Parses configuration text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: origin.to_string(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let w = self.metrics.attribution_window_hours;
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(ConfigError::Invalid {
+                path: origin.to_string(),
+                message: format!("`metrics.attribution_window_hours` must be a number of hours >= 0, found `{w}`"),
+            });
+        }
+        for (i, source) in self.sources.iter().enumerate() {
+            if !matches!(source.get("type"), Some(toml::Value::String(_))) {
+                return Err(ConfigError::Invalid {
+                    path: origin.to_string(),
+                    message: format!("`sources[{i}]` needs a `type` (github, gitlab, git, pagerduty, opsgenie)"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The team that owns `service` (first by name), if any.
+    pub fn team_of_service(&self, service: &str) -> Option<&str> {
+        self.teams
+            .iter()
+            .find(|(_, t)| t.services.iter().any(|s| s == service))
+            .map(|(n, _)| n.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_metrics_md() {
+        let c = Config::parse("", "t").unwrap();
+        for env in ["production", "Prod", "live", "prod-eu", "production-us"] {
+            assert!(c.metrics.is_production(env), "{env}");
+        }
+        for env in ["staging", "preprod", "dev"] {
+            assert!(!c.metrics.is_production(env), "{env}");
+        }
+        assert_eq!(c.metrics.attribution_window_hours, 24.0);
+        assert!(c.metrics.is_rework_label("Bug"));
+    }
+
+    #[test]
+    fn teams_and_unknown_keys() {
+        let c = Config::parse("[teams.payments]\nservices=[\"billing\"]\nrepos=[\"acme/billing\"]\n", "t").unwrap();
+        assert_eq!(c.team_of_service("billing"), Some("payments"));
+        let err = Config::parse("[metrics]\nattribution_window=3\n", "f.toml").unwrap_err();
+        assert!(err.to_string().contains("f.toml"), "{err}");
+    }
+}

@@ -1,0 +1,90 @@
+//! The user's filters (`--service`, `--team`, `--repo`) as the `scope_*`
+//! temporary views that every query in `queries/metrics/` reads.
+//!
+//! - deployments (and their changes): `service = S`; `repo = R`; for a team,
+//!   its services or its repos;
+//! - incidents: one of the incident's services is in the filter's services
+//!   (for a repo: the services that deploy from it);
+//! - pull requests: `repo = R`; for a service, the repos it deploys from;
+//!   for a team, its repos and the repos its services deploy from.
+
+use duckdb::Connection;
+use flowmeter_config::Config;
+
+use crate::{AnalysisError, Filters};
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "(NULL)".to_string()
+    } else {
+        format!(
+            "({})",
+            items.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
+        )
+    }
+}
+
+/// (re)creates the scope views for `filters`.
+pub(crate) fn apply(conn: &Connection, config: &Config, filters: &Filters) -> Result<(), AnalysisError> {
+    let mut dep = vec!["TRUE".to_string()];
+    let mut inc = vec!["TRUE".to_string()];
+    let mut pr = vec!["TRUE".to_string()];
+    let incident_has = |services_sql: String| {
+        format!(
+            "EXISTS (SELECT 1 FROM link_incident_services s WHERE s.incident_source = i.source \
+             AND s.incident_id = i.id AND s.service IN {services_sql})"
+        )
+    };
+    if let Some(s) = &filters.service {
+        dep.push(format!("service = {}", quote(s)));
+        inc.push(incident_has(format!("({})", quote(s))));
+        pr.push(format!(
+            "repo IN (SELECT repo FROM link_deployments WHERE service = {})",
+            quote(s)
+        ));
+    }
+    if let Some(r) = &filters.repo {
+        dep.push(format!("repo = {}", quote(r)));
+        inc.push(incident_has(format!(
+            "(SELECT service FROM link_deployments WHERE repo = {})",
+            quote(r)
+        )));
+        pr.push(format!("repo = {}", quote(r)));
+    }
+    if let Some(t) = &filters.team {
+        let team = config.teams.get(t).ok_or_else(|| AnalysisError::UnknownTeam {
+            team: t.clone(),
+            known: config.teams.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
+        let (services, repos) = (list(&team.services), list(&team.repos));
+        dep.push(format!("(service IN {services} OR repo IN {repos})"));
+        inc.push(format!(
+            "({} OR {})",
+            incident_has(services.clone()),
+            incident_has(format!(
+                "(SELECT service FROM link_deployments WHERE repo IN {repos})"
+            ))
+        ));
+        pr.push(format!(
+            "(repo IN {repos} OR repo IN (SELECT repo FROM link_deployments WHERE service IN {services}))"
+        ));
+    }
+    let sql = format!(
+        "CREATE OR REPLACE TEMP VIEW scope_deployments AS SELECT * FROM link_deployments WHERE {dep};
+         CREATE OR REPLACE TEMP VIEW scope_changes AS SELECT c.* FROM link_changes c
+           SEMI JOIN scope_deployments d ON c.deployment_source = d.source AND c.deployment_id = d.id;
+         CREATE OR REPLACE TEMP VIEW scope_incidents AS SELECT * FROM incidents i WHERE {inc};
+         CREATE OR REPLACE TEMP VIEW scope_prs AS SELECT * FROM link_prs WHERE {pr};",
+        dep = dep.join(" AND "),
+        inc = inc.join(" AND "),
+        pr = pr.join(" AND "),
+    );
+    conn.execute_batch(&sql).map_err(|e| AnalysisError::Query {
+        query: "scope".into(),
+        source: e,
+    })
+}

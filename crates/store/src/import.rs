@@ -1,0 +1,286 @@
+//! Transactional, idempotent upserts of interchange records by natural key.
+//!
+//! A batch is deduplicated (the last record of a key wins), appended to a
+//! staging table, and only rows that are new or differ from the stored row
+//! are written: re-importing the same data writes nothing.
+
+use std::collections::HashMap;
+
+use duckdb::types::{TimeUnit, Value};
+use duckdb::{appender_params_from_iter, Connection};
+use flowmeter_model::{Event, EventKind, Extra, Timestamp};
+
+use crate::link::LinkSummary;
+use crate::{Context, StoreError};
+
+/// Rows written per record type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KindCounts {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// What one import did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ImportSummary {
+    pub kinds: Vec<(EventKind, KindCounts)>,
+    pub link: Option<LinkSummary>,
+}
+
+impl ImportSummary {
+    pub fn changed(&self) -> bool {
+        self.kinds
+            .iter()
+            .any(|(_, c)| c.inserted > 0 || c.updated > 0)
+    }
+
+    pub fn total(&self) -> KindCounts {
+        self.kinds.iter().fold(KindCounts::default(), |a, (_, c)| KindCounts {
+            inserted: a.inserted + c.inserted,
+            updated: a.updated + c.updated,
+            unchanged: a.unchanged + c.unchanged,
+        })
+    }
+}
+
+pub(crate) fn table_of(kind: EventKind) -> (&'static str, &'static [&'static str]) {
+    match kind {
+        EventKind::Deployment => ("deployments", &["source", "id"]),
+        EventKind::Commit => ("commits", &["repo", "sha"]),
+        EventKind::PullRequest => ("pull_requests", &["repo", "number"]),
+        EventKind::Review => ("reviews", &["repo", "pr", "id"]),
+        EventKind::Incident => ("incidents", &["source", "id"]),
+    }
+}
+
+pub(crate) fn upsert(conn: &Connection, events: Vec<Event>) -> Result<ImportSummary, StoreError> {
+    let mut by_kind: HashMap<EventKind, Vec<Vec<Value>>> = HashMap::new();
+    let mut keys: HashMap<EventKind, HashMap<Vec<String>, usize>> = HashMap::new();
+    for event in events {
+        let kind = event.kind();
+        let (key, row) = to_row(event);
+        let rows = by_kind.entry(kind).or_default();
+        match keys.entry(kind).or_default().entry(key) {
+            std::collections::hash_map::Entry::Occupied(slot) => rows[*slot.get()] = row,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(rows.len());
+                rows.push(row);
+            }
+        }
+    }
+    let mut summary = ImportSummary::default();
+    for kind in EventKind::ALL {
+        let Some(rows) = by_kind.remove(&kind) else {
+            continue;
+        };
+        summary.kinds.push((kind, upsert_rows(conn, kind, rows)?));
+    }
+    Ok(summary)
+}
+
+fn upsert_rows(
+    conn: &Connection,
+    kind: EventKind,
+    rows: Vec<Vec<Value>>,
+) -> Result<KindCounts, StoreError> {
+    let (table, key) = table_of(kind);
+    let total = rows.len() as u64;
+    let stage = format!("stage_{table}");
+    let changed = format!("changed_{table}");
+    conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS {stage}; CREATE TABLE {stage} AS SELECT * FROM {table} LIMIT 0;"
+    ))
+    .ctx("create staging table")?;
+    {
+        let mut app = conn.appender(&stage).ctx("open appender")?;
+        for row in rows {
+            app.append_row(appender_params_from_iter(row))
+                .ctx(&format!("stage {table}"))?;
+        }
+        app.flush().ctx("flush appender")?;
+    }
+    let on = key
+        .iter()
+        .map(|k| format!("t.{k} = s.{k}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let keys = key.join(", ");
+    conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS {changed};
+         CREATE TABLE {changed} AS
+           SELECT * FROM {stage}
+           EXCEPT
+           SELECT * FROM {table} SEMI JOIN {stage} USING ({keys});"
+    ))
+    .ctx(&format!("compare {table}"))?;
+    let updated: i64 = conn
+        .query_row(
+            &format!("SELECT count(*) FROM {changed} SEMI JOIN {table} USING ({keys})"),
+            [],
+            |r| r.get(0),
+        )
+        .ctx("count updates")?;
+    let written: i64 = conn
+        .query_row(&format!("SELECT count(*) FROM {changed}"), [], |r| r.get(0))
+        .ctx("count changes")?;
+    if updated > 0 {
+        conn.execute_batch(&format!(
+            "DELETE FROM {table} t USING {changed} s WHERE {on};"
+        ))
+        .ctx(&format!("replace {table}"))?;
+    }
+    conn.execute_batch(&format!(
+        "INSERT INTO {table} SELECT * FROM {changed}; DROP TABLE {changed}; DROP TABLE {stage};"
+    ))
+    .ctx(&format!("insert {table}"))?;
+    Ok(KindCounts {
+        inserted: (written - updated) as u64,
+        updated: updated as u64,
+        unchanged: total - written as u64,
+    })
+}
+
+fn ts(t: Option<Timestamp>) -> Value {
+    match t {
+        Some(t) => Value::Timestamp(TimeUnit::Microsecond, t.timestamp_micros()),
+        None => Value::Null,
+    }
+}
+
+fn text(s: Option<String>) -> Value {
+    s.map(Value::Text).unwrap_or(Value::Null)
+}
+
+fn list(items: Option<Vec<String>>) -> Value {
+    match items {
+        Some(items) => Value::Text(serde_json::to_string(&items).expect("strings serialise")),
+        None => Value::Null,
+    }
+}
+
+fn extra(map: Extra) -> Value {
+    if map.is_empty() {
+        Value::Null
+    } else {
+        Value::Text(serde_json::Value::Object(map).to_string())
+    }
+}
+
+fn int(i: Option<i64>) -> Value {
+    i.map(Value::BigInt).unwrap_or(Value::Null)
+}
+
+/// The natural key and the table row of one record, columns in schema order.
+fn to_row(event: Event) -> (Vec<String>, Vec<Value>) {
+    match event {
+        Event::Deployment(d) => (
+            vec![d.source.clone(), d.id.clone()],
+            vec![
+                Value::Text(d.source),
+                Value::Text(d.id),
+                Value::Text(d.service),
+                text(d.repo),
+                Value::Text(d.environment),
+                Value::Text(d.status.as_str().into()),
+                ts(d.started_at),
+                ts(d.finished_at),
+                Value::Text(d.commit_sha),
+                list(d.commits),
+                Value::Text(d.kind.as_str().into()),
+                text(d.actor),
+                text(d.url),
+                text(d.git_ref),
+                list(Some(d.labels)),
+                extra(d.extra),
+            ],
+        ),
+        Event::Commit(c) => (
+            vec![c.repo.clone(), c.sha.clone()],
+            vec![
+                Value::Text(c.source),
+                Value::Text(c.repo),
+                Value::Text(c.sha),
+                list(c.parents),
+                ts(Some(c.authored_at)),
+                ts(c.committed_at),
+                text(c.author),
+                text(c.message),
+                extra(c.extra),
+            ],
+        ),
+        Event::PullRequest(p) => (
+            vec![p.repo.clone(), p.number.to_string()],
+            vec![
+                Value::Text(p.source),
+                Value::Text(p.repo),
+                Value::BigInt(p.number),
+                text(p.title),
+                text(p.author),
+                text(p.base),
+                text(p.head),
+                list(Some(p.labels)),
+                ts(Some(p.created_at)),
+                ts(p.ready_at),
+                ts(p.merged_at),
+                ts(p.closed_at),
+                text(p.merge_commit_sha),
+                list(p.commits),
+                ts(p.first_commit_at),
+                int(p.additions),
+                int(p.deletions),
+                extra(p.extra),
+            ],
+        ),
+        Event::Review(r) => (
+            vec![r.repo.clone(), r.pr.to_string(), r.id.clone()],
+            vec![
+                Value::Text(r.source),
+                Value::Text(r.repo),
+                Value::BigInt(r.pr),
+                Value::Text(r.id),
+                Value::Text(r.author),
+                Value::Text(r.state.as_str().into()),
+                ts(Some(r.submitted_at)),
+                extra(r.extra),
+            ],
+        ),
+        Event::Incident(i) => (
+            vec![i.source.clone(), i.id.clone()],
+            vec![
+                Value::Text(i.source),
+                Value::Text(i.id),
+                list(Some(i.services)),
+                text(i.title),
+                text(i.severity),
+                text(i.url),
+                ts(Some(i.created_at)),
+                ts(i.acknowledged_at),
+                ts(i.resolved_at),
+                text(i.deployment_id),
+                text(i.deployment_source),
+                extra(i.extra),
+            ],
+        ),
+    }
+}
+
+pub(crate) fn save_cursor(conn: &Connection, name: &str, cursor: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO sync_cursors VALUES (?, ?, now()::TIMESTAMP)",
+        [name, cursor],
+    )
+    .ctx("save sync cursor")?;
+    Ok(())
+}
+
+pub(crate) fn load_cursor(conn: &Connection, name: &str) -> Result<Option<String>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT cursor FROM sync_cursors WHERE source_name = ?")
+        .ctx("read sync cursor")?;
+    let mut rows = stmt.query([name]).ctx("read sync cursor")?;
+    match rows.next().ctx("read sync cursor")? {
+        Some(row) => Ok(Some(row.get(0).ctx("read sync cursor")?)),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,582 @@
+//! Linking, exactly as METRICS.md ("Linking") defines it, materialised into
+//! the `link_*` tables once per import so every metric query reads facts
+//! instead of recomputing them.
+//!
+//! - the changes of each deployment: explicit `commits`, else a walk of the
+//!   commit graph from `commit_sha` that stops at anything an earlier
+//!   deployment of the same service reached, else the deployed commit alone;
+//!   a commit counts once per service;
+//! - the pull request of each commit, and each PR's first commit time;
+//! - incident → deployment attribution (explicit id, else the window);
+//! - rollbacks, what they undid, failure and recovery of each deployment;
+//! - the value-stream stages of each pull request.
+//!
+//! The graph walk is done here in Rust rather than as a recursive SQL query:
+//! per service it visits each commit once, where a recursive CTE would
+//! re-walk the history of every deployment.
+
+use std::collections::{HashMap, HashSet};
+
+use duckdb::types::{TimeUnit, Value};
+use duckdb::{appender_params_from_iter, Connection};
+use flowmeter_config::MetricsConfig;
+
+use crate::{Context, StoreError};
+
+const FINGERPRINT_KEY: &str = "link_fingerprint";
+const HOUR_US: f64 = 3_600_000_000.0;
+
+/// Counts of what linking found, for the import summary and coverage.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LinkSummary {
+    pub deployments: u64,
+    pub changes: u64,
+    pub changes_with_pr: u64,
+    pub changes_without_start: u64,
+    pub incidents: u64,
+    pub incidents_attributed: u64,
+    pub rollbacks: u64,
+    pub failed_deployments: u64,
+}
+
+pub(crate) fn is_stale(conn: &Connection, config: &MetricsConfig) -> Result<bool, StoreError> {
+    let stored: Option<String> = conn
+        .query_row(
+            "SELECT max(value) FROM store_meta WHERE key = ?",
+            [FINGERPRINT_KEY],
+            |r| r.get(0),
+        )
+        .ctx("read link fingerprint")?;
+    Ok(stored.as_deref() != Some(config.fingerprint().as_str()))
+}
+
+type Micros = i64;
+
+struct Deployment {
+    source: String,
+    id: String,
+    service: String,
+    repo: Option<String>,
+    finished_at: Micros,
+    commit_sha: String,
+    commits: Option<Vec<String>>,
+    kind: String,
+}
+
+struct Commit {
+    parents: Vec<String>,
+    authored_at: Micros,
+}
+
+struct PullRequest {
+    repo: String,
+    number: i64,
+    title: Option<String>,
+    author: Option<String>,
+    labels: Vec<String>,
+    created_at: Micros,
+    ready_at: Option<Micros>,
+    merged_at: Option<Micros>,
+    merge_commit_sha: Option<String>,
+    commits: Vec<String>,
+    first_commit_at: Option<Micros>,
+}
+
+struct Incident {
+    source: String,
+    id: String,
+    services: Vec<String>,
+    created_at: Micros,
+    resolved_at: Option<Micros>,
+    deployment_id: Option<String>,
+    deployment_source: Option<String>,
+}
+
+/// A change: one commit brought to production for one service.
+struct Change {
+    deployment: usize,
+    repo: Option<String>,
+    sha: String,
+}
+
+fn json_list(text: Option<String>) -> Option<Vec<String>> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn hours(from: Micros, to: Micros) -> f64 {
+    (to - from) as f64 / HOUR_US
+}
+
+fn ts(t: Option<Micros>) -> Value {
+    t.map(|t| Value::Timestamp(TimeUnit::Microsecond, t))
+        .unwrap_or(Value::Null)
+}
+
+fn text(s: Option<&str>) -> Value {
+    s.map(|s| Value::Text(s.to_string())).unwrap_or(Value::Null)
+}
+
+fn float(f: Option<f64>) -> Value {
+    f.map(Value::Double).unwrap_or(Value::Null)
+}
+
+pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSummary, StoreError> {
+    // --- load ---------------------------------------------------------------
+    let mut deployments: Vec<Deployment> = Vec::new();
+    {
+        let mut stmt = conn
+            .prepare(
+                "SELECT source, id, service, repo, environment, epoch_us(finished_at), commit_sha, commits, kind
+                 FROM deployments WHERE status = 'success' AND finished_at IS NOT NULL",
+            )
+            .ctx("load deployments")?;
+        let mut rows = stmt.query([]).ctx("load deployments")?;
+        while let Some(r) = rows.next().ctx("load deployments")? {
+            let environment: String = r.get(4).ctx("load deployments")?;
+            if !config.is_production(&environment) {
+                continue;
+            }
+            deployments.push(Deployment {
+                source: r.get(0).ctx("load deployments")?,
+                id: r.get(1).ctx("load deployments")?,
+                service: r.get(2).ctx("load deployments")?,
+                repo: r.get(3).ctx("load deployments")?,
+                finished_at: r.get(5).ctx("load deployments")?,
+                commit_sha: r.get(6).ctx("load deployments")?,
+                commits: json_list(r.get(7).ctx("load deployments")?),
+                kind: r.get(8).ctx("load deployments")?,
+            });
+        }
+    }
+    // repo -> sha -> commit
+    let mut commits: HashMap<String, HashMap<String, Commit>> = HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare("SELECT repo, sha, parents, epoch_us(authored_at) FROM commits")
+            .ctx("load commits")?;
+        let mut rows = stmt.query([]).ctx("load commits")?;
+        while let Some(r) = rows.next().ctx("load commits")? {
+            let repo: String = r.get(0).ctx("load commits")?;
+            let sha: String = r.get(1).ctx("load commits")?;
+            let commit = Commit {
+                parents: json_list(r.get(2).ctx("load commits")?).unwrap_or_default(),
+                authored_at: r.get(3).ctx("load commits")?,
+            };
+            commits.entry(repo).or_default().insert(sha, commit);
+        }
+    }
+    let mut prs: Vec<PullRequest> = Vec::new();
+    {
+        let mut stmt = conn
+            .prepare(
+                "SELECT repo, number, title, author, labels, epoch_us(created_at), epoch_us(ready_at),
+                        epoch_us(merged_at), merge_commit_sha, commits, epoch_us(first_commit_at)
+                 FROM pull_requests",
+            )
+            .ctx("load pull requests")?;
+        let mut rows = stmt.query([]).ctx("load pull requests")?;
+        while let Some(r) = rows.next().ctx("load pull requests")? {
+            prs.push(PullRequest {
+                repo: r.get(0).ctx("load pull requests")?,
+                number: r.get(1).ctx("load pull requests")?,
+                title: r.get(2).ctx("load pull requests")?,
+                author: r.get(3).ctx("load pull requests")?,
+                labels: json_list(r.get(4).ctx("load pull requests")?).unwrap_or_default(),
+                created_at: r.get(5).ctx("load pull requests")?,
+                ready_at: r.get(6).ctx("load pull requests")?,
+                merged_at: r.get(7).ctx("load pull requests")?,
+                merge_commit_sha: r.get(8).ctx("load pull requests")?,
+                commits: json_list(r.get(9).ctx("load pull requests")?).unwrap_or_default(),
+                first_commit_at: r.get(10).ctx("load pull requests")?,
+            });
+        }
+    }
+    // (repo, pr) -> submitted_at of reviews, with their authors
+    let mut reviews: HashMap<(String, i64), Vec<(String, Micros)>> = HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare("SELECT repo, pr, author, epoch_us(submitted_at) FROM reviews")
+            .ctx("load reviews")?;
+        let mut rows = stmt.query([]).ctx("load reviews")?;
+        while let Some(r) = rows.next().ctx("load reviews")? {
+            reviews
+                .entry((r.get(0).ctx("load reviews")?, r.get(1).ctx("load reviews")?))
+                .or_default()
+                .push((r.get(2).ctx("load reviews")?, r.get(3).ctx("load reviews")?));
+        }
+    }
+    let mut incidents: Vec<Incident> = Vec::new();
+    {
+        let mut stmt = conn
+            .prepare(
+                "SELECT source, id, services, epoch_us(created_at), epoch_us(resolved_at), deployment_id, deployment_source
+                 FROM incidents",
+            )
+            .ctx("load incidents")?;
+        let mut rows = stmt.query([]).ctx("load incidents")?;
+        while let Some(r) = rows.next().ctx("load incidents")? {
+            incidents.push(Incident {
+                source: r.get(0).ctx("load incidents")?,
+                id: r.get(1).ctx("load incidents")?,
+                services: json_list(r.get(2).ctx("load incidents")?).unwrap_or_default(),
+                created_at: r.get(3).ctx("load incidents")?,
+                resolved_at: r.get(4).ctx("load incidents")?,
+                deployment_id: r.get(5).ctx("load incidents")?,
+                deployment_source: r.get(6).ctx("load incidents")?,
+            });
+        }
+    }
+
+    // --- order deployments per service --------------------------------------
+    // Ties in finished_at are broken by source and id, so the order (and so
+    // every number) is deterministic.
+    deployments.sort_by(|a, b| {
+        (&a.service, a.finished_at, &a.source, &a.id).cmp(&(&b.service, b.finished_at, &b.source, &b.id))
+    });
+    let n = deployments.len();
+    let mut by_service: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, d) in deployments.iter().enumerate() {
+        by_service.entry(d.service.as_str()).or_default().push(i);
+    }
+    // A deployment without a repo is matched to the repo that has its commit.
+    let repo_of_sha = |sha: &str| -> Option<String> {
+        let mut found: Vec<&String> = commits
+            .iter()
+            .filter(|(_, c)| c.contains_key(sha))
+            .map(|(r, _)| r)
+            .collect();
+        found.sort();
+        found.first().map(|r| r.to_string())
+    };
+    let resolved_repo: Vec<Option<String>> = deployments
+        .iter()
+        .map(|d| d.repo.clone().or_else(|| repo_of_sha(&d.commit_sha)))
+        .collect();
+
+    // --- rollbacks, changes --------------------------------------------------
+    let mut seq = vec![0usize; n];
+    let mut is_rollback = vec![false; n];
+    let mut rolled_back_by: Vec<Option<usize>> = vec![None; n];
+    let mut changes: Vec<Change> = Vec::new();
+    let mut changes_of: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let empty = HashMap::new();
+    for idxs in by_service.values() {
+        let mut last_pos: HashMap<&str, usize> = HashMap::new();
+        let mut sha_count: HashMap<&str, usize> = HashMap::new();
+        // ancestor-closed set of everything earlier deployments reached, per repo
+        let mut reached: HashMap<Option<&str>, HashSet<String>> = HashMap::new();
+        // (repo, sha) already counted as a change of this service
+        let mut counted: HashSet<(Option<String>, String)> = HashSet::new();
+        for (pos, &i) in idxs.iter().enumerate() {
+            seq[i] = pos;
+            let d = &deployments[i];
+            let sha = d.commit_sha.as_str();
+            // Rollback: kind, or redeploying the revision of an earlier
+            // deployment that is not the immediately preceding one.
+            let earlier_same = sha_count.get(sha).copied().unwrap_or(0);
+            let prev_same = pos > 0 && deployments[idxs[pos - 1]].commit_sha == d.commit_sha;
+            let redeploys_older = earlier_same > usize::from(prev_same);
+            if d.kind == "rollback" || redeploys_older {
+                is_rollback[i] = true;
+                let undone: Vec<usize> = match last_pos.get(sha) {
+                    Some(&j) => idxs[j + 1..pos].to_vec(),
+                    None if pos > 0 => vec![idxs[pos - 1]],
+                    None => vec![],
+                };
+                for u in undone {
+                    rolled_back_by[u].get_or_insert(i);
+                }
+            }
+            // Changes.
+            let repo = resolved_repo[i].as_deref();
+            let graph = repo.and_then(|r| commits.get(r)).unwrap_or(&empty);
+            let seen = reached.entry(repo).or_default();
+            let mut walked = Vec::new();
+            let mut stack = vec![sha.to_string()];
+            while let Some(s) = stack.pop() {
+                if seen.contains(&s) {
+                    continue;
+                }
+                if let Some(c) = graph.get(&s) {
+                    stack.extend(c.parents.iter().filter(|p| !seen.contains(*p)).cloned());
+                }
+                seen.insert(s.clone());
+                walked.push(s);
+            }
+            let candidates = match &d.commits {
+                Some(explicit) => explicit.clone(),
+                None => walked,
+            };
+            for c in candidates {
+                let key = (repo.map(str::to_string), c);
+                if counted.insert(key.clone()) {
+                    changes_of[i].push(changes.len());
+                    changes.push(Change {
+                        deployment: i,
+                        repo: key.0,
+                        sha: key.1,
+                    });
+                }
+            }
+            *sha_count.entry(sha).or_default() += 1;
+            last_pos.insert(sha, pos);
+        }
+    }
+
+    // --- pull requests of commits, first commit times ------------------------
+    let first_commit: Vec<Option<Micros>> = prs
+        .iter()
+        .map(|p| {
+            let graph = commits.get(&p.repo);
+            p.commits
+                .iter()
+                .filter(|s| Some(*s) != p.merge_commit_sha.as_ref())
+                .filter_map(|s| graph.and_then(|g| g.get(s)).map(|c| c.authored_at))
+                .chain(p.first_commit_at)
+                .min()
+        })
+        .collect();
+    let mut prs_of_commit: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for (k, p) in prs.iter().enumerate() {
+        for sha in p.merge_commit_sha.iter().chain(p.commits.iter()) {
+            let list = prs_of_commit.entry((p.repo.as_str(), sha.as_str())).or_default();
+            if !list.contains(&k) {
+                list.push(k);
+            }
+        }
+    }
+    let pr_list = |c: &Change| -> Vec<usize> {
+        c.repo
+            .as_deref()
+            .and_then(|r| prs_of_commit.get(&(r, c.sha.as_str())))
+            .cloned()
+            .unwrap_or_default()
+    };
+
+    // --- incidents -----------------------------------------------------------
+    let window_us = (config.attribution_window_hours * HOUR_US).round() as i64;
+    let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, d) in deployments.iter().enumerate() {
+        by_id.entry(d.id.as_str()).or_default().push(i);
+    }
+    let mut incidents_of: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut attributions: Vec<(usize, usize, &str)> = Vec::new();
+    for (k, inc) in incidents.iter().enumerate() {
+        if let Some(dep_id) = &inc.deployment_id {
+            let mut cands: Vec<usize> = by_id
+                .get(dep_id.as_str())
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&i| inc.deployment_source.as_ref().is_none_or(|s| *s == deployments[i].source))
+                .collect();
+            cands.sort_by_key(|&i| (deployments[i].source != inc.source, deployments[i].source.clone()));
+            if let Some(&i) = cands.first() {
+                attributions.push((k, i, "explicit"));
+            }
+            continue;
+        }
+        for service in &inc.services {
+            let Some(idxs) = by_service.get(service.as_str()) else {
+                continue;
+            };
+            // latest deployment finished at or before the incident
+            let upto = idxs.partition_point(|&i| deployments[i].finished_at <= inc.created_at);
+            if upto == 0 {
+                continue;
+            }
+            let i = idxs[upto - 1];
+            if inc.created_at - deployments[i].finished_at <= window_us {
+                attributions.push((k, i, "window"));
+            }
+        }
+    }
+    for &(k, i, _) in &attributions {
+        incidents_of[i].push(k);
+    }
+
+    // --- failure, recovery, rework -------------------------------------------
+    let mut summary = LinkSummary {
+        deployments: n as u64,
+        changes: changes.len() as u64,
+        incidents: incidents.len() as u64,
+        incidents_attributed: attributions.iter().map(|a| a.0).collect::<HashSet<_>>().len() as u64,
+        ..Default::default()
+    };
+    conn.execute_batch(
+        "DELETE FROM link_deployments; DELETE FROM link_changes; DELETE FROM link_incidents;
+         DELETE FROM link_incident_services; DELETE FROM link_prs;",
+    )
+    .ctx("clear links")?;
+    {
+        let mut app = conn.appender("link_deployments").ctx("write links")?;
+        for (i, d) in deployments.iter().enumerate() {
+            let incs = &incidents_of[i];
+            let failed = !incs.is_empty() || rolled_back_by[i].is_some();
+            let open = incs.iter().any(|&k| incidents[k].resolved_at.is_none());
+            let recovered_at = if !failed || open {
+                None
+            } else if !incs.is_empty() {
+                incs.iter().filter_map(|&k| incidents[k].resolved_at).max()
+            } else {
+                rolled_back_by[i].map(|r| deployments[r].finished_at)
+            };
+            let chs = &changes_of[i];
+            let all_rework_prs = !chs.is_empty()
+                && chs.iter().all(|&c| {
+                    pr_list(&changes[c])
+                        .iter()
+                        .any(|&p| prs[p].labels.iter().any(|l| config.is_rework_label(l)))
+                });
+            let rework = is_rollback[i] || d.kind == "hotfix" || all_rework_prs;
+            summary.rollbacks += u64::from(is_rollback[i]);
+            summary.failed_deployments += u64::from(failed);
+            app.append_row(appender_params_from_iter([
+                Value::Text(d.source.clone()),
+                Value::Text(d.id.clone()),
+                Value::Text(d.service.clone()),
+                text(d.repo.as_deref()),
+                Value::Text(d.commit_sha.clone()),
+                ts(Some(d.finished_at)),
+                Value::Text(d.kind.clone()),
+                Value::BigInt(seq[i] as i64),
+                Value::Boolean(is_rollback[i]),
+                text(rolled_back_by[i].map(|r| deployments[r].id.as_str())),
+                Value::BigInt(incs.len() as i64),
+                Value::Boolean(failed),
+                Value::Boolean(failed && open),
+                ts(recovered_at),
+                Value::BigInt(chs.len() as i64),
+                Value::Boolean(rework),
+            ]))
+            .ctx("write link_deployments")?;
+        }
+        app.flush().ctx("write link_deployments")?;
+    }
+    // first deployment (any service) of each (repo, sha), for the deploy stage
+    let mut first_deployed: HashMap<(&str, &str), Micros> = HashMap::new();
+    {
+        let mut app = conn.appender("link_changes").ctx("write links")?;
+        for c in &changes {
+            let d = &deployments[c.deployment];
+            let prs_here = pr_list(c);
+            let best_pr = prs_here
+                .iter()
+                .copied()
+                .filter(|&p| first_commit[p].is_some())
+                .min_by_key(|&p| (first_commit[p], prs[p].number));
+            let start = match best_pr {
+                Some(p) => first_commit[p],
+                None => c
+                    .repo
+                    .as_deref()
+                    .and_then(|r| commits.get(r))
+                    .and_then(|g| g.get(&c.sha))
+                    .map(|cm| cm.authored_at),
+            };
+            let pr_number = best_pr.or(prs_here.first().copied()).map(|p| prs[p].number);
+            summary.changes_with_pr += u64::from(pr_number.is_some());
+            summary.changes_without_start += u64::from(start.is_none());
+            if let Some(repo) = c.repo.as_deref() {
+                let e = first_deployed.entry((repo, c.sha.as_str())).or_insert(d.finished_at);
+                *e = (*e).min(d.finished_at);
+            }
+            app.append_row(appender_params_from_iter([
+                Value::Text(d.service.clone()),
+                text(c.repo.as_deref()),
+                Value::Text(c.sha.clone()),
+                Value::Text(d.source.clone()),
+                Value::Text(d.id.clone()),
+                ts(Some(d.finished_at)),
+                ts(start),
+                pr_number.map(Value::BigInt).unwrap_or(Value::Null),
+            ]))
+            .ctx("write link_changes")?;
+        }
+        app.flush().ctx("write link_changes")?;
+    }
+    {
+        let mut app = conn.appender("link_incidents").ctx("write links")?;
+        for &(k, i, how) in &attributions {
+            app.append_row(appender_params_from_iter([
+                Value::Text(incidents[k].source.clone()),
+                Value::Text(incidents[k].id.clone()),
+                Value::Text(deployments[i].source.clone()),
+                Value::Text(deployments[i].id.clone()),
+                Value::Text(how.to_string()),
+            ]))
+            .ctx("write link_incidents")?;
+        }
+        app.flush().ctx("write link_incidents")?;
+        let mut app = conn.appender("link_incident_services").ctx("write links")?;
+        for inc in &incidents {
+            for s in &inc.services {
+                app.append_row(appender_params_from_iter([
+                    Value::Text(inc.source.clone()),
+                    Value::Text(inc.id.clone()),
+                    Value::Text(s.clone()),
+                ]))
+                .ctx("write link_incident_services")?;
+            }
+        }
+        app.flush().ctx("write link_incident_services")?;
+    }
+    {
+        let mut app = conn.appender("link_prs").ctx("write links")?;
+        for (k, p) in prs.iter().enumerate() {
+            let ready = p.ready_at.unwrap_or(p.created_at);
+            let fc = first_commit[k];
+            let first_review = reviews.get(&(p.repo.clone(), p.number)).and_then(|rs| {
+                rs.iter()
+                    .filter(|(author, _)| p.author.as_deref() != Some(author.as_str()))
+                    .filter(|(_, at)| p.merged_at.is_none_or(|m| *at <= m))
+                    .map(|(_, at)| *at)
+                    .min()
+            });
+            let deployed_at = p
+                .merge_commit_sha
+                .iter()
+                .chain(p.commits.iter())
+                .filter_map(|s| first_deployed.get(&(p.repo.as_str(), s.as_str())).copied())
+                .min();
+            let (coding, pickup, review, deploy, cycle) = match p.merged_at {
+                None => (None, None, None, None, None),
+                Some(merged) => {
+                    let reviewed = first_review.unwrap_or(merged);
+                    (
+                        fc.map(|f| hours(f, ready).max(0.0)),
+                        Some(hours(ready, reviewed).max(0.0)),
+                        Some(hours(reviewed, merged).max(0.0)),
+                        deployed_at.map(|d| hours(merged, d).max(0.0)),
+                        deployed_at.zip(fc).map(|(d, f)| hours(f, d)),
+                    )
+                }
+            };
+            app.append_row(appender_params_from_iter([
+                Value::Text(p.repo.clone()),
+                Value::BigInt(p.number),
+                text(p.title.as_deref()),
+                text(p.author.as_deref()),
+                ts(Some(p.created_at)),
+                ts(p.merged_at),
+                ts(fc),
+                ts(Some(ready)),
+                ts(first_review),
+                ts(deployed_at.filter(|_| p.merged_at.is_some())),
+                float(coding),
+                float(pickup),
+                float(review),
+                float(deploy),
+                float(cycle),
+            ]))
+            .ctx("write link_prs")?;
+        }
+        app.flush().ctx("write link_prs")?;
+    }
+    conn.execute(
+        "INSERT OR REPLACE INTO store_meta VALUES (?, ?)",
+        [FINGERPRINT_KEY, config.fingerprint().as_str()],
+    )
+    .ctx("save link fingerprint")?;
+    Ok(summary)
+}

@@ -1,0 +1,41 @@
+//! Versioned schema migrations: each file of `queries/schema/` is one version,
+//! applied in order, once; the version lives in DuckDB's own `user_version`-like
+//! table `schema_version`.
+
+use duckdb::Connection;
+
+use crate::{Context, StoreError};
+
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../queries/schema/001_events.sql")),
+    (2, include_str!("../../../queries/schema/002_links.sql")),
+];
+
+pub(crate) fn migrate(conn: &Connection, path: &str) -> Result<(), StoreError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        .ctx("create schema_version")?;
+    let current: i64 = conn
+        .query_row("SELECT coalesce(max(version), 0) FROM schema_version", [], |r| r.get(0))
+        .ctx("read schema version")?;
+    let supported = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if current > supported {
+        return Err(StoreError::TooNew {
+            path: path.to_string(),
+            found: current,
+            supported,
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let batch = format!(
+            "BEGIN TRANSACTION; {sql}\nINSERT INTO schema_version VALUES ({version}); COMMIT;"
+        );
+        if let Err(e) = conn.execute_batch(&batch) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(StoreError::Db {
+                context: format!("migrate to schema version {version}"),
+                source: e,
+            });
+        }
+    }
+    Ok(())
+}
