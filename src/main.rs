@@ -1,1 +1,79 @@
-fn main() {}
+//! The `flowmeter` binary: parses the command line, loads the config, opens
+//! the store, and hands off to one module per command. Errors become one
+//! sentence on stderr and exit code 2; data goes to stdout.
+
+mod cli;
+mod commands;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use flowmeter_config::Config;
+
+use cli::{Cli, Command};
+
+/// What every command gets: the global options, resolved.
+pub struct Env {
+    pub db: PathBuf,
+    /// Whether the user named the store (`--db` or `FLOWMETER_DB`).
+    pub db_given: bool,
+    pub config: Config,
+    pub quiet: bool,
+    pub verbose: u8,
+    pub progress: bool,
+}
+
+impl Env {
+    /// Diagnostics and progress go to stderr, unless `--quiet`.
+    pub fn say(&self, msg: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("{msg}");
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None if Path::new("flowmeter.toml").exists() => {
+            Ok(Config::load(Path::new("flowmeter.toml"))?)
+        }
+        None => Ok(Config::default()),
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let g = cli.global;
+    let env = Env {
+        db_given: g.db.is_some(),
+        db: g.db.unwrap_or_else(|| PathBuf::from("flowmeter.duckdb")),
+        config: load_config(g.config.as_deref()).context("loading the configuration")?,
+        quiet: g.quiet,
+        verbose: g.verbose,
+        progress: !g.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    match cli.command {
+        Command::Import(args) => commands::import::run(&env, args),
+        Command::Metrics(args) => commands::metrics::run(&env, args),
+        Command::Demo(args) => commands::demo::run(&env, args),
+        Command::Sync(args) => commands::sync::run(&env, args),
+        Command::Bench(args) => commands::bench::run(&env, args),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let mut msg = format!("error: {e}");
+            for cause in e.chain().skip(1) {
+                msg.push_str(&format!(": {cause}"));
+            }
+            eprintln!("{msg}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,1 +1,27 @@
-//! flowmeter-report
+//! Renderers: turn one in-memory metrics result into what people read.
+//!
+//! No renderer queries the store; each takes a [`Metrics`] or [`Grouped`]
+//! from the analysis layer, so every format shows the same numbers.
+//!
+//! - [`text`]: the terminal tables of `flowmeter metrics`;
+//! - [`flat`]: CSV rows (every JSON field, flattened with dotted names).
+
+pub mod flat;
+pub mod text;
+
+pub use flowmeter_analysis::{Grouped, Metrics};
+
+/// Hours as a person reads them: minutes under an hour, days past two days.
+pub fn human_hours(h: f64) -> String {
+    if h.abs() < 1.0 {
+        format!("{:.0} min", h * 60.0)
+    } else if h.abs() < 48.0 {
+        format!("{h:.1} h")
+    } else {
+        format!("{:.1} d", h / 24.0)
+    }
+}
+
+pub fn percent(r: f64) -> String {
+    format!("{:.1} %", r * 100.0)
+}

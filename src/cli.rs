@@ -1,0 +1,176 @@
+//! Every command-line type of flowmeter, in one place (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// flowmeter: DORA metrics and value-stream analytics from your delivery events.
+///
+/// Data flows: sources (files, Git hosts, incident tools) → the DuckDB store →
+/// metrics and reports. Start with `flowmeter demo`.
+#[derive(Debug, Parser)]
+#[command(name = "flowmeter", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The store, a DuckDB file, created if missing [default: ./flowmeter.duckdb].
+    #[arg(long, global = true, env = "FLOWMETER_DB")]
+    pub db: Option<PathBuf>,
+    /// The configuration file [default: ./flowmeter.toml when it exists].
+    #[arg(long, global = true, env = "FLOWMETER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more about what is happening (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No progress bars (they are off anyway when stderr is not a terminal).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import event files (EVENTS.md format: JSON Lines or CSV) into the store.
+    ///
+    /// Every import is one transaction: a refused import leaves the store as it
+    /// was. Records are upserted by natural key, so importing twice changes
+    /// nothing and a newer record of the same key replaces the older one.
+    ///
+    /// Examples:
+    ///   flowmeter import events.jsonl
+    ///   flowmeter import deployments.csv pull_requests.csv
+    ///   cat export.jsonl | flowmeter import -
+    #[command(verbatim_doc_comment)]
+    Import(ImportArgs),
+    /// Compute the DORA keys and the value stream for a window.
+    ///
+    /// Examples:
+    ///   flowmeter metrics
+    ///   flowmeter metrics --since 2026-09-01 --until 2026-10-01 --team payments
+    ///   flowmeter metrics --by week --format json
+    #[command(verbatim_doc_comment)]
+    Metrics(MetricsArgs),
+    /// Import the bundled demo organisation and show its metrics.
+    ///
+    /// The store is a fresh one in a temporary directory unless `--db` is given.
+    Demo(DemoArgs),
+    /// Pull events from the sources in the config (`[[sources]]`).
+    Sync(SyncArgs),
+    /// Benchmark: generate a synthetic organisation, import it, compute all metrics.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FileType {
+    Deployment,
+    Commit,
+    PullRequest,
+    Review,
+    Incident,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files to import: `.jsonl`/`.ndjson` (JSON Lines), `.csv` (one record
+    /// type per file), or `-` for JSON Lines on stdin.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Refuse the whole import if any line is invalid (the default).
+    #[arg(long, conflicts_with = "skip_invalid")]
+    pub strict: bool,
+    /// Store the valid lines and report each invalid one.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// The record type of CSV files without a `type` column, when the file
+    /// name does not tell (`deployments.csv` does).
+    #[arg(long = "type", value_enum)]
+    pub file_type: Option<FileType>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Tables for people.
+    Text,
+    /// The public JSON shape of METRICS.md.
+    Json,
+    /// One row per result or group; columns are the JSON fields, dotted.
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum By {
+    Service,
+    Team,
+    Repo,
+    Week,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct WindowArgs {
+    /// Start of the window, inclusive: `YYYY-MM-DD` (00:00 UTC) or RFC 3339
+    /// [default: 28 days before --until].
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End of the window, exclusive: `YYYY-MM-DD` (00:00 UTC) or RFC 3339
+    /// [default: the start of today, UTC].
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this service.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only this team (its services and repos, from the config).
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Only this repository (`owner/name`).
+    #[arg(long)]
+    pub repo: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// One result per group instead of one overall.
+    #[arg(long, value_enum)]
+    pub by: Option<By>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Output format of the metrics.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Only the source with this name.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Backfill start of a first sync: `YYYY-MM-DD` or RFC 3339 [default: 90 days ago].
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Ignore saved cursors and fetch everything since --since again.
+    #[arg(long)]
+    pub full: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// How many events the synthetic organisation has.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Random seed of the generator.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}

@@ -1,0 +1,82 @@
+//! `flowmeter bench`: a synthetic organisation of N events, imported into a
+//! fresh store and measured. Reports import throughput, metric time and
+//! peak memory; it is a measurement, not a test.
+
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::{TimeZone, Utc};
+use flowmeter_analysis::{compute, compute_grouped, Filters, GroupBy, Window};
+use flowmeter_store::Store;
+
+use super::import::read_file;
+use crate::cli::BenchArgs;
+use crate::Env;
+
+/// Peak resident set size of this process, from /proc (Linux).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let file = dir.path().join("synthetic.jsonl");
+
+    let t = Instant::now();
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&file)?);
+    let counts = flowmeter_synth::write_synthetic_org(&mut out, args.events, args.seed)?;
+    out.flush()?;
+    drop(out);
+    let generated = t.elapsed().as_secs_f64();
+    let size_mib = std::fs::metadata(&file)?.len() as f64 / (1 << 20) as f64;
+    env.say(format!(
+        "generated {} events ({size_mib:.0} MiB of JSON Lines) in {generated:.2} s",
+        counts.total
+    ));
+
+    let t = Instant::now();
+    let (events, errors) = read_file(&file, None)?;
+    anyhow::ensure!(errors.is_empty(), "synthetic data invalid: {}", errors[0]);
+    let parse_s = t.elapsed().as_secs_f64();
+    let n = events.len();
+
+    let mut store = Store::open(&dir.path().join("bench.duckdb"))?;
+    let t = Instant::now();
+    let summary = store.import(events, &env.config.metrics)?;
+    let store_s = t.elapsed().as_secs_f64();
+    let link = summary.link.clone().unwrap_or_default();
+
+    let window = Window::new(
+        Utc.with_ymd_and_hms(2026, 5, 4, 0, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap(),
+    )?;
+    let t = Instant::now();
+    let m = compute(store.conn(), &env.config, window, &Filters::default())?;
+    let metrics_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let weeks = compute_grouped(store.conn(), &env.config, window, &Filters::default(), GroupBy::Week)?;
+    let weekly_s = t.elapsed().as_secs_f64();
+
+    let total = parse_s + store_s;
+    println!("flowmeter bench: {n} events (seed {})", args.seed);
+    println!("  import         {total:>8.2} s  {:>12.0} events/s  (parse {parse_s:.2} s, store + link {store_s:.2} s)", n as f64 / total);
+    println!(
+        "  linked         {} deployments, {} changes, {} incidents",
+        link.deployments, link.changes, link.incidents
+    );
+    println!(
+        "  all metrics    {metrics_s:>8.3} s  (26-week window: {} deployments, {} changes, {} PRs)",
+        m.metrics.deployment_frequency.deployments, m.metrics.lead_time.changes, m.metrics.cycle_time.prs
+    );
+    println!("  by week        {weekly_s:>8.3} s  ({} weekly groups)", weeks.groups.len());
+    match peak_rss_mib() {
+        Some(mib) => println!("  peak RSS       {mib:>8.0} MiB"),
+        None => println!("  peak RSS       unavailable on this platform"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
