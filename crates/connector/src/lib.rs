@@ -9,6 +9,7 @@
 
 pub mod conformance;
 pub mod http;
+pub mod incident;
 
 use chrono::{DateTime, Utc};
 use flowmeter_model::Event;
