@@ -67,7 +67,10 @@ impl Window {
     }
 
     pub fn days(&self) -> f64 {
-        (self.until - self.since).num_microseconds().unwrap_or(i64::MAX) as f64 / 86_400e6
+        (self.until - self.since)
+            .num_microseconds()
+            .unwrap_or(i64::MAX) as f64
+            / 86_400e6
     }
 
     /// The ISO weeks that overlap the window, each clipped to it, with their
@@ -92,7 +95,11 @@ impl Window {
 }
 
 pub fn start_of_day(t: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.from_utc_datetime(&t.date_naive().and_hms_opt(0, 0, 0).expect("midnight exists"))
+    Utc.from_utc_datetime(
+        &t.date_naive()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists"),
+    )
 }
 
 /// Monday 00:00 UTC of the ISO week containing `t`.
@@ -324,10 +331,17 @@ fn run(conn: &Connection, name: &str, sql: &str, window: &Window) -> Result<Row,
     let until = window.until.naive_utc().to_string();
     let mut stmt = conn.prepare(sql).map_err(err)?;
     let mut rows = stmt.query([since, until]).map_err(err)?;
-    let row = rows.next().map_err(err)?.expect("aggregate query returns one row");
+    let row = rows
+        .next()
+        .map_err(err)?
+        .expect("aggregate query returns one row");
     let stmt = row.as_ref();
     let names: Vec<String> = (0..stmt.column_count())
-        .map(|i| stmt.column_name(i).map(|s| s.to_string()).unwrap_or_default())
+        .map(|i| {
+            stmt.column_name(i)
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+        })
         .collect();
     let mut values = Vec::with_capacity(names.len());
     for i in 0..names.len() {
@@ -414,7 +428,11 @@ pub fn compute_grouped(
 
 /// Every service (of a production deployment or an incident), every team
 /// of the config, every repo (of a deployment or a pull request).
-fn group_keys(conn: &Connection, config: &Config, by: GroupBy) -> Result<Vec<String>, AnalysisError> {
+fn group_keys(
+    conn: &Connection,
+    config: &Config,
+    by: GroupBy,
+) -> Result<Vec<String>, AnalysisError> {
     let sql = match by {
         GroupBy::Team => return Ok(config.teams.keys().cloned().collect()),
         GroupBy::Service => {
@@ -439,9 +457,19 @@ fn group_keys(conn: &Connection, config: &Config, by: GroupBy) -> Result<Vec<Str
 }
 
 fn metric_set(conn: &Connection, window: &Window) -> Result<MetricSet, AnalysisError> {
-    let df = run(conn, "deployment_frequency", sql::DEPLOYMENT_FREQUENCY, window)?;
+    let df = run(
+        conn,
+        "deployment_frequency",
+        sql::DEPLOYMENT_FREQUENCY,
+        window,
+    )?;
     let lt = run(conn, "lead_time", sql::LEAD_TIME, window)?;
-    let cfr = run(conn, "change_failure_rate", sql::CHANGE_FAILURE_RATE, window)?;
+    let cfr = run(
+        conn,
+        "change_failure_rate",
+        sql::CHANGE_FAILURE_RATE,
+        window,
+    )?;
     let rt = run(conn, "recovery_time", sql::RECOVERY_TIME, window)?;
     let ttr = run(conn, "time_to_restore", sql::TIME_TO_RESTORE, window)?;
     let rw = run(conn, "rework_rate", sql::REWORK_RATE, window)?;

@@ -23,13 +23,21 @@ fn list(items: &[String]) -> String {
     } else {
         format!(
             "({})",
-            items.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
+            items
+                .iter()
+                .map(|s| quote(s))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 }
 
 /// (re)creates the scope views for `filters`.
-pub(crate) fn apply(conn: &Connection, config: &Config, filters: &Filters) -> Result<(), AnalysisError> {
+pub(crate) fn apply(
+    conn: &Connection,
+    config: &Config,
+    filters: &Filters,
+) -> Result<(), AnalysisError> {
     let mut dep = vec!["TRUE".to_string()];
     let mut inc = vec!["TRUE".to_string()];
     let mut pr = vec!["TRUE".to_string()];
@@ -56,10 +64,13 @@ pub(crate) fn apply(conn: &Connection, config: &Config, filters: &Filters) -> Re
         pr.push(format!("repo = {}", quote(r)));
     }
     if let Some(t) = &filters.team {
-        let team = config.teams.get(t).ok_or_else(|| AnalysisError::UnknownTeam {
-            team: t.clone(),
-            known: config.teams.keys().cloned().collect::<Vec<_>>().join(", "),
-        })?;
+        let team = config
+            .teams
+            .get(t)
+            .ok_or_else(|| AnalysisError::UnknownTeam {
+                team: t.clone(),
+                known: config.teams.keys().cloned().collect::<Vec<_>>().join(", "),
+            })?;
         let (services, repos) = (list(&team.services), list(&team.repos));
         dep.push(format!("(service IN {services} OR repo IN {repos})"));
         inc.push(format!(

@@ -31,7 +31,12 @@ pub fn comparison_frame(grouped: &Grouped) -> Result<DataFrame, AnalysisError> {
         "pickup_p50" => col_f(&|m| m.cycle_time.stages.pickup.p50_hours),
     )
     .map_err(|e| AnalysisError::Series(e.to_string()))?;
-    let compared = ["lead_time_p50", "cycle_p50", "pickup_p50", "change_failure_rate"];
+    let compared = [
+        "lead_time_p50",
+        "cycle_p50",
+        "pickup_p50",
+        "change_failure_rate",
+    ];
     let mut exprs: Vec<Expr> = compared
         .iter()
         .map(|c| (col(*c) / col(*c).median()).alias(format!("{c}_vs_median")))

@@ -1,0 +1,423 @@
+//! Each metric's edge cases, on small hand-made stores (one in-memory DuckDB
+//! per test, so they run in parallel). Expected numbers are worked out by
+//! hand from METRICS.md in the comments.
+
+use chrono::{DateTime, Utc};
+use flowmeter_analysis::{compute, compute_grouped, Filters, GroupBy, Metrics, Window};
+use flowmeter_config::Config;
+use flowmeter_model::read_jsonl;
+use flowmeter_store::Store;
+use serde_json::{json, Value};
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn store(events: &[Value]) -> Store {
+    let text: String = events.iter().map(|e| format!("{e}\n")).collect();
+    let parsed = read_jsonl(text.as_bytes(), "test.jsonl").unwrap();
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    let mut s = Store::in_memory().unwrap();
+    s.import(parsed.events, &Config::default().metrics).unwrap();
+    s
+}
+
+fn metrics_cfg(s: &Store, config: &Config, since: &str, until: &str, filters: Filters) -> Metrics {
+    let w = Window::new(t(since), t(until)).unwrap();
+    compute(s.conn(), config, w, &filters).unwrap()
+}
+
+fn metrics(s: &Store, since: &str, until: &str) -> Metrics {
+    metrics_cfg(s, &Config::default(), since, until, Filters::default())
+}
+
+fn dep(id: &str, service: &str, sha: &str, finished: &str) -> Value {
+    json!({"type":"deployment","id":id,"service":service,"repo":"acme/app","environment":"production",
+           "status":"success","finished_at":finished,"commit_sha":sha})
+}
+
+fn commit(sha: &str, parents: &[&str], authored: &str) -> Value {
+    json!({"type":"commit","repo":"acme/app","sha":sha,"parents":parents,"authored_at":authored})
+}
+
+const SINCE: &str = "2026-03-02T00:00:00Z"; // a Monday
+const UNTIL: &str = "2026-03-30T00:00:00Z"; // four full ISO weeks
+
+fn close(a: Option<f64>, b: f64) {
+    let a = a.expect("a value, not null");
+    assert!((a - b).abs() < 1e-9, "{a} != {b}");
+}
+
+#[test]
+fn empty_window_has_null_numbers_and_tiers() {
+    let s = store(&[]);
+    let m = metrics(&s, SINCE, UNTIL);
+    assert_eq!(m.metrics.deployment_frequency.deployments, 0);
+    assert_eq!(m.metrics.deployment_frequency.tier, Some("low"));
+    assert_eq!(m.metrics.lead_time.p50_hours, None);
+    assert_eq!(m.metrics.lead_time.tier, None);
+    assert_eq!(m.metrics.change_failure_rate.rate, None);
+    assert_eq!(m.metrics.change_failure_rate.tier, None);
+    assert_eq!(m.metrics.recovery_time.p50_hours, None);
+    assert_eq!(m.metrics.time_to_restore.p50_hours, None);
+    assert_eq!(m.metrics.rework_rate.rate, None);
+    assert_eq!(m.metrics.cycle_time.bottleneck, None);
+    assert_eq!(m.metrics.cycle_time.flow_efficiency, None);
+    let json = serde_json::to_value(&m).unwrap();
+    assert_eq!(json["lead_time"]["p50_hours"], Value::Null);
+    assert_eq!(json["cycle_time"]["stages"]["pickup"]["share"], Value::Null);
+}
+
+#[test]
+fn one_deployment_lead_time_from_commit_author_date() {
+    let s = store(&[
+        commit("a1", &[], "2026-03-03T00:00:00Z"),
+        dep("d1", "app", "a1", "2026-03-03T10:00:00Z"),
+    ]);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    assert_eq!(m.deployment_frequency.deployments, 1);
+    close(Some(m.deployment_frequency.per_week), 0.25);
+    assert_eq!(m.deployment_frequency.deploy_days, 1);
+    // weeks: 1, 0, 0, 0 → medians 0; 1 per 28 days < 1 per 30 days? 1/(28/30)=1.07 → medium
+    assert_eq!(m.deployment_frequency.tier, Some("medium"));
+    assert_eq!(m.lead_time.changes, 1);
+    close(m.lead_time.p50_hours, 10.0);
+    assert_eq!(m.lead_time.tier, Some("elite"));
+}
+
+#[test]
+fn graph_walk_stops_at_earlier_deployments() {
+    // a1 <- a2 <- a3; d1 deploys a1, d2 deploys a3 and brings a2 and a3.
+    let s = store(&[
+        commit("a1", &[], "2026-03-02T00:00:00Z"),
+        commit("a2", &["a1"], "2026-03-03T00:00:00Z"),
+        commit("a3", &["a2"], "2026-03-04T00:00:00Z"),
+        dep("d1", "app", "a1", "2026-03-02T06:00:00Z"),
+        dep("d2", "app", "a3", "2026-03-05T00:00:00Z"),
+    ]);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    // 6 h, 48 h, 24 h
+    assert_eq!(m.lead_time.changes, 3);
+    close(m.lead_time.p50_hours, 24.0);
+    close(m.lead_time.mean_hours, 26.0);
+}
+
+#[test]
+fn rollback_to_an_older_revision_fails_what_it_undid() {
+    let s = store(&[
+        dep("d1", "app", "a", "2026-03-03T10:00:00Z"),
+        dep("d2", "app", "b", "2026-03-04T10:00:00Z"),
+        dep("d3", "app", "c", "2026-03-05T10:00:00Z"),
+        dep("d4", "app", "a", "2026-03-05T12:00:00Z"), // back to a: undoes d2 and d3
+    ]);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    assert_eq!(m.change_failure_rate.failed, 2);
+    close(m.change_failure_rate.rate, 0.5);
+    assert_eq!(m.rework_rate.rework, 1); // the rollback itself
+    assert_eq!(m.recovery_time.failed_deployments, 2);
+    assert_eq!(m.recovery_time.recovered, 2);
+    close(m.recovery_time.p50_hours, (26.0 + 2.0) / 2.0);
+}
+
+#[test]
+fn redeploying_the_same_revision_is_not_a_rollback() {
+    let s = store(&[
+        dep("d1", "app", "a", "2026-03-03T10:00:00Z"),
+        dep("d2", "app", "a", "2026-03-04T10:00:00Z"),
+    ]);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    assert_eq!(m.change_failure_rate.failed, 0);
+    assert_eq!(m.rework_rate.rework, 0);
+}
+
+#[test]
+fn explicit_rollback_with_a_new_revision_undoes_the_previous_deployment() {
+    let mut d3 = dep("d3", "app", "c", "2026-03-05T10:00:00Z");
+    d3["kind"] = json!("rollback");
+    let s = store(&[
+        dep("d1", "app", "a", "2026-03-03T10:00:00Z"),
+        dep("d2", "app", "b", "2026-03-04T10:00:00Z"),
+        d3,
+    ]);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    assert_eq!(m.change_failure_rate.failed, 1);
+    close(m.recovery_time.p50_hours, 24.0);
+}
+
+fn incident(id: &str, service: &str, created: &str, resolved: Option<&str>) -> Value {
+    let mut v = json!({"type":"incident","id":id,"service":service,"created_at":created});
+    if let Some(r) = resolved {
+        v["resolved_at"] = json!(r);
+    }
+    v
+}
+
+#[test]
+fn incident_exactly_24_hours_after_a_deploy_is_attributed() {
+    let s = store(&[
+        dep("d1", "app", "a", "2026-03-03T10:00:00Z"),
+        incident(
+            "i1",
+            "app",
+            "2026-03-04T10:00:00Z",
+            Some("2026-03-04T12:00:00Z"),
+        ),
+    ]);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    assert_eq!(m.change_failure_rate.failed, 1);
+    close(m.recovery_time.p50_hours, 26.0);
+    close(m.time_to_restore.p50_hours, 2.0);
+}
+
+#[test]
+fn incident_a_second_past_the_window_is_not_attributed() {
+    let s = store(&[
+        dep("d1", "app", "a", "2026-03-03T10:00:00Z"),
+        incident("i1", "app", "2026-03-04T10:00:01Z", None),
+    ]);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    assert_eq!(m.change_failure_rate.failed, 0);
+    assert_eq!(m.time_to_restore.incidents, 1);
+    assert_eq!(m.time_to_restore.resolved, 0);
+}
+
+#[test]
+fn explicit_id_of_a_staging_deployment_attributes_nothing() {
+    let mut staging = dep("s1", "app", "a", "2026-03-03T09:00:00Z");
+    staging["environment"] = json!("staging");
+    let mut inc = incident(
+        "i1",
+        "app",
+        "2026-03-03T11:00:00Z",
+        Some("2026-03-03T12:00:00Z"),
+    );
+    inc["deployment_id"] = json!("s1");
+    let s = store(&[staging, dep("d1", "app", "a", "2026-03-03T10:00:00Z"), inc]);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    assert_eq!(m.change_failure_rate.deployments, 1);
+    assert_eq!(m.change_failure_rate.failed, 0, "no fallback to the window");
+    assert_eq!(m.time_to_restore.resolved, 1);
+}
+
+#[test]
+fn unresolved_incident_leaves_the_deployment_open() {
+    let s = store(&[
+        dep("d1", "app", "a", "2026-03-03T10:00:00Z"),
+        incident("i1", "app", "2026-03-03T11:00:00Z", None),
+    ]);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    assert_eq!(m.recovery_time.failed_deployments, 1);
+    assert_eq!(m.recovery_time.open, 1);
+    assert_eq!(m.recovery_time.recovered, 0);
+    assert_eq!(m.recovery_time.p50_hours, None);
+}
+
+#[test]
+fn offsets_crossing_midnight_count_utc_days() {
+    // 00:30+01:00 on the 4th is 23:30Z on the 3rd: one UTC day with the other.
+    let s = store(&[
+        dep("d1", "app", "a", "2026-03-03T10:00:00Z"),
+        dep("d2", "app", "b", "2026-03-04T00:30:00+01:00"),
+    ]);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    assert_eq!(m.deployment_frequency.deploy_days, 1);
+    // and a deployment at 23:30-02:00 on Sunday the 29th is Monday the 30th UTC: outside
+    let s = store(&[dep("d1", "app", "a", "2026-03-29T23:30:00-02:00")]);
+    assert_eq!(
+        metrics(&s, SINCE, UNTIL)
+            .metrics
+            .deployment_frequency
+            .deployments,
+        0
+    );
+}
+
+fn pr(number: i64, extra: Value) -> Value {
+    let mut v = json!({"type":"pull_request","repo":"acme/app","number":number,"author":"ann"});
+    for (k, val) in extra.as_object().unwrap() {
+        v[k] = val.clone();
+    }
+    v
+}
+
+fn review(pr: i64, id: &str, author: &str, at: &str) -> Value {
+    json!({"type":"review","repo":"acme/app","pr":pr,"id":id,"author":author,"state":"approved","submitted_at":at})
+}
+
+#[test]
+fn self_reviews_and_reviews_after_merge_are_ignored() {
+    let s = store(&[
+        commit("c1", &[], "2026-03-03T08:00:00Z"),
+        pr(
+            1,
+            json!({"created_at":"2026-03-03T10:00:00Z","merged_at":"2026-03-03T20:00:00Z",
+                     "commits":["c1"],"merge_commit_sha":"m1"}),
+        ),
+        review(1, "r1", "ann", "2026-03-03T11:00:00Z"), // self-review
+        review(1, "r2", "bob", "2026-03-03T21:00:00Z"), // after merge
+    ]);
+    let m = metrics(&s, SINCE, UNTIL).metrics.cycle_time;
+    assert_eq!(m.prs, 1);
+    close(m.stages.coding.p50_hours, 2.0);
+    close(m.stages.pickup.p50_hours, 10.0); // ready → merge, no valid review
+    close(m.stages.review.p50_hours, 0.0);
+    assert_eq!(m.stages.deploy.p50_hours, None);
+    assert_eq!(m.deployed, 0);
+    assert_eq!(m.bottleneck, Some("pickup"));
+    close(m.stages.pickup.share, 10.0 / 12.0);
+}
+
+#[test]
+fn draft_pr_is_ready_when_it_left_draft_and_squash_merge_deploys() {
+    // Squash merge: the PR's commits are not on main; m1 is, and d1 ships it.
+    let s = store(&[
+        commit("p1", &[], "2026-03-02T09:00:00Z"),
+        commit("base", &[], "2026-03-01T09:00:00Z"),
+        commit("m1", &["base"], "2026-03-04T12:00:00Z"),
+        commit("m2", &["m1"], "2026-03-04T13:00:00Z"),
+        pr(
+            7,
+            json!({"created_at":"2026-03-02T10:00:00Z","ready_at":"2026-03-03T10:00:00Z",
+                     "merged_at":"2026-03-04T12:00:00Z","commits":["p1"],"merge_commit_sha":"m1"}),
+        ),
+        review(7, "r1", "bob", "2026-03-03T16:00:00Z"),
+        dep("d0", "app", "base", "2026-03-01T10:00:00Z"),
+        dep("d1", "app", "m2", "2026-03-04T15:00:00Z"),
+    ]);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    let ct = &m.cycle_time;
+    close(ct.stages.coding.p50_hours, 25.0); // p1 09:00 on the 2nd → ready 10:00 on the 3rd
+    close(ct.stages.pickup.p50_hours, 6.0);
+    close(ct.stages.review.p50_hours, 20.0);
+    close(ct.stages.deploy.p50_hours, 3.0);
+    close(ct.cycle.p50_hours, 54.0);
+    close(ct.flow_efficiency, 45.0 / 54.0);
+    // lead time: m1 is the PR's merge commit → starts at the PR's first commit (54 h);
+    // m2 is not in a PR → its own author date (2 h).
+    assert_eq!(m.lead_time.changes, 2);
+    close(m.lead_time.p50_hours, 28.0);
+}
+
+#[test]
+fn monorepo_services_each_count_a_shared_commit_once() {
+    let s = store(&[
+        commit("a1", &[], "2026-03-03T00:00:00Z"),
+        commit("a2", &["a1"], "2026-03-03T06:00:00Z"),
+        dep("w1", "web", "a1", "2026-03-03T12:00:00Z"),
+        dep("b1", "billing", "a2", "2026-03-04T00:00:00Z"),
+        dep("w2", "web", "a2", "2026-03-05T00:00:00Z"),
+    ]);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    // web: a1 (12 h), a2 (42 h); billing: a1 (24 h), a2 (18 h)
+    assert_eq!(m.lead_time.changes, 4);
+    close(m.lead_time.mean_hours, 24.0);
+    let web = Filters {
+        service: Some("web".into()),
+        ..Default::default()
+    };
+    let m = metrics_cfg(&s, &Config::default(), SINCE, UNTIL, web).metrics;
+    assert_eq!(m.lead_time.changes, 2);
+    close(m.lead_time.p50_hours, 27.0);
+}
+
+#[test]
+fn non_positive_lead_times_are_excluded_and_counted() {
+    let s = store(&[
+        commit("a1", &[], "2026-03-03T12:00:00Z"),
+        dep("d1", "app", "a1", "2026-03-03T12:00:00Z"),
+    ]);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    assert_eq!(m.lead_time.changes, 0);
+    assert_eq!(m.lead_time.excluded, 1);
+    assert_eq!(m.lead_time.p50_hours, None);
+}
+
+#[test]
+fn hotfix_and_bug_labelled_changes_are_rework() {
+    let mut hot = dep("d2", "app", "a2", "2026-03-04T00:00:00Z");
+    hot["kind"] = json!("hotfix");
+    let s = store(&[
+        commit("a1", &[], "2026-03-03T00:00:00Z"),
+        commit("a2", &["a1"], "2026-03-03T06:00:00Z"),
+        commit("a3", &["a2"], "2026-03-04T06:00:00Z"),
+        pr(
+            3,
+            json!({"created_at":"2026-03-04T05:00:00Z","merged_at":"2026-03-04T07:00:00Z",
+                     "merge_commit_sha":"a3","labels":["Bug"]}),
+        ),
+        dep("d1", "app", "a1", "2026-03-03T12:00:00Z"),
+        hot,
+        dep("d3", "app", "a3", "2026-03-05T00:00:00Z"),
+    ]);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    assert_eq!(m.rework_rate.rework, 2);
+}
+
+#[test]
+fn by_week_clips_groups_to_the_window() {
+    let s = store(&[
+        dep("d1", "app", "a", "2026-03-03T10:00:00Z"),
+        dep("d2", "app", "b", "2026-03-10T10:00:00Z"),
+    ]);
+    let w = Window::new(t("2026-03-04T00:00:00Z"), t("2026-03-16T00:00:00Z")).unwrap();
+    let g = compute_grouped(
+        s.conn(),
+        &Config::default(),
+        w,
+        &Filters::default(),
+        GroupBy::Week,
+    )
+    .unwrap();
+    let keys: Vec<&str> = g.groups.iter().map(|g| g.key.as_str()).collect();
+    assert_eq!(keys, ["2026-W10", "2026-W11"]);
+    assert_eq!(g.groups[0].metrics.deployment_frequency.deployments, 0);
+    assert_eq!(
+        g.groups[0].metrics.deployment_frequency.tier, None,
+        "not a full week"
+    );
+    assert_eq!(g.groups[1].metrics.deployment_frequency.deployments, 1);
+    assert_eq!(g.groups[1].metrics.deployment_frequency.tier, Some("high"));
+}
+
+#[test]
+fn team_filter_uses_services_and_repos_from_config() {
+    let config = Config::parse("[teams.pay]\nservices = [\"billing\"]\n", "t").unwrap();
+    let s = store(&[
+        dep("w1", "web", "a", "2026-03-03T12:00:00Z"),
+        dep("b1", "billing", "b", "2026-03-04T00:00:00Z"),
+        incident(
+            "i1",
+            "billing",
+            "2026-03-04T01:00:00Z",
+            Some("2026-03-04T02:00:00Z"),
+        ),
+        incident(
+            "i2",
+            "web",
+            "2026-03-04T01:00:00Z",
+            Some("2026-03-04T02:00:00Z"),
+        ),
+    ]);
+    let pay = Filters {
+        team: Some("pay".into()),
+        ..Default::default()
+    };
+    let m = metrics_cfg(&s, &config, SINCE, UNTIL, pay).metrics;
+    assert_eq!(m.deployment_frequency.deployments, 1);
+    assert_eq!(m.change_failure_rate.failed, 1);
+    assert_eq!(m.time_to_restore.incidents, 1);
+    let err = compute(
+        s.conn(),
+        &config,
+        Window::new(t(SINCE), t(UNTIL)).unwrap(),
+        &Filters {
+            team: Some("nope".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown team `nope` (teams in the config: pay)"
+    );
+}

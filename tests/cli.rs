@@ -1,0 +1,329 @@
+//! End-to-end tests of the `flowmeter` binary: import errors and their exit
+//! codes, `--skip-invalid`, idempotent re-import, the JSON shape, `--by`.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn flowmeter(db: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("flowmeter").unwrap();
+    cmd.arg("--db")
+        .arg(db)
+        .env_remove("FLOWMETER_DB")
+        .env_remove("FLOWMETER_CONFIG");
+    cmd
+}
+
+const GOOD: &str = r#"{"type":"commit","repo":"acme/app","sha":"a1","parents":[],"authored_at":"2026-03-03T00:00:00Z"}
+{"type":"deployment","id":"d1","service":"app","repo":"acme/app","environment":"production","status":"success","finished_at":"2026-03-03T10:00:00Z","commit_sha":"a1"}
+{"type":"incident","id":"i1","service":"app","created_at":"2026-03-03T11:00:00Z","resolved_at":"2026-03-03T13:00:00Z","pager":"ops"}
+"#;
+
+const BAD_LINE: &str = r#"{"type":"deployment","id":"x1","service":"app","environment":"production","status":"success","commit_sha":"b2"}"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn metrics_json(db: &Path, extra: &[&str]) -> Value {
+    let out = flowmeter(db)
+        .args([
+            "metrics",
+            "--since",
+            "2026-03-02",
+            "--until",
+            "2026-03-30",
+            "--format",
+            "json",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn strict_import_refuses_the_file_and_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.duckdb");
+    let file = write(dir.path(), "events.jsonl", &format!("{GOOD}{BAD_LINE}\n"));
+    flowmeter(&db)
+        .arg("import")
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "events.jsonl:4: deployment `x1`: field `finished_at` is required when status is `success`",
+        ))
+        .stderr(predicate::str::contains("nothing was imported"));
+    // nothing of the file is stored
+    let m = metrics_json(&db, &[]);
+    assert_eq!(m["deployment_frequency"]["deployments"], 0);
+}
+
+#[test]
+fn skip_invalid_stores_the_good_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.duckdb");
+    let file = write(dir.path(), "events.jsonl", &format!("{BAD_LINE}\n{GOOD}"));
+    flowmeter(&db)
+        .args(["import", "--skip-invalid"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("skipped: "))
+        .stderr(predicate::str::contains("events.jsonl:1:"))
+        .stderr(predicate::str::contains("3 new"));
+    let m = metrics_json(&db, &[]);
+    assert_eq!(m["deployment_frequency"]["deployments"], 1);
+    assert_eq!(m["change_failure_rate"]["failed"], 1);
+}
+
+#[test]
+fn importing_twice_changes_nothing_and_newest_import_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.duckdb");
+    let file = write(dir.path(), "events.jsonl", GOOD);
+    flowmeter(&db).arg("import").arg(&file).assert().success();
+    let first = metrics_json(&db, &[]);
+    flowmeter(&db)
+        .arg("import")
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("0 new, 0 updated, 3 unchanged"));
+    assert_eq!(metrics_json(&db, &[]), first);
+    // the incident resolves later in a newer export: replaced, not duplicated
+    let newer = write(
+        dir.path(),
+        "newer.jsonl",
+        r#"{"type":"incident","id":"i1","service":"app","created_at":"2026-03-03T11:00:00Z","resolved_at":"2026-03-03T15:00:00Z"}"#,
+    );
+    flowmeter(&db)
+        .arg("import")
+        .arg(&newer)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("0 new, 1 updated"));
+    let m = metrics_json(&db, &[]);
+    assert_eq!(m["time_to_restore"]["incidents"], 1);
+    assert_eq!(m["time_to_restore"]["p50_hours"], 4.0);
+}
+
+#[test]
+fn json_has_the_public_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.duckdb");
+    let file = write(dir.path(), "events.jsonl", GOOD);
+    flowmeter(&db).arg("import").arg(&file).assert().success();
+    let m = metrics_json(&db, &[]);
+    assert_eq!(m["version"], 1);
+    assert_eq!(m["window"]["since"], "2026-03-02T00:00:00Z");
+    assert_eq!(m["window"]["until"], "2026-03-30T00:00:00Z");
+    assert_eq!(
+        m["filters"],
+        serde_json::json!({"service": null, "team": null, "repo": null})
+    );
+    for (key, fields) in [
+        (
+            "deployment_frequency",
+            &[
+                "deployments",
+                "per_week",
+                "deploy_days",
+                "median_deploy_days_per_week",
+                "tier",
+            ][..],
+        ),
+        (
+            "lead_time",
+            &[
+                "changes",
+                "excluded",
+                "p50_hours",
+                "p75_hours",
+                "p90_hours",
+                "mean_hours",
+                "tier",
+            ],
+        ),
+        (
+            "change_failure_rate",
+            &["deployments", "failed", "rate", "tier"],
+        ),
+        (
+            "recovery_time",
+            &[
+                "failed_deployments",
+                "recovered",
+                "open",
+                "p50_hours",
+                "p90_hours",
+                "tier",
+            ],
+        ),
+        (
+            "time_to_restore",
+            &["incidents", "resolved", "p50_hours", "p90_hours"],
+        ),
+        ("rework_rate", &["deployments", "rework", "rate"]),
+        (
+            "cycle_time",
+            &[
+                "prs",
+                "deployed",
+                "flow_efficiency",
+                "bottleneck",
+                "cycle",
+                "stages",
+            ],
+        ),
+    ] {
+        for f in fields {
+            assert!(m[key].get(*f).is_some(), "{key}.{f} missing");
+        }
+    }
+    for stage in ["coding", "pickup", "review", "deploy"] {
+        for f in ["p50_hours", "p75_hours", "p90_hours", "share"] {
+            assert!(
+                m["cycle_time"]["stages"][stage].get(f).is_some(),
+                "{stage}.{f}"
+            );
+        }
+    }
+    assert_eq!(m["lead_time"]["p50_hours"], 10.0);
+    assert_eq!(m["cycle_time"]["bottleneck"], Value::Null);
+}
+
+#[test]
+fn by_week_and_by_service_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.duckdb");
+    let file = write(dir.path(), "events.jsonl", GOOD);
+    flowmeter(&db).arg("import").arg(&file).assert().success();
+    let g = metrics_json(&db, &["--by", "week"]);
+    let keys: Vec<&str> = g["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["2026-W10", "2026-W11", "2026-W12", "2026-W13"]);
+    assert_eq!(g["groups"][0]["deployment_frequency"]["deployments"], 1);
+    assert_eq!(g["groups"][1]["lead_time"]["p50_hours"], Value::Null);
+    let s = metrics_json(&db, &["--by", "service"]);
+    assert_eq!(s["groups"][0]["key"], "app");
+    // text and csv render the same groups
+    flowmeter(&db)
+        .args([
+            "metrics",
+            "--since",
+            "2026-03-02",
+            "--until",
+            "2026-03-30",
+            "--by",
+            "week",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2026-W13"));
+    flowmeter(&db)
+        .args([
+            "metrics",
+            "--since",
+            "2026-03-02",
+            "--until",
+            "2026-03-30",
+            "--by",
+            "week",
+            "--format",
+            "csv",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(
+            "window.since,window.until,key,",
+        ));
+}
+
+#[test]
+fn global_options_go_before_or_after_the_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.duckdb");
+    let file = write(dir.path(), "events.jsonl", GOOD);
+    Command::cargo_bin("flowmeter")
+        .unwrap()
+        .arg("import")
+        .arg(&file)
+        .arg("--db")
+        .arg(&db)
+        .assert()
+        .success();
+    assert_eq!(
+        metrics_json(&db, &[])["deployment_frequency"]["deployments"],
+        1
+    );
+}
+
+#[test]
+fn usage_errors_are_one_sentence_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.duckdb");
+    flowmeter(&db)
+        .args(["metrics", "--since", "last tuesday"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`--since` takes a date like `2026-03-02`",
+        ));
+    flowmeter(&db)
+        .args(["import", "missing.jsonl"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot open `missing.jsonl`"));
+    flowmeter(&db)
+        .args(["metrics", "--team", "nope"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown team `nope`"));
+}
+
+#[test]
+fn csv_import_uses_the_file_name_for_the_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.duckdb");
+    let file = write(
+        dir.path(),
+        "deployments.csv",
+        "id,service,environment,status,finished_at,commit_sha,labels\nd1,app,prod-eu,success,2026-03-03T10:00:00+02:00,a1,x;y\n",
+    );
+    flowmeter(&db).arg("import").arg(&file).assert().success();
+    assert_eq!(
+        metrics_json(&db, &[])["deployment_frequency"]["deployments"],
+        1
+    );
+}
+
+#[test]
+fn demo_runs_in_a_temporary_store() {
+    let dir = tempfile::tempdir().unwrap();
+    Command::cargo_bin("flowmeter")
+        .unwrap()
+        .current_dir(dir.path())
+        .env_remove("FLOWMETER_DB")
+        .arg("demo")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Deployment frequency"))
+        .stdout(predicate::str::contains("payments"));
+    assert!(!dir.path().join("flowmeter.duckdb").exists());
+}
