@@ -16,7 +16,7 @@
 //!
 //! The connector never runs the `git` program.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use chrono::DateTime;
@@ -312,7 +312,6 @@ pub fn recognise_pr(message: &str) -> Option<PrHint> {
 /// The owned facts of one decoded commit.
 struct CommitFacts {
     parents: Vec<ObjectId>,
-    tree: ObjectId,
     author_secs: i64,
     committer_secs: i64,
     author: Option<String>,
@@ -324,13 +323,20 @@ fn facts(c: &CommitRef<'_>) -> std::result::Result<CommitFacts, String> {
     let committer = c.committer().map_err(|e| e.to_string())?;
     Ok(CommitFacts {
         parents: c.parents().collect(),
-        tree: c.tree(),
         author_secs: author.seconds(),
         committer_secs: committer.seconds(),
         author: person(author.name, author.email),
         message: String::from_utf8_lossy(c.message).into_owned(),
     })
 }
+
+type Entries = Vec<(Vec<u8>, gix::objs::tree::EntryMode, ObjectId)>;
+
+/// Decompressed trees by id, kept while walking one deployment's commits.
+type TreeCache = HashMap<ObjectId, Vec<u8>>;
+
+/// Trees kept in a [`TreeCache`] before it is emptied.
+const TREE_CACHE_ENTRIES: usize = 256;
 
 struct TagInfo {
     name: String,
@@ -626,104 +632,110 @@ impl GitConnector {
         Ok(out)
     }
 
-    fn subtree(
-        &self,
-        root: ObjectId,
-        dir: &[Vec<u8>],
-        buf: &mut Vec<u8>,
-    ) -> Result<Option<ObjectId>> {
-        let mut cur = root;
-        for comp in dir {
-            let tree = self
-                .repo()
+    /// The raw data of a tree, decompressed once while it stays in `raw`.
+    fn tree_data<'m>(&self, tree: ObjectId, raw: &'m mut TreeCache) -> Result<&'m [u8]> {
+        if !raw.contains_key(&tree) {
+            if raw.len() >= TREE_CACHE_ENTRIES {
+                raw.clear();
+            }
+            let mut data = Vec::new();
+            self.repo()
                 .objects
-                .find_tree_iter(&cur, buf)
-                .map_err(|e| self.err(format!("tree {cur}: {e}")))?;
-            let mut next = None;
-            for entry in tree {
-                let entry = entry.map_err(|e| self.err(format!("tree {cur}: {e}")))?;
-                if entry.filename.as_ref() as &[u8] == comp.as_slice() {
-                    if entry.mode.is_tree() {
-                        next = Some(entry.oid.to_owned());
-                    }
-                    break;
-                }
-            }
-            match next {
-                Some(n) => cur = n,
-                None => return Ok(None),
-            }
+                .find_tree_iter(&tree, &mut data)
+                .map_err(|e| self.err(format!("tree {tree}: {e}")))?;
+            raw.insert(tree, data);
         }
-        Ok(Some(cur))
+        Ok(&raw[&tree])
     }
 
-    fn entries_with_prefix(
+    fn entries<'d>(&self, data: &'d [u8]) -> gix::objs::TreeRefIter<'d> {
+        gix::objs::TreeRefIter::from_bytes(data, self.repo().object_hash())
+    }
+
+    /// The subtree `name` of `tree`, if there is one.
+    fn child(&self, tree: ObjectId, name: &[u8], raw: &mut TreeCache) -> Result<Option<ObjectId>> {
+        for entry in self.entries(self.tree_data(tree, raw)?) {
+            let entry = entry.map_err(|e| self.err(format!("tree {tree}: {e}")))?;
+            if entry.filename == name {
+                return Ok(entry.mode.is_tree().then(|| entry.oid.to_owned()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The entries of `tree` whose names start with `rest`.
+    fn prefixed_entries(
         &self,
         tree: Option<ObjectId>,
         rest: &[u8],
-        buf: &mut Vec<u8>,
-    ) -> Result<Vec<(Vec<u8>, gix::objs::tree::EntryMode, ObjectId)>> {
-        let Some(tree) = tree else {
-            return Ok(Vec::new());
-        };
-        let iter = self
-            .repo()
-            .objects
-            .find_tree_iter(&tree, buf)
-            .map_err(|e| self.err(format!("tree {tree}: {e}")))?;
+        raw: &mut TreeCache,
+    ) -> Result<Entries> {
         let mut out = Vec::new();
-        for entry in iter {
-            let entry = entry.map_err(|e| self.err(format!("tree {tree}: {e}")))?;
-            let name: &[u8] = entry.filename.as_ref();
-            if name.starts_with(rest) {
-                out.push((name.to_vec(), entry.mode, entry.oid.to_owned()));
+        if let Some(tree) = tree {
+            for entry in self.entries(self.tree_data(tree, raw)?) {
+                let entry = entry.map_err(|e| self.err(format!("tree {tree}: {e}")))?;
+                if entry.filename.starts_with(rest) {
+                    out.push((entry.filename.to_vec(), entry.mode, entry.oid.to_owned()));
+                }
             }
         }
         Ok(out)
     }
 
-    /// Did the commit (against its first parent) change anything under `prefix`?
+    /// Did going from `parent` to `tree` change anything under `prefix`?
+    /// Descends both trees together and stops where they agree.
     fn touches(
         &self,
         tree: ObjectId,
-        parent_tree: Option<ObjectId>,
+        parent: Option<ObjectId>,
         prefix: &Prefix,
-        buf: &mut Vec<u8>,
+        raw: &mut TreeCache,
     ) -> Result<bool> {
-        let a = self.subtree(tree, &prefix.dir, buf)?;
-        let b = match parent_tree {
-            Some(p) => self.subtree(p, &prefix.dir, buf)?,
-            None => None,
-        };
+        let (mut a, mut b) = (Some(tree), parent);
+        for comp in &prefix.dir {
+            if a == b {
+                return Ok(false);
+            }
+            a = match a {
+                Some(t) => self.child(t, comp, raw)?,
+                None => None,
+            };
+            b = match b {
+                Some(t) => self.child(t, comp, raw)?,
+                None => None,
+            };
+        }
         if a == b {
             return Ok(false);
         }
         if prefix.rest.is_empty() {
             return Ok(true);
         }
-        Ok(self.entries_with_prefix(a, &prefix.rest, buf)?
-            != self.entries_with_prefix(b, &prefix.rest, buf)?)
+        Ok(self.prefixed_entries(a, &prefix.rest, raw)?
+            != self.prefixed_entries(b, &prefix.rest, raw)?)
     }
 
-    /// For each configured service, the subset of `commits` touching it.
+    /// For each configured service, the subset of `commits` that changed its
+    /// paths (each commit compared with its first parent).
     fn split_by_service(
         &self,
         commits: &[ObjectId],
+        raw: &mut TreeCache,
         buf: &mut Vec<u8>,
     ) -> Result<Vec<Vec<ObjectId>>> {
         let mut per_service = vec![Vec::new(); self.services.len()];
         for id in commits {
-            let f = self.decode(id, buf)?;
-            let parent_tree = match f.parents.first() {
-                Some(p) => Some(self.decode(p, buf)?.tree),
+            let (tree, parent) = self.tree_and_first_parent(id, buf)?;
+            let parent_tree = match parent {
+                Some(p) => Some(self.tree_and_first_parent(&p, buf)?.0),
                 None => None,
             };
-            if parent_tree == Some(f.tree) {
+            if parent_tree == Some(tree) {
                 continue;
             }
             for (i, (_, prefixes)) in self.services.iter().enumerate() {
                 for prefix in prefixes {
-                    if self.touches(f.tree, parent_tree, prefix, buf)? {
+                    if self.touches(tree, parent_tree, prefix, raw)? {
                         per_service[i].push(*id);
                         break;
                     }
@@ -731,6 +743,22 @@ impl GitConnector {
             }
         }
         Ok(per_service)
+    }
+
+    fn tree_and_first_parent(
+        &self,
+        id: &gix::oid,
+        buf: &mut Vec<u8>,
+    ) -> Result<(ObjectId, Option<ObjectId>)> {
+        let mut it = self
+            .repo()
+            .objects
+            .find_commit_iter(id, buf)
+            .map_err(|e| self.err(format!("commit {id}: {e}")))?;
+        let tree = it
+            .tree_id()
+            .map_err(|e| self.err(format!("commit {id}: {e}")))?;
+        Ok((tree, it.parent_ids().next()))
     }
 
     fn commit_events(
@@ -886,6 +914,7 @@ impl GitConnector {
         git_ref: &str,
         extra: Extra,
         seen: &mut HashSet<ObjectId>,
+        memo: &mut TreeCache,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
         if self.services.is_empty() {
@@ -902,7 +931,7 @@ impl GitConnector {
             return Ok(());
         }
         let brought = self.walk_new(commit, seen, buf)?;
-        let split = self.split_by_service(&brought, buf)?;
+        let split = self.split_by_service(&brought, memo, buf)?;
         for ((service, _), commits) in self.services.iter().zip(split) {
             if commits.is_empty() {
                 continue;
@@ -925,6 +954,7 @@ impl GitConnector {
     fn deployment_events(&self, state: &mut State, notes: &mut Vec<String>) -> Result<Vec<Event>> {
         let mut events = Vec::new();
         let mut buf = Vec::new();
+        let mut memo = HashMap::new();
         match &self.mode {
             DeployMode::None => {}
             DeployMode::Tags(matcher) => {
@@ -952,6 +982,7 @@ impl GitConnector {
                         &t.name,
                         extra,
                         &mut seen,
+                        &mut memo,
                         &mut buf,
                     )?;
                 }
@@ -987,6 +1018,7 @@ impl GitConnector {
                             branch,
                             Extra::new(),
                             &mut seen,
+                            &mut memo,
                             &mut buf,
                         )?;
                     }
