@@ -173,4 +173,8 @@ pub struct BenchArgs {
     /// Random seed of the generator.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Keep the generated JSON Lines and the store in this directory
+    /// (default: a temporary directory, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<std::path::PathBuf>,
 }

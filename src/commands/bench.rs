@@ -24,8 +24,16 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
-    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let file = dir.path().join("synthetic.jsonl");
+    let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let dir = match &args.keep {
+        Some(d) => {
+            std::fs::create_dir_all(d)
+                .with_context(|| format!("cannot create `{}`", d.display()))?;
+            d.clone()
+        }
+        None => tmp.path().to_path_buf(),
+    };
+    let file = dir.join("synthetic.jsonl");
 
     let t = Instant::now();
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&file)?);
@@ -45,7 +53,7 @@ pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
     let parse_s = t.elapsed().as_secs_f64();
     let n = events.len();
 
-    let mut store = Store::open(&dir.path().join("bench.duckdb"))?;
+    let mut store = Store::open(&dir.join("bench.duckdb"))?;
     let t = Instant::now();
     let summary = store.import(events, &env.config.metrics)?;
     let store_s = t.elapsed().as_secs_f64();
@@ -59,7 +67,13 @@ pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
     let m = compute(store.conn(), &env.config, window, &Filters::default())?;
     let metrics_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let weeks = compute_grouped(store.conn(), &env.config, window, &Filters::default(), GroupBy::Week)?;
+    let weeks = compute_grouped(
+        store.conn(),
+        &env.config,
+        window,
+        &Filters::default(),
+        GroupBy::Week,
+    )?;
     let weekly_s = t.elapsed().as_secs_f64();
 
     let total = parse_s + store_s;
@@ -71,9 +85,14 @@ pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
     );
     println!(
         "  all metrics    {metrics_s:>8.3} s  (26-week window: {} deployments, {} changes, {} PRs)",
-        m.metrics.deployment_frequency.deployments, m.metrics.lead_time.changes, m.metrics.cycle_time.prs
+        m.metrics.deployment_frequency.deployments,
+        m.metrics.lead_time.changes,
+        m.metrics.cycle_time.prs
     );
-    println!("  by week        {weekly_s:>8.3} s  ({} weekly groups)", weeks.groups.len());
+    println!(
+        "  by week        {weekly_s:>8.3} s  ({} weekly groups)",
+        weeks.groups.len()
+    );
     match peak_rss_mib() {
         Some(mib) => println!("  peak RSS       {mib:>8.0} MiB"),
         None => println!("  peak RSS       unavailable on this platform"),

@@ -37,7 +37,11 @@ pub fn run(env: &Env, args: DemoArgs) -> Result<ExitCode> {
         tmp.path().join("demo.duckdb")
     };
     let parsed = read_jsonl(EVENTS.as_bytes(), "sample-data/events.jsonl")?;
-    anyhow::ensure!(parsed.errors.is_empty(), "the bundled sample data is invalid: {}", parsed.errors[0]);
+    anyhow::ensure!(
+        parsed.errors.is_empty(),
+        "the bundled sample data is invalid: {}",
+        parsed.errors[0]
+    );
     let mut store = Store::open(&db)?;
     let n = parsed.events.len();
     let summary = store.import(parsed.events, &env.config.metrics)?;
@@ -46,17 +50,36 @@ pub fn run(env: &Env, args: DemoArgs) -> Result<ExitCode> {
     // The last four full ISO weeks of the data.
     let last: Option<i64> = store
         .conn()
-        .query_row("SELECT epoch_us(max(finished_at)) FROM link_deployments", [], |r| r.get(0))
+        .query_row(
+            "SELECT epoch_us(max(finished_at)) FROM link_deployments",
+            [],
+            |r| r.get(0),
+        )
         .context("reading the demo data's time span")?;
-    let last = chrono::DateTime::from_timestamp_micros(last.context("the demo data has no deployments")?)
-        .context("timestamp out of range")?;
+    let last =
+        chrono::DateTime::from_timestamp_micros(last.context("the demo data has no deployments")?)
+            .context("timestamp out of range")?;
     let until = week_start(last) + Duration::days(7);
     let window = Window::new(until - Duration::days(28), until)?;
     env.say("");
-    print(&mut store, &env, window, &Filters::default(), None, args.format)?;
+    print(
+        &mut store,
+        &env,
+        window,
+        &Filters::default(),
+        None,
+        args.format,
+    )?;
     if args.format == Format::Text {
         println!();
-        print(&mut store, &env, window, &Filters::default(), Some(By::Team), Format::Text)?;
+        print(
+            &mut store,
+            &env,
+            window,
+            &Filters::default(),
+            Some(By::Team),
+            Format::Text,
+        )?;
     }
     let since = window.since.format("%Y-%m-%d");
     let until = window.until.format("%Y-%m-%d");

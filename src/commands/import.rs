@@ -33,11 +33,15 @@ pub fn read_file(path: &Path, file_type: Option<FileType>) -> Result<(Vec<Event>
         .unwrap_or_default();
     let out = match ext.as_str() {
         "csv" => {
-            let kind = file_type.map(kind_of).or_else(|| kind_from_file_name(&name));
+            let kind = file_type
+                .map(kind_of)
+                .or_else(|| kind_from_file_name(&name));
             read_csv(reader, &name, kind)?
         }
-        "jsonl" | "ndjson" | "json" | "" => read_jsonl(BufReader::with_capacity(1 << 20, reader), &name)
-            .with_context(|| format!("cannot read `{name}`"))?,
+        "jsonl" | "ndjson" | "json" | "" => {
+            read_jsonl(BufReader::with_capacity(1 << 20, reader), &name)
+                .with_context(|| format!("cannot read `{name}`"))?
+        }
         other => bail!(
             "cannot import `{name}`: unknown file type `.{other}` (use .jsonl, .ndjson or .csv)"
         ),
@@ -65,7 +69,14 @@ pub fn run(env: &Env, args: ImportArgs) -> Result<ExitCode> {
     }
     if !errors.is_empty() {
         for e in errors.iter().take(SHOWN_ERRORS) {
-            eprintln!("{}: {e}", if args.skip_invalid { "skipped" } else { "error" });
+            eprintln!(
+                "{}: {e}",
+                if args.skip_invalid {
+                    "skipped"
+                } else {
+                    "error"
+                }
+            );
         }
         if errors.len() > SHOWN_ERRORS {
             eprintln!("... and {} more invalid lines", errors.len() - SHOWN_ERRORS);
@@ -83,7 +94,12 @@ pub fn run(env: &Env, args: ImportArgs) -> Result<ExitCode> {
     let summary = store
         .import(events, &env.config.metrics)
         .context("import failed; the store is unchanged")?;
-    env.say(summary_text(n, errors.len(), &summary, &env.db.display().to_string()));
+    env.say(summary_text(
+        n,
+        errors.len(),
+        &summary,
+        &env.db.display().to_string(),
+    ));
     Ok(ExitCode::SUCCESS)
 }
 

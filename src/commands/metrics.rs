@@ -35,7 +35,14 @@ pub fn filters_of(args: &WindowArgs) -> Filters {
 pub fn run(env: &Env, args: MetricsArgs) -> Result<ExitCode> {
     let window = window_of(&args.window)?;
     let mut store = Store::open(&env.db)?;
-    print(&mut store, env, window, &filters_of(&args.window), args.by, args.format)?;
+    print(
+        &mut store,
+        env,
+        window,
+        &filters_of(&args.window),
+        args.by,
+        args.format,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,24 +1,158 @@
 //! `flowmeter sync`: pull events from the configured `[[sources]]`.
+//!
+//! Each connector yields batches; each batch is stored with the connector's
+//! cursor in one transaction (the same validation and upsert as `import`),
+//! so an interrupted sync resumes where it stopped and a second sync with
+//! nothing new upstream writes nothing. One failing source does not stop the
+//! others; the exit code says that something failed.
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use chrono::{Duration, Utc};
+use flowmeter_connector::{Connector, Cursor, SyncContext};
+use flowmeter_store::Store;
+use serde::de::DeserializeOwned;
 
+use super::parse_date;
 use crate::cli::SyncArgs;
 use crate::Env;
 
+/// A source's table from the config, as its connector's config struct.
+fn source_config<T: DeserializeOwned>(table: &toml::Table, name: &str) -> Result<T> {
+    let mut table = table.clone();
+    table.remove("type");
+    toml::Value::Table(table)
+        .try_into()
+        .with_context(|| format!("config of source `{name}`"))
+}
+
+fn connector(table: &toml::Table, name: &str, known: &[String]) -> Result<Box<dyn Connector>> {
+    let kind = table
+        .get("type")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    Ok(match kind {
+        "pagerduty" => Box::new(flowmeter_pagerduty::PagerDutyConnector::new(
+            source_config(table, name)?,
+            known.to_vec(),
+        )?),
+        "opsgenie" => Box::new(flowmeter_opsgenie::OpsgenieConnector::new(
+            source_config(table, name)?,
+            known.to_vec(),
+        )?),
+        "git" => Box::new(flowmeter_git::GitConnector::new(source_config(
+            table, name,
+        )?)?),
+        other => bail!(
+            "source `{name}`: unknown type `{other}` (this build knows git, pagerduty, opsgenie)"
+        ),
+    })
+}
+
 pub fn run(env: &Env, args: SyncArgs) -> Result<ExitCode> {
-    let sources: Vec<_> = env
+    let sources: Vec<(String, &toml::Table)> = env
         .config
         .sources
         .iter()
-        .filter(|s| {
-            let name = s.get("name").or_else(|| s.get("type")).and_then(|v| v.as_str());
-            args.source.as_deref().is_none_or(|want| name == Some(want))
+        .map(|t| {
+            let name = t
+                .get("name")
+                .or_else(|| t.get("type"))
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            (name, t)
         })
+        .filter(|(name, _)| args.source.as_deref().is_none_or(|want| name == want))
         .collect();
     if sources.is_empty() {
-        bail!("no sources to sync: add a `[[sources]]` table to flowmeter.toml (see the README)");
+        match &args.source {
+            Some(s) => bail!("no source named `{s}` in the config"),
+            None => bail!(
+                "no sources to sync: add a `[[sources]]` table to flowmeter.toml (see the README)"
+            ),
+        }
     }
-    bail!("sync is not wired to any connector yet")
+    let since = match &args.since {
+        Some(s) => parse_date("--since", s)?,
+        None => Utc::now() - Duration::days(90),
+    };
+    let ctx = SyncContext {
+        since,
+        full: args.full,
+    };
+    let mut store = Store::open(&env.db)?;
+    let known: Vec<String> = {
+        let mut stmt = store
+            .conn()
+            .prepare("SELECT DISTINCT service FROM deployments ORDER BY 1")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let mut failed = 0;
+    for (name, table) in sources {
+        match sync_one(env, &mut store, &runtime, &ctx, table, &name, &known) {
+            Ok(()) => {}
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: source `{name}`: {e:#} (data of earlier batches is kept)");
+            }
+        }
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn sync_one(
+    env: &Env,
+    store: &mut Store,
+    runtime: &tokio::runtime::Runtime,
+    ctx: &SyncContext,
+    table: &toml::Table,
+    name: &str,
+    known: &[String],
+) -> Result<()> {
+    let mut connector = connector(table, name, known)?;
+    let mut cursor: Option<Cursor> = if ctx.full {
+        None
+    } else {
+        store
+            .cursor(name)?
+            .map(|c| serde_json::from_str(&c).map(Cursor))
+            .transpose()
+            .with_context(|| format!("the saved cursor of `{name}` is not JSON; run with --full"))?
+    };
+    let (mut records, mut batches, mut requests, mut written) = (0usize, 0, 0u64, 0u64);
+    while let Some(batch) = runtime.block_on(connector.next_batch(ctx, cursor.as_ref()))? {
+        batches += 1;
+        records += batch.events.len();
+        requests += batch.requests;
+        for note in &batch.notes {
+            env.say(format!("note: {name}: {note}"));
+        }
+        let cursor_json = batch.cursor.0.to_string();
+        let summary = store.import_with_cursor(
+            batch.events,
+            Some((name, cursor_json.as_str())),
+            &env.config.metrics,
+        )?;
+        let t = summary.total();
+        written += t.inserted + t.updated;
+        if env.verbose > 0 {
+            env.say(format!(
+                "{name}: batch {batches}: {} new, {} updated, {} unchanged",
+                t.inserted, t.updated, t.unchanged
+            ));
+        }
+        cursor = Some(batch.cursor);
+    }
+    env.say(format!(
+        "synced `{name}`: {records} records in {batches} batches, {written} written, {requests} requests"
+    ));
+    Ok(())
 }

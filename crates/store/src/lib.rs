@@ -24,10 +24,7 @@ pub use link::LinkSummary;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the store `{path}`: {source}")]
-    Open {
-        path: String,
-        source: duckdb::Error,
-    },
+    Open { path: String, source: duckdb::Error },
     #[error("the store `{path}` has schema version {found}, newer than this flowmeter understands ({supported}); upgrade flowmeter")]
     TooNew {
         path: String,

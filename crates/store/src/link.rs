@@ -18,9 +18,10 @@
 use std::collections::{HashMap, HashSet};
 
 use duckdb::types::{TimeUnit, Value};
-use duckdb::{appender_params_from_iter, Connection};
+use duckdb::Connection;
 use flowmeter_config::MetricsConfig;
 
+use crate::import::append_all;
 use crate::{Context, StoreError};
 
 const FINGERPRINT_KEY: &str = "link_fingerprint";
@@ -231,7 +232,12 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
     // Ties in finished_at are broken by source and id, so the order (and so
     // every number) is deterministic.
     deployments.sort_by(|a, b| {
-        (&a.service, a.finished_at, &a.source, &a.id).cmp(&(&b.service, b.finished_at, &b.source, &b.id))
+        (&a.service, a.finished_at, &a.source, &a.id).cmp(&(
+            &b.service,
+            b.finished_at,
+            &b.source,
+            &b.id,
+        ))
     });
     let n = deployments.len();
     let mut by_service: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -339,7 +345,9 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
     let mut prs_of_commit: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
     for (k, p) in prs.iter().enumerate() {
         for sha in p.merge_commit_sha.iter().chain(p.commits.iter()) {
-            let list = prs_of_commit.entry((p.repo.as_str(), sha.as_str())).or_default();
+            let list = prs_of_commit
+                .entry((p.repo.as_str(), sha.as_str()))
+                .or_default();
             if !list.contains(&k) {
                 list.push(k);
             }
@@ -368,9 +376,18 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
                 .into_iter()
                 .flatten()
                 .copied()
-                .filter(|&i| inc.deployment_source.as_ref().is_none_or(|s| *s == deployments[i].source))
+                .filter(|&i| {
+                    inc.deployment_source
+                        .as_ref()
+                        .is_none_or(|s| *s == deployments[i].source)
+                })
                 .collect();
-            cands.sort_by_key(|&i| (deployments[i].source != inc.source, deployments[i].source.clone()));
+            cands.sort_by_key(|&i| {
+                (
+                    deployments[i].source != inc.source,
+                    deployments[i].source.clone(),
+                )
+            });
             if let Some(&i) = cands.first() {
                 attributions.push((k, i, "explicit"));
             }
@@ -400,7 +417,11 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
         deployments: n as u64,
         changes: changes.len() as u64,
         incidents: incidents.len() as u64,
-        incidents_attributed: attributions.iter().map(|a| a.0).collect::<HashSet<_>>().len() as u64,
+        incidents_attributed: attributions
+            .iter()
+            .map(|a| a.0)
+            .collect::<HashSet<_>>()
+            .len() as u64,
         ..Default::default()
     };
     conn.execute_batch(
@@ -409,7 +430,7 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
     )
     .ctx("clear links")?;
     {
-        let mut app = conn.appender("link_deployments").ctx("write links")?;
+        let mut rows_link_deployments: Vec<Vec<Value>> = Vec::new();
         for (i, d) in deployments.iter().enumerate() {
             let incs = &incidents_of[i];
             let failed = !incs.is_empty() || rolled_back_by[i].is_some();
@@ -431,7 +452,7 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
             let rework = is_rollback[i] || d.kind == "hotfix" || all_rework_prs;
             summary.rollbacks += u64::from(is_rollback[i]);
             summary.failed_deployments += u64::from(failed);
-            app.append_row(appender_params_from_iter([
+            rows_link_deployments.push(vec![
                 Value::Text(d.source.clone()),
                 Value::Text(d.id.clone()),
                 Value::Text(d.service.clone()),
@@ -448,15 +469,14 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
                 ts(recovered_at),
                 Value::BigInt(chs.len() as i64),
                 Value::Boolean(rework),
-            ]))
-            .ctx("write link_deployments")?;
+            ]);
         }
-        app.flush().ctx("write link_deployments")?;
+        append_all(conn, "link_deployments", rows_link_deployments)?;
     }
     // first deployment (any service) of each (repo, sha), for the deploy stage
     let mut first_deployed: HashMap<(&str, &str), Micros> = HashMap::new();
     {
-        let mut app = conn.appender("link_changes").ctx("write links")?;
+        let mut rows_link_changes: Vec<Vec<Value>> = Vec::new();
         for c in &changes {
             let d = &deployments[c.deployment];
             let prs_here = pr_list(c);
@@ -478,10 +498,12 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
             summary.changes_with_pr += u64::from(pr_number.is_some());
             summary.changes_without_start += u64::from(start.is_none());
             if let Some(repo) = c.repo.as_deref() {
-                let e = first_deployed.entry((repo, c.sha.as_str())).or_insert(d.finished_at);
+                let e = first_deployed
+                    .entry((repo, c.sha.as_str()))
+                    .or_insert(d.finished_at);
                 *e = (*e).min(d.finished_at);
             }
-            app.append_row(appender_params_from_iter([
+            rows_link_changes.push(vec![
                 Value::Text(d.service.clone()),
                 text(c.repo.as_deref()),
                 Value::Text(c.sha.clone()),
@@ -490,39 +512,36 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
                 ts(Some(d.finished_at)),
                 ts(start),
                 pr_number.map(Value::BigInt).unwrap_or(Value::Null),
-            ]))
-            .ctx("write link_changes")?;
+            ]);
         }
-        app.flush().ctx("write link_changes")?;
+        append_all(conn, "link_changes", rows_link_changes)?;
     }
     {
-        let mut app = conn.appender("link_incidents").ctx("write links")?;
+        let mut rows_link_incidents: Vec<Vec<Value>> = Vec::new();
         for &(k, i, how) in &attributions {
-            app.append_row(appender_params_from_iter([
+            rows_link_incidents.push(vec![
                 Value::Text(incidents[k].source.clone()),
                 Value::Text(incidents[k].id.clone()),
                 Value::Text(deployments[i].source.clone()),
                 Value::Text(deployments[i].id.clone()),
                 Value::Text(how.to_string()),
-            ]))
-            .ctx("write link_incidents")?;
+            ]);
         }
-        app.flush().ctx("write link_incidents")?;
-        let mut app = conn.appender("link_incident_services").ctx("write links")?;
+        append_all(conn, "link_incidents", rows_link_incidents)?;
+        let mut rows_link_incident_services: Vec<Vec<Value>> = Vec::new();
         for inc in &incidents {
             for s in &inc.services {
-                app.append_row(appender_params_from_iter([
+                rows_link_incident_services.push(vec![
                     Value::Text(inc.source.clone()),
                     Value::Text(inc.id.clone()),
                     Value::Text(s.clone()),
-                ]))
-                .ctx("write link_incident_services")?;
+                ]);
             }
         }
-        app.flush().ctx("write link_incident_services")?;
+        append_all(conn, "link_incident_services", rows_link_incident_services)?;
     }
     {
-        let mut app = conn.appender("link_prs").ctx("write links")?;
+        let mut rows_link_prs: Vec<Vec<Value>> = Vec::new();
         for (k, p) in prs.iter().enumerate() {
             let ready = p.ready_at.unwrap_or(p.created_at);
             let fc = first_commit[k];
@@ -552,7 +571,7 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
                     )
                 }
             };
-            app.append_row(appender_params_from_iter([
+            rows_link_prs.push(vec![
                 Value::Text(p.repo.clone()),
                 Value::BigInt(p.number),
                 text(p.title.as_deref()),
@@ -568,10 +587,9 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
                 float(review),
                 float(deploy),
                 float(cycle),
-            ]))
-            .ctx("write link_prs")?;
+            ]);
         }
-        app.flush().ctx("write link_prs")?;
+        append_all(conn, "link_prs", rows_link_prs)?;
     }
     conn.execute(
         "INSERT OR REPLACE INTO store_meta VALUES (?, ?)",

@@ -15,7 +15,11 @@ pub(crate) fn migrate(conn: &Connection, path: &str) -> Result<(), StoreError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
         .ctx("create schema_version")?;
     let current: i64 = conn
-        .query_row("SELECT coalesce(max(version), 0) FROM schema_version", [], |r| r.get(0))
+        .query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_version",
+            [],
+            |r| r.get(0),
+        )
         .ctx("read schema version")?;
     let supported = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
     if current > supported {
