@@ -145,7 +145,9 @@ impl Config {
             if !matches!(source.get("type"), Some(toml::Value::String(_))) {
                 return Err(ConfigError::Invalid {
                     path: origin.to_string(),
-                    message: format!("`sources[{i}]` needs a `type` (github, gitlab, git, pagerduty, opsgenie)"),
+                    message: format!(
+                        "`sources[{i}]` needs a `type` (github, gitlab, git, pagerduty, opsgenie)"
+                    ),
                 });
             }
         }
@@ -180,7 +182,11 @@ mod tests {
 
     #[test]
     fn teams_and_unknown_keys() {
-        let c = Config::parse("[teams.payments]\nservices=[\"billing\"]\nrepos=[\"acme/billing\"]\n", "t").unwrap();
+        let c = Config::parse(
+            "[teams.payments]\nservices=[\"billing\"]\nrepos=[\"acme/billing\"]\n",
+            "t",
+        )
+        .unwrap();
         assert_eq!(c.team_of_service("billing"), Some("payments"));
         let err = Config::parse("[metrics]\nattribution_window=3\n", "f.toml").unwrap_err();
         assert!(err.to_string().contains("f.toml"), "{err}");

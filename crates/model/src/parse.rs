@@ -109,7 +109,10 @@ fn deployment(f: &mut Fields) -> Result<Deployment, FieldError> {
     let started_at = f.opt_ts("started_at")?;
     let finished_at = f.opt_ts("finished_at")?;
     if finished_at.is_none()
-        && matches!(status, DeploymentStatus::Success | DeploymentStatus::Failure)
+        && matches!(
+            status,
+            DeploymentStatus::Success | DeploymentStatus::Failure
+        )
     {
         return Err(f.err(
             "finished_at",
@@ -393,7 +396,8 @@ pub fn parse_timestamp(s: &str) -> Result<Timestamp, String> {
     match DateTime::parse_from_rfc3339(s) {
         Ok(t) => Ok(t.with_timezone(&Utc)),
         Err(_) => {
-            let looks_local = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+            let looks_local = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .is_ok()
                 || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").is_ok();
             if looks_local {
                 Err(format!(
@@ -430,19 +434,26 @@ mod tests {
 
     #[test]
     fn deployment_defaults_service_to_repo_and_source_to_import() {
-        let e = parse(json!({"type":"deployment","id":"d1","repo":"acme/web","environment":"production",
-            "status":"success","finished_at":"2026-03-02T15:05:00+01:00","commit_sha":"abc"}))
+        let e = parse(
+            json!({"type":"deployment","id":"d1","repo":"acme/web","environment":"production",
+            "status":"success","finished_at":"2026-03-02T15:05:00+01:00","commit_sha":"abc"}),
+        )
         .unwrap();
         let Event::Deployment(d) = e else { panic!() };
         assert_eq!(d.service, "acme/web");
         assert_eq!(d.source, "import");
-        assert_eq!(d.finished_at.unwrap().to_rfc3339(), "2026-03-02T14:05:00+00:00");
+        assert_eq!(
+            d.finished_at.unwrap().to_rfc3339(),
+            "2026-03-02T14:05:00+00:00"
+        );
     }
 
     #[test]
     fn success_without_finished_at_names_the_field() {
-        let err = parse(json!({"type":"deployment","id":"x1","service":"web","environment":"production",
-            "status":"success","commit_sha":"abc"}))
+        let err = parse(
+            json!({"type":"deployment","id":"x1","service":"web","environment":"production",
+            "status":"success","commit_sha":"abc"}),
+        )
         .unwrap_err();
         assert_eq!(
             err,
@@ -452,8 +463,10 @@ mod tests {
 
     #[test]
     fn timestamp_without_offset_is_rejected() {
-        let err = parse(json!({"type":"commit","repo":"r","sha":"s","authored_at":"2026-03-02T14:05:00"}))
-            .unwrap_err();
+        let err = parse(
+            json!({"type":"commit","repo":"r","sha":"s","authored_at":"2026-03-02T14:05:00"}),
+        )
+        .unwrap_err();
         assert!(err.contains("commit `s`: field `authored_at`"), "{err}");
         assert!(err.contains("no UTC offset"), "{err}");
     }
@@ -471,7 +484,9 @@ mod tests {
         assert!(parse(json!({"type":"pull_request","repo":"r","number":"7","created_at":"2026-03-02T14:05:00Z"}))
             .unwrap_err()
             .contains("field `number` must be an integer, found a string"));
-        assert!(parse(json!({"type":"release"})).unwrap_err().contains("unknown record type `release`"));
+        assert!(parse(json!({"type":"release"}))
+            .unwrap_err()
+            .contains("unknown record type `release`"));
     }
 
     #[test]
@@ -480,6 +495,8 @@ mod tests {
             .unwrap();
         let Event::Incident(i) = e else { panic!() };
         assert_eq!(i.services, vec!["a", "b"]);
-        assert!(parse(json!({"type":"incident","id":"i","created_at":"2026-03-02T14:05:00Z"})).is_err());
+        assert!(
+            parse(json!({"type":"incident","id":"i","created_at":"2026-03-02T14:05:00Z"})).is_err()
+        );
     }
 }

@@ -74,7 +74,9 @@ pub fn read_csv(
     file: &str,
     kind: Option<EventKind>,
 ) -> Result<ReadOutcome, LineError> {
-    let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(reader);
     let header_error = |message: String| LineError {
         file: file.to_string(),
         line: 1,
@@ -175,27 +177,43 @@ mod tests {
         assert_eq!(out.events.len(), 1);
         assert_eq!(out.errors.len(), 2);
         assert_eq!(out.errors[0].line, 3);
-        assert_eq!(out.errors[0].to_string(), "f.jsonl:3: commit: field `sha` is required");
-        assert!(out.errors[1].to_string().starts_with("f.jsonl:4: not valid JSON"));
+        assert_eq!(
+            out.errors[0].to_string(),
+            "f.jsonl:3: commit: field `sha` is required"
+        );
+        assert!(out.errors[1]
+            .to_string()
+            .starts_with("f.jsonl:4: not valid JSON"));
     }
 
     #[test]
     fn csv_splits_lists_and_parses_integers() {
-        let data = "repo,number,created_at,labels,commits\nacme/web,7,2026-01-01T00:00:00Z,bug;ui,a;b\n";
+        let data =
+            "repo,number,created_at,labels,commits\nacme/web,7,2026-01-01T00:00:00Z,bug;ui,a;b\n";
         let kind = kind_from_file_name("pull_requests.csv");
         assert_eq!(kind, Some(EventKind::PullRequest));
         let out = read_csv(data.as_bytes(), "pull_requests.csv", kind).unwrap();
         assert!(out.errors.is_empty(), "{:?}", out.errors);
-        let Event::PullRequest(pr) = &out.events[0] else { panic!() };
+        let Event::PullRequest(pr) = &out.events[0] else {
+            panic!()
+        };
         assert_eq!(pr.number, 7);
         assert_eq!(pr.labels, vec!["bug", "ui"]);
-        assert_eq!(pr.commits.as_deref(), Some(&["a".to_string(), "b".to_string()][..]));
+        assert_eq!(
+            pr.commits.as_deref(),
+            Some(&["a".to_string(), "b".to_string()][..])
+        );
     }
 
     #[test]
     fn csv_errors_name_the_line() {
         let data = "id,service,environment,status,commit_sha\nd1,web,production,success,abc\n";
-        let out = read_csv(data.as_bytes(), "deployments.csv", Some(EventKind::Deployment)).unwrap();
+        let out = read_csv(
+            data.as_bytes(),
+            "deployments.csv",
+            Some(EventKind::Deployment),
+        )
+        .unwrap();
         assert_eq!(
             out.errors[0].to_string(),
             "deployments.csv:2: deployment `d1`: field `finished_at` is required when status is `success`"

@@ -22,7 +22,11 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
             prefix.to_string(),
             items
                 .iter()
-                .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| i.to_string())
+                })
                 .collect::<Vec<_>>()
                 .join("; "),
         )),
@@ -34,7 +38,11 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
 
 fn row<T: Serialize>(v: &T) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    flatten("", &serde_json::to_value(v).expect("metrics serialise"), &mut out);
+    flatten(
+        "",
+        &serde_json::to_value(v).expect("metrics serialise"),
+        &mut out,
+    );
     out
 }
 
@@ -61,10 +69,20 @@ pub fn grouped_csv(g: &Grouped) -> String {
             .iter()
             .map(|group| {
                 let mut r = vec![
-                    ("window.since".to_string(), fmt_ts(group.window.unwrap_or(g.window).since)),
-                    ("window.until".to_string(), fmt_ts(group.window.unwrap_or(g.window).until)),
+                    (
+                        "window.since".to_string(),
+                        fmt_ts(group.window.unwrap_or(g.window).since),
+                    ),
+                    (
+                        "window.until".to_string(),
+                        fmt_ts(group.window.unwrap_or(g.window).until),
+                    ),
                 ];
-                r.extend(row(group).into_iter().filter(|(k, _)| !k.starts_with("window.")));
+                r.extend(
+                    row(group)
+                        .into_iter()
+                        .filter(|(k, _)| !k.starts_with("window.")),
+                );
                 r
             })
             .collect(),

@@ -62,7 +62,10 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
         ),
         tier(df.tier),
         match df.median_deploy_days_per_week {
-            Some(d) => format!("median {d:.1} deploy days/week over {} full weeks", df.full_weeks),
+            Some(d) => format!(
+                "median {d:.1} deploy days/week over {} full weeks",
+                df.full_weeks
+            ),
             None => "no full ISO week in the window".into(),
         },
     );
@@ -88,7 +91,14 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
         out,
         "Change failure rate",
         cfr.rate
-            .map(|r| format!("{} ({} of {} deploys)", percent(r), cfr.failed, cfr.deployments))
+            .map(|r| {
+                format!(
+                    "{} ({} of {} deploys)",
+                    percent(r),
+                    cfr.failed,
+                    cfr.deployments
+                )
+            })
             .unwrap_or_else(|| NO_DATA.into()),
         tier(cfr.tier),
         format!("n={} deployments", cfr.deployments),
@@ -104,10 +114,18 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
                 NO_DATA.into()
             }
         } else {
-            format!("p50 {}  p90 {}  ({} open)", h(rt.p50_hours), h(rt.p90_hours), rt.open)
+            format!(
+                "p50 {}  p90 {}  ({} open)",
+                h(rt.p50_hours),
+                h(rt.p90_hours),
+                rt.open
+            )
         },
         tier(rt.tier),
-        format!("n={} recovered of {} failed", rt.recovered, rt.failed_deployments),
+        format!(
+            "n={} recovered of {} failed",
+            rt.recovered, rt.failed_deployments
+        ),
     );
     let ttr = &m.time_to_restore;
     line(
@@ -126,7 +144,14 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
         out,
         "Rework rate",
         rw.rate
-            .map(|r| format!("{} ({} of {} deploys)", percent(r), rw.rework, rw.deployments))
+            .map(|r| {
+                format!(
+                    "{} ({} of {} deploys)",
+                    percent(r),
+                    rw.rework,
+                    rw.deployments
+                )
+            })
             .unwrap_or_else(|| NO_DATA.into()),
         "",
         format!("n={} deployments", rw.deployments),
@@ -138,7 +163,9 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
         ct.prs,
         ct.deployed,
         ct.bottleneck.unwrap_or("—"),
-        ct.flow_efficiency.map(percent).unwrap_or_else(|| "—".into())
+        ct.flow_efficiency
+            .map(percent)
+            .unwrap_or_else(|| "—".into())
     );
     let _ = writeln!(
         out,
@@ -214,7 +241,15 @@ pub fn grouped_text(g: &Grouped) -> String {
     let _ = writeln!(
         out,
         "  {:<22} {:>7} {:>8} {:>10} {:>8} {:>9} {:>10} {:>10} {:>9}",
-        "group", "deploys", "per week", "lead p50", "vs med", "CFR", "recovery", "pickup p50", "bottleneck"
+        "group",
+        "deploys",
+        "per week",
+        "lead p50",
+        "vs med",
+        "CFR",
+        "recovery",
+        "pickup p50",
+        "bottleneck"
     );
     for (i, grp) in g.groups.iter().enumerate() {
         let m = &grp.metrics;
