@@ -14,5 +14,5 @@ pub mod read;
 pub mod record;
 
 pub use parse::{event_from_json, FieldError};
-pub use read::{kind_from_file_name, read_csv, read_jsonl, LineError, ReadOutcome};
+pub use read::{kind_from_file_name, read_csv, read_jsonl, JsonlChunks, LineError, ReadOutcome};
 pub use record::*;

@@ -43,22 +43,113 @@ impl ReadOutcome {
 /// Reads JSON Lines: one record per line; blank lines are skipped.
 pub fn read_jsonl(reader: impl BufRead, file: &str) -> std::io::Result<ReadOutcome> {
     let mut out = ReadOutcome::default();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line?;
-        let text = line.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let result = serde_json::from_str::<Value>(text)
-            .map_err(|e| FieldError {
-                label: None,
-                field: None,
-                message: format!("not valid JSON: {e}"),
-            })
-            .and_then(event_from_json);
-        out.push(file, i as u64 + 1, result);
+    for chunk in JsonlChunks::new(reader, file, usize::MAX) {
+        let chunk = chunk?;
+        out.events.extend(chunk.events);
+        out.errors.extend(chunk.errors);
     }
     Ok(out)
+}
+
+/// JSON Lines read a chunk of lines at a time, each chunk parsed on all
+/// cores: large files stream through in bounded memory.
+pub struct JsonlChunks<R> {
+    reader: R,
+    file: String,
+    chunk_lines: usize,
+    line: u64,
+    done: bool,
+}
+
+impl<R: BufRead> JsonlChunks<R> {
+    pub fn new(reader: R, file: &str, chunk_lines: usize) -> Self {
+        JsonlChunks {
+            reader,
+            file: file.to_string(),
+            chunk_lines: chunk_lines.max(1),
+            line: 0,
+            done: false,
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for JsonlChunks<R> {
+    type Item = std::io::Result<ReadOutcome>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let first_line = self.line + 1;
+        let mut lines = Vec::new();
+        while lines.len() < self.chunk_lines {
+            let mut buf = String::new();
+            match self.reader.read_line(&mut buf) {
+                Ok(0) => {
+                    self.done = true;
+                    break;
+                }
+                Ok(_) => {
+                    self.line += 1;
+                    lines.push(buf);
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        if lines.is_empty() {
+            return None;
+        }
+        Some(Ok(parse_lines(&lines, &self.file, first_line)))
+    }
+}
+
+fn parse_line(text: &str) -> Result<Event, FieldError> {
+    serde_json::from_str::<Value>(text)
+        .map_err(|e| FieldError {
+            label: None,
+            field: None,
+            message: format!("not valid JSON: {e}"),
+        })
+        .and_then(event_from_json)
+}
+
+/// Parses lines (numbered from `first_line`) on all cores, keeping order.
+fn parse_lines(lines: &[String], file: &str, first_line: u64) -> ReadOutcome {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(lines.len().div_ceil(10_000).max(1));
+    let per = lines.len().div_ceil(threads);
+    let parts: Vec<Vec<(u64, Result<Event, FieldError>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lines
+            .chunks(per)
+            .enumerate()
+            .map(|(k, part)| {
+                scope.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .filter(|(_, l)| !l.trim().is_empty())
+                        .map(|(i, l)| {
+                            let n = first_line + (k * per + i) as u64;
+                            (n, parse_line(l.trim()))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a parser thread panicked"))
+            .collect()
+    });
+    let mut out = ReadOutcome::default();
+    for (line, result) in parts.into_iter().flatten() {
+        out.push(file, line, result);
+    }
+    out
 }
 
 /// Columns whose cells hold `;`-separated lists.

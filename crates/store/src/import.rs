@@ -35,6 +35,21 @@ impl ImportSummary {
             .any(|(_, c)| c.inserted > 0 || c.updated > 0)
     }
 
+    /// Adds the counts of a later chunk of the same import.
+    pub fn merge(&mut self, other: ImportSummary) {
+        for (kind, c) in other.kinds {
+            match self.kinds.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, t)) => {
+                    t.inserted += c.inserted;
+                    t.updated += c.updated;
+                    t.unchanged += c.unchanged;
+                }
+                None => self.kinds.push((kind, c)),
+            }
+        }
+        self.kinds.sort_by_key(|(k, _)| *k);
+    }
+
     pub fn total(&self) -> KindCounts {
         self.kinds
             .iter()

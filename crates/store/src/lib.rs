@@ -108,15 +108,22 @@ impl Store {
         cursor: Option<(&str, &str)>,
         config: &MetricsConfig,
     ) -> Result<ImportSummary, StoreError> {
-        self.in_transaction(|conn| {
-            let mut summary = import::upsert(conn, events)?;
-            if let Some((name, cursor)) = cursor {
-                import::save_cursor(conn, name, cursor)?;
-            }
-            if summary.changed() || link::is_stale(conn, config)? {
-                summary.link = Some(link::relink(conn, config)?);
-            }
-            Ok(summary)
+        let mut import = self.begin_import()?;
+        import.add(events)?;
+        import.commit(cursor, config)
+    }
+
+    /// Starts an import that takes events in chunks (so a large file need
+    /// not be in memory at once) and lands as one transaction on
+    /// [`Import::commit`]; dropping it uncommitted rolls everything back.
+    pub fn begin_import(&mut self) -> Result<Import<'_>, StoreError> {
+        self.conn
+            .execute_batch("BEGIN TRANSACTION")
+            .ctx("begin transaction")?;
+        Ok(Import {
+            conn: &self.conn,
+            summary: ImportSummary::default(),
+            done: false,
         })
     }
 
@@ -149,6 +156,47 @@ impl Store {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 Err(e)
             }
+        }
+    }
+}
+
+/// An import in progress: one transaction, fed in chunks.
+pub struct Import<'a> {
+    conn: &'a Connection,
+    summary: ImportSummary,
+    done: bool,
+}
+
+impl Import<'_> {
+    /// Upserts one chunk; a key repeated in a later chunk replaces the earlier.
+    pub fn add(&mut self, events: Vec<Event>) -> Result<(), StoreError> {
+        let chunk = import::upsert(self.conn, events)?;
+        self.summary.merge(chunk);
+        Ok(())
+    }
+
+    /// Saves the cursor (if any), re-links when anything changed, commits.
+    pub fn commit(
+        mut self,
+        cursor: Option<(&str, &str)>,
+        config: &MetricsConfig,
+    ) -> Result<ImportSummary, StoreError> {
+        if let Some((name, cursor)) = cursor {
+            import::save_cursor(self.conn, name, cursor)?;
+        }
+        if self.summary.changed() || link::is_stale(self.conn, config)? {
+            self.summary.link = Some(link::relink(self.conn, config)?);
+        }
+        self.conn.execute_batch("COMMIT").ctx("commit")?;
+        self.done = true;
+        Ok(std::mem::take(&mut self.summary))
+    }
+}
+
+impl Drop for Import<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.conn.execute_batch("ROLLBACK");
         }
     }
 }
