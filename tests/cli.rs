@@ -327,3 +327,32 @@ fn demo_runs_in_a_temporary_store() {
         .stdout(predicate::str::contains("payments"));
     assert!(!dir.path().join("flowmeter.duckdb").exists());
 }
+
+#[test]
+fn metrics_text_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.duckdb");
+    let file = write(dir.path(), "events.jsonl", GOOD);
+    flowmeter(&db).arg("import").arg(&file).assert().success();
+    let out = flowmeter(&db)
+        .args(["metrics", "--since", "2026-03-02", "--until", "2026-03-30"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    insta::assert_snapshot!(String::from_utf8(out.stdout).unwrap());
+}
+
+#[test]
+fn strict_import_error_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.duckdb");
+    let file = write(
+        dir.path(),
+        "bad.jsonl",
+        &format!("{BAD_LINE}\n{{\"type\":\"release\"}}\n"),
+    );
+    let out = flowmeter(&db).arg("import").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    insta::assert_snapshot!(stderr.replace(&dir.path().display().to_string(), "[DIR]"));
+}
