@@ -1,1 +1,1069 @@
-//! flowmeter-github
+//! flowmeter-github: deployments, commits, pull requests with reviews, and
+//! incident issues from GitHub and GitHub Enterprise Server.
+//!
+//! - Deployments from the Deployments API and its statuses (default), or
+//!   from releases, tags (`tags:GLOB`) or a workflow's runs (`workflow:FILE`).
+//! - Commits of the default branch (`GET /repos/{o}/{r}/commits`).
+//! - Pull requests with their reviews, commits and ready-for-review time in
+//!   one GraphQL query per page of pull requests.
+//! - Issues with an incident label become incidents.
+//!
+//! One [`SyncBatch`] is one page of one stream of one repository. The cursor
+//! keeps, per repository and stream, a high-water mark (and the keys seen at
+//! exactly that time) plus the position inside an unfinished pass, so an
+//! interrupted sync resumes on the page it stopped at and a later sync only
+//! fetches what changed. A repository that fails (not found, SSO, repeated
+//! 5xx) is reported in the batch notes and skipped for the rest of the run;
+//! the other repositories continue. A 401 stops the sync: the token is bad
+//! for all of them.
+//!
+//! REST calls go through the shared [`flowmeter_connector::http`] layer;
+//! GraphQL POSTs through [`gql`], which applies the same retry and
+//! rate-limit policy.
+
+mod config;
+pub mod gql;
+pub mod graphql;
+pub mod map;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig};
+use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
+use flowmeter_model::{DeploymentStatus, Event, Timestamp};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+pub use config::{DeploymentSource, GitHubConfig};
+use gql::{GqlError, GqlOptions, GraphQl};
+use map::ts;
+
+/// The four streams synced per repository, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    Deployments,
+    Commits,
+    PullRequests,
+    Incidents,
+}
+
+impl Stream {
+    pub const ALL: [Stream; 4] = [
+        Stream::Deployments,
+        Stream::Commits,
+        Stream::PullRequests,
+        Stream::Incidents,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Stream::Deployments => "deployments",
+            Stream::Commits => "commits",
+            Stream::PullRequests => "pull_requests",
+            Stream::Incidents => "incidents",
+        }
+    }
+}
+
+/// The cursor JSON: per repository, per stream.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    #[serde(default)]
+    v: u32,
+    #[serde(default)]
+    repos: BTreeMap<String, BTreeMap<String, StreamState>>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct StreamState {
+    /// Newest item time of the last completed pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mark: Option<Timestamp>,
+    /// Keys of the items at exactly `mark` (already emitted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    mark_keys: Vec<String>,
+    /// The pass in progress, if interrupted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pass: Option<Pass>,
+    /// Deployments not yet finished: id → (status emitted, created_at).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    open: BTreeMap<String, OpenDeployment>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OpenDeployment {
+    status: String,
+    created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pass {
+    /// Items older than this end the pass.
+    lower: Timestamp,
+    /// Next page: a URL (REST) or an `endCursor` (GraphQL); none = first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+    /// Index into the incident labels (incidents stream).
+    #[serde(default)]
+    label: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    max_keys: Vec<String>,
+}
+
+impl Pass {
+    fn new(lower: Timestamp) -> Pass {
+        Pass {
+            lower,
+            next: None,
+            label: 0,
+            max: None,
+            max_keys: Vec::new(),
+        }
+    }
+
+    fn see(&mut self, t: Timestamp, key: &str) {
+        match self.max {
+            Some(m) if t < m => {}
+            Some(m) if t == m => {
+                if !self.max_keys.iter().any(|k| k == key) {
+                    self.max_keys.push(key.to_string());
+                }
+            }
+            _ => {
+                self.max = Some(t);
+                self.max_keys = vec![key.to_string()];
+            }
+        }
+    }
+}
+
+impl StreamState {
+    fn lower(&self, ctx: &SyncContext) -> Timestamp {
+        self.mark.unwrap_or(ctx.since)
+    }
+
+    /// Whether an item at `t` with `key` was not emitted by an earlier pass.
+    fn is_new(&self, t: Timestamp, key: &str, since: Timestamp) -> bool {
+        match self.mark {
+            None => t >= since,
+            Some(m) => t > m || (t == m && !self.mark_keys.iter().any(|k| k == key)),
+        }
+    }
+
+    fn pass(&mut self, ctx: &SyncContext) -> Pass {
+        let lower = self.lower(ctx);
+        self.pass.take().unwrap_or_else(|| Pass::new(lower))
+    }
+
+    fn finish(&mut self, pass: Pass) {
+        if let Some(max) = pass.max {
+            match self.mark {
+                Some(m) if max < m => {}
+                Some(m) if max == m => {
+                    for k in pass.max_keys {
+                        if !self.mark_keys.contains(&k) {
+                            self.mark_keys.push(k);
+                        }
+                    }
+                }
+                _ => {
+                    self.mark = Some(max);
+                    self.mark_keys = pass.max_keys;
+                }
+            }
+        }
+        self.pass = None;
+    }
+}
+
+/// What one step of a stream produced.
+#[derive(Default)]
+struct Step {
+    events: Vec<Event>,
+    notes: Vec<String>,
+    done: bool,
+}
+
+/// The GitHub connector. Build with [`GitHubConnector::new`].
+pub struct GitHubConnector {
+    config: GitHubConfig,
+    name: String,
+    token_env: String,
+    deployments: DeploymentSource,
+    tag_glob: Option<GlobSet>,
+    include: Option<GlobSet>,
+    exclude: Option<GlobSet>,
+    http: HttpClient,
+    gql: GraphQl,
+    repos: Option<Vec<String>>,
+    started: bool,
+    done: HashSet<(String, Stream)>,
+    failed: Vec<(String, String)>,
+    branches: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for GitHubConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubConnector")
+            .field("name", &self.name)
+            .field("api_url", &self.config.api_url)
+            .field("token_env", &self.token_env)
+            .finish_non_exhaustive()
+    }
+}
+
+fn glob_set(source: &str, what: &str, pats: &[String]) -> Result<Option<GlobSet>, ConnectorError> {
+    if pats.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in pats {
+        let g = Glob::new(p).map_err(|e| ConnectorError::Config {
+            source_name: source.to_string(),
+            message: format!("invalid {what} pattern `{p}`: {e}"),
+        })?;
+        b.add(g);
+    }
+    b.build().map(Some).map_err(|e| ConnectorError::Config {
+        source_name: source.to_string(),
+        message: format!("invalid {what} patterns: {e}"),
+    })
+}
+
+fn iso(t: Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Percent-encodes a path segment or query value.
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Like [`enc`] but keeps `/` (tag and branch names in paths).
+fn enc_path(s: &str) -> String {
+    s.split('/').map(enc).collect::<Vec<_>>().join("/")
+}
+
+impl GitHubConnector {
+    /// Validates `config` and reads the token from the environment
+    /// (`token_env`, default `GITHUB_TOKEN` then `GH_TOKEN`). No request is
+    /// sent until the first [`Connector::next_batch`].
+    pub fn new(config: GitHubConfig) -> Result<Self, ConnectorError> {
+        let name = config.source_name();
+        let cfg_err = |message: String| ConnectorError::Config {
+            source_name: name.clone(),
+            message,
+        };
+        if let Some(t) = &config.source_type {
+            if t != "github" {
+                return Err(cfg_err(format!("`type = \"{t}\"` is not a GitHub source")));
+            }
+        }
+        let deployments = DeploymentSource::parse(&config.deployments).ok_or_else(|| {
+            cfg_err(format!(
+                "`deployments = \"{}\"` is not one of \"deployments\", \"releases\", \"tags:GLOB\", \"workflow:FILE\"",
+                config.deployments
+            ))
+        })?;
+        if config.repos.is_empty() && config.org.is_none() {
+            return Err(cfg_err(
+                "set `repos = [\"owner/name\", ...]` or `org = \"NAME\"`".to_string(),
+            ));
+        }
+        for r in &config.repos {
+            let mut parts = r.split('/');
+            let ok = matches!((parts.next(), parts.next(), parts.next()), (Some(o), Some(n), None) if !o.is_empty() && !n.is_empty());
+            if !ok {
+                return Err(cfg_err(format!(
+                    "repository `{r}` is not of the form `owner/name`"
+                )));
+            }
+        }
+        if !(1..=100).contains(&config.pr_page_size) {
+            return Err(cfg_err(format!(
+                "`pr_page_size = {}` must be between 1 and 100",
+                config.pr_page_size
+            )));
+        }
+        let tag_glob = match &deployments {
+            DeploymentSource::Tags(g) => glob_set(&name, "tag", std::slice::from_ref(g))?,
+            _ => None,
+        };
+        let include = glob_set(&name, "include", &config.include)?;
+        let exclude = glob_set(&name, "exclude", &config.exclude)?;
+        let vars: Vec<&str> = match &config.token_env {
+            Some(v) => vec![v.as_str()],
+            None => vec!["GITHUB_TOKEN", "GH_TOKEN"],
+        };
+        let (token, token_env) = token_from_env(&vars).map_err(|e| e.with_source(&name))?;
+        let mut http_cfg = HttpConfig::new(name.clone(), config.rest_base())
+            .auth(
+                "authorization",
+                &format!("Bearer {token}"),
+                token_env.clone(),
+            )?
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .base_delay(Duration::from_millis(config.retry_base_ms))
+            .max_attempts(config.max_retries + 1);
+        http_cfg.max_rate_limit_wait = Duration::from_secs(config.max_wait_secs);
+        let http = HttpClient::new(http_cfg)?;
+        let gql = GraphQl::new(
+            &name,
+            &config.graphql_endpoint(),
+            &token,
+            &token_env,
+            GqlOptions {
+                max_attempts: config.max_retries + 1,
+                base_delay: Duration::from_millis(config.retry_base_ms),
+                max_wait: Duration::from_secs(config.max_wait_secs),
+            },
+        )?;
+        Ok(GitHubConnector {
+            name,
+            token_env,
+            deployments,
+            tag_glob,
+            include,
+            exclude,
+            http,
+            gql,
+            repos: None,
+            started: false,
+            done: HashSet::new(),
+            failed: Vec::new(),
+            branches: HashMap::new(),
+            config,
+        })
+    }
+
+    /// HTTP requests sent so far (REST and GraphQL, retries included).
+    pub fn requests(&self) -> u64 {
+        self.http.requests() + self.gql.requests()
+    }
+
+    /// Repositories skipped in this run, with the reason (also in the notes).
+    pub fn failed_repos(&self) -> &[(String, String)] {
+        &self.failed
+    }
+
+    /// The repositories to sync: `repos`, or the organisation's, filtered.
+    async fn resolve_repos(&mut self) -> Result<Vec<String>, ConnectorError> {
+        if let Some(r) = &self.repos {
+            return Ok(r.clone());
+        }
+        let mut repos = self.config.repos.clone();
+        if let Some(org) = self.config.org.clone() {
+            let mut url = format!("orgs/{}/repos?type=all&per_page=100", enc(&org));
+            let mut first = true;
+            loop {
+                let attempt = self.http.get(&url, &[]).await;
+                let was_first = std::mem::replace(&mut first, false);
+                let resp = match attempt {
+                    Err(ConnectorError::NotFound { .. }) if was_first => {
+                        // Not an organisation: maybe a user account.
+                        url = format!("users/{}/repos?type=owner&per_page=100", enc(&org));
+                        match self.http.get(&url, &[]).await {
+                            Ok(r) => r,
+                            Err(ConnectorError::NotFound { source_name, call, .. }) => {
+                                return Err(ConnectorError::NotFound {
+                                    source_name,
+                                    call,
+                                    hint: format!(
+                                        "no organisation or user `{org}` is visible with the token in `{}`",
+                                        self.token_env
+                                    ),
+                                })
+                            }
+                            Err(e) => return Err(self.rewrite_sso(e)),
+                        }
+                    }
+                    Err(e) => return Err(self.rewrite_sso(e)),
+                    Ok(r) => r,
+                };
+                for r in resp.body.as_array().into_iter().flatten() {
+                    let Some(full) = r["full_name"].as_str() else {
+                        continue;
+                    };
+                    let short = r["name"].as_str().unwrap_or(full);
+                    if r["archived"].as_bool() == Some(true) && !self.config.include_archived {
+                        continue;
+                    }
+                    let matches = |g: &GlobSet| g.is_match(short) || g.is_match(full);
+                    if self.include.as_ref().is_some_and(|g| !matches(g)) {
+                        continue;
+                    }
+                    if self.exclude.as_ref().is_some_and(matches) {
+                        continue;
+                    }
+                    if !repos.iter().any(|x| x == full) {
+                        repos.push(full.to_string());
+                    }
+                }
+                match resp.next_link() {
+                    Some(n) => url = n,
+                    None => break,
+                }
+            }
+        }
+        self.repos = Some(repos.clone());
+        Ok(repos)
+    }
+
+    /// A 403 caused by SAML SSO gets the SSO message.
+    fn rewrite_sso(&self, e: ConnectorError) -> ConnectorError {
+        match e {
+            ConnectorError::Api {
+                source_name,
+                call,
+                message,
+            } if message.contains("SAML") || message.contains("SSO") => ConnectorError::Api {
+                source_name,
+                call,
+                message: gql::sso_message(&self.token_env),
+            },
+            other => other,
+        }
+    }
+
+    /// Names the repository in a 404 (and `what` was looked up).
+    fn repo_error(&self, repo: &str, what: &str, e: ConnectorError) -> ConnectorError {
+        match e {
+            ConnectorError::NotFound {
+                source_name, call, ..
+            } => ConnectorError::NotFound {
+                source_name,
+                call,
+                hint: if what.is_empty() {
+                    format!(
+                        "repository `{repo}` does not exist or the token in `{}` cannot read it",
+                        self.token_env
+                    )
+                } else {
+                    format!(
+                        "{what} in repository `{repo}` (or the repository) was not found, or the token in `{}` cannot read it",
+                        self.token_env
+                    )
+                },
+            },
+            other => self.rewrite_sso(other),
+        }
+    }
+
+    fn gql_error(&self, repo: &str, e: GqlError) -> ConnectorError {
+        match e {
+            GqlError::Connector(e) => self.rewrite_sso(e),
+            GqlError::NotFound(msg) => ConnectorError::NotFound {
+                source_name: self.name.clone(),
+                call: "POST /graphql".to_string(),
+                hint: format!(
+                    "repository `{repo}` does not exist or the token in `{}` cannot read it ({msg})",
+                    self.token_env
+                ),
+            },
+        }
+    }
+
+    async fn get(
+        &self,
+        repo: &str,
+        what: &str,
+        url: &str,
+    ) -> Result<flowmeter_connector::http::HttpResponse, ConnectorError> {
+        self.http
+            .get(url, &[])
+            .await
+            .map_err(|e| self.repo_error(repo, what, e))
+    }
+
+    async fn step(
+        &mut self,
+        repo: &str,
+        stream: Stream,
+        st: &mut StreamState,
+        ctx: &SyncContext,
+    ) -> Result<Step, ConnectorError> {
+        match stream {
+            Stream::Deployments => match self.deployments.clone() {
+                DeploymentSource::Deployments => self.step_deployments(repo, st, ctx).await,
+                DeploymentSource::Releases => self.step_releases(repo, st, ctx).await,
+                DeploymentSource::Tags(_) => self.step_tags(repo, st, ctx).await,
+                DeploymentSource::Workflow(f) => self.step_workflow(repo, &f, st, ctx).await,
+            },
+            Stream::Commits => self.step_commits(repo, st, ctx).await,
+            Stream::PullRequests => self.step_pulls(repo, st, ctx).await,
+            Stream::Incidents => self.step_incidents(repo, st, ctx).await,
+        }
+    }
+
+    async fn step_deployments(
+        &mut self,
+        repo: &str,
+        st: &mut StreamState,
+        ctx: &SyncContext,
+    ) -> Result<Step, ConnectorError> {
+        let mut step = Step::default();
+        let mut pass = st.pass(ctx);
+        let first_ever = st.mark.is_none() && pass.next.is_none() && st.open.is_empty();
+        let url = pass
+            .next
+            .clone()
+            .unwrap_or_else(|| format!("repos/{repo}/deployments?per_page=100"));
+        let resp = self.get(repo, "", &url).await?;
+        let items = resp.body.as_array().cloned().unwrap_or_default();
+        let mut stop = false;
+        for d in &items {
+            let Some(t) = ts(&d["created_at"]) else {
+                continue;
+            };
+            let key = id_key(&d["id"]);
+            if t < pass.lower {
+                stop = true;
+                continue;
+            }
+            if !st.is_new(t, &key, ctx.since) {
+                continue;
+            }
+            let statuses = self.statuses(repo, &key).await?;
+            let dep = map::deployment(&self.name, repo, d, &statuses);
+            track_open(st, &key, dep.status, t);
+            pass.see(t, &key);
+            step.events.push(Event::Deployment(dep));
+        }
+        match resp.next_link() {
+            Some(n) if !stop => {
+                pass.next = Some(n);
+                st.pass = Some(pass);
+            }
+            _ => {
+                if first_ever && items.is_empty() {
+                    step.notes.push(format!(
+                        "{repo}: no deployments in the Deployments API; if this repository deploys otherwise, set `deployments = \"releases\"`, `\"tags:GLOB\"` or `\"workflow:FILE\"`"
+                    ));
+                }
+                let lower = pass.lower;
+                st.finish(pass);
+                self.recheck_open(repo, st, lower, &mut step).await?;
+                step.done = true;
+            }
+        }
+        Ok(step)
+    }
+
+    async fn statuses(&self, repo: &str, id: &str) -> Result<Vec<Value>, ConnectorError> {
+        let mut url = format!("repos/{repo}/deployments/{id}/statuses?per_page=100");
+        let mut out = Vec::new();
+        loop {
+            let resp = self.get(repo, &format!("deployment {id}"), &url).await?;
+            out.extend(resp.body.as_array().cloned().unwrap_or_default());
+            match resp.next_link() {
+                Some(n) => url = n,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Deployments that were still running at an earlier sync: emit them
+    /// again when their outcome changed.
+    async fn recheck_open(
+        &self,
+        repo: &str,
+        st: &mut StreamState,
+        lower: Timestamp,
+        step: &mut Step,
+    ) -> Result<(), ConnectorError> {
+        // Still running 30 days before the newest deployment: abandoned.
+        let stale_before = st.mark.unwrap_or(lower) - chrono::Duration::days(30);
+        let ids: Vec<(String, OpenDeployment)> = st
+            .open
+            .iter()
+            .filter(|(_, o)| o.created_at <= lower)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (id, open) in ids {
+            if open.created_at < stale_before {
+                st.open.remove(&id);
+                continue;
+            }
+            let statuses = self.statuses(repo, &id).await?;
+            let (status, _) = map::deployment_outcome(&statuses);
+            if status.as_str() == open.status {
+                continue;
+            }
+            let d = self
+                .get(
+                    repo,
+                    &format!("deployment {id}"),
+                    &format!("repos/{repo}/deployments/{id}"),
+                )
+                .await?;
+            let dep = map::deployment(&self.name, repo, &d.body, &statuses);
+            track_open(st, &id, dep.status, open.created_at);
+            step.events.push(Event::Deployment(dep));
+        }
+        Ok(())
+    }
+
+    async fn step_releases(
+        &mut self,
+        repo: &str,
+        st: &mut StreamState,
+        ctx: &SyncContext,
+    ) -> Result<Step, ConnectorError> {
+        let mut step = Step::default();
+        let mut pass = st.pass(ctx);
+        let url = pass
+            .next
+            .clone()
+            .unwrap_or_else(|| format!("repos/{repo}/releases?per_page=100"));
+        let resp = self.get(repo, "", &url).await?;
+        let mut stop = false;
+        for r in resp.body.as_array().cloned().unwrap_or_default() {
+            let created = ts(&r["created_at"]);
+            let Some(t) = ts(&r["published_at"]) else {
+                continue;
+            };
+            if created.is_some_and(|c| c < pass.lower) && t < pass.lower {
+                stop = true;
+                continue;
+            }
+            let key = id_key(&r["id"]);
+            if r["draft"].as_bool() == Some(true) || !st.is_new(t, &key, ctx.since) {
+                continue;
+            }
+            let tag = r["tag_name"].as_str().unwrap_or("").to_string();
+            let sha = match r["target_commitish"].as_str() {
+                Some(c) if is_sha(c) => c.to_string(),
+                _ => self.tag_commit(repo, &tag).await?,
+            };
+            if let Some(dep) = map::release(&self.name, repo, &self.config.environment, &r, &sha) {
+                pass.see(t, &key);
+                step.events.push(Event::Deployment(dep));
+            }
+        }
+        match resp.next_link() {
+            Some(n) if !stop => {
+                pass.next = Some(n);
+                st.pass = Some(pass);
+            }
+            _ => {
+                st.finish(pass);
+                step.done = true;
+            }
+        }
+        Ok(step)
+    }
+
+    /// The commit a tag points at (peeling an annotated tag).
+    async fn tag_commit(&self, repo: &str, tag: &str) -> Result<String, ConnectorError> {
+        let what = format!("tag `{tag}`");
+        let r = self
+            .get(
+                repo,
+                &what,
+                &format!("repos/{repo}/git/ref/tags/{}", enc_path(tag)),
+            )
+            .await?;
+        let obj = &r.body["object"];
+        let sha = obj["sha"].as_str().unwrap_or("").to_string();
+        if obj["type"] == "tag" {
+            let t = self
+                .get(repo, &what, &format!("repos/{repo}/git/tags/{sha}"))
+                .await?;
+            return Ok(t.body["object"]["sha"].as_str().unwrap_or("").to_string());
+        }
+        Ok(sha)
+    }
+
+    async fn step_tags(
+        &mut self,
+        repo: &str,
+        st: &mut StreamState,
+        ctx: &SyncContext,
+    ) -> Result<Step, ConnectorError> {
+        let mut step = Step::default();
+        let mut pass = st.pass(ctx);
+        let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
+        let data = self
+            .gql
+            .query(
+                &format!("tags of {repo}"),
+                graphql::TAGS,
+                json!({"owner": owner, "name": name, "first": 100, "after": pass.next}),
+            )
+            .await
+            .map_err(|e| self.gql_error(repo, e))?;
+        let refs = &data["repository"]["refs"];
+        let mut stop = false;
+        for node in refs["nodes"].as_array().cloned().unwrap_or_default() {
+            let Some(dep) = map::tag(&self.name, repo, &self.config.environment, &node) else {
+                continue;
+            };
+            let Some(t) = dep.finished_at else { continue };
+            // Ordered by commit date; the tagger date is never earlier.
+            if t < pass.lower {
+                stop = true;
+                continue;
+            }
+            let tag_name = dep.git_ref.clone().unwrap_or_default();
+            if !self
+                .tag_glob
+                .as_ref()
+                .is_some_and(|g| g.is_match(&tag_name))
+            {
+                continue;
+            }
+            if !st.is_new(t, &dep.id, ctx.since) {
+                continue;
+            }
+            pass.see(t, &dep.id);
+            step.events.push(Event::Deployment(dep));
+        }
+        let more = refs["pageInfo"]["hasNextPage"].as_bool() == Some(true);
+        match refs["pageInfo"]["endCursor"].as_str() {
+            Some(c) if more && !stop => {
+                pass.next = Some(c.to_string());
+                st.pass = Some(pass);
+            }
+            _ => {
+                st.finish(pass);
+                step.done = true;
+            }
+        }
+        Ok(step)
+    }
+
+    async fn step_workflow(
+        &mut self,
+        repo: &str,
+        file: &str,
+        st: &mut StreamState,
+        ctx: &SyncContext,
+    ) -> Result<Step, ConnectorError> {
+        let mut step = Step::default();
+        let mut pass = st.pass(ctx);
+        // Runs created a day before the mark may have finished after it.
+        let created_from = pass.lower - chrono::Duration::days(1);
+        let url = pass.next.clone().unwrap_or_else(|| {
+            format!(
+                "repos/{repo}/actions/workflows/{}/runs?status=completed&per_page=100&created={}",
+                enc(file),
+                enc(&format!(">={}", iso(created_from)))
+            )
+        });
+        let resp = self.get(repo, &format!("workflow `{file}`"), &url).await?;
+        for run in resp.body["workflow_runs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let Some(dep) = map::workflow_run(&self.name, repo, &self.config.environment, &run)
+            else {
+                continue;
+            };
+            let Some(t) = dep.finished_at else { continue };
+            if !st.is_new(t, &dep.id, ctx.since) {
+                continue;
+            }
+            pass.see(t, &dep.id);
+            step.events.push(Event::Deployment(dep));
+        }
+        match resp.next_link() {
+            Some(n) => {
+                pass.next = Some(n);
+                st.pass = Some(pass);
+            }
+            None => {
+                st.finish(pass);
+                step.done = true;
+            }
+        }
+        Ok(step)
+    }
+
+    async fn branch(&mut self, repo: &str) -> Result<String, ConnectorError> {
+        if let Some(b) = &self.config.branch {
+            return Ok(b.clone());
+        }
+        if let Some(b) = self.branches.get(repo) {
+            return Ok(b.clone());
+        }
+        let r = self.get(repo, "", &format!("repos/{repo}")).await?;
+        let b = r.body["default_branch"]
+            .as_str()
+            .unwrap_or("main")
+            .to_string();
+        self.branches.insert(repo.to_string(), b.clone());
+        Ok(b)
+    }
+
+    async fn step_commits(
+        &mut self,
+        repo: &str,
+        st: &mut StreamState,
+        ctx: &SyncContext,
+    ) -> Result<Step, ConnectorError> {
+        let mut step = Step::default();
+        let mut pass = st.pass(ctx);
+        let url = match pass.next.clone() {
+            Some(u) => u,
+            None => {
+                let branch = self.branch(repo).await?;
+                format!(
+                    "repos/{repo}/commits?sha={}&since={}&per_page=100",
+                    enc(&branch),
+                    enc(&iso(pass.lower))
+                )
+            }
+        };
+        let resp = self.get(repo, "", &url).await?;
+        for c in resp.body.as_array().cloned().unwrap_or_default() {
+            let Some(commit) = map::commit(&self.name, repo, &c) else {
+                continue;
+            };
+            let t = commit.committed_at.unwrap_or(commit.authored_at);
+            if !st.is_new(t, &commit.sha, ctx.since) {
+                continue;
+            }
+            pass.see(t, &commit.sha);
+            step.events.push(Event::Commit(commit));
+        }
+        match resp.next_link() {
+            Some(n) => {
+                pass.next = Some(n);
+                st.pass = Some(pass);
+            }
+            None => {
+                st.finish(pass);
+                step.done = true;
+            }
+        }
+        Ok(step)
+    }
+
+    async fn step_pulls(
+        &mut self,
+        repo: &str,
+        st: &mut StreamState,
+        ctx: &SyncContext,
+    ) -> Result<Step, ConnectorError> {
+        let mut step = Step::default();
+        let mut pass = st.pass(ctx);
+        let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
+        let data = self
+            .gql
+            .query(
+                &format!("pullRequests of {repo}"),
+                graphql::PULL_REQUESTS,
+                json!({
+                    "owner": owner,
+                    "name": name,
+                    "first": self.config.pr_page_size,
+                    "after": pass.next,
+                }),
+            )
+            .await
+            .map_err(|e| self.gql_error(repo, e))?;
+        let prs = &data["repository"]["pullRequests"];
+        let mut stop = false;
+        for node in prs["nodes"].as_array().cloned().unwrap_or_default() {
+            let Some(t) = ts(&node["updatedAt"]) else {
+                continue;
+            };
+            if t < pass.lower {
+                stop = true;
+                break;
+            }
+            let key = node["number"].as_i64().unwrap_or(0).to_string();
+            if !st.is_new(t, &key, ctx.since) {
+                continue;
+            }
+            let Some((pr, reviews)) = map::pull_request(&self.name, repo, &node) else {
+                continue;
+            };
+            if node["reviews"]["totalCount"].as_u64().unwrap_or(0) > 100 {
+                step.notes.push(format!(
+                    "{repo}#{}: only the first 100 reviews were imported",
+                    pr.number
+                ));
+            }
+            pass.see(t, &key);
+            step.events.push(Event::PullRequest(pr));
+            step.events.extend(reviews.into_iter().map(Event::Review));
+        }
+        let more = prs["pageInfo"]["hasNextPage"].as_bool() == Some(true);
+        match prs["pageInfo"]["endCursor"].as_str() {
+            Some(c) if more && !stop => {
+                pass.next = Some(c.to_string());
+                st.pass = Some(pass);
+            }
+            _ => {
+                st.finish(pass);
+                step.done = true;
+            }
+        }
+        Ok(step)
+    }
+
+    async fn step_incidents(
+        &mut self,
+        repo: &str,
+        st: &mut StreamState,
+        ctx: &SyncContext,
+    ) -> Result<Step, ConnectorError> {
+        let mut step = Step::default();
+        let labels = self.config.incident_labels.clone();
+        let mut pass = st.pass(ctx);
+        let Some(label) = labels.get(pass.label) else {
+            st.finish(pass);
+            step.done = true;
+            return Ok(step);
+        };
+        let url = pass.next.clone().unwrap_or_else(|| {
+            format!(
+                "repos/{repo}/issues?labels={}&state=all&since={}&sort=updated&direction=asc&per_page=100",
+                enc(label),
+                enc(&iso(pass.lower))
+            )
+        });
+        let resp = self.get(repo, "", &url).await?;
+        for issue in resp.body.as_array().cloned().unwrap_or_default() {
+            let Some(t) = ts(&issue["updated_at"]) else {
+                continue;
+            };
+            let Some(inc) = map::incident(&self.name, repo, &issue) else {
+                continue;
+            };
+            if !st.is_new(t, &inc.id, ctx.since) {
+                continue;
+            }
+            pass.see(t, &inc.id);
+            step.events.push(Event::Incident(inc));
+        }
+        match resp.next_link() {
+            Some(n) => pass.next = Some(n),
+            None => {
+                pass.next = None;
+                pass.label += 1;
+            }
+        }
+        if pass.label >= labels.len() {
+            st.finish(pass);
+            step.done = true;
+        } else {
+            st.pass = Some(pass);
+        }
+        Ok(step)
+    }
+}
+
+fn id_key(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn is_sha(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn track_open(st: &mut StreamState, id: &str, status: DeploymentStatus, created_at: DateTime<Utc>) {
+    if status == DeploymentStatus::InProgress {
+        st.open.insert(
+            id.to_string(),
+            OpenDeployment {
+                status: status.as_str().to_string(),
+                created_at,
+            },
+        );
+    } else {
+        st.open.remove(id);
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for GitHubConnector {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn next_batch(
+        &mut self,
+        ctx: &SyncContext,
+        cursor: Option<&Cursor>,
+    ) -> Result<Option<SyncBatch>, ConnectorError> {
+        let mut state: State = match cursor {
+            Some(c) if !ctx.full || self.started => {
+                serde_json::from_value(c.0.clone()).unwrap_or_default()
+            }
+            _ => State::default(),
+        };
+        state.v = 1;
+        self.started = true;
+        let before = self.requests();
+        let repos = self.resolve_repos().await?;
+        for repo in &repos {
+            if self.failed.iter().any(|(r, _)| r == repo) {
+                continue;
+            }
+            for stream in Stream::ALL {
+                if self.done.contains(&(repo.clone(), stream)) {
+                    continue;
+                }
+                let mut st = state
+                    .repos
+                    .get(repo)
+                    .and_then(|m| m.get(stream.key()))
+                    .cloned()
+                    .unwrap_or_default();
+                match self.step(repo, stream, &mut st, ctx).await {
+                    Ok(step) => {
+                        if step.done {
+                            self.done.insert((repo.clone(), stream));
+                        }
+                        state
+                            .repos
+                            .entry(repo.clone())
+                            .or_default()
+                            .insert(stream.key().to_string(), st);
+                        return Ok(Some(SyncBatch {
+                            events: step.events,
+                            cursor: Cursor(serde_json::to_value(&state).unwrap_or(Value::Null)),
+                            requests: self.requests() - before,
+                            notes: step.notes,
+                        }));
+                    }
+                    Err(e @ ConnectorError::Unauthorized { .. }) => return Err(e),
+                    Err(e @ ConnectorError::Config { .. }) => return Err(e),
+                    Err(e) => {
+                        let msg = e.to_string();
+                        self.failed.push((repo.clone(), msg.clone()));
+                        return Ok(Some(SyncBatch {
+                            events: Vec::new(),
+                            cursor: Cursor(serde_json::to_value(&state).unwrap_or(Value::Null)),
+                            requests: self.requests() - before,
+                            notes: vec![format!(
+                                "error: {msg} (skipped `{repo}` for this sync; the other repositories continue)"
+                            )],
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}

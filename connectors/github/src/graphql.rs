@@ -1,0 +1,62 @@
+//! The GraphQL documents the connector sends (GitHub GraphQL API v4).
+
+/// Pull requests, most recently updated first, each with its labels,
+/// ready-for-review events, submitted reviews and own commits, in one query
+/// per page. Variables: `owner`, `name`, `first`, `after`.
+pub const PULL_REQUESTS: &str = r#"query($owner: String!, $name: String!, $first: Int!, $after: String) {
+  rateLimit { cost remaining resetAt }
+  repository(owner: $owner, name: $name) {
+    pullRequests(first: $first, after: $after, orderBy: {field: UPDATED_AT, direction: DESC}) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        number
+        title
+        url
+        updatedAt
+        createdAt
+        mergedAt
+        closedAt
+        isDraft
+        author { login }
+        baseRefName
+        headRefName
+        additions
+        deletions
+        mergeCommit { oid }
+        labels(first: 50) { nodes { name } }
+        timelineItems(last: 1, itemTypes: [READY_FOR_REVIEW_EVENT]) {
+          nodes { ... on ReadyForReviewEvent { createdAt } }
+        }
+        reviews(first: 100) {
+          totalCount
+          nodes { id author { login } state submittedAt }
+        }
+        commits(first: 100) {
+          totalCount
+          nodes { commit { oid authoredDate } }
+        }
+      }
+    }
+  }
+}"#;
+
+/// Tags, newest commit first, with the tagger date of annotated tags and
+/// the commit they point at. Variables: `owner`, `name`, `first`, `after`.
+pub const TAGS: &str = r#"query($owner: String!, $name: String!, $first: Int!, $after: String) {
+  repository(owner: $owner, name: $name) {
+    refs(refPrefix: "refs/tags/", first: $first, after: $after, orderBy: {field: TAG_COMMIT_DATE, direction: DESC}) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        name
+        target {
+          __typename
+          ... on Commit { oid committedDate }
+          ... on Tag {
+            tagger { date }
+            target { __typename ... on Commit { oid committedDate } }
+          }
+        }
+      }
+    }
+  }
+}"#;

@@ -1,0 +1,467 @@
+//! Pure mappings from GitHub payloads (REST JSON and GraphQL nodes) to
+//! interchange records. No I/O here, so every rule is unit-testable.
+
+use chrono::{DateTime, Utc};
+use flowmeter_model::{
+    Commit, Deployment, DeploymentKind, DeploymentStatus, Extra, Incident, PullRequest, Review,
+    ReviewState, Timestamp,
+};
+use serde_json::{json, Value};
+
+/// Parses an RFC 3339 timestamp field, `None` when absent, null or invalid.
+pub fn ts(v: &Value) -> Option<Timestamp> {
+    v.as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn s(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_string)
+}
+
+/// Whether GitHub's environment name already reads as production (the
+/// METRICS.md defaults).
+pub fn looks_like_production(env: &str) -> bool {
+    let e = env.to_lowercase();
+    matches!(e.as_str(), "production" | "prod" | "live")
+        || e.starts_with("prod-")
+        || e.starts_with("production-")
+}
+
+/// The first line of a commit message.
+pub fn first_line(msg: &str) -> String {
+    msg.lines().next().unwrap_or("").trim_end().to_string()
+}
+
+/// The deployment's outcome from its statuses (any order).
+///
+/// The first `success` status decides success and its time; otherwise the
+/// latest status decides: `failure`/`error` → failure, `inactive` →
+/// cancelled (superseded before it succeeded), anything else or no status →
+/// in progress.
+pub fn deployment_outcome(statuses: &[Value]) -> (DeploymentStatus, Option<Timestamp>) {
+    let mut sorted: Vec<(&str, Option<Timestamp>)> = statuses
+        .iter()
+        .map(|st| (st["state"].as_str().unwrap_or(""), ts(&st["created_at"])))
+        .collect();
+    sorted.sort_by_key(|(_, t)| *t);
+    if let Some((_, t)) = sorted
+        .iter()
+        .find(|(state, t)| *state == "success" && t.is_some())
+    {
+        return (DeploymentStatus::Success, *t);
+    }
+    match sorted.last() {
+        Some((state, t)) if (*state == "failure" || *state == "error") && t.is_some() => {
+            (DeploymentStatus::Failure, *t)
+        }
+        Some(("inactive", t)) => (DeploymentStatus::Cancelled, *t),
+        _ => (DeploymentStatus::InProgress, None),
+    }
+}
+
+/// A Deployments API deployment and its statuses.
+pub fn deployment(source: &str, repo: &str, d: &Value, statuses: &[Value]) -> Deployment {
+    let (status, finished_at) = deployment_outcome(statuses);
+    let environment = d["environment"].as_str().unwrap_or("").to_string();
+    let mut extra = Extra::new();
+    if d["production_environment"].as_bool() == Some(true) && !looks_like_production(&environment) {
+        extra.insert("production_environment".into(), json!(true));
+    }
+    if d["transient_environment"].as_bool() == Some(true) {
+        extra.insert("transient_environment".into(), json!(true));
+    }
+    if let Some(task) = d["task"].as_str().filter(|t| *t != "deploy") {
+        extra.insert("task".into(), json!(task));
+    }
+    let latest = statuses
+        .iter()
+        .max_by_key(|st| ts(&st["created_at"]))
+        .and_then(|st| st["state"].as_str());
+    if let Some(latest) = latest {
+        extra.insert("github_state".into(), json!(latest));
+    }
+    let url = statuses
+        .iter()
+        .filter_map(|st| st["log_url"].as_str().or(st["target_url"].as_str()))
+        .find(|u| !u.is_empty())
+        .map(str::to_string)
+        .or_else(|| s(&d["url"]));
+    Deployment {
+        source: source.to_string(),
+        id: id_string(&d["id"]),
+        service: repo.to_string(),
+        repo: Some(repo.to_string()),
+        environment,
+        status,
+        started_at: ts(&d["created_at"]),
+        finished_at,
+        commit_sha: s(&d["sha"]).unwrap_or_default(),
+        commits: None,
+        kind: DeploymentKind::Regular,
+        actor: s(&d["creator"]["login"]),
+        url,
+        git_ref: s(&d["ref"]),
+        labels: Vec::new(),
+        extra,
+    }
+}
+
+fn id_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// A published release as a production deployment; `None` for drafts.
+pub fn release(
+    source: &str,
+    repo: &str,
+    environment: &str,
+    r: &Value,
+    commit_sha: &str,
+) -> Option<Deployment> {
+    if r["draft"].as_bool() == Some(true) {
+        return None;
+    }
+    let published = ts(&r["published_at"])?;
+    let mut extra = Extra::new();
+    if r["prerelease"].as_bool() == Some(true) {
+        extra.insert("prerelease".into(), json!(true));
+    }
+    Some(Deployment {
+        source: source.to_string(),
+        id: format!("{repo}/release/{}", id_string(&r["id"])),
+        service: repo.to_string(),
+        repo: Some(repo.to_string()),
+        environment: environment.to_string(),
+        status: DeploymentStatus::Success,
+        started_at: ts(&r["created_at"]).filter(|c| *c <= published),
+        finished_at: Some(published),
+        commit_sha: commit_sha.to_string(),
+        commits: None,
+        kind: DeploymentKind::Regular,
+        actor: s(&r["author"]["login"]),
+        url: s(&r["html_url"]),
+        git_ref: s(&r["tag_name"]),
+        labels: Vec::new(),
+        extra,
+    })
+}
+
+/// A tag (GraphQL `Ref` node with its target) as a production deployment.
+/// The time is the tagger date of an annotated tag, else the commit's
+/// committer date.
+pub fn tag(source: &str, repo: &str, environment: &str, node: &Value) -> Option<Deployment> {
+    let name = node["name"].as_str()?;
+    let target = &node["target"];
+    let (sha, at, how) = match target["__typename"].as_str() {
+        Some("Tag") => {
+            let commit = &target["target"];
+            (
+                s(&commit["oid"])?,
+                ts(&target["tagger"]["date"]).or_else(|| ts(&commit["committedDate"]))?,
+                "tagger_date",
+            )
+        }
+        Some("Commit") => (
+            s(&target["oid"])?,
+            ts(&target["committedDate"])?,
+            "commit_date",
+        ),
+        _ => return None,
+    };
+    let mut extra = Extra::new();
+    extra.insert("time_from".into(), json!(how));
+    Some(Deployment {
+        source: source.to_string(),
+        id: format!("{repo}/tag/{name}"),
+        service: repo.to_string(),
+        repo: Some(repo.to_string()),
+        environment: environment.to_string(),
+        status: DeploymentStatus::Success,
+        started_at: None,
+        finished_at: Some(at),
+        commit_sha: sha,
+        commits: None,
+        kind: DeploymentKind::Regular,
+        actor: None,
+        url: None,
+        git_ref: Some(name.to_string()),
+        labels: Vec::new(),
+        extra,
+    })
+}
+
+/// A completed workflow run; `None` for runs that did not run (skipped,
+/// neutral, ...).
+pub fn workflow_run(
+    source: &str,
+    repo: &str,
+    environment: &str,
+    run: &Value,
+) -> Option<Deployment> {
+    let status = match run["conclusion"].as_str()? {
+        "success" => DeploymentStatus::Success,
+        "failure" | "timed_out" | "startup_failure" => DeploymentStatus::Failure,
+        "cancelled" => DeploymentStatus::Cancelled,
+        _ => return None,
+    };
+    let finished = ts(&run["updated_at"])?;
+    let mut extra = Extra::new();
+    if let Some(n) = run["run_number"].as_i64() {
+        extra.insert("run_number".into(), json!(n));
+    }
+    if let Some(e) = run["event"].as_str() {
+        extra.insert("event".into(), json!(e));
+    }
+    Some(Deployment {
+        source: source.to_string(),
+        id: format!("{repo}/run/{}", id_string(&run["id"])),
+        service: repo.to_string(),
+        repo: Some(repo.to_string()),
+        environment: environment.to_string(),
+        status,
+        started_at: ts(&run["run_started_at"])
+            .or_else(|| ts(&run["created_at"]))
+            .filter(|t| *t <= finished),
+        finished_at: Some(finished),
+        commit_sha: s(&run["head_sha"])?,
+        commits: None,
+        kind: DeploymentKind::Regular,
+        actor: s(&run["actor"]["login"]),
+        url: s(&run["html_url"]),
+        git_ref: s(&run["head_branch"]),
+        labels: Vec::new(),
+        extra,
+    })
+}
+
+/// A commit from `GET /repos/{owner}/{repo}/commits`.
+pub fn commit(source: &str, repo: &str, c: &Value) -> Option<Commit> {
+    let sha = s(&c["sha"])?;
+    let inner = &c["commit"];
+    let authored_at = ts(&inner["author"]["date"]).or_else(|| ts(&inner["committer"]["date"]))?;
+    let parents = c["parents"].as_array().map(|ps| {
+        ps.iter()
+            .filter_map(|p| p["sha"].as_str().map(str::to_string))
+            .collect()
+    });
+    let author = s(&c["author"]["login"])
+        .or_else(|| s(&inner["author"]["name"]))
+        .or_else(|| s(&inner["author"]["email"]));
+    Some(Commit {
+        source: source.to_string(),
+        repo: repo.to_string(),
+        sha,
+        parents,
+        authored_at,
+        committed_at: ts(&inner["committer"]["date"]),
+        author,
+        message: inner["message"].as_str().map(first_line),
+        extra: Extra::new(),
+    })
+}
+
+/// An issue with an incident label; `None` for pull requests (the issues
+/// endpoint lists them too).
+pub fn incident(source: &str, repo: &str, issue: &Value) -> Option<Incident> {
+    if !issue["pull_request"].is_null() {
+        return None;
+    }
+    let labels: Vec<&str> = issue["labels"]
+        .as_array()
+        .map(|ls| {
+            ls.iter()
+                .filter_map(|l| l["name"].as_str().or(l.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut services: Vec<String> = labels
+        .iter()
+        .filter_map(|l| l.strip_prefix("service:"))
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if services.is_empty() {
+        services.push(repo.to_string());
+    }
+    let severity = labels
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("severity:")
+                .or_else(|| l.strip_prefix("sev:"))
+        })
+        .map(|v| v.trim().to_string());
+    let number = issue["number"].as_i64()?;
+    let mut extra = Extra::new();
+    extra.insert("repo".into(), json!(repo));
+    extra.insert("number".into(), json!(number));
+    Some(Incident {
+        source: source.to_string(),
+        id: format!("{repo}#{number}"),
+        services,
+        title: s(&issue["title"]),
+        severity,
+        url: s(&issue["html_url"]),
+        created_at: ts(&issue["created_at"])?,
+        acknowledged_at: None,
+        resolved_at: ts(&issue["closed_at"]),
+        deployment_id: None,
+        deployment_source: None,
+        extra,
+    })
+}
+
+/// Review states of GitHub GraphQL `PullRequestReviewState`; `PENDING`
+/// (not yet submitted) maps to `None`.
+pub fn review_state(state: &str) -> Option<ReviewState> {
+    match state {
+        "APPROVED" => Some(ReviewState::Approved),
+        "CHANGES_REQUESTED" => Some(ReviewState::ChangesRequested),
+        "COMMENTED" => Some(ReviewState::Commented),
+        "DISMISSED" => Some(ReviewState::Dismissed),
+        _ => None,
+    }
+}
+
+/// A GraphQL `PullRequest` node (see [`crate::graphql::PULL_REQUESTS`]) and
+/// its submitted reviews.
+pub fn pull_request(source: &str, repo: &str, pr: &Value) -> Option<(PullRequest, Vec<Review>)> {
+    let number = pr["number"].as_i64()?;
+    let created_at = ts(&pr["createdAt"])?;
+    let labels = pr["labels"]["nodes"]
+        .as_array()
+        .map(|ls| {
+            ls.iter()
+                .filter_map(|l| l["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let commit_nodes = pr["commits"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let commits: Vec<String> = commit_nodes
+        .iter()
+        .filter_map(|n| n["commit"]["oid"].as_str().map(str::to_string))
+        .collect();
+    let first_commit_at = commit_nodes
+        .iter()
+        .filter_map(|n| ts(&n["commit"]["authoredDate"]))
+        .min();
+    let ready_at = pr["timelineItems"]["nodes"]
+        .as_array()
+        .and_then(|ns| ns.iter().filter_map(|n| ts(&n["createdAt"])).max());
+    let mut extra = Extra::new();
+    if pr["isDraft"].as_bool() == Some(true) {
+        extra.insert("draft".into(), json!(true));
+    }
+    if let Some(url) = pr["url"].as_str() {
+        extra.insert("url".into(), json!(url));
+    }
+    let total_commits = pr["commits"]["totalCount"].as_i64();
+    if total_commits.is_some_and(|t| t > commits.len() as i64) {
+        extra.insert("commits_total".into(), json!(total_commits));
+    }
+    let pull = PullRequest {
+        source: source.to_string(),
+        repo: repo.to_string(),
+        number,
+        title: s(&pr["title"]),
+        author: s(&pr["author"]["login"]),
+        base: s(&pr["baseRefName"]),
+        head: s(&pr["headRefName"]),
+        labels,
+        created_at,
+        ready_at: ready_at.filter(|r| *r >= created_at),
+        merged_at: ts(&pr["mergedAt"]),
+        closed_at: ts(&pr["closedAt"]),
+        merge_commit_sha: if pr["mergedAt"].is_null() {
+            None
+        } else {
+            s(&pr["mergeCommit"]["oid"])
+        },
+        commits: (!commits.is_empty()).then_some(commits),
+        first_commit_at,
+        additions: pr["additions"].as_i64(),
+        deletions: pr["deletions"].as_i64(),
+        extra,
+    };
+    let reviews = pr["reviews"]["nodes"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .filter_map(|r| {
+                    let state = review_state(r["state"].as_str()?)?;
+                    Some(Review {
+                        source: source.to_string(),
+                        repo: repo.to_string(),
+                        pr: number,
+                        id: id_string(&r["id"]),
+                        // A deleted account shows as `null`; GitHub calls it "ghost".
+                        author: s(&r["author"]["login"]).unwrap_or_else(|| "ghost".to_string()),
+                        state,
+                        submitted_at: ts(&r["submittedAt"])?,
+                        extra: Extra::new(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((pull, reviews))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(state: &str, at: &str) -> Value {
+        json!({"state": state, "created_at": at})
+    }
+
+    #[test]
+    fn outcome_uses_first_success_and_latest_failure() {
+        let (s, t) = deployment_outcome(&[
+            st("success", "2026-01-01T10:09:00Z"),
+            st("success", "2026-01-01T10:05:00Z"),
+            st("in_progress", "2026-01-01T10:01:00Z"),
+        ]);
+        assert_eq!(s, DeploymentStatus::Success);
+        assert_eq!(t, ts(&json!("2026-01-01T10:05:00Z")));
+        let (s, _) = deployment_outcome(&[st("error", "2026-01-01T10:05:00Z")]);
+        assert_eq!(s, DeploymentStatus::Failure);
+        let (s, _) = deployment_outcome(&[st("inactive", "2026-01-01T10:05:00Z")]);
+        assert_eq!(s, DeploymentStatus::Cancelled);
+        let (s, t) = deployment_outcome(&[st("queued", "2026-01-01T10:05:00Z")]);
+        assert_eq!((s, t), (DeploymentStatus::InProgress, None));
+        assert_eq!(deployment_outcome(&[]).0, DeploymentStatus::InProgress);
+    }
+
+    #[test]
+    fn production_environment_flag_kept_as_extra() {
+        let d = json!({"id": 9, "sha": "abc", "environment": "customer-facing",
+            "production_environment": true, "created_at": "2026-01-01T10:00:00Z", "task": "deploy"});
+        let dep = deployment("github", "acme/web", &d, &[]);
+        assert_eq!(dep.environment, "customer-facing");
+        assert_eq!(dep.extra.get("production_environment"), Some(&json!(true)));
+        let d = json!({"id": 9, "sha": "abc", "environment": "prod-eu",
+            "production_environment": true, "created_at": "2026-01-01T10:00:00Z"});
+        assert!(deployment("github", "acme/web", &d, &[])
+            .extra
+            .get("production_environment")
+            .is_none());
+    }
+
+    #[test]
+    fn names_and_lines() {
+        assert!(looks_like_production("Production"));
+        assert!(looks_like_production("prod-eu"));
+        assert!(!looks_like_production("staging"));
+        assert_eq!(first_line("fix: x\r\n\nbody"), "fix: x");
+        assert_eq!(review_state("PENDING"), None);
+        assert_eq!(review_state("DISMISSED"), Some(ReviewState::Dismissed));
+    }
+}

@@ -1,0 +1,1322 @@
+//! The GitHub connector against a wiremock server serving payloads shaped
+//! like GitHub's REST and GraphQL responses. No network.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use flowmeter_connector::conformance::{self, run_to_completion};
+use flowmeter_connector::{Connector, ConnectorError, SyncContext};
+use flowmeter_github::{GitHubConfig, GitHubConnector};
+use flowmeter_model::{DeploymentStatus, Event, ReviewState};
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const SECRET: &str = "ghp_s3cr3tTokenValue0123456789";
+const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const SHA_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const SHA_C: &str = "cccccccccccccccccccccccccccccccccccccccc";
+const SHA_D: &str = "dddddddddddddddddddddddddddddddddddddddd";
+
+fn ctx() -> SyncContext {
+    SyncContext {
+        since: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        full: false,
+    }
+}
+
+/// A config pointed at `base`, the token in an env var unique to the test.
+fn config(base: &str, env: &str, repos: &[&str]) -> GitHubConfig {
+    std::env::set_var(env, SECRET);
+    GitHubConfig {
+        api_url: base.to_string(),
+        token_env: Some(env.to_string()),
+        repos: repos.iter().map(|r| r.to_string()).collect(),
+        retry_base_ms: 1,
+        max_retries: 3,
+        ..GitHubConfig::default()
+    }
+}
+
+fn events(batches: &[flowmeter_connector::SyncBatch]) -> Vec<Event> {
+    batches.iter().flat_map(|b| b.events.clone()).collect()
+}
+
+fn notes(batches: &[flowmeter_connector::SyncBatch]) -> Vec<String> {
+    batches.iter().flat_map(|b| b.notes.clone()).collect()
+}
+
+// ---------------------------------------------------------------- payloads
+
+fn user(login: &str) -> Value {
+    json!({"login": login, "id": 1, "node_id": "MDQ6VXNlcjE=", "type": "User", "site_admin": false})
+}
+
+fn deployment(base: &str, repo: &str, id: u64, sha: &str, env: &str, created: &str) -> Value {
+    json!({
+        "url": format!("{base}/repos/{repo}/deployments/{id}"),
+        "id": id,
+        "node_id": "MDEwOkRlcGxveW1lbnQx",
+        "sha": sha,
+        "ref": "main",
+        "task": "deploy",
+        "payload": {},
+        "original_environment": env,
+        "environment": env,
+        "description": "Deploy request from hubot",
+        "creator": user("octocat"),
+        "created_at": created,
+        "updated_at": created,
+        "statuses_url": format!("{base}/repos/{repo}/deployments/{id}/statuses"),
+        "repository_url": format!("{base}/repos/{repo}"),
+        "transient_environment": false,
+        "production_environment": env == "production"
+    })
+}
+
+fn status(id: u64, state: &str, created: &str) -> Value {
+    json!({
+        "url": "https://api.github.com/repos/octocat/example/deployments/42/statuses/1",
+        "id": id,
+        "node_id": "MDE2OkRlcGxveW1lbnRTdGF0dXMx",
+        "state": state,
+        "creator": user("octocat"),
+        "description": "Deployment finished successfully.",
+        "environment": "production",
+        "target_url": "https://example.com/deployment/42/output",
+        "log_url": "https://example.com/deployment/42/output",
+        "created_at": created,
+        "updated_at": created,
+        "deployment_url": "https://api.github.com/repos/octocat/example/deployments/42",
+        "repository_url": "https://api.github.com/repos/octocat/example",
+        "environment_url": ""
+    })
+}
+
+fn commit(
+    sha: &str,
+    parents: &[&str],
+    authored: &str,
+    committed: &str,
+    login: Option<&str>,
+    msg: &str,
+) -> Value {
+    json!({
+        "url": format!("https://api.github.com/repos/acme/web/commits/{sha}"),
+        "sha": sha,
+        "node_id": "MDY6Q29tbWl0",
+        "html_url": format!("https://github.com/acme/web/commit/{sha}"),
+        "commit": {
+            "url": format!("https://api.github.com/repos/acme/web/git/commits/{sha}"),
+            "author": {"name": "Mona Octocat", "email": "mona@github.com", "date": authored},
+            "committer": {"name": "GitHub", "email": "noreply@github.com", "date": committed},
+            "message": msg,
+            "tree": {"url": "https://api.github.com/repos/acme/web/tree/x", "sha": "e"},
+            "comment_count": 0,
+            "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null}
+        },
+        "author": login.map(user),
+        "committer": user("web-flow"),
+        "parents": parents.iter().map(|p| json!({"url": "https://api.github.com/repos/acme/web/commits/x", "sha": p})).collect::<Vec<_>>()
+    })
+}
+
+fn issue(
+    number: i64,
+    labels: &[&str],
+    created: &str,
+    updated: &str,
+    closed: Option<&str>,
+    is_pr: bool,
+) -> Value {
+    let mut v = json!({
+        "id": 1000 + number,
+        "node_id": "MDU6SXNzdWUx",
+        "url": format!("https://api.github.com/repos/acme/web/issues/{number}"),
+        "html_url": format!("https://github.com/acme/web/issues/{number}"),
+        "number": number,
+        "state": if closed.is_some() { "closed" } else { "open" },
+        "title": format!("Outage {number}"),
+        "body": "Checkout is down",
+        "user": user("oncall"),
+        "labels": labels.iter().map(|l| json!({"id": 1, "node_id": "x", "name": l, "color": "f29513", "default": false, "description": null})).collect::<Vec<_>>(),
+        "assignee": null,
+        "locked": false,
+        "comments": 0,
+        "closed_at": closed,
+        "created_at": created,
+        "updated_at": updated,
+        "author_association": "MEMBER"
+    });
+    if is_pr {
+        v["pull_request"] = json!({"url": "https://api.github.com/repos/acme/web/pulls/1", "html_url": "https://github.com/acme/web/pull/1", "diff_url": "x", "patch_url": "y"});
+    }
+    v
+}
+
+/// A GraphQL `PullRequest` node as the connector's query selects it.
+#[allow(clippy::too_many_arguments)]
+fn pr_node(
+    number: i64,
+    updated: &str,
+    created: &str,
+    merged: Option<&str>,
+    draft: bool,
+    ready: Option<&str>,
+    merge_commit: Option<&str>,
+    reviews: Value,
+    commits: &[(&str, &str)],
+) -> Value {
+    json!({
+        "number": number,
+        "title": format!("PR {number}"),
+        "url": format!("https://github.com/acme/web/pull/{number}"),
+        "updatedAt": updated,
+        "createdAt": created,
+        "mergedAt": merged,
+        "closedAt": merged,
+        "isDraft": draft,
+        "author": {"login": "mona"},
+        "baseRefName": "main",
+        "headRefName": format!("feature-{number}"),
+        "additions": 10,
+        "deletions": 2,
+        "mergeCommit": merge_commit.map(|oid| json!({"oid": oid})),
+        "labels": {"nodes": [{"name": "enhancement"}]},
+        "timelineItems": {"nodes": ready.map(|r| vec![json!({"createdAt": r})]).unwrap_or_default()},
+        "reviews": {"totalCount": reviews.as_array().map(|a| a.len()).unwrap_or(0), "nodes": reviews},
+        "commits": {"totalCount": commits.len(), "nodes": commits.iter().map(|(oid, at)| json!({"commit": {"oid": oid, "authoredDate": at}})).collect::<Vec<_>>()}
+    })
+}
+
+fn pr_page(nodes: Vec<Value>, next: Option<&str>) -> Value {
+    json!({"data": {
+        "rateLimit": {"cost": 1, "remaining": 4999, "resetAt": "2026-03-01T00:00:00Z"},
+        "repository": {"pullRequests": {
+            "pageInfo": {"hasNextPage": next.is_some(), "endCursor": next},
+            "nodes": nodes
+        }}
+    }})
+}
+
+/// Answers GraphQL POSTs by calling `f(query, variables)`; counts calls.
+struct Gql<F> {
+    f: F,
+    calls: Arc<AtomicUsize>,
+}
+
+impl<F> Respond for Gql<F>
+where
+    F: Fn(&str, &Value) -> ResponseTemplate + Send + Sync + 'static,
+{
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        (self.f)(body["query"].as_str().unwrap_or(""), &body["variables"])
+    }
+}
+
+async fn mount_gql<F>(server: &MockServer, at: &str, f: F) -> Arc<AtomicUsize>
+where
+    F: Fn(&str, &Value) -> ResponseTemplate + Send + Sync + 'static,
+{
+    let calls = Arc::new(AtomicUsize::new(0));
+    Mock::given(method("POST"))
+        .and(path(at))
+        .respond_with(Gql {
+            f,
+            calls: calls.clone(),
+        })
+        .mount(server)
+        .await;
+    calls
+}
+
+fn ok(v: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(v)
+}
+
+fn empty_prs() -> impl Fn(&str, &Value) -> ResponseTemplate + Send + Sync + 'static {
+    |_q: &str, _v: &Value| ok(pr_page(vec![], None))
+}
+
+/// Empty REST lists for every stream of `repo` under `prefix` (mounted last,
+/// so more specific mocks win when mounted first).
+async fn mount_empty_streams(server: &MockServer, prefix: &str, repo: &str) {
+    Mock::given(method("GET"))
+        .and(path(format!("{prefix}/repos/{repo}")))
+        .respond_with(ok(
+            json!({"id": 1, "full_name": repo, "default_branch": "main"}),
+        ))
+        .mount(server)
+        .await;
+    for p in ["deployments", "commits", "issues", "releases"] {
+        Mock::given(method("GET"))
+            .and(path(format!("{prefix}/repos/{repo}/{p}")))
+            .respond_with(ok(json!([])))
+            .mount(server)
+            .await;
+    }
+}
+
+/// The acme/web fixture: two pages of deployments (Link header), two pages
+/// of commits, two GraphQL pages of PRs, incident issues.
+async fn mount_web(server: &MockServer) -> Arc<AtomicUsize> {
+    let base = server.uri();
+    let repo = "acme/web";
+    // Deployments, newest first, two pages.
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/deployments"))
+        .and(query_param("page", "2"))
+        .respond_with(ok(json!([
+            deployment(&base, repo, 1, SHA_A, "staging", "2026-02-01T10:00:00Z"),
+            deployment(&base, repo, 0, SHA_A, "production", "2025-12-01T10:00:00Z"),
+        ])))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/deployments"))
+        .respond_with(
+            ok(json!([
+                deployment(&base, repo, 4, SHA_D, "prod-eu", "2026-02-04T10:00:00Z"),
+                deployment(&base, repo, 3, SHA_C, "customer-facing", "2026-02-03T10:00:00Z"),
+                deployment(&base, repo, 2, SHA_B, "production", "2026-02-02T10:00:00Z"),
+            ]))
+            .insert_header(
+                "link",
+                format!("<{base}/repositories/1/deployments?per_page=100&page=2>; rel=\"next\", <{base}/repositories/1/deployments?per_page=100&page=2>; rel=\"last\"").as_str(),
+            ),
+        )
+        .mount(server)
+        .await;
+    // The page-2 link points at /repositories/1/... as GitHub's do.
+    Mock::given(method("GET"))
+        .and(path("/repositories/1/deployments"))
+        .respond_with(ok(json!([
+            deployment(&base, repo, 1, SHA_A, "staging", "2026-02-01T10:00:00Z"),
+            deployment(&base, repo, 0, SHA_A, "production", "2025-12-01T10:00:00Z"),
+        ])))
+        .mount(server)
+        .await;
+    let statuses: [(u64, Value); 4] = [
+        (
+            4,
+            json!([status(41, "in_progress", "2026-02-04T10:01:00Z")]),
+        ),
+        (
+            3,
+            json!([
+                status(32, "success", "2026-02-03T10:09:00Z"),
+                status(31, "in_progress", "2026-02-03T10:01:00Z"),
+            ]),
+        ),
+        (
+            2,
+            json!([
+                status(23, "inactive", "2026-02-03T10:09:00Z"),
+                status(22, "success", "2026-02-02T10:05:00Z"),
+                status(21, "in_progress", "2026-02-02T10:01:00Z"),
+            ]),
+        ),
+        (
+            1,
+            json!([
+                status(12, "error", "2026-02-01T10:04:00Z"),
+                status(11, "failure", "2026-02-01T10:03:00Z"),
+            ]),
+        ),
+    ];
+    for (id, body) in statuses {
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/acme/web/deployments/{id}/statuses")))
+            .respond_with(ok(body))
+            .mount(server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web"))
+        .respond_with(ok(
+            json!({"id": 1, "name": "web", "full_name": repo, "default_branch": "trunk"}),
+        ))
+        .mount(server)
+        .await;
+    // Commits of `trunk`, two pages.
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/commits"))
+        .and(query_param("page", "2"))
+        .respond_with(ok(json!([commit(
+            SHA_A,
+            &[],
+            "2026-01-10T09:00:00Z",
+            "2026-01-10T09:00:00Z",
+            None,
+            "Initial commit"
+        )])))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/commits"))
+        .and(query_param("sha", "trunk"))
+        .respond_with(
+            ok(json!([
+                commit(
+                    SHA_C,
+                    &[SHA_B],
+                    "2026-01-20T09:00:00Z",
+                    "2026-01-21T10:00:00Z",
+                    Some("mona"),
+                    "Squashed feature (#12)\n\n* wip\n* more"
+                ),
+                commit(
+                    SHA_B,
+                    &[SHA_A],
+                    "2026-01-15T09:00:00Z",
+                    "2026-01-15T09:30:00Z",
+                    Some("hubot"),
+                    "Second"
+                ),
+            ]))
+            .insert_header(
+                "link",
+                format!(
+                    "<{base}/repos/acme/web/commits?sha=trunk&per_page=100&page=2>; rel=\"next\""
+                )
+                .as_str(),
+            ),
+        )
+        .mount(server)
+        .await;
+    // Incidents: issue 7 with a service label, 8 still open, 9 a PR.
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/issues"))
+        .and(query_param("labels", "incident"))
+        .and(query_param("state", "all"))
+        .respond_with(ok(json!([
+            issue(
+                7,
+                &["incident", "service:checkout", "severity:high"],
+                "2026-02-02T11:00:00Z",
+                "2026-02-02T13:00:00Z",
+                Some("2026-02-02T12:30:00Z"),
+                false
+            ),
+            issue(
+                8,
+                &["incident"],
+                "2026-02-05T11:00:00Z",
+                "2026-02-05T11:00:00Z",
+                None,
+                false
+            ),
+            issue(
+                9,
+                &["incident"],
+                "2026-02-05T12:00:00Z",
+                "2026-02-05T12:00:00Z",
+                None,
+                true
+            ),
+        ])))
+        .mount(server)
+        .await;
+    // PRs over GraphQL: page 1 (draft, squash merge, dismissed review), page 2.
+    mount_gql(server, "/graphql", |q, vars| {
+        assert!(q.contains("pullRequests"), "unexpected query {q}");
+        assert_eq!(vars["owner"], "acme");
+        assert_eq!(vars["name"], "web");
+        if vars["after"].is_null() {
+            ok(pr_page(
+                vec![
+                    pr_node(14, "2026-02-06T10:00:00Z", "2026-02-05T09:00:00Z", None, true, None, None, json!([]), &[(SHA_D, "2026-02-05T08:00:00Z")]),
+                    pr_node(
+                        12,
+                        "2026-02-04T10:00:00Z",
+                        "2026-01-19T09:00:00Z",
+                        Some("2026-01-21T10:00:00Z"),
+                        false,
+                        Some("2026-01-19T15:00:00Z"),
+                        Some(SHA_C),
+                        json!([
+                            {"id": "PRR_1", "author": {"login": "hubot"}, "state": "DISMISSED", "submittedAt": "2026-01-20T10:00:00Z"},
+                            {"id": "PRR_2", "author": {"login": "hubot"}, "state": "APPROVED", "submittedAt": "2026-01-21T09:00:00Z"},
+                            {"id": "PRR_3", "author": {"login": "octocat"}, "state": "PENDING", "submittedAt": null},
+                            {"id": "PRR_4", "author": null, "state": "COMMENTED", "submittedAt": "2026-01-20T11:00:00Z"}
+                        ]),
+                        &[("e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1", "2026-01-18T09:00:00Z"), ("e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2", "2026-01-19T08:00:00Z")],
+                    ),
+                ],
+                Some("Y3Vyc29yOjI="),
+            ))
+        } else {
+            assert_eq!(vars["after"], "Y3Vyc29yOjI=");
+            ok(pr_page(
+                vec![
+                    pr_node(11, "2026-01-30T10:00:00Z", "2026-01-29T09:00:00Z", None, false, None, None, json!([
+                        {"id": "PRR_5", "author": {"login": "mona"}, "state": "CHANGES_REQUESTED", "submittedAt": "2026-01-29T12:00:00Z"}
+                    ]), &[]),
+                    // Older than the backfill date: ends the pass.
+                    pr_node(3, "2025-11-30T10:00:00Z", "2025-11-01T09:00:00Z", None, false, None, None, json!([]), &[]),
+                ],
+                None,
+            ))
+        }
+    })
+    .await
+}
+
+// ------------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn full_sync_maps_every_stream() {
+    let server = MockServer::start().await;
+    let gql_calls = mount_web(&server).await;
+    let mut c = GitHubConnector::new(config(&server.uri(), "GH_TEST_FULL", &["acme/web"])).unwrap();
+    let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    let evs = events(&batches);
+
+    let deps: Vec<_> = evs
+        .iter()
+        .filter_map(|e| match e {
+            Event::Deployment(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    // Deployment 0 is before the backfill date; the other four come across two pages.
+    let ids: Vec<_> = deps.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["4", "3", "2", "1"]);
+    let d2 = deps.iter().find(|d| d.id == "2").unwrap();
+    assert_eq!(d2.status, DeploymentStatus::Success);
+    // The first success status, not the later `inactive`.
+    assert_eq!(
+        d2.finished_at,
+        Some(Utc.with_ymd_and_hms(2026, 2, 2, 10, 5, 0).unwrap())
+    );
+    assert_eq!(
+        d2.started_at,
+        Some(Utc.with_ymd_and_hms(2026, 2, 2, 10, 0, 0).unwrap())
+    );
+    assert_eq!(d2.commit_sha, SHA_B);
+    assert_eq!(d2.actor.as_deref(), Some("octocat"));
+    assert_eq!(d2.git_ref.as_deref(), Some("main"));
+    assert_eq!(d2.service, "acme/web");
+    assert_eq!(d2.repo.as_deref(), Some("acme/web"));
+    assert!(d2.extra.get("production_environment").is_none());
+    let d1 = deps.iter().find(|d| d.id == "1").unwrap();
+    assert_eq!(d1.status, DeploymentStatus::Failure);
+    assert_eq!(d1.environment, "staging");
+    assert_eq!(
+        d1.finished_at,
+        Some(Utc.with_ymd_and_hms(2026, 2, 1, 10, 4, 0).unwrap())
+    );
+    let d4 = deps.iter().find(|d| d.id == "4").unwrap();
+    assert_eq!(d4.status, DeploymentStatus::InProgress);
+    assert_eq!(d4.finished_at, None);
+    assert_eq!(d4.environment, "prod-eu");
+    let d3 = deps.iter().find(|d| d.id == "3").unwrap();
+    assert_eq!(d3.environment, "customer-facing");
+
+    let commits: Vec<_> = evs
+        .iter()
+        .filter_map(|e| match e {
+            Event::Commit(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(commits.len(), 3, "two pages of commits");
+    let c3 = commits.iter().find(|c| c.sha == SHA_C).unwrap();
+    assert_eq!(c3.parents.as_deref(), Some(&[SHA_B.to_string()][..]));
+    assert_eq!(c3.message.as_deref(), Some("Squashed feature (#12)"));
+    assert_eq!(c3.author.as_deref(), Some("mona"));
+    assert_eq!(
+        c3.authored_at,
+        Utc.with_ymd_and_hms(2026, 1, 20, 9, 0, 0).unwrap()
+    );
+    assert_eq!(
+        c3.committed_at,
+        Some(Utc.with_ymd_and_hms(2026, 1, 21, 10, 0, 0).unwrap())
+    );
+    let c1 = commits.iter().find(|c| c.sha == SHA_A).unwrap();
+    assert_eq!(
+        c1.author.as_deref(),
+        Some("Mona Octocat"),
+        "no GitHub user: the git name"
+    );
+    assert_eq!(c1.parents.as_deref(), Some(&[][..]));
+
+    let prs: Vec<_> = evs
+        .iter()
+        .filter_map(|e| match e {
+            Event::PullRequest(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        prs.iter().map(|p| p.number).collect::<Vec<_>>(),
+        [14, 12, 11]
+    );
+    let draft = prs.iter().find(|p| p.number == 14).unwrap();
+    assert_eq!(draft.extra.get("draft"), Some(&json!(true)));
+    assert_eq!(draft.merged_at, None);
+    assert_eq!(draft.merge_commit_sha, None);
+    let squash = prs.iter().find(|p| p.number == 12).unwrap();
+    assert_eq!(squash.merge_commit_sha.as_deref(), Some(SHA_C));
+    assert_eq!(
+        squash.ready_at,
+        Some(Utc.with_ymd_and_hms(2026, 1, 19, 15, 0, 0).unwrap())
+    );
+    assert_eq!(
+        squash.first_commit_at,
+        Some(Utc.with_ymd_and_hms(2026, 1, 18, 9, 0, 0).unwrap())
+    );
+    assert_eq!(squash.commits.as_ref().map(|c| c.len()), Some(2));
+    assert_eq!(squash.labels, ["enhancement"]);
+    assert_eq!(squash.base.as_deref(), Some("main"));
+    assert_eq!(squash.head.as_deref(), Some("feature-12"));
+    assert_eq!((squash.additions, squash.deletions), (Some(10), Some(2)));
+    assert_eq!(squash.author.as_deref(), Some("mona"));
+
+    let reviews: Vec<_> = evs
+        .iter()
+        .filter_map(|e| match e {
+            Event::Review(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    let states: Vec<_> = reviews
+        .iter()
+        .map(|r| (r.pr, r.id.as_str(), r.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (12, "PRR_1", ReviewState::Dismissed),
+            (12, "PRR_2", ReviewState::Approved),
+            (12, "PRR_4", ReviewState::Commented),
+            (11, "PRR_5", ReviewState::ChangesRequested),
+        ],
+        "PENDING skipped"
+    );
+    assert_eq!(reviews[2].author, "ghost");
+
+    let incidents: Vec<_> = evs
+        .iter()
+        .filter_map(|e| match e {
+            Event::Incident(i) => Some(i),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(incidents.len(), 2, "the pull request is skipped");
+    assert_eq!(incidents[0].id, "acme/web#7");
+    assert_eq!(incidents[0].services, ["checkout"]);
+    assert_eq!(incidents[0].severity.as_deref(), Some("high"));
+    assert_eq!(
+        incidents[0].resolved_at,
+        Some(Utc.with_ymd_and_hms(2026, 2, 2, 12, 30, 0).unwrap())
+    );
+    assert_eq!(incidents[1].services, ["acme/web"]);
+    assert_eq!(incidents[1].resolved_at, None);
+
+    assert_eq!(gql_calls.load(Ordering::SeqCst), 2);
+    let reported: u64 = batches.iter().map(|b| b.requests).sum();
+    assert_eq!(reported, c.requests());
+    // deployments 2 pages + 4 statuses, repo + 2 commit pages, 2 GraphQL, 1 issues
+    assert_eq!(reported, 12);
+}
+
+#[tokio::test]
+async fn conformance_harness_passes() {
+    let server = MockServer::start().await;
+    mount_web(&server).await;
+    let cfg = config(&server.uri(), "GH_TEST_CONF", &["acme/web"]);
+    let report = conformance::check(|| GitHubConnector::new(cfg.clone()).unwrap(), &ctx())
+        .await
+        .unwrap();
+    assert_eq!(report.events.len(), 4 + 3 + 3 + 4 + 2);
+    assert!(report.batches >= 7, "one batch per page per stream");
+}
+
+#[tokio::test]
+async fn second_sync_fetches_only_changes() {
+    let server = MockServer::start().await;
+    mount_web(&server).await;
+    let cfg = config(&server.uri(), "GH_TEST_INCR", &["acme/web"]);
+    let mut c = GitHubConnector::new(cfg.clone()).unwrap();
+    let first = run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    let cursor = first.last().unwrap().cursor.clone();
+
+    // Upstream changes: deployment 4 succeeded, PR 14 got a review, a new commit.
+    server.reset().await;
+    let base = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/deployments"))
+        .respond_with(ok(json!([deployment(
+            &base,
+            "acme/web",
+            4,
+            SHA_D,
+            "prod-eu",
+            "2026-02-04T10:00:00Z"
+        )])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/deployments/4/statuses"))
+        .respond_with(ok(json!([
+            status(42, "success", "2026-02-04T10:07:00Z"),
+            status(41, "in_progress", "2026-02-04T10:01:00Z"),
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/deployments/4"))
+        .respond_with(ok(deployment(
+            &base,
+            "acme/web",
+            4,
+            SHA_D,
+            "prod-eu",
+            "2026-02-04T10:00:00Z",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/commits"))
+        .and(query_param("since", "2026-01-21T10:00:00Z"))
+        .respond_with(ok(json!([
+            commit(
+                SHA_D,
+                &[SHA_C],
+                "2026-02-06T09:00:00Z",
+                "2026-02-06T09:00:00Z",
+                Some("mona"),
+                "New"
+            ),
+            commit(
+                SHA_C,
+                &[SHA_B],
+                "2026-01-20T09:00:00Z",
+                "2026-01-21T10:00:00Z",
+                Some("mona"),
+                "Squashed feature (#12)"
+            ),
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web"))
+        .respond_with(ok(json!({"default_branch": "trunk"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/issues"))
+        .and(query_param("since", "2026-02-05T11:00:00Z"))
+        .respond_with(ok(json!([issue(
+            9,
+            &["incident"],
+            "2026-02-05T12:00:00Z",
+            "2026-02-05T12:00:00Z",
+            None,
+            true
+        )])))
+        .mount(&server)
+        .await;
+    let gql = mount_gql(&server, "/graphql", |_q, vars| {
+        assert!(vars["after"].is_null(), "the first page holds everything new");
+        ok(pr_page(
+            vec![
+                pr_node(14, "2026-02-07T10:00:00Z", "2026-02-05T09:00:00Z", None, false, Some("2026-02-07T09:00:00Z"), None, json!([
+                    {"id": "PRR_9", "author": {"login": "hubot"}, "state": "APPROVED", "submittedAt": "2026-02-07T10:00:00Z"}
+                ]), &[(SHA_D, "2026-02-05T08:00:00Z")]),
+                pr_node(12, "2026-02-04T10:00:00Z", "2026-01-19T09:00:00Z", Some("2026-01-21T10:00:00Z"), false, None, Some(SHA_C), json!([]), &[]),
+            ],
+            Some("more"),
+        ))
+    })
+    .await;
+    let mut c = GitHubConnector::new(cfg).unwrap();
+    let second = run_to_completion(&mut c, &ctx(), Some(cursor))
+        .await
+        .unwrap();
+    assert!(notes(&second).is_empty(), "{:?}", notes(&second));
+    let mut keys: Vec<String> = events(&second)
+        .iter()
+        .map(conformance::natural_key)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            format!("commit|acme/web|{SHA_D}"),
+            "deployment|github|4".to_string(),
+            "pull_request|acme/web|14".to_string(),
+            "review|acme/web|14|PRR_9".to_string(),
+        ]
+    );
+    let d4 = events(&second)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Deployment(d) => Some(d),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(d4.status, DeploymentStatus::Success);
+    assert_eq!(
+        gql.load(Ordering::SeqCst),
+        1,
+        "stops at the first PR not updated since"
+    );
+    // 1 deployments page + 2 (recheck of the open one), repo + commits, 1 GraphQL, 1 issues.
+    assert_eq!(c.requests(), 7);
+}
+
+#[tokio::test]
+async fn interrupted_sync_resumes_on_the_page_it_stopped_at() {
+    let server = MockServer::start().await;
+    mount_web(&server).await;
+    let cfg = config(&server.uri(), "GH_TEST_RESUME", &["acme/web"]);
+    let mut c = GitHubConnector::new(cfg.clone()).unwrap();
+    // First batch: deployments page 1 (3 deployments), then "crash".
+    let b1 = c.next_batch(&ctx(), None).await.unwrap().unwrap();
+    assert_eq!(b1.events.len(), 3);
+    let pass = &b1.cursor.0["repos"]["acme/web"]["deployments"]["pass"];
+    assert!(pass["next"].as_str().unwrap().contains("page=2"), "{pass}");
+    drop(c);
+    let mut c = GitHubConnector::new(cfg).unwrap();
+    let rest = run_to_completion(&mut c, &ctx(), Some(b1.cursor.clone()))
+        .await
+        .unwrap();
+    let evs = events(&rest);
+    let dep_ids: Vec<_> = evs
+        .iter()
+        .filter_map(|e| match e {
+            Event::Deployment(d) => Some(d.id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dep_ids, ["1"], "page 1 is not fetched again");
+    assert_eq!(evs.len(), 1 + 3 + 3 + 4 + 2);
+}
+
+#[tokio::test]
+async fn repo_without_deployments_uses_tags() {
+    let server = MockServer::start().await;
+    mount_empty_streams(&server, "", "acme/lib").await;
+    let tags_seen = Arc::new(AtomicUsize::new(0));
+    let seen = tags_seen.clone();
+    mount_gql(&server, "/graphql", move |q, vars| {
+        if q.contains("pullRequests") {
+            return ok(pr_page(vec![], None));
+        }
+        assert!(q.contains("refs(refPrefix: \"refs/tags/\""));
+        seen.fetch_add(1, Ordering::SeqCst);
+        let nodes = json!([
+            {"name": "v1.2.0", "target": {"__typename": "Tag", "tagger": {"date": "2026-02-10T12:00:00+01:00"},
+                "target": {"__typename": "Commit", "oid": SHA_B, "committedDate": "2026-02-10T09:00:00Z"}}},
+            {"name": "nightly", "target": {"__typename": "Commit", "oid": SHA_C, "committedDate": "2026-02-09T09:00:00Z"}},
+            {"name": "v1.1.0", "target": {"__typename": "Commit", "oid": SHA_A, "committedDate": "2026-01-05T09:00:00Z"}},
+            {"name": "v0.9.0", "target": {"__typename": "Commit", "oid": SHA_D, "committedDate": "2025-06-05T09:00:00Z"}}
+        ]);
+        let _ = vars;
+        ok(json!({"data": {"repository": {"refs": {"pageInfo": {"hasNextPage": true, "endCursor": "MTA"}, "nodes": nodes}}}}))
+    })
+    .await;
+    let mut cfg = config(&server.uri(), "GH_TEST_TAGS", &["acme/lib"]);
+    cfg.deployments = "tags:v*".into();
+    let mut c = GitHubConnector::new(cfg).unwrap();
+    let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    let deps: Vec<_> = events(&batches)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Deployment(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        deps.len(),
+        2,
+        "glob filters `nightly`; v0.9.0 is before the backfill"
+    );
+    assert_eq!(deps[0].id, "acme/lib/tag/v1.2.0");
+    assert_eq!(deps[0].commit_sha, SHA_B);
+    assert_eq!(deps[0].environment, "production");
+    assert_eq!(
+        deps[0].finished_at,
+        Some(Utc.with_ymd_and_hms(2026, 2, 10, 11, 0, 0).unwrap()),
+        "tagger date, UTC"
+    );
+    assert_eq!(deps[1].commit_sha, SHA_A);
+    assert_eq!(
+        tags_seen.load(Ordering::SeqCst),
+        1,
+        "an old tag ends the pass"
+    );
+}
+
+#[tokio::test]
+async fn no_deployments_gives_a_hint() {
+    let server = MockServer::start().await;
+    mount_empty_streams(&server, "", "acme/lib").await;
+    mount_gql(&server, "/graphql", empty_prs()).await;
+    let mut c =
+        GitHubConnector::new(config(&server.uri(), "GH_TEST_NODEP", &["acme/lib"])).unwrap();
+    let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    assert!(events(&batches).is_empty());
+    let n = notes(&batches).join("\n");
+    assert!(n.contains("acme/lib") && n.contains("tags:GLOB"), "{n}");
+}
+
+#[tokio::test]
+async fn releases_resolve_tags_to_commits() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/api/releases"))
+        .respond_with(ok(json!([
+            {"url": "u", "html_url": "https://github.com/acme/api/releases/v2.0.0", "id": 20, "node_id": "RE_2",
+             "tag_name": "v2.0.0", "target_commitish": "main", "name": "v2.0.0", "draft": false, "prerelease": false,
+             "created_at": "2026-02-10T09:00:00Z", "published_at": "2026-02-10T10:00:00Z", "author": user("mona"), "assets": []},
+            {"url": "u", "html_url": "h", "id": 19, "node_id": "RE_1", "tag_name": "v1.9.0",
+             "target_commitish": SHA_A, "name": "v1.9.0", "draft": false, "prerelease": true,
+             "created_at": "2026-02-01T09:00:00Z", "published_at": "2026-02-01T09:30:00Z", "author": user("mona"), "assets": []},
+            {"url": "u", "html_url": "h", "id": 21, "node_id": "RE_3", "tag_name": "v3.0.0",
+             "target_commitish": "main", "name": "draft", "draft": true, "prerelease": false,
+             "created_at": "2026-02-11T09:00:00Z", "published_at": null, "author": user("mona"), "assets": []}
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/api/git/ref/tags/v2.0.0"))
+        .respond_with(ok(json!({"ref": "refs/tags/v2.0.0", "node_id": "x", "url": "u",
+            "object": {"type": "tag", "sha": "9999999999999999999999999999999999999999", "url": "u"}})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/api/git/tags/9999999999999999999999999999999999999999"))
+        .respond_with(ok(json!({"node_id": "x", "tag": "v2.0.0", "sha": "9999999999999999999999999999999999999999",
+            "url": "u", "message": "release", "tagger": {"name": "m", "email": "m@x", "date": "2026-02-10T09:59:00Z"},
+            "object": {"type": "commit", "sha": SHA_B, "url": "u"}, "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null}})))
+        .mount(&server)
+        .await;
+    mount_empty_streams(&server, "", "acme/api").await;
+    mount_gql(&server, "/graphql", empty_prs()).await;
+    let mut cfg = config(&server.uri(), "GH_TEST_REL", &["acme/api"]);
+    cfg.deployments = "releases".into();
+    let mut c = GitHubConnector::new(cfg).unwrap();
+    let deps: Vec<_> = events(&run_to_completion(&mut c, &ctx(), None).await.unwrap())
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Deployment(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deps.len(), 2, "the draft is skipped");
+    assert_eq!(
+        deps[0].commit_sha, SHA_B,
+        "annotated tag peeled to its commit"
+    );
+    assert_eq!(
+        deps[0].finished_at,
+        Some(Utc.with_ymd_and_hms(2026, 2, 10, 10, 0, 0).unwrap())
+    );
+    assert_eq!(deps[0].git_ref.as_deref(), Some("v2.0.0"));
+    assert_eq!(
+        deps[1].commit_sha, SHA_A,
+        "a SHA target_commitish is used as is"
+    );
+    assert_eq!(deps[1].extra.get("prerelease"), Some(&json!(true)));
+}
+
+#[tokio::test]
+async fn workflow_runs_are_deployments() {
+    let server = MockServer::start().await;
+    let run = |id: u64, conclusion: &str, sha: &str, started: &str, updated: &str| {
+        json!({"id": id, "name": "Deploy", "node_id": "WFR_1", "head_branch": "main", "head_sha": sha,
+               "path": ".github/workflows/deploy.yml", "run_number": id, "event": "push", "display_title": "Deploy",
+               "status": "completed", "conclusion": conclusion, "workflow_id": 161335,
+               "url": "u", "html_url": format!("https://github.com/acme/web/actions/runs/{id}"),
+               "created_at": started, "updated_at": updated, "run_attempt": 1, "run_started_at": started,
+               "actor": user("mona"), "triggering_actor": user("mona")})
+    };
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/actions/workflows/deploy.yml/runs"))
+        .and(query_param("status", "completed"))
+        .respond_with(ok(json!({"total_count": 3, "workflow_runs": [
+            run(3, "skipped", SHA_C, "2026-02-03T10:00:00Z", "2026-02-03T10:00:05Z"),
+            run(2, "failure", SHA_B, "2026-02-02T10:00:00Z", "2026-02-02T10:06:00Z"),
+            run(1, "success", SHA_A, "2026-02-01T10:00:00Z", "2026-02-01T10:08:00Z"),
+        ]})))
+        .mount(&server)
+        .await;
+    mount_empty_streams(&server, "", "acme/web").await;
+    mount_gql(&server, "/graphql", empty_prs()).await;
+    let mut cfg = config(&server.uri(), "GH_TEST_WF", &["acme/web"]);
+    cfg.deployments = "workflow:deploy.yml".into();
+    let mut c = GitHubConnector::new(cfg).unwrap();
+    let deps: Vec<_> = events(&run_to_completion(&mut c, &ctx(), None).await.unwrap())
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Deployment(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deps.len(), 2);
+    assert_eq!(deps[0].status, DeploymentStatus::Failure);
+    assert_eq!(deps[1].status, DeploymentStatus::Success);
+    assert_eq!(deps[1].commit_sha, SHA_A);
+    assert_eq!(
+        deps[1].started_at,
+        Some(Utc.with_ymd_and_hms(2026, 2, 1, 10, 0, 0).unwrap())
+    );
+    assert_eq!(
+        deps[1].finished_at,
+        Some(Utc.with_ymd_and_hms(2026, 2, 1, 10, 8, 0).unwrap())
+    );
+}
+
+#[tokio::test]
+async fn retries_403_retry_after_and_502() {
+    let server = MockServer::start().await;
+    // Secondary rate limit on the first deployments request, then a 502.
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/deployments"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("retry-after", "0")
+                .set_body_json(json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"})),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/deployments"))
+        .respond_with(ResponseTemplate::new(502).set_body_string("Bad Gateway"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    let base = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/deployments"))
+        .respond_with(ok(json!([deployment(
+            &base,
+            "acme/web",
+            5,
+            SHA_A,
+            "production",
+            "2026-02-01T10:00:00Z"
+        )])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/deployments/5/statuses"))
+        .respond_with(ok(json!([status(1, "success", "2026-02-01T10:02:00Z")])))
+        .mount(&server)
+        .await;
+    mount_empty_streams(&server, "", "acme/web").await;
+    // GraphQL: a 502, a 403 with Retry-After, then the answer.
+    let n = Arc::new(AtomicUsize::new(0));
+    let n2 = n.clone();
+    mount_gql(&server, "/graphql", move |_q, _v| {
+        match n2.fetch_add(1, Ordering::SeqCst) {
+            0 => ResponseTemplate::new(502),
+            1 => ResponseTemplate::new(403)
+                .insert_header("retry-after", "0")
+                .set_body_json(json!({"message": "secondary rate limit"})),
+            _ => ok(pr_page(
+                vec![pr_node(
+                    1,
+                    "2026-02-01T10:00:00Z",
+                    "2026-02-01T09:00:00Z",
+                    None,
+                    false,
+                    None,
+                    None,
+                    json!([]),
+                    &[],
+                )],
+                None,
+            )),
+        }
+    })
+    .await;
+    let mut c =
+        GitHubConnector::new(config(&server.uri(), "GH_TEST_RETRY", &["acme/web"])).unwrap();
+    let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    let evs = events(&batches);
+    assert_eq!(evs.len(), 2, "{:?}", notes(&batches));
+    assert!(notes(&batches).is_empty(), "{:?}", notes(&batches));
+    assert_eq!(n.load(Ordering::SeqCst), 3);
+    // 3 deployments tries + statuses + repo + commits + 3 GraphQL + issues
+    assert_eq!(c.requests(), 10);
+}
+
+#[tokio::test]
+async fn unauthorized_names_the_variable_not_the_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})))
+        .mount(&server)
+        .await;
+    let mut c = GitHubConnector::new(config(&server.uri(), "GH_TEST_401", &["acme/web"])).unwrap();
+    let err = run_to_completion(&mut c, &ctx(), None).await.unwrap_err();
+    assert!(err.contains("GH_TEST_401"), "{err}");
+    assert!(!err.contains(SECRET), "{err}");
+    // And straight from next_batch, as the CLI sees it.
+    let mut c = GitHubConnector::new(config(&server.uri(), "GH_TEST_401", &["acme/web"])).unwrap();
+    let e = c.next_batch(&ctx(), None).await.unwrap_err();
+    assert!(matches!(e, ConnectorError::Unauthorized { .. }));
+    assert!(!format!("{e:?}").contains(SECRET));
+    assert!(!format!("{c:?}").contains(SECRET));
+}
+
+#[tokio::test]
+async fn not_found_repo_is_named_and_others_continue() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/gone/deployments"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/deployments/deployments#list-deployments", "status": "404"})))
+        .mount(&server)
+        .await;
+    let base = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/deployments"))
+        .respond_with(ok(json!([deployment(
+            &base,
+            "acme/web",
+            5,
+            SHA_A,
+            "production",
+            "2026-02-01T10:00:00Z"
+        )])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/deployments/5/statuses"))
+        .respond_with(ok(json!([status(1, "success", "2026-02-01T10:02:00Z")])))
+        .mount(&server)
+        .await;
+    mount_empty_streams(&server, "", "acme/web").await;
+    mount_gql(&server, "/graphql", empty_prs()).await;
+    let mut c = GitHubConnector::new(config(
+        &server.uri(),
+        "GH_TEST_404",
+        &["acme/gone", "acme/web"],
+    ))
+    .unwrap();
+    let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    assert_eq!(events(&batches).len(), 1, "acme/web still synced");
+    let n = notes(&batches).join("\n");
+    assert!(
+        n.contains("`acme/gone`") && n.contains("GH_TEST_404"),
+        "{n}"
+    );
+    assert_eq!(c.failed_repos().len(), 1);
+    assert_eq!(c.failed_repos()[0].0, "acme/gone");
+}
+
+#[tokio::test]
+async fn graphql_not_found_names_the_repo() {
+    let server = MockServer::start().await;
+    mount_empty_streams(&server, "", "acme/web").await;
+    mount_gql(&server, "/graphql", |_q, _v| {
+        ok(json!({"data": {"rateLimit": null, "repository": null}, "errors": [{"type": "NOT_FOUND", "path": ["repository"],
+            "locations": [{"line": 3, "column": 3}], "message": "Could not resolve to a Repository with the name 'acme/web'."}]}))
+    })
+    .await;
+    let mut c = GitHubConnector::new(config(&server.uri(), "GH_TEST_G404", &["acme/web"])).unwrap();
+    let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    let n = notes(&batches).join("\n");
+    assert!(n.contains("`acme/web`") && n.contains("not found"), "{n}");
+}
+
+#[tokio::test]
+async fn saml_sso_403_says_authorise_the_token() {
+    let server = MockServer::start().await;
+    let sso = ResponseTemplate::new(403)
+        .insert_header("x-github-sso", "required; url=https://github.com/orgs/acme/sso?authorization_request=AZSCKtL4U8yX1H3sCQIVnVgmjmon5fWxks5YrqhJgah0b2tlbl9pZM4EuMz4")
+        .set_body_json(json!({"message": "Resource protected by organization SAML enforcement. You must grant your Personal Access token access to this organization.", "documentation_url": "https://docs.github.com/articles/authenticating-to-a-github-organization-with-saml-single-sign-on/"}));
+    Mock::given(method("GET"))
+        .respond_with(sso.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(sso)
+        .mount(&server)
+        .await;
+    let mut c = GitHubConnector::new(config(&server.uri(), "GH_TEST_SSO", &["acme/web"])).unwrap();
+    let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    let n = notes(&batches).join("\n");
+    assert!(
+        n.contains("single sign-on") && n.contains("GH_TEST_SSO"),
+        "{n}"
+    );
+    assert!(!n.contains(SECRET));
+}
+
+#[tokio::test]
+async fn github_enterprise_paths() {
+    let server = MockServer::start().await;
+    mount_empty_streams(&server, "/api/v3", "acme/web").await;
+    let gql = mount_gql(&server, "/api/graphql", |_q, _v| {
+        ok(pr_page(
+            vec![pr_node(
+                1,
+                "2026-02-01T10:00:00Z",
+                "2026-02-01T09:00:00Z",
+                None,
+                false,
+                None,
+                None,
+                json!([]),
+                &[],
+            )],
+            None,
+        ))
+    })
+    .await;
+    let cfg = config(
+        &format!("{}/api/v3", server.uri()),
+        "GH_TEST_GHE",
+        &["acme/web"],
+    );
+    assert_eq!(
+        cfg.graphql_endpoint(),
+        format!("{}/api/graphql", server.uri())
+    );
+    let mut c = GitHubConnector::new(cfg).unwrap();
+    let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    assert!(
+        notes(&batches).iter().all(|n| !n.starts_with("error")),
+        "{:?}",
+        notes(&batches)
+    );
+    assert_eq!(events(&batches).len(), 1);
+    assert_eq!(gql.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn org_repos_are_listed_and_filtered() {
+    let server = MockServer::start().await;
+    let repo = |name: &str, archived: bool| json!({"id": 1, "name": name, "full_name": format!("acme/{name}"), "archived": archived, "default_branch": "main", "private": false});
+    let base = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/orgs/acme/repos"))
+        .and(query_param("page", "2"))
+        .respond_with(ok(json!([
+            repo("web-legacy", false),
+            repo("web-old", true)
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orgs/acme/repos"))
+        .respond_with(
+            ok(json!([repo("web", false), repo("docs", false)])).insert_header(
+                "link",
+                format!("<{base}/orgs/acme/repos?page=2>; rel=\"next\"").as_str(),
+            ),
+        )
+        .mount(&server)
+        .await;
+    mount_empty_streams(&server, "", "acme/web").await;
+    mount_gql(&server, "/graphql", empty_prs()).await;
+    let mut cfg = config(&server.uri(), "GH_TEST_ORG", &[]);
+    cfg.org = Some("acme".into());
+    cfg.include = vec!["web*".into()];
+    cfg.exclude = vec!["*-legacy".into()];
+    let mut c = GitHubConnector::new(cfg).unwrap();
+    let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    let repos: std::collections::BTreeSet<String> = batches.last().unwrap().cursor.0["repos"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(repos.into_iter().collect::<Vec<_>>(), ["acme/web"]);
+}
+
+#[tokio::test]
+async fn config_errors_are_clear() {
+    std::env::remove_var("GH_TEST_NO_TOKEN");
+    let mut cfg = config("http://127.0.0.1:1", "GH_TEST_CFG", &["acme/web"]);
+    cfg.deployments = "magic".into();
+    let e = GitHubConnector::new(cfg).unwrap_err().to_string();
+    assert!(e.contains("`deployments = \"magic\"`"), "{e}");
+    let cfg = config("http://127.0.0.1:1", "GH_TEST_CFG", &["web"]);
+    let e = GitHubConnector::new(cfg).unwrap_err().to_string();
+    assert!(e.contains("`web`"), "{e}");
+    let mut cfg = config("http://127.0.0.1:1", "GH_TEST_CFG", &["acme/web"]);
+    cfg.token_env = Some("GH_TEST_NO_TOKEN".into());
+    let e = GitHubConnector::new(cfg).unwrap_err().to_string();
+    assert!(
+        e.starts_with("github:") && e.contains("GH_TEST_NO_TOKEN"),
+        "{e}"
+    );
+}
+
+#[test]
+fn config_parses_from_toml_like_json() {
+    let cfg: GitHubConfig = serde_json::from_value(json!({
+        "type": "github", "name": "gh", "api_url": "https://ghe.example.com/api/v3",
+        "repos": ["acme/web"], "deployments": "workflow:deploy.yml", "incident_labels": ["incident", "outage"]
+    }))
+    .unwrap();
+    assert_eq!(cfg.source_name(), "gh");
+    assert_eq!(
+        cfg.graphql_endpoint(),
+        "https://ghe.example.com/api/graphql"
+    );
+    assert_eq!(
+        GitHubConfig::default().graphql_endpoint(),
+        "https://api.github.com/graphql"
+    );
+    let bad = serde_json::from_value::<GitHubConfig>(json!({"repos": ["a/b"], "deploymnets": "x"}));
+    assert!(bad.unwrap_err().to_string().contains("deploymnets"));
+}
+
+/// Serves `total` PRs over GraphQL, `first` per page, updated one minute
+/// apart; reports requests per 1,000 PRs.
+#[tokio::test]
+async fn requests_per_thousand_prs() {
+    let total = 2000usize;
+    let server = MockServer::start().await;
+    mount_empty_streams(&server, "", "acme/big").await;
+    let calls = mount_gql(&server, "/graphql", move |_q, vars| {
+        let first = vars["first"].as_u64().unwrap() as usize;
+        let start: usize = vars["after"].as_str().map(|s| s.parse().unwrap()).unwrap_or(0);
+        let end = (start + first).min(total);
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let nodes = (start..end)
+            .map(|i| {
+                let updated = (t0 - chrono::Duration::minutes(i as i64)).to_rfc3339();
+                let number = (total - i) as i64;
+                pr_node(number, &updated, "2026-01-02T00:00:00Z", Some(&updated), false, None, Some(SHA_A), json!([
+                    {"id": format!("PRR_{number}"), "author": {"login": "hubot"}, "state": "APPROVED", "submittedAt": updated}
+                ]), &[(SHA_B, "2026-01-01T00:00:00Z")])
+            })
+            .collect();
+        let next = (end < total).then(|| end.to_string());
+        ok(pr_page(nodes, next.as_deref()))
+    })
+    .await;
+    let mut c =
+        GitHubConnector::new(config(&server.uri(), "GH_TEST_SCALE", &["acme/big"])).unwrap();
+    let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    let prs = events(&batches)
+        .iter()
+        .filter(|e| matches!(e, Event::PullRequest(_)))
+        .count();
+    assert_eq!(prs, total);
+    let gql = calls.load(Ordering::SeqCst);
+    let per_thousand = gql as f64 * 1000.0 / total as f64;
+    eprintln!(
+        "GraphQL requests per 1,000 PRs: {per_thousand} (all requests: {})",
+        c.requests()
+    );
+    assert_eq!(
+        per_thousand, 20.0,
+        "50 PRs with reviews and commits per request"
+    );
+    // A 10,000-PR repository: 200 requests, far below 5,000.
+    assert!(per_thousand * 10.0 <= 5000.0);
+}
