@@ -45,7 +45,7 @@ fn connector(table: &toml::Table, name: &str, known: &[String]) -> Result<Box<dy
             table, name,
         )?)?),
         other => bail!(
-            "source `{name}`: unknown type `{other}` (this build knows git, pagerduty, opsgenie)"
+            "source `{name}`: unknown type `{other}` (known: github, git, pagerduty, opsgenie)"
         ),
     })
 }

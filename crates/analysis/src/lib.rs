@@ -31,6 +31,8 @@ pub enum AnalysisError {
     },
     #[error("series: {0}")]
     Series(String),
+    #[error("`{0}` is not an ISO week: write it like `2026-W07`")]
+    BadWeek(String),
 }
 
 /// `[since, until)` in UTC.
@@ -66,6 +68,38 @@ impl Window {
         }
     }
 
+    /// The ISO week `label` (`2026-W07`): Monday 00:00 UTC to the next Monday.
+    pub fn iso_week(label: &str) -> Result<Window, AnalysisError> {
+        let bad = || AnalysisError::BadWeek(label.to_string());
+        let (year, week) = label.split_once("-W").ok_or_else(bad)?;
+        let (year, week): (i32, u32) = (
+            year.parse().map_err(|_| bad())?,
+            week.parse().map_err(|_| bad())?,
+        );
+        let monday = chrono::NaiveDate::from_isoywd_opt(year, week, chrono::Weekday::Mon)
+            .ok_or_else(bad)?;
+        let since = Utc.from_utc_datetime(&monday.and_hms_opt(0, 0, 0).expect("midnight exists"));
+        Ok(Window {
+            since,
+            until: since + Duration::days(7),
+        })
+    }
+
+    /// The last ISO week that ended before `now`.
+    pub fn last_complete_week(now: DateTime<Utc>) -> Window {
+        let until = week_start(now);
+        Window {
+            since: until - Duration::days(7),
+            until,
+        }
+    }
+
+    /// The `YYYY-Www` label of the ISO week the window starts in.
+    pub fn week_label(&self) -> String {
+        let iso = self.since.iso_week();
+        format!("{}-W{:02}", iso.year(), iso.week())
+    }
+
     pub fn days(&self) -> f64 {
         (self.until - self.since)
             .num_microseconds()
@@ -80,14 +114,11 @@ impl Window {
         let mut start = week_start(self.since);
         while start < self.until {
             let end = start + Duration::days(7);
-            let iso = start.iso_week();
-            out.push((
-                format!("{}-W{:02}", iso.year(), iso.week()),
-                Window {
-                    since: start.max(self.since),
-                    until: end.min(self.until),
-                },
-            ));
+            let week = Window {
+                since: start.max(self.since),
+                until: end.min(self.until),
+            };
+            out.push((week.week_label(), week));
             start = end;
         }
         out
@@ -653,4 +684,34 @@ fn metric_set(conn: &Connection, window: &Window) -> Result<MetricSet, AnalysisE
         cycle_time,
         coverage,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn iso_week_labels_round_trip() {
+        let w = Window::iso_week("2026-W01").unwrap();
+        // ISO week 1 of 2026 starts on Monday 29 December 2025.
+        assert_eq!(w.since, t("2025-12-29T00:00:00Z"));
+        assert_eq!(w.until, t("2026-01-05T00:00:00Z"));
+        assert_eq!(w.week_label(), "2026-W01");
+        assert!(matches!(
+            Window::iso_week("2026-W54"),
+            Err(AnalysisError::BadWeek(_))
+        ));
+        assert!(Window::iso_week("2026-07").is_err());
+    }
+
+    #[test]
+    fn last_complete_week_ends_on_the_monday_before_now() {
+        let w = Window::last_complete_week(t("2026-11-25T13:00:00Z"));
+        assert_eq!(w.since, t("2026-11-16T00:00:00Z"));
+        assert_eq!(w.until, t("2026-11-23T00:00:00Z"));
+    }
 }
