@@ -156,6 +156,13 @@ pub fn summary_text(read: usize, skipped: usize, s: &ImportSummary, db: &str) ->
     if skipped > 0 {
         out.push_str(&format!(", {skipped} invalid lines skipped"));
     }
+    out.push_str(&kinds_table(s));
+    out
+}
+
+/// One line per record type: new, updated, unchanged (shared with `sync`).
+pub fn kinds_table(s: &ImportSummary) -> String {
+    let mut out = String::new();
     for (kind, c) in &s.kinds {
         out.push_str(&format!(
             "\n  {:<13} {:>8} new {:>8} updated {:>8} unchanged",

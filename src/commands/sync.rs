@@ -11,9 +11,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use chrono::{Duration, Utc};
 use flowmeter_connector::{Connector, Cursor, SyncContext};
-use flowmeter_store::Store;
+use flowmeter_store::{ImportSummary, Store};
 use serde::de::DeserializeOwned;
 
+use super::import::kinds_table;
 use super::parse_date;
 use crate::cli::SyncArgs;
 use crate::Env;
@@ -33,6 +34,9 @@ fn connector(table: &toml::Table, name: &str, known: &[String]) -> Result<Box<dy
         .and_then(|v| v.as_str())
         .unwrap_or_default();
     Ok(match kind {
+        "github" => Box::new(flowmeter_github::GitHubConnector::new(source_config(
+            table, name,
+        )?)?),
         "pagerduty" => Box::new(flowmeter_pagerduty::PagerDutyConnector::new(
             source_config(table, name)?,
             known.to_vec(),
@@ -83,17 +87,10 @@ pub fn run(env: &Env, args: SyncArgs) -> Result<ExitCode> {
         full: args.full,
     };
     let mut store = Store::open(&env.db)?;
-    let known: Vec<String> = {
-        let mut stmt = store
-            .conn()
-            .prepare("SELECT DISTINCT service FROM deployments ORDER BY 1")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        rows.collect::<Result<_, _>>()?
-    };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let mut failed = 0;
     for (name, table) in sources {
-        match sync_one(env, &mut store, &runtime, &ctx, table, &name, &known) {
+        match sync_one(env, &mut store, &runtime, &ctx, table, &name) {
             Ok(()) => {}
             Err(e) => {
                 failed += 1;
@@ -108,6 +105,34 @@ pub fn run(env: &Env, args: SyncArgs) -> Result<ExitCode> {
     })
 }
 
+/// The services the store knows: incident connectors map names to them.
+/// Read before each source, so incidents synced after a Git host in the
+/// same run match the services that host just brought.
+fn known_services(store: &Store) -> Result<Vec<String>> {
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT DISTINCT service FROM deployments ORDER BY 1")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Environments the source marked as production (GitHub's
+/// `production_environment`) that the config does not count as production:
+/// their deployments are stored but measured only once the user says so.
+fn unmeasured_production_environments(env: &Env, store: &Store, name: &str) -> Result<Vec<String>> {
+    let mut stmt = store.conn().prepare(
+        "SELECT DISTINCT environment FROM deployments
+         WHERE source = ? AND json_extract_string(extra, '$.production_environment') = 'true'
+         ORDER BY 1",
+    )?;
+    let rows = stmt.query_map([name], |r| r.get::<_, String>(0))?;
+    let all: Vec<String> = rows.collect::<Result<_, _>>()?;
+    Ok(all
+        .into_iter()
+        .filter(|e| !env.config.metrics.is_production(e))
+        .collect())
+}
+
 fn sync_one(
     env: &Env,
     store: &mut Store,
@@ -115,9 +140,8 @@ fn sync_one(
     ctx: &SyncContext,
     table: &toml::Table,
     name: &str,
-    known: &[String],
 ) -> Result<()> {
-    let mut connector = connector(table, name, known)?;
+    let mut connector = connector(table, name, &known_services(store)?)?;
     let mut cursor: Option<Cursor> = if ctx.full {
         None
     } else {
@@ -127,32 +151,71 @@ fn sync_one(
             .transpose()
             .with_context(|| format!("the saved cursor of `{name}` is not JSON; run with --full"))?
     };
-    let (mut records, mut batches, mut requests, mut written) = (0usize, 0, 0u64, 0u64);
+    let progress = if env.progress {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {prefix}: {msg} [{elapsed}]")
+                .expect("a valid progress template"),
+        );
+        bar.set_prefix(name.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(bar)
+    } else {
+        None
+    };
+    let (mut records, mut batches, mut requests) = (0usize, 0, 0u64);
+    let mut summary = ImportSummary::default();
     while let Some(batch) = runtime.block_on(connector.next_batch(ctx, cursor.as_ref()))? {
         batches += 1;
         records += batch.events.len();
         requests += batch.requests;
         for note in &batch.notes {
-            env.say(format!("note: {name}: {note}"));
+            match &progress {
+                Some(bar) => bar.println(format!("note: {name}: {note}")),
+                None => env.say(format!("note: {name}: {note}")),
+            }
         }
         let cursor_json = batch.cursor.0.to_string();
-        let summary = store.import_with_cursor(
+        let stored = store.import_with_cursor(
             batch.events,
             Some((name, cursor_json.as_str())),
             &env.config.metrics,
         )?;
-        let t = summary.total();
-        written += t.inserted + t.updated;
-        if env.verbose > 0 {
-            env.say(format!(
-                "{name}: batch {batches}: {} new, {} updated, {} unchanged",
-                t.inserted, t.updated, t.unchanged
-            ));
+        let t = stored.total();
+        let line = format!(
+            "batch {batches}: {records} records so far, {requests} requests; this batch {} new, {} updated, {} unchanged",
+            t.inserted, t.updated, t.unchanged
+        );
+        match &progress {
+            Some(bar) => bar.set_message(line),
+            None if env.verbose > 0 => env.say(format!("{name}: {line}")),
+            None => {}
         }
+        summary.merge(stored);
         cursor = Some(batch.cursor);
     }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let t = summary.total();
     env.say(format!(
-        "synced `{name}`: {records} records in {batches} batches, {written} written, {requests} requests"
+        "synced `{name}`: {records} records in {batches} batches, {} new, {} updated, {} unchanged, {requests} requests{}",
+        t.inserted,
+        t.updated,
+        t.unchanged,
+        kinds_table(&summary)
     ));
+    let unmeasured = unmeasured_production_environments(env, store, name)?;
+    if !unmeasured.is_empty() {
+        env.say(format!(
+            "note: {name}: environments marked production upstream but not counted as production: {}; \
+             add them to `production_environments` under [metrics] in flowmeter.toml to measure them",
+            unmeasured
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     Ok(())
 }
