@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! FLOWMETER_GIT_BENCH_REPO=/path/to/clone FLOWMETER_GIT_BENCH_BRANCH=master \
-//!   cargo test --release -p flowmeter-git --test bench -- --ignored --nocapture
+//!   cargo test --release --workspace --test bench -- --ignored --nocapture
 //! ```
 //!
 //! Optional: `FLOWMETER_GIT_BENCH_DEPLOYMENTS` (default `tags:v*`) and
