@@ -120,17 +120,25 @@ fn known_services(store: &Store) -> Result<Vec<String>> {
 /// `production_environment`) that the config does not count as production:
 /// their deployments are stored but measured only once the user says so.
 fn unmeasured_production_environments(env: &Env, store: &Store, name: &str) -> Result<Vec<String>> {
+    // The bundled DuckDB has no JSON extension: read `extra` here instead.
     let mut stmt = store.conn().prepare(
-        "SELECT DISTINCT environment FROM deployments
-         WHERE source = ? AND json_extract_string(extra, '$.production_environment') = 'true'
-         ORDER BY 1",
+        "SELECT DISTINCT environment, extra FROM deployments
+         WHERE source = ? AND extra LIKE '%production_environment%'",
     )?;
-    let rows = stmt.query_map([name], |r| r.get::<_, String>(0))?;
-    let all: Vec<String> = rows.collect::<Result<_, _>>()?;
-    Ok(all
-        .into_iter()
-        .filter(|e| !env.config.metrics.is_production(e))
-        .collect())
+    let rows = stmt.query_map([name], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+    })?;
+    let mut out = std::collections::BTreeSet::new();
+    for row in rows {
+        let (environment, extra) = row?;
+        let marked = extra
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(&e).ok())
+            .is_some_and(|e| e["production_environment"] == serde_json::Value::Bool(true));
+        if marked && !env.config.metrics.is_production(&environment) {
+            out.insert(environment);
+        }
+    }
+    Ok(out.into_iter().collect())
 }
 
 fn sync_one(
