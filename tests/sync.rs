@@ -82,7 +82,15 @@ fn gh_commit(sha: &str, parents: &[&str], authored: &str, message: &str) -> Valu
 }
 
 /// A `PullRequest` node of the connector's GraphQL query.
-fn gh_pull(number: i64, created: &str, merged: &str, merge_commit: &str, label: &str, commit: (&str, &str), reviews: Value) -> Value {
+fn gh_pull(
+    number: i64,
+    created: &str,
+    merged: &str,
+    merge_commit: &str,
+    label: &str,
+    commit: (&str, &str),
+    reviews: Value,
+) -> Value {
     json!({
         "number": number, "title": format!("Change {number}"),
         "url": format!("https://ghe.example/acme/shop/pull/{number}"),
@@ -125,15 +133,47 @@ async fn mount_github(server: &MockServer) {
     let api = "/api/v3/repos/acme/shop";
     Mock::given(method("GET"))
         .and(path(api))
-        .respond_with(ok(json!({"id": 7, "name": "shop", "full_name": "acme/shop", "default_branch": "main"})))
+        .respond_with(ok(
+            json!({"id": 7, "name": "shop", "full_name": "acme/shop", "default_branch": "main"}),
+        ))
         .mount(server)
         .await;
     let deployments = [
-        (105, S2, "staging", "2026-03-03T10:00:00Z", "2026-03-03T10:02:00Z"),
-        (104, S2, "production", "2026-03-05T12:00:00Z", "2026-03-05T12:03:00Z"),
-        (103, S3, "production", "2026-03-05T09:00:00Z", "2026-03-05T09:04:00Z"),
-        (102, S2, "production", "2026-03-04T10:00:00Z", "2026-03-04T10:06:00Z"),
-        (101, S1, "production", "2026-03-02T10:00:00Z", "2026-03-02T10:05:00Z"),
+        (
+            105,
+            S2,
+            "staging",
+            "2026-03-03T10:00:00Z",
+            "2026-03-03T10:02:00Z",
+        ),
+        (
+            104,
+            S2,
+            "production",
+            "2026-03-05T12:00:00Z",
+            "2026-03-05T12:03:00Z",
+        ),
+        (
+            103,
+            S3,
+            "production",
+            "2026-03-05T09:00:00Z",
+            "2026-03-05T09:04:00Z",
+        ),
+        (
+            102,
+            S2,
+            "production",
+            "2026-03-04T10:00:00Z",
+            "2026-03-04T10:06:00Z",
+        ),
+        (
+            101,
+            S1,
+            "production",
+            "2026-03-02T10:00:00Z",
+            "2026-03-02T10:05:00Z",
+        ),
     ];
     let listed: Vec<Value> = deployments
         .iter()
@@ -157,7 +197,12 @@ async fn mount_github(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path(format!("{api}/commits")))
         .respond_with(ok(json!([
-            gh_commit(S3, &[S2], "2026-03-04T11:00:00Z", "Fix rounding in totals (#2)"),
+            gh_commit(
+                S3,
+                &[S2],
+                "2026-03-04T11:00:00Z",
+                "Fix rounding in totals (#2)"
+            ),
             gh_commit(S2, &[S1], "2026-03-02T09:00:00Z", "Faster checkout (#1)"),
             gh_commit(S1, &[S0], "2026-03-01T09:00:00Z", "Prepare release"),
             gh_commit(S0, &[], "2026-02-25T09:00:00Z", "Initial commit"),
@@ -191,7 +236,12 @@ async fn mount_github(server: &MockServer) {
 
 async fn mount_pagerduty(server: &MockServer) {
     let incidents = vec![
-        pd_incident("Q1", 1, "2026-03-02T14:00:00Z", Some("2026-03-02T16:30:00Z")),
+        pd_incident(
+            "Q1",
+            1,
+            "2026-03-02T14:00:00Z",
+            Some("2026-03-02T16:30:00Z"),
+        ),
         pd_incident("Q2", 2, "2026-03-06T10:00:00Z", None),
     ];
     let all = incidents.clone();
@@ -227,10 +277,22 @@ fn metrics(db: &Path, config: &Path) -> Value {
     let out = flowmeter(db)
         .arg("--config")
         .arg(config)
-        .args(["metrics", "--since", "2026-03-02", "--until", "2026-03-09", "--format", "json"])
+        .args([
+            "metrics",
+            "--since",
+            "2026-03-02",
+            "--until",
+            "2026-03-09",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -279,8 +341,14 @@ PSHOP01 = "acme/shop"
     let first = tokio::task::block_in_place(|| sync(&synced));
     let stderr = String::from_utf8_lossy(&first.stderr).to_string();
     assert!(first.status.success(), "{stderr}");
-    assert!(!stderr.contains(GH_TOKEN) && !stderr.contains(PD_TOKEN), "{stderr}");
-    assert!(stderr.contains("synced `gh`") && stderr.contains("synced `pd`"), "{stderr}");
+    assert!(
+        !stderr.contains(GH_TOKEN) && !stderr.contains(PD_TOKEN),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("synced `gh`") && stderr.contains("synced `pd`"),
+        "{stderr}"
+    );
 
     let imported = dir.path().join("imported.duckdb");
     let import = tokio::task::block_in_place(|| {
@@ -290,9 +358,14 @@ PSHOP01 = "acme/shop"
             .output()
             .unwrap()
     });
-    assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
 
-    let (from_sync, from_import) = tokio::task::block_in_place(|| (metrics(&synced, &config), metrics(&imported, &config)));
+    let (from_sync, from_import) =
+        tokio::task::block_in_place(|| (metrics(&synced, &config), metrics(&imported, &config)));
     assert_eq!(from_sync, from_import);
     // The scenario is not trivial: D104 redeploys S2 and so rolls back D103;
     // Q1 fails D101 (recovered in 6.4 h); Q2, still open, fails the rollback.
@@ -314,5 +387,8 @@ PSHOP01 = "acme/shop"
             .unwrap_or_else(|| panic!("no summary for {source}: {stderr}"));
         assert!(line.contains(" 0 new, 0 updated"), "{line}");
     }
-    assert_eq!(tokio::task::block_in_place(|| metrics(&synced, &config)), from_import);
+    assert_eq!(
+        tokio::task::block_in_place(|| metrics(&synced, &config)),
+        from_import
+    );
 }

@@ -76,8 +76,8 @@ impl Window {
             year.parse().map_err(|_| bad())?,
             week.parse().map_err(|_| bad())?,
         );
-        let monday = chrono::NaiveDate::from_isoywd_opt(year, week, chrono::Weekday::Mon)
-            .ok_or_else(bad)?;
+        let monday =
+            chrono::NaiveDate::from_isoywd_opt(year, week, chrono::Weekday::Mon).ok_or_else(bad)?;
         let since = Utc.from_utc_datetime(&monday.and_hms_opt(0, 0, 0).expect("midnight exists"));
         Ok(Window {
             since,
