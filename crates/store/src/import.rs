@@ -72,6 +72,7 @@ pub(crate) fn table_of(kind: EventKind) -> (&'static str, &'static [&'static str
 }
 
 pub(crate) fn upsert(conn: &Connection, events: Vec<Event>) -> Result<ImportSummary, StoreError> {
+    let t0 = std::time::Instant::now();
     let mut by_kind: HashMap<EventKind, Vec<Vec<Value>>> = HashMap::new();
     let mut keys: HashMap<EventKind, HashMap<Vec<String>, usize>> = HashMap::new();
     for event in events {
@@ -86,6 +87,7 @@ pub(crate) fn upsert(conn: &Connection, events: Vec<Event>) -> Result<ImportSumm
             }
         }
     }
+    crate::timing::phase("rows and keys", t0);
     let mut summary = ImportSummary::default();
     for kind in EventKind::ALL {
         let Some(rows) = by_kind.remove(&kind) else {
@@ -109,7 +111,10 @@ fn upsert_rows(
         "DROP TABLE IF EXISTS {stage}; CREATE TABLE {stage} AS SELECT * FROM {table} LIMIT 0;"
     ))
     .ctx("create staging table")?;
+    let t0 = std::time::Instant::now();
     append_all(conn, &stage, rows)?;
+    crate::timing::phase(&format!("append {stage}"), t0);
+    let t0 = std::time::Instant::now();
     let on = key
         .iter()
         .map(|k| format!("t.{k} = s.{k}"))
@@ -148,6 +153,7 @@ fn upsert_rows(
         "INSERT INTO {table} SELECT * EXCLUDE (existed__) FROM {changed}; DROP TABLE {changed}; DROP TABLE {stage};"
     ))
     .ctx(&format!("insert {table}"))?;
+    crate::timing::phase(&format!("compare and write {table}"), t0);
     Ok(KindCounts {
         inserted: (written - updated) as u64,
         updated: updated as u64,

@@ -10,6 +10,7 @@
 mod import;
 mod link;
 mod schema;
+mod timing;
 
 use std::path::Path;
 

@@ -122,6 +122,7 @@ fn float(f: Option<f64>) -> Value {
 }
 
 pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSummary, StoreError> {
+    let t0 = std::time::Instant::now();
     // --- load ---------------------------------------------------------------
     let mut deployments: Vec<Deployment> = Vec::new();
     {
@@ -228,6 +229,8 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
         }
     }
 
+    crate::timing::phase("link: load", t0);
+    let t0 = std::time::Instant::now();
     // --- order deployments per service --------------------------------------
     // Ties in finished_at are broken by source and id, so the order (and so
     // every number) is deterministic.
@@ -424,6 +427,8 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
             .len() as u64,
         ..Default::default()
     };
+    crate::timing::phase("link: compute", t0);
+    let t0 = std::time::Instant::now();
     conn.execute_batch(
         "DELETE FROM link_deployments; DELETE FROM link_changes; DELETE FROM link_incidents;
          DELETE FROM link_incident_services; DELETE FROM link_prs;",
@@ -591,6 +596,7 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
         }
         append_all(conn, "link_prs", rows_link_prs)?;
     }
+    crate::timing::phase("link: write", t0);
     conn.execute(
         "INSERT OR REPLACE INTO store_meta VALUES (?, ?)",
         [FINGERPRINT_KEY, config.fingerprint().as_str()],
