@@ -62,6 +62,20 @@ pub enum Command {
     ///
     /// The store is a fresh one in a temporary directory unless `--db` is given.
     Demo(DemoArgs),
+    /// Write a report people read: the weekly delivery report, the team view
+    /// or the leadership page.
+    ///
+    /// Built from the same numbers as `flowmeter metrics`. HTML is one
+    /// self-contained file (charts inline, no external fonts or scripts);
+    /// Markdown writes its charts as SVG files next to `--out`.
+    ///
+    /// Examples:
+    ///   flowmeter report                                   # last week, HTML file
+    ///   flowmeter report --week 2026-W44 --format md --out weekly.md
+    ///   flowmeter report --kind team --team payments --format text
+    ///   flowmeter report --kind leadership --out kpis.html
+    #[command(verbatim_doc_comment)]
+    Report(ReportArgs),
     /// Pull events from the sources in the config (`[[sources]]`).
     Sync(SyncArgs),
     /// Benchmark: generate a synthetic organisation, import it, compute all metrics.
@@ -143,6 +157,61 @@ pub struct MetricsArgs {
     pub by: Option<By>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportKind {
+    /// The weekly delivery report: the five keys against last week and the
+    /// 4-week average, 12-week charts, the bottleneck, notable events.
+    Weekly,
+    /// Per team: where work waits against the organisation, stages per
+    /// week, work in progress and the oldest open pull requests.
+    Team,
+    /// The quarter (13 weeks) per team and org-wide: trends, tiers, speed
+    /// against stability.
+    Leadership,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// One self-contained HTML file.
+    Html,
+    /// Markdown tables; with `--out`, charts as SVG files next to it.
+    Md,
+    /// Plain text for a terminal (the Markdown report without charts).
+    Text,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[arg(long, value_enum, default_value = "weekly")]
+    pub kind: ReportKind,
+    /// The ISO week to report, like `2026-W07` [default: the last complete week].
+    #[arg(long, conflicts_with_all = ["since", "until"])]
+    pub week: Option<String>,
+    /// Start of a window other than an ISO week (`YYYY-MM-DD` or RFC 3339)
+    /// [default: 7 days before --until]. It is compared with the window of
+    /// the same length before it.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End of the window, exclusive [default: the start of today, UTC].
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this service.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only this team (its services and repos, from the config).
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Only this repository (`owner/name`).
+    #[arg(long)]
+    pub repo: Option<String>,
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: ReportFormat,
+    /// Where to write [default: stdout for md and text;
+    /// `flowmeter-report-KIND-WEEK.html` for html].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

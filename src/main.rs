@@ -58,6 +58,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => commands::import::run(&env, args),
         Command::Metrics(args) => commands::metrics::run(&env, args),
         Command::Demo(args) => commands::demo::run(&env, args),
+        Command::Report(args) => commands::report::run(&env, args),
         Command::Sync(args) => commands::sync::run(&env, args),
         Command::Bench(args) => commands::bench::run(&env, args),
     }

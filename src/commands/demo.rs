@@ -14,7 +14,7 @@ use flowmeter_store::Store;
 
 use super::import::summary_text;
 use super::metrics::print;
-use crate::cli::{By, DemoArgs, Format};
+use crate::cli::{By, DemoArgs, Format, ReportFormat, ReportKind};
 use crate::Env;
 
 const EVENTS: &str = include_str!("../../sample-data/events.jsonl");
@@ -81,6 +81,28 @@ pub fn run(env: &Env, args: DemoArgs) -> Result<ExitCode> {
             Format::Text,
         )?;
     }
+    // End with the weekly report of the data's last week, as a file to open.
+    let week = Window::new(window.until - Duration::days(7), window.until)?;
+    let report = {
+        let name = format!(
+            "flowmeter-report-weekly-{}.html",
+            flowmeter_analysis::digest::label(&week)
+        );
+        match db.parent().filter(|_| env.db_given) {
+            Some(dir) => dir.join(name),
+            None => std::path::PathBuf::from(name),
+        }
+    };
+    let rendered = super::report::render(
+        &mut store,
+        &env.config,
+        ReportKind::Weekly,
+        week,
+        &Filters::default(),
+        ReportFormat::Html,
+        None,
+    )?;
+    super::report::write(&report, &rendered)?;
     let since = window.since.format("%Y-%m-%d");
     let until = window.until.format("%Y-%m-%d");
     let db_hint = if env.db_given {
@@ -89,11 +111,19 @@ pub fn run(env: &Env, args: DemoArgs) -> Result<ExitCode> {
         "--db demo.duckdb".to_string()
     };
     env.say(format!(
+        "\nWrote the weekly delivery report of {} to `{}`: open it in a browser.",
+        week.week_label(),
+        report.display()
+    ));
+    env.say(format!(
         "\nTry next:\n  \
          flowmeter demo {db_hint}                    # keep the demo store\n  \
          flowmeter metrics {db_hint} --config sample-data/flowmeter.toml --since {since} --until {until} --by week\n  \
          flowmeter metrics {db_hint} --config sample-data/flowmeter.toml --since {since} --until {until} --team payments --format json\n  \
-         flowmeter import your-events.jsonl          # your own data (EVENTS.md format)"
+         flowmeter report {db_hint} --config sample-data/flowmeter.toml --week {week} --kind team --format text\n  \
+         flowmeter report {db_hint} --config sample-data/flowmeter.toml --week {week} --kind leadership\n  \
+         flowmeter import your-events.jsonl          # your own data (EVENTS.md format)",
+        week = week.week_label()
     ));
     Ok(ExitCode::SUCCESS)
 }

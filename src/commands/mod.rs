@@ -4,6 +4,7 @@ pub mod bench;
 pub mod demo;
 pub mod import;
 pub mod metrics;
+pub mod report;
 pub mod sync;
 
 use anyhow::{bail, Result};

@@ -8,6 +8,7 @@
 //! the store, so all formats show the same numbers. [`series`] turns groups
 //! into polars frames for trends and comparisons.
 
+pub mod digest;
 mod scope;
 pub mod series;
 

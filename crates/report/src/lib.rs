@@ -4,9 +4,13 @@
 //! from the analysis layer, so every format shows the same numbers.
 //!
 //! - [`text`]: the terminal tables of `flowmeter metrics`;
-//! - [`flat`]: CSV rows (every JSON field, flattened with dotted names).
+//! - [`flat`]: CSV rows (every JSON field, flattened with dotted names);
+//! - [`pages`]: the weekly, team and leadership reports (HTML, Markdown,
+//!   text) with [`charts`] drawn as SVG.
 
+pub mod charts;
 pub mod flat;
+pub mod pages;
 pub mod text;
 
 pub use flowmeter_analysis::{Grouped, Metrics};

@@ -1,0 +1,539 @@
+//! What the reports show, computed once: the weekly delivery report, the
+//! team view and the leadership page each get one digest, built from the
+//! same [`compute`]/[`compute_grouped`] results as `flowmeter metrics` plus
+//! the records a reader needs to act (incidents, rollbacks, the PRs that
+//! waited longest, open PRs). Renderers take a digest and never query the
+//! store, so every format shows the same numbers.
+
+use chrono::{DateTime, Duration, Utc};
+use duckdb::Connection;
+use flowmeter_config::Config;
+use serde::Serialize;
+
+use crate::series::{comparison_frame, floats};
+use crate::{
+    compute, compute_grouped, week_start, AnalysisError, Filters, GroupBy, Grouped, MetricSet,
+    Metrics, Window,
+};
+
+mod sql {
+    pub const INCIDENTS: &str = include_str!("../../../queries/report/incidents.sql");
+    pub const DEPLOYMENTS: &str = include_str!("../../../queries/report/deployments.sql");
+    pub const WAITS: &str = include_str!("../../../queries/report/waits.sql");
+    pub const OPEN_PRS: &str = include_str!("../../../queries/report/open_prs.sql");
+}
+
+/// Weeks in the trend charts of the weekly report and the team view.
+pub const TREND_WEEKS: i64 = 12;
+/// Weeks in a leadership "quarter": the 13 ISO weeks ending with the report week.
+pub const QUARTER_WEEKS: i64 = 13;
+
+/// One headline key of a report, with what it is compared against.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Headline {
+    /// Stable id (`lead_time`), also the JSON name of the metric.
+    pub key: &'static str,
+    pub name: &'static str,
+    /// `hours`, `ratio` or `per_week`.
+    pub unit: &'static str,
+    /// Whether a rise is good news (deployments) or bad (lead time).
+    pub higher_is_better: bool,
+    pub value: Option<f64>,
+    pub tier: Option<&'static str>,
+    /// How many records the value rests on.
+    pub samples: u64,
+    pub previous: Option<f64>,
+    /// Mean of the weekly values of the 4 weeks before the report week
+    /// (weeks without data left out).
+    pub baseline: Option<f64>,
+}
+
+/// The headline keys of one metric set: the five DORA keys, then classic
+/// time to restore and the PR cycle time.
+pub fn headline_values(m: &MetricSet) -> Vec<(&'static str, Option<f64>)> {
+    vec![
+        (
+            "deployment_frequency",
+            Some(m.deployment_frequency.per_week),
+        ),
+        ("lead_time", m.lead_time.p50_hours),
+        ("change_failure_rate", m.change_failure_rate.rate),
+        ("recovery_time", m.recovery_time.p50_hours),
+        ("rework_rate", m.rework_rate.rate),
+        ("time_to_restore", m.time_to_restore.p50_hours),
+        ("cycle_time", m.cycle_time.cycle.p50_hours),
+    ]
+}
+
+/// The columns of [`comparison_frame`] that hold each headline key.
+const FRAME_COLUMNS: [(&str, &str); 7] = [
+    ("deployment_frequency", "per_week"),
+    ("lead_time", "lead_time_p50"),
+    ("change_failure_rate", "change_failure_rate"),
+    ("recovery_time", "recovery_p50"),
+    ("rework_rate", "rework_rate"),
+    ("time_to_restore", "time_to_restore_p50"),
+    ("cycle_time", "cycle_p50"),
+];
+
+fn headlines(current: &MetricSet, previous: &MetricSet, baseline: &[Option<f64>]) -> Vec<Headline> {
+    let prev = headline_values(previous);
+    headline_values(current)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, value))| {
+            let (name, unit, higher_is_better, tier, samples) = match key {
+                "deployment_frequency" => (
+                    "Deployment frequency",
+                    "per_week",
+                    true,
+                    current.deployment_frequency.tier,
+                    current.deployment_frequency.deployments,
+                ),
+                "lead_time" => (
+                    "Lead time for changes",
+                    "hours",
+                    false,
+                    current.lead_time.tier,
+                    current.lead_time.changes,
+                ),
+                "change_failure_rate" => (
+                    "Change failure rate",
+                    "ratio",
+                    false,
+                    current.change_failure_rate.tier,
+                    current.change_failure_rate.deployments,
+                ),
+                "recovery_time" => (
+                    "Failed deployment recovery time",
+                    "hours",
+                    false,
+                    current.recovery_time.tier,
+                    current.recovery_time.recovered,
+                ),
+                "rework_rate" => (
+                    "Rework rate",
+                    "ratio",
+                    false,
+                    None,
+                    current.rework_rate.deployments,
+                ),
+                "time_to_restore" => (
+                    "Time to restore (MTTR)",
+                    "hours",
+                    false,
+                    None,
+                    current.time_to_restore.resolved,
+                ),
+                _ => (
+                    "PR cycle time",
+                    "hours",
+                    false,
+                    None,
+                    current.cycle_time.cycles,
+                ),
+            };
+            Headline {
+                key,
+                name,
+                unit,
+                higher_is_better,
+                value,
+                tier,
+                samples,
+                previous: prev[i].1,
+                baseline: baseline.get(i).copied().flatten(),
+            }
+        })
+        .collect()
+}
+
+/// An incident opened in the window, and the deployment it was blamed on.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IncidentNote {
+    pub source: String,
+    pub id: String,
+    pub title: Option<String>,
+    pub severity: Option<String>,
+    pub services: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub restore_hours: Option<f64>,
+    /// The attributed deployment's id, service and finish time, and how
+    /// (`explicit` or `window`).
+    pub deployment_id: Option<String>,
+    pub deployment_service: Option<String>,
+    pub deployed_at: Option<DateTime<Utc>>,
+    pub attributed_how: Option<String>,
+}
+
+/// A rollback, hotfix or failed deployment of the window.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeploymentNote {
+    pub source: String,
+    pub id: String,
+    pub service: String,
+    pub repo: Option<String>,
+    pub commit_sha: String,
+    pub finished_at: DateTime<Utc>,
+    pub kind: String,
+    pub is_rollback: bool,
+    pub failed: bool,
+    pub open: bool,
+    pub rolled_back_by: Option<String>,
+    pub incidents: u64,
+    pub recovery_hours: Option<f64>,
+    pub changes: u64,
+    pub rework: bool,
+}
+
+/// A merged PR and how long it waited (pickup + deploy queue).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PrWait {
+    pub repo: String,
+    pub number: i64,
+    pub title: Option<String>,
+    pub author: Option<String>,
+    pub coding_hours: Option<f64>,
+    pub pickup_hours: Option<f64>,
+    pub review_hours: Option<f64>,
+    pub deploy_hours: Option<f64>,
+    pub waiting_hours: f64,
+}
+
+/// A PR open at the end of the window.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OpenPr {
+    pub repo: String,
+    pub number: i64,
+    pub title: Option<String>,
+    pub author: Option<String>,
+    pub age_hours: f64,
+}
+
+/// `flowmeter report --kind weekly`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WeeklyDigest {
+    pub week: String,
+    pub current: Metrics,
+    pub previous: Metrics,
+    pub headlines: Vec<Headline>,
+    /// The 12 ISO weeks ending with the report week.
+    pub series: Grouped,
+    pub incidents: Vec<IncidentNote>,
+    pub deployments: Vec<DeploymentNote>,
+    pub longest_waits: Vec<PrWait>,
+    pub open_prs: Vec<OpenPr>,
+}
+
+/// One team of `flowmeter report --kind team`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TeamView {
+    pub team: String,
+    pub current: Metrics,
+    pub series: Grouped,
+    pub open_prs: Vec<OpenPr>,
+}
+
+/// `flowmeter report --kind team`: each team against the organisation.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TeamDigest {
+    pub week: String,
+    pub org: Metrics,
+    pub teams: Vec<TeamView>,
+}
+
+/// One row of the leadership page: a team (or the organisation) over a
+/// quarter and the quarter before, with its weekly trend.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct QuarterView {
+    pub name: String,
+    pub quarter: Metrics,
+    pub previous_quarter: Metrics,
+    pub series: Grouped,
+}
+
+/// `flowmeter report --kind leadership`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LeadershipDigest {
+    pub week: String,
+    pub org: QuarterView,
+    pub teams: Vec<QuarterView>,
+}
+
+/// The `n` ISO weeks ending with the week that holds the end of `window`.
+fn weeks_ending_with(window: Window, n: i64) -> Window {
+    let end = week_start(window.until - Duration::microseconds(1)) + Duration::days(7);
+    Window {
+        since: end - Duration::days(7 * n),
+        until: end,
+    }
+}
+
+/// `2026-W07` for an ISO week, else `2026-02-01 to 2026-02-28`.
+pub fn label(window: &Window) -> String {
+    if window.since == week_start(window.since) && window.until - window.since == Duration::days(7)
+    {
+        window.week_label()
+    } else {
+        format!(
+            "{} to {}",
+            window.since.format("%Y-%m-%d"),
+            (window.until - Duration::microseconds(1)).format("%Y-%m-%d")
+        )
+    }
+}
+
+/// The weekly delivery report of `week` (an ISO week, or any window: it is
+/// then compared with the window of the same length before it).
+pub fn weekly(
+    conn: &Connection,
+    config: &Config,
+    week: Window,
+    filters: &Filters,
+) -> Result<WeeklyDigest, AnalysisError> {
+    let series = compute_grouped(
+        conn,
+        config,
+        weeks_ending_with(week, TREND_WEEKS),
+        filters,
+        GroupBy::Week,
+    )?;
+    // The window of the same length just before (the previous week).
+    let previous_week = Window {
+        since: week.since - (week.until - week.since),
+        until: week.since,
+    };
+    let previous = compute(conn, config, previous_week, filters)?;
+    // Last, so the scope views stay those of the report for the listings.
+    let current = compute(conn, config, week, filters)?;
+    let baseline = four_week_baseline(&series)?;
+    Ok(WeeklyDigest {
+        week: label(&week),
+        headlines: headlines(&current.metrics, &previous.metrics, &baseline),
+        incidents: incidents(conn, &week)?,
+        deployments: deployments(conn, &week)?,
+        longest_waits: waits(conn, &week)?,
+        open_prs: open_prs(conn, &week)?,
+        current,
+        previous,
+        series,
+    })
+}
+
+/// The mean of each headline key over the 4 weeks before the last week of
+/// `series` (polars: the weekly frame, sliced and averaged).
+fn four_week_baseline(series: &Grouped) -> Result<Vec<Option<f64>>, AnalysisError> {
+    let frame = comparison_frame(series)?;
+    let n = frame.height() as i64;
+    if n < 2 {
+        return Ok(vec![None; FRAME_COLUMNS.len()]);
+    }
+    let before = frame.slice((n - 5).max(0), (n - 1).min(4) as usize);
+    FRAME_COLUMNS
+        .iter()
+        .map(|(_, column)| {
+            let values = floats(&before, column)?;
+            let present: Vec<f64> = values.into_iter().flatten().collect();
+            Ok((!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64))
+        })
+        .collect()
+}
+
+/// The team view of `week`: every team of the config (or the one in
+/// `filters.team`) against the organisation (the other filters apply to both).
+pub fn teams(
+    conn: &Connection,
+    config: &Config,
+    week: Window,
+    filters: &Filters,
+) -> Result<TeamDigest, AnalysisError> {
+    let org_filters = Filters {
+        team: None,
+        ..filters.clone()
+    };
+    let org = compute(conn, config, week, &org_filters)?;
+    let mut teams = Vec::new();
+    for name in team_names(config, filters)? {
+        let f = Filters {
+            team: Some(name.clone()),
+            ..filters.clone()
+        };
+        let series = compute_grouped(
+            conn,
+            config,
+            weeks_ending_with(week, TREND_WEEKS),
+            &f,
+            GroupBy::Week,
+        )?;
+        let current = compute(conn, config, week, &f)?;
+        teams.push(TeamView {
+            team: name,
+            open_prs: open_prs(conn, &week)?,
+            current,
+            series,
+        });
+    }
+    Ok(TeamDigest {
+        week: label(&week),
+        org,
+        teams,
+    })
+}
+
+/// The leadership page: the quarter (13 ISO weeks) ending with `week`, and
+/// the quarter before, org-wide and per team.
+pub fn leadership(
+    conn: &Connection,
+    config: &Config,
+    week: Window,
+    filters: &Filters,
+) -> Result<LeadershipDigest, AnalysisError> {
+    let quarter = weeks_ending_with(week, QUARTER_WEEKS);
+    let previous = Window {
+        since: quarter.since - Duration::days(7 * QUARTER_WEEKS),
+        until: quarter.since,
+    };
+    let view = |name: String, f: &Filters| -> Result<QuarterView, AnalysisError> {
+        Ok(QuarterView {
+            name,
+            series: compute_grouped(conn, config, quarter, f, GroupBy::Week)?,
+            previous_quarter: compute(conn, config, previous, f)?,
+            quarter: compute(conn, config, quarter, f)?,
+        })
+    };
+    let org_filters = Filters {
+        team: None,
+        ..filters.clone()
+    };
+    let org = view("organisation".to_string(), &org_filters)?;
+    let mut teams = Vec::new();
+    for name in team_names(config, filters)? {
+        let f = Filters {
+            team: Some(name.clone()),
+            ..filters.clone()
+        };
+        teams.push(view(name, &f)?);
+    }
+    Ok(LeadershipDigest {
+        week: label(&week),
+        org,
+        teams,
+    })
+}
+
+fn team_names(config: &Config, filters: &Filters) -> Result<Vec<String>, AnalysisError> {
+    match &filters.team {
+        Some(t) if !config.teams.contains_key(t) => Err(AnalysisError::UnknownTeam {
+            team: t.clone(),
+            known: config.teams.keys().cloned().collect::<Vec<_>>().join(", "),
+        }),
+        Some(t) => Ok(vec![t.clone()]),
+        None => Ok(config.teams.keys().cloned().collect()),
+    }
+}
+
+// ---------------------------------------------------------------- listings
+
+fn err(query: &str) -> impl Fn(duckdb::Error) -> AnalysisError + '_ {
+    move |source| AnalysisError::Query {
+        query: query.to_string(),
+        source,
+    }
+}
+
+fn time(us: Option<i64>) -> Option<DateTime<Utc>> {
+    us.and_then(DateTime::from_timestamp_micros)
+}
+
+fn hours_between(from: DateTime<Utc>, to: Option<DateTime<Utc>>) -> Option<f64> {
+    to.map(|t| (t - from).num_microseconds().unwrap_or(i64::MAX) as f64 / 3_600e6)
+}
+
+/// Runs one listing query of `queries/report/` over the window, mapping rows.
+fn listing<T>(
+    conn: &Connection,
+    name: &str,
+    sql: &str,
+    window: &Window,
+    map: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
+) -> Result<Vec<T>, AnalysisError> {
+    let since = window.since.naive_utc().to_string();
+    let until = window.until.naive_utc().to_string();
+    let mut stmt = conn.prepare(sql).map_err(err(name))?;
+    let rows = stmt.query_map([since, until], map).map_err(err(name))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(err(name))
+}
+
+fn incidents(conn: &Connection, window: &Window) -> Result<Vec<IncidentNote>, AnalysisError> {
+    listing(conn, "report incidents", sql::INCIDENTS, window, |r| {
+        let created_at = time(r.get(5)?).unwrap_or_default();
+        let resolved_at = time(r.get(6)?);
+        let services: String = r.get(4)?;
+        Ok(IncidentNote {
+            source: r.get(0)?,
+            id: r.get(1)?,
+            title: r.get(2)?,
+            severity: r.get(3)?,
+            services: serde_json::from_str(&services).unwrap_or_default(),
+            created_at,
+            resolved_at,
+            restore_hours: hours_between(created_at, resolved_at),
+            deployment_id: r.get(7)?,
+            attributed_how: r.get(8)?,
+            deployment_service: r.get(9)?,
+            deployed_at: time(r.get(10)?),
+        })
+    })
+}
+
+fn deployments(conn: &Connection, window: &Window) -> Result<Vec<DeploymentNote>, AnalysisError> {
+    listing(conn, "report deployments", sql::DEPLOYMENTS, window, |r| {
+        let finished_at = time(r.get(5)?).unwrap_or_default();
+        Ok(DeploymentNote {
+            source: r.get(0)?,
+            id: r.get(1)?,
+            service: r.get(2)?,
+            repo: r.get(3)?,
+            commit_sha: r.get(4)?,
+            finished_at,
+            kind: r.get(6)?,
+            is_rollback: r.get(7)?,
+            failed: r.get(8)?,
+            open: r.get(9)?,
+            rolled_back_by: r.get(10)?,
+            incidents: r.get::<_, i64>(11)? as u64,
+            recovery_hours: hours_between(finished_at, time(r.get(12)?)),
+            changes: r.get::<_, i64>(13)? as u64,
+            rework: r.get(14)?,
+        })
+    })
+}
+
+fn waits(conn: &Connection, window: &Window) -> Result<Vec<PrWait>, AnalysisError> {
+    listing(conn, "report waits", sql::WAITS, window, |r| {
+        Ok(PrWait {
+            repo: r.get(0)?,
+            number: r.get(1)?,
+            title: r.get(2)?,
+            author: r.get(3)?,
+            coding_hours: r.get(4)?,
+            pickup_hours: r.get(5)?,
+            review_hours: r.get(6)?,
+            deploy_hours: r.get(7)?,
+            waiting_hours: r.get(8)?,
+        })
+    })
+}
+
+fn open_prs(conn: &Connection, window: &Window) -> Result<Vec<OpenPr>, AnalysisError> {
+    listing(conn, "report open PRs", sql::OPEN_PRS, window, |r| {
+        Ok(OpenPr {
+            repo: r.get(0)?,
+            number: r.get(1)?,
+            title: r.get(2)?,
+            author: r.get(3)?,
+            age_hours: r.get(4)?,
+        })
+    })
+}

@@ -1,0 +1,226 @@
+//! `flowmeter report` end to end on the bundled sample data: the Markdown and
+//! text reports as snapshots (fixed week), the HTML report parsed (structure,
+//! inline charts with data, nothing external, hostile titles escaped), and
+//! every headline equal to `flowmeter metrics` for the same week.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use scraper::{Html, Selector};
+use serde_json::Value;
+
+const WEEK: &str = "2026-W44";
+const SINCE: &str = "2026-10-26";
+const UNTIL: &str = "2026-11-02";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn flowmeter(db: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("flowmeter").unwrap();
+    cmd.arg("--db")
+        .arg(db)
+        .arg("--config")
+        .arg(root().join("sample-data/flowmeter.toml"))
+        .env_remove("FLOWMETER_DB")
+        .env_remove("FLOWMETER_CONFIG");
+    cmd
+}
+
+/// A store with the sample organisation, plus `extra` JSON Lines.
+fn sample_store(dir: &Path, extra: &str) -> PathBuf {
+    let db = dir.join("s.duckdb");
+    flowmeter(&db)
+        .arg("import")
+        .arg(root().join("sample-data/events.jsonl"))
+        .assert()
+        .success();
+    if !extra.is_empty() {
+        let file = dir.join("extra.jsonl");
+        std::fs::write(&file, extra).unwrap();
+        flowmeter(&db).arg("import").arg(&file).assert().success();
+    }
+    db
+}
+
+fn report(db: &Path, args: &[&str]) -> String {
+    let out = flowmeter(db)
+        .args(["report", "--week", WEEK])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn weekly_markdown_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), "");
+    insta::assert_snapshot!(report(&db, &["--format", "md"]));
+}
+
+#[test]
+fn team_and_leadership_text_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), "");
+    insta::assert_snapshot!(
+        "team_text",
+        report(
+            &db,
+            &["--kind", "team", "--team", "payments", "--format", "text"]
+        )
+    );
+    insta::assert_snapshot!(
+        "leadership_text",
+        report(&db, &["--kind", "leadership", "--format", "text"])
+    );
+}
+
+#[test]
+fn markdown_with_out_writes_its_charts_next_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), "");
+    let out = dir.path().join("weekly.md");
+    flowmeter(&db)
+        .args(["report", "--week", WEEK, "--format", "md", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let md = std::fs::read_to_string(&out).unwrap();
+    let linked: Vec<&str> = md
+        .lines()
+        .flat_map(|l| l.split("](").skip(1))
+        .map(|rest| rest.split(')').next().unwrap())
+        .collect();
+    assert_eq!(linked.len(), 8, "7 key trends and the stage chart: {md}");
+    for file in linked {
+        let svg = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<polyline"),
+            "{file}"
+        );
+    }
+}
+
+const HOSTILE: &str = r#"{"type":"pull_request","repo":"acme/billing","number":9001,"title":"<script>alert('x')</script> & <b>bold</b>","author":"mallory","created_at":"2026-10-10T09:00:00Z","merged_at":"2026-10-30T09:00:00Z","first_commit_at":"2026-10-09T09:00:00Z"}
+"#;
+
+#[test]
+fn html_is_self_contained_escaped_and_has_charts_with_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), HOSTILE);
+    let out = dir.path().join("weekly.html");
+    flowmeter(&db)
+        .args(["report", "--week", WEEK, "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let html = Html::parse_document(&text);
+    let sel = |s: &str| Selector::parse(s).unwrap();
+
+    // The hostile title is text, not markup: no script element anywhere.
+    assert_eq!(html.select(&sel("script")).count(), 0);
+    assert_eq!(html.select(&sel("b")).count(), 0);
+    let waits: String = html
+        .select(&sel("#notable td"))
+        .map(|td| td.text().collect::<String>())
+        .collect();
+    assert!(
+        waits.contains("<script>alert('x')</script> & <b>bold</b>"),
+        "{waits}"
+    );
+
+    // Structure: the sections, one row per headline key.
+    for id in ["#keys", "#value-stream", "#notable", "#coverage"] {
+        assert_eq!(html.select(&sel(id)).count(), 1, "{id}");
+    }
+    assert_eq!(html.select(&sel("#keys tbody tr")).count(), 7);
+
+    // Every chart is an inline SVG that draws data.
+    let charts: Vec<_> = html.select(&sel("figure.chart")).collect();
+    assert_eq!(charts.len(), 8);
+    for chart in charts {
+        let svg = chart.select(&sel("svg")).next().expect("an inline svg");
+        let marks = svg.select(&sel("polyline, circle, rect")).count();
+        assert!(marks > 2, "{}", svg.html());
+    }
+
+    // Nothing is loaded from elsewhere.
+    let external: Vec<String> = html
+        .select(&sel("[src], link[href], img"))
+        .map(|el| el.html())
+        .collect();
+    assert!(external.is_empty(), "external references: {external:?}");
+    assert!(!text.contains("href=\"http") && !text.contains("url("));
+    assert!(!text.contains("https://"));
+}
+
+fn metrics_json(db: &Path) -> Value {
+    let out = flowmeter(db)
+        .args([
+            "metrics", "--since", SINCE, "--until", UNTIL, "--format", "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn html_headlines_equal_metrics_for_the_same_week() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), "");
+    let out = dir.path().join("weekly.html");
+    flowmeter(&db)
+        .args(["report", "--week", WEEK, "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let html = Html::parse_document(&std::fs::read_to_string(&out).unwrap());
+    let m = metrics_json(&db);
+    let row = |key: &str| -> Vec<String> {
+        let s = Selector::parse(&format!("#keys tr[data-key={key}] td")).unwrap();
+        html.select(&s)
+            .map(|td| td.text().collect::<String>().trim().to_string())
+            .collect()
+    };
+    let tier = |v: &Value| v.as_str().unwrap_or("—").to_string();
+    let df = row("deployment_frequency");
+    assert_eq!(
+        df[1],
+        format!(
+            "{:.1}/week",
+            m["deployment_frequency"]["per_week"].as_f64().unwrap()
+        )
+    );
+    assert_eq!(df[2], tier(&m["deployment_frequency"]["tier"]));
+    assert_eq!(df[3], m["deployment_frequency"]["deployments"].to_string());
+    let lt = row("lead_time");
+    assert_eq!(
+        lt[1],
+        flowmeter_report::human_hours(m["lead_time"]["p50_hours"].as_f64().unwrap())
+    );
+    assert_eq!(lt[2], tier(&m["lead_time"]["tier"]));
+    assert_eq!(lt[3], m["lead_time"]["changes"].to_string());
+    let cfr = row("change_failure_rate");
+    assert_eq!(
+        cfr[1],
+        flowmeter_report::percent(m["change_failure_rate"]["rate"].as_f64().unwrap())
+    );
+    assert_eq!(cfr[2], tier(&m["change_failure_rate"]["tier"]));
+    let rt = row("recovery_time");
+    assert_eq!(rt[2], tier(&m["recovery_time"]["tier"]));
+    assert!(rt[3].starts_with(&m["recovery_time"]["recovered"].to_string()));
+    let rw = row("rework_rate");
+    assert_eq!(
+        rw[1],
+        flowmeter_report::percent(m["rework_rate"]["rate"].as_f64().unwrap())
+    );
+}
