@@ -76,6 +76,26 @@ pub enum Command {
     ///   flowmeter report --kind leadership --out kpis.html
     #[command(verbatim_doc_comment)]
     Report(ReportArgs),
+    /// Show the records behind a number: which changes make up the lead
+    /// time, which deployments failed and why, which PRs dominate a stage.
+    ///
+    /// The number is computed exactly as `flowmeter metrics` does, for the
+    /// same window and filters; the records are read from the same links.
+    ///
+    /// Examples:
+    ///   flowmeter explain lead-time --week 2026-W44
+    ///   flowmeter explain change-failure-rate --team payments
+    ///   flowmeter explain pickup --since 2026-10-01 --until 2026-11-01 --limit 10
+    #[command(verbatim_doc_comment)]
+    Explain(ExplainArgs),
+    /// Export the linked facts and the weekly series for warehouses and
+    /// spreadsheets: deployments, changes, pull_requests, incidents, weekly.
+    ///
+    /// Examples:
+    ///   flowmeter export --out exports/
+    ///   flowmeter export --format csv --since 2026-07-01 --until 2026-10-01 --out q3/
+    #[command(verbatim_doc_comment)]
+    Export(ExportArgs),
     /// Pull events from the sources in the config (`[[sources]]`).
     Sync(SyncArgs),
     /// Benchmark: generate a synthetic organisation, import it, compute all metrics.
@@ -182,16 +202,15 @@ pub enum ReportFormat {
     Text,
 }
 
-#[derive(Debug, Args)]
-pub struct ReportArgs {
-    #[arg(long, value_enum, default_value = "weekly")]
-    pub kind: ReportKind,
-    /// The ISO week to report, like `2026-W07` [default: the last complete week].
+/// A reporting period (an ISO week by default) and the filters.
+#[derive(Debug, Args, Clone)]
+pub struct PeriodArgs {
+    /// The ISO week, like `2026-W07` [default: the last complete week].
     #[arg(long, conflicts_with_all = ["since", "until"])]
     pub week: Option<String>,
-    /// Start of a window other than an ISO week (`YYYY-MM-DD` or RFC 3339)
-    /// [default: 7 days before --until]. It is compared with the window of
-    /// the same length before it.
+    /// Start of another window (`YYYY-MM-DD` or RFC 3339) [default: 7 days
+    /// before --until]; it is compared with the window of the same length
+    /// before it.
     #[arg(long)]
     pub since: Option<String>,
     /// End of the window, exclusive [default: the start of today, UTC].
@@ -206,12 +225,85 @@ pub struct ReportArgs {
     /// Only this repository (`owner/name`).
     #[arg(long)]
     pub repo: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[arg(long, value_enum, default_value = "weekly")]
+    pub kind: ReportKind,
+    #[command(flatten)]
+    pub period: PeriodArgs,
     #[arg(long, value_enum, default_value = "html")]
     pub format: ReportFormat,
     /// Where to write [default: stdout for md and text;
     /// `flowmeter-report-KIND-WEEK.html` for html].
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+}
+
+/// The numbers `explain` takes apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExplainMetric {
+    /// The deployments counted.
+    DeploymentFrequency,
+    /// The changes and their lead times, slowest first, with percentiles.
+    LeadTime,
+    /// The failed deployments and the incidents or rollbacks that failed them.
+    ChangeFailureRate,
+    /// Each failed deployment's recovery, or that it is still open.
+    RecoveryTime,
+    /// The incidents opened or resolved, longest first.
+    TimeToRestore,
+    /// The rework deployments and why each is rework.
+    ReworkRate,
+    /// The PRs with the longest cycles (first commit to deployment).
+    CycleTime,
+    /// The PRs that dominate the coding stage.
+    Coding,
+    /// The PRs that waited longest for a first review.
+    Pickup,
+    /// The PRs that spent longest in review.
+    Review,
+    /// The PRs that waited longest between merge and production.
+    Deploy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExplainFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[arg(value_enum)]
+    pub metric: ExplainMetric,
+    #[command(flatten)]
+    pub period: PeriodArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ExplainFormat,
+    /// Show at most this many records.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Parquet,
+    Csv,
+    /// JSON Lines, one object per row.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub format: ExportFormat,
+    /// The directory to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -59,6 +59,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Metrics(args) => commands::metrics::run(&env, args),
         Command::Demo(args) => commands::demo::run(&env, args),
         Command::Report(args) => commands::report::run(&env, args),
+        Command::Explain(args) => commands::explain::run(&env, args),
+        Command::Export(args) => commands::export::run(&env, args),
         Command::Sync(args) => commands::sync::run(&env, args),
         Command::Bench(args) => commands::bench::run(&env, args),
     }

@@ -224,3 +224,171 @@ fn html_headlines_equal_metrics_for_the_same_week() {
         flowmeter_report::percent(m["rework_rate"]["rate"].as_f64().unwrap())
     );
 }
+
+fn run_json(db: &Path, args: &[&str]) -> Value {
+    let out = flowmeter(db).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn explain_lists_exactly_the_records_behind_each_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), "");
+    let m = metrics_json(&db);
+    let e = run_json(
+        &db,
+        &[
+            "explain",
+            "lead-time",
+            "--week",
+            WEEK,
+            "--format",
+            "json",
+            "--limit",
+            "100000",
+        ],
+    );
+    assert_eq!(e["metrics"], m, "explain computes the same metrics");
+    assert_eq!(e["total"], m["lead_time"]["changes"]);
+    let mut hours: Vec<f64> = e["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["lead_time_hours"].as_f64().unwrap())
+        .collect();
+    assert!(hours.windows(2).all(|w| w[0] >= w[1]), "slowest first");
+    hours.sort_by(f64::total_cmp);
+    let n = hours.len();
+    let median = (hours[(n - 1) / 2] + hours[n / 2]) / 2.0;
+    let p50 = m["lead_time"]["p50_hours"].as_f64().unwrap();
+    assert!((median - p50).abs() < 0.01, "{median} vs {p50}");
+
+    let cfr = run_json(
+        &db,
+        &[
+            "explain",
+            "change-failure-rate",
+            "--week",
+            WEEK,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(cfr["total"], m["change_failure_rate"]["failed"]);
+    for r in cfr["records"].as_array().unwrap() {
+        assert!(
+            !r["incidents"].is_null() || !r["rolled_back_by"].is_null(),
+            "every failed deployment says what failed it: {r}"
+        );
+    }
+    let pickup = run_json(
+        &db,
+        &[
+            "explain", "pickup", "--week", WEEK, "--format", "json", "--limit", "100000",
+        ],
+    );
+    assert_eq!(
+        pickup["total"],
+        m["cycle_time"]["stages"]["pickup"]["samples"]
+    );
+    let shares: f64 = pickup["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["share_of_stage"].as_f64().unwrap())
+        .sum();
+    assert!((shares - 1.0).abs() < 0.01, "{shares}");
+}
+
+#[test]
+fn exports_open_in_duckdb_and_match_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), "");
+    let by_week = {
+        let out = flowmeter(&db)
+            .args([
+                "metrics",
+                "--since",
+                "2026-10-05",
+                "--until",
+                UNTIL,
+                "--by",
+                "week",
+                "--format",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let conn = flowmeter_store::duckdb::Connection::open_in_memory().unwrap();
+    for format in ["parquet", "csv"] {
+        let out = dir.path().join(format);
+        flowmeter(&db)
+            .args([
+                "export",
+                "--since",
+                "2026-10-05",
+                "--until",
+                UNTIL,
+                "--format",
+                format,
+                "--out",
+            ])
+            .arg(&out)
+            .assert()
+            .success();
+        let read = |name: &str| {
+            let file = out.join(format!("{name}.{format}")).display().to_string();
+            if format == "parquet" {
+                format!("read_parquet('{file}')")
+            } else {
+                format!("read_csv('{file}', header = true)")
+            }
+        };
+        let count = |sql: String| -> i64 { conn.query_row(&sql, [], |r| r.get(0)).unwrap() };
+        let groups = by_week["groups"].as_array().unwrap();
+        let deployments: i64 = groups
+            .iter()
+            .map(|g| g["deployment_frequency"]["deployments"].as_i64().unwrap())
+            .sum();
+        assert_eq!(
+            count(format!("SELECT count(*) FROM {}", read("deployments"))),
+            deployments
+        );
+        assert_eq!(
+            count(format!(
+                "SELECT count(*) FILTER (WHERE failed) FROM {}",
+                read("deployments")
+            )),
+            groups
+                .iter()
+                .map(|g| g["change_failure_rate"]["failed"].as_i64().unwrap())
+                .sum::<i64>()
+        );
+        assert_eq!(
+            count(format!("SELECT count(*) FROM {}", read("weekly"))),
+            groups.len() as i64
+        );
+        assert_eq!(
+            count(format!(
+                "SELECT sum(\"deployment_frequency.deployments\")::BIGINT FROM {}",
+                read("weekly")
+            )),
+            deployments
+        );
+        let prs: i64 = groups
+            .iter()
+            .map(|g| g["cycle_time"]["prs"].as_i64().unwrap())
+            .sum();
+        assert_eq!(
+            count(format!("SELECT count(*) FROM {}", read("pull_requests"))),
+            prs
+        );
+    }
+}

@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod demo;
+pub mod explain;
+pub mod export;
 pub mod import;
 pub mod metrics;
 pub mod report;

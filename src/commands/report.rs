@@ -12,12 +12,11 @@ use flowmeter_report::pages::{self, PageFormat, Rendered};
 use flowmeter_store::Store;
 
 use super::parse_date;
-use crate::cli::{ReportArgs, ReportFormat, ReportKind};
+use crate::cli::{PeriodArgs, ReportArgs, ReportFormat, ReportKind};
 use crate::Env;
 
-/// The report window: `--week`, or `--since/--until`, or the last complete
-/// ISO week.
-pub fn window_of(args: &ReportArgs) -> Result<Window> {
+/// The period: `--week`, or `--since/--until`, or the last complete ISO week.
+pub fn window_of(args: &PeriodArgs) -> Result<Window> {
     if let Some(week) = &args.week {
         return Ok(Window::iso_week(week)?);
     }
@@ -34,6 +33,14 @@ pub fn window_of(args: &ReportArgs) -> Result<Window> {
             };
             Ok(Window::new(since, until)?)
         }
+    }
+}
+
+pub fn filters_of(args: &PeriodArgs) -> Filters {
+    Filters {
+        service: args.service.clone(),
+        team: args.team.clone(),
+        repo: args.repo.clone(),
     }
 }
 
@@ -110,12 +117,8 @@ pub fn run(env: &Env, args: ReportArgs) -> Result<ExitCode> {
             "the team view needs teams: add `[teams.NAME]` tables with `services` and `repos` to flowmeter.toml"
         );
     }
-    let window = window_of(&args)?;
-    let filters = Filters {
-        service: args.service.clone(),
-        team: args.team.clone(),
-        repo: args.repo.clone(),
-    };
+    let window = window_of(&args.period)?;
+    let filters = filters_of(&args.period);
     let out: Option<PathBuf> = match (&args.out, args.format) {
         (Some(p), _) => Some(p.clone()),
         (None, ReportFormat::Html) => Some(PathBuf::from(format!(

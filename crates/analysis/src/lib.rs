@@ -9,6 +9,7 @@
 //! into polars frames for trends and comparisons.
 
 pub mod digest;
+pub mod explain;
 mod scope;
 pub mod series;
 

@@ -9,6 +9,7 @@
 //!   text) with [`charts`] drawn as SVG.
 
 pub mod charts;
+pub mod explain;
 pub mod flat;
 pub mod pages;
 pub mod text;

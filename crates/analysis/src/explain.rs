@@ -1,0 +1,173 @@
+//! `flowmeter explain`: the records behind one number. Each metric has a
+//! listing query in `queries/explain/` that reads the same scoped links as
+//! the metric itself, so the rows add up to the number `metrics` shows.
+
+use duckdb::types::{TimeUnit, Value};
+use duckdb::Connection;
+use flowmeter_config::Config;
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::{compute, AnalysisError, Filters, Metrics, Window};
+
+mod sql {
+    pub const LEAD_TIME: &str = include_str!("../../../queries/explain/lead_time.sql");
+    pub const DEPLOYMENT_FREQUENCY: &str =
+        include_str!("../../../queries/explain/deployment_frequency.sql");
+    pub const CHANGE_FAILURE_RATE: &str =
+        include_str!("../../../queries/explain/change_failure_rate.sql");
+    pub const RECOVERY_TIME: &str = include_str!("../../../queries/explain/recovery_time.sql");
+    pub const TIME_TO_RESTORE: &str = include_str!("../../../queries/explain/time_to_restore.sql");
+    pub const REWORK_RATE: &str = include_str!("../../../queries/explain/rework_rate.sql");
+    pub const STAGE: &str = include_str!("../../../queries/explain/stage.sql");
+}
+
+/// The numbers `explain` can take apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Explained {
+    DeploymentFrequency,
+    LeadTime,
+    ChangeFailureRate,
+    RecoveryTime,
+    TimeToRestore,
+    ReworkRate,
+    /// The whole PR cycle (first commit to deployment).
+    CycleTime,
+    Coding,
+    Pickup,
+    Review,
+    Deploy,
+}
+
+impl Explained {
+    fn sql(self) -> String {
+        let stage = |column: &str| sql::STAGE.replace("STAGE", column);
+        match self {
+            Explained::DeploymentFrequency => sql::DEPLOYMENT_FREQUENCY.to_string(),
+            Explained::LeadTime => sql::LEAD_TIME.to_string(),
+            Explained::ChangeFailureRate => sql::CHANGE_FAILURE_RATE.to_string(),
+            Explained::RecoveryTime => sql::RECOVERY_TIME.to_string(),
+            Explained::TimeToRestore => sql::TIME_TO_RESTORE.to_string(),
+            Explained::ReworkRate => sql::REWORK_RATE.to_string(),
+            Explained::CycleTime => stage("cycle_hours"),
+            Explained::Coding => stage("coding_hours"),
+            Explained::Pickup => stage("pickup_hours"),
+            Explained::Review => stage("review_hours"),
+            Explained::Deploy => stage("deploy_hours"),
+        }
+    }
+}
+
+/// A number and the records it is made of.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Explanation {
+    pub metric: Explained,
+    /// The metrics of the window and scope, exactly as `flowmeter metrics`.
+    pub metrics: Metrics,
+    pub columns: Vec<String>,
+    /// The first `limit` records, in the query's order.
+    pub rows: Vec<Vec<Json>>,
+    /// All records behind the number (`rows` may show fewer).
+    pub total: usize,
+}
+
+fn to_json(v: Value) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Boolean(b) => Json::Bool(b),
+        Value::TinyInt(i) => Json::from(i),
+        Value::SmallInt(i) => Json::from(i),
+        Value::Int(i) => Json::from(i),
+        Value::BigInt(i) => Json::from(i),
+        Value::HugeInt(i) => Json::from(i as f64),
+        Value::UTinyInt(i) => Json::from(i),
+        Value::USmallInt(i) => Json::from(i),
+        Value::UInt(i) => Json::from(i),
+        Value::UBigInt(i) => Json::from(i),
+        Value::Float(f) => Json::from(f as f64),
+        Value::Double(f) => Json::from(f),
+        Value::Decimal(d) => d
+            .to_string()
+            .parse::<f64>()
+            .map(Json::from)
+            .unwrap_or(Json::Null),
+        Value::Text(s) => Json::String(s),
+        Value::Timestamp(unit, t) => {
+            let micros = match unit {
+                TimeUnit::Second => t.saturating_mul(1_000_000),
+                TimeUnit::Millisecond => t.saturating_mul(1_000),
+                TimeUnit::Microsecond => t,
+                TimeUnit::Nanosecond => t / 1_000,
+            };
+            chrono::DateTime::from_timestamp_micros(micros)
+                .map(|t| Json::String(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()))
+                .unwrap_or(Json::Null)
+        }
+        other => Json::String(format!("{other:?}")),
+    }
+}
+
+/// Runs a listing query over the window (`$1`, `$2`), every row as JSON
+/// values. Shared with `export`.
+pub fn rows(
+    conn: &Connection,
+    name: &str,
+    sql: &str,
+    window: &Window,
+) -> Result<(Vec<String>, Vec<Vec<Json>>), AnalysisError> {
+    let err = |source| AnalysisError::Query {
+        query: name.to_string(),
+        source,
+    };
+    let since = window.since.naive_utc().to_string();
+    let until = window.until.naive_utc().to_string();
+    let mut stmt = conn.prepare(sql).map_err(err)?;
+    let mut result = stmt.query([since, until]).map_err(err)?;
+    let mut out = Vec::new();
+    let mut columns = Vec::new();
+    while let Some(row) = result.next().map_err(err)? {
+        let stmt = row.as_ref();
+        if columns.is_empty() {
+            columns = (0..stmt.column_count())
+                .map(|i| {
+                    stmt.column_name(i)
+                        .map(|s| s.to_string())
+                        .unwrap_or_default()
+                })
+                .collect();
+        }
+        let mut values = Vec::with_capacity(columns.len());
+        for i in 0..columns.len() {
+            values.push(to_json(row.get::<_, Value>(i).map_err(err)?));
+        }
+        out.push(values);
+    }
+    if columns.is_empty() {
+        // No rows: the names still come from the statement.
+        columns = stmt.column_names();
+    }
+    Ok((columns, out))
+}
+
+/// The metric of `what` over `window`, and the records behind it.
+pub fn explain(
+    conn: &Connection,
+    config: &Config,
+    what: Explained,
+    window: Window,
+    filters: &Filters,
+    limit: usize,
+) -> Result<Explanation, AnalysisError> {
+    let metrics = compute(conn, config, window, filters)?;
+    let (columns, mut all) = rows(conn, "explain", &what.sql(), &window)?;
+    let total = all.len();
+    all.truncate(limit);
+    Ok(Explanation {
+        metric: what,
+        metrics,
+        columns,
+        rows: all,
+        total,
+    })
+}
