@@ -262,8 +262,15 @@ pub struct Coverage {
     pub changes_with_pr: u64,
     pub changes_without_start: u64,
     pub prs_merged_not_deployed: u64,
+    /// Merged PRs without any review record.
+    pub prs_without_reviews: u64,
     pub incidents: u64,
     pub incidents_attributed: u64,
+    /// Incidents whose services have no production deployment (unmapped).
+    pub incidents_unmapped: u64,
+    /// Services deployed in the window that no team of the config claims
+    /// (empty when the config has no teams).
+    pub services_without_team: Vec<String>,
     /// Percentiles resting on fewer than 5 samples.
     pub thin_samples: Vec<String>,
 }
@@ -410,7 +417,7 @@ pub fn compute(
         version: 1,
         window,
         filters: filters.clone(),
-        metrics: metric_set(conn, &window)?,
+        metrics: metric_set(conn, config, &window)?,
     })
 }
 
@@ -430,7 +437,7 @@ pub fn compute_grouped(
             groups.push(Group {
                 key,
                 window: Some(w),
-                metrics: metric_set(conn, &w)?,
+                metrics: metric_set(conn, config, &w)?,
             });
         }
     } else {
@@ -446,7 +453,7 @@ pub fn compute_grouped(
             groups.push(Group {
                 key,
                 window: None,
-                metrics: metric_set(conn, &window)?,
+                metrics: metric_set(conn, config, &window)?,
             });
         }
     }
@@ -489,7 +496,53 @@ fn group_keys(
     Ok(keys)
 }
 
-fn metric_set(conn: &Connection, window: &Window) -> Result<MetricSet, AnalysisError> {
+/// Services with a deployment in the window (in scope) that no team claims
+/// by service or by repo.
+fn services_without_team(
+    conn: &Connection,
+    config: &Config,
+    window: &Window,
+) -> Result<Vec<String>, AnalysisError> {
+    if config.teams.is_empty() {
+        return Ok(Vec::new());
+    }
+    let err = |source| AnalysisError::Query {
+        query: "services without team".into(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT DISTINCT service, repo FROM scope_deployments
+             WHERE finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP ORDER BY 1, 2",
+        )
+        .map_err(err)?;
+    let rows = stmt
+        .query_map(
+            [
+                window.since.naive_utc().to_string(),
+                window.until.naive_utc().to_string(),
+            ],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
+        )
+        .map_err(err)?;
+    let mut out: Vec<String> = Vec::new();
+    for row in rows {
+        let (service, repo) = row.map_err(err)?;
+        let claimed = config.teams.values().any(|t| {
+            t.services.contains(&service) || repo.as_ref().is_some_and(|r| t.repos.contains(r))
+        });
+        if !claimed && !out.contains(&service) {
+            out.push(service);
+        }
+    }
+    Ok(out)
+}
+
+fn metric_set(
+    conn: &Connection,
+    config: &Config,
+    window: &Window,
+) -> Result<MetricSet, AnalysisError> {
     let df = run(
         conn,
         "deployment_frequency",
@@ -671,8 +724,11 @@ fn metric_set(conn: &Connection, window: &Window) -> Result<MetricSet, AnalysisE
         changes_with_pr: cov.n("changes_with_pr"),
         changes_without_start: cov.n("changes_without_start"),
         prs_merged_not_deployed: cov.n("prs_merged_not_deployed"),
+        prs_without_reviews: cov.n("prs_without_reviews"),
         incidents: cov.n("incidents"),
         incidents_attributed: cov.n("incidents_attributed"),
+        incidents_unmapped: cov.n("incidents_unmapped"),
+        services_without_team: services_without_team(conn, config, window)?,
         thin_samples: thin,
     };
 

@@ -421,3 +421,35 @@ fn team_filter_uses_services_and_repos_from_config() {
         "unknown team `nope` (teams in the config: pay)"
     );
 }
+
+#[test]
+fn coverage_names_the_gaps_behind_the_numbers() {
+    let config = Config::parse("[teams.pay]\nservices = [\"billing\"]\n", "t").unwrap();
+    let s = store(&[
+        dep("w1", "web", "a", "2026-03-03T12:00:00Z"),
+        dep("b1", "billing", "b", "2026-03-04T00:00:00Z"),
+        // Merged without any review record, and merged with one.
+        pr(
+            1,
+            json!({"created_at": "2026-03-03T00:00:00Z", "merged_at": "2026-03-05T00:00:00Z"}),
+        ),
+        pr(
+            2,
+            json!({"created_at": "2026-03-03T00:00:00Z", "merged_at": "2026-03-05T00:00:00Z"}),
+        ),
+        review(2, "r1", "bob", "2026-03-04T00:00:00Z"),
+        // A service no deployment knows: an unmapped incident-tool name.
+        incident("i1", "Checkout API", "2026-03-06T01:00:00Z", None),
+        incident("i2", "web", "2026-03-06T01:00:00Z", None),
+    ]);
+    let c = metrics_cfg(&s, &config, SINCE, UNTIL, Filters::default())
+        .metrics
+        .coverage;
+    assert_eq!(c.prs_without_reviews, 1);
+    assert_eq!(c.incidents, 2);
+    assert_eq!(c.incidents_unmapped, 1);
+    assert_eq!(c.services_without_team, vec!["web".to_string()]);
+    // Without teams in the config, no service is said to lack one.
+    let c = metrics(&s, SINCE, UNTIL).metrics.coverage;
+    assert!(c.services_without_team.is_empty());
+}

@@ -254,6 +254,9 @@ fn coverage_view(m: &MetricSet) -> Value {
         "prs_merged_not_deployed": c.prs_merged_not_deployed,
         "incidents_attributed": share(c.incidents_attributed, c.incidents),
         "incidents": c.incidents,
+        "incidents_unmapped": c.incidents_unmapped,
+        "prs_without_reviews": c.prs_without_reviews,
+        "services_without_team": c.services_without_team.join(", "),
         "thin_samples": c.thin_samples,
     })
 }

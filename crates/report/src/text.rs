@@ -210,6 +210,29 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
         c.prs_merged_not_deployed,
         share(c.incidents_attributed, c.incidents),
     );
+    if c.prs_without_reviews > 0 || c.incidents_unmapped > 0 || !c.services_without_team.is_empty()
+    {
+        let mut gaps = Vec::new();
+        if c.prs_without_reviews > 0 {
+            gaps.push(format!(
+                "{} merged PRs without review data (pickup and review rest on merge times)",
+                c.prs_without_reviews
+            ));
+        }
+        if c.incidents_unmapped > 0 {
+            gaps.push(format!(
+                "{} incidents on services without production deployments (map them with `service_map`)",
+                c.incidents_unmapped
+            ));
+        }
+        if !c.services_without_team.is_empty() {
+            gaps.push(format!(
+                "services without a team: {}",
+                c.services_without_team.join(", ")
+            ));
+        }
+        let _ = writeln!(out, "Gaps: {}", gaps.join("; "));
+    }
     if !c.thin_samples.is_empty() {
         let _ = writeln!(
             out,
