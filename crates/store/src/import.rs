@@ -71,50 +71,87 @@ pub(crate) fn table_of(kind: EventKind) -> (&'static str, &'static [&'static str
     }
 }
 
-pub(crate) fn upsert(conn: &Connection, events: Vec<Event>) -> Result<ImportSummary, StoreError> {
-    let t0 = std::time::Instant::now();
-    let mut by_kind: HashMap<EventKind, Vec<Vec<Value>>> = HashMap::new();
-    let mut keys: HashMap<EventKind, HashMap<Vec<String>, usize>> = HashMap::new();
-    for event in events {
-        let kind = event.kind();
-        let (key, row) = to_row(event);
-        let rows = by_kind.entry(kind).or_default();
-        match keys.entry(kind).or_default().entry(key) {
-            std::collections::hash_map::Entry::Occupied(slot) => rows[*slot.get()] = row,
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(rows.len());
-                rows.push(row);
-            }
-        }
-    }
-    crate::timing::phase("rows and keys", t0);
-    let mut summary = ImportSummary::default();
-    for kind in EventKind::ALL {
-        let Some(rows) = by_kind.remove(&kind) else {
-            continue;
-        };
-        summary.kinds.push((kind, upsert_rows(conn, kind, rows)?));
-    }
-    Ok(summary)
+/// The records of an import so far, staged per record type in temporary
+/// tables inside the import's transaction. Every chunk is appended here and
+/// the store is compared and written once, at [`Staging::merge`]: comparing
+/// each chunk against the whole table made a large import quadratic.
+#[derive(Debug, Default)]
+pub(crate) struct Staging {
+    /// Position of the next record: a later record of a key wins.
+    seq: i64,
+    staged: Vec<EventKind>,
 }
 
-fn upsert_rows(
-    conn: &Connection,
-    kind: EventKind,
-    rows: Vec<Vec<Value>>,
-) -> Result<KindCounts, StoreError> {
+fn stage_table(table: &str) -> String {
+    format!("stage_{table}")
+}
+
+impl Staging {
+    /// Appends one chunk to the staging tables.
+    pub(crate) fn add(&mut self, conn: &Connection, events: Vec<Event>) -> Result<(), StoreError> {
+        let t0 = std::time::Instant::now();
+        let mut by_kind: HashMap<EventKind, Vec<Vec<Value>>> = HashMap::new();
+        for event in events {
+            let kind = event.kind();
+            let mut row = to_row(event);
+            row.push(Value::BigInt(self.seq));
+            self.seq += 1;
+            by_kind.entry(kind).or_default().push(row);
+        }
+        crate::timing::phase("rows", t0);
+        for kind in EventKind::ALL {
+            let Some(rows) = by_kind.remove(&kind) else {
+                continue;
+            };
+            let (table, _) = table_of(kind);
+            let stage = stage_table(table);
+            if !self.staged.contains(&kind) {
+                conn.execute_batch(&format!(
+                    "DROP TABLE IF EXISTS {stage};
+                     CREATE TEMP TABLE {stage} AS SELECT *, 0::BIGINT AS seq__ FROM {table} LIMIT 0;"
+                ))
+                .ctx("create staging table")?;
+                self.staged.push(kind);
+            }
+            let t0 = std::time::Instant::now();
+            append_all(conn, &stage, rows)?;
+            crate::timing::phase(&format!("append {stage}"), t0);
+        }
+        Ok(())
+    }
+
+    /// Writes what is new or different, per record type, and drops the
+    /// staging tables.
+    pub(crate) fn merge(self, conn: &Connection) -> Result<ImportSummary, StoreError> {
+        let mut summary = ImportSummary::default();
+        for kind in EventKind::ALL {
+            if self.staged.contains(&kind) {
+                summary.kinds.push((kind, merge_kind(conn, kind)?));
+            }
+        }
+        Ok(summary)
+    }
+}
+
+fn merge_kind(conn: &Connection, kind: EventKind) -> Result<KindCounts, StoreError> {
+    let t0 = std::time::Instant::now();
     let (table, key) = table_of(kind);
-    let total = rows.len() as u64;
-    let stage = format!("stage_{table}");
+    let stage = stage_table(table);
+    let latest = format!("latest_{table}");
     let changed = format!("changed_{table}");
+    let keys = key.join(", ");
+    // The newest record of each key (the last one read wins).
     conn.execute_batch(&format!(
-        "DROP TABLE IF EXISTS {stage}; CREATE TABLE {stage} AS SELECT * FROM {table} LIMIT 0;"
+        "DROP TABLE IF EXISTS {latest};
+         CREATE TEMP TABLE {latest} AS
+           SELECT * EXCLUDE (seq__) FROM {stage}
+           QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY seq__ DESC) = 1;
+         DROP TABLE {stage};"
     ))
-    .ctx("create staging table")?;
-    let t0 = std::time::Instant::now();
-    append_all(conn, &stage, rows)?;
-    crate::timing::phase(&format!("append {stage}"), t0);
-    let t0 = std::time::Instant::now();
+    .ctx(&format!("deduplicate {table}"))?;
+    let total: i64 = conn
+        .query_row(&format!("SELECT count(*) FROM {latest}"), [], |r| r.get(0))
+        .ctx("count staged records")?;
     let on = key
         .iter()
         .map(|k| format!("t.{k} = s.{k}"))
@@ -129,10 +166,11 @@ fn upsert_rows(
     // left join rather than EXCEPT, which lost rows past one row group.)
     conn.execute_batch(&format!(
         "DROP TABLE IF EXISTS {changed};
-         CREATE TABLE {changed} AS
+         CREATE TEMP TABLE {changed} AS
            SELECT s.*, t.{k0} IS NOT NULL AS existed__
-           FROM {stage} s LEFT JOIN {table} t ON {on}
-           WHERE t.{k0} IS NULL OR {differs};",
+           FROM {latest} s LEFT JOIN {table} t ON {on}
+           WHERE t.{k0} IS NULL OR {differs};
+         DROP TABLE {latest};",
         k0 = key[0]
     ))
     .ctx(&format!("compare {table}"))?;
@@ -150,14 +188,14 @@ fn upsert_rows(
         .ctx(&format!("replace {table}"))?;
     }
     conn.execute_batch(&format!(
-        "INSERT INTO {table} SELECT * EXCLUDE (existed__) FROM {changed}; DROP TABLE {changed}; DROP TABLE {stage};"
+        "INSERT INTO {table} SELECT * EXCLUDE (existed__) FROM {changed}; DROP TABLE {changed};"
     ))
     .ctx(&format!("insert {table}"))?;
-    crate::timing::phase(&format!("compare and write {table}"), t0);
+    crate::timing::phase(&format!("merge {table}"), t0);
     Ok(KindCounts {
         inserted: (written - updated) as u64,
         updated: updated as u64,
-        unchanged: total - written as u64,
+        unchanged: (total - written) as u64,
     })
 }
 
@@ -191,97 +229,82 @@ fn int(i: Option<i64>) -> Value {
     i.map(Value::BigInt).unwrap_or(Value::Null)
 }
 
-/// The natural key and the table row of one record, columns in schema order.
-fn to_row(event: Event) -> (Vec<String>, Vec<Value>) {
+/// The table row of one record, columns in schema order.
+fn to_row(event: Event) -> Vec<Value> {
     match event {
-        Event::Deployment(d) => (
-            vec![d.source.clone(), d.id.clone()],
-            vec![
-                Value::Text(d.source),
-                Value::Text(d.id),
-                Value::Text(d.service),
-                text(d.repo),
-                Value::Text(d.environment),
-                Value::Text(d.status.as_str().into()),
-                ts(d.started_at),
-                ts(d.finished_at),
-                Value::Text(d.commit_sha),
-                list(d.commits),
-                Value::Text(d.kind.as_str().into()),
-                text(d.actor),
-                text(d.url),
-                text(d.git_ref),
-                list(Some(d.labels)),
-                extra(d.extra),
-            ],
-        ),
-        Event::Commit(c) => (
-            vec![c.repo.clone(), c.sha.clone()],
-            vec![
-                Value::Text(c.source),
-                Value::Text(c.repo),
-                Value::Text(c.sha),
-                list(c.parents),
-                ts(Some(c.authored_at)),
-                ts(c.committed_at),
-                text(c.author),
-                text(c.message),
-                extra(c.extra),
-            ],
-        ),
-        Event::PullRequest(p) => (
-            vec![p.repo.clone(), p.number.to_string()],
-            vec![
-                Value::Text(p.source),
-                Value::Text(p.repo),
-                Value::BigInt(p.number),
-                text(p.title),
-                text(p.author),
-                text(p.base),
-                text(p.head),
-                list(Some(p.labels)),
-                ts(Some(p.created_at)),
-                ts(p.ready_at),
-                ts(p.merged_at),
-                ts(p.closed_at),
-                text(p.merge_commit_sha),
-                list(p.commits),
-                ts(p.first_commit_at),
-                int(p.additions),
-                int(p.deletions),
-                extra(p.extra),
-            ],
-        ),
-        Event::Review(r) => (
-            vec![r.repo.clone(), r.pr.to_string(), r.id.clone()],
-            vec![
-                Value::Text(r.source),
-                Value::Text(r.repo),
-                Value::BigInt(r.pr),
-                Value::Text(r.id),
-                Value::Text(r.author),
-                Value::Text(r.state.as_str().into()),
-                ts(Some(r.submitted_at)),
-                extra(r.extra),
-            ],
-        ),
-        Event::Incident(i) => (
-            vec![i.source.clone(), i.id.clone()],
-            vec![
-                Value::Text(i.source),
-                Value::Text(i.id),
-                list(Some(i.services)),
-                text(i.title),
-                text(i.severity),
-                text(i.url),
-                ts(Some(i.created_at)),
-                ts(i.acknowledged_at),
-                ts(i.resolved_at),
-                text(i.deployment_id),
-                text(i.deployment_source),
-                extra(i.extra),
-            ],
-        ),
+        Event::Deployment(d) => vec![
+            Value::Text(d.source),
+            Value::Text(d.id),
+            Value::Text(d.service),
+            text(d.repo),
+            Value::Text(d.environment),
+            Value::Text(d.status.as_str().into()),
+            ts(d.started_at),
+            ts(d.finished_at),
+            Value::Text(d.commit_sha),
+            list(d.commits),
+            Value::Text(d.kind.as_str().into()),
+            text(d.actor),
+            text(d.url),
+            text(d.git_ref),
+            list(Some(d.labels)),
+            extra(d.extra),
+        ],
+        Event::Commit(c) => vec![
+            Value::Text(c.source),
+            Value::Text(c.repo),
+            Value::Text(c.sha),
+            list(c.parents),
+            ts(Some(c.authored_at)),
+            ts(c.committed_at),
+            text(c.author),
+            text(c.message),
+            extra(c.extra),
+        ],
+        Event::PullRequest(p) => vec![
+            Value::Text(p.source),
+            Value::Text(p.repo),
+            Value::BigInt(p.number),
+            text(p.title),
+            text(p.author),
+            text(p.base),
+            text(p.head),
+            list(Some(p.labels)),
+            ts(Some(p.created_at)),
+            ts(p.ready_at),
+            ts(p.merged_at),
+            ts(p.closed_at),
+            text(p.merge_commit_sha),
+            list(p.commits),
+            ts(p.first_commit_at),
+            int(p.additions),
+            int(p.deletions),
+            extra(p.extra),
+        ],
+        Event::Review(r) => vec![
+            Value::Text(r.source),
+            Value::Text(r.repo),
+            Value::BigInt(r.pr),
+            Value::Text(r.id),
+            Value::Text(r.author),
+            Value::Text(r.state.as_str().into()),
+            ts(Some(r.submitted_at)),
+            extra(r.extra),
+        ],
+        Event::Incident(i) => vec![
+            Value::Text(i.source),
+            Value::Text(i.id),
+            list(Some(i.services)),
+            text(i.title),
+            text(i.severity),
+            text(i.url),
+            ts(Some(i.created_at)),
+            ts(i.acknowledged_at),
+            ts(i.resolved_at),
+            text(i.deployment_id),
+            text(i.deployment_source),
+            extra(i.extra),
+        ],
     }
 }
 

@@ -123,7 +123,7 @@ impl Store {
             .ctx("begin transaction")?;
         Ok(Import {
             conn: &self.conn,
-            summary: ImportSummary::default(),
+            staging: import::Staging::default(),
             done: false,
         })
     }
@@ -164,16 +164,15 @@ impl Store {
 /// An import in progress: one transaction, fed in chunks.
 pub struct Import<'a> {
     conn: &'a Connection,
-    summary: ImportSummary,
+    staging: import::Staging,
     done: bool,
 }
 
 impl Import<'_> {
-    /// Upserts one chunk; a key repeated in a later chunk replaces the earlier.
+    /// Stages one chunk; a key repeated later (in this chunk or a later
+    /// one) replaces the earlier record.
     pub fn add(&mut self, events: Vec<Event>) -> Result<(), StoreError> {
-        let chunk = import::upsert(self.conn, events)?;
-        self.summary.merge(chunk);
-        Ok(())
+        self.staging.add(self.conn, events)
     }
 
     /// Saves the cursor (if any), re-links when anything changed, commits.
@@ -185,12 +184,13 @@ impl Import<'_> {
         if let Some((name, cursor)) = cursor {
             import::save_cursor(self.conn, name, cursor)?;
         }
-        if self.summary.changed() || link::is_stale(self.conn, config)? {
-            self.summary.link = Some(link::relink(self.conn, config)?);
+        let mut summary = std::mem::take(&mut self.staging).merge(self.conn)?;
+        if summary.changed() || link::is_stale(self.conn, config)? {
+            summary.link = Some(link::relink(self.conn, config)?);
         }
         self.conn.execute_batch("COMMIT").ctx("commit")?;
         self.done = true;
-        Ok(std::mem::take(&mut self.summary))
+        Ok(summary)
     }
 }
 
