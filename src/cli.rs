@@ -157,6 +157,13 @@ pub struct WindowArgs {
     /// [default: the start of today, UTC].
     #[arg(long)]
     pub until: Option<String>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+}
+
+/// `--service`, `--team`, `--repo`: every given filter must hold.
+#[derive(Debug, Args, Clone)]
+pub struct FilterArgs {
     /// Only this service.
     #[arg(long)]
     pub service: Option<String>,
@@ -216,15 +223,8 @@ pub struct PeriodArgs {
     /// End of the window, exclusive [default: the start of today, UTC].
     #[arg(long)]
     pub until: Option<String>,
-    /// Only this service.
-    #[arg(long)]
-    pub service: Option<String>,
-    /// Only this team (its services and repos, from the config).
-    #[arg(long)]
-    pub team: Option<String>,
-    /// Only this repository (`owner/name`).
-    #[arg(long)]
-    pub repo: Option<String>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,8 @@ use flowmeter_analysis::explain::{explain, Explained};
 use flowmeter_report::explain::explain_text;
 use flowmeter_store::Store;
 
-use super::report::{filters_of, window_of};
+use super::filters_of;
+use super::report::window_of;
 use crate::cli::{ExplainArgs, ExplainFormat, ExplainMetric};
 use crate::Env;
 
@@ -36,7 +37,7 @@ pub fn run(env: &Env, args: ExplainArgs) -> Result<ExitCode> {
         &env.config,
         explained(args.metric),
         window,
-        &filters_of(&args.period),
+        &filters_of(&args.period.filters),
         args.limit,
     )
     .context("explaining the metric")?;

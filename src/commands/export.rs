@@ -13,7 +13,8 @@ use flowmeter_analysis::{compute, compute_grouped, GroupBy, Window};
 use flowmeter_report::flat;
 use flowmeter_store::Store;
 
-use super::metrics::{filters_of, window_of};
+use super::filters_of;
+use super::metrics::window_of;
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::Env;
 
@@ -78,7 +79,7 @@ fn write_json_lines(
 
 pub fn run(env: &Env, args: ExportArgs) -> Result<ExitCode> {
     let window = window_of(&args.window)?;
-    let filters = filters_of(&args.window);
+    let filters = filters_of(&args.window.filters);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create `{}`", args.out.display()))?;
     let mut store = Store::open(&env.db)?;

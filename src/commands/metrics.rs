@@ -3,33 +3,16 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use chrono::{Duration, Utc};
 use flowmeter_analysis::{compute, compute_grouped, Filters, GroupBy, Window};
 use flowmeter_report::{flat, text};
 use flowmeter_store::Store;
 
-use super::parse_date;
+use super::{filters_of, window_from};
 use crate::cli::{By, Format, MetricsArgs, WindowArgs};
 use crate::Env;
 
 pub fn window_of(args: &WindowArgs) -> Result<Window> {
-    let until = match &args.until {
-        Some(u) => parse_date("--until", u)?,
-        None => Window::last_28_days(Utc::now()).until,
-    };
-    let since = match &args.since {
-        Some(s) => parse_date("--since", s)?,
-        None => until - Duration::days(28),
-    };
-    Ok(Window::new(since, until)?)
-}
-
-pub fn filters_of(args: &WindowArgs) -> Filters {
-    Filters {
-        service: args.service.clone(),
-        team: args.team.clone(),
-        repo: args.repo.clone(),
-    }
+    window_from(args.since.as_deref(), args.until.as_deref(), 28)
 }
 
 pub fn run(env: &Env, args: MetricsArgs) -> Result<ExitCode> {
@@ -39,7 +22,7 @@ pub fn run(env: &Env, args: MetricsArgs) -> Result<ExitCode> {
         &mut store,
         env,
         window,
-        &filters_of(&args.window),
+        &filters_of(&args.window.filters),
         args.by,
         args.format,
     )?;

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use flowmeter_analysis::{digest, Filters, Window};
 use flowmeter_config::Config;
 use flowmeter_report::pages::{self, PageFormat, Rendered};
 use flowmeter_store::Store;
 
-use super::parse_date;
+use super::{filters_of, window_from};
 use crate::cli::{PeriodArgs, ReportArgs, ReportFormat, ReportKind};
 use crate::Env;
 
@@ -20,28 +20,10 @@ pub fn window_of(args: &PeriodArgs) -> Result<Window> {
     if let Some(week) = &args.week {
         return Ok(Window::iso_week(week)?);
     }
-    match (&args.since, &args.until) {
-        (None, None) => Ok(Window::last_complete_week(Utc::now())),
-        (since, until) => {
-            let until = match until {
-                Some(u) => parse_date("--until", u)?,
-                None => Window::last_28_days(Utc::now()).until,
-            };
-            let since = match since {
-                Some(s) => parse_date("--since", s)?,
-                None => until - Duration::days(7),
-            };
-            Ok(Window::new(since, until)?)
-        }
+    if args.since.is_none() && args.until.is_none() {
+        return Ok(Window::last_complete_week(Utc::now()));
     }
-}
-
-pub fn filters_of(args: &PeriodArgs) -> Filters {
-    Filters {
-        service: args.service.clone(),
-        team: args.team.clone(),
-        repo: args.repo.clone(),
-    }
+    window_from(args.since.as_deref(), args.until.as_deref(), 7)
 }
 
 fn kind_name(kind: ReportKind) -> &'static str {
@@ -118,7 +100,7 @@ pub fn run(env: &Env, args: ReportArgs) -> Result<ExitCode> {
         );
     }
     let window = window_of(&args.period)?;
-    let filters = filters_of(&args.period);
+    let filters = filters_of(&args.period.filters);
     let out: Option<PathBuf> = match (&args.out, args.format) {
         (Some(p), _) => Some(p.clone()),
         (None, ReportFormat::Html) => Some(PathBuf::from(format!(

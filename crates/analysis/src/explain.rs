@@ -127,15 +127,8 @@ pub fn rows(
     let mut out = Vec::new();
     let mut columns = Vec::new();
     while let Some(row) = result.next().map_err(err)? {
-        let stmt = row.as_ref();
         if columns.is_empty() {
-            columns = (0..stmt.column_count())
-                .map(|i| {
-                    stmt.column_name(i)
-                        .map(|s| s.to_string())
-                        .unwrap_or_default()
-                })
-                .collect();
+            columns = crate::column_names(row.as_ref());
         }
         let mut values = Vec::with_capacity(columns.len());
         for i in 0..columns.len() {

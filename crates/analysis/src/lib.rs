@@ -375,14 +375,7 @@ fn run(conn: &Connection, name: &str, sql: &str, window: &Window) -> Result<Row,
         .next()
         .map_err(err)?
         .expect("aggregate query returns one row");
-    let stmt = row.as_ref();
-    let names: Vec<String> = (0..stmt.column_count())
-        .map(|i| {
-            stmt.column_name(i)
-                .map(|s| s.to_string())
-                .unwrap_or_default()
-        })
-        .collect();
+    let names = column_names(row.as_ref());
     let mut values = Vec::with_capacity(names.len());
     for i in 0..names.len() {
         let v: duckdb::types::Value = row.get(i).map_err(err)?;
@@ -399,6 +392,17 @@ fn run(conn: &Connection, name: &str, sql: &str, window: &Window) -> Result<Row,
         });
     }
     Ok(Row { names, values })
+}
+
+/// The column names of a prepared (and executed) statement.
+pub(crate) fn column_names(stmt: &duckdb::Statement<'_>) -> Vec<String> {
+    (0..stmt.column_count())
+        .map(|i| {
+            stmt.column_name(i)
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 fn ratio(num: u64, den: u64) -> Option<f64> {

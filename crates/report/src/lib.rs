@@ -30,3 +30,12 @@ pub fn human_hours(h: f64) -> String {
 pub fn percent(r: f64) -> String {
     format!("{:.1} %", r * 100.0)
 }
+
+/// `part` of `whole` as a percentage, or a dash when there is no whole.
+pub fn share_of(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "—".to_string()
+    } else {
+        percent(part as f64 / whole as f64)
+    }
+}

@@ -240,13 +240,7 @@ pub fn bottleneck_sentence(current: &MetricSet, previous: &MetricSet) -> String 
 
 fn coverage_view(m: &MetricSet) -> Value {
     let c = &m.coverage;
-    let share = |a: u64, b: u64| {
-        if b == 0 {
-            "—".to_string()
-        } else {
-            percent(a as f64 / b as f64)
-        }
-    };
+    let share = crate::share_of;
     json!({
         "changes_with_pr": share(c.changes_with_pr, c.changes),
         "changes": c.changes,

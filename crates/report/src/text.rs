@@ -195,13 +195,7 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
         ct.cycles
     );
     let c = &m.coverage;
-    let share = |a: u64, b: u64| {
-        if b == 0 {
-            "—".to_string()
-        } else {
-            percent(a as f64 / b as f64)
-        }
-    };
+    let share = crate::share_of;
     let _ = writeln!(
         out,
         "\nCoverage: {} of changes linked to a PR, {} without a known start; {} merged PRs not deployed; {} of incidents attributed to a deployment",

@@ -79,6 +79,15 @@ impl Store {
     }
 
     fn init(conn: Connection, path: String) -> Result<Store, StoreError> {
+        // DuckDB takes up to 80 % of the machine's memory by default; a
+        // smaller limit makes it spill to disk instead (large imports).
+        if let Ok(limit) = std::env::var("FLOWMETER_MEMORY_LIMIT") {
+            conn.execute_batch(&format!(
+                "SET memory_limit = '{}'",
+                limit.replace('\'', "''")
+            ))
+            .ctx(&format!("FLOWMETER_MEMORY_LIMIT=`{limit}`"))?;
+        }
         schema::migrate(&conn, &path)?;
         Ok(Store { conn, path })
     }
