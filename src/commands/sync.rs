@@ -37,6 +37,9 @@ fn connector(table: &toml::Table, name: &str, known: &[String]) -> Result<Box<dy
         "github" => Box::new(flowmeter_github::GitHubConnector::new(source_config(
             table, name,
         )?)?),
+        "gitlab" => Box::new(flowmeter_gitlab::GitLabConnector::new(source_config(
+            table, name,
+        )?)?),
         "pagerduty" => Box::new(flowmeter_pagerduty::PagerDutyConnector::new(
             source_config(table, name)?,
             known.to_vec(),
@@ -49,7 +52,7 @@ fn connector(table: &toml::Table, name: &str, known: &[String]) -> Result<Box<dy
             table, name,
         )?)?),
         other => bail!(
-            "source `{name}`: unknown type `{other}` (known: github, git, pagerduty, opsgenie)"
+            "source `{name}`: unknown type `{other}` (known: github, gitlab, git, pagerduty, opsgenie)"
         ),
     })
 }

@@ -330,6 +330,29 @@ async fn monorepo_deployments_list_only_their_service_commits() {
     assert_eq!(by_id("search@v3").commits, Some(vec![s2]));
     assert_eq!(by_id("search@v3").commit_sha, b3);
     assert_eq!(by_id("search@v3").finished_at, Some(at(650)));
+
+    // One repository, two services, two lead times: billing's changes took
+    // 200 s and 100 s to production (b3 shipped with its own commit time:
+    // 0 s, excluded), search's 100 s and 50 s.
+    let mut store = flowmeter_store::Store::in_memory().unwrap();
+    let config = flowmeter_config::Config::default();
+    store.import(events, &config.metrics).unwrap();
+    let window = flowmeter_analysis::Window::new(at(0), at(1000)).unwrap();
+    let lead = |service: &str| {
+        let filters = flowmeter_analysis::Filters {
+            service: Some(service.into()),
+            ..Default::default()
+        };
+        flowmeter_analysis::compute(store.conn(), &config, window, &filters)
+            .unwrap()
+            .metrics
+            .lead_time
+    };
+    let (billing, search) = (lead("billing"), lead("search"));
+    assert_eq!((billing.changes, billing.excluded), (2, 1));
+    assert_eq!(search.changes, 2);
+    assert!((billing.p50_hours.unwrap() - 150.0 / 3600.0).abs() < 1e-9);
+    assert!((search.p50_hours.unwrap() - 75.0 / 3600.0).abs() < 1e-9);
 }
 
 #[tokio::test]

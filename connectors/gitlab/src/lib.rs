@@ -1,1 +1,760 @@
-//! flowmeter-gitlab
+//! flowmeter-gitlab: deployments, merge requests with their commits and
+//! approvals, incidents and the default branch's commits from GitLab
+//! (gitlab.com or self-managed, REST API v4).
+//!
+//! - Deployments: `GET /projects/:id/deployments` (`updated_after`,
+//!   ordered by `updated_at`); finished at the deployable job's
+//!   `finished_at`, else the deployment's `updated_at`.
+//! - Merge requests: `GET /projects/:id/merge_requests` (`state=all`,
+//!   `updated_after`); for each merged one its commits
+//!   (`/merge_requests/:iid/commits`: first commit time) and notes
+//!   (`/merge_requests/:iid/notes`): approvals come from the system notes
+//!   "approved this merge request" (the approvals endpoint has no times),
+//!   other people's comments are `commented` reviews, and "marked this merge
+//!   request as ready" gives the ready time of a draft.
+//! - Incidents: `GET /projects/:id/issues?issue_type=incident`.
+//! - Commits of the default branch with parents:
+//!   `GET /projects/:id/repository/commits?ref_name=BRANCH&since=...`.
+//!
+//! One [`SyncBatch`] is one page of one stream of one project; the cursor
+//! keeps per project and stream the high-water mark of a finished pass (and
+//! the ids seen at exactly that time: GitLab's `updated_after` and `since`
+//! include it) and the page an unfinished pass stopped at. Pages follow
+//! `x-next-page` (or a `Link: rel="next"`); totals are never relied on
+//! (GitLab drops them above 10,000 rows). Rate limits and retries are the
+//! shared HTTP layer's (`RateLimit-*`, `Retry-After`, 5xx backoff).
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use chrono::SecondsFormat;
+use flowmeter_connector::fields::{first_line, id, text, ts};
+use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig, HttpResponse};
+use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
+use flowmeter_model::{
+    Commit, Deployment, DeploymentKind, DeploymentStatus, Event, Extra, Incident, PullRequest,
+    Review, ReviewState, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// A GitLab source.
+///
+/// ```toml
+/// [[sources]]
+/// type = "gitlab"
+/// api_url = "https://gitlab.com/api/v4"   # self-managed: https://HOST/api/v4
+/// token_env = "GITLAB_TOKEN"              # sent as PRIVATE-TOKEN
+/// projects = ["acme/web"]                 # or group = "acme"
+/// ```
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GitLabConfig {
+    /// Always `"gitlab"`; accepted so the `[[sources]]` table can be passed as is.
+    #[serde(rename = "type", default)]
+    pub source_type: Option<String>,
+    /// The source name records and cursors are stored under (default `gitlab`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The REST API base: `https://gitlab.com/api/v4` (default) or
+    /// `https://HOST/api/v4` for a self-managed instance.
+    #[serde(default = "default_api_url")]
+    pub api_url: String,
+    /// The environment variable holding a token with `read_api` scope
+    /// (default `GITLAB_TOKEN`); sent as `PRIVATE-TOKEN`, never printed.
+    #[serde(default = "default_token_env")]
+    pub token_env: String,
+    /// Projects by path (`group/subgroup/project`).
+    #[serde(default)]
+    pub projects: Vec<String>,
+    /// A group whose projects (with its subgroups') are all synced.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// With `group`: include subgroups (default true).
+    #[serde(default = "yes")]
+    pub include_subgroups: bool,
+    /// Retries of a failed request (5xx, 429) before giving up (default 5).
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    /// First backoff delay in milliseconds (default 1000, doubled each retry).
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+}
+
+fn default_api_url() -> String {
+    "https://gitlab.com/api/v4".into()
+}
+fn default_token_env() -> String {
+    "GITLAB_TOKEN".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_max_retries() -> u32 {
+    5
+}
+fn default_retry_base_ms() -> u64 {
+    1000
+}
+
+impl Default for GitLabConfig {
+    fn default() -> Self {
+        GitLabConfig {
+            source_type: None,
+            name: None,
+            api_url: default_api_url(),
+            token_env: default_token_env(),
+            projects: Vec::new(),
+            group: None,
+            include_subgroups: true,
+            max_retries: default_max_retries(),
+            retry_base_ms: default_retry_base_ms(),
+        }
+    }
+}
+
+/// The streams synced per project, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Deployments,
+    MergeRequests,
+    Incidents,
+    Commits,
+}
+
+impl Stream {
+    const ALL: [Stream; 4] = [
+        Stream::Deployments,
+        Stream::MergeRequests,
+        Stream::Incidents,
+        Stream::Commits,
+    ];
+
+    fn key(self) -> &'static str {
+        match self {
+            Stream::Deployments => "deployments",
+            Stream::MergeRequests => "merge_requests",
+            Stream::Incidents => "incidents",
+            Stream::Commits => "commits",
+        }
+    }
+
+    /// The API list, its time filter, and the item field that filter reads.
+    fn list(
+        self,
+        project: &str,
+        branch: &str,
+    ) -> (String, Vec<(&'static str, String)>, &'static str) {
+        let p = format!("projects/{}", encode(project));
+        let by_update = |mut q: Vec<(&'static str, String)>| {
+            q.push(("order_by", "updated_at".into()));
+            q.push(("sort", "asc".into()));
+            q
+        };
+        match self {
+            Stream::Deployments => (format!("{p}/deployments"), by_update(vec![]), "updated_at"),
+            Stream::MergeRequests => (
+                format!("{p}/merge_requests"),
+                by_update(vec![("state", "all".into()), ("scope", "all".into())]),
+                "updated_at",
+            ),
+            Stream::Incidents => (
+                format!("{p}/issues"),
+                by_update(vec![
+                    ("issue_type", "incident".into()),
+                    ("scope", "all".into()),
+                ]),
+                "updated_at",
+            ),
+            Stream::Commits => (
+                format!("{p}/repository/commits"),
+                vec![("ref_name", branch.to_string())],
+                "committed_date",
+            ),
+        }
+    }
+
+    fn time_param(self) -> &'static str {
+        match self {
+            Stream::Commits => "since",
+            _ => "updated_after",
+        }
+    }
+}
+
+/// The cursor: per project, per stream.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    #[serde(default)]
+    projects: BTreeMap<String, BTreeMap<String, StreamState>>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct StreamState {
+    /// High-water mark of the last finished pass (RFC 3339).
+    #[serde(default)]
+    since: Option<String>,
+    /// Ids seen at exactly `since` (the API's filter includes that time).
+    #[serde(default)]
+    seen: Vec<String>,
+    /// An unfinished pass: its filter, next page and high-water so far.
+    #[serde(default)]
+    pass: Option<Pass>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pass {
+    from: String,
+    page: u32,
+    max: Option<String>,
+    max_ids: Vec<String>,
+}
+
+/// Percent-encodes a project path for `/projects/:id`.
+fn encode(path: &str) -> String {
+    let mut out = String::new();
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn iso(t: Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The next page from `x-next-page`, else from a `Link: rel="next"`.
+fn next_page(resp: &HttpResponse, page: u32) -> Option<u32> {
+    if let Some(next) = resp
+        .headers
+        .get("x-next-page")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
+        return next.parse().ok();
+    }
+    resp.next_link().map(|_| page + 1)
+}
+
+/// The GitLab connector. Build with [`GitLabConnector::new`].
+pub struct GitLabConnector {
+    config: GitLabConfig,
+    name: String,
+    http: HttpClient,
+    /// (path, default branch) of every project, once listed.
+    projects: Option<Vec<(String, String)>>,
+    /// (project, stream) whose pass finished in this run.
+    done: HashSet<(String, &'static str)>,
+}
+
+impl std::fmt::Debug for GitLabConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitLabConnector")
+            .field("name", &self.name)
+            .field("api_url", &self.config.api_url)
+            .field("token_env", &self.config.token_env)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GitLabConnector {
+    /// Validates `config` and reads the token from `token_env`.
+    pub fn new(config: GitLabConfig) -> Result<Self, ConnectorError> {
+        let name = config.name.clone().unwrap_or_else(|| "gitlab".into());
+        let cfg_err = |message: String| ConnectorError::Config {
+            source_name: name.clone(),
+            message,
+        };
+        if let Some(t) = &config.source_type {
+            if t != "gitlab" {
+                return Err(cfg_err(format!("`type = \"{t}\"` is not a GitLab source")));
+            }
+        }
+        if config.projects.is_empty() && config.group.is_none() {
+            return Err(cfg_err(
+                "set `projects = [\"group/project\", ...]` or `group = \"NAME\"`".into(),
+            ));
+        }
+        let (token, token_env) =
+            token_from_env(&[config.token_env.as_str()]).map_err(|e| e.with_source(&name))?;
+        let http = HttpClient::new(
+            HttpConfig::new(
+                name.clone(),
+                format!("{}/", config.api_url.trim_end_matches('/')),
+            )
+            .auth("private-token", &token, token_env)?
+            .base_delay(Duration::from_millis(config.retry_base_ms))
+            .max_attempts(config.max_retries + 1),
+        )?;
+        Ok(GitLabConnector {
+            config,
+            name,
+            http,
+            projects: None,
+            done: HashSet::new(),
+        })
+    }
+
+    /// HTTP requests sent so far (retries included).
+    pub fn requests(&self) -> u64 {
+        self.http.requests()
+    }
+
+    /// A 404 names the project and the token's variable.
+    fn project_error(&self, project: &str, e: ConnectorError) -> ConnectorError {
+        match e {
+            ConnectorError::NotFound {
+                source_name, call, ..
+            } => ConnectorError::NotFound {
+                source_name,
+                call,
+                hint: format!(
+                    "project `{project}` does not exist or the token in `{}` cannot read it (it needs the `read_api` scope)",
+                    self.config.token_env
+                ),
+            },
+            other => other,
+        }
+    }
+
+    async fn list_projects(&self) -> Result<Vec<(String, String)>, ConnectorError> {
+        let mut out = Vec::new();
+        for p in &self.config.projects {
+            let v: Value = self
+                .http
+                .get_json(&format!("projects/{}", encode(p)), &[])
+                .await
+                .map_err(|e| self.project_error(p, e))?;
+            out.push((
+                p.clone(),
+                text(&v["default_branch"]).unwrap_or_else(|| "main".into()),
+            ));
+        }
+        if let Some(group) = &self.config.group {
+            let mut page = 1;
+            loop {
+                let resp = self
+                    .http
+                    .get(
+                        &format!("groups/{}/projects", encode(group)),
+                        &[
+                            (
+                                "include_subgroups",
+                                self.config.include_subgroups.to_string(),
+                            ),
+                            ("archived", "false".into()),
+                            ("per_page", "100".into()),
+                            ("page", page.to_string()),
+                        ],
+                    )
+                    .await
+                    .map_err(|e| match e {
+                        ConnectorError::NotFound {
+                            source_name, call, ..
+                        } => ConnectorError::NotFound {
+                            source_name,
+                            call,
+                            hint: format!(
+                                "group `{group}` does not exist or the token cannot read it"
+                            ),
+                        },
+                        other => other,
+                    })?;
+                for p in resp.body.as_array().into_iter().flatten() {
+                    if let Some(path) = text(&p["path_with_namespace"]) {
+                        if !out.iter().any(|(q, _)| *q == path) {
+                            out.push((
+                                path,
+                                text(&p["default_branch"]).unwrap_or_else(|| "main".into()),
+                            ));
+                        }
+                    }
+                }
+                match next_page(&resp, page) {
+                    Some(n) => page = n,
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One page of one stream, mapped; returns the events, the items' time
+    /// field values with ids, and the next page.
+    async fn page(
+        &self,
+        project: &str,
+        branch: &str,
+        stream: Stream,
+        from: &str,
+        page: u32,
+    ) -> Result<(Vec<(Value, Vec<Event>)>, Option<u32>), ConnectorError> {
+        let (path, mut query, _) = stream.list(project, branch);
+        query.push((stream.time_param(), from.to_string()));
+        query.push(("per_page", "100".into()));
+        query.push(("page", page.to_string()));
+        let resp = self
+            .http
+            .get(&path, &query)
+            .await
+            .map_err(|e| self.project_error(project, e))?;
+        let mut out = Vec::new();
+        for item in resp.body.as_array().into_iter().flatten() {
+            let events = match stream {
+                Stream::Deployments => map_deployment(&self.name, project, item)
+                    .into_iter()
+                    .collect(),
+                Stream::Commits => map_commit(&self.name, project, item).into_iter().collect(),
+                Stream::Incidents => map_incident(&self.name, project, item)
+                    .into_iter()
+                    .collect(),
+                Stream::MergeRequests => self.merge_request(project, item).await?,
+            };
+            out.push((item.clone(), events));
+        }
+        Ok((out, next_page(&resp, page)))
+    }
+
+    /// A merge request with its commits and reviews (merged ones only need
+    /// them; open and closed ones are kept for work in progress).
+    async fn merge_request(&self, project: &str, mr: &Value) -> Result<Vec<Event>, ConnectorError> {
+        let Some(iid) = mr["iid"].as_i64() else {
+            return Ok(Vec::new());
+        };
+        let base = format!("projects/{}/merge_requests/{iid}", encode(project));
+        let commits: Value = self
+            .http
+            .get_json(&format!("{base}/commits"), &[("per_page", "100".into())])
+            .await
+            .map_err(|e| self.project_error(project, e))?;
+        let notes: Value = self
+            .http
+            .get_json(
+                &format!("{base}/notes"),
+                &[
+                    ("per_page", "100".into()),
+                    ("sort", "asc".into()),
+                    ("order_by", "created_at".into()),
+                ],
+            )
+            .await
+            .map_err(|e| self.project_error(project, e))?;
+        Ok(map_merge_request(&self.name, project, mr, &commits, &notes))
+    }
+}
+
+// ---------------------------------------------------------------- mapping
+
+fn deployment_status(s: &str) -> DeploymentStatus {
+    match s {
+        "success" => DeploymentStatus::Success,
+        "failed" => DeploymentStatus::Failure,
+        "canceled" | "skipped" => DeploymentStatus::Cancelled,
+        _ => DeploymentStatus::InProgress, // created, running, blocked
+    }
+}
+
+/// A `GET /projects/:id/deployments` item.
+pub fn map_deployment(source: &str, project: &str, d: &Value) -> Option<Event> {
+    let status = deployment_status(d["status"].as_str().unwrap_or(""));
+    let finished_at = match status {
+        DeploymentStatus::Success | DeploymentStatus::Failure => {
+            ts(&d["deployable"]["finished_at"]).or_else(|| ts(&d["updated_at"]))
+        }
+        _ => None,
+    };
+    Some(Event::Deployment(Deployment {
+        source: source.to_string(),
+        id: id(&d["id"])?,
+        service: project.to_string(),
+        repo: Some(project.to_string()),
+        environment: text(&d["environment"]["name"])?,
+        status,
+        started_at: ts(&d["deployable"]["started_at"]).or_else(|| ts(&d["created_at"])),
+        finished_at,
+        commit_sha: text(&d["sha"])?,
+        commits: None,
+        kind: DeploymentKind::Regular,
+        actor: text(&d["user"]["username"]),
+        url: text(&d["deployable"]["web_url"]),
+        git_ref: text(&d["ref"]),
+        labels: Vec::new(),
+        extra: Extra::new(),
+    }))
+}
+
+/// A repository commit (`/repository/commits` or an MR's `/commits`).
+pub fn map_commit(source: &str, project: &str, c: &Value) -> Option<Event> {
+    Some(Event::Commit(Commit {
+        source: source.to_string(),
+        repo: project.to_string(),
+        sha: text(&c["id"])?,
+        parents: c["parent_ids"].as_array().map(|ps| {
+            ps.iter()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect()
+        }),
+        authored_at: ts(&c["authored_date"]).or_else(|| ts(&c["created_at"]))?,
+        committed_at: ts(&c["committed_date"]),
+        author: text(&c["author_name"]),
+        message: text(&c["title"]).or_else(|| c["message"].as_str().map(first_line)),
+        extra: Extra::new(),
+    }))
+}
+
+/// An incident issue; the service is the project unless a `service::NAME`
+/// (or `service:NAME`) label names it.
+pub fn map_incident(source: &str, project: &str, i: &Value) -> Option<Event> {
+    let labels: Vec<String> = i["labels"]
+        .as_array()
+        .map(|ls| {
+            ls.iter()
+                .filter_map(|l| l.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let services: Vec<String> = labels
+        .iter()
+        .filter_map(|l| {
+            l.strip_prefix("service::")
+                .or_else(|| l.strip_prefix("service:"))
+        })
+        .map(str::to_string)
+        .collect();
+    let closed = i["state"].as_str() == Some("closed");
+    Some(Event::Incident(Incident {
+        source: source.to_string(),
+        id: format!("{project}#{}", i["iid"].as_i64()?),
+        services: if services.is_empty() {
+            vec![project.to_string()]
+        } else {
+            services
+        },
+        title: text(&i["title"]),
+        severity: text(&i["severity"])
+            .filter(|s| s != "UNKNOWN")
+            .map(|s| s.to_lowercase()),
+        url: text(&i["web_url"]),
+        created_at: ts(&i["created_at"])?,
+        acknowledged_at: None,
+        resolved_at: if closed { ts(&i["closed_at"]) } else { None },
+        deployment_id: None,
+        deployment_source: None,
+        extra: Extra::new(),
+    }))
+}
+
+/// A merge request with its commits and notes: the pull request, its
+/// reviews (approvals from system notes, others' comments), its commits.
+pub fn map_merge_request(
+    source: &str,
+    project: &str,
+    mr: &Value,
+    commits: &Value,
+    notes: &Value,
+) -> Vec<Event> {
+    let (Some(number), Some(created_at)) = (mr["iid"].as_i64(), ts(&mr["created_at"])) else {
+        return Vec::new();
+    };
+    let author = text(&mr["author"]["username"]);
+    let commit_list: Vec<&Value> = commits
+        .as_array()
+        .map(|c| c.iter().collect())
+        .unwrap_or_default();
+    let notes: Vec<&Value> = notes
+        .as_array()
+        .map(|n| n.iter().collect())
+        .unwrap_or_default();
+    let merged_at = ts(&mr["merged_at"]);
+    // The commit that landed on the target branch: the squash commit when
+    // squashed, else the merge commit, else (fast-forward) the head.
+    let landed = merged_at.and_then(|_| {
+        text(&mr["squash_commit_sha"])
+            .or_else(|| text(&mr["merge_commit_sha"]))
+            .or_else(|| text(&mr["sha"]))
+    });
+    // System notes are Markdown: "marked this merge request as **ready**".
+    let body = |n: &Value| {
+        n["body"]
+            .as_str()
+            .unwrap_or("")
+            .replace('*', "")
+            .trim()
+            .to_lowercase()
+    };
+    let ready_at = notes
+        .iter()
+        .filter(|n| {
+            n["system"].as_bool() == Some(true)
+                && body(n).contains("marked this merge request as ready")
+        })
+        .filter_map(|n| ts(&n["created_at"]))
+        .max();
+    let mut extra = Extra::new();
+    if mr["draft"].as_bool() == Some(true) || mr["work_in_progress"].as_bool() == Some(true) {
+        extra.insert("draft".into(), json!(true));
+    }
+    if let Some(url) = text(&mr["web_url"]) {
+        extra.insert("url".into(), json!(url));
+    }
+    let mut events = vec![Event::PullRequest(PullRequest {
+        source: source.to_string(),
+        repo: project.to_string(),
+        number,
+        title: text(&mr["title"]),
+        author: author.clone(),
+        base: text(&mr["target_branch"]),
+        head: text(&mr["source_branch"]),
+        labels: mr["labels"]
+            .as_array()
+            .map(|ls| {
+                ls.iter()
+                    .filter_map(|l| l.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        created_at,
+        ready_at: ready_at.filter(|r| *r >= created_at),
+        merged_at,
+        closed_at: ts(&mr["closed_at"]).or(merged_at),
+        merge_commit_sha: landed,
+        commits: (!commit_list.is_empty())
+            .then(|| commit_list.iter().filter_map(|c| text(&c["id"])).collect()),
+        first_commit_at: commit_list
+            .iter()
+            .filter_map(|c| ts(&c["authored_date"]))
+            .min(),
+        additions: None,
+        deletions: None,
+        extra,
+    })];
+    for n in notes {
+        let Some(note_author) = text(&n["author"]["username"]) else {
+            continue;
+        };
+        let system = n["system"].as_bool() == Some(true);
+        let state = if system && body(n) == "approved this merge request" {
+            ReviewState::Approved
+        } else if !system && Some(&note_author) != author.as_ref() {
+            ReviewState::Commented
+        } else {
+            continue;
+        };
+        let (Some(note_id), Some(at)) = (id(&n["id"]), ts(&n["created_at"])) else {
+            continue;
+        };
+        events.push(Event::Review(Review {
+            source: source.to_string(),
+            repo: project.to_string(),
+            pr: number,
+            id: note_id,
+            author: note_author,
+            state,
+            submitted_at: at,
+            extra: Extra::new(),
+        }));
+    }
+    events
+}
+
+// ---------------------------------------------------------------- syncing
+
+#[async_trait::async_trait]
+impl Connector for GitLabConnector {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn next_batch(
+        &mut self,
+        ctx: &SyncContext,
+        cursor: Option<&Cursor>,
+    ) -> Result<Option<SyncBatch>, ConnectorError> {
+        let before = self.requests();
+        let mut state: State = match cursor {
+            Some(c) if !ctx.full => serde_json::from_value(c.0.clone()).unwrap_or_default(),
+            _ => State::default(),
+        };
+        if self.projects.is_none() {
+            self.projects = Some(self.list_projects().await?);
+        }
+        let projects = self.projects.clone().unwrap_or_default();
+        for (project, branch) in &projects {
+            for stream in Stream::ALL {
+                if self.done.contains(&(project.clone(), stream.key())) {
+                    continue;
+                }
+                let st = state
+                    .projects
+                    .entry(project.clone())
+                    .or_default()
+                    .entry(stream.key().to_string())
+                    .or_default();
+                // Continue an unfinished pass, or start one from the mark.
+                let pass = st.pass.clone().unwrap_or_else(|| Pass {
+                    from: st.since.clone().unwrap_or_else(|| iso(ctx.since)),
+                    page: 1,
+                    max: st.since.clone(),
+                    max_ids: st.seen.clone(),
+                });
+                let (items, next) = self
+                    .page(project, branch, stream, &pass.from, pass.page)
+                    .await?;
+                let (_, _, time_field) = stream.list(project, branch);
+                let mut events = Vec::new();
+                let (mut max, mut max_ids) = (pass.max.clone(), pass.max_ids.clone());
+                for (item, mapped) in items {
+                    let at = text(&item[time_field]);
+                    let key = id(&item["id"]).unwrap_or_default();
+                    // Already stored: exactly at the previous high-water mark.
+                    if at.is_some() && at == st.since && st.seen.contains(&key) {
+                        continue;
+                    }
+                    if let Some(at) = at {
+                        let t = ts(&json!(at));
+                        let current = max.as_ref().and_then(|m| ts(&json!(m)));
+                        match (t, current) {
+                            (Some(t), Some(c)) if t == c => max_ids.push(key),
+                            (Some(t), Some(c)) if t < c => {}
+                            (Some(_), _) => {
+                                max = Some(at);
+                                max_ids = vec![key];
+                            }
+                            _ => {}
+                        }
+                    }
+                    events.extend(mapped);
+                }
+                match next {
+                    Some(page) => {
+                        st.pass = Some(Pass {
+                            page,
+                            max,
+                            max_ids,
+                            ..pass
+                        })
+                    }
+                    None => {
+                        st.pass = None;
+                        st.since = max.or(Some(pass.from));
+                        st.seen = max_ids;
+                    }
+                }
+                if next.is_none() {
+                    self.done.insert((project.clone(), stream.key()));
+                }
+                return Ok(Some(SyncBatch {
+                    events,
+                    cursor: Cursor(serde_json::to_value(&state).unwrap_or(Value::Null)),
+                    requests: self.requests() - before,
+                    notes: Vec::new(),
+                }));
+            }
+        }
+        Ok(None)
+    }
+}

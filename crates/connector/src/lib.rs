@@ -8,6 +8,7 @@
 //! second sync with nothing new upstream writes nothing.
 
 pub mod conformance;
+pub mod fields;
 pub mod http;
 pub mod incident;
 
