@@ -1,7 +1,8 @@
-//! `flowmeter sync` end to end: a GitHub Enterprise mock (REST + GraphQL) and
-//! a PagerDuty mock, synced by the binary from a `flowmeter.toml`, must give
-//! exactly the metrics of importing the equivalent EVENTS.md file
-//! (tests/fixtures/sync/equivalent.jsonl). No network: both servers are
+//! `flowmeter sync` end to end: a GitHub Enterprise mock (REST + GraphQL) with
+//! a PagerDuty mock, and a self-managed GitLab mock, each synced by the
+//! binary from a `flowmeter.toml`, must give exactly the metrics of
+//! importing the equivalent EVENTS.md file
+//! (tests/fixtures/sync/equivalent.jsonl). No network: the servers are
 //! local wiremock instances serving payloads shaped like the real APIs'.
 
 use std::path::Path;
@@ -391,4 +392,196 @@ PSHOP01 = "acme/shop"
         tokio::task::block_in_place(|| metrics(&synced, &config)),
         from_import
     );
+}
+
+const GL_TOKEN: &str = "glpat-e2e-secret-token";
+
+/// The same delivery history as GitHub + PagerDuty above, as a self-managed
+/// GitLab serves it: deployments with their jobs, merge requests with
+/// commits and notes, incident issues, the default branch's commits.
+async fn mount_gitlab(server: &MockServer) {
+    let api = "/api/v4/projects/acme%2Fshop";
+    let page = |v: Value| ok(v).insert_header("x-next-page", "");
+    Mock::given(method("GET"))
+        .and(path(api))
+        .respond_with(ok(
+            json!({"id": 7, "path_with_namespace": "acme/shop", "default_branch": "main"}),
+        ))
+        .mount(server)
+        .await;
+    let deployment = |id: u64, sha: &str, env: &str, created: &str, done: &str| {
+        json!({"id": id, "iid": id, "ref": "main", "sha": sha, "created_at": created, "updated_at": done,
+               "status": "success", "user": {"id": 1, "username": "deploybot", "name": "Deploy bot"},
+               "environment": {"id": 3, "name": env, "external_url": null},
+               "deployable": {"id": 900 + id, "status": "success", "stage": "deploy", "name": "deploy",
+                              "ref": "main", "tag": false, "created_at": created, "started_at": created,
+                              "finished_at": done, "duration": 300.0}})
+    };
+    Mock::given(method("GET"))
+        .and(path(format!("{api}/deployments")))
+        .respond_with(page(json!([
+            deployment(
+                101,
+                S1,
+                "production",
+                "2026-03-02T10:00:00Z",
+                "2026-03-02T10:05:00Z"
+            ),
+            deployment(
+                105,
+                S2,
+                "staging",
+                "2026-03-03T10:00:00Z",
+                "2026-03-03T10:02:00Z"
+            ),
+            deployment(
+                102,
+                S2,
+                "production",
+                "2026-03-04T10:00:00Z",
+                "2026-03-04T10:06:00Z"
+            ),
+            deployment(
+                103,
+                S3,
+                "production",
+                "2026-03-05T09:00:00Z",
+                "2026-03-05T09:04:00Z"
+            ),
+            deployment(
+                104,
+                S2,
+                "production",
+                "2026-03-05T12:00:00Z",
+                "2026-03-05T12:03:00Z"
+            ),
+        ])))
+        .mount(server)
+        .await;
+    let commit = |sha: &str, parents: &[&str], authored: &str, title: &str| {
+        json!({"id": sha, "short_id": &sha[..8], "created_at": authored, "parent_ids": parents,
+               "title": title, "message": title, "author_name": "Mona", "author_email": "mona@example.com",
+               "authored_date": authored, "committer_name": "Mona", "committer_email": "mona@example.com",
+               "committed_date": authored, "web_url": "https://gitlab.example/acme/shop/-/commit/x"})
+    };
+    Mock::given(method("GET"))
+        .and(path(format!("{api}/repository/commits")))
+        .respond_with(page(json!([
+            commit(S3, &[S2], "2026-03-04T11:00:00Z", "Fix rounding in totals"),
+            commit(S2, &[S1], "2026-03-02T09:00:00Z", "Faster checkout"),
+            commit(S1, &[S0], "2026-03-01T09:00:00Z", "Prepare release"),
+            commit(S0, &[], "2026-02-25T09:00:00Z", "Initial commit"),
+        ])))
+        .mount(server)
+        .await;
+    let mr = |iid: i64, created: &str, merged: &str, sha: &str, label: &str| {
+        json!({"id": 500 + iid, "iid": iid, "project_id": 7, "title": format!("Change {iid}"), "state": "merged",
+               "created_at": created, "updated_at": merged, "merged_at": merged, "closed_at": null,
+               "target_branch": "main", "source_branch": format!("change-{iid}"),
+               "author": {"id": 2, "username": "mona", "name": "Mona"}, "labels": [label], "draft": false,
+               "work_in_progress": false, "sha": "abababababababababababababababababababab",
+               "merge_commit_sha": sha, "squash_commit_sha": null, "squash": false,
+               "web_url": format!("https://gitlab.example/acme/shop/-/merge_requests/{iid}")})
+    };
+    Mock::given(method("GET"))
+        .and(path(format!("{api}/merge_requests")))
+        .respond_with(page(json!([
+            mr(
+                1,
+                "2026-03-02T12:00:00Z",
+                "2026-03-03T15:00:00Z",
+                S2,
+                "enhancement"
+            ),
+            mr(2, "2026-03-04T13:00:00Z", "2026-03-05T08:00:00Z", S3, "bug"),
+        ])))
+        .mount(server)
+        .await;
+    for (iid, sha, authored, notes) in [
+        (
+            1,
+            "f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1",
+            "2026-03-02T09:00:00Z",
+            json!([{"id": 71, "type": null, "body": "approved this merge request", "author": {"id": 3, "username": "bob", "name": "Bob"},
+                 "created_at": "2026-03-03T10:00:00Z", "updated_at": "2026-03-03T10:00:00Z", "system": true,
+                 "noteable_id": 501, "noteable_type": "MergeRequest", "noteable_iid": 1}]),
+        ),
+        (
+            2,
+            "f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2",
+            "2026-03-04T11:00:00Z",
+            json!([]),
+        ),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(format!("{api}/merge_requests/{iid}/commits")))
+            .respond_with(page(json!([commit(sha, &[], authored, "work")])))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("{api}/merge_requests/{iid}/notes")))
+            .respond_with(page(notes))
+            .mount(server)
+            .await;
+    }
+    let issue = |iid: i64, created: &str, closed: Option<&str>| {
+        json!({"id": 800 + iid, "iid": iid, "project_id": 7, "title": "Checkout errors",
+               "state": if closed.is_some() { "closed" } else { "opened" }, "created_at": created,
+               "updated_at": closed.unwrap_or(created), "closed_at": closed, "labels": ["incident"],
+               "author": {"id": 4, "username": "oncall", "name": "On call"}, "type": "INCIDENT",
+               "issue_type": "incident", "severity": "UNKNOWN",
+               "web_url": format!("https://gitlab.example/acme/shop/-/issues/{iid}")})
+    };
+    Mock::given(method("GET"))
+        .and(path(format!("{api}/issues")))
+        .respond_with(page(json!([
+            issue(1, "2026-03-02T14:00:00Z", Some("2026-03-02T16:30:00Z")),
+            issue(2, "2026-03-06T10:00:00Z", None),
+        ])))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_sync_equals_importing_the_same_events() {
+    let gl = MockServer::start().await;
+    mount_gitlab(&gl).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("flowmeter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\ntype = \"gitlab\"\nname = \"gl\"\napi_url = \"{}/api/v4\"\ntoken_env = \"E2E_GL_TOKEN\"\nprojects = [\"acme/shop\"]\nretry_base_ms = 1\n",
+            gl.uri()
+        ),
+    )
+    .unwrap();
+    let synced = dir.path().join("synced.duckdb");
+    let out = tokio::task::block_in_place(|| {
+        flowmeter(&synced)
+            .env("E2E_GL_TOKEN", GL_TOKEN)
+            .arg("--config")
+            .arg(&config)
+            .args(["sync", "--since", "2026-02-20"])
+            .output()
+            .unwrap()
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("synced `gl`") && !stderr.contains(GL_TOKEN),
+        "{stderr}"
+    );
+    let imported = dir.path().join("imported.duckdb");
+    tokio::task::block_in_place(|| {
+        flowmeter(&imported)
+            .arg("import")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sync/equivalent.jsonl"))
+            .assert()
+            .success()
+    });
+    let (from_sync, from_import) =
+        tokio::task::block_in_place(|| (metrics(&synced, &config), metrics(&imported, &config)));
+    assert_eq!(from_sync, from_import);
+    assert_eq!(from_sync["change_failure_rate"]["failed"], 3);
 }
