@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use flowmeter_connector::fields::percent_encode as enc;
 use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig};
 use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
 use flowmeter_model::{DeploymentStatus, Event, Timestamp};
@@ -237,19 +238,6 @@ fn glob_set(source: &str, what: &str, pats: &[String]) -> Result<Option<GlobSet>
 
 fn iso(t: Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// Percent-encodes a path segment or query value.
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Like [`enc`] but keeps `/` (tag and branch names in paths).

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use chrono::SecondsFormat;
-use flowmeter_connector::fields::{first_line, id, text, ts};
+use flowmeter_connector::fields::{first_line, id, percent_encode as encode, text, ts};
 use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig, HttpResponse};
 use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
 use flowmeter_model::{
@@ -208,19 +208,6 @@ struct Pass {
     page: u32,
     max: Option<String>,
     max_ids: Vec<String>,
-}
-
-/// Percent-encodes a project path for `/projects/:id`.
-fn encode(path: &str) -> String {
-    let mut out = String::new();
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn iso(t: Timestamp) -> String {

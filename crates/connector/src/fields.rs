@@ -30,3 +30,17 @@ pub fn id(v: &Value) -> Option<String> {
 pub fn first_line(msg: &str) -> String {
     msg.lines().next().unwrap_or("").trim_end().to_string()
 }
+
+/// Percent-encodes a path segment or query value (everything but the
+/// unreserved characters), e.g. GitLab's `group%2Fproject` ids.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
