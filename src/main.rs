@@ -54,6 +54,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         verbose: g.verbose,
         progress: !g.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
+    // Libraries speak through one sink, which honours `--quiet`.
+    let quiet = env.quiet;
+    flowmeter_connector::report::set_sink(std::sync::Arc::new(move |m: &str| {
+        if !quiet {
+            eprintln!("{m}");
+        }
+    }));
     match cli.command {
         Command::Import(args) => commands::import::run(&env, args),
         Command::Metrics(args) => commands::metrics::run(&env, args),
@@ -62,6 +69,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Explain(args) => commands::explain::run(&env, args),
         Command::Export(args) => commands::export::run(&env, args),
         Command::Sync(args) => commands::sync::run(&env, args),
+        Command::Relink => commands::relink::run(&env),
         Command::Bench(args) => commands::bench::run(&env, args),
     }
 }

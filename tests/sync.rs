@@ -585,3 +585,198 @@ async fn gitlab_sync_equals_importing_the_same_events() {
     assert_eq!(from_sync, from_import);
     assert_eq!(from_sync["change_failure_rate"]["failed"], 3);
 }
+
+/// Regression: GitHub filters the commit list by committer date, so a
+/// branch whose commits were made before the last sync and merged after it
+/// came only with its merge commit; the change walk stopped at the unknown
+/// parent (826 changes counted as 822 on one organisation). The sync now
+/// fetches every missing parent by SHA. Against `flowmeter_testkit::github`,
+/// a mock built from GitHub's documentation, changed between two syncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_commits_dated_before_the_last_sync_are_not_lost() {
+    use chrono::{TimeZone, Utc};
+    use flowmeter_testkit::github::{
+        Commit, Deployment, DeploymentStatus, MockGitHub, Org, Pull, Repo,
+    };
+    let t = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
+    let mut repo = Repo::new("acme", "shop");
+    let c1 = repo.push(Commit::new("Initial version", "ann", t(10, 9)));
+    let c2 = repo.push(Commit::new("Add search", "ann", t(12, 9)));
+    repo.add_deployment(
+        Deployment::new(1, c2.clone(), "production", t(12, 10)).status(DeploymentStatus::new(
+            11,
+            "success",
+            t(12, 10),
+        )),
+    );
+    let mock = MockGitHub::start(Org::new("acme").with_repo(repo)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("flowmeter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\ntype = \"github\"\napi_url = \"{}\"\ntoken_env = \"E2E_GH_TOKEN\"\nrepos = [\"acme/shop\"]\nretry_base_ms = 1\nincident_labels = []\n",
+            mock.uri()
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("s.duckdb");
+    let sync = || {
+        let out = flowmeter(&db)
+            .arg("--config")
+            .arg(&config)
+            .args(["sync", "--since", "2026-11-01"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    tokio::task::block_in_place(sync);
+
+    // A branch worked on before that sync (its commits dated Nov 11), merged
+    // with a merge commit on Nov 14 and deployed.
+    mock.with_org(|org| {
+        let repo = org.repo_mut("shop").unwrap();
+        let b1 = Commit::new("Checkout: first try", "bob", t(11, 9)).with_parents(vec![c1.clone()]);
+        let b2 = Commit::new("Checkout: tests", "bob", t(11, 15));
+        let b3 = Commit::new("Checkout: review fixes", "bob", t(11, 20));
+        let merge = Commit::new("Merge pull request #5 from acme/checkout", "bob", t(14, 10));
+        let pr = Pull::new(5, "Checkout", "bob", t(11, 10));
+        repo.merge_branch(pr, vec![b1, b2, b3], merge);
+        let head = repo.head().unwrap().to_string();
+        repo.add_deployment(
+            Deployment::new(2, head, "production", t(14, 11)).status(DeploymentStatus::new(
+                12,
+                "success",
+                t(14, 11),
+            )),
+        );
+    });
+    let said = tokio::task::block_in_place(sync);
+    assert!(said.contains("fetched 3 parent commits"), "{said}");
+
+    let out = flowmeter(&db)
+        .args([
+            "metrics",
+            "--since",
+            "2026-11-14",
+            "--until",
+            "2026-11-15",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        m["lead_time"]["changes"], 4,
+        "the merge commit and the branch's three commits: {m}"
+    );
+    // Every change starts at the PR's first commit (Nov 11 09:00): 74 h.
+    assert_eq!(m["lead_time"]["p50_hours"], 74.0, "{m}");
+}
+
+/// The new sources end to end through `flowmeter sync`: GitHub (GraphQL
+/// deployments), incident.io and Jira Service Management, each against a
+/// mock built from its documentation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_incidentio_and_jsm_sync_through_the_binary() {
+    use chrono::{Duration, Utc};
+    use flowmeter_testkit::github::{MockGitHub, Org};
+    use flowmeter_testkit::{incidentio, jsm};
+    let base =
+        chrono::DateTime::from_timestamp((Utc::now() - Duration::days(3)).timestamp(), 0).unwrap();
+    let gh = MockGitHub::start(Org::synthetic(11, "acme/shop", 30, 8)).await;
+    let io =
+        incidentio::IncidentIoMock::start(incidentio::State::example("io-e2e-key", base)).await;
+    let jira = jsm::JsmMock::start(jsm::State::example(
+        "e2e@example.com",
+        "jsm-e2e-token",
+        base,
+    ))
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("flowmeter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[sources]]
+type = "github"
+api_url = "{gh}"
+token_env = "E2E_GH_TOKEN"
+repos = ["acme/shop"]
+retry_base_ms = 1
+
+[[sources]]
+type = "incidentio"
+api_url = "{io}"
+token_env = "E2E_IO_KEY"
+
+[[sources]]
+type = "jsm"
+site_url = "{jira}"
+project = "ITSM"
+email_env = "E2E_JSM_EMAIL"
+token_env = "E2E_JSM_TOKEN"
+services_field = "customfield_10003"
+"#,
+            gh = gh.uri(),
+            io = io.uri(),
+            jira = jira.uri(),
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("s.duckdb");
+    let out = tokio::task::block_in_place(|| {
+        flowmeter(&db)
+            .arg("--config")
+            .arg(&config)
+            .env("E2E_IO_KEY", "io-e2e-key")
+            .env("E2E_JSM_EMAIL", "e2e@example.com")
+            .env("E2E_JSM_TOKEN", "jsm-e2e-token")
+            .args(["sync", "--since", "2024-01-01"])
+            .output()
+            .unwrap()
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    for source in ["github", "incidentio", "jsm"] {
+        assert!(
+            stderr.contains(&format!("synced `{source}`")),
+            "{source}: {stderr}"
+        );
+    }
+    for secret in ["io-e2e-key", "jsm-e2e-token", GH_TOKEN] {
+        assert!(!stderr.contains(secret), "{secret} leaked: {stderr}");
+    }
+    assert!(
+        gh.requests()
+            .iter()
+            .any(|r| r.graphql_connection.as_deref() == Some("deployments")),
+        "deployments came from GraphQL"
+    );
+    let out = flowmeter(&db)
+        .args(["metrics", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // incident.io: INC-1, 2, 4, 7, 8 (the others are not incidents); JSM: 3.
+    assert_eq!(m["time_to_restore"]["incidents"], 8, "{m}");
+}

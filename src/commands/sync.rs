@@ -6,6 +6,7 @@
 //! nothing new upstream writes nothing. One failing source does not stop the
 //! others; the exit code says that something failed.
 
+use std::collections::{BTreeMap, HashSet};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -51,8 +52,16 @@ fn connector(table: &toml::Table, name: &str, known: &[String]) -> Result<Box<dy
         "git" => Box::new(flowmeter_git::GitConnector::new(source_config(
             table, name,
         )?)?),
+        "incidentio" => Box::new(flowmeter_incidentio::IncidentIoConnector::new(
+            source_config(table, name)?,
+            known.to_vec(),
+        )?),
+        "jsm" => Box::new(flowmeter_jsm::JsmConnector::new(
+            source_config(table, name)?,
+            known.to_vec(),
+        )?),
         other => bail!(
-            "source `{name}`: unknown type `{other}` (known: github, gitlab, git, pagerduty, opsgenie)"
+            "source `{name}`: unknown type `{other}` (known: github, gitlab, git, pagerduty, opsgenie, incidentio, jsm)"
         ),
     })
 }
@@ -108,40 +117,15 @@ pub fn run(env: &Env, args: SyncArgs) -> Result<ExitCode> {
     })
 }
 
-/// The services the store knows: incident connectors map names to them.
-/// Read before each source, so incidents synced after a Git host in the
-/// same run match the services that host just brought.
-fn known_services(store: &Store) -> Result<Vec<String>> {
-    let mut stmt = store
-        .conn()
-        .prepare("SELECT DISTINCT service FROM deployments ORDER BY 1")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
 /// Environments the source marked as production (GitHub's
 /// `production_environment`) that the config does not count as production:
 /// their deployments are stored but measured only once the user says so.
 fn unmeasured_production_environments(env: &Env, store: &Store, name: &str) -> Result<Vec<String>> {
-    // The bundled DuckDB has no JSON extension: read `extra` here instead.
-    let mut stmt = store.conn().prepare(
-        "SELECT DISTINCT environment, extra FROM deployments
-         WHERE source = ? AND extra LIKE '%production_environment%'",
-    )?;
-    let rows = stmt.query_map([name], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-    })?;
-    let mut out = std::collections::BTreeSet::new();
-    for row in rows {
-        let (environment, extra) = row?;
-        let marked = extra
-            .and_then(|e| serde_json::from_str::<serde_json::Value>(&e).ok())
-            .is_some_and(|e| e["production_environment"] == serde_json::Value::Bool(true));
-        if marked && !env.config.metrics.is_production(&environment) {
-            out.insert(environment);
-        }
-    }
-    Ok(out.into_iter().collect())
+    Ok(store
+        .environments_marked_production(name)?
+        .into_iter()
+        .filter(|e| !env.config.metrics.is_production(e))
+        .collect())
 }
 
 fn sync_one(
@@ -152,7 +136,9 @@ fn sync_one(
     table: &toml::Table,
     name: &str,
 ) -> Result<()> {
-    let mut connector = connector(table, name, &known_services(store)?)?;
+    // The services the store knows (read before each source, so incidents
+    // synced after a Git host map to the services it just brought).
+    let mut connector = connector(table, name, &store.services()?)?;
     let mut cursor: Option<Cursor> = if ctx.full {
         None
     } else {
@@ -208,6 +194,7 @@ fn sync_one(
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    close_commit_graph(env, store, runtime, ctx, connector.as_mut(), name)?;
     let t = summary.total();
     env.say(format!(
         "synced `{name}`: {records} records in {batches} batches, {} new, {} updated, {} unchanged, {requests} requests{}",
@@ -228,5 +215,101 @@ fn sync_one(
                 .join(", ")
         ));
     }
+    Ok(())
+}
+
+/// Commits fetched by SHA per sync at most (a runaway walk would otherwise
+/// read a repository's whole history one request at a time).
+const MAX_GRAPH_FETCHES: usize = 20_000;
+
+/// Closes the commit graph of what `name` stored: every parent of one of
+/// its commits (committed since the sync's start date) that the store
+/// lacks is fetched by SHA, and so on down the branch, then stored in one
+/// import. Listings filtered by date miss a branch's older commits that a
+/// later merge brought; without them a deployment's change walk stops at
+/// the merge. What cannot be fetched is reported.
+fn close_commit_graph(
+    env: &Env,
+    store: &mut Store,
+    runtime: &tokio::runtime::Runtime,
+    ctx: &SyncContext,
+    connector: &mut dyn Connector,
+    name: &str,
+) -> Result<()> {
+    let gaps = store.commit_gaps(name, ctx.since)?;
+    if gaps.is_empty() {
+        return Ok(());
+    }
+    let mut pending: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (repo, sha) in gaps {
+        pending.entry(repo).or_default().push(sha);
+    }
+    let mut asked: HashSet<(String, String)> = HashSet::new();
+    let mut fetched = Vec::new();
+    let before = fetched.len();
+    while !pending.is_empty() && asked.len() < MAX_GRAPH_FETCHES {
+        let mut next: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (repo, shas) in std::mem::take(&mut pending) {
+            let room = MAX_GRAPH_FETCHES.saturating_sub(asked.len());
+            let shas: Vec<String> = shas
+                .into_iter()
+                .filter(|s| !asked.contains(&(repo.clone(), s.clone())))
+                .take(room)
+                .collect();
+            if shas.is_empty() {
+                continue;
+            }
+            asked.extend(shas.iter().map(|s| (repo.clone(), s.clone())));
+            let Some(events) = runtime.block_on(connector.fetch_commits(&repo, &shas))? else {
+                // The source cannot fetch single commits: nothing to close.
+                return Ok(());
+            };
+            let mut parents = Vec::new();
+            for e in &events {
+                if let flowmeter_model::Event::Commit(c) = e {
+                    if c.committed_at.unwrap_or(c.authored_at) >= ctx.since {
+                        parents.extend(c.parents.iter().flatten().cloned());
+                    }
+                }
+            }
+            fetched.extend(events);
+            parents.sort();
+            parents.dedup();
+            let fetched_here: HashSet<&str> = fetched
+                .iter()
+                .filter_map(|e| match e {
+                    flowmeter_model::Event::Commit(c) if c.repo == repo => Some(c.sha.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let parents: Vec<String> = parents
+                .into_iter()
+                .filter(|p| !fetched_here.contains(p.as_str()))
+                .filter(|p| !asked.contains(&(repo.clone(), p.clone())))
+                .collect();
+            let known = store.known_commits(&repo, &parents)?;
+            let missing: Vec<String> = parents.into_iter().filter(|p| !known.contains(p)).collect();
+            if !missing.is_empty() {
+                next.entry(repo).or_default().extend(missing);
+            }
+        }
+        pending = next;
+    }
+    let count = fetched.len() - before;
+    if count > 0 {
+        store.import_with_cursor(fetched, None, &env.config.metrics)?;
+    }
+    let left = store.commit_gaps(name, ctx.since)?;
+    env.say(format!(
+        "{name}: closed the commit graph: fetched {count} parent commits the listing missed{}",
+        if left.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} could not be fetched (their deployments' change walks stop there, see coverage)",
+                left.len()
+            )
+        }
+    ));
     Ok(())
 }

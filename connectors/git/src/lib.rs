@@ -48,7 +48,11 @@ pub const DEFAULT_BATCH_SIZE: usize = 50_000;
 /// search = ["services/search/", "libs/search-core/"]
 /// ```
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GitConfig {
+    /// Always `"git"`; accepted so the `[[sources]]` table can be passed as is.
+    #[serde(rename = "type", default)]
+    pub source_type: Option<String>,
     /// The source name stored with every record and cursor. Default: `git`.
     #[serde(default)]
     pub name: Option<String>,
@@ -548,8 +552,7 @@ impl GitConnector {
             }
             let Some(commit_secs) = resolved else {
                 notes.push(format!(
-                    "{}: tag `{name}` does not name a commit; not a deployment",
-                    self.name
+                    "tag `{name}` does not name a commit; not a deployment"
                 ));
                 continue;
             };
@@ -1090,8 +1093,7 @@ impl GitConnector {
         plan.next = end;
         if prs > 0 {
             notes.push(format!(
-                "{}: {prs} pull requests recovered from merge/squash commit messages; git has no review data for them",
-                self.name
+                "{prs} pull requests recovered from merge/squash commit messages; git has no review data for them"
             ));
         }
         let tips: Vec<String> = plan.tips.iter().map(|t| hex(t)).collect();
@@ -1116,8 +1118,7 @@ impl GitConnector {
         }
         if commits > 0 || deployment_count > 0 {
             notes.push(format!(
-                "{}: {commits} commits, {deployment_count} deployments from `{}`",
-                self.name,
+                "{commits} commits, {deployment_count} deployments from `{}`",
                 self.config.path.display()
             ));
         }

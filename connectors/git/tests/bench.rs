@@ -37,6 +37,7 @@ async fn throughput() {
         }
     }
     let config = GitConfig {
+        source_type: None,
         name: None,
         path: path.into(),
         repo: "bench/repo".into(),

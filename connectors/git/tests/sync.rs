@@ -71,6 +71,7 @@ fn at(secs: i64) -> DateTime<Utc> {
 
 fn config(repo: &Repo, deployments: Option<&str>) -> GitConfig {
     GitConfig {
+        source_type: None,
         name: None,
         path: repo.path().to_path_buf(),
         repo: "acme/web".into(),
@@ -207,6 +208,33 @@ async fn commits_and_tags() {
         Some("Ada Lovelace <ada@example.com>")
     );
     assert_eq!(deps[1].git_ref.as_deref(), Some("v1.1"));
+}
+
+/// The harness every connector passes: valid EVENTS.md records, stable
+/// keys, a second sync from the final cursor fetches nothing, an
+/// interrupted sync resumes to the same records.
+#[tokio::test]
+async fn passes_the_conformance_harness() {
+    let repo = Repo::new();
+    repo.commit("a.txt", "First", 0);
+    repo.git(&["tag", "v1.0"], 100);
+    repo.commit("a.txt", "Second (#12)", 3600);
+    repo.git(&["tag", "-a", "v1.1", "-m", "release 1.1"], 7200);
+    let report = flowmeter_connector::conformance::check(
+        || {
+            let mut cfg = config(&repo, Some("tags:v*"));
+            cfg.batch_size = Some(1);
+            GitConnector::new(cfg).unwrap()
+        },
+        &ctx(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.events.len(),
+        5,
+        "2 commits, 1 pull request, 2 deployments"
+    );
 }
 
 #[tokio::test]

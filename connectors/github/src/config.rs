@@ -38,6 +38,26 @@ pub struct GitHubConfig {
     /// on the command line or in any message.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// Authenticate as this GitHub App (its numeric App ID, on the App's
+    /// settings page) instead of with a personal token. Needs the App's
+    /// private key (`app_private_key_file` or `app_private_key_env`). The
+    /// App needs read-only permissions: Contents, Metadata, Pull requests,
+    /// Deployments, Issues (and Actions for `workflow:` deployments).
+    #[serde(default)]
+    pub app_id: Option<u64>,
+    /// A file holding the GitHub App's private key (PEM, as downloaded from
+    /// the App's settings page).
+    #[serde(default)]
+    pub app_private_key_file: Option<std::path::PathBuf>,
+    /// The environment variable holding the App's private key (PEM text)
+    /// when no `app_private_key_file` is given. Default
+    /// `GITHUB_APP_PRIVATE_KEY`.
+    #[serde(default)]
+    pub app_private_key_env: Option<String>,
+    /// The App's installation to act as. Default: discovered, the
+    /// installation on `org`, else on the first of `repos`.
+    #[serde(default)]
+    pub installation_id: Option<u64>,
     /// Repositories as `owner/name`.
     #[serde(default)]
     pub repos: Vec<String>,
@@ -78,8 +98,9 @@ pub struct GitHubConfig {
     /// default branch.
     #[serde(default)]
     pub branch: Option<String>,
-    /// Pull requests fetched per GraphQL request (1–100, default 50). Lower it
-    /// if GitHub answers large queries with 502 timeouts.
+    /// Pull requests fetched per GraphQL request (1–100, default 100: a
+    /// 10,000-PR repository backfills in 100 requests). Lower it if GitHub
+    /// answers large queries with 502 timeouts.
     #[serde(default = "default_pr_page_size")]
     pub pr_page_size: u32,
     /// Retries of a failed request (5xx, rate limits) before giving up
@@ -109,7 +130,7 @@ fn default_incident_labels() -> Vec<String> {
     vec!["incident".to_string()]
 }
 fn default_pr_page_size() -> u32 {
-    50
+    100
 }
 fn default_max_retries() -> u32 {
     5
@@ -129,6 +150,10 @@ impl Default for GitHubConfig {
             api_url: default_api_url(),
             graphql_url: None,
             token_env: None,
+            app_id: None,
+            app_private_key_file: None,
+            app_private_key_env: None,
+            installation_id: None,
             repos: Vec::new(),
             org: None,
             include: Vec::new(),

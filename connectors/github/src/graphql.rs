@@ -60,3 +60,29 @@ pub const TAGS: &str = r#"query($owner: String!, $name: String!, $first: Int!, $
     }
   }
 }"#;
+
+/// Deployments, newest first, each with its statuses, 100 per page: one
+/// request per page instead of one REST call per deployment for its
+/// statuses (GitHub's REST API has no way to list both at once).
+/// Variables: `owner`, `name`, `first`, `after`.
+pub const DEPLOYMENTS: &str = r#"query($owner: String!, $name: String!, $first: Int!, $after: String) {
+  rateLimit { cost remaining resetAt }
+  repository(owner: $owner, name: $name) {
+    deployments(first: $first, after: $after, orderBy: {field: CREATED_AT, direction: DESC}) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        databaseId
+        commitOid
+        createdAt
+        environment
+        task
+        ref { name }
+        creator { login }
+        statuses(first: 50) {
+          totalCount
+          nodes { state createdAt logUrl environmentUrl }
+        }
+      }
+    }
+  }
+}"#;

@@ -1,9 +1,15 @@
 //! flowmeter-github: deployments, commits, pull requests with reviews, and
 //! incident issues from GitHub and GitHub Enterprise Server.
 //!
-//! - Deployments from the Deployments API and its statuses (default), or
-//!   from releases, tags (`tags:GLOB`) or a workflow's runs (`workflow:FILE`).
-//! - Commits of the default branch (`GET /repos/{o}/{r}/commits`).
+//! - Deployments with their statuses, 100 per GraphQL request (default;
+//!   REST, one request per deployment for its statuses, only where the
+//!   server's GraphQL lacks `Repository.deployments`), or from releases,
+//!   tags (`tags:GLOB`) or a workflow's runs (`workflow:FILE`).
+//! - Commits of the default branch (`GET /repos/{o}/{r}/commits`); the
+//!   parents a `since`-filtered listing misses are fetched by SHA
+//!   ([`Connector::fetch_commits`]) when the sync closes the commit graph.
+//! - Authentication with a token, or as a GitHub App installation
+//!   ([`app`]).
 //! - Pull requests with their reviews, commits and ready-for-review time in
 //!   one GraphQL query per page of pull requests.
 //! - Issues with an incident label become incidents.
@@ -17,12 +23,13 @@
 //! the other repositories continue. A 401 stops the sync: the token is bad
 //! for all of them.
 //!
-//! REST calls go through the shared [`flowmeter_connector::http`] layer;
-//! GraphQL POSTs through [`gql`], which applies the same retry and
-//! rate-limit policy.
+//! REST and GraphQL calls go through the one shared
+//! [`flowmeter_connector::http`] client: one retry, backoff and rate-limit
+//! policy (GraphQL `RATE_LIMITED`/`RATE_LIMIT` answers included).
 
+#[cfg(feature = "app")]
+pub mod app;
 mod config;
-pub mod gql;
 pub mod graphql;
 pub mod map;
 
@@ -31,7 +38,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use flowmeter_connector::fields::percent_encode as enc;
-use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig};
+use flowmeter_connector::http::{token_from_env, GraphQlError, HttpClient, HttpConfig};
 use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
 use flowmeter_model::{DeploymentStatus, Event, Timestamp};
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -39,7 +46,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 pub use config::{DeploymentSource, GitHubConfig};
-use gql::{GqlError, GqlOptions, GraphQl};
 use map::ts;
 
 /// The four streams synced per repository, in this order.
@@ -92,6 +98,10 @@ struct StreamState {
     /// Deployments not yet finished: id → (status emitted, created_at).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     open: BTreeMap<String, OpenDeployment>,
+    /// Deployments are read through REST: the server's GraphQL has no
+    /// `Repository.deployments` (kept, so a resumed pass stays on REST).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    rest: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -200,12 +210,14 @@ pub struct GitHubConnector {
     include: Option<GlobSet>,
     exclude: Option<GlobSet>,
     http: HttpClient,
-    gql: GraphQl,
     repos: Option<Vec<String>>,
     started: bool,
     done: HashSet<(String, Stream)>,
     failed: Vec<(String, String)>,
     branches: HashMap<String, String>,
+    /// Repositories whose deployments are read through REST (no GraphQL
+    /// `deployments` on that server).
+    rest_deployments: HashSet<String>,
 }
 
 impl std::fmt::Debug for GitHubConnector {
@@ -292,34 +304,56 @@ impl GitHubConnector {
         };
         let include = glob_set(&name, "include", &config.include)?;
         let exclude = glob_set(&name, "exclude", &config.exclude)?;
-        let vars: Vec<&str> = match &config.token_env {
-            Some(v) => vec![v.as_str()],
-            None => vec!["GITHUB_TOKEN", "GH_TOKEN"],
+        let (http_cfg, token_env) = match config.app_id {
+            #[cfg(feature = "app")]
+            Some(app_id) => {
+                let (pem, origin) = app_key(&name, &config)?;
+                let auth = app::AppAuth::new(
+                    &name,
+                    &config.rest_base(),
+                    app_id,
+                    pem,
+                    origin.clone(),
+                    config.installation_id,
+                    config.org.clone(),
+                    config.repos.first().cloned(),
+                )?;
+                (
+                    HttpConfig::new(name.clone(), config.rest_base())
+                        .dynamic_auth(auth, origin.clone()),
+                    origin,
+                )
+            }
+            #[cfg(not(feature = "app"))]
+            Some(_) => {
+                return Err(cfg_err(
+                    "`app_id` is set, but this flowmeter was built without GitHub App support (cargo feature `github-app`); use a token in `token_env`, or build with `--features github-app`".to_string(),
+                ))
+            }
+            None => {
+                let vars: Vec<&str> = match &config.token_env {
+                    Some(v) => vec![v.as_str()],
+                    None => vec!["GITHUB_TOKEN", "GH_TOKEN"],
+                };
+                let (token, token_env) = token_from_env(&vars).map_err(|e| e.with_source(&name))?;
+                (
+                    HttpConfig::new(name.clone(), config.rest_base()).auth(
+                        "authorization",
+                        &format!("Bearer {token}"),
+                        token_env.clone(),
+                    )?,
+                    token_env,
+                )
+            }
         };
-        let (token, token_env) = token_from_env(&vars).map_err(|e| e.with_source(&name))?;
-        let mut http_cfg = HttpConfig::new(name.clone(), config.rest_base())
-            .auth(
-                "authorization",
-                &format!("Bearer {token}"),
-                token_env.clone(),
-            )?
+        let mut http_cfg = http_cfg
             .header("accept", "application/vnd.github+json")
             .header("x-github-api-version", "2022-11-28")
             .base_delay(Duration::from_millis(config.retry_base_ms))
             .max_attempts(config.max_retries + 1);
         http_cfg.max_rate_limit_wait = Duration::from_secs(config.max_wait_secs);
         let http = HttpClient::new(http_cfg)?;
-        let gql = GraphQl::new(
-            &name,
-            &config.graphql_endpoint(),
-            &token,
-            &token_env,
-            GqlOptions {
-                max_attempts: config.max_retries + 1,
-                base_delay: Duration::from_millis(config.retry_base_ms),
-                max_wait: Duration::from_secs(config.max_wait_secs),
-            },
-        )?;
+
         Ok(GitHubConnector {
             name,
             token_env,
@@ -328,19 +362,26 @@ impl GitHubConnector {
             include,
             exclude,
             http,
-            gql,
             repos: None,
             started: false,
             done: HashSet::new(),
             failed: Vec::new(),
             branches: HashMap::new(),
+            rest_deployments: HashSet::new(),
             config,
         })
     }
 
     /// HTTP requests sent so far (REST and GraphQL, retries included).
     pub fn requests(&self) -> u64 {
-        self.http.requests() + self.gql.requests()
+        self.http.requests()
+    }
+
+    /// One GraphQL query through the shared client.
+    async fn gql(&self, what: &str, query: &str, variables: Value) -> Result<Value, GraphQlError> {
+        self.http
+            .graphql(&self.config.graphql_endpoint(), what, query, variables)
+            .await
     }
 
     /// Repositories skipped in this run, with the reason (also in the notes).
@@ -421,7 +462,7 @@ impl GitHubConnector {
             } if message.contains("SAML") || message.contains("SSO") => ConnectorError::Api {
                 source_name,
                 call,
-                message: gql::sso_message(&self.token_env),
+                message: sso_message(&self.token_env),
             },
             other => other,
         }
@@ -451,10 +492,10 @@ impl GitHubConnector {
         }
     }
 
-    fn gql_error(&self, repo: &str, e: GqlError) -> ConnectorError {
+    fn gql_error(&self, repo: &str, e: GraphQlError) -> ConnectorError {
         match e {
-            GqlError::Connector(e) => self.rewrite_sso(e),
-            GqlError::NotFound(msg) => ConnectorError::NotFound {
+            GraphQlError::Connector(e) => self.rewrite_sso(e),
+            GraphQlError::NotFound(msg) => ConnectorError::NotFound {
                 source_name: self.name.clone(),
                 call: "POST /graphql".to_string(),
                 hint: format!(
@@ -486,6 +527,12 @@ impl GitHubConnector {
     ) -> Result<Step, ConnectorError> {
         match stream {
             Stream::Deployments => match self.deployments.clone() {
+                DeploymentSource::Deployments
+                    if st.rest || self.rest_deployments.contains(repo) =>
+                {
+                    st.rest = true;
+                    self.step_deployments_rest(repo, st, ctx).await
+                }
                 DeploymentSource::Deployments => self.step_deployments(repo, st, ctx).await,
                 DeploymentSource::Releases => self.step_releases(repo, st, ctx).await,
                 DeploymentSource::Tags(_) => self.step_tags(repo, st, ctx).await,
@@ -497,7 +544,97 @@ impl GitHubConnector {
         }
     }
 
+    /// Deployments with their statuses, 100 per GraphQL request. A server
+    /// whose schema lacks `Repository.deployments` (an old GitHub Enterprise
+    /// Server) is read through REST instead, one request per deployment.
     async fn step_deployments(
+        &mut self,
+        repo: &str,
+        st: &mut StreamState,
+        ctx: &SyncContext,
+    ) -> Result<Step, ConnectorError> {
+        let mut step = Step::default();
+        let mut pass = st.pass(ctx);
+        let first_ever = st.mark.is_none() && pass.next.is_none() && st.open.is_empty();
+        let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
+        let data = self
+            .gql(
+                &format!("deployments of {repo}"),
+                graphql::DEPLOYMENTS,
+                json!({"owner": owner, "name": name, "first": 100, "after": pass.next}),
+            )
+            .await;
+        let data = match data {
+            Ok(d) if d["repository"]["deployments"].is_object() => d,
+            Ok(_)
+            | Err(GraphQlError::Connector(
+                ConnectorError::Api { .. } | ConnectorError::NotFound { .. },
+            )) if pass.next.is_none() => {
+                self.rest_deployments.insert(repo.to_string());
+                st.rest = true;
+                return self.step_deployments_rest(repo, st, ctx).await;
+            }
+            Ok(_) => {
+                return Err(ConnectorError::Api {
+                    source_name: self.name.clone(),
+                    call: "POST /graphql".into(),
+                    message: format!("deployments of {repo}: the answer has no `deployments`"),
+                })
+            }
+            Err(e) => return Err(self.gql_error(repo, e)),
+        };
+        let conn = &data["repository"]["deployments"];
+        let nodes = conn["nodes"].as_array().cloned().unwrap_or_default();
+        let mut stop = false;
+        for node in &nodes {
+            let Some((d, mut statuses)) = map::graphql_deployment(node) else {
+                continue;
+            };
+            let Some(t) = ts(&d["created_at"]) else {
+                continue;
+            };
+            let key = id_key(&d["id"]);
+            if t < pass.lower {
+                stop = true;
+                continue;
+            }
+            if !st.is_new(t, &key, ctx.since) {
+                continue;
+            }
+            let listed = node["statuses"]["totalCount"].as_u64().unwrap_or(0);
+            if listed > statuses.len() as u64 {
+                // More statuses than one page holds: read them all.
+                statuses = self.statuses(repo, &key).await?;
+            }
+            let dep = map::deployment(&self.name, repo, &d, &statuses);
+            track_open(st, &key, dep.status, t);
+            pass.see(t, &key);
+            step.events.push(Event::Deployment(dep));
+        }
+        let more = conn["pageInfo"]["hasNextPage"].as_bool() == Some(true);
+        match conn["pageInfo"]["endCursor"].as_str() {
+            Some(c) if more && !stop => {
+                pass.next = Some(c.to_string());
+                st.pass = Some(pass);
+            }
+            _ => {
+                if first_ever && nodes.is_empty() {
+                    step.notes.push(format!(
+                        "{repo}: no deployments in the Deployments API; if this repository deploys otherwise, set `deployments = \"releases\"`, `\"tags:GLOB\"` or `\"workflow:FILE\"`"
+                    ));
+                }
+                let lower = pass.lower;
+                st.finish(pass);
+                self.recheck_open(repo, st, lower, &mut step).await?;
+                step.done = true;
+            }
+        }
+        Ok(step)
+    }
+
+    /// Deployments through REST: a page of deployments, then one request
+    /// per deployment for its statuses.
+    async fn step_deployments_rest(
         &mut self,
         repo: &str,
         st: &mut StreamState,
@@ -686,8 +823,7 @@ impl GitHubConnector {
         let mut pass = st.pass(ctx);
         let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
         let data = self
-            .gql
-            .query(
+            .gql(
                 &format!("tags of {repo}"),
                 graphql::TAGS,
                 json!({"owner": owner, "name": name, "first": 100, "after": pass.next}),
@@ -852,8 +988,7 @@ impl GitHubConnector {
         let mut pass = st.pass(ctx);
         let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
         let data = self
-            .gql
-            .query(
+            .gql(
                 &format!("pullRequests of {repo}"),
                 graphql::PULL_REQUESTS,
                 json!({
@@ -958,6 +1093,43 @@ impl GitHubConnector {
     }
 }
 
+#[cfg(feature = "app")]
+/// The GitHub App's private key (PEM) and where it came from: the file
+/// `app_private_key_file`, else the environment variable
+/// `app_private_key_env` (default `GITHUB_APP_PRIVATE_KEY`).
+fn app_key(name: &str, config: &GitHubConfig) -> Result<(Vec<u8>, String), ConnectorError> {
+    let cfg_err = |message: String| ConnectorError::Config {
+        source_name: name.to_string(),
+        message,
+    };
+    if let Some(path) = &config.app_private_key_file {
+        let origin = format!("`{}`", path.display());
+        let pem = std::fs::read(path).map_err(|e| {
+            cfg_err(format!(
+                "cannot read the GitHub App private key {origin}: {e}"
+            ))
+        })?;
+        return Ok((pem, origin));
+    }
+    let var = config
+        .app_private_key_env
+        .clone()
+        .unwrap_or_else(|| "GITHUB_APP_PRIVATE_KEY".to_string());
+    match std::env::var(&var) {
+        Ok(v) if !v.trim().is_empty() => Ok((v.into_bytes(), format!("`{var}`"))),
+        _ => Err(cfg_err(format!(
+            "`app_id` is set but no private key: set `app_private_key_file`, or put the PEM key in the environment variable `{var}`"
+        ))),
+    }
+}
+
+/// The message for a 403 caused by SAML single sign-on.
+pub fn sso_message(token_env: &str) -> String {
+    format!(
+        "the organisation enforces SAML single sign-on: authorise the token in `{token_env}` for it (GitHub → Settings → Developer settings → Personal access tokens → Configure SSO)"
+    )
+}
+
 fn id_key(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -987,6 +1159,36 @@ fn track_open(st: &mut StreamState, id: &str, status: DeploymentStatus, created_
 impl Connector for GitHubConnector {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// `GET /repos/{owner}/{repo}/commits/{sha}` for each commit: the
+    /// parents that a `since`-filtered listing missed (GitHub filters the
+    /// commit list by committer date, so a branch's commits dated before the
+    /// last sync come only with the merge that brought them).
+    async fn fetch_commits(
+        &mut self,
+        repo: &str,
+        shas: &[String],
+    ) -> Result<Option<Vec<Event>>, ConnectorError> {
+        let mut out = Vec::new();
+        for sha in shas {
+            let what = format!("commit `{sha}`");
+            match self
+                .get(repo, &what, &format!("repos/{repo}/commits/{}", enc(sha)))
+                .await
+            {
+                Ok(resp) => {
+                    if let Some(c) = map::commit(&self.name, repo, &resp.body) {
+                        out.push(Event::Commit(c));
+                    }
+                }
+                // Gone (force-pushed away) or never visible: a gap.
+                Err(ConnectorError::NotFound { .. }) => {}
+                Err(ConnectorError::Api { message, .. }) if message.contains("HTTP 422") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(out))
     }
 
     async fn next_batch(

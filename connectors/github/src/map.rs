@@ -1,19 +1,13 @@
 //! Pure mappings from GitHub payloads (REST JSON and GraphQL nodes) to
 //! interchange records. No I/O here, so every rule is unit-testable.
 
-use chrono::{DateTime, Utc};
 use flowmeter_model::{
     Commit, Deployment, DeploymentKind, DeploymentStatus, Extra, Incident, PullRequest, Review,
     ReviewState, Timestamp,
 };
 use serde_json::{json, Value};
 
-/// Parses an RFC 3339 timestamp field, `None` when absent, null or invalid.
-pub fn ts(v: &Value) -> Option<Timestamp> {
-    v.as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
+pub use flowmeter_connector::fields::{first_line, ts};
 
 fn s(v: &Value) -> Option<String> {
     v.as_str().map(str::to_string)
@@ -26,11 +20,6 @@ pub fn looks_like_production(env: &str) -> bool {
     matches!(e.as_str(), "production" | "prod" | "live")
         || e.starts_with("prod-")
         || e.starts_with("production-")
-}
-
-/// The first line of a commit message.
-pub fn first_line(msg: &str) -> String {
-    msg.lines().next().unwrap_or("").trim_end().to_string()
 }
 
 /// The deployment's outcome from its statuses (any order).
@@ -105,6 +94,39 @@ pub fn deployment(source: &str, repo: &str, d: &Value, statuses: &[Value]) -> De
         labels: Vec::new(),
         extra,
     }
+}
+
+/// A GraphQL `Deployment` node (see [`crate::graphql::DEPLOYMENTS`]) in
+/// the shape of the REST deployment and its statuses, so that one rule,
+/// [`deployment`], maps both. GraphQL spells states in capitals
+/// (`SUCCESS`); REST in lower case.
+pub fn graphql_deployment(node: &Value) -> Option<(Value, Vec<Value>)> {
+    let id = node["databaseId"].as_i64()?;
+    let rest = json!({
+        "id": id,
+        "sha": node["commitOid"],
+        "ref": node["ref"]["name"],
+        "task": node["task"],
+        "environment": node["environment"],
+        "created_at": node["createdAt"],
+        "creator": {"login": node["creator"]["login"]},
+    });
+    let statuses = node["statuses"]["nodes"]
+        .as_array()
+        .map(|st| {
+            st.iter()
+                .map(|s| {
+                    json!({
+                        "state": s["state"].as_str().map(str::to_ascii_lowercase),
+                        "created_at": s["createdAt"],
+                        "log_url": s["logUrl"],
+                        "environment_url": s["environmentUrl"],
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((rest, statuses))
 }
 
 fn id_string(v: &Value) -> String {

@@ -201,6 +201,9 @@ fn pr_page(nodes: Vec<Value>, next: Option<&str>) -> Value {
 }
 
 /// Answers GraphQL POSTs by calling `f(query, variables)`; counts calls.
+/// A query for `deployments` gets the error an older GitHub Enterprise
+/// Server without `Repository.deployments` sends, so these tests exercise
+/// the REST fallback (and are not counted).
 struct Gql<F> {
     f: F,
     calls: Arc<AtomicUsize>,
@@ -211,9 +214,18 @@ where
     F: Fn(&str, &Value) -> ResponseTemplate + Send + Sync + 'static,
 {
     fn respond(&self, req: &Request) -> ResponseTemplate {
-        self.calls.fetch_add(1, Ordering::SeqCst);
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-        (self.f)(body["query"].as_str().unwrap_or(""), &body["variables"])
+        let query = body["query"].as_str().unwrap_or("");
+        if query.contains("deployments(") {
+            return ok(json!({"errors": [{
+                "path": ["query", "repository", "deployments"],
+                "extensions": {"code": "undefinedField", "typeName": "Repository", "fieldName": "deployments"},
+                "locations": [{"line": 4, "column": 5}],
+                "message": "Field 'deployments' doesn't exist on type 'Repository'"
+            }]}));
+        }
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        (self.f)(query, &body["variables"])
     }
 }
 
@@ -620,8 +632,9 @@ async fn full_sync_maps_every_stream() {
     assert_eq!(gql_calls.load(Ordering::SeqCst), 2);
     let reported: u64 = batches.iter().map(|b| b.requests).sum();
     assert_eq!(reported, c.requests());
-    // deployments 2 pages + 4 statuses, repo + 2 commit pages, 2 GraphQL, 1 issues
-    assert_eq!(reported, 12);
+    // the GraphQL deployments probe (this server has none: REST), deployments
+    // 2 pages + 4 statuses, repo + 2 commit pages, 2 GraphQL, 1 issues
+    assert_eq!(reported, 13);
 }
 
 #[tokio::test]
@@ -1046,8 +1059,9 @@ async fn retries_403_retry_after_and_502() {
     assert_eq!(evs.len(), 2, "{:?}", notes(&batches));
     assert!(notes(&batches).is_empty(), "{:?}", notes(&batches));
     assert_eq!(n.load(Ordering::SeqCst), 3);
-    // 3 deployments tries + statuses + repo + commits + 3 GraphQL + issues
-    assert_eq!(c.requests(), 10);
+    // the GraphQL deployments probe + 3 deployments tries + statuses + repo
+    // + commits + 3 GraphQL + issues
+    assert_eq!(c.requests(), 11);
 }
 
 #[tokio::test]
@@ -1314,9 +1328,230 @@ async fn requests_per_thousand_prs() {
         c.requests()
     );
     assert_eq!(
-        per_thousand, 20.0,
-        "50 PRs with reviews and commits per request"
+        per_thousand, 10.0,
+        "100 PRs with reviews and commits per request"
     );
     // A 10,000-PR repository: 200 requests, far below 5,000.
     assert!(per_thousand * 10.0 <= 5000.0);
+}
+
+// ------------------------------------------------ against the documented API
+//
+// `flowmeter_testkit::github` models GitHub from its documentation (REST
+// paging, GraphQL connections, rate-limit answers, App installation tokens),
+// not from this connector.
+
+mod documented_api {
+    use super::*;
+    use flowmeter_testkit::github::{Fault, FaultTarget, MockGitHub, Org};
+
+    #[cfg(feature = "app")]
+    const KEY: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/github-app/test-app-key.pem"
+    );
+
+    fn since_2024() -> SyncContext {
+        SyncContext {
+            since: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
+            full: false,
+        }
+    }
+
+    fn cfg(mock: &MockGitHub, env: &str) -> GitHubConfig {
+        config(&mock.uri(), env, &["acme/shop"])
+    }
+
+    fn count<F: Fn(&Event) -> bool>(batches: &[flowmeter_connector::SyncBatch], f: F) -> usize {
+        batches
+            .iter()
+            .flat_map(|b| b.events.iter())
+            .filter(|e| f(e))
+            .count()
+    }
+
+    /// A first sync of a repository with 10,000 pull requests and 10,000
+    /// deployments. Before: one REST request per deployment for its
+    /// statuses (10,000+ requests, two hours of GitHub's 5,000/h).
+    /// Without the `app` feature, `app_id` is refused with a clear error
+    /// rather than ignored.
+    #[cfg(not(feature = "app"))]
+    #[test]
+    fn app_id_without_app_support_says_how_to_get_it() {
+        let config = GitHubConfig {
+            app_id: Some(1),
+            repos: vec!["acme/shop".into()],
+            ..GitHubConfig::default()
+        };
+        let err = GitHubConnector::new(config).unwrap_err().to_string();
+        assert!(err.contains("github-app"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn ten_thousand_prs_and_deployments_in_at_most_500_requests() {
+        let mock = MockGitHub::start(Org::synthetic(7, "acme/shop", 10_000, 10_000)).await;
+        let mut c = GitHubConnector::new(cfg(&mock, "FM_GH_DOC_BIG")).unwrap();
+        let batches = run_to_completion(&mut c, &since_2024(), None)
+            .await
+            .unwrap();
+        let deployments = count(&batches, |e| matches!(e, Event::Deployment(_)));
+        let prs = count(&batches, |e| matches!(e, Event::PullRequest(_)));
+        let reqs = mock.requests();
+        let by = |f: &dyn Fn(&flowmeter_testkit::github::RecordedRequest) -> bool| {
+            reqs.iter().filter(|r| f(r)).count()
+        };
+        let graphql_deployments = by(&|r| {
+            r.graphql_connection
+                .as_deref()
+                .is_some_and(|c| c.contains("deployments"))
+        });
+        let graphql_prs = by(&|r| {
+            r.graphql_connection
+                .as_deref()
+                .is_some_and(|c| c.contains("pullRequests"))
+        });
+        let commits = by(&|r| r.path.ends_with("/commits"));
+        let statuses = by(&|r| r.path.ends_with("/statuses"));
+        eprintln!(
+            "10,000 PRs + 10,000 deployments: {} requests ({graphql_deployments} GraphQL deployment pages, {graphql_prs} GraphQL PR pages, {commits} commit pages, {statuses} status lists)",
+            reqs.len()
+        );
+        assert_eq!(deployments, 10_000);
+        assert_eq!(prs, 10_000);
+        assert_eq!(statuses, 0, "statuses come with their deployments");
+        assert!(reqs.len() <= 500, "{} requests", reqs.len());
+    }
+
+    /// Deployments read through GraphQL map exactly as through REST:
+    /// finished at the first success, failure/error failed, else running.
+    #[tokio::test]
+    async fn graphql_deployments_keep_their_outcome_and_time() {
+        let org = Org::synthetic(3, "acme/shop", 40, 30);
+        let expected: Vec<(String, Option<String>)> = org.repos[0]
+            .deployments
+            .iter()
+            .map(|d| {
+                let first_success = d
+                    .statuses
+                    .iter()
+                    .filter(|s| s.state == "success")
+                    .map(|s| s.created_at)
+                    .min();
+                (d.id.to_string(), first_success.map(|t| t.to_rfc3339()))
+            })
+            .collect();
+        let mock = MockGitHub::start(org).await;
+        let mut c = GitHubConnector::new(cfg(&mock, "FM_GH_DOC_DEP")).unwrap();
+        let batches = run_to_completion(&mut c, &since_2024(), None)
+            .await
+            .unwrap();
+        for (id, success_at) in expected {
+            let d = batches
+                .iter()
+                .flat_map(|b| b.events.iter())
+                .find_map(|e| match e {
+                    Event::Deployment(d) if d.id == id => Some(d.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("deployment {id} missing"));
+            match success_at {
+                Some(t) => {
+                    assert_eq!(d.status, DeploymentStatus::Success, "{id}");
+                    assert_eq!(d.finished_at.map(|f| f.to_rfc3339()), Some(t), "{id}");
+                }
+                None => assert_ne!(d.status, DeploymentStatus::Success, "{id}"),
+            }
+        }
+    }
+
+    /// Regression: GitHub answered a GraphQL page with `"type":
+    /// "RATE_LIMIT"` and the repository was skipped for the sync.
+    #[tokio::test]
+    async fn a_rate_limit_answer_waits_and_loses_nothing() {
+        for fault in [Fault::GraphqlRateLimit, Fault::GraphqlRateLimited] {
+            let org = Org::synthetic(5, "acme/shop", 60, 10);
+            let mock = MockGitHub::start(org).await;
+            mock.inject_for(
+                fault.clone(),
+                2,
+                FaultTarget::GraphqlConnection("pullRequests".into()),
+            );
+            let mut c = GitHubConnector::new(cfg(&mock, "FM_GH_DOC_RL")).unwrap();
+            let batches = run_to_completion(&mut c, &since_2024(), None)
+                .await
+                .unwrap();
+            let notes: Vec<&String> = batches.iter().flat_map(|b| b.notes.iter()).collect();
+            assert!(
+                notes.iter().all(|n| !n.contains("skipped")),
+                "{fault:?}: {notes:?}"
+            );
+            assert_eq!(
+                count(&batches, |e| matches!(e, Event::PullRequest(_))),
+                60,
+                "{fault:?}"
+            );
+            assert_eq!(mock.pending_faults(), 0);
+        }
+    }
+
+    /// GitHub App authentication: octocrab signs the JWT, the mock issues
+    /// installation tokens, every API request carries one; a token about to
+    /// expire is replaced by a new one.
+    #[cfg(feature = "app")]
+    #[tokio::test]
+    async fn syncs_as_a_github_app_installation_and_refreshes_its_token() {
+        let org = Org::synthetic(9, "acme/shop", 20, 5);
+        let mock = MockGitHub::start(org).await;
+        mock.set_app(4242, 777);
+        mock.require_installation_token(true);
+        // Tokens that live 4 minutes: always within the 5-minute refresh
+        // margin, so each request asks for a new one.
+        mock.set_token_ttl(chrono::TimeDelta::minutes(4));
+        let config = GitHubConfig {
+            api_url: mock.uri(),
+            app_id: Some(4242),
+            app_private_key_file: Some(KEY.into()),
+            org: None,
+            repos: vec!["acme/shop".into()],
+            retry_base_ms: 1,
+            max_retries: 3,
+            ..GitHubConfig::default()
+        };
+        let mut c = GitHubConnector::new(config).unwrap();
+        let batches = run_to_completion(&mut c, &since_2024(), None)
+            .await
+            .unwrap();
+        assert_eq!(count(&batches, |e| matches!(e, Event::PullRequest(_))), 20);
+        let tokens = mock.issued_tokens();
+        assert!(tokens.len() > 1, "tokens refreshed: {}", tokens.len());
+        assert!(
+            tokens.iter().all(|t| t.installation_id == 777),
+            "discovered on the repository"
+        );
+        let api: Vec<_> = mock
+            .requests()
+            .into_iter()
+            .filter(|r| !r.path.contains("/app/") && !r.path.ends_with("/installation"))
+            .collect();
+        assert!(!api.is_empty());
+        assert!(
+            api.iter().all(|r| r.status < 400),
+            "every API request authorised"
+        );
+    }
+
+    #[cfg(feature = "app")]
+    #[tokio::test]
+    async fn a_bad_app_key_is_a_configuration_error() {
+        let dir = std::env::temp_dir().join("flowmeter-bad-key.pem");
+        std::fs::write(&dir, "not a key").unwrap();
+        let config = GitHubConfig {
+            app_id: Some(1),
+            app_private_key_file: Some(dir),
+            repos: vec!["acme/shop".into()],
+            ..GitHubConfig::default()
+        };
+        let err = GitHubConnector::new(config).unwrap_err().to_string();
+        assert!(err.contains("private key") && err.contains("PEM"), "{err}");
+    }
 }

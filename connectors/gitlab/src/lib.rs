@@ -413,14 +413,16 @@ impl GitLabConnector {
             return Ok(Vec::new());
         };
         let base = format!("projects/{}/merge_requests/{iid}", encode(project));
-        let commits: Value = self
+        // Every page: GitLab lists an MR's commits newest first, so stopping
+        // at one page would lose the oldest ones (and the first commit time).
+        let commits = self
             .http
-            .get_json(&format!("{base}/commits"), &[("per_page", "100".into())])
+            .get_all_pages(&format!("{base}/commits"), &[("per_page", "100".into())])
             .await
             .map_err(|e| self.project_error(project, e))?;
-        let notes: Value = self
+        let notes = self
             .http
-            .get_json(
+            .get_all_pages(
                 &format!("{base}/notes"),
                 &[
                     ("per_page", "100".into()),
@@ -430,7 +432,13 @@ impl GitLabConnector {
             )
             .await
             .map_err(|e| self.project_error(project, e))?;
-        Ok(map_merge_request(&self.name, project, mr, &commits, &notes))
+        Ok(map_merge_request(
+            &self.name,
+            project,
+            mr,
+            &Value::Array(commits),
+            &Value::Array(notes),
+        ))
     }
 }
 
@@ -557,13 +565,26 @@ pub fn map_merge_request(
         .map(|n| n.iter().collect())
         .unwrap_or_default();
     let merged_at = ts(&mr["merged_at"]);
-    // The commit that landed on the target branch: the squash commit when
-    // squashed, else the merge commit, else (fast-forward) the head.
+    // The commit that landed on the target branch: the merge commit, else
+    // (squash with fast-forward) the squash commit, else (fast-forward) the
+    // head. GitLab's default "merge commit with squash" puts BOTH a squash
+    // commit and a merge commit on the target branch; both belong to the
+    // MR: the merge commit as the landed one, the squash commit among its
+    // commits.
+    let merge_sha = text(&mr["merge_commit_sha"]);
+    let squash_sha = text(&mr["squash_commit_sha"]);
     let landed = merged_at.and_then(|_| {
-        text(&mr["squash_commit_sha"])
-            .or_else(|| text(&mr["merge_commit_sha"]))
+        merge_sha
+            .clone()
+            .or_else(|| squash_sha.clone())
             .or_else(|| text(&mr["sha"]))
     });
+    let mut own_commits: Vec<String> = commit_list.iter().filter_map(|c| text(&c["id"])).collect();
+    if let Some(sq) = squash_sha.filter(|sq| merged_at.is_some() && Some(sq) != landed.as_ref()) {
+        if !own_commits.contains(&sq) {
+            own_commits.push(sq);
+        }
+    }
     // System notes are Markdown: "marked this merge request as **ready**".
     let body = |n: &Value| {
         n["body"]
@@ -609,8 +630,7 @@ pub fn map_merge_request(
         merged_at,
         closed_at: ts(&mr["closed_at"]).or(merged_at),
         merge_commit_sha: landed,
-        commits: (!commit_list.is_empty())
-            .then(|| commit_list.iter().filter_map(|c| text(&c["id"])).collect()),
+        commits: (!own_commits.is_empty()).then_some(own_commits),
         first_commit_at: commit_list
             .iter()
             .filter_map(|c| ts(&c["authored_date"]))
@@ -654,6 +674,29 @@ pub fn map_merge_request(
 impl Connector for GitLabConnector {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// `GET /projects/:id/repository/commits/:sha` for each commit: the
+    /// parents a `since`-filtered listing missed.
+    async fn fetch_commits(
+        &mut self,
+        project: &str,
+        shas: &[String],
+    ) -> Result<Option<Vec<Event>>, ConnectorError> {
+        let mut out = Vec::new();
+        for sha in shas {
+            let path = format!(
+                "projects/{}/repository/commits/{}",
+                encode(project),
+                encode(sha)
+            );
+            match self.http.get_json::<Value>(&path, &[]).await {
+                Ok(c) => out.extend(map_commit(&self.name, project, &c)),
+                Err(ConnectorError::NotFound { .. }) => {}
+                Err(e) => return Err(self.project_error(project, e)),
+            }
+        }
+        Ok(Some(out))
     }
 
     async fn next_batch(

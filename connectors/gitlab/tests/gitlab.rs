@@ -479,11 +479,23 @@ async fn full_sync_maps_every_stream_across_pages() {
         })
         .collect();
     assert_eq!(prs.len(), 3);
+    // Regression: GitLab's default squash merge puts a squash commit AND a
+    // merge commit on the target branch; taking the squash commit as the
+    // landed one left the merge commit unlinked. Both belong to the MR.
     let squashed = prs.iter().find(|p| p.number == 1).unwrap();
     assert_eq!(
         squashed.merge_commit_sha.as_deref(),
-        Some("5555555555555555555555555555555555555555"),
-        "the squash commit landed"
+        Some("6666666666666666666666666666666666666666"),
+        "the merge commit landed"
+    );
+    assert!(
+        squashed
+            .commits
+            .as_ref()
+            .unwrap()
+            .contains(&"5555555555555555555555555555555555555555".to_string()),
+        "the squash commit belongs to the MR too: {:?}",
+        squashed.commits
     );
     assert_eq!(squashed.labels, vec!["bug".to_string()]);
     assert_eq!(
@@ -736,4 +748,123 @@ async fn group_projects_are_listed_across_link_pages() {
         calls.load(Ordering::SeqCst) >= 4,
         "the subgroup project's streams were read"
     );
+}
+
+// ------------------------------------------------ against the documented API
+//
+// `flowmeter_testkit::gitlab` models GitLab from its documentation (merge
+// methods, newest-first MR commit lists with offset paging), not from this
+// connector.
+
+mod documented_api {
+    use super::*;
+    use chrono::Duration;
+    use flowmeter_testkit::gitlab::{Instance, MockGitLab, Project, DEFAULT_TOKEN};
+
+    fn config(mock: &MockGitLab, env: &str) -> GitLabConfig {
+        std::env::set_var(env, DEFAULT_TOKEN);
+        GitLabConfig {
+            api_url: mock.api_base(),
+            token_env: env.to_string(),
+            projects: vec!["acme/web".into()],
+            retry_base_ms: 1,
+            max_retries: 3,
+            ..GitLabConfig::default()
+        }
+    }
+
+    fn prs(evs: &[Event]) -> Vec<flowmeter_model::PullRequest> {
+        evs.iter()
+            .filter_map(|e| match e {
+                Event::PullRequest(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Regression for two defects found against the documented API: a
+    /// squash merge (GitLab's default method puts a squash commit S and a
+    /// merge commit M on the target branch) linked only S; and an MR with
+    /// 150 commits (listed newest first, 100 a page) lost its oldest 50 and
+    /// so its first commit time.
+    #[tokio::test]
+    async fn squash_merge_with_150_commits_keeps_every_commit_of_the_mr() {
+        let start = Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap();
+        let mut p = Project::new(7, "acme/web");
+        let big = p.open_mr_with_commits(150, start, Duration::minutes(30));
+        let merged = start + Duration::days(5);
+        let (squash, merge) = p.squash_merge(big, merged);
+        p.mr_mut(big).labels = vec!["bug".into()];
+        let small = p.open_mr_with_commits(2, merged + Duration::hours(1), Duration::hours(1));
+        let plain = p.merge(small, merged + Duration::hours(4));
+        p.deploy(
+            "production",
+            &plain,
+            "success",
+            merged + Duration::hours(5),
+            Some(merged + Duration::hours(5)),
+        );
+        let mock = MockGitLab::start(Instance::new().with_project(p)).await;
+
+        let mut c = GitLabConnector::new(config(&mock, "FM_TEST_GL_DOC_1")).unwrap();
+        let ctx = SyncContext {
+            since: start - Duration::days(3),
+            full: false,
+        };
+        let batches = run_to_completion(&mut c, &ctx, None).await.unwrap();
+        let evs = events(&batches);
+        for e in &evs {
+            conformance::check_event(e, "gitlab").unwrap();
+        }
+        let all = prs(&evs);
+        let pr = all.iter().find(|p| p.number == big as i64).unwrap();
+        assert_eq!(
+            pr.merge_commit_sha.as_deref(),
+            Some(merge.as_str()),
+            "M landed"
+        );
+        let commits = pr.commits.clone().unwrap();
+        assert!(commits.contains(&squash), "S belongs to the MR too");
+        assert_eq!(commits.len(), 151, "all 150 commits of the MR, and S");
+        assert_eq!(
+            pr.first_commit_at,
+            Some(start),
+            "the oldest commit, from page 2"
+        );
+        let mr_commit_pages = mock
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with(&format!("/merge_requests/{big}/commits")))
+            .count();
+        assert_eq!(
+            mr_commit_pages, 2,
+            "both pages of the MR's commits were read"
+        );
+    }
+
+    /// The commit graph stays closed: a branch's commits, dated before the
+    /// first sync but merged after it, are not in a `since` listing; the
+    /// connector fetches them by SHA when the sync asks.
+    #[tokio::test]
+    async fn fetches_single_commits_by_sha() {
+        let start = Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap();
+        let mut p = Project::new(7, "acme/web");
+        let iid = p.open_mr_with_commits(3, start, Duration::hours(1));
+        let branch_head = p.mr(iid).sha.clone();
+        let mock = MockGitLab::start(Instance::new().with_project(p)).await;
+        let mut c = GitLabConnector::new(config(&mock, "FM_TEST_GL_DOC_2")).unwrap();
+        let got = c
+            .fetch_commits("acme/web", &[branch_head.clone(), "f".repeat(40)])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.len(), 1, "the unknown SHA is simply absent");
+        match &got[0] {
+            Event::Commit(cm) => {
+                assert_eq!(cm.sha, branch_head);
+                assert_eq!(cm.parents.as_ref().map(Vec::len), Some(1));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

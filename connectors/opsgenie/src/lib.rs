@@ -24,7 +24,7 @@
 //! | id | `id` |
 //! | title | `message` |
 //! | created_at | `createdAt` |
-//! | resolved_at | for `status` `resolved` or `closed`: `impactEndDate`, else (no impact end recorded) `updatedAt`; absent while `open` |
+//! | resolved_at | for `status` `resolved` or `closed`: `impactEndDate`, else the `eventTime` of the latest `IncidentResolved` entry of the incident's timeline (`GET /v2/incident-timelines/{id}/entries`), else the time of the log entry that resolved it (`GET /v1/incidents/{id}/logs`); never `updatedAt` (a close or a note moves it); absent while `open`, and absent with a note when none of them says |
 //! | acknowledged_at | not set: Opsgenie incidents carry no acknowledgement time (that lives on their alerts) |
 //! | severity | `priority` (`P1` … `P5`) |
 //! | services | every id in `impactedServices`, named through `GET /v1/services`, then mapped through `service_map` (by id, then by name), else a known flowmeter service with the same name (any case), else the Opsgenie name, reported as "unmapped Opsgenie service `X`"; an incident with no impacted service gets `unknown` and a note |
@@ -34,35 +34,29 @@
 //!
 //! # Incremental sync
 //!
-//! The cursor keeps the time the last complete sync started; the next sync
-//! lists incidents created from that time minus one hour, oldest first.
-//! Incidents created earlier and still open are tracked by id in the cursor
-//! and re-fetched one by one, so a later resolution is upserted. A
-//! fingerprint of recently emitted incidents prevents emitting an unchanged
-//! incident again. Every page is one batch whose cursor records the offset,
-//! so an interrupted sync resumes where it stopped.
+//! The shared [`flowmeter_connector::incident`] driver does the syncing:
+//! incidents created since the last sync (minus an hour) oldest first, open
+//! ones re-fetched until they resolve, unchanged ones not emitted again, one
+//! batch per page, resumable.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig};
-use flowmeter_connector::incident::{fingerprint, ServiceMapper};
-use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
-use flowmeter_model::{Event, Extra, Incident};
+use flowmeter_connector::fields::ts;
+use flowmeter_connector::http::{HttpClient, HttpConfig};
+use flowmeter_connector::incident::{IncidentApi, IncidentConnector, IncidentTool, ServiceMapper};
+use flowmeter_connector::ConnectorError;
+use flowmeter_model::{Extra, Incident};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Re-list incidents created this long before the last sync started.
-const OVERLAP_MINUTES: i64 = 60;
 /// Page size (Opsgenie's maximum is 100).
 const PAGE_LIMIT: u64 = 100;
-/// Open incidents re-fetched per batch.
-const OPEN_PER_BATCH: usize = 25;
-const CURSOR_VERSION: u32 = 1;
 
 /// `[[sources]]` entry with `type = "opsgenie"`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct OpsgenieConfig {
     /// Source name stored with every incident; default `opsgenie`.
     #[serde(default)]
@@ -110,33 +104,30 @@ impl OpsgenieConfig {
     }
 }
 
-/// Reads Opsgenie incidents; see the crate docs.
-pub struct OpsgenieConnector {
+/// Opsgenie's Incident API, driven by the shared incident sync.
+pub struct Opsgenie {
     name: String,
     http: HttpClient,
     mapper: ServiceMapper,
     /// Opsgenie service id -> name, fetched once per connector.
     services: Option<BTreeMap<String, String>>,
-    started: bool,
-    done: bool,
 }
 
-impl OpsgenieConnector {
-    /// `known_services`: the flowmeter services already known (from other
-    /// sources), matched by name when `service_map` has no entry. The key is
-    /// read from the environment variable `config.token_env`.
-    pub fn new(
-        config: OpsgenieConfig,
-        known_services: Vec<String>,
-    ) -> Result<Self, ConnectorError> {
-        let (token, _) = token_from_env(&[config.token_env.as_str()])
-            .map_err(|e| e.with_source(config.source_name()))?;
-        Self::with_token(config, known_services, &token, |h| h)
+/// Reads Opsgenie incidents; see the crate docs.
+pub type OpsgenieConnector = IncidentConnector<Opsgenie>;
+
+impl IncidentTool for Opsgenie {
+    type Config = OpsgenieConfig;
+
+    fn source_name(config: &OpsgenieConfig) -> String {
+        config.source_name().to_string()
     }
 
-    /// Like [`OpsgenieConnector::new`] with the key given directly and a
-    /// hook to adjust the HTTP settings (tests shorten the retry delay).
-    pub fn with_token(
+    fn token_env(config: &OpsgenieConfig) -> &str {
+        &config.token_env
+    }
+
+    fn build(
         config: OpsgenieConfig,
         known_services: Vec<String>,
         token: &str,
@@ -151,175 +142,93 @@ impl OpsgenieConnector {
             )?
             .header("accept", "application/json");
         let http = HttpClient::new(customize(http))?;
-        Ok(OpsgenieConnector {
+        Ok(Opsgenie {
             mapper: ServiceMapper::new("Opsgenie", config.service_map.clone(), known_services),
             name,
             http,
             services: None,
-            started: false,
-            done: false,
         })
     }
-
-    /// HTTP requests sent so far.
-    pub fn requests(&self) -> u64 {
-        self.http.requests()
-    }
-}
-
-/// The cursor: where the last complete sync got to, and the sync in progress.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct State {
-    v: u32,
-    /// Start time of the last complete sync.
-    synced_until: Option<DateTime<Utc>>,
-    /// Incidents open at the last complete sync (the value is unused).
-    open: BTreeMap<String, Option<DateTime<Utc>>>,
-    /// Recently emitted incidents: id -> fingerprint and creation time.
-    seen: BTreeMap<String, Seen>,
-    run: Option<Run>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Seen {
-    fp: String,
-    created: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Run {
-    started: DateTime<Utc>,
-    /// List incidents created at or after this time.
-    from: DateTime<Utc>,
-    offset: u64,
-    /// The listing is complete.
-    listed: bool,
-    /// Previously open incidents still to re-fetch.
-    pending_open: Vec<String>,
-    /// Incidents found open during this run.
-    open: BTreeMap<String, Option<DateTime<Utc>>>,
 }
 
 #[async_trait::async_trait]
-impl Connector for OpsgenieConnector {
+impl IncidentApi for Opsgenie {
     fn name(&self) -> &str {
         &self.name
     }
 
-    async fn next_batch(
-        &mut self,
-        ctx: &SyncContext,
-        cursor: Option<&Cursor>,
-    ) -> Result<Option<SyncBatch>, ConnectorError> {
-        if self.done {
-            return Ok(None);
-        }
-        // `--full`: the first call ignores the stored cursor; later calls get
-        // the cursors of this sync's own batches.
-        let ignore_cursor = ctx.full && !self.started;
-        self.started = true;
-        let mut state = match cursor {
-            Some(c) if !ignore_cursor && !c.0.is_null() => {
-                serde_json::from_value::<State>(c.0.clone())
-                    .ok()
-                    .filter(|s| s.v == CURSOR_VERSION)
-                    .unwrap_or_default()
-            }
-            _ => State::default(),
-        };
-        let before = self.http.requests();
+    fn requests(&self) -> u64 {
+        self.http.requests()
+    }
+
+    async fn prepare(&mut self) -> Result<(), ConnectorError> {
         self.mapper.reset_reported();
-        let mut batch = SyncBatch::default();
         if self.services.is_none() {
             self.services = Some(self.fetch_services().await?);
         }
+        Ok(())
+    }
 
-        let mut run = match state.run.take() {
-            Some(r) => r,
-            None => {
-                let started = Utc::now();
-                let from = match state.synced_until {
-                    Some(t) => t - chrono::Duration::minutes(OVERLAP_MINUTES),
-                    None => ctx.since,
-                };
-                Run {
-                    started,
-                    from: from.min(started),
-                    offset: 0,
-                    listed: false,
-                    pending_open: state.open.keys().cloned().collect(),
-                    open: BTreeMap::new(),
-                }
-            }
-        };
+    /// `GET /v1/incidents?query=createdAt>…&sort=createdAt&order=asc` with
+    /// `offset`/`limit` paging (`paging.next` says whether more exist; the
+    /// token is the next offset).
+    async fn list(
+        &mut self,
+        from: DateTime<Utc>,
+        _until: DateTime<Utc>,
+        page: Option<&str>,
+    ) -> Result<(Vec<Value>, Option<String>), ConnectorError> {
+        let offset: u64 = page.and_then(|p| p.parse().ok()).unwrap_or(0);
+        let query = vec![
+            (
+                "query",
+                format!("createdAt>{}", from.timestamp_millis() - 1),
+            ),
+            ("offset", offset.to_string()),
+            ("limit", PAGE_LIMIT.to_string()),
+            ("sort", "createdAt".to_string()),
+            ("order", "asc".to_string()),
+        ];
+        let page: Value = self.http.get_json("/v1/incidents", &query).await?;
+        let incidents = page
+            .get("data")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let has_next = page
+            .pointer("/paging/next")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
+        let next = (has_next && incidents.len() as u64 >= PAGE_LIMIT)
+            .then(|| (offset + incidents.len() as u64).to_string());
+        Ok((incidents, next))
+    }
 
-        if !run.pending_open.is_empty() {
-            let n = run.pending_open.len().min(OPEN_PER_BATCH);
-            let ids: Vec<String> = run.pending_open.drain(..n).collect();
-            for id in ids {
-                let path = format!("/v1/incidents/{id}");
-                let query = [("identifierType", "id".to_string())];
-                match self.http.get_json::<Value>(&path, &query).await {
-                    Ok(body) => {
-                        let raw = body.get("data").cloned().unwrap_or(Value::Null);
-                        self.take(&raw, &mut state, &mut run, &mut batch);
-                    }
-                    Err(ConnectorError::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        } else if !run.listed {
-            let query = vec![
-                (
-                    "query",
-                    format!("createdAt>{}", run.from.timestamp_millis() - 1),
-                ),
-                ("offset", run.offset.to_string()),
-                ("limit", PAGE_LIMIT.to_string()),
-                ("sort", "createdAt".to_string()),
-                ("order", "asc".to_string()),
-            ];
-            let page: Value = self.http.get_json("/v1/incidents", &query).await?;
-            let incidents = page
-                .get("data")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            for raw in &incidents {
-                self.take(raw, &mut state, &mut run, &mut batch);
-            }
-            let has_next = page
-                .pointer("/paging/next")
-                .and_then(Value::as_str)
-                .is_some_and(|s| !s.is_empty());
-            if has_next && incidents.len() as u64 >= PAGE_LIMIT {
-                run.offset += incidents.len() as u64;
-            } else {
-                run.listed = true;
-            }
+    async fn fetch(&mut self, id: &str) -> Result<Option<Value>, ConnectorError> {
+        let path = format!("/v1/incidents/{id}");
+        let query = [("identifierType", "id".to_string())];
+        match self.http.get_json::<Value>(&path, &query).await {
+            Ok(body) => Ok(body.get("data").cloned()),
+            Err(ConnectorError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
+    }
 
-        if run.pending_open.is_empty() && run.listed {
-            let synced = run.started;
-            let keep_from = synced - chrono::Duration::minutes(OVERLAP_MINUTES + 24 * 60);
-            state
-                .seen
-                .retain(|id, s| s.created >= keep_from || run.open.contains_key(id));
-            state.open = run.open;
-            state.synced_until = Some(synced);
-            state.run = None;
-            self.done = true;
-        } else {
-            state.run = Some(run);
-        }
-        state.v = CURSOR_VERSION;
-        batch.cursor = Cursor(serde_json::to_value(&state).expect("cursor serialises"));
-        batch.requests = self.http.requests() - before;
-        Ok(Some(batch))
+    fn id_of(&self, raw: &Value) -> Option<String> {
+        raw.get("id").and_then(Value::as_str).map(str::to_string)
+    }
+
+    async fn map(
+        &mut self,
+        raw: &Value,
+        notes: &mut Vec<String>,
+    ) -> Result<Result<Incident, String>, ConnectorError> {
+        let resolved = self.resolution(raw).await?;
+        Ok(self.map_incident(raw, resolved, notes))
     }
 }
 
-impl OpsgenieConnector {
+impl Opsgenie {
     async fn fetch_services(&self) -> Result<BTreeMap<String, String>, ConnectorError> {
         let mut out = BTreeMap::new();
         let mut offset = 0u64;
@@ -353,40 +262,129 @@ impl OpsgenieConnector {
         }
     }
 
-    /// Maps one incident and adds it to the batch unless it was already
-    /// delivered unchanged.
-    fn take(&mut self, raw: &Value, state: &mut State, run: &mut Run, batch: &mut SyncBatch) {
+    /// When a resolved or closed incident was resolved. Opsgenie's list
+    /// items carry `impactEndDate` only when someone set the impact end;
+    /// otherwise the resolution is read from the incident's timeline (the
+    /// `IncidentResolved` entry, `GET /v2/incident-timelines/{id}/entries`),
+    /// else from its log (`GET /v1/incidents/{id}/logs`, the entry that
+    /// resolved it). `updatedAt` is NOT a resolution time (a close a day
+    /// later or a note moves it) and is never used. `None`: open, or no
+    /// resolution found (the incident is then stored without one and a note
+    /// says so).
+    async fn resolution(&self, raw: &Value) -> Result<Option<DateTime<Utc>>, ConnectorError> {
+        let status = raw.get("status").and_then(Value::as_str).unwrap_or("");
+        if !matches!(status, "resolved" | "closed") {
+            return Ok(None);
+        }
+        if let Some(t) = ts(&raw["impactEndDate"]) {
+            return Ok(Some(t));
+        }
         let Some(id) = raw.get("id").and_then(Value::as_str) else {
-            batch
-                .notes
-                .push("Opsgenie returned an incident without `id`; skipped".into());
-            return;
+            return Ok(None);
         };
-        let incident = match self.map_incident(raw, &mut batch.notes) {
-            Ok(x) => x,
-            Err(why) => {
-                batch
-                    .notes
-                    .push(format!("Opsgenie incident `{id}` skipped: {why}"));
-                return;
-            }
-        };
-        if incident.resolved_at.is_none() {
-            run.open.insert(id.to_string(), None);
-        } else {
-            run.open.remove(id);
+        if let Some(t) = self.resolution_in_timeline(id).await? {
+            return Ok(Some(t));
         }
-        let created = incident.created_at;
-        let event = Event::Incident(incident);
-        let fp = fingerprint(&event);
-        if state.seen.get(id).map(|s| &s.fp) == Some(&fp) {
-            return;
-        }
-        state.seen.insert(id.to_string(), Seen { fp, created });
-        batch.events.push(event);
+        self.resolution_in_log(id).await
     }
 
-    fn map_incident(&mut self, raw: &Value, notes: &mut Vec<String>) -> Result<Incident, String> {
+    /// The latest `IncidentResolved` entry of the incident's timeline.
+    async fn resolution_in_timeline(
+        &self,
+        id: &str,
+    ) -> Result<Option<DateTime<Utc>>, ConnectorError> {
+        let path = format!("/v2/incident-timelines/{id}/entries");
+        let mut entries = Vec::new();
+        let mut offset: Option<String> = None;
+        for _ in 0..100 {
+            let mut query = vec![
+                ("limit", PAGE_LIMIT.to_string()),
+                ("order", "asc".to_string()),
+            ];
+            if let Some(o) = &offset {
+                query.push(("offset", o.clone()));
+            }
+            let page: Value = match self.http.get_json(&path, &query).await {
+                Ok(p) => p,
+                // No timeline for this incident (or plan): try the log.
+                Err(ConnectorError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let data = page
+                .pointer("/data/entries")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let n = data.len();
+            entries.extend(data);
+            offset = page
+                .pointer("/data/nextOffset")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
+            if offset.is_none() || n == 0 {
+                break;
+            }
+        }
+        Ok(entries
+            .iter()
+            .filter(|e| e.get("type").and_then(Value::as_str) == Some("IncidentResolved"))
+            .filter_map(|e| ts(&e["eventTime"]))
+            .max())
+    }
+
+    /// The entry of the incident's log that resolved it.
+    async fn resolution_in_log(&self, id: &str) -> Result<Option<DateTime<Utc>>, ConnectorError> {
+        let mut entries = Vec::new();
+        let mut next: Option<String> = None;
+        for _ in 0..100 {
+            let page: Value = match &next {
+                Some(url) => self.http.get_json(url, &[]).await?,
+                None => {
+                    match self
+                        .http
+                        .get_json(
+                            &format!("/v1/incidents/{id}/logs"),
+                            &[
+                                ("identifierType", "id".to_string()),
+                                ("order", "asc".to_string()),
+                                ("direction", "next".to_string()),
+                                ("limit", PAGE_LIMIT.to_string()),
+                            ],
+                        )
+                        .await
+                    {
+                        Ok(p) => p,
+                        Err(ConnectorError::NotFound { .. }) => return Ok(None),
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            let data = page
+                .get("data")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let n = data.len();
+            entries.extend(data);
+            next = page
+                .pointer("/paging/next")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
+            if next.is_none() || n == 0 {
+                break;
+            }
+        }
+        Ok(resolved_in_log(&entries))
+    }
+
+    fn map_incident(
+        &mut self,
+        raw: &Value,
+        resolved: Option<DateTime<Utc>>,
+        notes: &mut Vec<String>,
+    ) -> Result<Incident, String> {
         let s = |v: &Value, k: &str| {
             v.get(k)
                 .and_then(Value::as_str)
@@ -394,11 +392,19 @@ impl OpsgenieConnector {
                 .map(str::to_string)
         };
         let id = s(raw, "id").ok_or("no `id`")?;
-        let created_at = ts(raw.get("createdAt")).ok_or("no valid `createdAt`")?;
+        let created_at = ts(&raw["createdAt"]).ok_or("no valid `createdAt`")?;
         let status = s(raw, "status");
         let resolved_at = match status.as_deref() {
             Some("resolved") | Some("closed") => {
-                ts(raw.get("impactEndDate")).or_else(|| ts(raw.get("updatedAt")))
+                let r = ts(&raw["impactEndDate"]).or(resolved);
+                if r.is_none() {
+                    notes.push(format!(
+                        "Opsgenie incident `{}` is {} but neither `impactEndDate` nor its log gives the resolution time; stored without one (not counted in time to restore)",
+                        s(raw, "tinyId").unwrap_or_else(|| id.clone()),
+                        status.as_deref().unwrap_or("")
+                    ));
+                }
+                r
             }
             _ => None,
         };
@@ -466,10 +472,35 @@ impl OpsgenieConnector {
     }
 }
 
-fn ts(v: Option<&Value>) -> Option<DateTime<Utc>> {
-    v.and_then(Value::as_str)
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
+/// The time of the first log entry that resolved the incident
+/// (`Incident resolved ...`, or a status change to resolved), oldest
+/// first. Entries that reopen it reset the search.
+pub fn resolved_in_log(entries: &[Value]) -> Option<DateTime<Utc>> {
+    let mut dated: Vec<(DateTime<Utc>, String)> = entries
+        .iter()
+        .filter_map(|e| {
+            let at = ts(&e["createdAt"])?;
+            let text = e
+                .get("log")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_lowercase();
+            Some((at, text))
+        })
+        .collect();
+    dated.sort_by_key(|(at, _)| *at);
+    let mut resolved = None;
+    for (at, text) in dated {
+        if text.contains("reopen") || text.contains("re-open") {
+            resolved = None;
+        } else if resolved.is_none()
+            && (text.contains("resolved") || text.contains("status changed to resolved"))
+            && !text.contains("unresolved")
+        {
+            resolved = Some(at);
+        }
+    }
+    resolved
 }
 
 /// The retry delay tests use.

@@ -245,27 +245,69 @@ async fn maps_resolution_services_and_deployment_id() {
     );
     a["extraProperties"] = json!({"deployment_id": "deploy-7", "team": "core"});
     resolve(&mut a, now - Duration::hours(4));
-    let mut b = incident(&uuid(2), 2, now - Duration::hours(3), &[SVC_SEARCH]);
+    // Regression: resolved 2h30 after creation, closed a day later and
+    // noted since: `updatedAt` is the note, not the resolution. The list
+    // item has no `impactEndDate`; the timeline's `IncidentResolved` says.
+    let resolved = now - Duration::hours(30);
+    let mut b = incident(&uuid(2), 2, now - Duration::hours(33), &[SVC_SEARCH]);
     b["status"] = json!("closed");
     b["updatedAt"] = json!(rfc(now - Duration::hours(2)));
-    let store: Store = Arc::new(Mutex::new(vec![a, b]));
+    // Closed, no impact end, and neither timeline nor log says when it was
+    // resolved: no resolution time rather than a guess.
+    let mut c = incident(&uuid(3), 3, now - Duration::hours(3), &[SVC_SEARCH]);
+    c["status"] = json!("resolved");
+    c["updatedAt"] = json!(rfc(now - Duration::hours(1)));
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/incident-timelines/{}/entries", uuid(2))))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": {"entries": [
+                {"id": "IncidentCreated_1", "group": "incident", "type": "IncidentCreated",
+                 "eventTime": rfc(now - Duration::hours(33)), "hidden": false,
+                 "actor": {"name": "Jane", "type": "user"},
+                 "title": {"type": "plain_text", "content": "Incident created"}},
+                {"id": "IncidentResolved_7b69927f", "group": "incident", "type": "IncidentResolved",
+                 "eventTime": rfc(resolved), "hidden": false,
+                 "actor": {"name": "Jane", "type": "user"},
+                 "title": {"type": "plain_text", "content": "Incident resolved"}},
+                {"id": "IncidentClosed_1", "group": "incident", "type": "IncidentClosed",
+                 "eventTime": rfc(now - Duration::hours(6)), "hidden": false,
+                 "actor": {"name": "Jane", "type": "user"},
+                 "title": {"type": "plain_text", "content": "Incident closed"}},
+                {"id": "CustomUserEntry_1", "group": "custom", "type": "CustomUserEntry",
+                 "eventTime": rfc(now - Duration::hours(2)), "hidden": false,
+                 "actor": {"name": "Jane", "type": "user"},
+                 "title": {"type": "plain_text", "content": "Postmortem scheduled"}}
+            ]},
+            "took": 0.01, "requestId": "9ae63dd7-ed00-4c81-86f0-c4ffd33142c9"
+        })))
+        .mount(&server)
+        .await;
+    let store: Store = Arc::new(Mutex::new(vec![a, b, c]));
     mount_api(&server, &store).await;
     let batches = run_to_completion(&mut connector(&server), &ctx(), None)
         .await
         .unwrap();
     let incs = incidents(&batches);
-    assert_eq!(incs[0].services, vec!["checkout", "Search"]);
-    assert_eq!(incs[0].deployment_id.as_deref(), Some("deploy-7"));
+    let inc = |id: &str| incs.iter().find(|i| i.id == id).unwrap();
+    assert_eq!(inc(&uuid(1)).services, vec!["checkout", "Search"]);
+    assert_eq!(inc(&uuid(1)).deployment_id.as_deref(), Some("deploy-7"));
     assert_eq!(
-        incs[0].resolved_at.unwrap().timestamp(),
+        inc(&uuid(1)).resolved_at.unwrap().timestamp(),
         (now - Duration::hours(4)).timestamp()
     );
-    // closed without impactEndDate: updatedAt
     assert_eq!(
-        incs[1].resolved_at.unwrap().timestamp(),
-        (now - Duration::hours(2)).timestamp()
+        inc(&uuid(2)).resolved_at.unwrap().timestamp(),
+        resolved.timestamp(),
+        "the timeline's resolution, not updatedAt"
     );
-    assert!(batches.iter().all(|b| b.notes.is_empty()));
+    assert_eq!(
+        inc(&uuid(3)).resolved_at,
+        None,
+        "never guessed from updatedAt"
+    );
+    let notes: Vec<String> = batches.iter().flat_map(|b| b.notes.clone()).collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("resolution time"), "{notes:?}");
 }
 
 #[tokio::test]
@@ -430,4 +472,43 @@ fn config_defaults_and_eu_url() {
         flowmeter_opsgenie::EU_API_URL,
         "https://api.eu.opsgenie.com"
     );
+}
+
+/// Against `flowmeter_testkit::opsgenie`, a mock built from Opsgenie's
+/// documentation: the realistic incident resolved at R without
+/// `impactEndDate`, closed a day later and noted two days after that
+/// (`updatedAt` = the note). Before the fix its resolution was `updatedAt`,
+/// three days late.
+#[tokio::test]
+async fn resolution_comes_from_the_timeline_not_updated_at() {
+    use flowmeter_testkit::opsgenie::{OpsgenieMock, State as OgState};
+    let base = whole_seconds(Utc::now() - Duration::days(5));
+    let mock = OpsgenieMock::start(OgState::example(TOKEN, base)).await;
+    let cfg = OpsgenieConfig {
+        api_url: mock.uri(),
+        token_env: "FLOWMETER_TEST_OG_TOKEN".into(),
+        ..OpsgenieConfig::default()
+    };
+    let mut c =
+        OpsgenieConnector::with_token(cfg, vec![], TOKEN, |h| h.base_delay(TEST_RETRY_DELAY))
+            .unwrap();
+    let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    let incs = incidents(&batches);
+    let resolved = incs.iter().find(|i| i.id == "inc-resolved").unwrap();
+    assert_eq!(resolved.resolved_at, Some(base + Duration::minutes(40)));
+    assert_eq!(resolved.deployment_id.as_deref(), Some("deploy-42"));
+    let with_end = incs.iter().find(|i| i.id == "inc-with-end").unwrap();
+    assert_eq!(with_end.resolved_at, Some(base + Duration::hours(4)));
+    assert_eq!(
+        incs.iter()
+            .find(|i| i.id == "inc-open")
+            .unwrap()
+            .resolved_at,
+        None
+    );
+}
+
+/// A time without fractions of a second (APIs send whole seconds or millis).
+fn whole_seconds(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap()
 }

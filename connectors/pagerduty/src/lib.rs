@@ -26,46 +26,35 @@
 //!
 //! # Incremental sync
 //!
-//! PagerDuty's `since`/`until` filter on the *creation* time of incidents and
-//! allow at most six months per query, so a backfill walks from the sync's
-//! start date to now in windows of 30 days. The cursor keeps the time the
-//! last complete sync started; the next sync lists from that time minus one
-//! hour (late-indexed incidents) to now. Incidents created earlier but still
-//! open at the last sync would be missed by a creation-time filter, so the
-//! cursor also keeps the ids of open incidents and the next sync re-fetches
-//! each with `GET /incidents/{id}` first, upserting them once resolved.
-//! A fingerprint of every recently emitted incident is kept too, so an
-//! incident that is fetched again unchanged is not emitted again: a sync
-//! with nothing new upstream writes nothing.
-//!
-//! Every page is one [`SyncBatch`] whose cursor records the position
-//! (window and offset), so an interrupted sync resumes where it stopped.
-//! PagerDuty's classic pagination stops at offset 10,000: a 30-day window
-//! with more incidents than that is not fully read.
+//! The shared [`flowmeter_connector::incident`] driver does the syncing
+//! (creation-time windows with an hour's overlap, open incidents re-fetched
+//! with `GET /incidents/{id}`, acknowledgement times kept, unchanged
+//! incidents not emitted again, one batch per page). PagerDuty's
+//! `since`/`until` allow at most six months per query, so a backfill walks
+//! in windows of 30 days. Its classic pagination (`limit`/`offset`/`more`)
+//! stops at offset 10,000: a 30-day window with more incidents than that is
+//! not fully read.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig};
-use flowmeter_connector::incident::{fingerprint, ServiceMapper};
-use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
-use flowmeter_model::{Event, Extra, Incident};
+use flowmeter_connector::fields::ts;
+use flowmeter_connector::http::{HttpClient, HttpConfig};
+use flowmeter_connector::incident::{IncidentApi, IncidentConnector, IncidentTool, ServiceMapper};
+use flowmeter_connector::ConnectorError;
+use flowmeter_model::{Extra, Incident};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Days per `since`/`until` window (PagerDuty allows at most six months).
 const WINDOW_DAYS: i64 = 30;
-/// Re-list incidents created this long before the last sync started.
-const OVERLAP_MINUTES: i64 = 60;
 /// Page size (PagerDuty's maximum is 100).
 const PAGE_LIMIT: u64 = 100;
-/// Open incidents re-fetched per batch.
-const OPEN_PER_BATCH: usize = 25;
-const CURSOR_VERSION: u32 = 1;
 
 /// `[[sources]]` entry with `type = "pagerduty"`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct PagerDutyConfig {
     /// Source name stored with every incident; default `pagerduty`.
     #[serde(default)]
@@ -111,32 +100,28 @@ impl PagerDutyConfig {
     }
 }
 
-/// Reads PagerDuty incidents; see the crate docs.
-pub struct PagerDutyConnector {
+/// PagerDuty's incident API, driven by the shared incident sync.
+pub struct PagerDuty {
     name: String,
     http: HttpClient,
     mapper: ServiceMapper,
-    /// This instance has returned its first batch.
-    started: bool,
-    done: bool,
 }
 
-impl PagerDutyConnector {
-    /// `known_services`: the flowmeter services already known (from other
-    /// sources), matched by name when `service_map` has no entry. The token
-    /// is read from the environment variable `config.token_env`.
-    pub fn new(
-        config: PagerDutyConfig,
-        known_services: Vec<String>,
-    ) -> Result<Self, ConnectorError> {
-        let (token, _) = token_from_env(&[config.token_env.as_str()])
-            .map_err(|e| e.with_source(config.source_name()))?;
-        Self::with_token(config, known_services, &token, |h| h)
+/// Reads PagerDuty incidents; see the crate docs.
+pub type PagerDutyConnector = IncidentConnector<PagerDuty>;
+
+impl IncidentTool for PagerDuty {
+    type Config = PagerDutyConfig;
+
+    fn source_name(config: &PagerDutyConfig) -> String {
+        config.source_name().to_string()
     }
 
-    /// Like [`PagerDutyConnector::new`] with the token given directly and a
-    /// hook to adjust the HTTP settings (tests shorten the retry delay).
-    pub fn with_token(
+    fn token_env(config: &PagerDutyConfig) -> &str {
+        &config.token_env
+    }
+
+    fn build(
         config: PagerDutyConfig,
         known_services: Vec<String>,
         token: &str,
@@ -151,220 +136,98 @@ impl PagerDutyConnector {
             )?
             .header("accept", "application/vnd.pagerduty+json;version=2");
         let http = HttpClient::new(customize(http))?;
-        Ok(PagerDutyConnector {
+        Ok(PagerDuty {
             mapper: ServiceMapper::new("PagerDuty", config.service_map.clone(), known_services),
             name,
             http,
-            started: false,
-            done: false,
         })
     }
-
-    /// HTTP requests sent so far.
-    pub fn requests(&self) -> u64 {
-        self.http.requests()
-    }
-}
-
-/// The cursor: where the last complete sync got to, and the sync in progress.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct State {
-    v: u32,
-    /// Start time of the last complete sync.
-    synced_until: Option<DateTime<Utc>>,
-    /// Incidents open at the last complete sync -> acknowledgement time seen.
-    open: BTreeMap<String, Option<DateTime<Utc>>>,
-    /// Recently emitted incidents: id -> fingerprint and creation time.
-    seen: BTreeMap<String, Seen>,
-    run: Option<Run>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Seen {
-    fp: String,
-    created: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Run {
-    started: DateTime<Utc>,
-    window_start: DateTime<Utc>,
-    offset: u64,
-    /// Previously open incidents still to re-fetch.
-    pending_open: Vec<String>,
-    /// Incidents found open during this run.
-    open: BTreeMap<String, Option<DateTime<Utc>>>,
 }
 
 #[async_trait::async_trait]
-impl Connector for PagerDutyConnector {
+impl IncidentApi for PagerDuty {
     fn name(&self) -> &str {
         &self.name
     }
 
-    async fn next_batch(
-        &mut self,
-        ctx: &SyncContext,
-        cursor: Option<&Cursor>,
-    ) -> Result<Option<SyncBatch>, ConnectorError> {
-        if self.done {
-            return Ok(None);
-        }
-        // `--full`: the first call ignores the stored cursor; later calls get
-        // the cursors of this sync's own batches.
-        let ignore_cursor = ctx.full && !self.started;
-        self.started = true;
-        let mut state = match cursor {
-            Some(c) if !ignore_cursor && !c.0.is_null() => {
-                serde_json::from_value::<State>(c.0.clone())
-                    .ok()
-                    .filter(|s| s.v == CURSOR_VERSION)
-                    .unwrap_or_default()
-            }
-            _ => State::default(),
-        };
-        let before = self.http.requests();
+    fn requests(&self) -> u64 {
+        self.http.requests()
+    }
+
+    fn max_window(&self) -> Option<chrono::Duration> {
+        Some(chrono::Duration::days(WINDOW_DAYS))
+    }
+
+    async fn prepare(&mut self) -> Result<(), ConnectorError> {
         self.mapper.reset_reported();
-        let mut batch = SyncBatch::default();
+        Ok(())
+    }
 
-        let mut run = match state.run.take() {
-            Some(r) => r,
-            None => {
-                let started = Utc::now();
-                let from = match state.synced_until {
-                    Some(t) => t - chrono::Duration::minutes(OVERLAP_MINUTES),
-                    None => ctx.since,
-                };
-                Run {
-                    started,
-                    window_start: from.min(started),
-                    offset: 0,
-                    pending_open: state.open.keys().cloned().collect(),
-                    open: BTreeMap::new(),
-                }
-            }
-        };
+    /// `GET /incidents?since&until&limit&offset` (`more` says whether a
+    /// next page exists; the token is the next offset).
+    async fn list(
+        &mut self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        page: Option<&str>,
+    ) -> Result<(Vec<Value>, Option<String>), ConnectorError> {
+        let offset: u64 = page.and_then(|p| p.parse().ok()).unwrap_or(0);
+        let query = vec![
+            ("since", rfc3339(from)),
+            ("until", rfc3339(until)),
+            ("limit", PAGE_LIMIT.to_string()),
+            ("offset", offset.to_string()),
+            ("time_zone", "UTC".to_string()),
+            ("include[]", "first_trigger_log_entries".to_string()),
+        ];
+        let page: Value = self.http.get_json("/incidents", &query).await?;
+        let incidents = page
+            .get("incidents")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let more = page.get("more").and_then(Value::as_bool).unwrap_or(false);
+        let next = more.then(|| (offset + incidents.len() as u64).to_string());
+        Ok((incidents, next))
+    }
 
-        if !run.pending_open.is_empty() {
-            let n = run.pending_open.len().min(OPEN_PER_BATCH);
-            let ids: Vec<String> = run.pending_open.drain(..n).collect();
-            for id in ids {
-                let path = format!("/incidents/{id}");
-                match self.http.get_json::<Value>(&path, &[]).await {
-                    Ok(body) => {
-                        let raw = body.get("incident").cloned().unwrap_or(Value::Null);
-                        self.take(&raw, &mut state, &mut run, &mut batch);
-                    }
-                    // Deleted or no longer visible: stop tracking it.
-                    Err(ConnectorError::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        } else if run.window_start < run.started {
-            let window_end =
-                (run.window_start + chrono::Duration::days(WINDOW_DAYS)).min(run.started);
-            let query = vec![
-                ("since", rfc3339(run.window_start)),
-                ("until", rfc3339(window_end)),
-                ("limit", PAGE_LIMIT.to_string()),
-                ("offset", run.offset.to_string()),
-                ("time_zone", "UTC".to_string()),
-                ("include[]", "first_trigger_log_entries".to_string()),
-            ];
-            let page: Value = self.http.get_json("/incidents", &query).await?;
-            let incidents = page
-                .get("incidents")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            for raw in &incidents {
-                self.take(raw, &mut state, &mut run, &mut batch);
-            }
-            let more = page.get("more").and_then(Value::as_bool).unwrap_or(false);
-            if more && !incidents.is_empty() {
-                run.offset += incidents.len() as u64;
-            } else {
-                run.window_start = window_end;
-                run.offset = 0;
-            }
+    async fn fetch(&mut self, id: &str) -> Result<Option<Value>, ConnectorError> {
+        match self
+            .http
+            .get_json::<Value>(&format!("/incidents/{id}"), &[])
+            .await
+        {
+            Ok(body) => Ok(body.get("incident").cloned()),
+            Err(ConnectorError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
+    }
 
-        if run.pending_open.is_empty() && run.window_start >= run.started {
-            // The run is complete.
-            let synced = run.started;
-            let keep_from = synced - chrono::Duration::minutes(OVERLAP_MINUTES + 24 * 60);
-            state
-                .seen
-                .retain(|id, s| s.created >= keep_from || run.open.contains_key(id));
-            state.open = run.open;
-            state.synced_until = Some(synced);
-            state.run = None;
-            self.done = true;
-        } else {
-            state.run = Some(run);
-        }
-        state.v = CURSOR_VERSION;
-        batch.cursor = Cursor(serde_json::to_value(&state).expect("cursor serialises"));
-        batch.requests = self.http.requests() - before;
-        Ok(Some(batch))
+    fn id_of(&self, raw: &Value) -> Option<String> {
+        raw.get("id").and_then(Value::as_str).map(str::to_string)
+    }
+
+    async fn map(
+        &mut self,
+        raw: &Value,
+        notes: &mut Vec<String>,
+    ) -> Result<Result<Incident, String>, ConnectorError> {
+        Ok(self.map_incident(raw).map(|(incident, note)| {
+            notes.extend(note);
+            incident
+        }))
     }
 }
 
-impl PagerDutyConnector {
-    /// Maps one incident and adds it to the batch unless it was already
-    /// delivered unchanged.
-    fn take(&mut self, raw: &Value, state: &mut State, run: &mut Run, batch: &mut SyncBatch) {
-        let Some(id) = raw.get("id").and_then(Value::as_str) else {
-            batch
-                .notes
-                .push("PagerDuty returned an incident without `id`; skipped".into());
-            return;
-        };
-        let known_ack = run
-            .open
-            .get(id)
-            .copied()
-            .flatten()
-            .or_else(|| state.open.get(id).copied().flatten());
-        let (incident, note) = match self.map_incident(raw, known_ack) {
-            Ok(x) => x,
-            Err(why) => {
-                batch
-                    .notes
-                    .push(format!("PagerDuty incident `{id}` skipped: {why}"));
-                return;
-            }
-        };
-        if let Some(n) = note {
-            batch.notes.push(n);
-        }
-        if incident.resolved_at.is_none() {
-            run.open.insert(id.to_string(), incident.acknowledged_at);
-        } else {
-            run.open.remove(id);
-        }
-        let created = incident.created_at;
-        let event = Event::Incident(incident);
-        let fp = fingerprint(&event);
-        if state.seen.get(id).map(|s| &s.fp) == Some(&fp) {
-            return;
-        }
-        state.seen.insert(id.to_string(), Seen { fp, created });
-        batch.events.push(event);
-    }
-
-    fn map_incident(
-        &mut self,
-        raw: &Value,
-        known_ack: Option<DateTime<Utc>>,
-    ) -> Result<(Incident, Option<String>), String> {
+impl PagerDuty {
+    fn map_incident(&mut self, raw: &Value) -> Result<(Incident, Option<String>), String> {
         let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
         let id = s(raw, "id").ok_or("no `id`")?;
-        let created_at = ts(raw.get("created_at")).ok_or("no valid `created_at`")?;
+        let created_at = ts(&raw["created_at"]).ok_or("no valid `created_at`")?;
         let status = s(raw, "status");
-        let resolved_at = ts(raw.get("resolved_at")).or_else(|| {
+        let resolved_at = ts(&raw["resolved_at"]).or_else(|| {
             if status.as_deref() == Some("resolved") {
-                ts(raw.get("last_status_change_at"))
+                ts(&raw["last_status_change_at"])
             } else {
                 None
             }
@@ -372,8 +235,7 @@ impl PagerDutyConnector {
         let acknowledged_at = raw
             .get("acknowledgements")
             .and_then(Value::as_array)
-            .and_then(|acks| acks.iter().filter_map(|a| ts(a.get("at"))).min())
-            .or(known_ack);
+            .and_then(|acks| acks.iter().filter_map(|a| ts(&a["at"])).min());
         let severity = raw
             .get("priority")
             .and_then(|p| s(p, "summary").or_else(|| s(p, "name")))
@@ -423,12 +285,6 @@ impl PagerDutyConnector {
             note,
         ))
     }
-}
-
-fn ts(v: Option<&Value>) -> Option<DateTime<Utc>> {
-    v.and_then(Value::as_str)
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
 }
 
 fn id_text(v: &Value) -> Option<String> {

@@ -146,7 +146,7 @@ impl Config {
                 return Err(ConfigError::Invalid {
                     path: origin.to_string(),
                     message: format!(
-                        "`sources[{i}]` needs a `type` (github, gitlab, git, pagerduty, opsgenie)"
+                        "`sources[{i}]` needs a `type` (github, gitlab, git, pagerduty, opsgenie, incidentio, jsm)"
                     ),
                 });
             }

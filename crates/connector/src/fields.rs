@@ -5,10 +5,15 @@ use chrono::{DateTime, Utc};
 use flowmeter_model::Timestamp;
 use serde_json::Value;
 
-/// An RFC 3339 time (with offset) as UTC; `None` for null or anything else.
+/// A time with an offset as UTC: RFC 3339 (`2026-03-02T14:05:00Z`), or
+/// the ISO 8601 form without the offset's colon that Jira sends
+/// (`2024-01-05T07:06:47.958+0000`). `None` for null, a time without an
+/// offset, or anything else. The one time parser of every connector.
 pub fn ts(v: &Value) -> Option<Timestamp> {
-    v.as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+    let s = v.as_str()?.trim();
+    DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
         .map(|t| t.with_timezone(&Utc))
 }
 
@@ -43,4 +48,25 @@ pub fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn times_with_an_offset_parse_and_others_do_not() {
+        let utc = |s: &str| ts(&json!(s)).map(|t| t.to_rfc3339());
+        assert_eq!(
+            utc("2026-03-02T15:05:00+01:00").unwrap(),
+            "2026-03-02T14:05:00+00:00"
+        );
+        assert_eq!(
+            utc("2024-01-05T07:06:47.958+0000").unwrap(),
+            "2024-01-05T07:06:47.958+00:00"
+        );
+        assert_eq!(utc("2026-03-02T14:05:00"), None);
+        assert_eq!(ts(&json!(null)), None);
+    }
 }

@@ -11,7 +11,10 @@
 //! - primary rate limits (`x-ratelimit-remaining: 0` with
 //!   `x-ratelimit-reset: <epoch>`, GitLab's `RateLimit-Remaining` /
 //!   `RateLimit-Reset`) make the next request wait until the reset, with a
-//!   message on stderr;
+//!   message through [`crate::report`];
+//! - GraphQL over the same client ([`HttpClient::graphql`]): rate-limit
+//!   answers inside a `200` (`RATE_LIMITED`, `RATE_LIMIT`) wait and ask for
+//!   the same page again;
 //! - a request counter ([`HttpClient::requests`]) for [`crate::SyncBatch`];
 //! - optional ETag conditional requests ([`HttpClient::get_conditional`]);
 //! - `Link: <...>; rel="next"` parsing ([`next_link`]);
@@ -60,6 +63,70 @@ pub struct HttpConfig {
     pub max_rate_limit_wait: Duration,
     /// Per-request timeout (default 60 s).
     pub timeout: Duration,
+    /// An auth header computed per request (tokens that expire, such as a
+    /// GitHub App installation's), instead of the static one.
+    dynamic_auth: Option<Arc<dyn AuthSource>>,
+}
+
+/// An auth header that can change during a sync (it is refreshed before it
+/// expires). The value must be marked sensitive.
+#[async_trait::async_trait]
+pub trait AuthSource: Send + Sync + std::fmt::Debug {
+    async fn header(&self) -> Result<(HeaderName, HeaderValue), ConnectorError>;
+}
+
+/// The HTTP methods connectors use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// What a GraphQL call can fail with, before the caller names the object.
+#[derive(Debug)]
+pub enum GraphQlError {
+    /// A connector error ready to report.
+    Connector(ConnectorError),
+    /// An object the query names (e.g. `repository`) is null with a
+    /// `NOT_FOUND` error; the message is GitHub's.
+    NotFound(String),
+}
+
+impl From<ConnectorError> for GraphQlError {
+    fn from(e: ConnectorError) -> Self {
+        GraphQlError::Connector(e)
+    }
+}
+
+/// A GraphQL error entry that means "rate limited": GitHub documents
+/// `RATE_LIMITED` and has been seen answering `RATE_LIMIT`; other servers
+/// only say so in the message.
+fn is_rate_limit_error(e: &Value) -> bool {
+    let t = e["type"].as_str().unwrap_or("").to_ascii_uppercase();
+    let code = e["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    t.starts_with("RATE_LIMIT")
+        || code.starts_with("RATE_LIMIT")
+        || e["message"]
+            .as_str()
+            .is_some_and(|m| m.to_ascii_lowercase().contains("rate limit"))
+}
+
+/// Whether a top-level field of `data` is null (the object was not found).
+fn has_null_object(data: &Value) -> bool {
+    data.as_object()
+        .is_some_and(|m| m.values().any(Value::is_null))
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -71,6 +138,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("auth", &self.auth.as_ref().map(|(n, _)| n.as_str()))
             .field("max_attempts", &self.max_attempts)
             .field("base_delay", &self.base_delay)
+            .field("dynamic_auth", &self.dynamic_auth.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -88,7 +156,21 @@ impl HttpConfig {
             max_delay: Duration::from_secs(30),
             max_rate_limit_wait: Duration::from_secs(3600),
             timeout: Duration::from_secs(60),
+            dynamic_auth: None,
         }
+    }
+
+    /// Authenticates every request with a header from `source` (asked per
+    /// request, so it can refresh an expiring token); `token_env` names
+    /// where its secret came from in 401 errors.
+    pub fn dynamic_auth(
+        mut self,
+        source: Arc<dyn AuthSource>,
+        token_env: impl Into<String>,
+    ) -> Self {
+        self.dynamic_auth = Some(source);
+        self.token_env = token_env.into();
+        self
     }
 
     /// The auth header (e.g. `Authorization: Token token=...`) and the
@@ -116,6 +198,19 @@ impl HttpConfig {
         self.auth = Some((name, value));
         self.token_env = token_env;
         Ok(self)
+    }
+
+    /// HTTP Basic authentication (`user:secret`, e.g. Atlassian's e-mail and
+    /// API token); `secret_env` names where the secret came from.
+    pub fn basic_auth(
+        self,
+        user: &str,
+        secret: &str,
+        secret_env: impl Into<String>,
+    ) -> Result<Self, ConnectorError> {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+        self.auth("authorization", &format!("Basic {encoded}"), secret_env)
     }
 
     /// Another header sent with every request (e.g. `Accept`).
@@ -270,7 +365,7 @@ impl HttpClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<HttpResponse, ConnectorError> {
-        match self.send(path, query, None).await? {
+        match self.send(Method::Get, path, query, None, None).await? {
             Conditional::Modified(r) => Ok(r),
             // Without If-None-Match a 304 is not expected; treat as empty.
             Conditional::NotModified => Ok(HttpResponse {
@@ -289,16 +384,187 @@ impl HttpClient {
         query: &[(&str, String)],
         etag: Option<&str>,
     ) -> Result<Conditional, ConnectorError> {
-        self.send(path, query, etag).await
+        self.send(Method::Get, path, query, None, etag).await
+    }
+
+    /// Every item of a paged JSON-array list: follows `Link: rel="next"`
+    /// (GitHub, GitLab) or GitLab's `x-next-page`, until the last page.
+    /// For the short lists inside one record (a merge request's commits and
+    /// notes, a deployment's statuses) that must never be cut at one page.
+    pub async fn get_all_pages(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<Value>, ConnectorError> {
+        let mut out = Vec::new();
+        let mut resp = self.get(path, query).await?;
+        // A server that ignores paging could loop: stop at 10,000 pages.
+        for _ in 0..10_000 {
+            let items = match resp.body.take() {
+                Value::Array(items) => items,
+                _ => Vec::new(),
+            };
+            let got = items.len();
+            out.extend(items);
+            if got == 0 {
+                break;
+            }
+            if let Some(next) = resp.next_link() {
+                resp = self.get(&next, &[]).await?;
+            } else if let Some(page) = header_str(&resp.headers, "x-next-page")
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+            {
+                let mut q: Vec<(&str, String)> = query
+                    .iter()
+                    .filter(|(k, _)| *k != "page")
+                    .cloned()
+                    .collect();
+                q.push(("page", page));
+                resp = self.get(path, &q).await?;
+            } else {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// POST a JSON body to `path`; the JSON answer.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<HttpResponse, ConnectorError> {
+        match self.send(Method::Post, path, &[], Some(body), None).await? {
+            Conditional::Modified(r) => Ok(r),
+            Conditional::NotModified => Ok(HttpResponse {
+                status: 304,
+                headers: HeaderMap::new(),
+                body: Value::Null,
+            }),
+        }
+    }
+
+    /// Runs a GraphQL `query` with `variables` against `path` (e.g.
+    /// `/graphql`) and returns `data`. `what` names the call in errors
+    /// (`POST /graphql (pullRequests of acme/web)`).
+    ///
+    /// Rate-limit answers are retried like any other: besides the HTTP
+    /// ones, a `200` whose `errors` carry a rate-limit type (`RATE_LIMITED`,
+    /// and the `RATE_LIMIT` spelling also seen from GitHub) or message waits
+    /// for the reset (or backs off) and asks for the same page again.
+    /// `NOT_FOUND` on a null object is [`GraphQlError::NotFound`]; other
+    /// errors with no data are API errors.
+    pub async fn graphql(
+        &self,
+        path: &str,
+        what: &str,
+        query: &str,
+        variables: Value,
+    ) -> Result<Value, GraphQlError> {
+        let call = format!(
+            "POST {} ({what})",
+            call_name("POST", path).trim_start_matches("POST ")
+        );
+        let body = serde_json::json!({ "query": query, "variables": variables });
+        let mut limited = 0u32;
+        loop {
+            let resp = self.post_json(path, &body).await.map_err(|e| match e {
+                ConnectorError::Api {
+                    source_name,
+                    message,
+                    ..
+                } => GraphQlError::Connector(ConnectorError::Api {
+                    source_name,
+                    call: call.clone(),
+                    message,
+                }),
+                other => GraphQlError::Connector(other),
+            })?;
+            let errors = resp.body["errors"].as_array().cloned().unwrap_or_default();
+            if errors.iter().any(is_rate_limit_error) {
+                limited += 1;
+                if limited >= self.config.max_attempts {
+                    return Err(GraphQlError::Connector(ConnectorError::Api {
+                        source_name: self.config.source_name.clone(),
+                        call,
+                        message: format!("still rate limited after {limited} attempts"),
+                    }));
+                }
+                // The reset time when the primary limit is spent, else
+                // `Retry-After`, else back off (a secondary limit).
+                let wait = retry_after(&resp.headers)
+                    .or_else(|| {
+                        rate_limit_exhausted(&resp.headers)
+                            .then(|| reset_epoch(&resp.headers))
+                            .flatten()
+                            .map(|r| Duration::from_secs(r.saturating_sub(now_epoch()) + 1))
+                    })
+                    .unwrap_or_else(|| self.backoff(limited));
+                self.wait_rate_limited(&call, wait).await?;
+                continue;
+            }
+            if let Some(e) = errors
+                .iter()
+                .find(|e| e["type"] == "NOT_FOUND")
+                .filter(|_| !resp.body["data"].is_object() || has_null_object(&resp.body["data"]))
+            {
+                return Err(GraphQlError::NotFound(
+                    e["message"].as_str().unwrap_or("not found").to_string(),
+                ));
+            }
+            if !errors.is_empty()
+                && (resp.body["data"].is_null() || has_null_object(&resp.body["data"]))
+            {
+                let msg = errors
+                    .iter()
+                    .filter_map(|e| e["message"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Err(GraphQlError::Connector(ConnectorError::Api {
+                    source_name: self.config.source_name.clone(),
+                    call,
+                    message: format!("GraphQL error: {msg}"),
+                }));
+            }
+            return Ok(resp.body["data"].clone());
+        }
+    }
+
+    /// Waits `wait` for a rate limit (saying so), or fails when that is
+    /// longer than [`HttpConfig::max_rate_limit_wait`].
+    async fn wait_rate_limited(&self, call: &str, wait: Duration) -> Result<(), ConnectorError> {
+        if wait > self.config.max_rate_limit_wait {
+            return Err(ConnectorError::Api {
+                source_name: self.config.source_name.clone(),
+                call: call.to_string(),
+                message: format!(
+                    "rate limited for {}s, longer than the {}s this sync waits; try again later",
+                    wait.as_secs(),
+                    self.config.max_rate_limit_wait.as_secs()
+                ),
+            });
+        }
+        crate::report::info(format!(
+            "{}: rate limited on `{call}`, waiting {}s before retrying",
+            self.config.source_name,
+            wait.as_secs_f64().ceil() as u64
+        ));
+        // The wait just taken covers any recorded reset.
+        *self.blocked_until.lock().unwrap() = None;
+        tokio::time::sleep(wait).await;
+        Ok(())
     }
 
     async fn send(
         &self,
+        method: Method,
         path: &str,
         query: &[(&str, String)],
+        body: Option<&Value>,
         etag: Option<&str>,
     ) -> Result<Conditional, ConnectorError> {
-        let call = call_name("GET", path);
+        let call = call_name(method.as_str(), path);
         let url = self.url(path)?;
         let source = &self.config.source_name;
         let api_err = |message: String| ConnectorError::Api {
@@ -310,12 +576,22 @@ impl HttpClient {
         loop {
             attempt += 1;
             self.wait_for_rate_limit(&call).await?;
-            let mut req = self.client.get(url.clone());
+            let mut req = match method {
+                Method::Get => self.client.get(url.clone()),
+                Method::Post => self.client.post(url.clone()),
+            };
             if !query.is_empty() {
                 req = req.query(query);
             }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
             if let Some(tag) = etag {
                 req = req.header(reqwest::header::IF_NONE_MATCH, tag);
+            }
+            if let Some(auth) = &self.config.dynamic_auth {
+                let (name, value) = auth.header().await?;
+                req = req.header(name, value);
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
             let resp = match req.send().await {
@@ -393,26 +669,17 @@ impl HttpClient {
                         if rate_limit_exhausted(&headers) {
                             reset_epoch(&headers)
                                 .map(|r| Duration::from_secs(r.saturating_sub(now_epoch()) + 1))
+                        } else if body_text.to_ascii_lowercase().contains("rate limit") {
+                            // GitHub's secondary limit without Retry-After:
+                            // "wait at least one minute".
+                            Some(Duration::from_secs(60))
                         } else {
                             None
                         }
                     });
                     match wait {
                         Some(wait) if attempt < self.config.max_attempts => {
-                            if wait > self.config.max_rate_limit_wait {
-                                return Err(api_err(format!(
-                                    "rate limited for {}s, longer than the {}s this sync waits; try again later",
-                                    wait.as_secs(),
-                                    self.config.max_rate_limit_wait.as_secs()
-                                )));
-                            }
-                            eprintln!(
-                                "{source}: rate limited on `{call}`, waiting {}s before retrying",
-                                wait.as_secs_f64().ceil() as u64
-                            );
-                            // The wait just taken covers any recorded reset.
-                            *self.blocked_until.lock().unwrap() = None;
-                            tokio::time::sleep(wait).await;
+                            self.wait_rate_limited(&call, wait).await?;
                             continue;
                         }
                         Some(_) => {
@@ -490,11 +757,11 @@ impl HttpClient {
                 ),
             });
         }
-        eprintln!(
+        crate::report::info(format!(
             "{}: API rate limit reached, waiting {}s until it resets",
             self.config.source_name,
             wait.as_secs()
-        );
+        ));
         tokio::time::sleep(wait).await;
         Ok(())
     }
@@ -902,6 +1169,139 @@ mod tests {
         let start = std::time::Instant::now();
         c.get("/x", &[]).await.unwrap();
         assert!(start.elapsed() >= Duration::from_millis(500));
+    }
+
+    /// Regression: GitHub answered a GraphQL page with `"type":
+    /// "RATE_LIMIT"` (not only the documented `RATE_LIMITED`), and the
+    /// repository was skipped. Every rate-limit shape waits and asks for the
+    /// same page again.
+    #[tokio::test]
+    async fn graphql_rate_limit_variants_are_retried_on_the_same_page() {
+        for kind in ["RATE_LIMITED", "RATE_LIMIT"] {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path("/graphql"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                    "data": null,
+                    "errors": [{"type": kind, "message": "API rate limit exceeded for user ID 1."}]
+                })))
+                .up_to_n_times(2)
+                .mount(&server)
+                .await;
+            Mock::given(method("POST"))
+                .and(path("/graphql"))
+                .respond_with(
+                    ResponseTemplate::new(200).set_body_json(
+                        serde_json::json!({"data": {"repository": {"name": "web"}}}),
+                    ),
+                )
+                .mount(&server)
+                .await;
+            let c = client(&server);
+            let data = c
+                .graphql(
+                    "/graphql",
+                    "test",
+                    "query { x }",
+                    serde_json::json!({"after": "Y3Vyc29yOjE="}),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{kind}: {e:?}"));
+            assert_eq!(data["repository"]["name"], "web", "{kind}");
+            assert_eq!(c.requests(), 3, "{kind}");
+            let bodies: Vec<Value> = server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| serde_json::from_slice(&r.body).unwrap())
+                .collect();
+            assert!(
+                bodies
+                    .iter()
+                    .all(|b| b["variables"]["after"] == "Y3Vyc29yOjE="),
+                "the same page is asked for again"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn graphql_not_found_and_errors_are_told_apart() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "data": {"repository": null},
+                "errors": [{"type": "NOT_FOUND", "path": ["repository"],
+                            "message": "Could not resolve to a Repository with the name 'o/r'."}]
+            })))
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        let err = c
+            .graphql("/graphql", "t", "q", Value::Null)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GraphQlError::NotFound(m) if m.contains("o/r")));
+    }
+
+    #[tokio::test]
+    async fn every_page_of_a_list_is_read() {
+        let server = MockServer::start().await;
+        // Link-header paging (GitHub) ...
+        let next = format!("{}/l?page=2", server.uri());
+        Mock::given(path("/l"))
+            .and(query_param("page", "2"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([3])))
+            .mount(&server)
+            .await;
+        Mock::given(path("/l"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("link", format!("<{next}>; rel=\"next\"").as_str())
+                    .set_body_json(serde_json::json!([1, 2])),
+            )
+            .mount(&server)
+            .await;
+        // ... and GitLab's x-next-page.
+        Mock::given(path("/g"))
+            .and(query_param("page", "2"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("x-next-page", "")
+                    .set_body_json(serde_json::json!(["c"])),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(path("/g"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("x-next-page", "2")
+                    .set_body_json(serde_json::json!(["a", "b"])),
+            )
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        assert_eq!(
+            c.get_all_pages("/l", &[]).await.unwrap(),
+            vec![
+                serde_json::json!(1),
+                serde_json::json!(2),
+                serde_json::json!(3)
+            ]
+        );
+        let g = c
+            .get_all_pages("/g", &[("per_page", "2".into())])
+            .await
+            .unwrap();
+        assert_eq!(
+            g,
+            vec![
+                serde_json::json!("a"),
+                serde_json::json!("b"),
+                serde_json::json!("c")
+            ]
+        );
     }
 
     #[test]

@@ -1,11 +1,335 @@
-//! Helpers the incident-tool connectors (PagerDuty, Opsgenie) share:
-//! mapping upstream service names onto flowmeter services, and change
-//! fingerprints that let a connector skip re-emitting an incident it
-//! already delivered unchanged (so a sync with nothing new writes nothing).
+//! What every incident-tool connector (PagerDuty, Opsgenie, incident.io,
+//! Jira Service Management) shares: the sync itself
+//! ([`IncidentConnector`], driving an [`IncidentApi`] that only knows its
+//! API's requests and mapping), mapping upstream service names onto
+//! flowmeter services ([`ServiceMapper`]), and change fingerprints that let
+//! a sync skip an incident it already delivered unchanged (so a sync with
+//! nothing new writes nothing).
+//!
+//! # How an incident sync runs
+//!
+//! Incident tools filter their lists by *creation* time. The cursor keeps
+//! the time the last complete sync started; the next sync lists incidents
+//! created from that time minus an hour (late-indexed incidents) to now, in
+//! windows no longer than the API allows ([`IncidentApi::max_window`]).
+//! Incidents created earlier and still open at the last sync would be
+//! missed by a creation-time filter, so the cursor also keeps the ids of
+//! open incidents and the next sync re-fetches each one first, upserting it
+//! once resolved. An acknowledgement time seen while an incident was open is
+//! kept (some tools forget it once the incident resolves). Every page is one
+//! [`SyncBatch`] whose cursor records the position, so an interrupted sync
+//! resumes where it stopped.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use flowmeter_model::Event;
+use chrono::{DateTime, Duration, Utc};
+use flowmeter_model::{Event, Incident};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::http::HttpConfig;
+use crate::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
+
+/// Re-list incidents created this long before the last sync started.
+const OVERLAP_MINUTES: i64 = 60;
+/// Open incidents re-fetched per batch.
+const OPEN_PER_BATCH: usize = 25;
+/// Version of the cursor JSON.
+const CURSOR_VERSION: u32 = 2;
+
+/// One incident tool's API: how to list, re-fetch and map its incidents.
+/// Everything else (windows, paging position, open incidents, the cursor,
+/// deduplication) is [`IncidentConnector`]'s.
+#[async_trait::async_trait]
+pub trait IncidentApi: Send {
+    /// The source name records and the cursor are stored under.
+    fn name(&self) -> &str;
+    /// HTTP requests sent so far.
+    fn requests(&self) -> u64;
+    /// The longest creation-time window one listing may cover (PagerDuty
+    /// allows six months; its connector asks for 30 days).
+    fn max_window(&self) -> Option<Duration> {
+        None
+    }
+    /// Called before each batch (e.g. load service names once).
+    async fn prepare(&mut self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+    /// One page of the incidents created in `[from, until)`, and the token
+    /// of the next page (`None` on the last one). `page` is the token the
+    /// previous call returned, `None` for the first page.
+    async fn list(
+        &mut self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        page: Option<&str>,
+    ) -> Result<(Vec<Value>, Option<String>), ConnectorError>;
+    /// One incident by id (`None` when it is gone).
+    async fn fetch(&mut self, id: &str) -> Result<Option<Value>, ConnectorError>;
+    /// The id of a raw incident.
+    fn id_of(&self, raw: &Value) -> Option<String>;
+    /// Maps a raw incident; may ask the API more (Opsgenie's timeline).
+    /// `Ok(Err(why))` skips it with a note; notes about unmapped services
+    /// etc. go to `notes`.
+    async fn map(
+        &mut self,
+        raw: &Value,
+        notes: &mut Vec<String>,
+    ) -> Result<Result<Incident, String>, ConnectorError>;
+}
+
+/// The cursor: where the last complete sync got to, and the sync in progress.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct State {
+    v: u32,
+    /// Start time of the last complete sync.
+    synced_until: Option<DateTime<Utc>>,
+    /// Incidents open at the last complete sync -> acknowledgement time seen.
+    open: BTreeMap<String, Option<DateTime<Utc>>>,
+    /// Recently emitted incidents: id -> fingerprint and creation time.
+    seen: BTreeMap<String, Seen>,
+    run: Option<Run>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Seen {
+    fp: String,
+    created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Run {
+    started: DateTime<Utc>,
+    /// Start of the creation-time window being listed.
+    window_start: DateTime<Utc>,
+    /// The next page of that window (`None`: its first page).
+    page: Option<String>,
+    /// Previously open incidents still to re-fetch.
+    pending_open: Vec<String>,
+    /// Incidents found open during this run.
+    open: BTreeMap<String, Option<DateTime<Utc>>>,
+}
+
+/// A [`Connector`] for any incident tool, driving its [`IncidentApi`].
+pub struct IncidentConnector<A> {
+    api: A,
+    /// This instance has returned its first batch.
+    started: bool,
+    done: bool,
+}
+
+/// An incident tool built from its `[[sources]]` table: what lets
+/// `IncidentConnector::<Tool>::new(config, known_services)` read the token
+/// from the environment and set up the tool's API client.
+pub trait IncidentTool: IncidentApi + Sized {
+    /// The tool's `[[sources]]` table.
+    type Config;
+    /// The source name the config gives (or the tool's default).
+    fn source_name(config: &Self::Config) -> String;
+    /// The environment variable that holds the tool's secret.
+    fn token_env(config: &Self::Config) -> &str;
+    /// The API client for `config` with `token`; `customize` adjusts the HTTP
+    /// settings (tests shorten the retry delay). `known_services` are the
+    /// flowmeter services already known, matched by name when the tool's
+    /// `service_map` has no entry.
+    fn build(
+        config: Self::Config,
+        known_services: Vec<String>,
+        token: &str,
+        customize: impl FnOnce(HttpConfig) -> HttpConfig,
+    ) -> Result<Self, ConnectorError>;
+}
+
+impl<A: IncidentTool> IncidentConnector<A> {
+    /// Reads the tool's secret from the environment variable its config
+    /// names and builds the connector.
+    pub fn new(config: A::Config, known_services: Vec<String>) -> Result<Self, ConnectorError> {
+        let (token, _) = crate::http::token_from_env(&[A::token_env(&config)])
+            .map_err(|e| e.with_source(&A::source_name(&config)))?;
+        Self::with_token(config, known_services, &token, |h| h)
+    }
+
+    /// Like [`IncidentConnector::new`] with the secret given directly and a
+    /// hook to adjust the HTTP settings (tests shorten the retry delay).
+    pub fn with_token(
+        config: A::Config,
+        known_services: Vec<String>,
+        token: &str,
+        customize: impl FnOnce(HttpConfig) -> HttpConfig,
+    ) -> Result<Self, ConnectorError> {
+        Ok(Self::from_api(A::build(
+            config,
+            known_services,
+            token,
+            customize,
+        )?))
+    }
+}
+
+impl<A: IncidentApi> IncidentConnector<A> {
+    pub fn from_api(api: A) -> Self {
+        IncidentConnector {
+            api,
+            started: false,
+            done: false,
+        }
+    }
+
+    pub fn api(&self) -> &A {
+        &self.api
+    }
+
+    /// HTTP requests sent so far.
+    pub fn requests(&self) -> u64 {
+        self.api.requests()
+    }
+
+    /// Maps one incident and adds it to the batch unless it was already
+    /// delivered unchanged.
+    async fn take(
+        &mut self,
+        raw: &Value,
+        state: &mut State,
+        run: &mut Run,
+        batch: &mut SyncBatch,
+    ) -> Result<(), ConnectorError> {
+        let Some(id) = self.api.id_of(raw) else {
+            batch.notes.push(format!(
+                "{} returned an incident without an id; skipped",
+                self.api.name()
+            ));
+            return Ok(());
+        };
+        let mut incident = match self.api.map(raw, &mut batch.notes).await? {
+            Ok(i) => i,
+            Err(why) => {
+                batch.notes.push(format!("incident `{id}` skipped: {why}"));
+                return Ok(());
+            }
+        };
+        if incident.acknowledged_at.is_none() {
+            incident.acknowledged_at = run
+                .open
+                .get(&id)
+                .copied()
+                .flatten()
+                .or_else(|| state.open.get(&id).copied().flatten());
+        }
+        if incident.resolved_at.is_none() {
+            run.open.insert(id.clone(), incident.acknowledged_at);
+        } else {
+            run.open.remove(&id);
+        }
+        let created = incident.created_at;
+        let event = Event::Incident(incident);
+        let fp = fingerprint(&event);
+        if state.seen.get(&id).map(|s| &s.fp) == Some(&fp) {
+            return Ok(());
+        }
+        state.seen.insert(id, Seen { fp, created });
+        batch.events.push(event);
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl<A: IncidentApi> Connector for IncidentConnector<A> {
+    fn name(&self) -> &str {
+        self.api.name()
+    }
+
+    async fn next_batch(
+        &mut self,
+        ctx: &SyncContext,
+        cursor: Option<&Cursor>,
+    ) -> Result<Option<SyncBatch>, ConnectorError> {
+        if self.done {
+            return Ok(None);
+        }
+        // `--full`: the first call ignores the stored cursor; later calls get
+        // the cursors of this sync's own batches.
+        let ignore_cursor = ctx.full && !self.started;
+        self.started = true;
+        let mut state = match cursor {
+            Some(c) if !ignore_cursor && !c.0.is_null() => {
+                serde_json::from_value::<State>(c.0.clone())
+                    .ok()
+                    .filter(|s| s.v == CURSOR_VERSION)
+                    .unwrap_or_default()
+            }
+            _ => State::default(),
+        };
+        let before = self.api.requests();
+        self.api.prepare().await?;
+        let mut batch = SyncBatch::default();
+        let mut run = match state.run.take() {
+            Some(r) => r,
+            None => {
+                let started = Utc::now();
+                let from = match state.synced_until {
+                    Some(t) => t - Duration::minutes(OVERLAP_MINUTES),
+                    None => ctx.since,
+                };
+                Run {
+                    started,
+                    window_start: from.min(started),
+                    page: None,
+                    pending_open: state.open.keys().cloned().collect(),
+                    open: BTreeMap::new(),
+                }
+            }
+        };
+
+        if !run.pending_open.is_empty() {
+            let n = run.pending_open.len().min(OPEN_PER_BATCH);
+            let ids: Vec<String> = run.pending_open.drain(..n).collect();
+            for id in ids {
+                // Gone (deleted, no longer visible): stop tracking it.
+                if let Some(raw) = self.api.fetch(&id).await? {
+                    self.take(&raw, &mut state, &mut run, &mut batch).await?;
+                }
+            }
+        } else if run.window_start < run.started {
+            let window_end = match self.api.max_window() {
+                Some(w) => (run.window_start + w).min(run.started),
+                None => run.started,
+            };
+            let (items, next) = self
+                .api
+                .list(run.window_start, window_end, run.page.as_deref())
+                .await?;
+            for raw in &items {
+                self.take(raw, &mut state, &mut run, &mut batch).await?;
+            }
+            match next {
+                Some(p) if !items.is_empty() => run.page = Some(p),
+                _ => {
+                    run.window_start = window_end;
+                    run.page = None;
+                }
+            }
+        }
+
+        if run.pending_open.is_empty() && run.window_start >= run.started {
+            // The run is complete.
+            let synced = run.started;
+            let keep_from = synced - Duration::minutes(OVERLAP_MINUTES + 24 * 60);
+            state
+                .seen
+                .retain(|id, s| s.created >= keep_from || run.open.contains_key(id));
+            state.open = run.open;
+            state.synced_until = Some(synced);
+            state.run = None;
+            self.done = true;
+        } else {
+            state.run = Some(run);
+        }
+        state.v = CURSOR_VERSION;
+        batch.cursor = Cursor(serde_json::to_value(&state).unwrap_or(Value::Null));
+        batch.requests = self.api.requests() - before;
+        Ok(Some(batch))
+    }
+}
 
 /// Maps an upstream service (id and/or name) to a flowmeter service name.
 ///

@@ -11,6 +11,7 @@ pub mod conformance;
 pub mod fields;
 pub mod http;
 pub mod incident;
+pub mod report;
 
 use chrono::{DateTime, Utc};
 use flowmeter_model::Event;
@@ -117,4 +118,18 @@ pub trait Connector: Send {
         ctx: &SyncContext,
         cursor: Option<&Cursor>,
     ) -> Result<Option<SyncBatch>, ConnectorError>;
+
+    /// Fetches the given commits of `repo` by SHA (with their parents), to
+    /// close the commit graph: the sync asks for every parent of a stored
+    /// commit that the store lacks (a branch's commits dated before the last
+    /// sync arrive with the merge that brought them). `None` when the source
+    /// cannot fetch single commits; a commit the source does not have is
+    /// simply absent from the answer.
+    async fn fetch_commits(
+        &mut self,
+        _repo: &str,
+        _shas: &[String],
+    ) -> Result<Option<Vec<Event>>, ConnectorError> {
+        Ok(None)
+    }
 }

@@ -1,0 +1,343 @@
+//! incident.io connector: incidents from the incident.io API v2.
+//!
+//! # What it reads
+//!
+//! `GET /v2/incidents` (`page_size`, `after` cursor paging with
+//! `pagination_meta.after`, filtered with `created_at[gte]=YYYY-MM-DD`) and
+//! `GET /v2/incidents/{id}`, with `Authorization: Bearer <key>`. The key
+//! comes from the environment variable named by `token_env` (default
+//! `INCIDENT_IO_API_KEY`); a read-only API key ("View data, like public
+//! incidents and organisation settings") is enough.
+//!
+//! # How incidents map to EVENTS.md
+//!
+//! | incident field | incident.io field |
+//! |---|---|
+//! | id | `id` (`reference`, e.g. `INC-123`, is kept in `extra`) |
+//! | title | `name` |
+//! | created_at | `created_at` |
+//! | resolved_at | the incident timestamp named by `resolved_timestamp` (default `Resolved at`, any case) in `incident_timestamp_values`; an incident whose `incident_status.category` is `closed` or `learning` (post-incident) but has no such timestamp is stored without one, with a note — never guessed from `updated_at` |
+//! | acknowledged_at | the timestamp named by `acknowledged_timestamp` (default `Accepted at`), if the organisation records it |
+//! | severity | `severity.name` |
+//! | services | the values of the custom field named by `services_field` (default `Affected services`): catalog entries by name, options by value, or text; through `service_map`, else a known flowmeter service of the same name (any case), else the incident.io name, reported as unmapped; no value: `unknown`, with a note |
+//! | deployment_id | the text of the custom field named by `deployment_field` (default `Deployment ID`) |
+//! | url | `permalink` |
+//!
+//! Incidents in `test` or `tutorial` mode, and those whose status category
+//! is `declined`, `merged` or `canceled` (not incidents after all), are
+//! skipped with a note. Syncing (windows, open incidents, cursor) is the
+//! shared [`flowmeter_connector::incident`] driver's.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use flowmeter_connector::fields::{text, ts};
+use flowmeter_connector::http::{HttpClient, HttpConfig};
+use flowmeter_connector::incident::{IncidentApi, IncidentConnector, IncidentTool, ServiceMapper};
+use flowmeter_connector::ConnectorError;
+use flowmeter_model::{Extra, Incident};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Incidents per page (incident.io allows up to 250).
+const PAGE_SIZE: u32 = 250;
+
+/// `[[sources]]` entry with `type = "incidentio"`.
+///
+/// ```toml
+/// [[sources]]
+/// type = "incidentio"
+/// token_env = "INCIDENT_IO_API_KEY"
+/// services_field = "Affected services"
+/// [sources.service_map]
+/// "Payments API" = "payments"
+/// ```
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentIoConfig {
+    /// Source name stored with every incident; default `incidentio`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// API base URL (default `https://api.incident.io`).
+    #[serde(default = "default_api_url")]
+    pub api_url: String,
+    /// Environment variable holding the API key (never the key itself).
+    #[serde(default = "default_token_env")]
+    pub token_env: String,
+    /// The custom field that names the affected services (a catalog-backed
+    /// or select field; matched by name, any case).
+    #[serde(default = "default_services_field")]
+    pub services_field: String,
+    /// The custom field holding the id of the deployment that caused the
+    /// incident (a text field), if your organisation records it.
+    #[serde(default = "default_deployment_field")]
+    pub deployment_field: String,
+    /// The incident timestamp that marks resolution (by name, any case).
+    #[serde(default = "default_resolved_timestamp")]
+    pub resolved_timestamp: String,
+    /// The incident timestamp that marks acknowledgement (by name).
+    #[serde(default = "default_acknowledged_timestamp")]
+    pub acknowledged_timestamp: String,
+    /// incident.io service name (or catalog entry id) -> flowmeter service.
+    #[serde(default)]
+    pub service_map: BTreeMap<String, String>,
+}
+
+fn default_api_url() -> String {
+    "https://api.incident.io".into()
+}
+fn default_token_env() -> String {
+    "INCIDENT_IO_API_KEY".into()
+}
+fn default_services_field() -> String {
+    "Affected services".into()
+}
+fn default_deployment_field() -> String {
+    "Deployment ID".into()
+}
+fn default_resolved_timestamp() -> String {
+    "Resolved at".into()
+}
+fn default_acknowledged_timestamp() -> String {
+    "Accepted at".into()
+}
+
+impl Default for IncidentIoConfig {
+    fn default() -> Self {
+        IncidentIoConfig {
+            name: None,
+            api_url: default_api_url(),
+            token_env: default_token_env(),
+            services_field: default_services_field(),
+            deployment_field: default_deployment_field(),
+            resolved_timestamp: default_resolved_timestamp(),
+            acknowledged_timestamp: default_acknowledged_timestamp(),
+            service_map: BTreeMap::new(),
+        }
+    }
+}
+
+impl IncidentIoConfig {
+    pub fn source_name(&self) -> &str {
+        self.name.as_deref().unwrap_or("incidentio")
+    }
+}
+
+/// The incident.io API, driven by the shared incident sync.
+pub struct IncidentIo {
+    config: IncidentIoConfig,
+    name: String,
+    http: HttpClient,
+    mapper: ServiceMapper,
+}
+
+/// Reads incident.io incidents; see the crate docs.
+pub type IncidentIoConnector = IncidentConnector<IncidentIo>;
+
+impl IncidentTool for IncidentIo {
+    type Config = IncidentIoConfig;
+
+    fn source_name(config: &IncidentIoConfig) -> String {
+        config.source_name().to_string()
+    }
+
+    fn token_env(config: &IncidentIoConfig) -> &str {
+        &config.token_env
+    }
+
+    fn build(
+        config: IncidentIoConfig,
+        known_services: Vec<String>,
+        token: &str,
+        customize: impl FnOnce(HttpConfig) -> HttpConfig,
+    ) -> Result<Self, ConnectorError> {
+        let name = config.source_name().to_string();
+        let http = HttpConfig::new(name.clone(), config.api_url.clone())
+            .auth(
+                "authorization",
+                &format!("Bearer {token}"),
+                config.token_env.clone(),
+            )?
+            .header("accept", "application/json");
+        let http = HttpClient::new(customize(http))?;
+        Ok(IncidentIo {
+            mapper: ServiceMapper::new("incident.io", config.service_map.clone(), known_services),
+            config,
+            name,
+            http,
+        })
+    }
+}
+
+/// The value of the incident timestamp named `name` (any case).
+fn timestamp(raw: &Value, name: &str) -> Option<DateTime<Utc>> {
+    raw["incident_timestamp_values"]
+        .as_array()?
+        .iter()
+        .find(|t| {
+            t["incident_timestamp"]["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+        .and_then(|t| ts(&t["value"]["value"]))
+}
+
+/// The values of the custom field named `name` (any case), as text:
+/// catalog entries by name, options by value, else text, link or number.
+fn field_values(raw: &Value, name: &str) -> Vec<(Option<String>, String)> {
+    let Some(entries) = raw["custom_field_entries"].as_array() else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter(|e| {
+            e["custom_field"]["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+        .flat_map(|e| e["values"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| {
+            if let Some(name) = text(&v["value_catalog_entry"]["name"]) {
+                return Some((text(&v["value_catalog_entry"]["id"]), name));
+            }
+            if let Some(opt) = text(&v["value_option"]["value"]) {
+                return Some((text(&v["value_option"]["id"]), opt));
+            }
+            text(&v["value_text"])
+                .or_else(|| text(&v["value_link"]))
+                .or_else(|| v["value_numeric"].as_str().map(str::to_string))
+                .map(|t| (None, t))
+        })
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl IncidentApi for IncidentIo {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn requests(&self) -> u64 {
+        self.http.requests()
+    }
+
+    async fn prepare(&mut self) -> Result<(), ConnectorError> {
+        self.mapper.reset_reported();
+        Ok(())
+    }
+
+    /// `GET /v2/incidents?page_size&created_at[gte]=DATE[&after=ID]`.
+    /// The filter takes a date: incidents of that whole day come back and
+    /// the driver drops those it already delivered unchanged.
+    async fn list(
+        &mut self,
+        from: DateTime<Utc>,
+        _until: DateTime<Utc>,
+        page: Option<&str>,
+    ) -> Result<(Vec<Value>, Option<String>), ConnectorError> {
+        let mut query = vec![
+            ("page_size", PAGE_SIZE.to_string()),
+            ("created_at[gte]", from.format("%Y-%m-%d").to_string()),
+        ];
+        if let Some(after) = page {
+            query.push(("after", after.to_string()));
+        }
+        let body: Value = self.http.get_json("/v2/incidents", &query).await?;
+        let items = body["incidents"].as_array().cloned().unwrap_or_default();
+        let next = text(&body["pagination_meta"]["after"]);
+        Ok((items, next))
+    }
+
+    async fn fetch(&mut self, id: &str) -> Result<Option<Value>, ConnectorError> {
+        let path = format!(
+            "/v2/incidents/{}",
+            flowmeter_connector::fields::percent_encode(id)
+        );
+        match self.http.get_json::<Value>(&path, &[]).await {
+            Ok(body) => Ok(Some(body["incident"].clone()).filter(|i| i.is_object())),
+            Err(ConnectorError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn id_of(&self, raw: &Value) -> Option<String> {
+        text(&raw["id"])
+    }
+
+    async fn map(
+        &mut self,
+        raw: &Value,
+        notes: &mut Vec<String>,
+    ) -> Result<Result<Incident, String>, ConnectorError> {
+        Ok(self.map_incident(raw, notes))
+    }
+}
+
+impl IncidentIo {
+    fn map_incident(&mut self, raw: &Value, notes: &mut Vec<String>) -> Result<Incident, String> {
+        let id = text(&raw["id"]).ok_or("no `id`")?;
+        let reference = text(&raw["reference"]).unwrap_or_else(|| id.clone());
+        let mode = raw["mode"].as_str().unwrap_or("standard");
+        if matches!(mode, "test" | "tutorial") {
+            return Err(format!("`{reference}` is a {mode} incident"));
+        }
+        let category = raw["incident_status"]["category"].as_str().unwrap_or("");
+        if matches!(category, "declined" | "merged" | "canceled") {
+            return Err(format!("`{reference}` was {category}; not an incident"));
+        }
+        let created_at = ts(&raw["created_at"]).ok_or("no valid `created_at`")?;
+        let mut resolved_at = timestamp(raw, &self.config.resolved_timestamp);
+        let finished = matches!(category, "closed" | "learning");
+        if !finished && !category.is_empty() {
+            // Still live, in triage or paused: reopened after a resolution.
+            resolved_at = None;
+        }
+        if finished && resolved_at.is_none() {
+            notes.push(format!(
+                "incident.io incident `{reference}` is {category} but has no `{}` timestamp; stored without a resolution time (not counted in time to restore)",
+                self.config.resolved_timestamp
+            ));
+        }
+        let mut services = Vec::new();
+        for (entry_id, value) in field_values(raw, &self.config.services_field) {
+            let (svc, note) = self.mapper.map(entry_id.as_deref(), Some(&value));
+            notes.extend(note);
+            if !services.contains(&svc) {
+                services.push(svc);
+            }
+        }
+        if services.is_empty() {
+            services.push("unknown".to_string());
+            notes.push(format!(
+                "incident.io incident `{reference}` has no `{}`; stored as service `unknown`",
+                self.config.services_field
+            ));
+        }
+        let deployment_id = field_values(raw, &self.config.deployment_field)
+            .into_iter()
+            .map(|(_, v)| v.trim().to_string())
+            .find(|v| !v.is_empty());
+        let mut extra = Extra::new();
+        extra.insert("reference".into(), Value::String(reference));
+        if !category.is_empty() {
+            extra.insert(
+                "status_category".into(),
+                Value::String(category.to_string()),
+            );
+        }
+        Ok(Incident {
+            source: self.name.clone(),
+            id,
+            services,
+            title: text(&raw["name"]),
+            severity: text(&raw["severity"]["name"]),
+            url: text(&raw["permalink"]),
+            created_at,
+            acknowledged_at: timestamp(raw, &self.config.acknowledged_timestamp),
+            resolved_at,
+            deployment_id,
+            deployment_source: None,
+            extra,
+        })
+    }
+}

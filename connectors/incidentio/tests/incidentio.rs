@@ -1,0 +1,162 @@
+//! The incident.io connector against `flowmeter_testkit::incidentio`, a mock
+//! of the API v2 built from incident.io's documentation. No network.
+
+use chrono::{Duration, Utc};
+use flowmeter_connector::conformance::{self, run_to_completion};
+use flowmeter_connector::{Connector, ConnectorError, SyncContext};
+use flowmeter_incidentio::{IncidentIoConfig, IncidentIoConnector};
+use flowmeter_model::{Event, Incident};
+use flowmeter_testkit::incidentio::{ids, Fault, IncidentIoMock, State};
+
+const KEY: &str = "inc-io-test-key-s3cr3t";
+
+fn connector(mock: &IncidentIoMock, key: &str) -> IncidentIoConnector {
+    let config = IncidentIoConfig {
+        api_url: mock.uri(),
+        ..IncidentIoConfig::default()
+    };
+    IncidentIoConnector::with_token(config, vec!["Checkout".into()], key, |h| {
+        h.base_delay(std::time::Duration::from_millis(2))
+    })
+    .unwrap()
+}
+
+fn ctx() -> SyncContext {
+    SyncContext {
+        since: Utc::now() - Duration::days(30),
+        full: false,
+    }
+}
+
+fn incidents(batches: &[flowmeter_connector::SyncBatch]) -> Vec<Incident> {
+    batches
+        .iter()
+        .flat_map(|b| b.events.iter())
+        .filter_map(|e| match e {
+            Event::Incident(i) => Some(i.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn maps_times_services_severity_and_skips_non_incidents() {
+    let base = whole_seconds(Utc::now() - Duration::days(3));
+    let mock = IncidentIoMock::start(State::example(KEY, base)).await;
+    let batches = run_to_completion(&mut connector(&mock, KEY), &ctx(), None)
+        .await
+        .unwrap();
+    let incs = incidents(&batches);
+    let by_ref = |r: &str| {
+        incs.iter()
+            .find(|i| i.extra["reference"] == r)
+            .unwrap_or_else(|| panic!("{r} missing from {incs:?}"))
+    };
+    let one = by_ref("INC-1");
+    assert_eq!(
+        one.resolved_at,
+        Some(base + Duration::minutes(40)),
+        "the Resolved at timestamp, not closed/updated"
+    );
+    assert_eq!(one.acknowledged_at, Some(base + Duration::minutes(5)));
+    assert_eq!(
+        one.services,
+        vec!["Checkout"],
+        "matched to a known service by name"
+    );
+    assert_eq!(one.deployment_id.as_deref(), Some("deploy-42"));
+    assert_eq!(one.severity.as_deref(), Some("Major"));
+    let two = by_ref("INC-2");
+    assert_eq!(two.resolved_at, None, "live");
+    assert_eq!(two.services, vec!["search", "payments"]);
+    assert_eq!(
+        by_ref("INC-4").resolved_at,
+        Some(base + Duration::hours(5) + Duration::minutes(30)),
+        "post-incident (learning) is resolved"
+    );
+    for r in ["INC-3", "INC-5", "INC-6", "INC-9"] {
+        assert!(
+            incs.iter().all(|i| i.extra["reference"] != r),
+            "{r} is declined, merged, canceled or a test"
+        );
+    }
+    for e in batches.iter().flat_map(|b| b.events.iter()) {
+        conformance::check_event(e, "incidentio").unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_open_incident_resolved_later_is_updated_and_nothing_else_is_sent_again() {
+    let base = whole_seconds(Utc::now() - Duration::days(3));
+    let mock = IncidentIoMock::start(State::example(KEY, base)).await;
+    let first = run_to_completion(&mut connector(&mock, KEY), &ctx(), None)
+        .await
+        .unwrap();
+    let cursor = first.last().unwrap().cursor.clone();
+    let idle = run_to_completion(&mut connector(&mock, KEY), &ctx(), Some(cursor.clone()))
+        .await
+        .unwrap();
+    assert!(incidents(&idle).is_empty(), "nothing changed upstream");
+
+    let resolved = whole_seconds(Utc::now() - Duration::hours(1));
+    mock.with_state(|s| {
+        let two = s
+            .incidents
+            .iter_mut()
+            .find(|i| i.reference == "INC-2")
+            .unwrap();
+        two.status_id = ids::STATUS_CLOSED.to_string();
+        two.set_timestamp(ids::TS_RESOLVED, resolved);
+        two.updated_at = resolved;
+    });
+    let second = run_to_completion(&mut connector(&mock, KEY), &ctx(), Some(cursor))
+        .await
+        .unwrap();
+    let incs = incidents(&second);
+    assert_eq!(incs.len(), 1, "{incs:?}");
+    assert_eq!(incs[0].extra["reference"], "INC-2");
+    assert_eq!(incs[0].resolved_at, Some(resolved));
+}
+
+#[tokio::test]
+async fn rate_limits_are_waited_out_and_a_bad_key_names_its_variable() {
+    let base = whole_seconds(Utc::now() - Duration::days(3));
+    let mock = IncidentIoMock::start(State::example(KEY, base)).await;
+    mock.inject(
+        Fault::RateLimited {
+            retry_after_secs: 1,
+        },
+        1,
+    );
+    let batches = run_to_completion(&mut connector(&mock, KEY), &ctx(), None)
+        .await
+        .unwrap();
+    assert!(!incidents(&batches).is_empty());
+
+    let mut bad = connector(&mock, "wrong-key");
+    let err = bad.next_batch(&ctx(), None).await.map(|_| ());
+    assert!(
+        matches!(err, Err(ConnectorError::Unauthorized { .. })),
+        "{err:?}"
+    );
+    let msg = err.unwrap_err().to_string();
+    assert!(
+        msg.contains("INCIDENT_IO_API_KEY") && !msg.contains("wrong-key"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn passes_the_conformance_harness() {
+    let base = whole_seconds(Utc::now() - Duration::days(3));
+    let mock = IncidentIoMock::start(State::example(KEY, base)).await;
+    let report = conformance::check(|| connector(&mock, KEY), &ctx())
+        .await
+        .unwrap();
+    assert_eq!(report.events.len(), 5, "INC-1, 2, 4, 7, 8");
+}
+
+/// A time without fractions of a second (APIs send whole seconds or millis).
+fn whole_seconds(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap()
+}

@@ -1,0 +1,410 @@
+//! Jira Service Management connector: incidents from JSM operations, the
+//! successor of Opsgenie (whose API stops on 2027-04-05).
+//!
+//! In Jira Service Management an incident is a work item of the type
+//! "Incident" in a service project (Opsgenie incidents migrate to such work
+//! items); its alerts live in the operations API. This connector reads the
+//! incidents themselves.
+//!
+//! # What it reads
+//!
+//! `GET /rest/api/3/search/jql` (the enhanced search: `jql`, `fields`,
+//! `maxResults`, `nextPageToken` paging until `isLast`) with
+//! `project = KEY AND issuetype = "Incident" AND created >= "DATE"` (and
+//! `key = "KEY-1"` to re-check an open incident); custom fields
+//! named in the configuration are found by name through
+//! `GET /rest/api/3/field`. Authentication is HTTP Basic with an Atlassian
+//! account's e-mail (`email_env`, default `JSM_EMAIL`) and an API token
+//! (`token_env`, default `JSM_API_TOKEN`); the account needs the "Browse
+//! projects" permission on the service project.
+//!
+//! # How incidents map to EVENTS.md
+//!
+//! | incident field | Jira field |
+//! |---|---|
+//! | id | `key` (e.g. `ITSM-42`; the numeric `id` is kept in `extra`) |
+//! | title | `fields.summary` |
+//! | created_at | `fields.created` |
+//! | resolved_at | `fields.resolutiondate`; a work item whose status category is `done` without one is stored without a resolution time, with a note |
+//! | severity | `fields.priority.name` |
+//! | services | the "Affected services" field (`services_field`, a field name or `customfield_NNNNN`): each service by its name; through `service_map`, else a known flowmeter service of the same name (any case), else the JSM name, reported as unmapped; none: `unknown`, with a note |
+//! | deployment_id | the field named by `deployment_field` (text), if set |
+//! | url | `SITE/browse/KEY` |
+//!
+//! Syncing (windows, open incidents, cursor) is the shared
+//! [`flowmeter_connector::incident`] driver's.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use flowmeter_connector::fields::{id, text, ts};
+use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig};
+use flowmeter_connector::incident::{IncidentApi, IncidentConnector, ServiceMapper};
+use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
+use flowmeter_model::{Extra, Incident};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Work items per search page (Jira's enhanced search allows up to 100
+/// with fields).
+const PAGE_SIZE: u32 = 100;
+
+/// `[[sources]]` entry with `type = "jsm"`.
+///
+/// ```toml
+/// [[sources]]
+/// type = "jsm"
+/// site_url = "https://acme.atlassian.net"
+/// project = "ITSM"
+/// [sources.service_map]
+/// "Payments API" = "payments"
+/// ```
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JsmConfig {
+    /// Source name stored with every incident; default `jsm`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The Jira site, e.g. `https://acme.atlassian.net`.
+    pub site_url: String,
+    /// The service project's key, e.g. `ITSM`.
+    pub project: String,
+    /// The work item type of incidents (default `Incident`).
+    #[serde(default = "default_issue_type")]
+    pub issue_type: String,
+    /// Environment variable holding the Atlassian account's e-mail.
+    #[serde(default = "default_email_env")]
+    pub email_env: String,
+    /// Environment variable holding the account's API token (never the
+    /// token itself).
+    #[serde(default = "default_token_env")]
+    pub token_env: String,
+    /// The field naming the affected services: its name (default
+    /// `Affected services`) or id (`customfield_10041`).
+    #[serde(default = "default_services_field")]
+    pub services_field: String,
+    /// The field holding the id of the deployment that caused the incident
+    /// (name or id), if your project has one.
+    #[serde(default)]
+    pub deployment_field: Option<String>,
+    /// JSM service name -> flowmeter service.
+    #[serde(default)]
+    pub service_map: BTreeMap<String, String>,
+}
+
+fn default_issue_type() -> String {
+    "Incident".into()
+}
+fn default_email_env() -> String {
+    "JSM_EMAIL".into()
+}
+fn default_token_env() -> String {
+    "JSM_API_TOKEN".into()
+}
+fn default_services_field() -> String {
+    "Affected services".into()
+}
+
+impl JsmConfig {
+    pub fn source_name(&self) -> &str {
+        self.name.as_deref().unwrap_or("jsm")
+    }
+}
+
+/// Jira Service Management's REST API, driven by the shared incident sync.
+pub struct Jsm {
+    config: JsmConfig,
+    name: String,
+    http: HttpClient,
+    mapper: ServiceMapper,
+    /// Field ids of `services_field` and `deployment_field`, once resolved.
+    fields: Option<(Option<String>, Option<String>)>,
+}
+
+/// Reads Jira Service Management incidents; see the crate docs.
+pub struct JsmConnector(IncidentConnector<Jsm>);
+
+impl JsmConnector {
+    /// Reads the e-mail and API token from the environment variables the
+    /// config names.
+    pub fn new(config: JsmConfig, known_services: Vec<String>) -> Result<Self, ConnectorError> {
+        let name = config.source_name().to_string();
+        let (email, _) =
+            token_from_env(&[config.email_env.as_str()]).map_err(|e| e.with_source(&name))?;
+        let (token, _) =
+            token_from_env(&[config.token_env.as_str()]).map_err(|e| e.with_source(&name))?;
+        Self::with_credentials(config, known_services, &email, &token, |h| h)
+    }
+
+    /// Like [`JsmConnector::new`] with the credentials given directly and a
+    /// hook to adjust the HTTP settings (tests shorten the retry delay).
+    pub fn with_credentials(
+        config: JsmConfig,
+        known_services: Vec<String>,
+        email: &str,
+        token: &str,
+        customize: impl FnOnce(HttpConfig) -> HttpConfig,
+    ) -> Result<Self, ConnectorError> {
+        let name = config.source_name().to_string();
+        if !config.site_url.starts_with("http") {
+            return Err(ConnectorError::Config {
+                source_name: name,
+                message: format!(
+                    "`site_url = \"{}\"` must be the site's address, like `https://acme.atlassian.net`",
+                    config.site_url
+                ),
+            });
+        }
+        let http = HttpConfig::new(name.clone(), config.site_url.clone())
+            .basic_auth(email, token, config.token_env.clone())?
+            .header("accept", "application/json");
+        let http = HttpClient::new(customize(http))?;
+        Ok(JsmConnector(IncidentConnector::from_api(Jsm {
+            mapper: ServiceMapper::new("JSM", config.service_map.clone(), known_services),
+            config,
+            name,
+            http,
+            fields: None,
+        })))
+    }
+
+    /// HTTP requests sent so far.
+    pub fn requests(&self) -> u64 {
+        self.0.requests()
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for JsmConnector {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    async fn next_batch(
+        &mut self,
+        ctx: &SyncContext,
+        cursor: Option<&Cursor>,
+    ) -> Result<Option<SyncBatch>, ConnectorError> {
+        self.0.next_batch(ctx, cursor).await
+    }
+}
+
+/// JQL string literal.
+fn jql_quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The names in a service field's value: a list of strings or of objects
+/// with a `name` (or `value`), or one such value.
+fn service_names(v: &Value) -> Vec<(Option<String>, String)> {
+    let one = |x: &Value| -> Option<(Option<String>, String)> {
+        if let Some(s) = text(x) {
+            return Some((None, s));
+        }
+        let sid = id(&x["id"]).or_else(|| id(&x["serviceId"]));
+        // Jira's field may carry only the service's id: map it by id
+        // (`service_map`), or keep the id, reported as unmapped.
+        let name = text(&x["name"])
+            .or_else(|| text(&x["value"]))
+            .or_else(|| text(&x["serviceName"]))
+            .or_else(|| sid.clone())?;
+        Some((sid, name))
+    };
+    match v {
+        Value::Array(items) => items.iter().filter_map(one).collect(),
+        Value::Null => Vec::new(),
+        other => one(other).into_iter().collect(),
+    }
+}
+
+impl Jsm {
+    /// The field ids of the configured fields (names resolved through
+    /// `GET /rest/api/3/field`).
+    async fn field_ids(&mut self) -> Result<(Option<String>, Option<String>), ConnectorError> {
+        if let Some(f) = &self.fields {
+            return Ok(f.clone());
+        }
+        let wanted = [
+            Some(self.config.services_field.clone()),
+            self.config.deployment_field.clone(),
+        ];
+        let needs_lookup = wanted
+            .iter()
+            .flatten()
+            .any(|w| !w.starts_with("customfield_"));
+        let all: Vec<Value> = if needs_lookup {
+            self.http.get_json("/rest/api/3/field", &[]).await?
+        } else {
+            Vec::new()
+        };
+        let resolve = |w: &Option<String>| -> Option<String> {
+            let w = w.as_ref()?;
+            if w.starts_with("customfield_") {
+                return Some(w.clone());
+            }
+            all.iter()
+                .find(|f| {
+                    f["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(w))
+                })
+                .and_then(|f| text(&f["id"]))
+        };
+        let ids = (resolve(&wanted[0]), resolve(&wanted[1]));
+        self.fields = Some(ids.clone());
+        Ok(ids)
+    }
+
+    fn field_list(&self) -> String {
+        let mut f = vec![
+            "summary".to_string(),
+            "created".into(),
+            "resolutiondate".into(),
+            "priority".into(),
+            "status".into(),
+        ];
+        if let Some((s, d)) = &self.fields {
+            f.extend(s.iter().cloned());
+            f.extend(d.iter().cloned());
+        }
+        f.join(",")
+    }
+
+    fn map_incident(&mut self, raw: &Value, notes: &mut Vec<String>) -> Result<Incident, String> {
+        let key = text(&raw["key"]).ok_or("no `key`")?;
+        let f = &raw["fields"];
+        let created_at = ts(&f["created"]).ok_or("no valid `fields.created`")?;
+        let done = f["status"]["statusCategory"]["key"].as_str() == Some("done");
+        let resolved_at = ts(&f["resolutiondate"]);
+        if done && resolved_at.is_none() {
+            notes.push(format!(
+                "JSM incident `{key}` is done but has no `resolutiondate`; stored without a resolution time (not counted in time to restore)"
+            ));
+        }
+        let (services_id, deployment_id_field) = self.fields.clone().unwrap_or_default();
+        let mut services = Vec::new();
+        if let Some(fid) = &services_id {
+            for (sid, name) in service_names(&f[fid.as_str()]) {
+                let (svc, note) = self.mapper.map(sid.as_deref(), Some(&name));
+                notes.extend(note);
+                if !services.contains(&svc) {
+                    services.push(svc);
+                }
+            }
+        }
+        if services.is_empty() {
+            services.push("unknown".to_string());
+            notes.push(format!(
+                "JSM incident `{key}` names no affected service (`{}`); stored as service `unknown`",
+                self.config.services_field
+            ));
+        }
+        let deployment_id = deployment_id_field
+            .as_ref()
+            .and_then(|fid| service_names(&f[fid.as_str()]).into_iter().next())
+            .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        let mut extra = Extra::new();
+        if let Some(n) = id(&raw["id"]) {
+            extra.insert("jira_id".into(), Value::String(n));
+        }
+        if let Some(st) = text(&f["status"]["name"]) {
+            extra.insert("status".into(), Value::String(st));
+        }
+        Ok(Incident {
+            source: self.name.clone(),
+            url: Some(format!(
+                "{}/browse/{key}",
+                self.config.site_url.trim_end_matches('/')
+            )),
+            id: key,
+            services,
+            title: text(&f["summary"]),
+            severity: text(&f["priority"]["name"]),
+            created_at,
+            acknowledged_at: None,
+            resolved_at,
+            deployment_id,
+            deployment_source: None,
+            extra,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl IncidentApi for Jsm {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn requests(&self) -> u64 {
+        self.http.requests()
+    }
+
+    async fn prepare(&mut self) -> Result<(), ConnectorError> {
+        self.mapper.reset_reported();
+        self.field_ids().await?;
+        Ok(())
+    }
+
+    /// The JQL search, oldest first. JQL compares dates in the account's
+    /// time zone: the filter starts a day early and the driver drops what
+    /// it already delivered unchanged.
+    async fn list(
+        &mut self,
+        from: DateTime<Utc>,
+        _until: DateTime<Utc>,
+        page: Option<&str>,
+    ) -> Result<(Vec<Value>, Option<String>), ConnectorError> {
+        let jql = format!(
+            "project = {} AND issuetype = {} AND created >= \"{}\" ORDER BY created ASC",
+            jql_quote(&self.config.project),
+            jql_quote(&self.config.issue_type),
+            (from - Duration::days(1)).format("%Y-%m-%d")
+        );
+        let mut query = vec![
+            ("jql", jql),
+            ("fields", self.field_list()),
+            ("maxResults", PAGE_SIZE.to_string()),
+        ];
+        if let Some(token) = page {
+            query.push(("nextPageToken", token.to_string()));
+        }
+        let body: Value = self.http.get_json("/rest/api/3/search/jql", &query).await?;
+        let items = body["issues"].as_array().cloned().unwrap_or_default();
+        let next = text(&body["nextPageToken"]).filter(|_| body["isLast"].as_bool() != Some(true));
+        Ok((items, next))
+    }
+
+    /// One work item by key, through the same search (`key = "ITSM-2"`).
+    async fn fetch(&mut self, key: &str) -> Result<Option<Value>, ConnectorError> {
+        let query = vec![
+            ("jql", format!("key = {}", jql_quote(key))),
+            ("fields", self.field_list()),
+            ("maxResults", "1".to_string()),
+        ];
+        match self
+            .http
+            .get_json::<Value>("/rest/api/3/search/jql", &query)
+            .await
+        {
+            Ok(body) => Ok(body["issues"].as_array().and_then(|a| a.first()).cloned()),
+            Err(ConnectorError::NotFound { .. }) => Ok(None),
+            // Jira answers 400 for a key that no longer exists.
+            Err(ConnectorError::Api { message, .. }) if message.contains("HTTP 400") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn id_of(&self, raw: &Value) -> Option<String> {
+        text(&raw["key"])
+    }
+
+    async fn map(
+        &mut self,
+        raw: &Value,
+        notes: &mut Vec<String>,
+    ) -> Result<Result<Incident, String>, ConnectorError> {
+        Ok(self.map_incident(raw, notes))
+    }
+}
