@@ -98,6 +98,13 @@ pub enum Command {
     Export(ExportArgs),
     /// Pull events from the sources in the config (`[[sources]]`).
     Sync(SyncArgs),
+    /// Re-materialise every link (changes of each deployment, PRs of
+    /// commits, incident attribution, rollbacks, PR stages) from scratch.
+    ///
+    /// Imports and syncs relink only the services and repositories they
+    /// touch; this gives the same tables from the whole store, as a check
+    /// or after editing the store by hand.
+    Relink,
     /// Benchmark: generate a synthetic organisation, import it, compute all metrics.
     Bench(BenchArgs),
 }

@@ -1,6 +1,7 @@
 -- The five record types of EVENTS.md, one table each. Timestamps are UTC.
--- List fields (commits, parents, labels, services) are JSON arrays as text,
--- NULL when the record did not give them; unknown fields are in `extra`.
+-- List fields (commits, parents, labels, services) were JSON arrays as text
+-- here; 003_lists.sql makes them VARCHAR[] (NULL when the record did not
+-- give them). Unknown fields are in `extra` (JSON text).
 CREATE TABLE deployments (
     source VARCHAR NOT NULL, id VARCHAR NOT NULL, service VARCHAR NOT NULL, repo VARCHAR,
     environment VARCHAR NOT NULL, status VARCHAR NOT NULL,

@@ -23,6 +23,9 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Events of the small import measured against the big store.
+const SMALL_IMPORT: u64 = 3_200;
+
 pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
     let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let dir = match &args.keep {
@@ -95,6 +98,28 @@ pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
     println!(
         "  by week        {weekly_s:>8.3} s  ({} weekly groups)",
         weeks.groups.len()
+    );
+    // A small import into the big store against the same into an empty
+    // one: linking only what it touches should keep the ratio small.
+    let small_file = dir.join("small.jsonl");
+    let mut out = BufWriter::new(std::fs::File::create(&small_file)?);
+    let small = flowmeter_synth::write_synthetic_org(&mut out, SMALL_IMPORT, args.seed + 1)?;
+    out.flush()?;
+    drop(out);
+    let timed_import = |store: &mut Store| -> Result<f64> {
+        let t = Instant::now();
+        let mut import = store.begin_import()?;
+        stream_files(&mut import, std::slice::from_ref(&small_file), None, false)?;
+        import.commit(None, &env.config.metrics)?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    let into_big = timed_import(&mut store)?;
+    let mut empty = Store::open(&dir.join("small.duckdb"))?;
+    let into_empty = timed_import(&mut empty)?;
+    println!(
+        "  small import   {into_big:>8.3} s  ({} events into this store; {into_empty:.3} s into an empty one: {:.1}x)",
+        small.total,
+        into_big / into_empty
     );
     match peak_rss_mib() {
         Some(mib) => println!("  peak RSS       {mib:>8.0} MiB"),

@@ -6,6 +6,7 @@ pub mod explain;
 pub mod export;
 pub mod import;
 pub mod metrics;
+pub mod relink;
 pub mod report;
 pub mod sync;
 

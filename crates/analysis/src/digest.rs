@@ -469,13 +469,22 @@ fn incidents(conn: &Connection, window: &Window) -> Result<Vec<IncidentNote>, An
     listing(conn, "report incidents", sql::INCIDENTS, window, |r| {
         let created_at = time(r.get(5)?).unwrap_or_default();
         let resolved_at = time(r.get(6)?);
-        let services: String = r.get(4)?;
+        let services: duckdb::types::Value = r.get(4)?;
         Ok(IncidentNote {
             source: r.get(0)?,
             id: r.get(1)?,
             title: r.get(2)?,
             severity: r.get(3)?,
-            services: serde_json::from_str(&services).unwrap_or_default(),
+            services: match services {
+                duckdb::types::Value::List(items) => items
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        duckdb::types::Value::Text(t) => Some(t),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
             created_at,
             resolved_at,
             restore_hours: hours_between(created_at, resolved_at),

@@ -104,6 +104,9 @@ fn to_json(v: Value) -> Json {
                 .map(|t| Json::String(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()))
                 .unwrap_or(Json::Null)
         }
+        Value::List(items) | Value::Array(items) => {
+            Json::Array(items.into_iter().map(to_json).collect())
+        }
         other => Json::String(format!("{other:?}")),
     }
 }

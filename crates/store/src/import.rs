@@ -6,11 +6,14 @@
 
 use std::collections::HashMap;
 
-use duckdb::types::{TimeUnit, Value};
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::types::Value;
 use duckdb::{appender_params_from_iter, Connection};
-use flowmeter_model::{Event, EventKind, Extra, Timestamp};
+use flowmeter_model::{Event, EventKind};
 
-use crate::link::LinkSummary;
+use crate::columns::Columns;
+
+use crate::link::{LinkSummary, Touched};
 use crate::{Context, StoreError};
 
 /// Rows written per record type.
@@ -87,22 +90,32 @@ fn stage_table(table: &str) -> String {
 }
 
 impl Staging {
-    /// Appends one chunk to the staging tables.
+    /// Appends one chunk to the staging tables, as Arrow columns.
     pub(crate) fn add(&mut self, conn: &Connection, events: Vec<Event>) -> Result<(), StoreError> {
         let t0 = std::time::Instant::now();
-        let mut by_kind: HashMap<EventKind, Vec<Vec<Value>>> = HashMap::new();
-        for event in events {
+        // Record batches of one DuckDB vector each: the appender copies a
+        // list column's values per vector it appends, from the whole batch.
+        let mut by_kind: HashMap<EventKind, (Columns, Vec<RecordBatch>)> = HashMap::new();
+        for event in &events {
             let kind = event.kind();
-            let mut row = to_row(event);
-            row.push(Value::BigInt(self.seq));
+            let (cols, done) = by_kind
+                .entry(kind)
+                .or_insert_with(|| (Columns::new(kind), Vec::new()));
+            cols.push(event, self.seq);
             self.seq += 1;
-            by_kind.entry(kind).or_default().push(row);
+            if cols.len() == BLOCK_ROWS {
+                done.push(cols.finish());
+            }
         }
-        crate::timing::phase("rows", t0);
+        drop(events);
+        crate::timing::phase("columns", t0);
         for kind in EventKind::ALL {
-            let Some(rows) = by_kind.remove(&kind) else {
+            let Some((mut cols, mut batches)) = by_kind.remove(&kind) else {
                 continue;
             };
+            if cols.len() > 0 {
+                batches.push(cols.finish());
+            }
             let (table, _) = table_of(kind);
             let stage = stage_table(table);
             if !self.staged.contains(&kind) {
@@ -114,7 +127,7 @@ impl Staging {
                 self.staged.push(kind);
             }
             let t0 = std::time::Instant::now();
-            append_all(conn, &stage, rows)?;
+            append_batches(conn, &stage, batches)?;
             crate::timing::phase(&format!("append {stage}"), t0);
         }
         Ok(())
@@ -122,18 +135,96 @@ impl Staging {
 
     /// Writes what is new or different, per record type, and drops the
     /// staging tables.
-    pub(crate) fn merge(self, conn: &Connection) -> Result<ImportSummary, StoreError> {
+    pub(crate) fn merge(
+        self,
+        conn: &Connection,
+        touched: &mut Touched,
+    ) -> Result<ImportSummary, StoreError> {
         let mut summary = ImportSummary::default();
         for kind in EventKind::ALL {
             if self.staged.contains(&kind) {
-                summary.kinds.push((kind, merge_kind(conn, kind)?));
+                summary.kinds.push((kind, merge_kind(conn, kind, touched)?));
             }
         }
         Ok(summary)
     }
 }
 
-fn merge_kind(conn: &Connection, kind: EventKind) -> Result<KindCounts, StoreError> {
+/// Text values of a one-column query.
+fn strings(conn: &Connection, sql: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(sql).ctx("read what changed")?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .ctx("read what changed")?;
+    rows.collect::<Result<Vec<_>, _>>().ctx("read what changed")
+}
+
+/// What the new and updated records of `kind` (in `changed`, before the
+/// store is written, so the replaced versions are still there) touch: the
+/// services, repositories, deployment ids and incidents to relink.
+fn note_touched(
+    conn: &Connection,
+    kind: EventKind,
+    changed: &str,
+    on: &str,
+    touched: &mut Touched,
+) -> Result<(), StoreError> {
+    let (table, _) = table_of(kind);
+    match kind {
+        EventKind::Deployment => {
+            touched.services.extend(strings(
+                conn,
+                &format!(
+                    "SELECT service FROM {changed}
+                     UNION SELECT t.service FROM {table} t JOIN {changed} s ON {on}"
+                ),
+            )?);
+            touched.deployment_ids.extend(strings(
+                conn,
+                &format!("SELECT DISTINCT id FROM {changed}"),
+            )?);
+        }
+        EventKind::Commit | EventKind::PullRequest | EventKind::Review => {
+            touched.repos.extend(strings(
+                conn,
+                &format!("SELECT DISTINCT repo FROM {changed}"),
+            )?);
+        }
+        EventKind::Incident => {
+            touched.services.extend(strings(
+                conn,
+                &format!(
+                    "SELECT unnest(services) FROM {changed}
+                     UNION SELECT unnest(t.services) FROM {table} t JOIN {changed} s ON {on}"
+                ),
+            )?);
+            touched.incident_ids.extend(strings(
+                conn,
+                &format!(
+                    "SELECT deployment_id FROM {changed} WHERE deployment_id IS NOT NULL
+                     UNION SELECT t.deployment_id FROM {table} t JOIN {changed} s ON {on}
+                     WHERE t.deployment_id IS NOT NULL"
+                ),
+            )?);
+            let mut stmt = conn
+                .prepare(&format!("SELECT source, id FROM {changed}"))
+                .ctx("read what changed")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .ctx("read what changed")?;
+            for r in rows {
+                touched.incidents.insert(r.ctx("read what changed")?);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn merge_kind(
+    conn: &Connection,
+    kind: EventKind,
+    touched: &mut Touched,
+) -> Result<KindCounts, StoreError> {
     let t0 = std::time::Instant::now();
     let (table, key) = table_of(kind);
     let stage = stage_table(table);
@@ -181,6 +272,9 @@ fn merge_kind(conn: &Connection, kind: EventKind) -> Result<KindCounts, StoreErr
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .ctx("count changes")?;
+    if written > 0 {
+        note_touched(conn, kind, &changed, &on, touched)?;
+    }
     if updated > 0 {
         conn.execute_batch(&format!(
             "DELETE FROM {table} t USING {changed} s WHERE {on};"
@@ -199,119 +293,43 @@ fn merge_kind(conn: &Connection, kind: EventKind) -> Result<KindCounts, StoreErr
     })
 }
 
-fn ts(t: Option<Timestamp>) -> Value {
-    match t {
-        Some(t) => Value::Timestamp(TimeUnit::Microsecond, t.timestamp_micros()),
-        None => Value::Null,
-    }
-}
-
-fn text(s: Option<String>) -> Value {
-    s.map(Value::Text).unwrap_or(Value::Null)
-}
-
-fn list(items: Option<Vec<String>>) -> Value {
-    match items {
-        Some(items) => Value::Text(serde_json::to_string(&items).expect("strings serialise")),
-        None => Value::Null,
-    }
-}
-
-fn extra(map: Extra) -> Value {
-    if map.is_empty() {
-        Value::Null
-    } else {
-        Value::Text(serde_json::Value::Object(map).to_string())
-    }
-}
-
-fn int(i: Option<i64>) -> Value {
-    i.map(Value::BigInt).unwrap_or(Value::Null)
-}
-
-/// The table row of one record, columns in schema order.
-fn to_row(event: Event) -> Vec<Value> {
-    match event {
-        Event::Deployment(d) => vec![
-            Value::Text(d.source),
-            Value::Text(d.id),
-            Value::Text(d.service),
-            text(d.repo),
-            Value::Text(d.environment),
-            Value::Text(d.status.as_str().into()),
-            ts(d.started_at),
-            ts(d.finished_at),
-            Value::Text(d.commit_sha),
-            list(d.commits),
-            Value::Text(d.kind.as_str().into()),
-            text(d.actor),
-            text(d.url),
-            text(d.git_ref),
-            list(Some(d.labels)),
-            extra(d.extra),
-        ],
-        Event::Commit(c) => vec![
-            Value::Text(c.source),
-            Value::Text(c.repo),
-            Value::Text(c.sha),
-            list(c.parents),
-            ts(Some(c.authored_at)),
-            ts(c.committed_at),
-            text(c.author),
-            text(c.message),
-            extra(c.extra),
-        ],
-        Event::PullRequest(p) => vec![
-            Value::Text(p.source),
-            Value::Text(p.repo),
-            Value::BigInt(p.number),
-            text(p.title),
-            text(p.author),
-            text(p.base),
-            text(p.head),
-            list(Some(p.labels)),
-            ts(Some(p.created_at)),
-            ts(p.ready_at),
-            ts(p.merged_at),
-            ts(p.closed_at),
-            text(p.merge_commit_sha),
-            list(p.commits),
-            ts(p.first_commit_at),
-            int(p.additions),
-            int(p.deletions),
-            extra(p.extra),
-        ],
-        Event::Review(r) => vec![
-            Value::Text(r.source),
-            Value::Text(r.repo),
-            Value::BigInt(r.pr),
-            Value::Text(r.id),
-            Value::Text(r.author),
-            Value::Text(r.state.as_str().into()),
-            ts(Some(r.submitted_at)),
-            extra(r.extra),
-        ],
-        Event::Incident(i) => vec![
-            Value::Text(i.source),
-            Value::Text(i.id),
-            list(Some(i.services)),
-            text(i.title),
-            text(i.severity),
-            text(i.url),
-            ts(Some(i.created_at)),
-            ts(i.acknowledged_at),
-            ts(i.resolved_at),
-            text(i.deployment_id),
-            text(i.deployment_source),
-            extra(i.extra),
-        ],
-    }
-}
-
 /// Rows per appender. One appender given more than a DuckDB row group
 /// (122,880 rows) inside a transaction silently dropped them all, so each
 /// appender takes less (pinned by tests/upsert.rs).
 const APPEND_CHUNK: usize = 100_000;
+
+/// Rows per Arrow record batch: one DuckDB vector.
+const BLOCK_ROWS: usize = 2048;
+
+/// Appends record batches through DuckDB's appender, at most
+/// [`APPEND_CHUNK`] rows per appender.
+fn append_batches(
+    conn: &Connection,
+    table: &str,
+    batches: Vec<RecordBatch>,
+) -> Result<(), StoreError> {
+    let mut app: Option<duckdb::Appender<'_>> = None;
+    let mut in_app = 0;
+    for batch in batches {
+        let rows = batch.num_rows();
+        if app.is_none() || in_app + rows > APPEND_CHUNK {
+            if let Some(mut a) = app.take() {
+                a.flush().ctx(&format!("append to {table}"))?;
+            }
+            app = Some(conn.appender(table).ctx("open appender")?);
+            in_app = 0;
+        }
+        if let Some(a) = app.as_mut() {
+            a.append_record_batch(batch)
+                .ctx(&format!("append to {table}"))?;
+        }
+        in_app += rows;
+    }
+    if let Some(mut a) = app {
+        a.flush().ctx(&format!("append to {table}"))?;
+    }
+    Ok(())
+}
 
 /// Appends rows to a table through DuckDB's appender, in chunks.
 pub(crate) fn append_all(

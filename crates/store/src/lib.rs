@@ -2,11 +2,15 @@
 //! interchange records, sync cursors, and the materialised links that the
 //! metric queries read.
 //!
-//! Data flow: [`Store::import`] stages a batch of [`Event`]s, upserts them by
-//! natural key (the newest import wins; an identical record is left alone),
-//! and re-materialises the links (`link.rs`) — all in one transaction, so a
+//! Data flow: [`Store::import`] stages a batch of [`Event`]s as Arrow columns
+//! (bulk appends, list fields as `VARCHAR[]`), upserts them by natural key
+//! (the newest import wins; an identical record is left alone), and
+//! re-materialises the links (`link.rs`) of only the services and
+//! repositories the changed records touch — all in one transaction, so a
 //! refused or interrupted import leaves the store exactly as it was.
+//! [`Store::relink_all`] rebuilds every link and gives the same tables.
 
+mod columns;
 mod import;
 mod link;
 mod schema;
@@ -142,10 +146,149 @@ impl Store {
         import::load_cursor(&self.conn, source_name)
     }
 
+    /// The commit graph's gaps: parents of `source`'s commits (committed at
+    /// or after `since`) that have no commit record, as `(repo, sha)`.
+    /// A sync fetches these so that a deployment's change walk does not
+    /// stop at a parent it never saw.
+    pub fn commit_gaps(
+        &self,
+        source: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                r#"WITH p AS (
+                     SELECT repo, unnest(parents) AS sha
+                     FROM commits
+                     WHERE source = ? AND parents IS NOT NULL
+                       AND coalesce(committed_at, authored_at) >= ?::TIMESTAMP
+                   )
+                   SELECT DISTINCT p.repo, p.sha FROM p
+                   WHERE NOT EXISTS (SELECT 1 FROM commits c WHERE c.repo = p.repo AND c.sha = p.sha)
+                   ORDER BY 1, 2"#,
+            )
+            .ctx("find commit graph gaps")?;
+        let rows = stmt
+            .query_map([source.to_string(), since.naive_utc().to_string()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .ctx("find commit graph gaps")?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .ctx("find commit graph gaps")
+    }
+
+    /// Every service with a deployment, by name.
+    pub fn services(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT service FROM deployments ORDER BY 1")
+            .ctx("read services")?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .ctx("read services")?;
+        rows.collect::<Result<Vec<_>, _>>().ctx("read services")
+    }
+
+    /// The environments of `source`'s deployments that the source itself
+    /// marked as production (`"production_environment": true` in `extra`,
+    /// GitHub's flag).
+    pub fn environments_marked_production(&self, source: &str) -> Result<Vec<String>, StoreError> {
+        // The bundled DuckDB has no JSON extension: read `extra` here.
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT environment, extra FROM deployments
+                 WHERE source = ? AND extra LIKE '%production_environment%'",
+            )
+            .ctx("read environments")?;
+        let rows = stmt
+            .query_map([source], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .ctx("read environments")?;
+        let mut out = std::collections::BTreeSet::new();
+        for row in rows {
+            let (environment, extra) = row.ctx("read environments")?;
+            let marked = extra
+                .and_then(|e| serde_json::from_str::<serde_json::Value>(&e).ok())
+                .is_some_and(|e| e["production_environment"] == serde_json::Value::Bool(true));
+            if marked {
+                out.insert(environment);
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Which of `shas` the store has a commit record of, in `repo`.
+    pub fn known_commits(
+        &self,
+        repo: &str,
+        shas: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut out = std::collections::HashSet::new();
+        for chunk in shas.chunks(1000) {
+            let list = chunk
+                .iter()
+                .map(|s| format!("'{}'", s.replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut stmt = self
+                .conn
+                .prepare(&format!(
+                    "SELECT sha FROM commits WHERE repo = ? AND sha IN ({list})"
+                ))
+                .ctx("look up commits")?;
+            let rows = stmt
+                .query_map([repo], |r| r.get::<_, String>(0))
+                .ctx("look up commits")?;
+            for r in rows {
+                out.insert(r.ctx("look up commits")?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Re-materialises every link from scratch (`flowmeter relink`); gives
+    /// the same tables as the incremental relinking of the imports.
+    pub fn relink_all(&mut self, config: &MetricsConfig) -> Result<LinkSummary, StoreError> {
+        self.in_transaction(|conn| link::relink(conn, config, &link::Scope::All))
+    }
+
+    /// The rows of every link table, sorted, as text: two stores with the
+    /// same links give the same text (tests of incremental linking).
+    pub fn link_tables_text(&self) -> Result<String, StoreError> {
+        let mut out = String::new();
+        for table in [
+            "link_deployments",
+            "link_changes",
+            "link_incidents",
+            "link_incident_services",
+            "link_prs",
+        ] {
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY ALL"))
+                .ctx("read links")?;
+            let mut rows = stmt.query([]).ctx("read links")?;
+            out.push_str(table);
+            out.push('\n');
+            while let Some(r) = rows.next().ctx("read links")? {
+                let n = r.as_ref().column_count();
+                let cells: Vec<String> = (0..n)
+                    .map(|i| format!("{:?}", r.get::<_, duckdb::types::Value>(i).ok()))
+                    .collect();
+                out.push_str(&cells.join("|"));
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+
     /// Re-materialises the links when the configuration they depend on changed.
     pub fn ensure_linked(&mut self, config: &MetricsConfig) -> Result<(), StoreError> {
         if link::is_stale(&self.conn, config)? {
-            self.in_transaction(|conn| link::relink(conn, config).map(|_| ()))?;
+            self.in_transaction(|conn| link::relink(conn, config, &link::Scope::All).map(|_| ()))?;
         }
         Ok(())
     }
@@ -168,6 +311,12 @@ impl Store {
             }
         }
     }
+}
+
+/// `FLOWMETER_FULL_RELINK=1`: relink everything after every import (the
+/// behaviour before incremental linking; a check and an escape hatch).
+fn full_relink_forced() -> bool {
+    std::env::var("FLOWMETER_FULL_RELINK").is_ok_and(|v| v == "1")
 }
 
 /// An import in progress: one transaction, fed in chunks.
@@ -193,10 +342,22 @@ impl Import<'_> {
         if let Some((name, cursor)) = cursor {
             import::save_cursor(self.conn, name, cursor)?;
         }
-        let mut summary = std::mem::take(&mut self.staging).merge(self.conn)?;
-        if summary.changed() || link::is_stale(self.conn, config)? {
-            summary.link = Some(link::relink(self.conn, config)?);
+        let mut touched = link::Touched::default();
+        let mut summary = std::mem::take(&mut self.staging).merge(self.conn, &mut touched)?;
+        // Only what the import touched is relinked; a changed configuration
+        // (or `FLOWMETER_FULL_RELINK=1`) relinks everything.
+        let t0 = std::time::Instant::now();
+        if link::is_stale(self.conn, config)? || full_relink_forced() || link::is_empty(self.conn)?
+        {
+            summary.link = Some(link::relink(self.conn, config, &link::Scope::All)?);
+        } else if !touched.is_empty() {
+            summary.link = Some(link::relink(
+                self.conn,
+                config,
+                &link::Scope::Part(touched),
+            )?);
         }
+        timing::phase("link", t0);
         self.conn.execute_batch("COMMIT").ctx("commit")?;
         self.done = true;
         Ok(summary)

@@ -15,7 +15,7 @@
 //! per service it visits each commit once, where a recursive CTE would
 //! re-walk the history of every deployment.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use duckdb::types::{TimeUnit, Value};
 use duckdb::Connection;
@@ -49,6 +49,16 @@ pub(crate) fn is_stale(conn: &Connection, config: &MetricsConfig) -> Result<bool
         )
         .ctx("read link fingerprint")?;
     Ok(stored.as_deref() != Some(config.fingerprint().as_str()))
+}
+
+/// Whether nothing is linked yet (a new store: link everything at once).
+pub(crate) fn is_empty(conn: &Connection) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM link_deployments) AND NOT EXISTS (SELECT 1 FROM link_prs)",
+        [],
+        |r| r.get(0),
+    )
+    .ctx("read links")
 }
 
 type Micros = i64;
@@ -100,8 +110,20 @@ struct Change {
     sha: String,
 }
 
-fn json_list(text: Option<String>) -> Option<Vec<String>> {
-    text.and_then(|t| serde_json::from_str(&t).ok())
+/// A `VARCHAR[]` cell: `None` for NULL.
+fn list(v: Value) -> Option<Vec<String>> {
+    match v {
+        Value::List(items) | Value::Array(items) => Some(
+            items
+                .into_iter()
+                .filter_map(|i| match i {
+                    Value::Text(t) => Some(t),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
 }
 
 fn hours(from: Micros, to: Micros) -> f64 {
@@ -121,16 +143,114 @@ fn float(f: Option<f64>) -> Value {
     f.map(Value::Double).unwrap_or(Value::Null)
 }
 
-pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSummary, StoreError> {
+/// What to relink: everything, or only what an import touched.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Touched {
+    /// Services whose deployments (or their changes, incidents) changed.
+    pub services: BTreeSet<String>,
+    /// Repositories whose commits, pull requests or reviews changed.
+    pub repos: BTreeSet<String>,
+    /// Ids of changed deployments (they may compete for an incident's
+    /// explicit `deployment_id`).
+    pub deployment_ids: BTreeSet<String>,
+    /// Deployment ids that changed incidents name (before and after).
+    pub incident_ids: BTreeSet<String>,
+    /// Changed incidents, as (source, id).
+    pub incidents: BTreeSet<(String, String)>,
+}
+
+impl Touched {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.services.is_empty()
+            && self.repos.is_empty()
+            && self.deployment_ids.is_empty()
+            && self.incident_ids.is_empty()
+            && self.incidents.is_empty()
+    }
+}
+
+/// Whether a relink covers every service or a part.
+#[derive(Debug, Clone)]
+pub(crate) enum Scope {
+    All,
+    Part(Touched),
+}
+
+/// Fills the temporary `link_scope_*` tables the partial loads join on:
+/// the services to relink — the touched ones; those deploying from a
+/// touched repository (or, without a repo, a commit of one); those with a
+/// deployment of an id a changed incident names, or of a changed
+/// deployment's id that some incident names — the touched repositories, the
+/// touched incidents. (The repositories walked, and those the relinked
+/// services' changes were in, are added by [`relink`].)
+fn prepare_scope(conn: &Connection, t: &Touched) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE OR REPLACE TEMP TABLE link_scope_services (service VARCHAR);
+         CREATE OR REPLACE TEMP TABLE link_scope_repos (repo VARCHAR);
+         CREATE OR REPLACE TEMP TABLE link_scope_ids (id VARCHAR);
+         CREATE OR REPLACE TEMP TABLE link_scope_incident_ids (id VARCHAR);
+         CREATE OR REPLACE TEMP TABLE link_scope_incidents (source VARCHAR, id VARCHAR);",
+    )
+    .ctx("link scope")?;
+    let one = |v: &String| vec![Value::Text(v.clone())];
+    append_all(conn, "link_scope_services", t.services.iter().map(one))?;
+    append_all(conn, "link_scope_repos", t.repos.iter().map(one))?;
+    append_all(conn, "link_scope_ids", t.deployment_ids.iter().map(one))?;
+    append_all(
+        conn,
+        "link_scope_incident_ids",
+        t.incident_ids.iter().map(one),
+    )?;
+    append_all(
+        conn,
+        "link_scope_incidents",
+        t.incidents
+            .iter()
+            .map(|(s, i)| vec![Value::Text(s.clone()), Value::Text(i.clone())]),
+    )?;
+    conn.execute_batch(
+        "INSERT INTO link_scope_services
+           SELECT service FROM deployments WHERE repo IN (SELECT repo FROM link_scope_repos)
+           UNION SELECT service FROM deployments
+             WHERE repo IS NULL
+               AND commit_sha IN (SELECT sha FROM commits WHERE repo IN (SELECT repo FROM link_scope_repos))
+           UNION SELECT service FROM deployments WHERE id IN (SELECT id FROM link_scope_incident_ids)
+           UNION SELECT service FROM deployments
+             WHERE id IN (SELECT id FROM link_scope_ids)
+               AND id IN (SELECT deployment_id FROM incidents WHERE deployment_id IS NOT NULL)
+           EXCEPT SELECT service FROM link_scope_services;",
+    )
+    .ctx("link scope")?;
+    Ok(())
+}
+
+/// A `WHERE` condition limiting `col` to the scope table `table` (nothing
+/// for a full relink).
+fn within(scope: &Scope, col: &str, table: &str, column: &str) -> String {
+    match scope {
+        Scope::All => "TRUE".to_string(),
+        Scope::Part(_) => format!("{col} IN (SELECT {column} FROM {table})"),
+    }
+}
+
+pub(crate) fn relink(
+    conn: &Connection,
+    config: &MetricsConfig,
+    scope: &Scope,
+) -> Result<LinkSummary, StoreError> {
     let t0 = std::time::Instant::now();
+    if let Scope::Part(t) = scope {
+        prepare_scope(conn, t)?;
+    }
     // --- load ---------------------------------------------------------------
     let mut deployments: Vec<Deployment> = Vec::new();
     {
         let mut stmt = conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT source, id, service, repo, environment, epoch_us(finished_at), commit_sha, commits, kind
-                 FROM deployments WHERE status = 'success' AND finished_at IS NOT NULL",
-            )
+                 FROM deployments WHERE status = 'success' AND finished_at IS NOT NULL AND {}",
+                within(scope, "service", "link_scope_services", "service")
+            ))
             .ctx("load deployments")?;
         let mut rows = stmt.query([]).ctx("load deployments")?;
         while let Some(r) = rows.next().ctx("load deployments")? {
@@ -145,23 +265,82 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
                 repo: r.get(3).ctx("load deployments")?,
                 finished_at: r.get(5).ctx("load deployments")?,
                 commit_sha: r.get(6).ctx("load deployments")?,
-                commits: json_list(r.get(7).ctx("load deployments")?),
+                commits: list(r.get(7).ctx("load deployments")?),
                 kind: r.get(8).ctx("load deployments")?,
             });
         }
     }
+    // --- order deployments per service --------------------------------------
+    // Ties in finished_at are broken by source and id, so the order (and so
+    // every number) is deterministic.
+    deployments.sort_by(|a, b| {
+        (&a.service, a.finished_at, &a.source, &a.id).cmp(&(
+            &b.service,
+            b.finished_at,
+            &b.source,
+            &b.id,
+        ))
+    });
+    // A deployment without a repo is matched to the repository whose commit
+    // records contain its commit (the first by name if several do).
+    let mut repo_of_sha: HashMap<String, String> = HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT c.sha, min(c.repo) FROM commits c
+                 WHERE c.sha IN (SELECT commit_sha FROM deployments WHERE repo IS NULL AND {})
+                 GROUP BY c.sha",
+                within(scope, "service", "link_scope_services", "service")
+            ))
+            .ctx("match repo-less deployments")?;
+        let mut rows = stmt.query([]).ctx("match repo-less deployments")?;
+        while let Some(r) = rows.next().ctx("match repo-less deployments")? {
+            repo_of_sha.insert(
+                r.get(0).ctx("match repo-less deployments")?,
+                r.get(1).ctx("match repo-less deployments")?,
+            );
+        }
+    }
+    let resolved_repo: Vec<Option<String>> = deployments
+        .iter()
+        .map(|d| {
+            d.repo
+                .clone()
+                .or_else(|| repo_of_sha.get(&d.commit_sha).cloned())
+        })
+        .collect();
+    if let Scope::Part(_) = scope {
+        // The repositories walked now, and those the relinked services'
+        // changes were in until now: their pull requests' deploy stage may
+        // move either way.
+        let walked: BTreeSet<&String> = resolved_repo.iter().flatten().collect();
+        append_all(
+            conn,
+            "link_scope_repos",
+            walked.into_iter().map(|r| vec![Value::Text(r.clone())]),
+        )?;
+        conn.execute_batch(
+            "INSERT INTO link_scope_repos
+               SELECT DISTINCT repo FROM link_changes
+               WHERE repo IS NOT NULL AND service IN (SELECT service FROM link_scope_services);",
+        )
+        .ctx("link scope")?;
+    }
+    let in_repos = within(scope, "repo", "link_scope_repos", "repo");
     // repo -> sha -> commit
     let mut commits: HashMap<String, HashMap<String, Commit>> = HashMap::new();
     {
         let mut stmt = conn
-            .prepare("SELECT repo, sha, parents, epoch_us(authored_at) FROM commits")
+            .prepare(&format!(
+                "SELECT repo, sha, parents, epoch_us(authored_at) FROM commits WHERE {in_repos}"
+            ))
             .ctx("load commits")?;
         let mut rows = stmt.query([]).ctx("load commits")?;
         while let Some(r) = rows.next().ctx("load commits")? {
             let repo: String = r.get(0).ctx("load commits")?;
             let sha: String = r.get(1).ctx("load commits")?;
             let commit = Commit {
-                parents: json_list(r.get(2).ctx("load commits")?).unwrap_or_default(),
+                parents: list(r.get(2).ctx("load commits")?).unwrap_or_default(),
                 authored_at: r.get(3).ctx("load commits")?,
             };
             commits.entry(repo).or_default().insert(sha, commit);
@@ -170,11 +349,11 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
     let mut prs: Vec<PullRequest> = Vec::new();
     {
         let mut stmt = conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT repo, number, title, author, labels, epoch_us(created_at), epoch_us(ready_at),
                         epoch_us(merged_at), merge_commit_sha, commits, epoch_us(first_commit_at)
-                 FROM pull_requests",
-            )
+                 FROM pull_requests WHERE {in_repos}"
+            ))
             .ctx("load pull requests")?;
         let mut rows = stmt.query([]).ctx("load pull requests")?;
         while let Some(r) = rows.next().ctx("load pull requests")? {
@@ -183,12 +362,12 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
                 number: r.get(1).ctx("load pull requests")?,
                 title: r.get(2).ctx("load pull requests")?,
                 author: r.get(3).ctx("load pull requests")?,
-                labels: json_list(r.get(4).ctx("load pull requests")?).unwrap_or_default(),
+                labels: list(r.get(4).ctx("load pull requests")?).unwrap_or_default(),
                 created_at: r.get(5).ctx("load pull requests")?,
                 ready_at: r.get(6).ctx("load pull requests")?,
                 merged_at: r.get(7).ctx("load pull requests")?,
                 merge_commit_sha: r.get(8).ctx("load pull requests")?,
-                commits: json_list(r.get(9).ctx("load pull requests")?).unwrap_or_default(),
+                commits: list(r.get(9).ctx("load pull requests")?).unwrap_or_default(),
                 first_commit_at: r.get(10).ctx("load pull requests")?,
             });
         }
@@ -197,7 +376,9 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
     let mut reviews: HashMap<(String, i64), Vec<(String, Micros)>> = HashMap::new();
     {
         let mut stmt = conn
-            .prepare("SELECT repo, pr, author, epoch_us(submitted_at) FROM reviews")
+            .prepare(&format!(
+                "SELECT repo, pr, author, epoch_us(submitted_at) FROM reviews WHERE {in_repos}"
+            ))
             .ctx("load reviews")?;
         let mut rows = stmt.query([]).ctx("load reviews")?;
         while let Some(r) = rows.next().ctx("load reviews")? {
@@ -210,17 +391,25 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
     let mut incidents: Vec<Incident> = Vec::new();
     {
         let mut stmt = conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT source, id, services, epoch_us(created_at), epoch_us(resolved_at), deployment_id, deployment_source
-                 FROM incidents",
-            )
+                 FROM incidents WHERE {}",
+                match scope {
+                    Scope::All => "TRUE".to_string(),
+                    // Those that can be attributed to a deployment of the
+                    // services relinked: by a service, or by an id.
+                    Scope::Part(_) => "list_has_any(services, (SELECT list(service) FROM link_scope_services))
+                         OR deployment_id IN (SELECT id FROM deployments WHERE service IN (SELECT service FROM link_scope_services))"
+                        .to_string(),
+                }
+            ))
             .ctx("load incidents")?;
         let mut rows = stmt.query([]).ctx("load incidents")?;
         while let Some(r) = rows.next().ctx("load incidents")? {
             incidents.push(Incident {
                 source: r.get(0).ctx("load incidents")?,
                 id: r.get(1).ctx("load incidents")?,
-                services: json_list(r.get(2).ctx("load incidents")?).unwrap_or_default(),
+                services: list(r.get(2).ctx("load incidents")?).unwrap_or_default(),
                 created_at: r.get(3).ctx("load incidents")?,
                 resolved_at: r.get(4).ctx("load incidents")?,
                 deployment_id: r.get(5).ctx("load incidents")?,
@@ -229,39 +418,38 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
         }
     }
 
+    // In a partial relink: production deployments of other services whose
+    // id an incident names (explicit attribution prefers by source, and may
+    // prefer one of theirs).
+    let mut foreign_by_id: HashMap<String, Vec<String>> = HashMap::new();
+    if let Scope::Part(_) = scope {
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, source, environment FROM deployments
+                 WHERE status = 'success' AND finished_at IS NOT NULL
+                   AND service NOT IN (SELECT service FROM link_scope_services)
+                   AND id IN (SELECT deployment_id FROM incidents WHERE deployment_id IS NOT NULL)",
+            )
+            .ctx("load attribution candidates")?;
+        let mut rows = stmt.query([]).ctx("load attribution candidates")?;
+        while let Some(r) = rows.next().ctx("load attribution candidates")? {
+            let environment: String = r.get(2).ctx("load attribution candidates")?;
+            if config.is_production(&environment) {
+                foreign_by_id
+                    .entry(r.get(0).ctx("load attribution candidates")?)
+                    .or_default()
+                    .push(r.get(1).ctx("load attribution candidates")?);
+            }
+        }
+    }
+
     crate::timing::phase("link: load", t0);
     let t0 = std::time::Instant::now();
-    // --- order deployments per service --------------------------------------
-    // Ties in finished_at are broken by source and id, so the order (and so
-    // every number) is deterministic.
-    deployments.sort_by(|a, b| {
-        (&a.service, a.finished_at, &a.source, &a.id).cmp(&(
-            &b.service,
-            b.finished_at,
-            &b.source,
-            &b.id,
-        ))
-    });
     let n = deployments.len();
     let mut by_service: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, d) in deployments.iter().enumerate() {
         by_service.entry(d.service.as_str()).or_default().push(i);
     }
-    // A deployment without a repo is matched to the repo that has its commit.
-    let repo_of_sha = |sha: &str| -> Option<String> {
-        let mut found: Vec<&String> = commits
-            .iter()
-            .filter(|(_, c)| c.contains_key(sha))
-            .map(|(r, _)| r)
-            .collect();
-        found.sort();
-        found.first().map(|r| r.to_string())
-    };
-    let resolved_repo: Vec<Option<String>> = deployments
-        .iter()
-        .map(|d| d.repo.clone().or_else(|| repo_of_sha(&d.commit_sha)))
-        .collect();
-
     // --- rollbacks, changes --------------------------------------------------
     let mut seq = vec![0usize; n];
     let mut is_rollback = vec![false; n];
@@ -374,24 +562,28 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
     let mut attributions: Vec<(usize, usize, &str)> = Vec::new();
     for (k, inc) in incidents.iter().enumerate() {
         if let Some(dep_id) = &inc.deployment_id {
-            let mut cands: Vec<usize> = by_id
+            // Candidates: ours (Some(index)) and, in a partial relink, those
+            // of other services with the same id (None: not ours to link).
+            let mut cands: Vec<(&str, Option<usize>)> = by_id
                 .get(dep_id.as_str())
                 .into_iter()
                 .flatten()
-                .copied()
-                .filter(|&i| {
+                .map(|&i| (deployments[i].source.as_str(), Some(i)))
+                .chain(
+                    foreign_by_id
+                        .get(dep_id.as_str())
+                        .into_iter()
+                        .flatten()
+                        .map(|s| (s.as_str(), None)),
+                )
+                .filter(|(source, _)| {
                     inc.deployment_source
-                        .as_ref()
-                        .is_none_or(|s| *s == deployments[i].source)
+                        .as_deref()
+                        .is_none_or(|s| s == *source)
                 })
                 .collect();
-            cands.sort_by_key(|&i| {
-                (
-                    deployments[i].source != inc.source,
-                    deployments[i].source.clone(),
-                )
-            });
-            if let Some(&i) = cands.first() {
+            cands.sort_by_key(|(source, _)| (*source != inc.source, source.to_string()));
+            if let Some(&(_, Some(i))) = cands.first() {
                 attributions.push((k, i, "explicit"));
             }
             continue;
@@ -416,23 +608,24 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
     }
 
     // --- failure, recovery, rework -------------------------------------------
-    let mut summary = LinkSummary {
-        deployments: n as u64,
-        changes: changes.len() as u64,
-        incidents: incidents.len() as u64,
-        incidents_attributed: attributions
-            .iter()
-            .map(|a| a.0)
-            .collect::<HashSet<_>>()
-            .len() as u64,
-        ..Default::default()
-    };
     crate::timing::phase("link: compute", t0);
     let t0 = std::time::Instant::now();
-    conn.execute_batch(
-        "DELETE FROM link_deployments; DELETE FROM link_changes; DELETE FROM link_incidents;
-         DELETE FROM link_incident_services; DELETE FROM link_prs;",
-    )
+    conn.execute_batch(match scope {
+        Scope::All => {
+            "DELETE FROM link_deployments; DELETE FROM link_changes; DELETE FROM link_incidents;
+             DELETE FROM link_incident_services; DELETE FROM link_prs;"
+        }
+        Scope::Part(_) => {
+            "DELETE FROM link_incidents l USING link_deployments d
+               WHERE d.source = l.deployment_source AND d.id = l.deployment_id
+                 AND d.service IN (SELECT service FROM link_scope_services);
+             DELETE FROM link_changes WHERE service IN (SELECT service FROM link_scope_services);
+             DELETE FROM link_deployments WHERE service IN (SELECT service FROM link_scope_services);
+             DELETE FROM link_incident_services i USING link_scope_incidents s
+               WHERE i.incident_source = s.source AND i.incident_id = s.id;
+             DELETE FROM link_prs WHERE repo IN (SELECT repo FROM link_scope_repos);"
+        }
+    })
     .ctx("clear links")?;
     {
         let mut rows_link_deployments: Vec<Vec<Value>> = Vec::new();
@@ -455,8 +648,6 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
                         .any(|&p| prs[p].labels.iter().any(|l| config.is_rework_label(l)))
                 });
             let rework = is_rollback[i] || d.kind == "hotfix" || all_rework_prs;
-            summary.rollbacks += u64::from(is_rollback[i]);
-            summary.failed_deployments += u64::from(failed);
             rows_link_deployments.push(vec![
                 Value::Text(d.source.clone()),
                 Value::Text(d.id.clone()),
@@ -478,8 +669,6 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
         }
         append_all(conn, "link_deployments", rows_link_deployments)?;
     }
-    // first deployment (any service) of each (repo, sha), for the deploy stage
-    let mut first_deployed: HashMap<(&str, &str), Micros> = HashMap::new();
     {
         let mut rows_link_changes: Vec<Vec<Value>> = Vec::new();
         for c in &changes {
@@ -500,14 +689,6 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
                     .map(|cm| cm.authored_at),
             };
             let pr_number = best_pr.or(prs_here.first().copied()).map(|p| prs[p].number);
-            summary.changes_with_pr += u64::from(pr_number.is_some());
-            summary.changes_without_start += u64::from(start.is_none());
-            if let Some(repo) = c.repo.as_deref() {
-                let e = first_deployed
-                    .entry((repo, c.sha.as_str()))
-                    .or_insert(d.finished_at);
-                *e = (*e).min(d.finished_at);
-            }
             rows_link_changes.push(vec![
                 Value::Text(d.service.clone()),
                 text(c.repo.as_deref()),
@@ -533,17 +714,38 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
             ]);
         }
         append_all(conn, "link_incidents", rows_link_incidents)?;
-        let mut rows_link_incident_services: Vec<Vec<Value>> = Vec::new();
-        for inc in &incidents {
-            for s in &inc.services {
-                rows_link_incident_services.push(vec![
-                    Value::Text(inc.source.clone()),
-                    Value::Text(inc.id.clone()),
-                    Value::Text(s.clone()),
-                ]);
+        conn.execute_batch(&format!(
+            "INSERT INTO link_incident_services
+               SELECT source, id, unnest(services) FROM incidents i WHERE {};",
+            match scope {
+                Scope::All => "TRUE",
+                Scope::Part(_) => {
+                    "EXISTS (SELECT 1 FROM link_scope_incidents s WHERE s.source = i.source AND s.id = i.id)"
+                }
             }
+        ))
+        .ctx("link incident services")?;
+    }
+    // First deployment (any service) of each (repo, sha), for the deploy
+    // stage: from the changes of every service, not only those relinked.
+    let mut first_deployed: HashMap<(String, String), Micros> = HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT repo, sha, epoch_us(min(deployed_at)) FROM link_changes
+                 WHERE repo IS NOT NULL AND {in_repos} GROUP BY repo, sha"
+            ))
+            .ctx("first deployments")?;
+        let mut rows = stmt.query([]).ctx("first deployments")?;
+        while let Some(r) = rows.next().ctx("first deployments")? {
+            first_deployed.insert(
+                (
+                    r.get(0).ctx("first deployments")?,
+                    r.get(1).ctx("first deployments")?,
+                ),
+                r.get(2).ctx("first deployments")?,
+            );
         }
-        append_all(conn, "link_incident_services", rows_link_incident_services)?;
     }
     {
         let mut rows_link_prs: Vec<Vec<Value>> = Vec::new();
@@ -561,7 +763,7 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
                 .merge_commit_sha
                 .iter()
                 .chain(p.commits.iter())
-                .filter_map(|s| first_deployed.get(&(p.repo.as_str(), s.as_str())).copied())
+                .filter_map(|s| first_deployed.get(&(p.repo.clone(), s.clone())).copied())
                 .min();
             let (coding, pickup, review, deploy, cycle) = match p.merged_at {
                 None => (None, None, None, None, None),
@@ -602,5 +804,35 @@ pub(crate) fn relink(conn: &Connection, config: &MetricsConfig) -> Result<LinkSu
         [FINGERPRINT_KEY, config.fingerprint().as_str()],
     )
     .ctx("save link fingerprint")?;
-    Ok(summary)
+    summary(conn)
+}
+
+/// What the link tables hold now (after a full or a partial relink).
+fn summary(conn: &Connection) -> Result<LinkSummary, StoreError> {
+    conn.query_row(
+        "SELECT
+            (SELECT count(*) FROM link_deployments),
+            (SELECT count(*) FROM link_changes),
+            (SELECT count(pr_number) FROM link_changes),
+            (SELECT count(*) FROM link_changes WHERE start_at IS NULL),
+            (SELECT count(*) FROM incidents),
+            (SELECT count(*) FROM (SELECT DISTINCT incident_source, incident_id FROM link_incidents)),
+            (SELECT count(*) FROM link_deployments WHERE is_rollback),
+            (SELECT count(*) FROM link_deployments WHERE failed)",
+        [],
+        |r| {
+            let n = |i: usize| r.get::<_, i64>(i).map(|v| v as u64);
+            Ok(LinkSummary {
+                deployments: n(0)?,
+                changes: n(1)?,
+                changes_with_pr: n(2)?,
+                changes_without_start: n(3)?,
+                incidents: n(4)?,
+                incidents_attributed: n(5)?,
+                rollbacks: n(6)?,
+                failed_deployments: n(7)?,
+            })
+        },
+    )
+    .ctx("link summary")
 }

@@ -9,6 +9,7 @@ use crate::{Context, StoreError};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../queries/schema/001_events.sql")),
     (2, include_str!("../../../queries/schema/002_links.sql")),
+    (3, include_str!("../../../queries/schema/003_lists.sql")),
 ];
 
 pub(crate) fn migrate(conn: &Connection, path: &str) -> Result<(), StoreError> {

@@ -42,3 +42,165 @@ fn import_larger_than_a_row_group_keeps_every_row() {
     assert_eq!(again.total().unchanged, n as u64);
     assert_eq!(count(&s, "commits"), n as i64);
 }
+
+// ------------------------------------------------ incremental == full relink
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// One random import of `n` records: deployments (some repo-less, some
+/// listing their commits, some to staging, some failed, rollbacks and
+/// hotfixes, the same id in two sources), commits forming a graph per repo
+/// (a few SHAs shared by two repos, as in a fork), pull requests with labels
+/// and commits, reviews, incidents (several services, unresolved, explicit
+/// ids with and without a source, sources shared with deployments). Keys
+/// repeat across imports, so later imports update earlier records.
+fn random_import(rng: &mut Rng, step: u64, n: u64) -> Vec<Event> {
+    let t = |h: u64| {
+        Utc.timestamp_opt(1_767_225_600 + (h * 3600) as i64, 0)
+            .unwrap()
+            .to_rfc3339()
+    };
+    // SHAs below 5 are the same in every repository (a shared history).
+    let sha = |repo: &str, i: u64| {
+        if i < 5 {
+            format!("{:040x}", i)
+        } else {
+            format!("{:0>8}{:032x}", repo.replace('/', ""), i)
+        }
+    };
+    let repos = ["acme/web", "acme/api", "acme/lib", "acme/ops"];
+    let services = ["web", "api", "billing", "search", "ops", "docs"];
+    let sources = ["ci", "cd", "pd"];
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let json = match rng.below(5) {
+            0 => {
+                let repo = rng.pick(&repos);
+                let i = rng.below(40);
+                let mut parents = vec![sha(repo, i.saturating_sub(1 + rng.below(3)))];
+                if rng.below(4) == 0 {
+                    parents.push(sha(repo, i.saturating_sub(1 + rng.below(6))));
+                }
+                serde_json::json!({"type": "commit", "repo": repo, "sha": sha(repo, i),
+                    "parents": if i == 0 { vec![] } else { parents },
+                    "authored_at": t(i * 3 + rng.below(5)), "author": rng.pick(&["ann", "bob"])})
+            }
+            1 => {
+                let repo = rng.pick(&repos);
+                let n = rng.below(12) + 1;
+                let head = rng.below(40);
+                let mut pr = serde_json::json!({"type": "pull_request", "repo": repo, "number": n,
+                    "author": rng.pick(&["ann", "bob"]), "created_at": t(head * 3),
+                    "labels": if rng.below(3) == 0 { vec!["bug"] } else { vec![] },
+                    "commits": [sha(repo, head), sha(repo, head.saturating_sub(1))]});
+                if rng.below(4) > 0 {
+                    pr["merged_at"] = serde_json::json!(t(head * 3 + 4 + rng.below(6)));
+                    pr["merge_commit_sha"] = serde_json::json!(sha(repo, head + 1));
+                }
+                pr
+            }
+            2 => {
+                serde_json::json!({"type": "review", "repo": rng.pick(&repos), "pr": rng.below(12) + 1,
+                    "id": format!("r{}", rng.below(20)), "author": rng.pick(&["ann", "bob", "cy"]),
+                    "state": "approved", "submitted_at": t(rng.below(130))})
+            }
+            3 => {
+                let repo = rng.pick(&repos);
+                let mut d = serde_json::json!({"type": "deployment",
+                    "source": rng.pick(&sources),
+                    "id": format!("d{}", rng.below(30)),
+                    "service": rng.pick(&services),
+                    "environment": rng.pick(&["production", "production", "prod-eu", "staging"]),
+                    "status": rng.pick(&["success", "success", "success", "failure"]),
+                    "finished_at": t(rng.below(130)),
+                    "commit_sha": sha(repo, rng.below(40)),
+                    "kind": rng.pick(&["regular", "regular", "regular", "rollback", "hotfix"])});
+                if rng.below(5) > 0 {
+                    d["repo"] = serde_json::json!(repo);
+                }
+                if rng.below(6) == 0 {
+                    d["commits"] =
+                        serde_json::json!([sha(repo, rng.below(40)), sha(repo, rng.below(40))]);
+                }
+                d
+            }
+            _ => {
+                let mut i = serde_json::json!({"type": "incident",
+                    "source": rng.pick(&sources),
+                    "id": format!("i{}", rng.below(15)),
+                    "services": [rng.pick(&services), rng.pick(&services)],
+                    "created_at": t(rng.below(130))});
+                if rng.below(3) > 0 {
+                    i["resolved_at"] = serde_json::json!(t(130 + rng.below(20)));
+                }
+                if rng.below(3) == 0 {
+                    i["deployment_id"] = serde_json::json!(format!("d{}", rng.below(30)));
+                    if rng.below(2) == 0 {
+                        i["deployment_source"] = serde_json::json!(rng.pick(&sources));
+                    }
+                }
+                i
+            }
+        };
+        out.push(
+            flowmeter_model::event_from_json(json).unwrap_or_else(|e| panic!("step {step}: {e}")),
+        );
+    }
+    out
+}
+
+/// Incremental linking relinks only what an import touched; after every
+/// import of a random sequence, the link tables must equal those of a full
+/// relink of the same store, row for row.
+#[test]
+fn incremental_links_equal_a_full_relink() {
+    std::env::remove_var("FLOWMETER_FULL_RELINK");
+    let config = MetricsConfig::default();
+    for seed in 1..=20u64 {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
+        let mut s = Store::in_memory().unwrap();
+        for step in 0..8 {
+            // A large first import, then small ones (a sync batch, a webhook).
+            let n = if step == 0 { 150 } else { 1 + rng.below(4) };
+            s.import(random_import(&mut rng, step, n), &config).unwrap();
+            let incremental = s.link_tables_text().unwrap();
+            s.relink_all(&config).unwrap();
+            let full = s.link_tables_text().unwrap();
+            if incremental != full {
+                let (f, i): (
+                    std::collections::BTreeSet<&str>,
+                    std::collections::BTreeSet<&str>,
+                ) = (full.lines().collect(), incremental.lines().collect());
+                let diff: Vec<String> = f
+                    .difference(&i)
+                    .map(|l| format!("only in full: {l}"))
+                    .chain(
+                        i.difference(&f)
+                            .map(|l| format!("only in incremental: {l}")),
+                    )
+                    .take(8)
+                    .collect();
+                panic!(
+                    "seed {seed}, import {step}: incremental links differ:\n{}",
+                    diff.join("\n")
+                );
+            }
+        }
+    }
+}
