@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::Value;
-use duckdb::{appender_params_from_iter, Connection};
+use duckdb::Connection;
 use flowmeter_model::{Event, EventKind};
 
 use crate::columns::Columns;
@@ -331,22 +331,128 @@ fn append_batches(
     Ok(())
 }
 
-/// Appends rows to a table through DuckDB's appender, in chunks.
+/// Appends rows of values to a table, in bulk: the rows become Arrow
+/// record batches (one DuckDB vector each) typed by the table's columns
+/// (`VARCHAR`, `TIMESTAMP`, `BIGINT`, `BOOLEAN`, `DOUBLE`).
 pub(crate) fn append_all(
     conn: &Connection,
     table: &str,
     rows: impl IntoIterator<Item = Vec<Value>>,
 ) -> Result<(), StoreError> {
+    use duckdb::arrow::array::{
+        ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
+        TimestampMicrosecondBuilder,
+    };
+    use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+
+    let types = column_types(conn, table)?;
+    let schema = Arc::new(Schema::new(
+        types
+            .iter()
+            .map(|(name, t)| {
+                let dt = match t.as_str() {
+                    "VARCHAR" => DataType::Utf8,
+                    "TIMESTAMP" => DataType::Timestamp(TimeUnit::Microsecond, None),
+                    "BIGINT" => DataType::Int64,
+                    "BOOLEAN" => DataType::Boolean,
+                    _ => DataType::Float64,
+                };
+                Field::new(name, dt, true)
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let bad = |t: &str| StoreError::Db {
+        context: format!("append to {table}: a value does not fit its {t} column"),
+        source: duckdb::Error::AppendError,
+    };
+    let mut batches = Vec::new();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let mut app = conn.appender(table).ctx("open appender")?;
-        for row in rows.by_ref().take(APPEND_CHUNK) {
-            app.append_row(appender_params_from_iter(row))
-                .ctx(&format!("append to {table}"))?;
+        let block: Vec<Vec<Value>> = rows.by_ref().take(BLOCK_ROWS).collect();
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(types.len());
+        for (i, (_, t)) in types.iter().enumerate() {
+            let cells = block.iter().map(|r| &r[i]);
+            let array: ArrayRef = match t.as_str() {
+                "VARCHAR" => {
+                    let mut b = StringBuilder::new();
+                    for v in cells {
+                        match v {
+                            Value::Text(s) => b.append_value(s),
+                            Value::Null => b.append_null(),
+                            _ => return Err(bad(t)),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                "TIMESTAMP" => {
+                    let mut b = TimestampMicrosecondBuilder::new();
+                    for v in cells {
+                        match v {
+                            Value::Timestamp(duckdb::types::TimeUnit::Microsecond, us) => {
+                                b.append_value(*us)
+                            }
+                            Value::Null => b.append_null(),
+                            _ => return Err(bad(t)),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                "BIGINT" => {
+                    let mut b = Int64Builder::new();
+                    for v in cells {
+                        match v {
+                            Value::BigInt(x) => b.append_value(*x),
+                            Value::Null => b.append_null(),
+                            _ => return Err(bad(t)),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                "BOOLEAN" => {
+                    let mut b = BooleanBuilder::new();
+                    for v in cells {
+                        match v {
+                            Value::Boolean(x) => b.append_value(*x),
+                            Value::Null => b.append_null(),
+                            _ => return Err(bad(t)),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                "DOUBLE" => {
+                    let mut b = Float64Builder::new();
+                    for v in cells {
+                        match v {
+                            Value::Double(x) => b.append_value(*x),
+                            Value::Null => b.append_null(),
+                            _ => return Err(bad(t)),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                other => return Err(bad(other)),
+            };
+            arrays.push(array);
         }
-        app.flush().ctx(&format!("append to {table}"))?;
+        batches
+            .push(RecordBatch::try_new(schema.clone(), arrays).map_err(|_| bad("record batch"))?);
     }
-    Ok(())
+    append_batches(conn, table, batches)
+}
+
+/// The columns of a table and their DuckDB types, in order.
+fn column_types(conn: &Connection, table: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index")
+        .ctx("read table columns")?;
+    let rows = stmt
+        .query_map([table], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .ctx("read table columns")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .ctx("read table columns")
 }
 
 fn columns(conn: &Connection, table: &str) -> Result<Vec<String>, StoreError> {
