@@ -33,7 +33,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use flowmeter_connector::fields::{text, ts};
 use flowmeter_connector::http::{HttpClient, HttpConfig};
-use flowmeter_connector::incident::{IncidentApi, IncidentConnector, IncidentTool, ServiceMapper};
+use flowmeter_connector::incident::{
+    tool_client, IncidentApi, IncidentConnector, IncidentTool, ServiceMapper,
+};
 use flowmeter_connector::ConnectorError;
 use flowmeter_model::{Extra, Incident};
 use serde::Deserialize;
@@ -152,14 +154,14 @@ impl IncidentTool for IncidentIo {
         customize: impl FnOnce(HttpConfig) -> HttpConfig,
     ) -> Result<Self, ConnectorError> {
         let name = config.source_name().to_string();
-        let http = HttpConfig::new(name.clone(), config.api_url.clone())
-            .auth(
-                "authorization",
-                &format!("Bearer {token}"),
-                config.token_env.clone(),
-            )?
-            .header("accept", "application/json");
-        let http = HttpClient::new(customize(http))?;
+        let http = tool_client(
+            &name,
+            &config.api_url,
+            &format!("Bearer {token}"),
+            &config.token_env,
+            "application/json",
+            customize,
+        )?;
         Ok(IncidentIo {
             mapper: ServiceMapper::new("incident.io", config.service_map.clone(), known_services),
             config,

@@ -41,7 +41,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use flowmeter_connector::fields::ts;
 use flowmeter_connector::http::{HttpClient, HttpConfig};
-use flowmeter_connector::incident::{IncidentApi, IncidentConnector, IncidentTool, ServiceMapper};
+use flowmeter_connector::incident::{
+    tool_client, IncidentApi, IncidentConnector, IncidentTool, ServiceMapper,
+};
 use flowmeter_connector::ConnectorError;
 use flowmeter_model::{Extra, Incident};
 use serde::{Deserialize, Serialize};
@@ -128,14 +130,14 @@ impl IncidentTool for PagerDuty {
         customize: impl FnOnce(HttpConfig) -> HttpConfig,
     ) -> Result<Self, ConnectorError> {
         let name = config.source_name().to_string();
-        let http = HttpConfig::new(name.clone(), config.api_url.clone())
-            .auth(
-                "authorization",
-                &format!("Token token={token}"),
-                config.token_env.clone(),
-            )?
-            .header("accept", "application/vnd.pagerduty+json;version=2");
-        let http = HttpClient::new(customize(http))?;
+        let http = tool_client(
+            &name,
+            &config.api_url,
+            &format!("Token token={token}"),
+            &config.token_env,
+            "application/vnd.pagerduty+json;version=2",
+            customize,
+        )?;
         Ok(PagerDuty {
             mapper: ServiceMapper::new("PagerDuty", config.service_map.clone(), known_services),
             name,

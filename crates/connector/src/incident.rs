@@ -140,6 +140,23 @@ pub trait IncidentTool: IncidentApi + Sized {
     ) -> Result<Self, ConnectorError>;
 }
 
+/// The HTTP client of an incident tool: `Authorization: {auth}` (whose
+/// secret came from `token_env`), `Accept: {accept}`; `customize` adjusts
+/// the settings (tests shorten the retry delay).
+pub fn tool_client(
+    name: &str,
+    api_url: &str,
+    auth: &str,
+    token_env: &str,
+    accept: &str,
+    customize: impl FnOnce(HttpConfig) -> HttpConfig,
+) -> Result<crate::http::HttpClient, ConnectorError> {
+    let http = HttpConfig::new(name, api_url)
+        .auth("authorization", auth, token_env)?
+        .header("accept", accept);
+    crate::http::HttpClient::new(customize(http))
+}
+
 impl<A: IncidentTool> IncidentConnector<A> {
     /// Reads the tool's secret from the environment variable its config
     /// names and builds the connector.
