@@ -246,7 +246,6 @@ fn close_commit_graph(
     }
     let mut asked: HashSet<(String, String)> = HashSet::new();
     let mut fetched = Vec::new();
-    let before = fetched.len();
     while !pending.is_empty() && asked.len() < MAX_GRAPH_FETCHES {
         let mut next: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (repo, shas) in std::mem::take(&mut pending) {
@@ -295,7 +294,7 @@ fn close_commit_graph(
         }
         pending = next;
     }
-    let count = fetched.len() - before;
+    let count = fetched.len();
     if count > 0 {
         store.import_with_cursor(fetched, None, &env.config.metrics)?;
     }
