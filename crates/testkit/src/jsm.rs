@@ -30,11 +30,12 @@
 //! `/jsm/incidents/cloudId/{cloudId}/v1/incident/{issueID}[/responder-alerts]`,
 //! `/jsm/ops/api/{cloudId}/v1/alerts`, `/jsm/ops/api/{cloudId}/v1/alerts/{id}`,
 //! `/rest/atlassian-connect/1/service-registry?serviceIds=…` (service names).
-//! Research notes: `/work/research/incident-apis.md` (outside the repo).
+//! The sources are the vendors' own docs, OpenAPI specs and SDKs, cited below.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use crate::http::{Req, Resp};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 use wiremock::matchers::any;
@@ -360,30 +361,7 @@ impl State {
 // Requests, responses, faults
 // ---------------------------------------------------------------------------
 
-/// A request as the pure handler sees it. Header names are lower case.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Req {
-    pub method: String,
-    pub path: String,
-    pub query: Vec<(String, String)>,
-    pub headers: Vec<(String, String)>,
-}
-
 impl Req {
-    /// `GET` of a path with an optional, percent-encoded query string.
-    pub fn get(path_and_query: &str) -> Self {
-        let (path, qs) = match path_and_query.split_once('?') {
-            Some((p, q)) => (p, q),
-            None => (path_and_query, ""),
-        };
-        Req {
-            method: "GET".to_string(),
-            path: path.to_string(),
-            query: parse_query(qs),
-            headers: Vec::new(),
-        }
-    }
-
     /// A `GET` with the given query parameters (not encoded).
     pub fn get_with(path: &str, params: &[(&str, &str)]) -> Self {
         Req {
@@ -397,12 +375,6 @@ impl Req {
         }
     }
 
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers
-            .push((name.to_ascii_lowercase(), value.to_string()));
-        self
-    }
-
     /// Adds `Authorization: Basic base64(email:token)`.
     pub fn basic_auth(self, email: &str, token: &str) -> Self {
         let value = format!(
@@ -410,59 +382,6 @@ impl Req {
             base64_encode(format!("{}:{}", email, token).as_bytes())
         );
         self.header("Authorization", &value)
-    }
-
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn header_value(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn from_wiremock(r: &wiremock::Request) -> Self {
-        Req {
-            method: r.method.as_str().to_string(),
-            path: r.url.path().to_string(),
-            query: r
-                .url
-                .query_pairs()
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-            headers: r
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-        }
-    }
-}
-
-/// A response of the pure handler.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Resp {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Value,
-}
-
-impl Resp {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -1679,54 +1598,6 @@ fn base64_encode(input: &[u8]) -> String {
         });
     }
     out
-}
-
-fn parse_query(qs: &str) -> Vec<(String, String)> {
-    qs.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' if i + 2 < bytes.len() => match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 3;
-                }
-                _ => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn percent_encode(s: &str) -> String {

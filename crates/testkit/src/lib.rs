@@ -11,6 +11,7 @@
 
 pub mod github;
 pub mod gitlab;
+mod http;
 pub mod incidentio;
 pub mod jsm;
 pub mod opsgenie;
