@@ -107,6 +107,30 @@ pub enum Command {
     Relink,
     /// Benchmark: generate a synthetic organisation, import it, compute all metrics.
     Bench(BenchArgs),
+    /// Serve the dashboard, the JSON API, webhook receivers and scheduled
+    /// syncs from one process that holds the store.
+    ///
+    /// Listens on 127.0.0.1:8080 unless told otherwise (`[serve] listen` or
+    /// `--listen`); anything but loopback needs an API token in
+    /// FLOWMETER_API_TOKEN. Webhook receivers are enabled by their secrets:
+    /// FLOWMETER_GITHUB_WEBHOOK_SECRET, FLOWMETER_GITLAB_WEBHOOK_TOKEN,
+    /// FLOWMETER_PAGERDUTY_WEBHOOK_SECRET (names configurable in `[serve]`).
+    /// Sources with `interval = "15m"` are synced on that schedule.
+    ///
+    /// Examples:
+    ///   flowmeter serve --demo                      # the bundled organisation
+    ///   flowmeter serve --db flowmeter.duckdb
+    ///   FLOWMETER_API_TOKEN=... flowmeter serve --listen 0.0.0.0:8080
+    ///
+    /// Pages: /weekly /team /leadership /explain/lead-time /coverage /sources
+    /// API:   /api/v1/metrics /api/v1/explain/METRIC /api/v1/coverage
+    ///        /api/v1/export/TABLE /api/v1/events (POST JSON Lines)
+    #[command(verbatim_doc_comment)]
+    Serve(ServeArgs),
+    /// The store as a Parquet lake for engines past one machine (Spark,
+    /// Trino, DuckDB over object storage).
+    #[command(subcommand)]
+    Lake(LakeCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -206,6 +230,15 @@ pub enum ReportKind {
     Leadership,
 }
 
+/// Where `report --post` sends the weekly digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PostTo {
+    /// A Slack incoming webhook (URL in `FLOWMETER_SLACK_WEBHOOK_URL`).
+    Slack,
+    /// A Microsoft Teams incoming webhook or Workflows URL (in `FLOWMETER_TEAMS_WEBHOOK_URL`).
+    Teams,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
     /// One self-contained HTML file.
@@ -246,6 +279,18 @@ pub struct ReportArgs {
     /// `flowmeter-report-KIND-WEEK.html` for html].
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+    /// Send the weekly digest (headlines, tiers, the bottleneck) to a chat
+    /// channel's incoming webhook instead of writing a file.
+    #[arg(long, value_enum, value_name = "CHANNEL")]
+    pub post: Option<PostTo>,
+    /// The environment variable holding the incoming-webhook URL (a secret)
+    /// [default: FLOWMETER_SLACK_WEBHOOK_URL or FLOWMETER_TEAMS_WEBHOOK_URL].
+    #[arg(long, value_name = "VAR", requires = "post")]
+    pub post_url_env: Option<String>,
+    /// The dashboard's address, linked from the posted digest
+    /// (e.g. `https://flowmeter.example.com`).
+    #[arg(long, value_name = "URL", env = "FLOWMETER_DASHBOARD_URL")]
+    pub dashboard_url: Option<String>,
 }
 
 /// The numbers `explain` takes apart.
@@ -325,12 +370,56 @@ pub struct SyncArgs {
     /// Only the source with this name.
     #[arg(long)]
     pub source: Option<String>,
-    /// Backfill start of a first sync: `YYYY-MM-DD` or RFC 3339 [default: 90 days ago].
+    /// Backfill start of a first sync: `YYYY-MM-DD` or RFC 3339 [default: the
+    /// source's `since` in the config, else 90 days ago].
     #[arg(long)]
     pub since: Option<String>,
     /// Ignore saved cursors and fetch everything since --since again.
     #[arg(long)]
     pub full: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LakeCommand {
+    /// Write the records and links as Hive-partitioned Parquet
+    /// (`DIR/<table>/month=YYYY-MM/*.parquet`) and `DIR/manifest.json`.
+    ///
+    /// A shard writes only its rows (deployment-side tables by service,
+    /// pull-request-side tables by repository) into files named after it,
+    /// so machines that each own a shard fill one lake together.
+    /// `--from-month` rewrites only the partitions from that month on.
+    ///
+    /// Examples:
+    ///   flowmeter lake export lake/
+    ///   flowmeter lake export lake/ --shard 0/2      # on one machine
+    ///   flowmeter lake export lake/ --shard 1/2      # on another
+    ///   flowmeter lake export lake/ --from-month 2026-10
+    #[command(verbatim_doc_comment)]
+    Export(LakeExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LakeExportArgs {
+    /// The lake's directory (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// This machine's shard, `INDEX/COUNT` counting from 0 (e.g. `2/8`).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Rewrite only the partitions from this month (`YYYY-MM`) on.
+    #[arg(long, value_name = "YYYY-MM")]
+    pub from_month: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on [default: `[serve] listen`, else 127.0.0.1:8080];
+    /// port 0 picks a free one (the address is printed on stdout).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Serve the bundled demo organisation from memory (no config, no store file).
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Args)]

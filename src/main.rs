@@ -71,6 +71,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sync(args) => commands::sync::run(&env, args),
         Command::Relink => commands::relink::run(&env),
         Command::Bench(args) => commands::bench::run(&env, args),
+        Command::Serve(args) => commands::serve::run(&env, args),
+        Command::Lake(cli::LakeCommand::Export(args)) => commands::lake::export(&env, args),
     }
 }
 

@@ -11,9 +11,9 @@ use chrono::{TimeZone, Utc};
 use flowmeter_analysis::{compute, compute_grouped, Filters, GroupBy, Window};
 use flowmeter_store::Store;
 
-use super::import::stream_files;
 use crate::cli::BenchArgs;
 use crate::Env;
+use flowmeter_app::ingest::stream_files;
 
 /// Peak resident set size of this process, from /proc (Linux).
 fn peak_rss_mib() -> Option<f64> {

@@ -7,25 +7,31 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use chrono::Duration;
-use flowmeter_analysis::{week_start, Filters, Window};
-use flowmeter_config::Config;
-use flowmeter_model::read_jsonl;
+use flowmeter_analysis::Window;
+use flowmeter_app::read::{self, ReportKind};
+use flowmeter_app::{demo, ingest, Question};
+use flowmeter_report::pages::PageFormat;
 use flowmeter_store::Store;
 
-use super::import::summary_text;
 use super::metrics::print;
-use crate::cli::{By, DemoArgs, Format, ReportFormat, ReportKind};
+use crate::cli::{DemoArgs, Format};
 use crate::Env;
 
-const EVENTS: &str = include_str!("../../sample-data/events.jsonl");
-const CONFIG: &str = include_str!("../../sample-data/flowmeter.toml");
+/// The question for a window, with no scope.
+fn over(w: Window) -> Question {
+    Question {
+        since: Some(w.since.to_rfc3339()),
+        until: Some(w.until.to_rfc3339()),
+        flags: true,
+        ..Question::default()
+    }
+}
 
 pub fn run(env: &Env, args: DemoArgs) -> Result<ExitCode> {
-    let config = Config::parse(CONFIG, "sample-data/flowmeter.toml")?;
     let env = Env {
         db: env.db.clone(),
         db_given: env.db_given,
-        config,
+        config: demo::config()?,
         quiet: env.quiet,
         verbose: env.verbose,
         progress: env.progress,
@@ -36,50 +42,23 @@ pub fn run(env: &Env, args: DemoArgs) -> Result<ExitCode> {
     } else {
         tmp.path().join("demo.duckdb")
     };
-    let parsed = read_jsonl(EVENTS.as_bytes(), "sample-data/events.jsonl")?;
-    anyhow::ensure!(
-        parsed.errors.is_empty(),
-        "the bundled sample data is invalid: {}",
-        parsed.errors[0]
-    );
     let mut store = Store::open(&db)?;
-    let n = parsed.events.len();
-    let summary = store.import(parsed.events, &env.config.metrics)?;
-    env.say(summary_text(n, 0, &summary, &db.display().to_string()));
+    let (n, summary) = demo::load(&mut store, &env.config)?;
+    env.say(ingest::summary_text(
+        n,
+        0,
+        &summary,
+        &db.display().to_string(),
+    ));
 
-    // The last four full ISO weeks of the data.
-    let last: Option<i64> = store
-        .conn()
-        .query_row(
-            "SELECT epoch_us(max(finished_at)) FROM link_deployments",
-            [],
-            |r| r.get(0),
-        )
-        .context("reading the demo data's time span")?;
-    let last =
-        chrono::DateTime::from_timestamp_micros(last.context("the demo data has no deployments")?)
-            .context("timestamp out of range")?;
-    let until = week_start(last) + Duration::days(7);
-    let window = Window::new(until - Duration::days(28), until)?;
+    let window = demo::last_four_weeks(&store)?;
     env.say("");
-    print(
-        &mut store,
-        &env,
-        window,
-        &Filters::default(),
-        None,
-        args.format,
-    )?;
+    print(&mut store, &env, &over(window), args.format)?;
     if args.format == Format::Text {
         println!();
-        print(
-            &mut store,
-            &env,
-            window,
-            &Filters::default(),
-            Some(By::Team),
-            Format::Text,
-        )?;
+        let mut by_team = over(window);
+        by_team.by = Some("team".into());
+        print(&mut store, &env, &by_team, Format::Text)?;
     }
     // End with the weekly report of the data's last week, as a file to open.
     let week = Window::new(window.until - Duration::days(7), window.until)?;
@@ -93,13 +72,13 @@ pub fn run(env: &Env, args: DemoArgs) -> Result<ExitCode> {
             None => std::path::PathBuf::from(name),
         }
     };
-    let rendered = super::report::render(
+    let rendered = read::report(
         &mut store,
         &env.config,
         ReportKind::Weekly,
-        week,
-        &Filters::default(),
-        ReportFormat::Html,
+        &over(week),
+        PageFormat::Html,
+        None,
         None,
     )?;
     super::report::write(&report, &rendered)?;

@@ -3,67 +3,43 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use flowmeter_analysis::{compute, compute_grouped, Filters, GroupBy, Window};
+use flowmeter_app::read::{self, MetricsAnswer};
+use flowmeter_app::Question;
 use flowmeter_report::{flat, text};
 use flowmeter_store::Store;
 
-use super::{filters_of, window_from};
-use crate::cli::{By, Format, MetricsArgs, WindowArgs};
+use super::window_question;
+use crate::cli::{By, Format, MetricsArgs};
 use crate::Env;
 
-pub fn window_of(args: &WindowArgs) -> Result<Window> {
-    window_from(args.since.as_deref(), args.until.as_deref(), 28)
-}
-
 pub fn run(env: &Env, args: MetricsArgs) -> Result<ExitCode> {
-    let window = window_of(&args.window)?;
+    let mut q = window_question(&args.window);
+    q.by = args.by.map(|b| by_name(b).to_string());
+    // Bad flags are refused before the store is opened (or created).
+    q.metrics_window()?;
     let mut store = Store::open(&env.db)?;
-    print(
-        &mut store,
-        env,
-        window,
-        &filters_of(&args.window.filters),
-        args.by,
-        args.format,
-    )?;
+    print(&mut store, env, &q, args.format)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Computes and prints; shared with `demo`.
-pub fn print(
-    store: &mut Store,
-    env: &Env,
-    window: Window,
-    filters: &Filters,
-    by: Option<By>,
-    format: Format,
-) -> Result<()> {
-    store.ensure_linked(&env.config.metrics)?;
-    let conn = store.conn();
+fn by_name(by: By) -> &'static str {
     match by {
-        None => {
-            let m = compute(conn, &env.config, window, filters).context("computing metrics")?;
-            match format {
-                Format::Text => print!("{}", text::metrics_text(&m)),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&m)?),
-                Format::Csv => print!("{}", flat::metrics_csv(&m)),
-            }
-        }
-        Some(by) => {
-            let by = match by {
-                By::Service => GroupBy::Service,
-                By::Team => GroupBy::Team,
-                By::Repo => GroupBy::Repo,
-                By::Week => GroupBy::Week,
-            };
-            let g = compute_grouped(conn, &env.config, window, filters, by)
-                .context("computing metrics")?;
-            match format {
-                Format::Text => print!("{}", text::grouped_text(&g)),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&g)?),
-                Format::Csv => print!("{}", flat::grouped_csv(&g)),
-            }
-        }
+        By::Service => "service",
+        By::Team => "team",
+        By::Repo => "repo",
+        By::Week => "week",
+    }
+}
+
+/// Computes and prints; shared with `demo`.
+pub fn print(store: &mut Store, env: &Env, q: &Question, format: Format) -> Result<()> {
+    let answer = read::metrics(store, &env.config, q).context("computing metrics")?;
+    match (format, &answer) {
+        (Format::Json, a) => println!("{}", serde_json::to_string_pretty(a)?),
+        (Format::Text, MetricsAnswer::One(m)) => print!("{}", text::metrics_text(m)),
+        (Format::Csv, MetricsAnswer::One(m)) => print!("{}", flat::metrics_csv(m)),
+        (Format::Text, MetricsAnswer::Grouped(g)) => print!("{}", text::grouped_text(g)),
+        (Format::Csv, MetricsAnswer::Grouped(g)) => print!("{}", flat::grouped_csv(g)),
     }
     Ok(())
 }

@@ -5,73 +5,24 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use chrono::Utc;
-use flowmeter_analysis::{digest, Filters, Window};
-use flowmeter_config::Config;
-use flowmeter_report::pages::{self, PageFormat, Rendered};
+use flowmeter_analysis::digest;
+use flowmeter_app::post::{self, Channel};
+use flowmeter_app::read::{self, ReportKind};
+use flowmeter_report::pages::{PageFormat, Rendered};
 use flowmeter_store::Store;
 
-use super::{filters_of, window_from};
-use crate::cli::{PeriodArgs, ReportArgs, ReportFormat, ReportKind};
+use super::period_question;
+use crate::cli::{PostTo, ReportArgs, ReportFormat};
 use crate::Env;
 
-/// The period: `--week`, or `--since/--until`, or the last complete ISO week.
-pub fn window_of(args: &PeriodArgs) -> Result<Window> {
-    if let Some(week) = &args.week {
-        return Ok(Window::iso_week(week)?);
-    }
-    if args.since.is_none() && args.until.is_none() {
-        return Ok(Window::last_complete_week(Utc::now()));
-    }
-    window_from(args.since.as_deref(), args.until.as_deref(), 7)
-}
-
-fn kind_name(kind: ReportKind) -> &'static str {
+fn kind_of(kind: crate::cli::ReportKind) -> ReportKind {
     match kind {
-        ReportKind::Weekly => "weekly",
-        ReportKind::Team => "team",
-        ReportKind::Leadership => "leadership",
+        crate::cli::ReportKind::Weekly => ReportKind::Weekly,
+        crate::cli::ReportKind::Team => ReportKind::Team,
+        crate::cli::ReportKind::Leadership => ReportKind::Leadership,
     }
 }
 
-/// Computes and renders one report; shared with `demo`.
-pub fn render(
-    store: &mut Store,
-    config: &Config,
-    kind: ReportKind,
-    window: Window,
-    filters: &Filters,
-    format: ReportFormat,
-    chart_prefix: Option<&str>,
-) -> Result<Rendered> {
-    store.ensure_linked(&config.metrics)?;
-    let conn = store.conn();
-    let format = match format {
-        ReportFormat::Html => PageFormat::Html,
-        ReportFormat::Md => PageFormat::Markdown,
-        ReportFormat::Text => PageFormat::Text,
-    };
-    let rendered = match kind {
-        ReportKind::Weekly => pages::weekly(
-            &digest::weekly(conn, config, window, filters).context("computing the report")?,
-            format,
-            chart_prefix,
-        )?,
-        ReportKind::Team => pages::team(
-            &digest::teams(conn, config, window, filters).context("computing the report")?,
-            format,
-            chart_prefix,
-        )?,
-        ReportKind::Leadership => pages::leadership(
-            &digest::leadership(conn, config, window, filters).context("computing the report")?,
-            format,
-            chart_prefix,
-        )?,
-    };
-    Ok(rendered)
-}
-
-/// Writes the page and, for Markdown, its charts next to it (`STEM-NAME.svg`).
 pub fn write(out: &Path, rendered: &Rendered) -> Result<()> {
     std::fs::write(out, &rendered.page)
         .with_context(|| format!("cannot write `{}`", out.display()))?;
@@ -94,18 +45,22 @@ fn chart_file(out: &Path, name: &str) -> String {
 }
 
 pub fn run(env: &Env, args: ReportArgs) -> Result<ExitCode> {
-    if args.kind == ReportKind::Team && env.config.teams.is_empty() {
+    let q = period_question(&args.period);
+    let kind = kind_of(args.kind);
+    if kind == ReportKind::Team && env.config.teams.is_empty() {
         anyhow::bail!(
             "the team view needs teams: add `[teams.NAME]` tables with `services` and `repos` to flowmeter.toml"
         );
     }
-    let window = window_of(&args.period)?;
-    let filters = filters_of(&args.period.filters);
+    let window = q.report_window()?;
+    if let Some(to) = args.post {
+        return post_digest(env, &args, to);
+    }
     let out: Option<PathBuf> = match (&args.out, args.format) {
         (Some(p), _) => Some(p.clone()),
         (None, ReportFormat::Html) => Some(PathBuf::from(format!(
             "flowmeter-report-{}-{}.html",
-            kind_name(args.kind),
+            kind.name(),
             digest::label(&window).replace(' ', "")
         ))),
         (None, _) => None,
@@ -114,22 +69,28 @@ pub fn run(env: &Env, args: ReportArgs) -> Result<ExitCode> {
         .as_deref()
         .filter(|_| args.format == ReportFormat::Md)
         .map(stem);
+    let format = match args.format {
+        ReportFormat::Html => PageFormat::Html,
+        ReportFormat::Md => PageFormat::Markdown,
+        ReportFormat::Text => PageFormat::Text,
+    };
     let mut store = Store::open(&env.db)?;
-    let rendered = render(
+    let rendered = read::report(
         &mut store,
         &env.config,
-        args.kind,
-        window,
-        &filters,
-        args.format,
+        kind,
+        &q,
+        format,
         prefix.as_deref(),
-    )?;
+        None,
+    )
+    .context("computing the report")?;
     match out {
         Some(path) => {
             write(&path, &rendered)?;
             env.say(format!(
                 "wrote the {} report for {} to `{}`{}",
-                kind_name(args.kind),
+                kind.name(),
                 digest::label(&window),
                 path.display(),
                 if rendered.charts.is_empty() {
@@ -141,5 +102,35 @@ pub fn run(env: &Env, args: ReportArgs) -> Result<ExitCode> {
         }
         None => print!("{}", rendered.page),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--post slack|teams`: the weekly digest as a chat message, sent to the
+/// incoming-webhook URL in the environment.
+fn post_digest(env: &Env, args: &ReportArgs, to: PostTo) -> Result<ExitCode> {
+    anyhow::ensure!(
+        args.kind == crate::cli::ReportKind::Weekly,
+        "`--post` sends the weekly digest; leave out `--kind` (or use `--kind weekly`)"
+    );
+    let channel = match to {
+        PostTo::Slack => Channel::Slack,
+        PostTo::Teams => Channel::Teams,
+    };
+    let url = post::webhook_url(channel, args.post_url_env.as_deref())?;
+    let q = period_question(&args.period);
+    let mut store = Store::open(&env.db)?;
+    let d = read::weekly_digest(&mut store, &env.config, &q).context("computing the digest")?;
+    let link = args
+        .dashboard_url
+        .as_deref()
+        .map(|base| post::dashboard_link(base, &d));
+    let message = channel.message(&d, link.as_deref());
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(post::post(&post::client()?, &url, &message))?;
+    env.say(format!(
+        "posted the weekly digest of {} to {}",
+        d.week,
+        channel.name()
+    ));
     Ok(ExitCode::SUCCESS)
 }

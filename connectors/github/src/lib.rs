@@ -327,7 +327,7 @@ impl GitHubConnector {
             #[cfg(not(feature = "app"))]
             Some(_) => {
                 return Err(cfg_err(
-                    "`app_id` is set, but this flowmeter was built without GitHub App support (cargo feature `github-app`); use a token in `token_env`, or build with `--features github-app`".to_string(),
+                    "`app_id` is set, but this flowmeter was built without GitHub App support (the `app` feature of flowmeter-github, on by default); use a token in `token_env`, or build with default features".to_string(),
                 ))
             }
             None => {

@@ -1384,7 +1384,7 @@ mod documented_api {
             ..GitHubConfig::default()
         };
         let err = GitHubConnector::new(config).unwrap_err().to_string();
-        assert!(err.contains("github-app"), "{err}");
+        assert!(err.contains("`app` feature"), "{err}");
     }
 
     #[tokio::test]

@@ -45,6 +45,62 @@ pub struct Config {
     /// binary hands each to its connector, which validates its own keys.
     #[serde(default)]
     pub sources: Vec<toml::Table>,
+    /// `flowmeter serve`: where it listens, where its secrets are, when it
+    /// posts the digest.
+    #[serde(default)]
+    pub serve: ServeConfig,
+}
+
+/// `[serve]`: the server's settings. Secrets are never written here, only
+/// the names of the environment variables that hold them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// The address to listen on; `--listen` wins. Anything but loopback
+    /// needs an API token.
+    pub listen: String,
+    /// The variable holding the bearer token the API and ingest require
+    /// (when set, every `/api/v1` request needs `Authorization: Bearer ...`).
+    pub api_token_env: String,
+    /// The variable holding the GitHub webhook secret (`X-Hub-Signature-256`).
+    pub github_secret_env: String,
+    /// The variable holding the GitLab webhook token (`X-Gitlab-Token`).
+    pub gitlab_token_env: String,
+    /// The variable holding the PagerDuty v3 webhook signing secret.
+    pub pagerduty_secret_env: String,
+    /// Labels that make a GitHub or GitLab issue delivered by webhook an
+    /// incident (compared case-insensitively).
+    pub incident_labels: Vec<String>,
+    /// When to post the weekly digest: `"mon 09:00"` (UTC) or
+    /// `"mon 09:00 +01:00"` (a fixed UTC offset); unset = never.
+    pub digest: Option<String>,
+    /// Where the scheduled digest goes: `"slack"` or `"teams"`.
+    pub digest_channel: Option<String>,
+    /// The variable holding the digest's incoming-webhook URL [default:
+    /// FLOWMETER_SLACK_WEBHOOK_URL or FLOWMETER_TEAMS_WEBHOOK_URL].
+    pub digest_url_env: Option<String>,
+    /// The dashboard's public address, linked from digests.
+    pub dashboard_url: Option<String>,
+    /// The largest request body taken, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: "127.0.0.1:8080".into(),
+            api_token_env: "FLOWMETER_API_TOKEN".into(),
+            github_secret_env: "FLOWMETER_GITHUB_WEBHOOK_SECRET".into(),
+            gitlab_token_env: "FLOWMETER_GITLAB_WEBHOOK_TOKEN".into(),
+            pagerduty_secret_env: "FLOWMETER_PAGERDUTY_WEBHOOK_SECRET".into(),
+            incident_labels: vec!["incident".into()],
+            digest: None,
+            digest_channel: None,
+            digest_url_env: None,
+            dashboard_url: None,
+            max_body_bytes: 16 << 20,
+        }
+    }
 }
 
 /// The knobs of the metric definitions (METRICS.md).

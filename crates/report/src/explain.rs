@@ -85,7 +85,7 @@ pub fn headline(e: &Explanation) -> String {
     }
 }
 
-fn cell(v: &Value) -> String {
+pub fn cell(v: &Value) -> String {
     let s = match v {
         Value::Null => "—".to_string(),
         Value::String(s) => s.clone(),

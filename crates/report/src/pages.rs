@@ -81,13 +81,31 @@ fn environment() -> Environment<'static> {
     env
 }
 
+/// A page served live rather than written to a file: a navigation bar on
+/// top and each headline number linked to the records behind it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Links {
+    /// HTML put first in the body as is: the server builds it and escapes
+    /// every value in it.
+    pub nav: String,
+    /// The explain pages' path, ending in `/` (`/explain/`); the metric's
+    /// name in kebab case follows.
+    pub explain: String,
+    /// The query string (with its `?`) that keeps the page's window and scope.
+    pub query: String,
+}
+
 fn render(
     kind: &str,
     format: PageFormat,
     mut context: Value,
     charts: Vec<(String, String)>,
     chart_prefix: Option<&str>,
+    links: Option<&Links>,
 ) -> Result<Rendered, RenderError> {
+    if let (PageFormat::Html, Some(links)) = (format, links) {
+        context["links"] = json!(links);
+    }
     let env = environment();
     let template = match format {
         PageFormat::Html => format!("{kind}.html.j2"),
@@ -342,6 +360,7 @@ pub fn weekly(
     d: &WeeklyDigest,
     format: PageFormat,
     chart_prefix: Option<&str>,
+    links: Option<&Links>,
 ) -> Result<Rendered, RenderError> {
     let m = &d.current.metrics;
     let mut charts = key_charts(&d.series, "trend-");
@@ -425,7 +444,7 @@ pub fn weekly(
         "open_prs": d.open_prs.len(),
         "coverage": coverage_view(m),
     });
-    render("weekly", format, context, charts, chart_prefix)
+    render("weekly", format, context, charts, chart_prefix, links)
 }
 
 /// The team view: where each team's work waits, against the organisation.
@@ -433,6 +452,7 @@ pub fn team(
     d: &TeamDigest,
     format: PageFormat,
     chart_prefix: Option<&str>,
+    links: Option<&Links>,
 ) -> Result<Rendered, RenderError> {
     let org = &d.org.metrics;
     let stage_p50 = |m: &MetricSet, i: usize| m.cycle_time.stages.iter()[i].1.p50_hours;
@@ -486,7 +506,7 @@ pub fn team(
         },
         "teams": teams,
     });
-    render("team", format, context, charts, chart_prefix)
+    render("team", format, context, charts, chart_prefix, links)
 }
 
 fn quarter_row(v: &QuarterView) -> Value {
@@ -513,6 +533,7 @@ pub fn leadership(
     d: &LeadershipDigest,
     format: PageFormat,
     chart_prefix: Option<&str>,
+    links: Option<&Links>,
 ) -> Result<Rendered, RenderError> {
     let weeks = week_labels(&d.org.series);
     let views: Vec<&QuarterView> = std::iter::once(&d.org).chain(d.teams.iter()).collect();
@@ -592,5 +613,5 @@ pub fn leadership(
         "keys": keys.iter().map(|(k, t, _, _)| json!({"key": k, "title": t})).collect::<Vec<_>>(),
         "coverage": coverage_view(&d.org.quarter.metrics),
     });
-    render("leadership", format, context, charts, chart_prefix)
+    render("leadership", format, context, charts, chart_prefix, links)
 }

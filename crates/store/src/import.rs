@@ -83,6 +83,9 @@ pub(crate) struct Staging {
     /// Position of the next record: a later record of a key wins.
     seq: i64,
     staged: Vec<EventKind>,
+    /// Fields a record leaves out keep their stored values (webhook
+    /// records carry less than the API's: no commit list, no parents).
+    pub(crate) patch: bool,
 }
 
 fn stage_table(table: &str) -> String {
@@ -143,7 +146,9 @@ impl Staging {
         let mut summary = ImportSummary::default();
         for kind in EventKind::ALL {
             if self.staged.contains(&kind) {
-                summary.kinds.push((kind, merge_kind(conn, kind, touched)?));
+                summary
+                    .kinds
+                    .push((kind, merge_kind(conn, kind, touched, self.patch)?));
             }
         }
         Ok(summary)
@@ -224,6 +229,7 @@ fn merge_kind(
     conn: &Connection,
     kind: EventKind,
     touched: &mut Touched,
+    patch: bool,
 ) -> Result<KindCounts, StoreError> {
     let t0 = std::time::Instant::now();
     let (table, key) = table_of(kind);
@@ -231,12 +237,32 @@ fn merge_kind(
     let latest = format!("latest_{table}");
     let changed = format!("changed_{table}");
     let keys = key.join(", ");
-    // The newest record of each key (the last one read wins).
+    let all_columns = columns(conn, table)?;
+    // The newest record of each key (the last one read wins); in patch
+    // mode each field is the newest one given (a field a later record
+    // leaves out keeps an earlier record's value).
+    let newest = if patch {
+        let fields = all_columns
+            .iter()
+            .map(|c| {
+                if key.contains(&c.as_str()) {
+                    format!("\"{c}\"")
+                } else {
+                    format!("arg_max(\"{c}\", seq__) FILTER (WHERE \"{c}\" IS NOT NULL) AS \"{c}\"")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("SELECT {fields} FROM {stage} GROUP BY {keys}")
+    } else {
+        format!(
+            "SELECT * EXCLUDE (seq__) FROM {stage}
+             QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY seq__ DESC) = 1"
+        )
+    };
     conn.execute_batch(&format!(
         "DROP TABLE IF EXISTS {latest};
-         CREATE TEMP TABLE {latest} AS
-           SELECT * EXCLUDE (seq__) FROM {stage}
-           QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY seq__ DESC) = 1;
+         CREATE TEMP TABLE {latest} AS {newest};
          DROP TABLE {stage};"
     ))
     .ctx(&format!("deduplicate {table}"))?;
@@ -248,7 +274,19 @@ fn merge_kind(
         .map(|k| format!("t.{k} = s.{k}"))
         .collect::<Vec<_>>()
         .join(" AND ");
-    let differs = columns(conn, table)?
+    if patch {
+        let fill = all_columns
+            .iter()
+            .filter(|c| !key.contains(&c.as_str()))
+            .map(|c| format!("\"{c}\" = coalesce(s.\"{c}\", t.\"{c}\")"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        conn.execute_batch(&format!(
+            "UPDATE {latest} s SET {fill} FROM {table} t WHERE {on};"
+        ))
+        .ctx(&format!("fill {table} from the stored records"))?;
+    }
+    let differs = all_columns
         .iter()
         .map(|c| format!("s.\"{c}\" IS DISTINCT FROM t.\"{c}\""))
         .collect::<Vec<_>>()

@@ -12,6 +12,7 @@
 
 mod columns;
 mod import;
+mod lake;
 mod link;
 mod schema;
 mod timing;
@@ -24,17 +25,26 @@ use flowmeter_model::Event;
 
 pub use duckdb;
 pub use import::{ImportSummary, KindCounts};
+pub use lake::{LakeWritten, Partitions, Shard, TableWritten};
 pub use link::LinkSummary;
+pub use schema::version as schema_version;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the store `{path}`: {source}")]
     Open { path: String, source: duckdb::Error },
+    #[error("the store `{path}` is in use by another process{holder}; send events to the running server's API (`POST /api/v1/events`) or stop it first")]
+    Locked { path: String, holder: String },
     #[error("the store `{path}` has schema version {found}, newer than this flowmeter understands ({supported}); upgrade flowmeter")]
     TooNew {
         path: String,
         found: i64,
         supported: i64,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
     },
     #[error("store: {context}: {source}")]
     Db {
@@ -66,9 +76,20 @@ impl Store {
     /// Opens (creating if needed) a store file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: shown.clone(),
-            source,
+        let conn = Connection::open(path).map_err(|source| {
+            if source.to_string().contains("Could not set lock") {
+                StoreError::Locked {
+                    holder: server_marker(path)
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default(),
+                    path: shown.clone(),
+                }
+            } else {
+                StoreError::Open {
+                    path: shown.clone(),
+                    source,
+                }
+            }
         })?;
         Store::init(conn, shown)
     }
@@ -176,6 +197,93 @@ impl Store {
             .ctx("find commit graph gaps")?;
         rows.collect::<Result<Vec<_>, _>>()
             .ctx("find commit graph gaps")
+    }
+
+    /// Another handle on the same database for reading (and its own temporary
+    /// views): a server's readers each hold one, so pages never wait on the
+    /// writer (DuckDB isolates them with MVCC).
+    pub fn reader(&self) -> Result<Store, StoreError> {
+        Ok(Store {
+            conn: self.conn.try_clone().ctx("open a reader")?,
+            path: self.path.clone(),
+        })
+    }
+
+    /// The finish time of the last deployment, if any.
+    pub fn last_deployment_at(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        let us: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT epoch_us(max(finished_at)) FROM link_deployments",
+                [],
+                |r| r.get(0),
+            )
+            .ctx("read the last deployment")?;
+        Ok(us.and_then(chrono::DateTime::from_timestamp_micros))
+    }
+
+    /// Records per type, in the interchange format's names.
+    pub fn counts(&self) -> Result<Vec<(&'static str, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for (kind, table) in [
+            ("deployments", "deployments"),
+            ("commits", "commits"),
+            ("pull_requests", "pull_requests"),
+            ("reviews", "reviews"),
+            ("incidents", "incidents"),
+        ] {
+            let n: i64 = self
+                .conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .ctx("count records")?;
+            out.push((kind, n.max(0) as u64));
+        }
+        Ok(out)
+    }
+
+    /// Every saved sync cursor: source, cursor JSON, when it was saved
+    /// (RFC 3339, UTC).
+    pub fn sync_states(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT source_name, cursor, strftime(updated_at, '%Y-%m-%dT%H:%M:%SZ')
+                 FROM sync_cursors ORDER BY 1",
+            )
+            .ctx("read sync cursors")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .ctx("read sync cursors")?;
+        rows.collect::<Result<Vec<_>, _>>().ctx("read sync cursors")
+    }
+
+    /// Which of `ids` the webhook receiver `receiver` has stored before.
+    pub fn delivered(
+        &self,
+        receiver: &str,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut out = std::collections::HashSet::new();
+        for chunk in ids.chunks(1000) {
+            let list = chunk
+                .iter()
+                .map(|i| sql_text(i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut stmt = self
+                .conn
+                .prepare(&format!(
+                    "SELECT delivery_id FROM webhook_deliveries WHERE receiver = ? AND delivery_id IN ({list})"
+                ))
+                .ctx("read webhook deliveries")?;
+            let rows = stmt
+                .query_map([receiver], |r| r.get::<_, String>(0))
+                .ctx("read webhook deliveries")?;
+            for r in rows {
+                out.insert(r.ctx("read webhook deliveries")?);
+            }
+        }
+        Ok(out)
     }
 
     /// Every service with a deployment, by name.
@@ -313,6 +421,26 @@ impl Store {
     }
 }
 
+/// A SQL string literal of `s` (quotes doubled).
+fn sql_text(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The file a server holding the store at `path` leaves next to it,
+/// saying who holds it (`flowmeter serve at http://... (PID n)`).
+pub fn server_marker_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".server");
+    std::path::PathBuf::from(name)
+}
+
+fn server_marker(path: &Path) -> Option<String> {
+    std::fs::read_to_string(server_marker_path(path))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
 /// `FLOWMETER_FULL_RELINK=1`: relink everything after every import (the
 /// behaviour before incremental linking; a check and an escape hatch).
 fn full_relink_forced() -> bool {
@@ -331,6 +459,30 @@ impl Import<'_> {
     /// one) replaces the earlier record.
     pub fn add(&mut self, events: Vec<Event>) -> Result<(), StoreError> {
         self.staging.add(self.conn, events)
+    }
+
+    /// From now on, a field a record leaves out (null) keeps the value the
+    /// store has for that record, instead of being cleared: for sources
+    /// that send partial records (webhooks).
+    pub fn keep_missing_fields(&mut self) {
+        self.staging.patch = true;
+    }
+
+    /// Records webhook deliveries as stored (with this import's events).
+    pub fn add_deliveries(&mut self, deliveries: &[(String, String)]) -> Result<(), StoreError> {
+        for chunk in deliveries.chunks(1000) {
+            let rows = chunk
+                .iter()
+                .map(|(r, id)| format!("({}, {}, now()::TIMESTAMP)", sql_text(r), sql_text(id)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.conn
+                .execute_batch(&format!(
+                    "INSERT OR IGNORE INTO webhook_deliveries VALUES {rows}"
+                ))
+                .ctx("record webhook deliveries")?;
+        }
+        Ok(())
     }
 
     /// Saves the cursor (if any), re-links when anything changed, commits.

@@ -10,7 +10,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../queries/schema/001_events.sql")),
     (2, include_str!("../../../queries/schema/002_links.sql")),
     (3, include_str!("../../../queries/schema/003_lists.sql")),
+    (
+        4,
+        include_str!("../../../queries/schema/004_deliveries.sql"),
+    ),
 ];
+
+/// The schema version this flowmeter writes.
+pub fn version() -> i64 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
 
 pub(crate) fn migrate(conn: &Connection, path: &str) -> Result<(), StoreError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")

@@ -204,3 +204,67 @@ fn incremental_links_equal_a_full_relink() {
         }
     }
 }
+
+/// One commit with its parents, author and message as given.
+fn commit(
+    sha: &str,
+    parents: Option<Vec<String>>,
+    author: Option<&str>,
+    message: Option<&str>,
+) -> Event {
+    Event::Commit(Commit {
+        source: "test".into(),
+        repo: "acme/app".into(),
+        sha: sha.into(),
+        parents,
+        authored_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+        committed_at: None,
+        author: author.map(str::to_string),
+        message: message.map(str::to_string),
+        extra: Default::default(),
+    })
+}
+
+fn text(s: &Store, sql: &str) -> Option<String> {
+    s.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn keep_missing_fields_fills_what_a_partial_record_leaves_out() {
+    let config = MetricsConfig::default();
+    let mut s = Store::in_memory().unwrap();
+    s.import(
+        vec![commit("a1", Some(vec!["a0".into()]), Some("ann"), None)],
+        &config,
+    )
+    .unwrap();
+    // A partial record (a webhook's push commit: no parents), and in the
+    // same batch a later one that gives a message but no author.
+    let mut import = s.begin_import().unwrap();
+    import.keep_missing_fields();
+    import
+        .add(vec![
+            commit("a1", None, Some("bob"), None),
+            commit("a1", None, None, Some("fix")),
+        ])
+        .unwrap();
+    let summary = import.commit(None, &config).unwrap();
+    assert_eq!(summary.total().updated, 1);
+    assert_eq!(
+        text(&s, "SELECT parents::VARCHAR FROM commits WHERE sha = 'a1'").as_deref(),
+        Some("[a0]")
+    );
+    assert_eq!(
+        text(&s, "SELECT author FROM commits").as_deref(),
+        Some("bob")
+    );
+    assert_eq!(
+        text(&s, "SELECT message FROM commits").as_deref(),
+        Some("fix")
+    );
+    // Without it, a record replaces the stored one whole.
+    s.import(vec![commit("a1", None, None, None)], &config)
+        .unwrap();
+    assert_eq!(text(&s, "SELECT author FROM commits"), None);
+    assert_eq!(text(&s, "SELECT parents::VARCHAR FROM commits"), None);
+}

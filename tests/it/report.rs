@@ -3,46 +3,16 @@
 //! inline charts with data, nothing external, hostile titles escaped), and
 //! every headline equal to `flowmeter metrics` for the same week.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use assert_cmd::Command;
 use scraper::{Html, Selector};
 use serde_json::Value;
+
+use crate::util::{flowmeter, sample_store};
 
 const WEEK: &str = "2026-W44";
 const SINCE: &str = "2026-10-26";
 const UNTIL: &str = "2026-11-02";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn flowmeter(db: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("flowmeter").unwrap();
-    cmd.arg("--db")
-        .arg(db)
-        .arg("--config")
-        .arg(root().join("sample-data/flowmeter.toml"))
-        .env_remove("FLOWMETER_DB")
-        .env_remove("FLOWMETER_CONFIG");
-    cmd
-}
-
-/// A store with the sample organisation, plus `extra` JSON Lines.
-fn sample_store(dir: &Path, extra: &str) -> PathBuf {
-    let db = dir.join("s.duckdb");
-    flowmeter(&db)
-        .arg("import")
-        .arg(root().join("sample-data/events.jsonl"))
-        .assert()
-        .success();
-    if !extra.is_empty() {
-        let file = dir.join("extra.jsonl");
-        std::fs::write(&file, extra).unwrap();
-        flowmeter(&db).arg("import").arg(&file).assert().success();
-    }
-    db
-}
 
 fn report(db: &Path, args: &[&str]) -> String {
     let out = flowmeter(db)

@@ -20,12 +20,8 @@ const S2: &str = "2222222222222222222222222222222222222222";
 const S3: &str = "3333333333333333333333333333333333333333";
 
 fn flowmeter(db: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("flowmeter").unwrap();
-    cmd.arg("--db")
-        .arg(db)
-        .env_remove("FLOWMETER_DB")
-        .env_remove("FLOWMETER_CONFIG")
-        .env("E2E_GH_TOKEN", GH_TOKEN)
+    let mut cmd = crate::util::bare(db);
+    cmd.env("E2E_GH_TOKEN", GH_TOKEN)
         .env("E2E_PD_TOKEN", PD_TOKEN);
     cmd
 }
@@ -779,4 +775,121 @@ services_field = "customfield_10003"
     let m: Value = serde_json::from_slice(&out.stdout).unwrap();
     // incident.io: INC-1, 2, 4, 7, 8 (the others are not incidents); JSM: 3.
     assert_eq!(m["time_to_restore"]["incidents"], 8, "{m}");
+}
+
+/// `flowmeter serve` syncs a source with `interval` by itself (the first
+/// time at start-up), shows it on its sources page, and stores the same
+/// records as `flowmeter sync`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_served_source_with_an_interval_syncs_by_itself() {
+    let gh = MockServer::start().await;
+    mount_github(&gh).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("flowmeter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[sources]]
+type = "github"
+name = "gh"
+api_url = "{gh}/api/v3"
+token_env = "E2E_GH_TOKEN"
+repos = ["acme/shop"]
+retry_base_ms = 1
+interval = "1h"
+since = "2026-02-20"
+"#,
+            gh = gh.uri()
+        ),
+    )
+    .unwrap();
+    let by_hand = dir.path().join("by-hand.duckdb");
+    let out = tokio::task::block_in_place(|| {
+        flowmeter(&by_hand)
+            .arg("--config")
+            .arg(&config)
+            .args(["sync"])
+            .output()
+            .unwrap()
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let served_db = dir.path().join("served.duckdb");
+    let served = tokio::task::block_in_place(|| {
+        crate::util::Served::start_with(
+            Some(&served_db),
+            &config,
+            &[],
+            &[("E2E_GH_TOKEN", GH_TOKEN)],
+        )
+    });
+    let client = reqwest::Client::new();
+    let mut sources = Value::Null;
+    for _ in 0..100 {
+        sources = client
+            .get(format!("{}/api/v1/sources", served.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if sources[0]["last_finished"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(sources[0]["name"], "gh", "{sources}");
+    assert_eq!(sources[0]["interval"], "1h", "{sources}");
+    assert!(sources[0]["last_error"].is_null(), "{sources}");
+    assert!(
+        sources[0]["last_result"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("synced `gh`"),
+        "{sources}"
+    );
+    assert!(sources[0]["cursor"].is_string(), "{sources}");
+    let page = client
+        .get(format!("{}/sources", served.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("every 1h"), "{page}");
+    tokio::task::block_in_place(|| assert!(served.stop().success()));
+    let all = [
+        "metrics",
+        "--format",
+        "json",
+        "--since",
+        "2000-01-01",
+        "--until",
+        "2100-01-01",
+    ];
+    let a = tokio::task::block_in_place(|| metrics_of(&by_hand, &config, &all));
+    let b = tokio::task::block_in_place(|| metrics_of(&served_db, &config, &all));
+    assert_eq!(a, b);
+    assert!(a["deployment_frequency"]["deployments"].as_u64().unwrap() > 0);
+}
+
+fn metrics_of(db: &Path, config: &Path, args: &[&str]) -> Value {
+    let out = flowmeter(db)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }

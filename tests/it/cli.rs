@@ -7,14 +7,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-fn flowmeter(db: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("flowmeter").unwrap();
-    cmd.arg("--db")
-        .arg(db)
-        .env_remove("FLOWMETER_DB")
-        .env_remove("FLOWMETER_CONFIG");
-    cmd
-}
+use crate::util::bare as flowmeter;
 
 const GOOD: &str = r#"{"type":"commit","repo":"acme/app","sha":"a1","parents":[],"authored_at":"2026-03-03T00:00:00Z"}
 {"type":"deployment","id":"d1","service":"app","repo":"acme/app","environment":"production","status":"success","finished_at":"2026-03-03T10:00:00Z","commit_sha":"a1"}

@@ -1,0 +1,148 @@
+//! Reading event files and bodies (EVENTS.md: JSON Lines or CSV) into
+//! validated records, and storing them: the import use-case behind
+//! `flowmeter import`, `POST /api/v1/events` and the webhook receivers.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use flowmeter_model::{
+    kind_from_file_name, read_csv, EventKind, JsonlChunks, LineError, ReadOutcome,
+};
+use flowmeter_store::{Import, ImportSummary};
+
+use crate::AppError;
+
+/// How many invalid lines are kept for the message; the rest are counted.
+pub const SHOWN_ERRORS: usize = 20;
+
+/// Lines parsed and stored per step: bounds memory on large files.
+const CHUNK_LINES: usize = 200_000;
+
+/// The records of one file (or stdin for `-`), chunk by chunk, by
+/// extension; `kind` is the record type of a CSV file whose name does not
+/// say it.
+pub fn read_chunks(
+    path: &Path,
+    kind: Option<EventKind>,
+) -> Result<Box<dyn Iterator<Item = Result<ReadOutcome, AppError>>>, AppError> {
+    let stdin = path == Path::new("-");
+    let name = if stdin {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let reader: Box<dyn Read> = if stdin {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(|e| AppError::Io(format!("cannot open `{name}`"), e))?)
+    };
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "csv" => {
+            let kind = kind.or_else(|| kind_from_file_name(&name));
+            let out = read_csv(reader, &name, kind)
+                .map_err(|e| AppError::Invalid(format!("cannot read `{name}`: {e}")))?;
+            Ok(Box::new(std::iter::once(Ok(out))))
+        }
+        "jsonl" | "ndjson" | "json" | "" => {
+            let chunks = JsonlChunks::new(
+                BufReader::with_capacity(1 << 20, reader),
+                &name,
+                CHUNK_LINES,
+            );
+            Ok(Box::new(chunks.map(move |c| {
+                c.map_err(|e| AppError::Io(format!("cannot read `{name}`"), e))
+            })))
+        }
+        other => Err(AppError::Invalid(format!(
+            "cannot import `{name}`: unknown file type `.{other}` (use .jsonl, .ndjson or .csv)"
+        ))),
+    }
+}
+
+/// What reading found, besides the records stored.
+#[derive(Debug, Default)]
+pub struct Streamed {
+    pub records: usize,
+    /// The first [`SHOWN_ERRORS`] invalid lines.
+    pub invalid: Vec<LineError>,
+    pub invalid_count: usize,
+}
+
+impl Streamed {
+    fn take(&mut self, errors: Vec<LineError>) {
+        self.invalid_count += errors.len();
+        let room = SHOWN_ERRORS.saturating_sub(self.invalid.len());
+        self.invalid.extend(errors.into_iter().take(room));
+    }
+}
+
+/// Streams files into an import. With `skip_invalid` false nothing more is
+/// stored after the first invalid line (the caller then drops the import,
+/// which rolls it back).
+pub fn stream_files(
+    import: &mut Import<'_>,
+    files: &[PathBuf],
+    kind: Option<EventKind>,
+    skip_invalid: bool,
+) -> Result<Streamed, AppError> {
+    let mut s = Streamed::default();
+    for path in files {
+        for chunk in read_chunks(path, kind)? {
+            let chunk = chunk?;
+            s.take(chunk.errors);
+            if skip_invalid || s.invalid_count == 0 {
+                s.records += chunk.events.len();
+                import.add(chunk.events)?;
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// A request body of JSON Lines, validated as an import validates a file
+/// (`name` stands for the file in errors).
+pub fn parse_body(body: &[u8], name: &str) -> Result<(ReadOutcome, Streamed), AppError> {
+    let mut out = ReadOutcome::default();
+    let mut s = Streamed::default();
+    for chunk in JsonlChunks::new(body, name, usize::MAX) {
+        let chunk = chunk.map_err(|e| AppError::Io(format!("cannot read `{name}`"), e))?;
+        out.events.extend(chunk.events);
+        s.take(chunk.errors);
+    }
+    s.records = out.events.len();
+    Ok((out, s))
+}
+
+/// One line per record type: new, updated, unchanged.
+pub fn kinds_table(s: &ImportSummary) -> String {
+    let mut out = String::new();
+    for (kind, c) in &s.kinds {
+        out.push_str(&format!(
+            "\n  {:<13} {:>8} new {:>8} updated {:>8} unchanged",
+            kind.as_str(),
+            c.inserted,
+            c.updated,
+            c.unchanged
+        ));
+    }
+    out
+}
+
+/// The import summary: records read, and per type what was written.
+pub fn summary_text(read: usize, skipped: usize, s: &ImportSummary, db: &str) -> String {
+    let t = s.total();
+    let mut out = format!(
+        "imported {read} records into `{db}`: {} new, {} updated, {} unchanged",
+        t.inserted, t.updated, t.unchanged
+    );
+    if skipped > 0 {
+        out.push_str(&format!(", {skipped} invalid lines skipped"));
+    }
+    out.push_str(&kinds_table(s));
+    out
+}

@@ -1,0 +1,382 @@
+//! The dashboard: server-rendered HTML that works without JavaScript. The
+//! weekly, team and leadership pages are the reports' own templates with a
+//! navigation bar on top (plain links and a GET form for week and scope)
+//! and each headline linked to its explain page; explain, coverage and
+//! sources are small pages built here. Every value from the data or the
+//! request is HTML-escaped.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State as St};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use flowmeter_app::read::{self, MetricsAnswer, ReportKind};
+use flowmeter_app::{AppError, Question};
+use flowmeter_report::pages::{Links, PageFormat};
+use serde_json::{json, Value};
+
+use crate::state::State;
+
+/// `&`, `<`, `>`, `"`, `'` escaped.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a query value.
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The query string (`?week=...&team=...`) that keeps a question's window
+/// and scope, or nothing.
+pub fn query_string(q: &Question) -> String {
+    let pairs: Vec<String> = [
+        ("week", &q.week),
+        ("since", &q.since),
+        ("until", &q.until),
+        ("team", &q.team),
+        ("service", &q.service),
+        ("repo", &q.repo),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| {
+        v.as_deref()
+            .filter(|v| !v.is_empty())
+            .map(|v| format!("{k}={}", enc(v)))
+    })
+    .collect();
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", pairs.join("&"))
+    }
+}
+
+/// The navigation bar: the pages (keeping the window and scope) and a form
+/// to change them.
+fn nav(s: &State, q: &Question) -> String {
+    let qs = esc(&query_string(q));
+    let link = |path: &str, name: &str| format!("<a href=\"{path}{qs}\">{name}</a>");
+    let value = |v: &Option<String>| esc(v.as_deref().unwrap_or_default());
+    let mut teams = String::from("<option value=\"\">all teams</option>");
+    for t in s.config.teams.keys() {
+        let selected = if q.team.as_deref() == Some(t.as_str()) {
+            " selected"
+        } else {
+            ""
+        };
+        teams.push_str(&format!("<option{selected}>{}</option>", esc(t)));
+    }
+    format!(
+        "<nav class=\"fm\">{} {} {} {} {}\
+         <form method=\"get\">\
+         <label>week <input name=\"week\" placeholder=\"2026-W07\" size=\"9\" value=\"{}\"></label>\
+         <label>or since <input name=\"since\" type=\"date\" value=\"{}\"></label>\
+         <label>until <input name=\"until\" type=\"date\" value=\"{}\"></label>\
+         <select name=\"team\">{teams}</select>\
+         <input name=\"service\" placeholder=\"service\" size=\"10\" value=\"{}\">\
+         <input name=\"repo\" placeholder=\"repo\" size=\"12\" value=\"{}\">\
+         <button>show</button></form></nav>",
+        link("/weekly", "Weekly"),
+        link("/team", "Teams"),
+        link("/leadership", "Leadership"),
+        link("/coverage", "Coverage"),
+        "<a href=\"/sources\">Sources</a>",
+        value(&q.week),
+        value(&q.since),
+        value(&q.until),
+        value(&q.service),
+        value(&q.repo),
+    )
+}
+
+/// A page built here, in the reports' look.
+fn page(s: &State, q: &Question, title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t}</title><style>{STYLE}</style></head><body>{nav}<h1>{t}</h1>{body}\
+         <footer>flowmeter · {store}</footer></body></html>\n",
+        t = esc(title),
+        nav = nav(s, q),
+        store = esc(&s.store_label),
+    ))
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;color:#1b1b1b;max-width:1100px;margin:2rem auto;padding:0 1rem;line-height:1.45}\
+table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #eee;vertical-align:top}\
+th{background:#f6f6f6}td.num{text-align:right}.warn{color:#8a4b00}.muted{color:#666}footer{margin-top:2rem;color:#666;font-size:.85rem}\
+nav.fm{display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center;border-bottom:1px solid #ddd;padding-bottom:.6rem}\
+nav.fm form{display:flex;flex-wrap:wrap;gap:.4rem;margin-left:auto}pre{background:#f6f6f6;padding:.6rem;overflow:auto}";
+
+/// An error as a page: the message, escaped, with its status.
+pub struct PageError(StatusCode, String);
+
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> PageError {
+        let status = match &e {
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            e if e.is_user_error() => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        PageError(status, e.to_string())
+    }
+}
+
+impl From<QueryRejection> for PageError {
+    fn from(e: QueryRejection) -> PageError {
+        PageError(StatusCode::BAD_REQUEST, e.body_text())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let body = format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>flowmeter: {}</title></head>\
+             <body><h1>{}</h1><p>{}</p><p><a href=\"/weekly\">back to the weekly page</a></p></body></html>\n",
+            self.0.as_u16(),
+            esc(self.0.canonical_reason().unwrap_or("error")),
+            esc(&self.1)
+        );
+        (self.0, Html(body)).into_response()
+    }
+}
+
+type PageResult = Result<Response, PageError>;
+
+/// `/weekly`, `/team`, `/leadership`.
+pub async fn report(
+    St(s): St<State>,
+    Path(kind): Path<String>,
+    q: Result<Query<Question>, QueryRejection>,
+) -> PageResult {
+    let kind = ReportKind::parse(&kind)
+        .ok_or_else(|| PageError(StatusCode::NOT_FOUND, format!("no page `/{kind}`")))?;
+    let q = q?.0;
+    let links = Links {
+        nav: nav(&s, &q),
+        explain: "/explain/".into(),
+        query: query_string(&q),
+    };
+    let config = s.config.clone();
+    let rendered = s
+        .readers
+        .with(move |store| {
+            read::report(
+                store,
+                &config,
+                kind,
+                &q,
+                PageFormat::Html,
+                None,
+                Some(&links),
+            )
+        })
+        .await?;
+    Ok(Html(rendered.page).into_response())
+}
+
+/// `/explain/{metric}`: the number and the records behind it.
+pub async fn explain(
+    St(s): St<State>,
+    Path(metric): Path<String>,
+    q: Result<Query<Question>, QueryRejection>,
+) -> PageResult {
+    let q = q?.0;
+    let what = read::explained(&metric)?;
+    let config = s.config.clone();
+    let shown = q.clone();
+    let e = s
+        .readers
+        .with(move |store| read::explain(store, &config, what, &shown))
+        .await?;
+    let mut body = format!(
+        "<p><strong>{}</strong></p><p class=\"muted\">{} to {} (UTC) · {} records{}</p>",
+        esc(&flowmeter_report::explain::headline(&e)),
+        e.metrics.window.since.format("%Y-%m-%d %H:%M"),
+        e.metrics.window.until.format("%Y-%m-%d %H:%M"),
+        e.total,
+        if e.rows.len() < e.total {
+            format!(
+                " (the first {}; add <code>limit=N</code> for more)",
+                e.rows.len()
+            )
+        } else {
+            String::new()
+        }
+    );
+    if e.total > 0 {
+        body.push_str("<table><tr>");
+        for c in &e.columns {
+            body.push_str(&format!("<th>{}</th>", esc(c)));
+        }
+        body.push_str("</tr>");
+        for r in &e.rows {
+            body.push_str("<tr>");
+            for v in r {
+                let class = if v.is_number() { " class=\"num\"" } else { "" };
+                body.push_str(&format!(
+                    "<td{class}>{}</td>",
+                    esc(&flowmeter_report::explain::cell(v))
+                ));
+            }
+            body.push_str("</tr>");
+        }
+        body.push_str("</table>");
+    }
+    Ok(page(&s, &q, &format!("Explain: {metric}"), &body).into_response())
+}
+
+/// `/coverage`: what the numbers rest on and what is missing.
+pub async fn coverage(St(s): St<State>, q: Result<Query<Question>, QueryRejection>) -> PageResult {
+    let q = q?.0;
+    let config = s.config.clone();
+    let asked = q.clone();
+    let answer = s
+        .readers
+        .with(move |store| read::metrics(store, &config, &asked))
+        .await?;
+    let MetricsAnswer::One(m) = answer else {
+        return Err(PageError(
+            StatusCode::BAD_REQUEST,
+            "coverage takes no `by`".into(),
+        ));
+    };
+    let c = &m.metrics.coverage;
+    let mut items = vec![
+        format!(
+            "{} of {} changes linked to a pull request; {} without a known start.",
+            c.changes_with_pr, c.changes, c.changes_without_start
+        ),
+        format!(
+            "{} merged pull requests not deployed yet.",
+            c.prs_merged_not_deployed
+        ),
+        format!(
+            "{} of {} incidents attributed to a deployment.",
+            c.incidents_attributed, c.incidents
+        ),
+    ];
+    if c.prs_without_reviews > 0 {
+        items.push(format!(
+            "{} merged pull requests have no review data: their pickup and review stages rest on merge times.",
+            c.prs_without_reviews
+        ));
+    }
+    if c.incidents_unmapped > 0 {
+        items.push(format!(
+            "{} incidents name services without production deployments: map them with service_map.",
+            c.incidents_unmapped
+        ));
+    }
+    if !c.services_without_team.is_empty() {
+        items.push(format!(
+            "Services without a team: {}.",
+            c.services_without_team.join(", ")
+        ));
+    }
+    for t in &c.thin_samples {
+        items.push(format!("Thin data: {t}; read this percentile with care."));
+    }
+    let body = format!(
+        "<p class=\"muted\">{} to {} (UTC)</p><ul>{}</ul>",
+        m.window.since.format("%Y-%m-%d"),
+        m.window.until.format("%Y-%m-%d"),
+        items
+            .iter()
+            .map(|i| format!("<li>{}</li>", esc(i)))
+            .collect::<String>()
+    );
+    Ok(page(&s, &q, "Data coverage", &body).into_response())
+}
+
+/// Each configured source (and each source with a cursor): its schedule,
+/// cursor, last sync and last error.
+pub async fn source_rows(s: &State) -> Result<Vec<Value>, AppError> {
+    let saved = s.readers.with(|store| Ok(store.sync_states()?)).await?;
+    let status = s.sources.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut names: Vec<String> = status.keys().cloned().collect();
+    for (n, _, _) in &saved {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    names.sort();
+    Ok(names
+        .into_iter()
+        .map(|n| {
+            let cursor = saved.iter().find(|(name, _, _)| *name == n);
+            let st = status.get(&n).cloned().unwrap_or_default();
+            json!({
+                "name": n,
+                "interval": st.interval,
+                "running": st.running,
+                "progress": st.progress,
+                "cursor": cursor.map(|c| c.1.clone()),
+                "cursor_saved_at": cursor.map(|c| c.2.clone()),
+                "last_started": st.last_started,
+                "last_finished": st.last_finished,
+                "last_result": st.last_result,
+                "last_error": st.last_error,
+            })
+        })
+        .collect())
+}
+
+/// `/sources`.
+pub async fn sources(St(s): St<State>) -> PageResult {
+    let rows = source_rows(&s).await?;
+    let text = |v: &Value| match v {
+        Value::Null => "—".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut body = String::from(
+        "<table><tr><th>source</th><th>schedule</th><th>state</th><th>last sync</th><th>result</th><th>last error</th><th>cursor</th></tr>",
+    );
+    for r in &rows {
+        let state = if r["running"] == json!(true) {
+            format!("running: {}", text(&r["progress"]))
+        } else {
+            "idle".into()
+        };
+        let mut cursor = text(&r["cursor"]);
+        if cursor.chars().count() > 80 {
+            cursor = cursor.chars().take(79).collect::<String>() + "…";
+        }
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"warn\">{}</td><td><code>{}</code></td></tr>",
+            esc(&text(&r["name"])),
+            esc(&r["interval"].as_str().map(|i| format!("every {i}")).unwrap_or_else(|| "by hand".into())),
+            esc(&state),
+            esc(&text(&r["last_finished"])),
+            esc(&text(&r["last_result"])),
+            esc(&text(&r["last_error"])),
+            esc(&cursor),
+        ));
+    }
+    body.push_str("</table>");
+    if rows.is_empty() {
+        body = "<p>No sources: add <code>[[sources]]</code> to flowmeter.toml, with <code>interval = \"15m\"</code> to sync them on a schedule.</p>".into();
+    }
+    Ok(page(&s, &Question::default(), "Sources", &body).into_response())
+}

@@ -1,0 +1,138 @@
+//! What every handler shares: the configuration, the settings, the write
+//! queue, a pool of read handles on the store, the sources' status and the
+//! server's own counters.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use flowmeter_app::AppError;
+use flowmeter_config::Config;
+use flowmeter_store::Store;
+use tokio::sync::Semaphore;
+
+use crate::settings::Settings;
+use crate::writer::WriteQueue;
+
+/// Read handles on the store; each request borrows one for its queries
+/// (and the temporary views they make), on a blocking thread.
+pub struct Readers {
+    pool: Arc<Mutex<Vec<Store>>>,
+    permits: Arc<Semaphore>,
+    /// Kept to open more handles (a sync gets its own).
+    origin: Mutex<Store>,
+}
+
+/// A borrowed read handle; goes back to the pool when dropped, also when
+/// the work panics.
+struct Borrowed {
+    store: Option<Store>,
+    pool: Arc<Mutex<Vec<Store>>>,
+}
+
+impl Drop for Borrowed {
+    fn drop(&mut self) {
+        if let Some(s) = self.store.take() {
+            self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(s);
+        }
+    }
+}
+
+impl Readers {
+    pub fn new(origin: Store, stores: Vec<Store>) -> Readers {
+        Readers {
+            permits: Arc::new(Semaphore::new(stores.len())),
+            pool: Arc::new(Mutex::new(stores)),
+            origin: Mutex::new(origin),
+        }
+    }
+
+    /// A read handle of one's own (for a long job like a sync).
+    pub fn dedicated(&self) -> Result<Store, AppError> {
+        Ok(self
+            .origin
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reader()?)
+    }
+
+    /// Runs `work` with a read handle, off the async threads. The permit
+    /// travels with the handle, so a request dropped while its work runs
+    /// cannot hand the same handle out twice.
+    pub async fn with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Store) -> Result<T, AppError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| AppError::Other("the server is shutting down".into()))?;
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let store = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let mut borrowed = Borrowed {
+                store,
+                pool: pool.clone(),
+            };
+            let store = borrowed
+                .store
+                .as_mut()
+                .ok_or_else(|| AppError::Other("no read handle free".into()))?;
+            work(store)
+        })
+        .await
+        .map_err(|e| AppError::Other(format!("a request failed: {e}")))?
+    }
+}
+
+/// One source's last and current sync, for the sources page.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SourceStatus {
+    /// `"15m"` as configured; none = synced only by hand.
+    pub interval: Option<String>,
+    pub running: bool,
+    /// The latest progress line of a running sync.
+    pub progress: Option<String>,
+    pub last_started: Option<String>,
+    pub last_finished: Option<String>,
+    /// What the last sync did, or why it failed.
+    pub last_result: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// The server's own counters (exposed on `/metrics`).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Requests answered, pages and API.
+    pub requests: AtomicU64,
+    /// Webhook deliveries queued.
+    pub deliveries: AtomicU64,
+    /// Webhook deliveries recognised as repeats.
+    pub duplicates: AtomicU64,
+    /// Webhook deliveries refused (signature, payload).
+    pub rejected: AtomicU64,
+    /// Records stored through `POST /api/v1/events`.
+    pub ingested: AtomicU64,
+}
+
+/// The shared state of the server.
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub settings: Settings,
+    pub readers: Arc<Readers>,
+    pub writes: WriteQueue,
+    pub sources: Mutex<BTreeMap<String, SourceStatus>>,
+    pub counters: Counters,
+    /// Shown in the page footer: the store and whether it is the demo.
+    pub store_label: String,
+    /// Where `/` leads (the demo opens on its data's last week).
+    pub home: String,
+    /// The window of `/metrics` (the last 28 days; the demo's last four
+    /// weeks of data).
+    pub gauge_window: flowmeter_app::Question,
+}
+
+pub type State = Arc<Shared>;

@@ -1,0 +1,291 @@
+//! The lake: the store's records and links as Hive-partitioned Parquet
+//! (`DIR/<table>/month=YYYY-MM/<shard file>.parquet`), for engines that
+//! scale past one machine (Spark, Trino, DuckDB over object storage). The
+//! metric SQL of `queries/metrics/` runs over these tables unchanged but for
+//! a small dialect layer (scripts/spark-check).
+//!
+//! Each table is partitioned by the month of one timestamp (`none` when it
+//! is null), so an export from a month on rewrites only those partitions.
+//! A shard (`i/n`) writes only its rows: deployment-side tables by a hash of
+//! the service, pull-request-side tables by a hash of the repository,
+//! incidents by their first service; its files are named after it
+//! (`shard-i-of-n_k.parquet`), so shards written by different machines sit
+//! side by side and their union is the whole lake.
+
+use std::path::Path;
+
+use crate::{sql_text, Context, Store, StoreError};
+
+/// A part of the lake: rows whose key hashes to `index` modulo `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// `"2/8"` (the third of eight, counting from 0).
+    pub fn parse(s: &str) -> Option<Shard> {
+        let (i, n) = s.split_once('/')?;
+        let (index, count) = (i.trim().parse().ok()?, n.trim().parse().ok()?);
+        (count > 0 && index < count).then_some(Shard { index, count })
+    }
+
+    fn file_prefix(&self) -> String {
+        format!("shard-{}-of-{}_", self.index, self.count)
+    }
+}
+
+/// One lake table: its rows (with `month__` and `shard_key__`) as a query.
+struct LakeTable {
+    name: &'static str,
+    /// The timestamp whose month partitions the table.
+    month_of: &'static str,
+    select: &'static str,
+}
+
+const TABLES: [LakeTable; 10] = [
+    LakeTable {
+        name: "deployments",
+        month_of: "coalesce(finished_at, started_at)",
+        select: "SELECT *, coalesce(finished_at, started_at) AS ts__, service AS shard_key__ FROM deployments",
+    },
+    LakeTable {
+        name: "commits",
+        month_of: "authored_at",
+        select: "SELECT *, authored_at AS ts__, repo AS shard_key__ FROM commits",
+    },
+    LakeTable {
+        name: "pull_requests",
+        month_of: "created_at",
+        select: "SELECT *, created_at AS ts__, repo AS shard_key__ FROM pull_requests",
+    },
+    LakeTable {
+        name: "reviews",
+        month_of: "submitted_at",
+        select: "SELECT *, submitted_at AS ts__, repo AS shard_key__ FROM reviews",
+    },
+    LakeTable {
+        name: "incidents",
+        month_of: "created_at",
+        select: "SELECT *, created_at AS ts__, services[1] AS shard_key__ FROM incidents",
+    },
+    LakeTable {
+        name: "link_deployments",
+        month_of: "finished_at",
+        select: "SELECT *, finished_at AS ts__, service AS shard_key__ FROM link_deployments",
+    },
+    LakeTable {
+        name: "link_changes",
+        month_of: "deployed_at",
+        select: "SELECT *, deployed_at AS ts__, service AS shard_key__ FROM link_changes",
+    },
+    LakeTable {
+        name: "link_incidents",
+        month_of: "the incident's created_at",
+        select: "SELECT l.*, i.created_at AS ts__, i.services[1] AS shard_key__ FROM link_incidents l
+                 LEFT JOIN incidents i ON i.source = l.incident_source AND i.id = l.incident_id",
+    },
+    LakeTable {
+        name: "link_incident_services",
+        month_of: "the incident's created_at",
+        select: "SELECT l.*, i.created_at AS ts__, i.services[1] AS shard_key__ FROM link_incident_services l
+                 LEFT JOIN incidents i ON i.source = l.incident_source AND i.id = l.incident_id",
+    },
+    LakeTable {
+        name: "link_prs",
+        month_of: "coalesce(merged_at, created_at)",
+        select: "SELECT *, coalesce(merged_at, created_at) AS ts__, repo AS shard_key__ FROM link_prs",
+    },
+];
+
+/// Rows per partition (`2026-10` or `none`), by month.
+pub type Partitions = Vec<(String, u64)>;
+
+/// One table of an export.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TableWritten {
+    pub table: String,
+    /// The timestamp whose month partitions it.
+    pub month_of: String,
+    pub partitions: Partitions,
+}
+
+/// What an export wrote (this shard's rows).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LakeWritten {
+    pub tables: Vec<TableWritten>,
+}
+
+impl Store {
+    /// Writes the lake into `dir` (this shard's files; from `from_month`
+    /// (`YYYY-MM`) on, else all). The shard's earlier files of the
+    /// partitions written are replaced; other shards' files are untouched.
+    pub fn export_lake(
+        &self,
+        dir: &Path,
+        shard: Shard,
+        from_month: Option<&str>,
+    ) -> Result<LakeWritten, StoreError> {
+        let mut written = LakeWritten::default();
+        let io = |source: std::io::Error, what: &str| StoreError::Io {
+            context: format!("lake `{}`: cannot {what}", dir.display()),
+            source,
+        };
+        for t in &TABLES {
+            let table_dir = dir.join(t.name);
+            std::fs::create_dir_all(&table_dir).map_err(|e| io(e, "create a table directory"))?;
+            // This shard's earlier files of the partitions to write go first.
+            for part in std::fs::read_dir(&table_dir).map_err(|e| io(e, "list partitions"))? {
+                let part = part.map_err(|e| io(e, "list partitions"))?.path();
+                let month = part
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_prefix("month="))
+                    .unwrap_or_default()
+                    .to_string();
+                if from_month.is_some_and(|m| month.as_str() < m && month != "none") {
+                    continue;
+                }
+                for f in std::fs::read_dir(&part).map_err(|e| io(e, "list files"))? {
+                    let f = f.map_err(|e| io(e, "list files"))?.path();
+                    let mine = f
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(&shard.file_prefix()));
+                    if mine {
+                        std::fs::remove_file(&f).map_err(|e| io(e, "replace a file"))?;
+                    }
+                }
+            }
+            let mut filter = format!(
+                "hash(coalesce(shard_key__, '')) % {} = {}",
+                shard.count, shard.index
+            );
+            if let Some(m) = from_month {
+                filter.push_str(&format!(" AND (month IS NULL OR month >= {})", sql_text(m)));
+            }
+            let rows = format!(
+                "SELECT * EXCLUDE (ts__, shard_key__, month), coalesce(month, 'none') AS month
+                 FROM (SELECT *, strftime(ts__, '%Y-%m') AS month FROM ({select}))
+                 WHERE {filter}",
+                select = t.select
+            );
+            let n: i64 = self
+                .conn
+                .query_row(&format!("SELECT count(*) FROM ({rows})"), [], |r| r.get(0))
+                .ctx(&format!("count {}", t.name))?;
+            if n == 0 {
+                // No rows: one empty file keeps the table's schema readable.
+                let none = table_dir.join("month=none");
+                std::fs::create_dir_all(&none).map_err(|e| io(e, "create a partition"))?;
+                let file = none.join(format!("{}0.parquet", shard.file_prefix()));
+                self.conn
+                    .execute_batch(&format!(
+                        "COPY (SELECT * EXCLUDE (month) FROM ({rows}) LIMIT 0) TO {} (FORMAT parquet)",
+                        sql_text(&file.display().to_string())
+                    ))
+                    .ctx(&format!("write the lake table {}", t.name))?;
+            } else {
+                self.conn
+                    .execute_batch(&format!(
+                        "COPY ({rows}) TO {} (FORMAT parquet, PARTITION_BY (month), OVERWRITE_OR_IGNORE true, FILENAME_PATTERN {})",
+                        sql_text(&table_dir.display().to_string()),
+                        sql_text(&format!("{}{{i}}", shard.file_prefix()))
+                    ))
+                    .ctx(&format!("write the lake table {}", t.name))?;
+            }
+            let mut stmt = self
+                .conn
+                .prepare(&format!(
+                    "SELECT month, count(*) FROM ({rows}) GROUP BY 1 ORDER BY 1"
+                ))
+                .ctx(&format!("count {}", t.name))?;
+            let parts = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                })
+                .ctx(&format!("count {}", t.name))?
+                .collect::<Result<Vec<_>, _>>()
+                .ctx(&format!("count {}", t.name))?;
+            written.tables.push(TableWritten {
+                table: t.name.to_string(),
+                month_of: t.month_of.to_string(),
+                partitions: parts,
+            });
+        }
+        Ok(written)
+    }
+
+    /// Rows per partition of every table of the lake at `dir` (all shards).
+    pub fn lake_partitions(&self, dir: &Path) -> Result<Vec<(String, Partitions)>, StoreError> {
+        let mut out = Vec::new();
+        for t in &TABLES {
+            let glob = dir.join(t.name).join("*").join("*.parquet");
+            let has_files = std::fs::read_dir(dir.join(t.name))
+                .map(|d| {
+                    d.flatten().any(|p| {
+                        std::fs::read_dir(p.path())
+                            .map(|mut f| f.next().is_some())
+                            .unwrap_or(false)
+                    })
+                })
+                .unwrap_or(false);
+            if !has_files {
+                out.push((t.name.to_string(), Vec::new()));
+                continue;
+            }
+            let mut stmt = self
+                .conn
+                .prepare(&format!(
+                    "SELECT month, count(*) FROM read_parquet({}, hive_partitioning = true) GROUP BY 1 ORDER BY 1",
+                    sql_text(&glob.display().to_string())
+                ))
+                .ctx("read the lake")?;
+            let parts = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                })
+                .ctx("read the lake")?
+                .collect::<Result<Vec<_>, _>>()
+                .ctx("read the lake")?;
+            out.push((t.name.to_string(), parts));
+        }
+        Ok(out)
+    }
+
+    /// The month column of each lake table.
+    pub fn lake_months() -> Vec<(&'static str, &'static str)> {
+        TABLES.iter().map(|t| (t.name, t.month_of)).collect()
+    }
+
+    /// Every row of every table of the lake at `dir` (all shards), sorted,
+    /// as text: two lakes with the same rows give the same text.
+    pub fn lake_text(&self, dir: &Path) -> Result<String, StoreError> {
+        let mut out = String::new();
+        for t in &TABLES {
+            let glob = dir.join(t.name).join("*").join("*.parquet");
+            let mut stmt = self
+                .conn
+                .prepare(&format!(
+                    "SELECT * FROM read_parquet({}, hive_partitioning = true) ORDER BY ALL",
+                    sql_text(&glob.display().to_string())
+                ))
+                .ctx("read the lake")?;
+            let mut rows = stmt.query([]).ctx("read the lake")?;
+            out.push_str(t.name);
+            out.push('\n');
+            while let Some(r) = rows.next().ctx("read the lake")? {
+                let n = r.as_ref().column_count();
+                let cells: Vec<String> = (0..n)
+                    .map(|i| format!("{:?}", r.get::<_, duckdb::types::Value>(i).ok()))
+                    .collect();
+                out.push_str(&cells.join("|"));
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+}
