@@ -211,9 +211,18 @@ fn ingest_refuses_a_bad_line_by_number_and_keeps_the_store() {
     assert_eq!(answer["errors"][0]["field"], "status", "{answer}");
     assert_eq!(stats(&s), before, "a refused request changed the store");
 
+    // The weekly page of that week, before (and cached) and after the write.
+    let week = format!("{}/weekly?week=2026-W45", s.url);
+    let before_page = headlines(&get(&week).1);
+    assert_eq!(headlines(&get(&week).1), before_page);
     let (status, text) = post(&url, &[], format!("{good}\n").into_bytes());
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(json(&text)["inserted"], 1);
+    let after_page = headlines(&get(&week).1);
+    assert_ne!(
+        after_page[0], before_page[0],
+        "the page was not recomputed after a write"
+    );
     let after = stats(&s);
     assert_eq!(
         after["deployments"],

@@ -109,6 +109,7 @@ impl Server {
             store_label,
             home,
             gauge_window,
+            pages: Default::default(),
         });
         Ok(Server { state, writer })
     }

@@ -7,7 +7,7 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State as St};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use flowmeter_app::read::{self, MetricsAnswer, ReportKind};
 use flowmeter_app::{AppError, Question};
@@ -167,11 +167,17 @@ type PageResult = Result<Response, PageError>;
 pub async fn report(
     St(s): St<State>,
     Path(kind): Path<String>,
+    uri: Uri,
     q: Result<Query<Question>, QueryRejection>,
 ) -> PageResult {
     let kind = ReportKind::parse(&kind)
         .ok_or_else(|| PageError(StatusCode::NOT_FOUND, format!("no page `/{kind}`")))?;
     let q = q?.0;
+    let generation = s.writes.generation();
+    let uri = uri.to_string();
+    if let Some(page) = s.pages.get(&uri, generation) {
+        return Ok(Html(page).into_response());
+    }
     let links = Links {
         nav: nav(&s, &q),
         explain: "/explain/".into(),
@@ -192,6 +198,7 @@ pub async fn report(
             )
         })
         .await?;
+    s.pages.put(&uri, generation, rendered.page.clone());
     Ok(Html(rendered.page).into_response())
 }
 

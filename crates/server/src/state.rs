@@ -133,6 +133,45 @@ pub struct Shared {
     /// The window of `/metrics` (the last 28 days; the demo's last four
     /// weeks of data).
     pub gauge_window: flowmeter_app::Question,
+    /// Rendered report pages by request, with the store generation they
+    /// were computed at (reused until the next write).
+    pub pages: PageCache,
+}
+
+/// Rendered pages: a page depends only on the store, the request, the
+/// config and today's date (default windows), so it is served again until
+/// the store changes or the day turns.
+#[derive(Default)]
+pub struct PageCache {
+    pages: Mutex<std::collections::HashMap<String, (usize, String)>>,
+}
+
+/// Pages kept at most.
+const CACHED_PAGES: usize = 256;
+
+impl PageCache {
+    fn key(uri: &str) -> String {
+        format!("{}|{uri}", chrono::Utc::now().date_naive())
+    }
+
+    pub fn get(&self, uri: &str, generation: usize) -> Option<String> {
+        let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        match pages.get(&Self::key(uri)) {
+            Some((g, page)) if *g == generation => Some(page.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn put(&self, uri: &str, generation: usize, page: String) {
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        if pages.len() >= CACHED_PAGES {
+            pages.retain(|_, (g, _)| *g == generation);
+            if pages.len() >= CACHED_PAGES {
+                pages.clear();
+            }
+        }
+        pages.insert(Self::key(uri), (generation, page));
+    }
 }
 
 pub type State = Arc<Shared>;
