@@ -303,15 +303,7 @@ async fn github_and_pagerduty_sync_equals_importing_the_same_events() {
     std::fs::write(
         &config,
         format!(
-            r#"
-[[sources]]
-type = "github"
-name = "gh"
-api_url = "{gh}/api/v3"
-token_env = "E2E_GH_TOKEN"
-repos = ["acme/shop"]
-retry_base_ms = 1
-
+            r#"{github}
 [[sources]]
 type = "pagerduty"
 name = "pd"
@@ -320,7 +312,7 @@ token_env = "E2E_PD_TOKEN"
 [sources.service_map]
 PSHOP01 = "acme/shop"
 "#,
-            gh = gh.uri(),
+            github = github_source(&gh.uri(), ""),
             pd = pd.uri()
         ),
     )
@@ -788,20 +780,7 @@ async fn a_served_source_with_an_interval_syncs_by_itself() {
     let config = dir.path().join("flowmeter.toml");
     std::fs::write(
         &config,
-        format!(
-            r#"
-[[sources]]
-type = "github"
-name = "gh"
-api_url = "{gh}/api/v3"
-token_env = "E2E_GH_TOKEN"
-repos = ["acme/shop"]
-retry_base_ms = 1
-interval = "1h"
-since = "2026-02-20"
-"#,
-            gh = gh.uri()
-        ),
+        github_source(&gh.uri(), "interval = \"1h\"\nsince = \"2026-02-20\"\n"),
     )
     .unwrap();
     let by_hand = dir.path().join("by-hand.duckdb");
@@ -892,4 +871,19 @@ fn metrics_of(db: &Path, config: &Path, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The `[[sources]]` table of the GitHub mock at `uri`, plus `extra` keys.
+fn github_source(uri: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[sources]]
+type = "github"
+name = "gh"
+api_url = "{uri}/api/v3"
+token_env = "E2E_GH_TOKEN"
+repos = ["acme/shop"]
+retry_base_ms = 1
+{extra}"#
+    )
 }

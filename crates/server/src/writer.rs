@@ -116,16 +116,9 @@ impl WriteQueue {
         cursor: Option<(String, String)>,
     ) -> Result<ImportSummary, String> {
         let (tx, answer) = oneshot::channel();
-        let reply: Reply = Box::new(move |r| {
+        self.send_import(events, cursor, move |r| {
             let _ = tx.send(r);
-        });
-        self.tx
-            .send(Job::Import {
-                events,
-                cursor,
-                reply,
-            })
-            .map_err(|_| Closed.to_string())?;
+        })?;
         answer.await.map_err(|_| Closed.to_string())?
     }
 
@@ -137,17 +130,25 @@ impl WriteQueue {
         cursor: Option<(String, String)>,
     ) -> Result<ImportSummary, String> {
         let (tx, answer) = std::sync::mpsc::sync_channel(1);
-        let reply: Reply = Box::new(move |r| {
+        self.send_import(events, cursor, move |r| {
             let _ = tx.send(r);
-        });
+        })?;
+        answer.recv().map_err(|_| Closed.to_string())?
+    }
+
+    fn send_import(
+        &self,
+        events: Vec<Event>,
+        cursor: Option<(String, String)>,
+        reply: impl FnOnce(Result<ImportSummary, String>) + Send + 'static,
+    ) -> Result<(), String> {
         self.tx
             .send(Job::Import {
                 events,
                 cursor,
-                reply,
+                reply: Box::new(reply),
             })
-            .map_err(|_| Closed.to_string())?;
-        answer.recv().map_err(|_| Closed.to_string())?
+            .map_err(|_| Closed.to_string())
     }
 
     pub async fn flush(&self) -> Result<(), Closed> {

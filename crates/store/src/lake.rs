@@ -267,24 +267,15 @@ impl Store {
         let mut out = String::new();
         for t in &TABLES {
             let glob = dir.join(t.name).join("*").join("*.parquet");
-            let mut stmt = self
-                .conn
-                .prepare(&format!(
-                    "SELECT * FROM read_parquet({}, hive_partitioning = true) ORDER BY ALL",
-                    sql_text(&glob.display().to_string())
-                ))
-                .ctx("read the lake")?;
-            let mut rows = stmt.query([]).ctx("read the lake")?;
             out.push_str(t.name);
             out.push('\n');
-            while let Some(r) = rows.next().ctx("read the lake")? {
-                let n = r.as_ref().column_count();
-                let cells: Vec<String> = (0..n)
-                    .map(|i| format!("{:?}", r.get::<_, duckdb::types::Value>(i).ok()))
-                    .collect();
-                out.push_str(&cells.join("|"));
-                out.push('\n');
-            }
+            self.rows_text(
+                &format!(
+                    "SELECT * FROM read_parquet({}, hive_partitioning = true) ORDER BY ALL",
+                    sql_text(&glob.display().to_string())
+                ),
+                &mut out,
+            )?;
         }
         Ok(out)
     }

@@ -374,23 +374,26 @@ impl Store {
             "link_incident_services",
             "link_prs",
         ] {
-            let mut stmt = self
-                .conn
-                .prepare(&format!("SELECT * FROM {table} ORDER BY ALL"))
-                .ctx("read links")?;
-            let mut rows = stmt.query([]).ctx("read links")?;
             out.push_str(table);
             out.push('\n');
-            while let Some(r) = rows.next().ctx("read links")? {
-                let n = r.as_ref().column_count();
-                let cells: Vec<String> = (0..n)
-                    .map(|i| format!("{:?}", r.get::<_, duckdb::types::Value>(i).ok()))
-                    .collect();
-                out.push_str(&cells.join("|"));
-                out.push('\n');
-            }
+            self.rows_text(&format!("SELECT * FROM {table} ORDER BY ALL"), &mut out)?;
         }
         Ok(out)
+    }
+
+    /// Appends every row of `sql`, one line each, cells joined by `|`.
+    pub(crate) fn rows_text(&self, sql: &str, out: &mut String) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare(sql).ctx("read rows")?;
+        let mut rows = stmt.query([]).ctx("read rows")?;
+        while let Some(r) = rows.next().ctx("read rows")? {
+            let n = r.as_ref().column_count();
+            let cells: Vec<String> = (0..n)
+                .map(|i| format!("{:?}", r.get::<_, duckdb::types::Value>(i).ok()))
+                .collect();
+            out.push_str(&cells.join("|"));
+            out.push('\n');
+        }
+        Ok(())
     }
 
     /// Re-materialises the links when the configuration they depend on changed.
