@@ -101,6 +101,7 @@ pub fn run(env: &Env, args: DemoArgs) -> Result<ExitCode> {
          flowmeter metrics {db_hint} --config sample-data/flowmeter.toml --since {since} --until {until} --team payments --format json\n  \
          flowmeter report {db_hint} --config sample-data/flowmeter.toml --week {week} --kind team --format text\n  \
          flowmeter report {db_hint} --config sample-data/flowmeter.toml --week {week} --kind leadership\n  \
+         flowmeter serve --demo                      # the same organisation as a live dashboard and API\n  \
          flowmeter import your-events.jsonl          # your own data (EVENTS.md format)",
         week = week.week_label()
     ));
