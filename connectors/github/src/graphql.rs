@@ -29,12 +29,40 @@ pub const PULL_REQUESTS: &str = r#"query($owner: String!, $name: String!, $first
         }
         reviews(first: 100) {
           totalCount
+          pageInfo { hasNextPage endCursor }
           nodes { id author { login } state submittedAt }
         }
         commits(first: 100) {
           totalCount
+          pageInfo { hasNextPage endCursor }
           nodes { commit { oid authoredDate } }
         }
+      }
+    }
+  }
+}"#;
+
+/// The next page of one pull request's commits (a pull request lists up to
+/// 250). Variables: `owner`, `name`, `number`, `after`.
+pub const PULL_REQUEST_COMMITS: &str = r#"query($owner: String!, $name: String!, $number: Int!, $after: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      commits(first: 100, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        nodes { commit { oid authoredDate } }
+      }
+    }
+  }
+}"#;
+
+/// The next page of one pull request's reviews. Variables: `owner`,
+/// `name`, `number`, `after`.
+pub const PULL_REQUEST_REVIEWS: &str = r#"query($owner: String!, $name: String!, $number: Int!, $after: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      reviews(first: 100, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        nodes { id author { login } state submittedAt }
       }
     }
   }

@@ -1002,7 +1002,7 @@ impl GitHubConnector {
             .map_err(|e| self.gql_error(repo, e))?;
         let prs = &data["repository"]["pullRequests"];
         let mut stop = false;
-        for node in prs["nodes"].as_array().cloned().unwrap_or_default() {
+        for mut node in prs["nodes"].as_array().cloned().unwrap_or_default() {
             let Some(t) = ts(&node["updatedAt"]) else {
                 continue;
             };
@@ -1014,15 +1014,18 @@ impl GitHubConnector {
             if !st.is_new(t, &key, ctx.since) {
                 continue;
             }
+            // A long pull request: its commits and reviews past the first
+            // page of 100 (the lists are oldest first; the whole list
+            // decides which commits belong to it).
+            for (field, query) in [
+                ("commits", graphql::PULL_REQUEST_COMMITS),
+                ("reviews", graphql::PULL_REQUEST_REVIEWS),
+            ] {
+                self.rest_of_list(repo, &mut node, field, query).await?;
+            }
             let Some((pr, reviews)) = map::pull_request(&self.name, repo, &node) else {
                 continue;
             };
-            if node["reviews"]["totalCount"].as_u64().unwrap_or(0) > 100 {
-                step.notes.push(format!(
-                    "{repo}#{}: only the first 100 reviews were imported",
-                    pr.number
-                ));
-            }
             pass.see(t, &key);
             step.events.push(Event::PullRequest(pr));
             step.events.extend(reviews.into_iter().map(Event::Review));
@@ -1039,6 +1042,42 @@ impl GitHubConnector {
             }
         }
         Ok(step)
+    }
+
+    /// Appends the pages after the first of a pull request's `field`
+    /// (`commits` or `reviews`) to `node[field].nodes`.
+    async fn rest_of_list(
+        &mut self,
+        repo: &str,
+        node: &mut Value,
+        field: &str,
+        query: &str,
+    ) -> Result<(), ConnectorError> {
+        let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
+        let number = node["number"].as_i64().unwrap_or(0);
+        let mut page = node[field]["pageInfo"].clone();
+        while page["hasNextPage"].as_bool() == Some(true) {
+            let Some(after) = page["endCursor"].as_str().map(str::to_string) else {
+                break;
+            };
+            let data = self
+                .gql(
+                    &format!("{field} of {repo}#{number}"),
+                    query,
+                    json!({ "owner": owner, "name": name, "number": number, "after": after }),
+                )
+                .await
+                .map_err(|e| self.gql_error(repo, e))?;
+            let list = &data["repository"]["pullRequest"][field];
+            if let (Some(more), Some(nodes)) = (
+                list["nodes"].as_array(),
+                node[field]["nodes"].as_array_mut(),
+            ) {
+                nodes.extend(more.iter().cloned());
+            }
+            page = list["pageInfo"].clone();
+        }
+        Ok(())
     }
 
     async fn step_incidents(

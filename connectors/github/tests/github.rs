@@ -1387,6 +1387,67 @@ mod documented_api {
         assert!(err.contains("`app` feature"), "{err}");
     }
 
+    /// A pull request with 230 commits and 130 reviews: GitHub pages each
+    /// list by 100; every commit (which decides the PR of each change) and
+    /// every review is read.
+    #[tokio::test]
+    async fn a_long_pull_request_keeps_all_its_commits_and_reviews() {
+        use flowmeter_testkit::github::{Commit, Review};
+        let mock = MockGitHub::start(Org::synthetic(7, "acme/shop", 3, 0)).await;
+        let number = mock
+            .with_repo("shop", |r| {
+                let number = r.pull(1).map(|p| p.number).unwrap_or(1);
+                let start = Utc.with_ymd_and_hms(2025, 3, 1, 0, 0, 0).unwrap();
+                let shas: Vec<String> = (0..230)
+                    .map(|i| {
+                        r.insert_commit(Commit::new(
+                            format!("step {i}"),
+                            "ann",
+                            start + chrono::Duration::minutes(i),
+                        ))
+                    })
+                    .collect();
+                let first_review_id = r.next_review_id();
+                let reviews: Vec<Review> = (0..130u64)
+                    .map(|i| Review {
+                        id: first_review_id + i,
+                        node_id: format!("PRR_long_{i}"),
+                        author: "bob".into(),
+                        state: "COMMENTED".into(),
+                        submitted_at: Some(start + chrono::Duration::hours(5 + i as i64)),
+                    })
+                    .collect();
+                let p = r.pull_mut(number).expect("the synthetic repo has pull 1");
+                p.commits = shas;
+                p.reviews = reviews;
+                number
+            })
+            .expect("the repo exists");
+        let mut c = GitHubConnector::new(cfg(&mock, "FM_GH_DOC_LONG")).unwrap();
+        let batches = run_to_completion(&mut c, &since_2024(), None)
+            .await
+            .unwrap();
+        let pr = batches
+            .iter()
+            .flat_map(|b| b.events.iter())
+            .find_map(|e| match e {
+                Event::PullRequest(p) if p.number == number as i64 => Some(p.clone()),
+                _ => None,
+            })
+            .expect("the long pull request is synced");
+        assert_eq!(pr.commits.as_ref().map(Vec::len), Some(230));
+        assert_eq!(
+            pr.first_commit_at,
+            Some(Utc.with_ymd_and_hms(2025, 3, 1, 0, 0, 0).unwrap())
+        );
+        assert!(!pr.extra.contains_key("commits_total"), "{:?}", pr.extra);
+        let reviews = count(
+            &batches,
+            |e| matches!(e, Event::Review(r) if r.pr == number as i64),
+        );
+        assert_eq!(reviews, 130);
+    }
+
     #[tokio::test]
     async fn ten_thousand_prs_and_deployments_in_at_most_500_requests() {
         let mock = MockGitHub::start(Org::synthetic(7, "acme/shop", 10_000, 10_000)).await;
