@@ -262,16 +262,7 @@ fn push(p: &Payload, source: &str) -> Result<Mapped, HookError> {
             "push to `{git_ref}` of {project}: only the default branch `{branch}` is imported"
         )));
     }
-    let count = match p.at("commits") {
-        Value::Null => 0,
-        Value::Array(items) => items.len(),
-        _ => {
-            return Err(HookError::Malformed {
-                field: "commits".into(),
-                problem: "must be a list".into(),
-            })
-        }
-    };
+    let count = p.list_len("commits")?;
     let mut events = Vec::with_capacity(count);
     for i in 0..count {
         events.push(push_commit(p, source, &project, i)?);

@@ -247,6 +247,15 @@ impl<'a> Payload<'a> {
         }
     }
 
+    /// The length of the list at `path` (absent = empty).
+    fn list_len(&self, path: &str) -> Result<usize, HookError> {
+        match self.at(path) {
+            Value::Null => Ok(0),
+            Value::Array(items) => Ok(items.len()),
+            _ => Err(HookError::invalid(path, "must be a list".into())),
+        }
+    }
+
     fn flag(&self, path: &str) -> bool {
         self.at(path).as_bool() == Some(true)
     }
