@@ -213,6 +213,17 @@ pub struct MetricsArgs {
     /// One result per group instead of one overall.
     #[arg(long, value_enum)]
     pub by: Option<By>,
+    /// Compare with another window: `previous` (the same length just
+    /// before) or `SINCE..UNTIL`. Each headline then carries the change, its
+    /// 95 % interval and a verdict: changed, no clear change or too few
+    /// samples (a seeded bootstrap over the records; Wilson for rates).
+    #[arg(long, value_name = "previous|SINCE..UNTIL")]
+    pub compare: Option<String>,
+    /// Also count PR stages in working hours: the team's calendar
+    /// (`[teams.NAME.working_hours]`), else `[metrics.working_hours]`
+    /// (time zone, working days, hours, holidays). Wall-clock stays.
+    #[arg(long)]
+    pub working_hours: bool,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
 }
@@ -291,6 +302,15 @@ pub struct ReportArgs {
     /// (e.g. `https://flowmeter.example.com`).
     #[arg(long, value_name = "URL", env = "FLOWMETER_DASHBOARD_URL")]
     pub dashboard_url: Option<String>,
+    /// Name nobody: leave person names out of every table (as `[report]
+    /// people = "none"`). E-mail addresses are never shown.
+    #[arg(long)]
+    pub no_people: bool,
+    /// Also count PR stages in working hours: the team's calendar
+    /// (`[teams.NAME.working_hours]`), else `[metrics.working_hours]`
+    /// (time zone, working days, hours, holidays). Wall-clock stays.
+    #[arg(long)]
+    pub working_hours: bool,
 }
 
 /// The numbers `explain` takes apart.
@@ -337,6 +357,10 @@ pub struct ExplainArgs {
     /// Show at most this many records.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// The window the verdict compares with: `previous` (default: the same
+    /// length just before, as the reports do) or `SINCE..UNTIL`.
+    #[arg(long, value_name = "previous|SINCE..UNTIL")]
+    pub compare: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

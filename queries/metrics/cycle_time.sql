@@ -2,7 +2,9 @@
 -- $1 = since, $2 = until. Stages are materialised per PR in link_prs, in
 -- hours and clamped at 0 (cycle is not clamped). A stage's share is its sum
 -- over the merged PRs (an undeployed PR's deploy stage counts 0) divided by
--- the sum of all four stages.
+-- the sum of all four stages. Shares and flow efficiency rest only on PRs
+-- whose stages the source could know (`stages_known`: not recovered from git
+-- history); the percentiles of a stage are over the PRs where it is defined.
 WITH p AS (
     SELECT * FROM scope_prs
     WHERE merged_at >= $1::TIMESTAMP AND merged_at < $2::TIMESTAMP
@@ -10,21 +12,22 @@ WITH p AS (
 SELECT
     count(*) AS prs,
     count(deploy_hours) AS deployed,
-    sum(coding_hours + review_hours) FILTER (WHERE cycle_hours IS NOT NULL) AS flow_numerator,
-    sum(cycle_hours) AS cycle_sum,
+    sum(coding_hours + review_hours) FILTER (WHERE cycle_hours IS NOT NULL AND stages_known) AS flow_numerator,
+    sum(cycle_hours) FILTER (WHERE stages_known) AS cycle_sum,
+    count(*) FILTER (WHERE NOT stages_known) AS stages_unknown,
     count(cycle_hours) AS cycles,
     quantile_cont(cycle_hours, 0.5) AS cycle_p50, quantile_cont(cycle_hours, 0.75) AS cycle_p75,
     quantile_cont(cycle_hours, 0.9) AS cycle_p90,
     count(coding_hours) AS coding_n,
     quantile_cont(coding_hours, 0.5) AS coding_p50, quantile_cont(coding_hours, 0.75) AS coding_p75,
-    quantile_cont(coding_hours, 0.9) AS coding_p90, coalesce(sum(coding_hours), 0) AS coding_sum,
+    quantile_cont(coding_hours, 0.9) AS coding_p90, coalesce(sum(coding_hours) FILTER (WHERE stages_known), 0) AS coding_sum,
     count(pickup_hours) AS pickup_n,
     quantile_cont(pickup_hours, 0.5) AS pickup_p50, quantile_cont(pickup_hours, 0.75) AS pickup_p75,
-    quantile_cont(pickup_hours, 0.9) AS pickup_p90, coalesce(sum(pickup_hours), 0) AS pickup_sum,
+    quantile_cont(pickup_hours, 0.9) AS pickup_p90, coalesce(sum(pickup_hours) FILTER (WHERE stages_known), 0) AS pickup_sum,
     count(review_hours) AS review_n,
     quantile_cont(review_hours, 0.5) AS review_p50, quantile_cont(review_hours, 0.75) AS review_p75,
-    quantile_cont(review_hours, 0.9) AS review_p90, coalesce(sum(review_hours), 0) AS review_sum,
+    quantile_cont(review_hours, 0.9) AS review_p90, coalesce(sum(review_hours) FILTER (WHERE stages_known), 0) AS review_sum,
     count(deploy_hours) AS deploy_n,
     quantile_cont(deploy_hours, 0.5) AS deploy_p50, quantile_cont(deploy_hours, 0.75) AS deploy_p75,
-    quantile_cont(deploy_hours, 0.9) AS deploy_p90, coalesce(sum(deploy_hours), 0) AS deploy_sum
+    quantile_cont(deploy_hours, 0.9) AS deploy_p90, coalesce(sum(deploy_hours) FILTER (WHERE stages_known), 0) AS deploy_sum
 FROM p

@@ -15,6 +15,7 @@ use crate::Env;
 pub fn run(env: &Env, args: ExplainArgs) -> Result<ExitCode> {
     let mut q = period_question(&args.period);
     q.limit = Some(args.limit);
+    q.compare = args.compare.clone();
     let name = args
         .metric
         .to_possible_value()

@@ -15,6 +15,8 @@ use crate::Env;
 pub fn run(env: &Env, args: MetricsArgs) -> Result<ExitCode> {
     let mut q = window_question(&args.window);
     q.by = args.by.map(|b| by_name(b).to_string());
+    q.compare = args.compare.clone();
+    q.working_hours = args.working_hours;
     // Bad flags are refused before the store is opened (or created).
     q.metrics_window()?;
     let mut store = Store::open(&env.db)?;

@@ -45,7 +45,8 @@ fn chart_file(out: &Path, name: &str) -> String {
 }
 
 pub fn run(env: &Env, args: ReportArgs) -> Result<ExitCode> {
-    let q = period_question(&args.period);
+    let mut q = period_question(&args.period);
+    q.working_hours = args.working_hours;
     let kind = kind_of(args.kind);
     if kind == ReportKind::Team && env.config.teams.is_empty() {
         anyhow::bail!(
@@ -74,10 +75,14 @@ pub fn run(env: &Env, args: ReportArgs) -> Result<ExitCode> {
         ReportFormat::Md => PageFormat::Markdown,
         ReportFormat::Text => PageFormat::Text,
     };
+    let mut config = env.config.clone();
+    if args.no_people {
+        config.report.people = flowmeter_config::People::None;
+    }
     let mut store = Store::open(&env.db)?;
     let rendered = read::report(
         &mut store,
-        &env.config,
+        &config,
         kind,
         &q,
         format,

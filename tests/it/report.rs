@@ -209,7 +209,20 @@ fn run_json(db: &Path, args: &[&str]) -> Value {
 fn explain_lists_exactly_the_records_behind_each_number() {
     let dir = tempfile::tempdir().unwrap();
     let db = sample_store(dir.path(), "");
-    let m = metrics_json(&db);
+    let m = run_json(
+        &db,
+        &[
+            "metrics",
+            "--since",
+            SINCE,
+            "--until",
+            UNTIL,
+            "--compare",
+            "previous",
+            "--format",
+            "json",
+        ],
+    );
     let e = run_json(
         &db,
         &[
@@ -361,4 +374,314 @@ fn exports_open_in_duckdb_and_match_the_metrics() {
             prs
         );
     }
+}
+
+fn run_ok(db: &Path, args: &[&str]) -> String {
+    let out = flowmeter(db).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn custom_windows_have_their_own_words_and_rates_keep_their_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), "");
+    let two_months = run_ok(
+        &db,
+        &[
+            "report",
+            "--since",
+            "2026-09-01",
+            "--until",
+            "2026-11-02",
+            "--format",
+            "md",
+        ],
+    );
+    assert!(two_months.contains("in these 62 days"), "{two_months}");
+    assert!(two_months.contains("previous 62 days"), "{two_months}");
+    for wrong in [
+        "this week",
+        "previous week",
+        "4-week average",
+        "Weekly delivery report",
+    ] {
+        assert!(!two_months.contains(wrong), "`{wrong}` in a 62-day report");
+    }
+    // Three years, of which the sample organisation fills the last months:
+    // a rate below one a week is given per month or year, never 0.0/week.
+    let years = run_ok(
+        &db,
+        &[
+            "report",
+            "--since",
+            "2023-11-01",
+            "--until",
+            "2026-11-02",
+            "--format",
+            "md",
+        ],
+    );
+    assert!(years.contains("from 2023-11-01 to 2026-11-01"), "{years}");
+    assert!(!years.contains("this week"));
+    assert!(!years.contains("0.0/"), "{years}");
+}
+
+const EVE: &str = r#"{"type":"pull_request","repo":"acme/billing","number":9001,"title":"A long wait","author":"Eve Example <eve@evil.example>","created_at":"2026-09-01T09:00:00Z","merged_at":"2026-10-28T09:00:00Z"}
+{"type":"pull_request","repo":"acme/billing","number":9002,"title":"Still open","author":"eve@evil.example","created_at":"2026-08-01T09:00:00Z"}
+{"type":"pull_request","repo":"acme/billing","number":9003,"title":"Also open","author":"Eve Example <eve@evil.example>","created_at":"2026-08-02T09:00:00Z"}
+"#;
+
+#[test]
+fn reports_never_show_addresses_and_name_people_only_where_a_team_acts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), EVE);
+    let weekly = report(&db, &["--format", "md"]);
+    assert!(weekly.contains("A long wait"), "the PR is listed: {weekly}");
+    assert!(!weekly.contains('@'), "an address on the weekly page");
+    assert!(
+        !weekly.contains("Eve Example"),
+        "a name on the weekly page by default"
+    );
+    let team = report(
+        &db,
+        &["--kind", "team", "--team", "payments", "--format", "md"],
+    );
+    assert!(team.contains("Eve Example"), "{team}");
+    assert!(!team.contains('@'), "{team}");
+    let nobody = report(
+        &db,
+        &[
+            "--kind",
+            "team",
+            "--team",
+            "payments",
+            "--format",
+            "md",
+            "--no-people",
+        ],
+    );
+    assert!(!nobody.contains("Eve Example"), "{nobody}");
+    let explain = run_ok(
+        &db,
+        &[
+            "explain", "pickup", "--week", WEEK, "--format", "json", "--limit", "100",
+        ],
+    );
+    assert!(explain.contains("\"Eve Example\""), "{explain}");
+    assert!(!explain.contains('@'), "{explain}");
+    let leadership = report(&db, &["--kind", "leadership", "--format", "md"]);
+    assert!(!leadership.contains("Eve Example") && !leadership.contains('@'));
+}
+
+#[test]
+fn metrics_compare_gives_every_headline_a_verdict_and_an_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), "");
+    let json = run_ok(
+        &db,
+        &[
+            "metrics",
+            "--since",
+            SINCE,
+            "--until",
+            UNTIL,
+            "--compare",
+            "previous",
+            "--format",
+            "json",
+        ],
+    );
+    let m: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(m["compared_with"]["since"], "2026-10-19T00:00:00Z");
+    assert_eq!(m["compared_with"]["until"], "2026-10-26T00:00:00Z");
+    for key in [
+        "deployment_frequency",
+        "lead_time",
+        "change_failure_rate",
+        "recovery_time",
+        "rework_rate",
+        "time_to_restore",
+        "cycle_time",
+    ] {
+        let c = &m[key]["change"];
+        let verdict = c["verdict"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key}: {c}"));
+        assert!(
+            ["changed", "no_clear_change", "too_few_samples"].contains(&verdict),
+            "{key}: {verdict}"
+        );
+        assert_eq!(c["confidence"], 0.95, "{key}");
+        if verdict == "too_few_samples" {
+            assert!(c["ci_low"].is_null(), "{key}");
+        } else {
+            let (low, high) = (
+                c["ci_low"].as_f64().unwrap(),
+                c["ci_high"].as_f64().unwrap(),
+            );
+            assert!(low <= high, "{key}");
+            assert_eq!(verdict == "changed", low > 0.0 || high < 0.0, "{key}: {c}");
+        }
+    }
+    // The same week against itself: no clear change wherever there is a verdict.
+    let same = run_ok(
+        &db,
+        &[
+            "metrics",
+            "--since",
+            SINCE,
+            "--until",
+            UNTIL,
+            "--compare",
+            &format!("{SINCE}..{UNTIL}"),
+            "--format",
+            "json",
+        ],
+    );
+    let same: Value = serde_json::from_str(&same).unwrap();
+    assert_ne!(same["lead_time"]["change"]["verdict"], "changed");
+    assert_eq!(same["lead_time"]["change"]["delta"], 0.0);
+    // Reproducible: a seeded bootstrap gives the same interval twice.
+    let again = run_ok(
+        &db,
+        &[
+            "metrics",
+            "--since",
+            SINCE,
+            "--until",
+            UNTIL,
+            "--compare",
+            "previous",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(json, again);
+    let text = run_ok(
+        &db,
+        &[
+            "metrics",
+            "--since",
+            SINCE,
+            "--until",
+            UNTIL,
+            "--compare",
+            "previous",
+        ],
+    );
+    assert!(text.contains("Compared with 2026-10-19"), "{text}");
+    // Bad input: a clear error, naming the flag.
+    let bad = flowmeter(&db)
+        .args(["metrics", "--compare", "last-tuesday"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--compare"));
+    let grouped = flowmeter(&db)
+        .args(["metrics", "--by", "week", "--compare", "previous"])
+        .output()
+        .unwrap();
+    assert!(!grouped.status.success());
+}
+
+#[test]
+fn explain_shows_the_interval_behind_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), "");
+    let text = run_ok(&db, &["explain", "lead-time", "--week", WEEK]);
+    assert!(
+        text.contains("vs 2026-10-19 00:00 → 2026-10-26 00:00: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("interval") || text.contains("too few samples"),
+        "{text}"
+    );
+}
+
+#[test]
+fn working_hours_are_counted_in_the_team_calendar_next_to_wall_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), "");
+    let config = dir.path().join("flowmeter.toml");
+    let mut text =
+        std::fs::read_to_string(crate::util::root().join("sample-data/flowmeter.toml")).unwrap();
+    text.push_str(
+        "\n[metrics.working_hours]\ntimezone = \"Europe/Berlin\"\nholidays = [\"2026-10-30\"]\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let json = |args: &[&str]| -> Value {
+        let out = crate::util::bare(&db)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let m = json(&[
+        "metrics",
+        "--since",
+        SINCE,
+        "--until",
+        UNTIL,
+        "--working-hours",
+        "--format",
+        "json",
+    ]);
+    let ct = &m["cycle_time"];
+    let w = &ct["working_hours"];
+    assert_eq!(
+        w["calendar"],
+        "Mon–Fri 09:00–17:00 Europe/Berlin, 1 holiday"
+    );
+    for stage in ["coding", "pickup", "review", "deploy"] {
+        let wall = ct["stages"][stage]["p90_hours"].as_f64().unwrap();
+        let work = w[stage]["p90_hours"].as_f64().unwrap();
+        // Eight hours a day, five days a week: never more than wall-clock.
+        assert!(work <= wall + 1e-9, "{stage}: {work} > {wall}");
+    }
+    assert!(w["cycle"]["p50_hours"].as_f64().unwrap() < ct["cycle"]["p50_hours"].as_f64().unwrap());
+    // Without the flag the contract's shape is unchanged.
+    let plain = json(&[
+        "metrics", "--since", SINCE, "--until", UNTIL, "--format", "json",
+    ]);
+    assert!(plain["cycle_time"].get("working_hours").is_none());
+    // The weekly page says which hours it shows.
+    let out = crate::util::bare(&db)
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "report",
+            "--week",
+            WEEK,
+            "--format",
+            "md",
+            "--working-hours",
+        ])
+        .output()
+        .unwrap();
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.contains("p50, working hours"), "{md}");
+    assert!(
+        md.contains("In working hours (Mon–Fri 09:00–17:00 Europe/Berlin"),
+        "{md}"
+    );
+    // No calendar: a clear error naming where to add one.
+    let none = flowmeter(&db)
+        .args(["metrics", "--working-hours"])
+        .output()
+        .unwrap();
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("[metrics.working_hours]"));
 }

@@ -46,6 +46,8 @@ pub struct Headline {
     /// Mean of the weekly values of the 4 weeks before the report week
     /// (weeks without data left out).
     pub baseline: Option<f64>,
+    /// The change from `previous` and whether it is real (noise-aware).
+    pub change: Option<crate::delta::Change>,
 }
 
 /// The headline keys of one metric set: the five DORA keys, then classic
@@ -109,7 +111,7 @@ fn headlines(current: &MetricSet, previous: &MetricSet, baseline: &[Option<f64>]
                     "hours",
                     false,
                     current.recovery_time.tier,
-                    current.recovery_time.recovered,
+                    current.recovery_time.recovered.unwrap_or(0),
                 ),
                 "rework_rate" => (
                     "Rework rate",
@@ -123,7 +125,7 @@ fn headlines(current: &MetricSet, previous: &MetricSet, baseline: &[Option<f64>]
                     "hours",
                     false,
                     None,
-                    current.time_to_restore.resolved,
+                    current.time_to_restore.resolved.unwrap_or(0),
                 ),
                 _ => (
                     "PR cycle time",
@@ -143,6 +145,7 @@ fn headlines(current: &MetricSet, previous: &MetricSet, baseline: &[Option<f64>]
                 samples,
                 previous: prev[i].1,
                 baseline: baseline.get(i).copied().flatten(),
+                change: crate::delta::of(current, key).cloned(),
             }
         })
         .collect()
@@ -270,6 +273,14 @@ fn weeks_ending_with(window: Window, n: i64) -> Window {
     }
 }
 
+/// The window of the same length just before `window` (the previous week).
+pub fn before(window: Window) -> Window {
+    Window {
+        since: window.since - (window.until - window.since),
+        until: window.since,
+    }
+}
+
 /// `2026-W07` for an ISO week, else `2026-02-01 to 2026-02-28`.
 pub fn label(window: &Window) -> String {
     if window.since == week_start(window.since) && window.until - window.since == Duration::days(7)
@@ -300,13 +311,10 @@ pub fn weekly(
         GroupBy::Week,
     )?;
     // The window of the same length just before (the previous week).
-    let previous_week = Window {
-        since: week.since - (week.until - week.since),
-        until: week.since,
-    };
-    let previous = compute(conn, config, previous_week, filters)?;
+    let previous = compute(conn, config, before(week), filters)?;
     // Last, so the scope views stay those of the report for the listings.
-    let current = compute(conn, config, week, filters)?;
+    let mut current = compute(conn, config, week, filters)?;
+    crate::delta::compare(conn, config, &mut current, &previous)?;
     let baseline = four_week_baseline(&series)?;
     Ok(WeeklyDigest {
         week: label(&week),
@@ -366,7 +374,9 @@ pub fn teams(
             &f,
             GroupBy::Week,
         )?;
-        let current = compute(conn, config, week, &f)?;
+        let previous = compute(conn, config, before(week), &f)?;
+        let mut current = compute(conn, config, week, &f)?;
+        crate::delta::compare(conn, config, &mut current, &previous)?;
         teams.push(TeamView {
             team: name,
             open_prs: open_prs(conn, &week)?,
@@ -395,11 +405,15 @@ pub fn leadership(
         until: quarter.since,
     };
     let view = |name: String, f: &Filters| -> Result<QuarterView, AnalysisError> {
+        let series = compute_grouped(conn, config, quarter, f, GroupBy::Week)?;
+        let previous_quarter = compute(conn, config, previous, f)?;
+        let mut this = compute(conn, config, quarter, f)?;
+        crate::delta::compare(conn, config, &mut this, &previous_quarter)?;
         Ok(QuarterView {
             name,
-            series: compute_grouped(conn, config, quarter, f, GroupBy::Week)?,
-            previous_quarter: compute(conn, config, previous, f)?,
-            quarter: compute(conn, config, quarter, f)?,
+            series,
+            previous_quarter,
+            quarter: this,
         })
     };
     let org_filters = Filters {
@@ -525,7 +539,7 @@ fn waits(conn: &Connection, window: &Window) -> Result<Vec<PrWait>, AnalysisErro
             repo: r.get(0)?,
             number: r.get(1)?,
             title: r.get(2)?,
-            author: r.get(3)?,
+            author: crate::people::display(r.get(3)?),
             coding_hours: r.get(4)?,
             pickup_hours: r.get(5)?,
             review_hours: r.get(6)?,
@@ -541,7 +555,7 @@ fn open_prs(conn: &Connection, window: &Window) -> Result<Vec<OpenPr>, AnalysisE
             repo: r.get(0)?,
             number: r.get(1)?,
             title: r.get(2)?,
-            author: r.get(3)?,
+            author: crate::people::display(r.get(3)?),
             age_hours: r.get(4)?,
         })
     })

@@ -41,6 +41,28 @@ pub enum Explained {
 }
 
 impl Explained {
+    /// The headline key this number is (`lead_time`, `pickup`, ...).
+    pub fn key(self) -> &'static str {
+        match self {
+            Explained::DeploymentFrequency => "deployment_frequency",
+            Explained::LeadTime => "lead_time",
+            Explained::ChangeFailureRate => "change_failure_rate",
+            Explained::RecoveryTime => "recovery_time",
+            Explained::TimeToRestore => "time_to_restore",
+            Explained::ReworkRate => "rework_rate",
+            Explained::CycleTime => "cycle_time",
+            Explained::Coding => "coding",
+            Explained::Pickup => "pickup",
+            Explained::Review => "review",
+            Explained::Deploy => "deploy",
+        }
+    }
+
+    /// The change of this number against the compared window, if any.
+    pub fn change(self, m: &crate::MetricSet) -> Option<&crate::delta::Change> {
+        crate::delta::of(m, self.key())
+    }
+
     fn sql(self) -> String {
         let stage = |column: &str| sql::STAGE.replace("STAGE", column);
         match self {
@@ -146,17 +168,31 @@ pub fn rows(
     Ok((columns, out))
 }
 
-/// The metric of `what` over `window`, and the records behind it.
+/// The metric of `what` over `window`, and the records behind it; with
+/// `compare`, also its change from that window and whether it is real.
 pub fn explain(
     conn: &Connection,
     config: &Config,
     what: Explained,
     window: Window,
+    compare: Option<Window>,
     filters: &Filters,
     limit: usize,
 ) -> Result<Explanation, AnalysisError> {
-    let metrics = compute(conn, config, window, filters)?;
+    let mut metrics = compute(conn, config, window, filters)?;
+    if let Some(other) = compare {
+        let previous = compute(conn, config, other, filters)?;
+        crate::delta::compare(conn, config, &mut metrics, &previous)?;
+    }
     let (columns, mut all) = rows(conn, "explain", &what.sql(), &window)?;
+    if let Some(i) = columns.iter().position(|c| c == "author") {
+        for row in &mut all {
+            row[i] = match row[i].as_str().and_then(crate::people::display_name) {
+                Some(name) => Json::String(name),
+                None => Json::Null,
+            };
+        }
+    }
     let total = all.len();
     all.truncate(limit);
     Ok(Explanation {

@@ -8,10 +8,15 @@
 //! the store, so all formats show the same numbers. [`series`] turns groups
 //! into polars frames for trends and comparisons.
 
+mod arrow;
+pub mod delta;
 pub mod digest;
 pub mod explain;
+pub mod people;
 mod scope;
 pub mod series;
+pub mod tiers;
+pub mod working;
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use duckdb::Connection;
@@ -161,6 +166,10 @@ pub struct DeploymentFrequency {
     /// Extra: full ISO weeks in the window, and their median deployment count.
     pub full_weeks: u64,
     pub median_deployments_per_week: Hours,
+    /// Extra, with `--compare` and in reports: the change from the compared
+    /// window and whether it is real (see [`delta`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<delta::Change>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -172,32 +181,65 @@ pub struct LeadTime {
     pub p90_hours: Hours,
     pub mean_hours: Hours,
     pub tier: Tier,
+    /// Extra, with `--compare` and in reports: the change from the compared
+    /// window and whether it is real (see [`delta`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<delta::Change>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ChangeFailureRate {
     pub deployments: u64,
-    pub failed: u64,
+    /// Null when no source could tell a failure (see [`Basis`]).
+    pub failed: Option<u64>,
     pub rate: Option<f64>,
     pub tier: Tier,
+    /// Extra: what failures were seen through; null when nothing could
+    /// show one (no incident source, no rollback ever seen).
+    pub basis: Option<Basis>,
+    /// Extra, with `--compare` and in reports: the change from the compared
+    /// window and whether it is real (see [`delta`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<delta::Change>,
+}
+
+/// What a change failure can be seen through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// An incident source is tracked, and rollbacks are detected.
+    IncidentsAndRollbacks,
+    /// No incident source: only rollbacks show failures, so the rate is a
+    /// floor.
+    RollbacksOnly,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RecoveryTime {
-    pub failed_deployments: u64,
-    pub recovered: u64,
-    pub open: u64,
+    /// Null (with `recovered` and `open`) when failures cannot be seen.
+    pub failed_deployments: Option<u64>,
+    pub recovered: Option<u64>,
+    pub open: Option<u64>,
     pub p50_hours: Hours,
     pub p90_hours: Hours,
     pub tier: Tier,
+    /// Extra, with `--compare` and in reports: the change from the compared
+    /// window and whether it is real (see [`delta`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<delta::Change>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TimeToRestore {
-    pub incidents: u64,
-    pub resolved: u64,
+    /// Null (with `resolved`) when no incident source is tracked.
+    pub incidents: Option<u64>,
+    pub resolved: Option<u64>,
     pub p50_hours: Hours,
     pub p90_hours: Hours,
+    /// Extra, with `--compare` and in reports: the change from the compared
+    /// window and whether it is real (see [`delta`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<delta::Change>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -205,6 +247,10 @@ pub struct ReworkRate {
     pub deployments: u64,
     pub rework: u64,
     pub rate: Option<f64>,
+    /// Extra, with `--compare` and in reports: the change from the compared
+    /// window and whether it is real (see [`delta`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<delta::Change>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -222,6 +268,9 @@ pub struct Stage {
     pub share: Option<f64>,
     /// Extra: how many merged PRs the percentiles rest on.
     pub samples: u64,
+    /// Extra, with `--compare` and in reports: the change of the median.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<delta::Change>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -253,6 +302,30 @@ pub struct CycleTime {
     pub stages: Stages,
     /// Extra: merged PRs with a cycle (deployed, with a first commit time).
     pub cycles: u64,
+    /// Extra, with `--working-hours`: the stages and the cycle counted in
+    /// the working hours of a calendar (wall-clock stays the contract).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_hours: Option<working::WorkingStages>,
+    /// Extra: merged PRs whose source cannot know when they were opened or
+    /// reviewed (recovered from git history): their coding, pickup and
+    /// review stages are null, and shares, bottleneck and flow efficiency
+    /// leave them out.
+    pub stages_unknown: u64,
+    /// Extra, with `--compare` and in reports: the change from the compared
+    /// window and whether it is real (see [`delta`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<delta::Change>,
+}
+
+/// A number the sources cannot supply, and which source would.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Missing {
+    /// The metric (or `metric.field`) that is null or partial because of it.
+    pub metric: &'static str,
+    /// What is missing, in a sentence.
+    pub reason: String,
+    /// Which source would supply it.
+    pub supplied_by: &'static str,
 }
 
 /// How much of the window's numbers rest on linked data (extra field).
@@ -286,6 +359,10 @@ pub struct MetricSet {
     pub rework_rate: ReworkRate,
     pub cycle_time: CycleTime,
     pub coverage: Coverage,
+    /// Extra: what the sources cannot know, so a null is never read as 0.
+    pub missing: Vec<Missing>,
+    /// Extra: whose thresholds the tiers follow (`[metrics] profile`).
+    pub tier_source: &'static str,
 }
 
 /// `flowmeter metrics --format json`.
@@ -294,6 +371,9 @@ pub struct Metrics {
     pub version: u32,
     pub window: Window,
     pub filters: Filters,
+    /// Extra, with `--compare`: the window every `change` is against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compared_with: Option<Window>,
     #[serde(flatten)]
     pub metrics: MetricSet,
 }
@@ -416,12 +496,14 @@ pub fn compute(
     window: Window,
     filters: &Filters,
 ) -> Result<Metrics, AnalysisError> {
+    let known = Known::of(conn, config)?;
     scope::apply(conn, config, filters)?;
     Ok(Metrics {
         version: 1,
         window,
         filters: filters.clone(),
-        metrics: metric_set(conn, config, &window)?,
+        compared_with: None,
+        metrics: metric_set(conn, config, &window, known)?,
     })
 }
 
@@ -434,6 +516,7 @@ pub fn compute_grouped(
     filters: &Filters,
     by: GroupBy,
 ) -> Result<Grouped, AnalysisError> {
+    let known = Known::of(conn, config)?;
     let mut groups = Vec::new();
     if by == GroupBy::Week {
         scope::apply(conn, config, filters)?;
@@ -441,7 +524,7 @@ pub fn compute_grouped(
             groups.push(Group {
                 key,
                 window: Some(w),
-                metrics: metric_set(conn, config, &w)?,
+                metrics: metric_set(conn, config, &w, known)?,
             });
         }
     } else {
@@ -457,7 +540,7 @@ pub fn compute_grouped(
             groups.push(Group {
                 key,
                 window: None,
-                metrics: metric_set(conn, config, &window)?,
+                metrics: metric_set(conn, config, &window, known)?,
             });
         }
     }
@@ -542,10 +625,73 @@ fn services_without_team(
     Ok(out)
 }
 
+/// The incident tools whose sync, even an empty one, shows that incidents
+/// are tracked. GitHub and GitLab issues count once one is stored.
+const INCIDENT_TOOLS: [&str; 4] = ["pagerduty", "opsgenie", "incidentio", "jsm"];
+
+/// What the store's sources can see at all, store-wide: a team without
+/// incidents in a store that tracks them has none, while a store without
+/// any incident source cannot tell.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    /// Some incident record is stored, or an incident tool has synced.
+    incidents: bool,
+    /// Some rollback was seen (so the deployment source shows them).
+    rollbacks: bool,
+}
+
+impl Known {
+    fn of(conn: &Connection, config: &Config) -> Result<Known, AnalysisError> {
+        let err = |source| AnalysisError::Query {
+            query: "known sources".into(),
+            source,
+        };
+        let (any_incident, rollbacks): (bool, bool) = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM incidents),
+                        EXISTS (SELECT 1 FROM link_deployments WHERE is_rollback)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(err)?;
+        let mut stmt = conn
+            .prepare("SELECT source_name FROM sync_cursors")
+            .map_err(err)?;
+        let synced = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        let tool_synced = config.sources.iter().any(|t| {
+            let kind = t.get("type").and_then(|v| v.as_str()).unwrap_or_default();
+            let name = t.get("name").and_then(|v| v.as_str()).unwrap_or(kind);
+            INCIDENT_TOOLS.contains(&kind) && synced.iter().any(|s| s == name)
+        });
+        Ok(Known {
+            incidents: any_incident || tool_synced,
+            rollbacks,
+        })
+    }
+
+    fn basis(self) -> Option<Basis> {
+        if self.incidents {
+            Some(Basis::IncidentsAndRollbacks)
+        } else if self.rollbacks {
+            Some(Basis::RollbacksOnly)
+        } else {
+            None
+        }
+    }
+}
+
+/// Where incidents come from, for the `missing` notes.
+const INCIDENT_SOURCE_HINT: &str = "an incident source: a `[[sources]]` of type pagerduty, opsgenie, incidentio or jsm, GitHub/GitLab issues labelled `incident`, the PagerDuty webhook, or `incident` records in an import";
+
 fn metric_set(
     conn: &Connection,
     config: &Config,
     window: &Window,
+    known: Known,
 ) -> Result<MetricSet, AnalysisError> {
     let df = run(
         conn,
@@ -566,6 +712,7 @@ fn metric_set(
     let ct = run(conn, "cycle_time", sql::CYCLE_TIME, window)?;
     let cov = run(conn, "coverage", sql::COVERAGE, window)?;
 
+    let profile = config.metrics.profile;
     let deployments = df.n("deployments");
     let full_weeks = df.n("full_weeks");
     let per_week = deployments as f64 / (window.days() / 7.0);
@@ -577,19 +724,10 @@ fn metric_set(
         per_week,
         deploy_days: df.n("deploy_days"),
         median_deploy_days_per_week: median_days,
-        tier: median_days.zip(median_deps).map(|(days, deps)| {
-            if days >= 3.0 {
-                "elite"
-            } else if deps >= 1.0 {
-                "high"
-            } else if per_30_days >= 1.0 {
-                "medium"
-            } else {
-                "low"
-            }
-        }),
+        tier: tiers::deployment_frequency(profile, median_days, median_deps, per_week, per_30_days),
         full_weeks,
         median_deployments_per_week: median_deps,
+        change: None,
     };
 
     let lead_p50 = lt.f("p50_hours");
@@ -600,68 +738,48 @@ fn metric_set(
         p75_hours: lt.f("p75_hours"),
         p90_hours: lt.f("p90_hours"),
         mean_hours: lt.f("mean_hours"),
-        tier: lead_p50.map(|h| {
-            if h < 24.0 {
-                "elite"
-            } else if h <= 168.0 {
-                "high"
-            } else if h <= 720.0 {
-                "medium"
-            } else {
-                "low"
-            }
-        }),
+        tier: tiers::lead_time(profile, lead_p50),
+        change: None,
     };
 
-    let cfr_rate = ratio(cfr.n("failed"), cfr.n("deployments"));
+    let basis = known.basis();
+    let cfr_failed = basis.map(|_| cfr.n("failed"));
+    let cfr_rate = cfr_failed.and_then(|f| ratio(f, cfr.n("deployments")));
     let change_failure_rate = ChangeFailureRate {
         deployments: cfr.n("deployments"),
-        failed: cfr.n("failed"),
+        failed: cfr_failed,
+        basis,
         rate: cfr_rate,
-        tier: cfr_rate.map(|r| {
-            if r <= 0.05 {
-                "elite"
-            } else if r <= 0.10 {
-                "high"
-            } else if r <= 0.15 {
-                "medium"
-            } else {
-                "low"
-            }
-        }),
+        tier: tiers::change_failure_rate(profile, cfr_rate),
+        change: None,
     };
 
     let rt_p50 = rt.f("p50_hours");
+    let seen = |n: u64| basis.map(|_| n);
     let recovery_time = RecoveryTime {
-        failed_deployments: rt.n("failed_deployments"),
-        recovered: rt.n("recovered"),
-        open: rt.n("open"),
+        failed_deployments: seen(rt.n("failed_deployments")),
+        recovered: seen(rt.n("recovered")),
+        open: seen(rt.n("open")),
         p50_hours: rt_p50,
         p90_hours: rt.f("p90_hours"),
-        tier: rt_p50.map(|h| {
-            if h < 1.0 {
-                "elite"
-            } else if h < 24.0 {
-                "high"
-            } else if h < 168.0 {
-                "medium"
-            } else {
-                "low"
-            }
-        }),
+        tier: tiers::recovery_time(profile, rt_p50),
+        change: None,
     };
 
+    let tracked = |n: u64| known.incidents.then_some(n);
     let time_to_restore = TimeToRestore {
-        incidents: ttr.n("incidents"),
-        resolved: ttr.n("resolved"),
+        incidents: tracked(ttr.n("incidents")),
+        resolved: tracked(ttr.n("resolved")),
         p50_hours: ttr.f("p50_hours"),
         p90_hours: ttr.f("p90_hours"),
+        change: None,
     };
 
     let rework_rate = ReworkRate {
         deployments: rw.n("deployments"),
         rework: rw.n("rework"),
         rate: ratio(rw.n("rework"), rw.n("deployments")),
+        change: None,
     };
 
     let sums: Vec<f64> = ["coding", "pickup", "review", "deploy"]
@@ -675,6 +793,7 @@ fn metric_set(
         p90_hours: ct.f(&format!("{name}_p90")),
         share: (total > 0.0).then(|| sum / total),
         samples: ct.n(&format!("{name}_n")),
+        change: None,
     };
     let stages = Stages {
         coding: stage("coding", sums[0]),
@@ -708,6 +827,9 @@ fn metric_set(
         },
         stages,
         cycles: ct.n("cycles"),
+        stages_unknown: ct.n("stages_unknown"),
+        working_hours: None,
+        change: None,
     };
 
     let mut thin = Vec::new();
@@ -717,8 +839,8 @@ fn metric_set(
         }
     };
     check("lead_time", lead_time.changes);
-    check("recovery_time", recovery_time.recovered);
-    check("time_to_restore", time_to_restore.resolved);
+    check("recovery_time", recovery_time.recovered.unwrap_or(0));
+    check("time_to_restore", time_to_restore.resolved.unwrap_or(0));
     check("cycle_time", cycle_time.cycles);
     for (name, s) in cycle_time.stages.iter() {
         check(&format!("cycle_time.stages.{name}"), s.samples);
@@ -736,7 +858,41 @@ fn metric_set(
         thin_samples: thin,
     };
 
+    let mut missing = Vec::new();
+    match basis {
+        None => missing.push(Missing {
+            metric: "change_failure_rate",
+            reason: "no incident source and no rollback seen: a failed deployment cannot be told from a good one, so the rate and recovery time are unknown".into(),
+            supplied_by: INCIDENT_SOURCE_HINT,
+        }),
+        Some(Basis::RollbacksOnly) => missing.push(Missing {
+            metric: "change_failure_rate",
+            reason: "no incident source: only rollbacks show failures, so the rate is a floor".into(),
+            supplied_by: INCIDENT_SOURCE_HINT,
+        }),
+        Some(Basis::IncidentsAndRollbacks) => {}
+    }
+    if !known.incidents {
+        missing.push(Missing {
+            metric: "time_to_restore",
+            reason: "no incident source: time to restore is unknown".into(),
+            supplied_by: INCIDENT_SOURCE_HINT,
+        });
+    }
+    if cycle_time.stages_unknown > 0 {
+        missing.push(Missing {
+            metric: "cycle_time.stages",
+            reason: format!(
+                "{} of {} merged pull requests were recovered from git history, which does not know when they were opened or reviewed: their coding, pickup and review stages are unknown and left out of shares, bottleneck and flow efficiency",
+                cycle_time.stages_unknown, cycle_time.prs
+            ),
+            supplied_by: "a Git host source (`[[sources]]` of type github or gitlab) for the same repository",
+        });
+    }
+
     Ok(MetricSet {
+        tier_source: tiers::source(profile),
+        missing,
         deployment_frequency,
         lead_time,
         change_failure_rate,

@@ -111,11 +111,11 @@ fn rollback_to_an_older_revision_fails_what_it_undid() {
         dep("d4", "app", "a", "2026-03-05T12:00:00Z"), // back to a: undoes d2 and d3
     ]);
     let m = metrics(&s, SINCE, UNTIL).metrics;
-    assert_eq!(m.change_failure_rate.failed, 2);
+    assert_eq!(m.change_failure_rate.failed, Some(2));
     close(m.change_failure_rate.rate, 0.5);
     assert_eq!(m.rework_rate.rework, 1); // the rollback itself
-    assert_eq!(m.recovery_time.failed_deployments, 2);
-    assert_eq!(m.recovery_time.recovered, 2);
+    assert_eq!(m.recovery_time.failed_deployments, Some(2));
+    assert_eq!(m.recovery_time.recovered, Some(2));
     close(m.recovery_time.p50_hours, (26.0 + 2.0) / 2.0);
 }
 
@@ -126,7 +126,16 @@ fn redeploying_the_same_revision_is_not_a_rollback() {
         dep("d2", "app", "a", "2026-03-04T10:00:00Z"),
     ]);
     let m = metrics(&s, SINCE, UNTIL).metrics;
-    assert_eq!(m.change_failure_rate.failed, 0);
+    // No rollback, and no incident source: a failure could not be seen, so
+    // the rate is unknown, not 0 % elite.
+    assert_eq!(m.change_failure_rate.failed, None);
+    assert_eq!(m.change_failure_rate.rate, None);
+    assert_eq!(m.change_failure_rate.tier, None);
+    assert_eq!(m.change_failure_rate.deployments, 2);
+    assert_eq!(m.recovery_time.failed_deployments, None);
+    assert_eq!(m.time_to_restore.incidents, None);
+    assert!(m.missing.iter().any(|g| g.metric == "change_failure_rate"));
+    assert!(m.missing.iter().any(|g| g.metric == "time_to_restore"));
     assert_eq!(m.rework_rate.rework, 0);
 }
 
@@ -140,7 +149,7 @@ fn explicit_rollback_with_a_new_revision_undoes_the_previous_deployment() {
         d3,
     ]);
     let m = metrics(&s, SINCE, UNTIL).metrics;
-    assert_eq!(m.change_failure_rate.failed, 1);
+    assert_eq!(m.change_failure_rate.failed, Some(1));
     close(m.recovery_time.p50_hours, 24.0);
 }
 
@@ -164,7 +173,7 @@ fn incident_exactly_24_hours_after_a_deploy_is_attributed() {
         ),
     ]);
     let m = metrics(&s, SINCE, UNTIL).metrics;
-    assert_eq!(m.change_failure_rate.failed, 1);
+    assert_eq!(m.change_failure_rate.failed, Some(1));
     close(m.recovery_time.p50_hours, 26.0);
     close(m.time_to_restore.p50_hours, 2.0);
 }
@@ -176,9 +185,9 @@ fn incident_a_second_past_the_window_is_not_attributed() {
         incident("i1", "app", "2026-03-04T10:00:01Z", None),
     ]);
     let m = metrics(&s, SINCE, UNTIL).metrics;
-    assert_eq!(m.change_failure_rate.failed, 0);
-    assert_eq!(m.time_to_restore.incidents, 1);
-    assert_eq!(m.time_to_restore.resolved, 0);
+    assert_eq!(m.change_failure_rate.failed, Some(0));
+    assert_eq!(m.time_to_restore.incidents, Some(1));
+    assert_eq!(m.time_to_restore.resolved, Some(0));
 }
 
 #[test]
@@ -195,8 +204,12 @@ fn explicit_id_of_a_staging_deployment_attributes_nothing() {
     let s = store(&[staging, dep("d1", "app", "a", "2026-03-03T10:00:00Z"), inc]);
     let m = metrics(&s, SINCE, UNTIL).metrics;
     assert_eq!(m.change_failure_rate.deployments, 1);
-    assert_eq!(m.change_failure_rate.failed, 0, "no fallback to the window");
-    assert_eq!(m.time_to_restore.resolved, 1);
+    assert_eq!(
+        m.change_failure_rate.failed,
+        Some(0),
+        "no fallback to the window"
+    );
+    assert_eq!(m.time_to_restore.resolved, Some(1));
 }
 
 #[test]
@@ -206,9 +219,9 @@ fn unresolved_incident_leaves_the_deployment_open() {
         incident("i1", "app", "2026-03-03T11:00:00Z", None),
     ]);
     let m = metrics(&s, SINCE, UNTIL).metrics;
-    assert_eq!(m.recovery_time.failed_deployments, 1);
-    assert_eq!(m.recovery_time.open, 1);
-    assert_eq!(m.recovery_time.recovered, 0);
+    assert_eq!(m.recovery_time.failed_deployments, Some(1));
+    assert_eq!(m.recovery_time.open, Some(1));
+    assert_eq!(m.recovery_time.recovered, Some(0));
     assert_eq!(m.recovery_time.p50_hours, None);
 }
 
@@ -404,8 +417,8 @@ fn team_filter_uses_services_and_repos_from_config() {
     };
     let m = metrics_cfg(&s, &config, SINCE, UNTIL, pay).metrics;
     assert_eq!(m.deployment_frequency.deployments, 1);
-    assert_eq!(m.change_failure_rate.failed, 1);
-    assert_eq!(m.time_to_restore.incidents, 1);
+    assert_eq!(m.change_failure_rate.failed, Some(1));
+    assert_eq!(m.time_to_restore.incidents, Some(1));
     let err = compute(
         s.conn(),
         &config,
@@ -452,4 +465,61 @@ fn coverage_names_the_gaps_behind_the_numbers() {
     // Without teams in the config, no service is said to lack one.
     let c = metrics(&s, SINCE, UNTIL).metrics.coverage;
     assert!(c.services_without_team.is_empty());
+}
+
+/// A pull request recovered from git history (as the git connector writes
+/// it) cannot know when it was opened or reviewed: those stages are null,
+/// not 0, and shares, bottleneck and flow efficiency rest on the others.
+#[test]
+fn stages_a_source_cannot_know_are_null_not_zero() {
+    let recovered = json!({"type":"pull_request","repo":"acme/app","number":1,
+        "created_at":"2026-03-03T09:00:00Z","merged_at":"2026-03-03T12:00:00Z",
+        "merge_commit_sha":"m1","commits":["a"],
+        "reviews_known":false,"recovered_from":"merge_commit"});
+    let normal = json!({"type":"pull_request","repo":"acme/app","number":2,
+        "created_at":"2026-03-10T09:00:00Z","merged_at":"2026-03-10T12:00:00Z",
+        "merge_commit_sha":"m2","commits":["b"]});
+    let only_recovered = store(&[
+        commit("a", &[], "2026-03-03T08:00:00Z"),
+        commit("m1", &["a"], "2026-03-03T12:00:00Z"),
+        recovered.clone(),
+        dep("d1", "app", "m1", "2026-03-03T14:00:00Z"),
+    ]);
+    let ct = metrics(&only_recovered, SINCE, UNTIL).metrics.cycle_time;
+    assert_eq!((ct.prs, ct.deployed, ct.stages_unknown), (1, 1, 1));
+    for (name, stage) in [
+        ("coding", &ct.stages.coding),
+        ("pickup", &ct.stages.pickup),
+        ("review", &ct.stages.review),
+    ] {
+        assert_eq!(stage.p50_hours, None, "{name}");
+        assert_eq!(stage.share, None, "{name}");
+    }
+    close(ct.stages.deploy.p50_hours, 2.0);
+    close(ct.cycle.p50_hours, 6.0);
+    assert_eq!(ct.bottleneck, None);
+    assert_eq!(ct.flow_efficiency, None);
+
+    let both = store(&[
+        commit("a", &[], "2026-03-03T08:00:00Z"),
+        commit("m1", &["a"], "2026-03-03T12:00:00Z"),
+        commit("b", &["m1"], "2026-03-10T06:00:00Z"),
+        commit("m2", &["m1", "b"], "2026-03-10T12:00:00Z"),
+        recovered,
+        normal,
+        dep("d1", "app", "m1", "2026-03-03T14:00:00Z"),
+        dep("d2", "app", "m2", "2026-03-10T13:00:00Z"),
+    ]);
+    let m = metrics(&both, SINCE, UNTIL).metrics;
+    let ct = &m.cycle_time;
+    assert_eq!(ct.stages_unknown, 1);
+    // Shares from PR 2 alone: coding 3 h, pickup 3 h, review 0, deploy 1 h.
+    close(ct.stages.coding.share, 3.0 / 7.0);
+    close(ct.stages.pickup.share, 3.0 / 7.0);
+    close(ct.stages.deploy.share, 1.0 / 7.0);
+    assert_eq!(ct.bottleneck, Some("coding"));
+    close(ct.flow_efficiency, 3.0 / 7.0);
+    // The deploy stage is known for both.
+    close(ct.stages.deploy.p50_hours, 1.5);
+    assert!(m.missing.iter().any(|g| g.metric == "cycle_time.stages"));
 }

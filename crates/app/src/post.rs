@@ -18,9 +18,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use flowmeter_analysis::delta::Verdict;
 use flowmeter_analysis::digest::{Headline, WeeklyDigest};
 use flowmeter_analysis::{Filters, MetricSet};
 use flowmeter_report::pages::bottleneck_sentence;
+use flowmeter_report::words::{rate_text, window_words, WindowWords};
 use flowmeter_report::{human_hours, percent, share_of};
 use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use serde_json::{json, Value};
@@ -573,11 +575,21 @@ struct View {
 
 fn view(w: &WeeklyDigest) -> View {
     let m = &w.current.metrics;
-    let header = match scope_text(&w.current.filters) {
-        Some(scope) => format!("Weekly delivery digest {}: {scope}", w.week),
-        None => format!("Weekly delivery digest {}", w.week),
+    let kind = if window_words(&w.current.window).iso_week {
+        "Weekly delivery digest"
+    } else {
+        "Delivery digest"
     };
-    let headlines: Vec<Fact> = w.headlines.iter().map(|h| headline_fact(h, m)).collect();
+    let header = match scope_text(&w.current.filters) {
+        Some(scope) => format!("{kind} {}: {scope}", w.week),
+        None => format!("{kind} {}", w.week),
+    };
+    let words = window_words(&w.current.window);
+    let headlines: Vec<Fact> = w
+        .headlines
+        .iter()
+        .map(|h| headline_fact(h, m, &words))
+        .collect();
     let fallback = format!(
         "{header}: {}.",
         headlines
@@ -587,7 +599,7 @@ fn view(w: &WeeklyDigest) -> View {
             .join("; ")
     );
     let ct = &m.cycle_time;
-    let mut flow = bottleneck_sentence(m, &w.previous.metrics);
+    let mut flow = bottleneck_sentence(m, &w.previous.metrics, &words);
     if ct.prs > 0 {
         flow.push_str(&format!(
             " {} merged, {} deployed; flow efficiency {}.",
@@ -655,16 +667,16 @@ fn value_text(unit: &str, v: f64) -> String {
     match unit {
         "hours" => human_hours(v),
         "ratio" => percent(v),
-        _ => format!("{v:.1}/week"),
+        _ => rate_text(v),
     }
 }
 
-fn headline_fact(h: &Headline, m: &MetricSet) -> Fact {
+fn headline_fact(h: &Headline, m: &MetricSet, words: &WindowWords) -> Fact {
     let title = h.name.to_string();
     // A value resting on no records is no data, whatever the number says
     // (0 deployments has a tier, but nothing to read in a chat).
     let Some(v) = h.value.filter(|_| h.samples > 0) else {
-        let value = match no_data_reason(h.key, m) {
+        let value = match no_data_reason(h.key, m, words) {
             Some(why) => format!("{NO_DATA} ({why})"),
             None => NO_DATA.to_string(),
         };
@@ -686,7 +698,7 @@ fn headline_fact(h: &Headline, m: &MetricSet) -> Fact {
         title,
         short,
         value,
-        change: versus(h, v),
+        change: versus(h, v, words),
     }
 }
 
@@ -695,10 +707,13 @@ fn sample_text(h: &Headline, m: &MetricSet) -> String {
     let base = match h.key {
         "deployment_frequency" => count(n, "deploy", "deploys"),
         "lead_time" => count(n, "change", "changes"),
-        "change_failure_rate" => format!(
-            "{} of {} deploys failed",
-            m.change_failure_rate.failed, m.change_failure_rate.deployments
-        ),
+        "change_failure_rate" => match m.change_failure_rate.failed {
+            Some(failed) => format!(
+                "{failed} of {} deploys failed",
+                m.change_failure_rate.deployments
+            ),
+            None => "no incident source".into(),
+        },
         "recovery_time" => format!("{} recovered", count(n, "failed deploy", "failed deploys")),
         "rework_rate" => format!(
             "{} of {} deploys unplanned",
@@ -717,41 +732,41 @@ fn sample_text(h: &Headline, m: &MetricSet) -> String {
 }
 
 /// Why a headline has no value, from the numbers the digest carries.
-fn no_data_reason(key: &str, m: &MetricSet) -> Option<String> {
+fn no_data_reason(key: &str, m: &MetricSet, words: &WindowWords) -> Option<String> {
+    let during = &words.during;
     let deployments = m.deployment_frequency.deployments;
     Some(match key {
-        "deployment_frequency" => "no production deployments recorded this week".into(),
-        "lead_time" if deployments == 0 => "no production deployments this week".into(),
+        "deployment_frequency" => format!("no production deployments recorded {during}"),
+        "lead_time" if deployments == 0 => format!("no production deployments {during}"),
         "lead_time" => "no deployed change with a known first commit".into(),
-        "change_failure_rate" | "rework_rate" => "no production deployments this week".into(),
+        "change_failure_rate" if m.change_failure_rate.basis.is_none() => {
+            "unknown: no incident source and no rollback seen".into()
+        }
+        "change_failure_rate" | "rework_rate" => format!("no production deployments {during}"),
         "recovery_time" => {
             let rt = &m.recovery_time;
-            if rt.failed_deployments == 0 {
-                "no failed deployments this week".into()
-            } else if rt.open > 0 {
-                format!(
+            match (rt.failed_deployments, rt.open) {
+                (None, _) => "unknown: no incident source and no rollback seen".into(),
+                (Some(0), _) => format!("no failed deployments {during}"),
+                (_, Some(open)) if open > 0 => format!(
                     "{} not recovered yet",
-                    count(rt.open, "failed deployment", "failed deployments")
-                )
-            } else {
-                return None;
+                    count(open, "failed deployment", "failed deployments")
+                ),
+                _ => return None,
             }
         }
-        "time_to_restore" => {
-            let t = &m.time_to_restore;
-            if t.incidents == 0 {
-                "no incidents this week".into()
-            } else {
-                format!(
-                    "{} opened, none resolved yet",
-                    count(t.incidents, "incident", "incidents")
-                )
-            }
-        }
+        "time_to_restore" => match m.time_to_restore.incidents {
+            None => "unknown: no incident source".into(),
+            Some(0) => format!("no incidents {during}"),
+            Some(n) => format!(
+                "{} opened, none resolved yet",
+                count(n, "incident", "incidents")
+            ),
+        },
         "cycle_time" => {
             let ct = &m.cycle_time;
             if ct.prs == 0 {
-                "no merged pull requests this week".into()
+                format!("no merged pull requests {during}")
             } else if ct.deployed == 0 {
                 "no merged pull request deployed yet".into()
             } else {
@@ -764,19 +779,28 @@ fn no_data_reason(key: &str, m: &MetricSet) -> Option<String> {
 
 /// Against the week before: relative for times and counts (as the weekly
 /// page), in percentage points for rates.
-fn versus(h: &Headline, v: f64) -> Option<String> {
+fn versus(h: &Headline, v: f64, words: &WindowWords) -> Option<String> {
     let b = h.previous?;
+    let last = if words.iso_week {
+        "last week".to_string()
+    } else {
+        format!("the {}", words.previous)
+    };
+    // The arrow only for a clear change (noise-aware deltas).
+    if let Some(c) = h.change.as_ref().filter(|c| c.verdict != Verdict::Changed) {
+        return Some(format!("{} vs {last}", c.verdict.words()));
+    }
     let (delta, flat) = if h.unit == "ratio" {
         let pts = (v - b) * 100.0;
         (format!("{pts:+.1} pts"), pts.abs() < 0.05)
     } else if b == 0.0 {
-        return Some(format!("vs {} last week", value_text(h.unit, b)));
+        return Some(format!("vs {} {last}", value_text(h.unit, b)));
     } else {
         let rel = (v - b) / b;
         (format!("{:+.0} %", rel * 100.0), rel.abs() < 0.005)
     };
     if flat {
-        return Some("→ as last week".into());
+        return Some(format!("→ as {last}"));
     }
     let up = v > b;
     let arrow = if up { "↑" } else { "↓" };
@@ -785,7 +809,7 @@ fn versus(h: &Headline, v: f64) -> Option<String> {
     } else {
         "worse"
     };
-    Some(format!("{arrow} {delta} vs last week ({verdict})"))
+    Some(format!("{arrow} {delta} vs {last} ({verdict})"))
 }
 
 fn capitalised(s: &str) -> String {
@@ -862,11 +886,13 @@ fn events_sentence(w: &WeeklyDigest) -> String {
     } else {
         notes.join(", ")
     });
+    let words = window_words(&w.current.window);
     parts.push(format!(
-        "{} open at the end of the week",
-        count(w.open_prs.len() as u64, "pull request", "pull requests")
+        "{} open at {}",
+        count(w.open_prs.len() as u64, "pull request", "pull requests"),
+        words.end
     ));
-    format!("This week: {}.", parts.join("; "))
+    format!("{}: {}.", capitalised(&words.during), parts.join("; "))
 }
 
 fn coverage_text(m: &MetricSet) -> String {
@@ -1309,7 +1335,8 @@ mod tests {
             .find(|b| b["type"] == "actions")
             .expect("a button to the dashboard");
         assert_eq!(actions["elements"][0]["url"], DASHBOARD);
-        let bottleneck = bottleneck_sentence(&w.current.metrics, &w.previous.metrics);
+        let words = window_words(&w.current.window);
+        let bottleneck = bottleneck_sentence(&w.current.metrics, &w.previous.metrics, &words);
         assert!(msg.to_string().contains(&mrkdwn(&bottleneck)));
         assert_no_people(&msg, w);
     }
@@ -1370,7 +1397,10 @@ mod tests {
             .chain(facts.into_iter().map(|(_, v)| v));
         for value in values {
             assert!(value.starts_with(NO_DATA), "{value}");
-            assert!(value.contains("this week"), "no reason given: {value}");
+            assert!(
+                value.contains("this week") || value.contains("unknown: no incident source"),
+                "no reason given: {value}"
+            );
             assert!(!value.chars().any(|c| c.is_ascii_digit()), "{value}");
             for tier in ["elite", "high", "medium", "low"] {
                 assert!(!value.contains(tier), "{value}");

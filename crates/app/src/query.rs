@@ -57,6 +57,13 @@ pub struct Question {
     pub by: Option<String>,
     /// Rows of records shown (explain only).
     pub limit: Option<usize>,
+    /// Also count PR stages in working hours (the team's calendar, else
+    /// `[metrics.working_hours]`).
+    #[serde(default)]
+    pub working_hours: bool,
+    /// Compare with another window (metrics and explain): `previous` (the
+    /// window of the same length just before) or `SINCE..UNTIL`.
+    pub compare: Option<String>,
     /// Errors name command-line flags (`--since`) rather than parameters.
     #[serde(skip)]
     pub flags: bool,
@@ -108,6 +115,30 @@ impl Question {
 
     fn until(&self) -> Option<&str> {
         self.until.as_deref().filter(|s| !s.is_empty())
+    }
+
+    /// The window to compare `window` with, if asked.
+    pub fn compare_window(&self, window: Window) -> Result<Option<Window>, AppError> {
+        let flag = if self.flags { "--compare" } else { "compare" };
+        match self
+            .compare
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            None => Ok(None),
+            Some("previous") => Ok(Some(flowmeter_analysis::digest::before(window))),
+            Some(range) => {
+                let Some((since, until)) = range.split_once("..") else {
+                    return Err(AppError::Invalid(format!(
+                        "`{flag}` is `previous` or `SINCE..UNTIL` (e.g. 2026-01-05..2026-02-02), not `{range}`"
+                    )));
+                };
+                let since = parse_date(flag, since)?;
+                let until = parse_date(flag, until)?;
+                Ok(Some(Window::new(since, until)?))
+            }
+        }
     }
 
     /// `by`, parsed.

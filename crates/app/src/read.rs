@@ -4,7 +4,8 @@
 
 use flowmeter_analysis::explain::{explain as explain_records, Explained, Explanation};
 use flowmeter_analysis::{compute, compute_grouped, digest, Grouped, Metrics};
-use flowmeter_config::Config;
+use flowmeter_analysis::{working, GroupBy};
+use flowmeter_config::{Calendar, Config, People};
 use flowmeter_report::pages::{self, Links, PageFormat, Rendered};
 use flowmeter_store::Store;
 use serde::Serialize;
@@ -29,12 +30,65 @@ pub fn metrics(
     let window = q.metrics_window()?;
     let filters = q.filters();
     let by = q.group_by()?;
+    let compare = q.compare_window(window)?;
+    if by.is_some() && compare.is_some() {
+        return Err(AppError::Invalid(
+            "`compare` works on one window, not with `by`".into(),
+        ));
+    }
     store.ensure_linked(&config.metrics)?;
     let conn = store.conn();
     Ok(match by {
-        None => MetricsAnswer::One(Box::new(compute(conn, config, window, &filters)?)),
-        Some(by) => MetricsAnswer::Grouped(compute_grouped(conn, config, window, &filters, by)?),
+        None => {
+            let mut m = compute(conn, config, window, &filters)?;
+            if let Some(other) = compare {
+                let previous = compute(conn, config, other, &filters)?;
+                flowmeter_analysis::delta::compare(conn, config, &mut m, &previous)?;
+            }
+            if q.working_hours {
+                add_working_hours(store, config, &mut m)?;
+            }
+            MetricsAnswer::One(Box::new(m))
+        }
+        Some(by) => {
+            let mut g = compute_grouped(conn, config, window, &filters, by)?;
+            if q.working_hours {
+                for group in &mut g.groups {
+                    let mut f = filters.clone();
+                    let mut w = window;
+                    match by {
+                        GroupBy::Week => w = group.window.unwrap_or(window),
+                        GroupBy::Team => f.team = Some(group.key.clone()),
+                        GroupBy::Service => f.service = Some(group.key.clone()),
+                        GroupBy::Repo => f.repo = Some(group.key.clone()),
+                    }
+                    let cal = calendar(config, f.team.as_deref())?;
+                    group.metrics.cycle_time.working_hours =
+                        Some(working::stages(conn, config, &w, &f, cal)?);
+                }
+            }
+            MetricsAnswer::Grouped(g)
+        }
     })
+}
+
+/// The working calendar of `team` (its own, else the organisation's).
+fn calendar<'a>(config: &'a Config, team: Option<&str>) -> Result<&'a Calendar, AppError> {
+    config.calendar(team).ok_or_else(|| {
+        AppError::Invalid(format!(
+            "working hours need a calendar: add `[metrics.working_hours]`{} to flowmeter.toml (keys: timezone, days, start, end, holidays)",
+            team.map(|t| format!(" or `[teams.{t}.working_hours]`")).unwrap_or_default()
+        ))
+    })
+}
+
+/// The value stream of `m` also in working hours.
+fn add_working_hours(store: &Store, config: &Config, m: &mut Metrics) -> Result<(), AppError> {
+    let conn = store.conn();
+    let cal = calendar(config, m.filters.team.as_deref())?;
+    m.metrics.cycle_time.working_hours =
+        Some(working::stages(conn, config, &m.window, &m.filters, cal)?);
+    Ok(())
 }
 
 /// The three pages people read.
@@ -81,19 +135,32 @@ pub fn report(
     let filters = q.filters();
     store.ensure_linked(&config.metrics)?;
     let conn = store.conn();
+    let people = config.report.people;
     Ok(match kind {
-        ReportKind::Weekly => pages::weekly(
-            &digest::weekly(conn, config, window, &filters)?,
-            format,
-            chart_prefix,
-            links,
-        )?,
-        ReportKind::Team => pages::team(
-            &digest::teams(conn, config, window, &filters)?,
-            format,
-            chart_prefix,
-            links,
-        )?,
+        ReportKind::Weekly => {
+            let mut d = digest::weekly(conn, config, window, &filters)?;
+            if q.working_hours {
+                add_working_hours(store, config, &mut d.current)?;
+            }
+            if people != People::All {
+                d.longest_waits.iter_mut().for_each(|p| p.author = None);
+            }
+            pages::weekly(&d, format, chart_prefix, links)?
+        }
+        ReportKind::Team => {
+            let mut d = digest::teams(conn, config, window, &filters)?;
+            if q.working_hours {
+                for t in &mut d.teams {
+                    add_working_hours(store, config, &mut t.current)?;
+                }
+            }
+            if people == People::None {
+                for t in &mut d.teams {
+                    t.open_prs.iter_mut().for_each(|p| p.author = None);
+                }
+            }
+            pages::team(&d, format, chart_prefix, links)?
+        }
         ReportKind::Leadership => pages::leadership(
             &digest::leadership(conn, config, window, &filters)?,
             format,
@@ -152,15 +219,31 @@ pub fn explain(
     q: &Question,
 ) -> Result<Explanation, AppError> {
     let window = q.report_window()?;
+    // The interval behind a report's verdict: against the window before,
+    // unless asked otherwise.
+    let compare = match q.compare_window(window)? {
+        Some(other) => other,
+        None => flowmeter_analysis::digest::before(window),
+    };
     store.ensure_linked(&config.metrics)?;
-    Ok(explain_records(
+    let mut e = explain_records(
         store.conn(),
         config,
         what,
         window,
+        Some(compare),
         &q.filters(),
         q.limit.unwrap_or(20),
-    )?)
+    )?;
+    if config.report.people == People::None {
+        if let Some(i) = e.columns.iter().position(|c| c == "author") {
+            e.columns.remove(i);
+            e.rows.iter_mut().for_each(|r| {
+                r.remove(i);
+            });
+        }
+    }
+    Ok(e)
 }
 
 /// The JSON of an explanation: the number, and its records as objects.

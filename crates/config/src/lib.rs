@@ -49,6 +49,31 @@ pub struct Config {
     /// posts the digest.
     #[serde(default)]
     pub serve: ServeConfig,
+    /// What the report pages show.
+    #[serde(default)]
+    pub report: ReportConfig,
+}
+
+/// `[report]`: what the pages show.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportConfig {
+    /// Where person names appear. DORA measures teams, not individuals:
+    /// `teams` (the default) shows names only where a team acts on them
+    /// (the team view, explain); `all` also on the weekly page's longest
+    /// waits; `none` nowhere. Leadership pages never name people, and no
+    /// page ever shows an e-mail address.
+    pub people: People,
+}
+
+/// [`ReportConfig::people`].
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum People {
+    #[default]
+    Teams,
+    All,
+    None,
 }
 
 /// `[serve]`: the server's settings. Secrets are never written here, only
@@ -115,6 +140,41 @@ pub struct MetricsConfig {
     pub attribution_window_hours: f64,
     /// PR labels that make a deployment rework, compared case-insensitively.
     pub rework_labels: Vec<String>,
+    /// When people work, for PR stages read in working hours
+    /// (`--working-hours`); a team's own `working_hours` wins for it.
+    pub working_hours: Option<Calendar>,
+    /// Whose tier thresholds the keys are rated by: `flowmeter` (the
+    /// default, METRICS.md), `dora-2023` or `dora-2024`. Every tier says
+    /// which profile it comes from (`tier_source`).
+    pub profile: Profile,
+}
+
+/// [`MetricsConfig::profile`].
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String")]
+pub enum Profile {
+    #[default]
+    Flowmeter,
+    Dora2023,
+    Dora2024,
+}
+
+impl TryFrom<String> for Profile {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Profile, String> {
+        match name.as_str() {
+            "flowmeter" => Ok(Profile::Flowmeter),
+            "dora-2023" => Ok(Profile::Dora2023),
+            "dora-2024" => Ok(Profile::Dora2024),
+            "devlake" | "four-keys" => Err(format!(
+                "profile `{name}` is not implemented: its rules differ beyond the tiers (see docs/PROFILES.md), and tiers alone would not reproduce its numbers; use `flowmeter`, `dora-2023` or `dora-2024`"
+            )),
+            other => Err(format!(
+                "unknown profile `{other}`: use `flowmeter` (the default), `dora-2023` or `dora-2024`"
+            )),
+        }
+    }
 }
 
 impl Default for MetricsConfig {
@@ -124,6 +184,8 @@ impl Default for MetricsConfig {
             production_prefixes: vec!["prod-".into(), "production-".into()],
             attribution_window_hours: 24.0,
             rework_labels: vec!["bug".into(), "hotfix".into(), "incident".into()],
+            profile: Profile::default(),
+            working_hours: None,
         }
     }
 }
@@ -168,6 +230,123 @@ pub struct Team {
     pub services: Vec<String>,
     #[serde(default)]
     pub repos: Vec<String>,
+    /// The team's working calendar (time zone, days, hours, holidays);
+    /// default: `[metrics.working_hours]`.
+    #[serde(default)]
+    pub working_hours: Option<Calendar>,
+}
+
+/// A working calendar, validated: `[metrics.working_hours]` or
+/// `[teams.NAME.working_hours]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "CalendarConfig")]
+pub struct Calendar {
+    pub timezone: chrono_tz::Tz,
+    /// Working weekdays, Monday first.
+    pub days: [bool; 7],
+    pub start: chrono::NaiveTime,
+    pub end: chrono::NaiveTime,
+    /// Local dates not worked.
+    pub holidays: std::collections::BTreeSet<chrono::NaiveDate>,
+}
+
+/// A working calendar as written in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalendarConfig {
+    /// An IANA time zone (`Europe/Berlin`, `America/New_York`); default
+    /// `UTC`. Daylight saving time follows the zone.
+    #[serde(default)]
+    timezone: Option<String>,
+    /// Working days (`mon` ... `sun`); default Monday to Friday.
+    #[serde(default)]
+    days: Option<Vec<String>>,
+    /// Start of the working day, local `HH:MM`; default `09:00`.
+    #[serde(default)]
+    start: Option<String>,
+    /// End of the working day, local `HH:MM`; default `17:00`.
+    #[serde(default)]
+    end: Option<String>,
+    /// Local dates that are not worked (`2026-12-25`).
+    #[serde(default)]
+    holidays: Vec<String>,
+}
+
+const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+impl TryFrom<CalendarConfig> for Calendar {
+    type Error = String;
+
+    fn try_from(c: CalendarConfig) -> Result<Calendar, String> {
+        let zone = c.timezone.as_deref().unwrap_or("UTC");
+        let timezone: chrono_tz::Tz = zone.parse().map_err(|_| {
+            format!("`timezone = \"{zone}\"` is not an IANA time zone (e.g. `Europe/Berlin`)")
+        })?;
+        let mut days = [false; 7];
+        match &c.days {
+            None => days[..5].iter_mut().for_each(|d| *d = true),
+            Some(list) => {
+                for d in list {
+                    let i = WEEKDAYS
+                        .iter()
+                        .position(|w| w.eq_ignore_ascii_case(d.trim()))
+                        .ok_or_else(|| {
+                            format!("`days`: `{d}` is not one of {}", WEEKDAYS.join(", "))
+                        })?;
+                    days[i] = true;
+                }
+            }
+        }
+        let time = |field: &str, v: &Option<String>, default: &str| {
+            let text = v.as_deref().unwrap_or(default);
+            chrono::NaiveTime::parse_from_str(text, "%H:%M")
+                .map_err(|_| format!("`{field} = \"{text}\"` is not a local time `HH:MM`"))
+        };
+        let start = time("start", &c.start, "09:00")?;
+        let end = time("end", &c.end, "17:00")?;
+        if end <= start {
+            return Err(format!("`end` ({end}) must be after `start` ({start})"));
+        }
+        let holidays = c
+            .holidays
+            .iter()
+            .map(|h| {
+                chrono::NaiveDate::parse_from_str(h, "%Y-%m-%d")
+                    .map_err(|_| format!("`holidays`: `{h}` is not a date `YYYY-MM-DD`"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Calendar {
+            timezone,
+            days,
+            start,
+            end,
+            holidays,
+        })
+    }
+}
+
+impl Calendar {
+    /// `Mon–Fri 09:00–17:00 Europe/Berlin, 2 holidays`.
+    pub fn label(&self) -> String {
+        let names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        let on: Vec<usize> = (0..7).filter(|&i| self.days[i]).collect();
+        let contiguous = on.windows(2).all(|w| w[1] == w[0] + 1);
+        let days = match (on.first(), on.last()) {
+            (Some(&a), Some(&b)) if contiguous && b > a => format!("{}–{}", names[a], names[b]),
+            _ => on.iter().map(|&i| names[i]).collect::<Vec<_>>().join(", "),
+        };
+        let holidays = match self.holidays.len() {
+            0 => String::new(),
+            1 => ", 1 holiday".to_string(),
+            n => format!(", {n} holidays"),
+        };
+        format!(
+            "{days} {}–{} {}{holidays}",
+            self.start.format("%H:%M"),
+            self.end.format("%H:%M"),
+            self.timezone.name()
+        )
+    }
 }
 
 impl Config {
@@ -210,6 +389,13 @@ impl Config {
         Ok(())
     }
 
+    /// The working calendar of `team` (its own, else the organisation's).
+    pub fn calendar(&self, team: Option<&str>) -> Option<&Calendar> {
+        team.and_then(|t| self.teams.get(t))
+            .and_then(|t| t.working_hours.as_ref())
+            .or(self.metrics.working_hours.as_ref())
+    }
+
     /// The team that owns `service` (first by name), if any.
     pub fn team_of_service(&self, service: &str) -> Option<&str> {
         self.teams
@@ -234,6 +420,27 @@ mod tests {
         }
         assert_eq!(c.metrics.attribution_window_hours, 24.0);
         assert!(c.metrics.is_rework_label("Bug"));
+    }
+
+    #[test]
+    fn profiles_are_named_and_the_unimplemented_ones_say_why() {
+        let c = Config::parse("[metrics]\nprofile = \"dora-2024\"\n", "t.toml").unwrap();
+        assert_eq!(c.metrics.profile, Profile::Dora2024);
+        assert_eq!(Config::default().metrics.profile, Profile::Flowmeter);
+        let e = Config::parse("[metrics]\nprofile = \"devlake\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.toml") && e.contains("docs/PROFILES.md"),
+            "{e}"
+        );
+        let e = Config::parse("[metrics]\nprofile = \"dora-2025\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown profile `dora-2025`"), "{e}");
+        let people = Config::parse("[report]\npeople = \"none\"\n", "t.toml").unwrap();
+        assert_eq!(people.report.people, People::None);
+        assert!(Config::parse("[report]\nfolks = 1\n", "t.toml").is_err());
     }
 
     #[test]

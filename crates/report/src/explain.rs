@@ -42,7 +42,7 @@ pub fn headline(e: &Explanation) -> String {
         ),
         Explained::ChangeFailureRate => format!(
             "Change failure rate: {} of {} deployments failed ({}, tier {})",
-            m.change_failure_rate.failed,
+            crate::count(m.change_failure_rate.failed),
             m.change_failure_rate.deployments,
             m.change_failure_rate
                 .rate
@@ -53,15 +53,15 @@ pub fn headline(e: &Explanation) -> String {
         Explained::RecoveryTime => format!(
             "Failed deployment recovery: p50 {} over {} recovered, {} still open (tier {})",
             hours(m.recovery_time.p50_hours),
-            m.recovery_time.recovered,
-            m.recovery_time.open,
+            crate::count(m.recovery_time.recovered),
+            crate::count(m.recovery_time.open),
             m.recovery_time.tier.unwrap_or("—")
         ),
         Explained::TimeToRestore => format!(
             "Time to restore: p50 {} over {} resolved; {} opened",
             hours(m.time_to_restore.p50_hours),
-            m.time_to_restore.resolved,
-            m.time_to_restore.incidents
+            crate::count(m.time_to_restore.resolved),
+            crate::count(m.time_to_restore.incidents)
         ),
         Explained::ReworkRate => format!(
             "Rework rate: {} of {} deployments ({})",
@@ -99,17 +99,50 @@ pub fn cell(v: &Value) -> String {
     }
 }
 
+/// The verdict behind a report's arrow: the change from the compared
+/// window, its interval and the records on each side.
+pub fn verdict_line(e: &Explanation) -> Option<String> {
+    let c = e.metric.change(&e.metrics.metrics)?;
+    let other = e.metrics.compared_with?;
+    Some(format!(
+        "vs {} → {}: {}",
+        other.since.format("%Y-%m-%d %H:%M"),
+        other.until.format("%Y-%m-%d %H:%M"),
+        crate::change_text(c, flowmeter_analysis::delta::unit(e.metric.key()))
+    ))
+}
+
+/// What the sources cannot know about this number, and who would.
+pub fn missing_lines(e: &Explanation) -> Vec<String> {
+    let concerns = match e.metric.key() {
+        "coding" | "pickup" | "review" => "cycle_time.stages",
+        "recovery_time" => "change_failure_rate",
+        key => key,
+    };
+    e.metrics
+        .metrics
+        .missing
+        .iter()
+        .filter(|gap| gap.metric == concerns)
+        .map(|gap| format!("missing: {}; supplied by {}", gap.reason, gap.supplied_by))
+        .collect()
+}
+
 /// The headline, then a table of the records.
 pub fn explain_text(e: &Explanation) -> String {
     let mut out = String::new();
     let w = &e.metrics.window;
     let _ = writeln!(
         out,
-        "{}\n  window {} → {}\n",
+        "{}\n  window {} → {}",
         headline(e),
         w.since.format("%Y-%m-%d %H:%M"),
         w.until.format("%Y-%m-%d %H:%M")
     );
+    for line in verdict_line(e).into_iter().chain(missing_lines(e)) {
+        let _ = writeln!(out, "  {line}");
+    }
+    out.push('\n');
     if e.total == 0 {
         out.push_str("No records behind this number in the window.\n");
         return out;

@@ -13,6 +13,7 @@ pub mod explain;
 pub mod flat;
 pub mod pages;
 pub mod text;
+pub mod words;
 
 pub use flowmeter_analysis::{Grouped, Metrics};
 
@@ -29,6 +30,39 @@ pub fn human_hours(h: f64) -> String {
 
 pub fn percent(r: f64) -> String {
     format!("{:.1} %", r * 100.0)
+}
+
+/// A count a source may not know: `unknown` rather than a made-up 0.
+pub fn count(n: Option<u64>) -> String {
+    n.map(|n| n.to_string()).unwrap_or_else(|| "unknown".into())
+}
+
+/// A signed difference in a headline's unit (`hours`, `ratio`, `per_week`).
+pub fn signed(unit: &str, x: f64) -> String {
+    let sign = if x < 0.0 { "−" } else { "+" };
+    match unit {
+        "hours" => format!("{sign}{}", human_hours(x.abs())),
+        "ratio" => format!("{sign}{:.1} pts", x.abs() * 100.0),
+        _ => format!("{sign}{:.2}/week", x.abs()),
+    }
+}
+
+/// A compared headline in words: the verdict, the change and its interval.
+/// `changed: +3.1 h (95 % interval +1.0 h to +5.2 h; 50 vs 48 records)`.
+pub fn change_text(c: &flowmeter_analysis::delta::Change, unit: &str) -> String {
+    let n = format!("{} vs {} records", c.samples[0], c.samples[1]);
+    let delta = c.delta.map(|d| signed(unit, d));
+    match (c.ci_low, c.ci_high) {
+        (Some(low), Some(high)) => format!(
+            "{}: {} ({:.0} % interval {} to {}; {n})",
+            c.verdict.words(),
+            delta.unwrap_or_else(|| "—".into()),
+            c.confidence * 100.0,
+            signed(unit, low),
+            signed(unit, high)
+        ),
+        _ => format!("{} ({n})", c.verdict.words()),
+    }
 }
 
 /// `part` of `whole` as a percentage, or a dash when there is no whole.

@@ -7,6 +7,7 @@
 //! passed through unescaped is the SVG the chart module drew (whose text
 //! plotters escapes).
 
+use flowmeter_analysis::delta::Verdict;
 use flowmeter_analysis::digest::{
     headline_values, Headline, LeadershipDigest, QuarterView, TeamDigest, WeeklyDigest,
 };
@@ -15,6 +16,7 @@ use minijinja::{AutoEscape, Environment};
 use serde_json::{json, Value};
 
 use crate::charts::{self, Line};
+use crate::words::{rate_text, window_words, WindowWords};
 use crate::{human_hours, percent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +152,62 @@ fn value_text(unit: &str, v: Option<f64>) -> String {
         (_, None) => "no data".into(),
         ("hours", Some(h)) => human_hours(h),
         ("ratio", Some(r)) => percent(r),
-        (_, Some(x)) => format!("{x:.1}/week"),
+        (_, Some(x)) => rate_text(x),
+    }
+}
+
+/// The previous-window column: the arrow only for a clear change; else the
+/// verdict in words. The interval is in `interval` (a tooltip, explain).
+fn verdict_view(h: &Headline) -> Value {
+    let Some(c) = &h.change else {
+        return change(h, h.previous);
+    };
+    let interval = crate::change_text(c, h.unit);
+    match c.verdict {
+        Verdict::Changed => {
+            let mut v = change(h, h.previous);
+            v["verdict"] = json!("changed");
+            v["interval"] = json!(interval);
+            v
+        }
+        other => json!({
+            "arrow": "", "text": other.words(), "class": "flat",
+            "verdict": other, "interval": interval,
+        }),
+    }
+}
+
+/// A team's pickup or deploy queue against its previous window.
+fn stage_verdict(m: &MetricSet, key: &str) -> String {
+    match flowmeter_analysis::delta::of(m, key) {
+        Some(c) if c.verdict == Verdict::Changed => {
+            let up = c.delta.is_some_and(|d| d > 0.0);
+            format!(
+                "{} {}",
+                if up { "↑ longer" } else { "↓ shorter" },
+                crate::change_text(c, "hours")
+            )
+        }
+        Some(c) => crate::change_text(c, "hours"),
+        None => "—".into(),
+    }
+}
+
+/// A leadership cell's change against the quarter before, in a few words.
+fn quarter_verdict(m: &MetricSet, key: &str, higher_is_better: bool) -> String {
+    match flowmeter_analysis::delta::of(m, key) {
+        Some(c) if c.verdict == Verdict::Changed => {
+            let up = c.delta.is_some_and(|d| d > 0.0);
+            let arrow = if up { "↑" } else { "↓" };
+            let good = if up == higher_is_better {
+                "better"
+            } else {
+                "worse"
+            };
+            format!("{arrow} {good}")
+        }
+        Some(c) => c.verdict.words().to_string(),
+        None => String::new(),
     }
 }
 
@@ -183,21 +240,30 @@ fn headline_view(h: &Headline) -> Value {
         "tier": h.tier,
         "samples": h.samples,
         "thin": h.samples > 0 && h.samples < 5 && h.unit == "hours",
-        "vs_previous": change(h, h.previous),
+        "vs_previous": verdict_view(h),
         "previous": value_text(h.unit, h.previous),
-        "vs_baseline": change(h, h.baseline),
+        // No verdict against the average of weeks: the value, no arrow.
+        "vs_baseline": json!({"arrow": "", "text": value_text(h.unit, h.baseline), "class": "flat"}),
         "baseline": value_text(h.unit, h.baseline),
     })
 }
 
 fn stages_view(m: &MetricSet) -> Value {
+    let working = m.cycle_time.working_hours.as_ref();
     let stages: Vec<Value> = m
         .cycle_time
         .stages
         .iter()
         .iter()
-        .map(|(name, s)| {
+        .enumerate()
+        .map(|(i, (name, s))| {
+            let working_p50 = working.map(|w| opt_hours(w.stages()[i].1.p50_hours));
             json!({
+                // A Markdown cell (with its closing bar), empty without
+                // working hours: a template tag at a line's end eats the
+                // newline.
+                "working_cell": working_p50.as_ref().map(|v| format!(" {v} |")).unwrap_or_default(),
+                "working_p50": working_p50,
                 "name": name,
                 "p50": opt_hours(s.p50_hours),
                 "p75": opt_hours(s.p75_hours),
@@ -213,6 +279,12 @@ fn stages_view(m: &MetricSet) -> Value {
         "deployed": m.cycle_time.deployed,
         "flow_efficiency": m.cycle_time.flow_efficiency.map(percent).unwrap_or_else(|| "no data".into()),
         "cycle_p50": opt_hours(m.cycle_time.cycle.p50_hours),
+        "working_header": if working.is_some() { " p50, working hours |" } else { "" },
+        "working_rule": if working.is_some() { "---:|" } else { "" },
+        "working": working.map(|w| json!({
+            "calendar": w.calendar,
+            "cycle_p50": opt_hours(w.cycle.p50_hours),
+        })),
         "stages": stages,
     })
 }
@@ -225,10 +297,18 @@ fn capitalised(s: &str) -> String {
 }
 
 /// "Pickup is 46 % of cycle time; median 19 h, up from 9 h."
-pub fn bottleneck_sentence(current: &MetricSet, previous: &MetricSet) -> String {
+pub fn bottleneck_sentence(
+    current: &MetricSet,
+    previous: &MetricSet,
+    words: &WindowWords,
+) -> String {
     let ct = &current.cycle_time;
     let Some(name) = ct.bottleneck else {
-        return "No merged pull requests with stage times this week.".into();
+        return if ct.prs > 0 && ct.stages_unknown == ct.prs {
+            "Where pull requests waited is unknown: their source (git history) does not know when they were opened or reviewed.".into()
+        } else {
+            format!("No merged pull requests with stage times {}.", words.during)
+        };
     };
     let stage = |m: &MetricSet| {
         m.cycle_time
@@ -247,7 +327,7 @@ pub fn bottleneck_sentence(current: &MetricSet, previous: &MetricSet) -> String 
             if a > b { "up" } else { "down" },
             human_hours(b)
         ),
-        (Some(_), Some(_)) => ", as the week before".into(),
+        (Some(_), Some(_)) => format!(", as {}", words.the_one_before),
         _ => String::new(),
     };
     format!(
@@ -430,13 +510,20 @@ pub fn weekly(
             })
         })
         .collect();
+    let words = window_words(&d.current.window);
     let context = json!({
-        "title": format!("Weekly delivery report {}", d.week),
+        "title": if words.iso_week {
+            format!("Weekly delivery report {}", d.week)
+        } else {
+            format!("Delivery report {}", d.week)
+        },
+        "words": words,
+        "people": d.longest_waits.iter().any(|p| p.author.is_some()),
         "week": d.week,
         "window": window_view(&d.current.window),
         "filters": filters_text(&d.current.filters),
         "headlines": d.headlines.iter().map(headline_view).collect::<Vec<_>>(),
-        "bottleneck": bottleneck_sentence(m, &d.previous.metrics),
+        "bottleneck": bottleneck_sentence(m, &d.previous.metrics, &words),
         "value_stream": stages_view(m),
         "incidents": incidents,
         "deployments": deployments,
@@ -481,6 +568,8 @@ pub fn team(
                 "value_stream": stages_view(m),
                 "pickup": opt_hours(stage_p50(m, 1)),
                 "pickup_vs_org": against(stage_p50(m, 1), stage_p50(org, 1)),
+                "pickup_change": stage_verdict(m, "pickup"),
+                "deploy_change": stage_verdict(m, "deploy"),
                 "deploy": opt_hours(stage_p50(m, 3)),
                 "deploy_vs_org": against(stage_p50(m, 3), stage_p50(org, 3)),
                 "wip": t.open_prs.len(),
@@ -496,6 +585,8 @@ pub fn team(
         .collect();
     let context = json!({
         "title": format!("Team view {}", d.week),
+        "words": window_words(&d.org.window),
+        "people": d.teams.iter().flat_map(|t| &t.open_prs).any(|p| p.author.is_some()),
         "week": d.week,
         "window": window_view(&d.org.window),
         "filters": filters_text(&d.org.filters),
@@ -514,7 +605,13 @@ fn quarter_row(v: &QuarterView) -> Value {
     let p = &v.previous_quarter.metrics;
     json!({
         "name": v.name,
-        "deploys_per_week": format!("{:.1}", q.deployment_frequency.per_week),
+        "deploys_per_week": rate_text(q.deployment_frequency.per_week),
+        "df_change": quarter_verdict(q, "deployment_frequency", true),
+        "lt_change": quarter_verdict(q, "lead_time", false),
+        "cfr_change": quarter_verdict(q, "change_failure_rate", false),
+        "rt_change": quarter_verdict(q, "recovery_time", false),
+        "rework_change": quarter_verdict(q, "rework_rate", false),
+        "mttr_change": quarter_verdict(q, "time_to_restore", false),
         "df_tier": q.deployment_frequency.tier, "df_tier_before": p.deployment_frequency.tier,
         "lead_time": opt_hours(q.lead_time.p50_hours),
         "lt_tier": q.lead_time.tier, "lt_tier_before": p.lead_time.tier,

@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
-use flowmeter_analysis::{series, Grouped, MetricSet, Metrics};
+use flowmeter_analysis::{series, Basis, Grouped, MetricSet, Metrics};
 
-use crate::{human_hours, percent};
+use crate::{count, human_hours, percent};
 
 const NO_DATA: &str = "no data";
 
@@ -47,6 +47,25 @@ pub fn metrics_text(m: &Metrics) -> String {
     );
     out.push('\n');
     metric_set_text(&mut out, &m.metrics);
+    if let Some(other) = m.compared_with {
+        let _ = writeln!(
+            out,
+            "\nCompared with {} → {} (is the change real? {:.0} % intervals):",
+            other.since.format("%Y-%m-%d %H:%M"),
+            other.until.format("%Y-%m-%d %H:%M"),
+            flowmeter_analysis::delta::CONFIDENCE * 100.0
+        );
+        let keys = flowmeter_analysis::digest::headline_values(&m.metrics)
+            .into_iter()
+            .map(|(k, _)| k)
+            .chain(["coding", "pickup", "review", "deploy"]);
+        for key in keys {
+            if let Some(c) = flowmeter_analysis::delta::of(&m.metrics, key) {
+                let unit = flowmeter_analysis::delta::unit(key);
+                let _ = writeln!(out, "  {key:<22} {}", crate::change_text(c, unit));
+            }
+        }
+    }
     out
 }
 
@@ -90,16 +109,21 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
     line(
         out,
         "Change failure rate",
-        cfr.rate
-            .map(|r| {
-                format!(
-                    "{} ({} of {} deploys)",
-                    percent(r),
-                    cfr.failed,
-                    cfr.deployments
-                )
-            })
-            .unwrap_or_else(|| NO_DATA.into()),
+        match (cfr.rate, cfr.basis) {
+            (_, None) => "unknown: no incident source, no rollback seen".into(),
+            (Some(r), Some(basis)) => format!(
+                "{}{} ({} of {} deploys)",
+                if basis == Basis::RollbacksOnly {
+                    ">= "
+                } else {
+                    ""
+                },
+                percent(r),
+                count(cfr.failed),
+                cfr.deployments
+            ),
+            (None, Some(_)) => NO_DATA.into(),
+        },
         tier(cfr.tier),
         format!("n={} deployments", cfr.deployments),
     );
@@ -107,37 +131,39 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
     line(
         out,
         "Failed deployment recovery",
-        if rt.recovered == 0 {
-            if rt.open > 0 {
-                format!("{} still open", rt.open)
-            } else {
-                NO_DATA.into()
-            }
-        } else {
-            format!(
+        match (rt.recovered, rt.open) {
+            (None, _) => "unknown: failures cannot be seen".into(),
+            (Some(0), Some(open)) if open > 0 => format!("{open} still open"),
+            (Some(0), _) => NO_DATA.into(),
+            (Some(_), open) => format!(
                 "p50 {}  p90 {}  ({} open)",
                 h(rt.p50_hours),
                 h(rt.p90_hours),
-                rt.open
-            )
+                count(open)
+            ),
         },
         tier(rt.tier),
         format!(
             "n={} recovered of {} failed",
-            rt.recovered, rt.failed_deployments
+            count(rt.recovered),
+            count(rt.failed_deployments)
         ),
     );
     let ttr = &m.time_to_restore;
     line(
         out,
         "Time to restore (MTTR)",
-        if ttr.resolved == 0 {
-            NO_DATA.into()
-        } else {
-            format!("p50 {}  p90 {}", h(ttr.p50_hours), h(ttr.p90_hours))
+        match ttr.resolved {
+            None => "unknown: no incident source".into(),
+            Some(0) => NO_DATA.into(),
+            Some(_) => format!("p50 {}  p90 {}", h(ttr.p50_hours), h(ttr.p90_hours)),
         },
         "",
-        format!("n={} resolved, {} opened", ttr.resolved, ttr.incidents),
+        format!(
+            "n={} resolved, {} opened",
+            count(ttr.resolved),
+            count(ttr.incidents)
+        ),
     );
     let rw = &m.rework_rate;
     line(
@@ -194,6 +220,20 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
         "",
         ct.cycles
     );
+    if let Some(w) = &ct.working_hours {
+        let parts: Vec<String> = w
+            .stages()
+            .iter()
+            .map(|(name, p)| format!("{name} {}", h(p.p50_hours)))
+            .chain([format!("cycle {}", h(w.cycle.p50_hours))])
+            .collect();
+        let _ = writeln!(
+            out,
+            "  p50 in working hours ({}): {}",
+            w.calendar,
+            parts.join(", ")
+        );
+    }
     let c = &m.coverage;
     let share = crate::share_of;
     let _ = writeln!(
@@ -232,6 +272,13 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
             out,
             "warning: fewer than 5 samples behind: {}",
             c.thin_samples.join(", ")
+        );
+    }
+    for gap in &m.missing {
+        let _ = writeln!(
+            out,
+            "missing: {}: {}; supplied by {}",
+            gap.metric, gap.reason, gap.supplied_by
         );
     }
 }

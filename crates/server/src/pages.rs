@@ -231,6 +231,12 @@ pub async fn explain(
             String::new()
         }
     );
+    for line in flowmeter_report::explain::verdict_line(&e)
+        .into_iter()
+        .chain(flowmeter_report::explain::missing_lines(&e))
+    {
+        body.push_str(&format!("<p>{}</p>", esc(&line)));
+    }
     if e.total > 0 {
         body.push_str("<table><tr>");
         for c in &e.columns {

@@ -91,6 +91,9 @@ struct PullRequest {
     merge_commit_sha: Option<String>,
     commits: Vec<String>,
     first_commit_at: Option<Micros>,
+    /// False when the source cannot know when the PR was opened or
+    /// reviewed (recovered from git history): see `005_stage_knowledge.sql`.
+    stages_known: bool,
 }
 
 struct Incident {
@@ -351,7 +354,9 @@ pub(crate) fn relink(
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT repo, number, title, author, labels, epoch_us(created_at), epoch_us(ready_at),
-                        epoch_us(merged_at), merge_commit_sha, commits, epoch_us(first_commit_at)
+                        epoch_us(merged_at), merge_commit_sha, commits, epoch_us(first_commit_at),
+                        NOT coalesce(extra LIKE '%\"reviews_known\":false%'
+                                     OR extra LIKE '%\"recovered_from\":%', false)
                  FROM pull_requests WHERE {in_repos}"
             ))
             .ctx("load pull requests")?;
@@ -369,6 +374,7 @@ pub(crate) fn relink(
                 merge_commit_sha: r.get(8).ctx("load pull requests")?,
                 commits: list(r.get(9).ctx("load pull requests")?).unwrap_or_default(),
                 first_commit_at: r.get(10).ctx("load pull requests")?,
+                stages_known: r.get(11).ctx("load pull requests")?,
             });
         }
     }
@@ -769,10 +775,12 @@ pub(crate) fn relink(
                 None => (None, None, None, None, None),
                 Some(merged) => {
                     let reviewed = first_review.unwrap_or(merged);
+                    // What the source cannot know stays NULL, never 0.
+                    let known = p.stages_known;
                     (
-                        fc.map(|f| hours(f, ready).max(0.0)),
-                        Some(hours(ready, reviewed).max(0.0)),
-                        Some(hours(reviewed, merged).max(0.0)),
+                        fc.filter(|_| known).map(|f| hours(f, ready).max(0.0)),
+                        known.then(|| hours(ready, reviewed).max(0.0)),
+                        known.then(|| hours(reviewed, merged).max(0.0)),
                         deployed_at.map(|d| hours(merged, d).max(0.0)),
                         deployed_at.zip(fc).map(|(d, f)| hours(f, d)),
                     )
@@ -794,6 +802,7 @@ pub(crate) fn relink(
                 float(review),
                 float(deploy),
                 float(cycle),
+                Value::Boolean(p.stages_known),
             ]);
         }
         append_all(conn, "link_prs", rows_link_prs)?;

@@ -14,6 +14,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../queries/schema/004_deliveries.sql"),
     ),
+    (
+        5,
+        include_str!("../../../queries/schema/005_stage_knowledge.sql"),
+    ),
 ];
 
 /// The schema version this flowmeter writes.

@@ -1,0 +1,530 @@
+//! Noise-aware deltas: is a change between two windows real?
+//!
+//! With six deployments a week, a "+38 % lead time" is usually noise. Every
+//! compared headline gets a 95 % confidence interval for the *change*
+//! (current minus previous, in the headline's unit) and a verdict:
+//!
+//! - percentiles (lead time, recovery time, time to restore, PR cycle time):
+//!   a seeded percentile bootstrap of the difference of medians, resampling
+//!   the records behind each number (changes, failed deployments, incidents,
+//!   pull requests);
+//! - deployment frequency: the same bootstrap over the window's days
+//!   (deployments per day, days without any count as 0), scaled to a week;
+//! - rates (change failure rate, rework rate): Newcombe's hybrid score
+//!   interval for a difference of proportions, built from the two Wilson
+//!   score intervals.
+//!
+//! `changed` when the interval excludes 0; `no_clear_change` when it does
+//! not; `too_few_samples` when either window rests on fewer than
+//! [`MIN_SAMPLES`] records (for deployment frequency: fewer than
+//! [`MIN_SAMPLES`] deployments in both windows together).
+//!
+//! The records come from DuckDB as Arrow and are handed to polars through
+//! the Arrow C data interface (no row-by-row copy); the resampling is one
+//! polars frame per window: `n x B` draws with replacement, grouped by
+//! resample, aggregated to the statistic.
+
+use duckdb::Connection;
+use flowmeter_config::Config;
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::{scope, AnalysisError, MetricSet, Metrics, Window};
+
+/// The confidence of every interval.
+pub const CONFIDENCE: f64 = 0.95;
+/// Fewer records than this in a window: no verdict.
+pub const MIN_SAMPLES: u64 = 5;
+/// Bootstrap resamples per window.
+pub const RESAMPLES: usize = 2000;
+/// The seed of every bootstrap, so a report is reproducible.
+pub const SEED: u64 = 0x00f1_0e7e;
+
+/// Whether a change is real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Changed,
+    NoClearChange,
+    TooFewSamples,
+}
+
+impl Verdict {
+    /// The words a report uses.
+    pub fn words(self) -> &'static str {
+        match self {
+            Verdict::Changed => "changed",
+            Verdict::NoClearChange => "no clear change",
+            Verdict::TooFewSamples => "too few samples",
+        }
+    }
+}
+
+/// A headline compared with another window.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Change {
+    pub verdict: Verdict,
+    /// Bounds of the interval of `current - previous`, in the headline's
+    /// unit; null with too few samples.
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub confidence: f64,
+    /// The headline in the compared window, and `current - previous`.
+    pub previous: Option<f64>,
+    pub delta: Option<f64>,
+    /// The records behind each side: `[current, previous]`.
+    pub samples: [u64; 2],
+    /// `bootstrap_median`, `bootstrap_days` or `newcombe_wilson`.
+    pub method: &'static str,
+}
+
+/// The sample SQL: one row per record behind a headline, `(metric, value)`.
+const SAMPLES_SQL: &str = include_str!("../../../queries/compare/samples.sql");
+
+/// The headlines that are compared, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    /// Difference of medians of the records' values.
+    Median,
+    /// Difference of mean deployments per day, times 7.
+    Days,
+    /// Difference of two proportions.
+    Rate,
+}
+
+const COMPARED: [(&str, Method); 7] = [
+    ("deployment_frequency", Method::Days),
+    ("lead_time", Method::Median),
+    ("change_failure_rate", Method::Rate),
+    ("recovery_time", Method::Median),
+    ("rework_rate", Method::Rate),
+    ("time_to_restore", Method::Median),
+    ("cycle_time", Method::Median),
+];
+
+/// The unit of headline `key` and of its change: `per_week`, `ratio` or
+/// `hours`.
+pub fn unit(key: &str) -> &'static str {
+    match key {
+        "deployment_frequency" => "per_week",
+        "change_failure_rate" | "rework_rate" => "ratio",
+        _ => "hours",
+    }
+}
+
+/// The change stored on headline `key` of `m` (after [`compare`]).
+pub fn of<'a>(m: &'a MetricSet, key: &str) -> Option<&'a Change> {
+    match key {
+        "deployment_frequency" => m.deployment_frequency.change.as_ref(),
+        "lead_time" => m.lead_time.change.as_ref(),
+        "change_failure_rate" => m.change_failure_rate.change.as_ref(),
+        "recovery_time" => m.recovery_time.change.as_ref(),
+        "rework_rate" => m.rework_rate.change.as_ref(),
+        "time_to_restore" => m.time_to_restore.change.as_ref(),
+        "cycle_time" => m.cycle_time.change.as_ref(),
+        "coding" => m.cycle_time.stages.coding.change.as_ref(),
+        "pickup" => m.cycle_time.stages.pickup.change.as_ref(),
+        "review" => m.cycle_time.stages.review.change.as_ref(),
+        "deploy" => m.cycle_time.stages.deploy.change.as_ref(),
+        _ => None,
+    }
+}
+
+/// Computes the change of every headline of `current` against `previous`
+/// (two windows of the same scope) and stores it in `current`.
+pub fn compare(
+    conn: &Connection,
+    config: &Config,
+    current: &mut Metrics,
+    previous: &Metrics,
+) -> Result<(), AnalysisError> {
+    scope::apply(conn, config, &current.filters)?;
+    let now = samples(conn, &current.window)?;
+    let before = samples(conn, &previous.window)?;
+    let changes = changes(&current.metrics, &previous.metrics, &now, &before)?;
+    current.compared_with = Some(previous.window);
+    let m = &mut current.metrics;
+    for (key, change) in changes {
+        let slot = match key {
+            "deployment_frequency" => &mut m.deployment_frequency.change,
+            "lead_time" => &mut m.lead_time.change,
+            "change_failure_rate" => &mut m.change_failure_rate.change,
+            "recovery_time" => &mut m.recovery_time.change,
+            "rework_rate" => &mut m.rework_rate.change,
+            "time_to_restore" => &mut m.time_to_restore.change,
+            "cycle_time" => &mut m.cycle_time.change,
+            "coding" => &mut m.cycle_time.stages.coding.change,
+            "pickup" => &mut m.cycle_time.stages.pickup.change,
+            "review" => &mut m.cycle_time.stages.review.change,
+            _ => &mut m.cycle_time.stages.deploy.change,
+        };
+        *slot = Some(change);
+    }
+    Ok(())
+}
+
+/// The change of every compared headline, from the two metric sets and the
+/// records behind them (frames of `(metric, value)`).
+fn changes(
+    now: &MetricSet,
+    before: &MetricSet,
+    now_records: &DataFrame,
+    before_records: &DataFrame,
+) -> Result<Vec<(&'static str, Change)>, AnalysisError> {
+    let values = crate::digest::headline_values;
+    let (now_values, before_values) = (values(now), values(before));
+    let mut out = Vec::new();
+    for (i, (key, method)) in COMPARED.iter().enumerate() {
+        let (current, previous) = (now_values[i].1, before_values[i].1);
+        let change = match method {
+            Method::Rate => {
+                let counts = |m: &MetricSet| match *key {
+                    "change_failure_rate" => m
+                        .change_failure_rate
+                        .failed
+                        .map(|f| (f, m.change_failure_rate.deployments)),
+                    _ => Some((m.rework_rate.rework, m.rework_rate.deployments)),
+                };
+                rate_change(counts(now), counts(before), current, previous)
+            }
+            Method::Median | Method::Days => {
+                let a = column(now_records, key)?;
+                let b = column(before_records, key)?;
+                sample_change(*method, &a, &b, current, previous)?
+            }
+        };
+        out.push((*key, change));
+    }
+    let stages = |m: &MetricSet| m.cycle_time.stages.iter().map(|(k, s)| (k, s.p50_hours));
+    for ((key, current), (_, previous)) in stages(now).into_iter().zip(stages(before)) {
+        let a = column(now_records, key)?;
+        let b = column(before_records, key)?;
+        out.push((
+            key,
+            sample_change(Method::Median, &a, &b, current, previous)?,
+        ));
+    }
+    Ok(out)
+}
+
+fn polars_err(e: PolarsError) -> AnalysisError {
+    AnalysisError::Series(e.to_string())
+}
+
+/// The values of one metric's records.
+fn column(records: &DataFrame, metric: &str) -> Result<Series, AnalysisError> {
+    let picked = records
+        .clone()
+        .lazy()
+        .filter(col("metric").eq(lit(metric)))
+        // Sorted: DuckDB returns rows in any order, and a seeded resample of
+        // a shuffled sample would not be the same resample.
+        .select([col("value")
+            .cast(DataType::Float64)
+            .sort(SortOptions::default())])
+        .collect()
+        .map_err(polars_err)?;
+    Ok(picked
+        .column("value")
+        .map_err(polars_err)?
+        .as_materialized_series()
+        .clone())
+}
+
+fn too_few(
+    samples: [u64; 2],
+    previous: Option<f64>,
+    current: Option<f64>,
+    method: &'static str,
+) -> Change {
+    Change {
+        verdict: Verdict::TooFewSamples,
+        ci_low: None,
+        ci_high: None,
+        confidence: CONFIDENCE,
+        previous,
+        delta: current.zip(previous).map(|(c, p)| c - p),
+        samples,
+        method,
+    }
+}
+
+fn verdict(low: f64, high: f64) -> Verdict {
+    if low > 0.0 || high < 0.0 {
+        Verdict::Changed
+    } else {
+        Verdict::NoClearChange
+    }
+}
+
+fn sample_change(
+    method: Method,
+    now: &Series,
+    before: &Series,
+    current: Option<f64>,
+    previous: Option<f64>,
+) -> Result<Change, AnalysisError> {
+    let name = match method {
+        Method::Days => "bootstrap_days",
+        _ => "bootstrap_median",
+    };
+    let samples = [now.len() as u64, before.len() as u64];
+    let enough = match method {
+        // Days: the windows' days are the records; the deployments on
+        // them are what makes a difference visible.
+        Method::Days => {
+            let sum = |s: &Series| s.sum::<f64>().unwrap_or(0.0);
+            now.len() > 1 && before.len() > 1 && sum(now) + sum(before) >= MIN_SAMPLES as f64
+        }
+        _ => samples.iter().all(|n| *n >= MIN_SAMPLES),
+    };
+    if !enough {
+        return Ok(too_few(samples, previous, current, name));
+    }
+    let (low, high) = bootstrap_interval(method, now, before, SEED).map_err(polars_err)?;
+    Ok(Change {
+        verdict: verdict(low, high),
+        ci_low: Some(low),
+        ci_high: Some(high),
+        confidence: CONFIDENCE,
+        previous,
+        delta: current.zip(previous).map(|(c, p)| c - p),
+        samples,
+        method: name,
+    })
+}
+
+/// The statistic of one resample, as a polars expression over `value`.
+fn statistic(method: Method) -> Expr {
+    match method {
+        Method::Days => col("value").mean() * lit(7.0),
+        _ => col("value").median(),
+    }
+    .alias("stat")
+}
+
+/// `RESAMPLES` bootstrap statistics of `values`: one frame of `n x B` draws
+/// with replacement, grouped by resample.
+fn resampled(method: Method, values: &Series, seed: u64) -> PolarsResult<DataFrame> {
+    let n = values.len();
+    let draws = values
+        .sample_n(n * RESAMPLES, true, Some(false), Some(seed))?
+        .with_name("value".into());
+    let resample: Vec<u32> = (0..n * RESAMPLES).map(|i| (i / n) as u32).collect();
+    DataFrame::new_infer_height(vec![
+        Column::new("resample".into(), resample),
+        draws.into_column(),
+    ])?
+    .lazy()
+    .group_by([col("resample")])
+    .agg([statistic(method)])
+    .collect()
+}
+
+/// The percentile interval of `stat(now) - stat(before)`.
+fn bootstrap_interval(
+    method: Method,
+    now: &Series,
+    before: &Series,
+    seed: u64,
+) -> PolarsResult<(f64, f64)> {
+    let a = resampled(method, now, seed)?;
+    let b = resampled(method, before, seed.wrapping_add(1))?;
+    let tail = (1.0 - CONFIDENCE) / 2.0;
+    let bounds = a
+        .lazy()
+        .join(
+            b.lazy(),
+            [col("resample")],
+            [col("resample")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .select([(col("stat") - col("stat_right")).alias("diff")])
+        .select([
+            col("diff")
+                .quantile(lit(tail), QuantileMethod::Linear)
+                .alias("low"),
+            col("diff")
+                .quantile(lit(1.0 - tail), QuantileMethod::Linear)
+                .alias("high"),
+        ])
+        .collect()?;
+    let get = |name: &str| -> PolarsResult<f64> {
+        Ok(bounds.column(name)?.f64()?.get(0).unwrap_or(f64::NAN))
+    };
+    Ok((get("low")?, get("high")?))
+}
+
+/// The Wilson score interval of `k` successes in `n`.
+pub fn wilson(k: u64, n: u64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let z = Z_95;
+    let (k, n) = (k as f64, n as f64);
+    let p = k / n;
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// The two-sided 95 % normal quantile.
+const Z_95: f64 = 1.959_963_984_540_054;
+
+/// Newcombe's hybrid score interval of `p1 - p2` (his method 10).
+pub fn newcombe(k1: u64, n1: u64, k2: u64, n2: u64) -> (f64, f64) {
+    let (p1, p2) = (k1 as f64 / n1 as f64, k2 as f64 / n2 as f64);
+    let (l1, u1) = wilson(k1, n1);
+    let (l2, u2) = wilson(k2, n2);
+    let d = p1 - p2;
+    (
+        d - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt(),
+        d + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt(),
+    )
+}
+
+fn rate_change(
+    now: Option<(u64, u64)>,
+    before: Option<(u64, u64)>,
+    current: Option<f64>,
+    previous: Option<f64>,
+) -> Change {
+    let method = "newcombe_wilson";
+    let samples = [now.map_or(0, |c| c.1), before.map_or(0, |c| c.1)];
+    match (now, before) {
+        (Some((k1, n1)), Some((k2, n2))) if n1 >= MIN_SAMPLES && n2 >= MIN_SAMPLES => {
+            let (low, high) = newcombe(k1, n1, k2, n2);
+            Change {
+                verdict: verdict(low, high),
+                ci_low: Some(low),
+                ci_high: Some(high),
+                confidence: CONFIDENCE,
+                previous,
+                delta: current.zip(previous).map(|(c, p)| c - p),
+                samples,
+                method,
+            }
+        }
+        _ => too_few(samples, previous, current, method),
+    }
+}
+
+/// The records behind every compared headline in `window`, as a polars
+/// frame `(metric, value)` built from DuckDB's Arrow output.
+fn samples(conn: &Connection, window: &Window) -> Result<DataFrame, AnalysisError> {
+    let err = |source| AnalysisError::Query {
+        query: "samples".into(),
+        source,
+    };
+    let mut stmt = conn.prepare(SAMPLES_SQL).map_err(err)?;
+    let batches: Vec<_> = stmt
+        .query_arrow([
+            window.since.naive_utc().to_string(),
+            window.until.naive_utc().to_string(),
+        ])
+        .map_err(err)?
+        .collect();
+    match crate::arrow::frame(&batches)? {
+        Some(frame) => Ok(frame),
+        None => DataFrame::new_infer_height(vec![
+            Column::new("metric".into(), Vec::<String>::new()),
+            Column::new("value".into(), Vec::<f64>::new()),
+        ])
+        .map_err(polars_err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    /// `n` lead times (hours) from a log-normal distribution with median
+    /// `median`: heavy-tailed, as real lead times are.
+    fn lead_times(rng: &mut SmallRng, n: usize, median: f64) -> Series {
+        let values: Vec<f64> = (0..n)
+            .map(|_| {
+                // Box-Muller.
+                let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+                let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                median * (0.8 * z).exp()
+            })
+            .collect();
+        Series::new("value".into(), values)
+    }
+
+    /// In how many of `trials` seeded trials (samples of `n` before at
+    /// median `before`, after at median `after`) the verdict is `want`.
+    fn trials(trials: u64, seed: u64, n: usize, before: f64, after: f64, want: Verdict) -> u64 {
+        (0..trials)
+            .filter(|&trial| {
+                let mut rng = SmallRng::seed_from_u64(seed + trial);
+                let a = lead_times(&mut rng, n, before);
+                let b = lead_times(&mut rng, n, after);
+                let (low, high) = bootstrap_interval(Method::Median, &b, &a, trial).unwrap();
+                verdict(low, high) == want
+            })
+            .count() as u64
+    }
+
+    #[test]
+    fn a_doubled_lead_time_over_50_changes_is_detected() {
+        let detected = trials(50, 1000, 50, 20.0, 40.0, Verdict::Changed);
+        assert!(
+            detected >= 45,
+            "2x shift detected in only {detected} of 50 trials"
+        );
+    }
+
+    #[test]
+    fn the_same_distribution_is_no_clear_change_at_the_stated_rate() {
+        let quiet = trials(200, 5000, 30, 20.0, 20.0, Verdict::NoClearChange);
+        assert!(
+            quiet >= 180,
+            "same distribution called no clear change in only {quiet} of 200 trials (want >= 90 %)"
+        );
+    }
+
+    #[test]
+    fn the_bootstrap_is_reproducible() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let a = lead_times(&mut rng, 40, 10.0);
+        let b = lead_times(&mut rng, 40, 12.0);
+        let first = bootstrap_interval(Method::Median, &a, &b, SEED).unwrap();
+        assert_eq!(
+            first,
+            bootstrap_interval(Method::Median, &a, &b, SEED).unwrap()
+        );
+        assert!(first.0 < first.1);
+    }
+
+    #[test]
+    fn wilson_matches_the_textbook_values() {
+        // Newcombe (1998), table I: 81/263 -> 0.2553 .. 0.3662.
+        let (l, u) = wilson(81, 263);
+        assert!(
+            (l - 0.2553).abs() < 5e-4 && (u - 0.3662).abs() < 5e-4,
+            "{l} {u}"
+        );
+        // Newcombe (1998), table II example (a): 56/70 vs 48/80 ->
+        // method 10: 0.0524 .. 0.3339.
+        let (l, u) = newcombe(56, 70, 48, 80);
+        assert!(
+            (l - 0.0524).abs() < 5e-4 && (u - 0.3339).abs() < 5e-4,
+            "{l} {u}"
+        );
+    }
+
+    #[test]
+    fn small_samples_get_no_verdict() {
+        let few = Series::new("value".into(), vec![1.0, 2.0, 3.0]);
+        let many = Series::new("value".into(), vec![1.0; 20]);
+        let c = sample_change(Method::Median, &few, &many, Some(2.0), Some(1.0)).unwrap();
+        assert_eq!(c.verdict, Verdict::TooFewSamples);
+        assert_eq!(c.ci_low, None);
+        let r = rate_change(Some((1, 3)), Some((0, 10)), Some(0.33), Some(0.0));
+        assert_eq!(r.verdict, Verdict::TooFewSamples);
+    }
+}

@@ -1,0 +1,34 @@
+-- The records behind each compared headline, one value per record, for the
+-- noise-aware deltas (crates/analysis/src/delta.rs). $1 = since, $2 = until.
+-- Each part selects exactly the records its metric query aggregates.
+SELECT 'lead_time' AS metric,
+       date_diff('microsecond', start_at, deployed_at) / 3600000000.0 AS value
+FROM scope_changes
+WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP
+  AND start_at IS NOT NULL AND deployed_at > start_at
+UNION ALL
+SELECT 'recovery_time', date_diff('microsecond', finished_at, recovered_at) / 3600000000.0
+FROM scope_deployments
+WHERE failed AND NOT open AND recovered_at IS NOT NULL
+  AND finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP
+UNION ALL
+SELECT 'time_to_restore', date_diff('microsecond', created_at, resolved_at) / 3600000000.0
+FROM scope_incidents
+WHERE resolved_at >= $1::TIMESTAMP AND resolved_at < $2::TIMESTAMP
+UNION ALL
+-- The PR cycle and each stage, where defined (UNPIVOT drops NULLs).
+SELECT CASE stage WHEN 'cycle_hours' THEN 'cycle_time' ELSE replace(stage, '_hours', '') END,
+       hours
+FROM (UNPIVOT (SELECT coding_hours, pickup_hours, review_hours, deploy_hours, cycle_hours
+               FROM scope_prs
+               WHERE merged_at >= $1::TIMESTAMP AND merged_at < $2::TIMESTAMP)
+      ON coding_hours, pickup_hours, review_hours, deploy_hours, cycle_hours
+      INTO NAME stage VALUE hours)
+UNION ALL
+-- Deployments per day of the window, days without any included.
+SELECT 'deployment_frequency', count(d.id)::DOUBLE
+FROM range(date_trunc('day', $1::TIMESTAMP), $2::TIMESTAMP, INTERVAL 1 DAY) AS days(day)
+LEFT JOIN scope_deployments d
+  ON d.finished_at >= days.day AND d.finished_at < days.day + INTERVAL 1 DAY
+ AND d.finished_at >= $1::TIMESTAMP AND d.finished_at < $2::TIMESTAMP
+GROUP BY days.day
