@@ -615,8 +615,14 @@ fn services_without_team(
     let mut out: Vec<String> = Vec::new();
     for row in rows {
         let (service, repo) = row.map_err(err)?;
+        let owns = |services: &[String], repos: &[String]| {
+            services.contains(&service) || repo.as_ref().is_some_and(|r| repos.contains(r))
+        };
         let claimed = config.teams.values().any(|t| {
-            t.services.contains(&service) || repo.as_ref().is_some_and(|r| t.repos.contains(r))
+            owns(&t.services, &t.repos)
+                || t.members
+                    .iter()
+                    .any(|m| m.overlaps(window.since, window.until) && owns(&m.services, &m.repos))
         });
         if !claimed && !out.contains(&service) {
             out.push(service);

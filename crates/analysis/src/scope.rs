@@ -6,10 +6,16 @@
 //! - incidents: one of the incident's services is in the filter's services
 //!   (for a repo: the services that deploy from it);
 //! - pull requests: `repo = R`; for a service, the repos it deploys from;
-//!   for a team, its repos and the repos its services deploy from.
+//!   for a team, its repos and the repos its services deploy from (or, with
+//!   `[metrics] pr_team = "author"`, the PRs of its people).
+//!
+//! A team's dated members (`[[teams.NAME.members]]`) hold only in their
+//! period: a deployment by its finish, an incident by its creation, a pull
+//! request by its merge (else its creation).
 
+use chrono::{DateTime, Utc};
 use duckdb::Connection;
-use flowmeter_config::Config;
+use flowmeter_config::{Config, PrTeam, Team};
 
 use crate::{AnalysisError, Filters};
 
@@ -30,6 +36,77 @@ fn list(items: &[String]) -> String {
                 .join(", ")
         )
     }
+}
+
+/// `column` within `[since, until)` (`TRUE` for an undated part).
+fn period(column: &str, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> String {
+    let at = |t: DateTime<Utc>| quote(&t.naive_utc().to_string());
+    let mut parts = Vec::new();
+    if let Some(s) = since {
+        parts.push(format!("{column} >= {}::TIMESTAMP", at(s)));
+    }
+    if let Some(u) = until {
+        parts.push(format!("{column} < {}::TIMESTAMP", at(u)));
+    }
+    if parts.is_empty() {
+        "TRUE".into()
+    } else {
+        parts.join(" AND ")
+    }
+}
+
+/// The conditions of a team on deployments, incidents and pull requests:
+/// its undated services, repos and people, or any dated member's within
+/// its period.
+fn team_scope(
+    team: &Team,
+    pr_team: PrTeam,
+    incident_has: &dyn Fn(String) -> String,
+) -> (String, String, String) {
+    let undated = (
+        team.services.clone(),
+        team.repos.clone(),
+        team.people.clone(),
+        None,
+        None,
+    );
+    let parts = std::iter::once(undated).chain(team.members.iter().map(|m| {
+        (
+            m.services.clone(),
+            m.repos.clone(),
+            m.people.clone(),
+            m.since,
+            m.until,
+        )
+    }));
+    let (mut dep, mut inc, mut pr) = (Vec::new(), Vec::new(), Vec::new());
+    for (services, repos, people, since, until) in parts {
+        let (services, repos, people) = (list(&services), list(&repos), list(&people));
+        dep.push(format!(
+            "((service IN {services} OR repo IN {repos}) AND {})",
+            period("finished_at", since, until)
+        ));
+        inc.push(format!(
+            "(({} OR {}) AND {})",
+            incident_has(services.clone()),
+            incident_has(format!(
+                "(SELECT service FROM link_deployments WHERE repo IN {repos})"
+            )),
+            period("i.created_at", since, until)
+        ));
+        let owned = match pr_team {
+            PrTeam::Repo => format!(
+                "(repo IN {repos} OR repo IN (SELECT repo FROM link_deployments WHERE service IN {services}))"
+            ),
+            PrTeam::Author => format!("author IN {people}"),
+        };
+        pr.push(format!(
+            "({owned} AND {})",
+            period("coalesce(merged_at, created_at)", since, until)
+        ));
+    }
+    let any = |v: Vec<String>| format!("({})", v.join(" OR "));
+    (any(dep), any(inc), any(pr))
 }
 
 /// (re)creates the scope views for `filters`.
@@ -71,18 +148,10 @@ pub(crate) fn apply(
                 team: t.clone(),
                 known: config.teams.keys().cloned().collect::<Vec<_>>().join(", "),
             })?;
-        let (services, repos) = (list(&team.services), list(&team.repos));
-        dep.push(format!("(service IN {services} OR repo IN {repos})"));
-        inc.push(format!(
-            "({} OR {})",
-            incident_has(services.clone()),
-            incident_has(format!(
-                "(SELECT service FROM link_deployments WHERE repo IN {repos})"
-            ))
-        ));
-        pr.push(format!(
-            "(repo IN {repos} OR repo IN (SELECT repo FROM link_deployments WHERE service IN {services}))"
-        ));
+        let (d, i, p) = team_scope(team, config.metrics.pr_team, &incident_has);
+        dep.push(d);
+        inc.push(i);
+        pr.push(p);
     }
     let sql = format!(
         "CREATE OR REPLACE TEMP VIEW scope_deployments AS SELECT * FROM link_deployments WHERE {dep};

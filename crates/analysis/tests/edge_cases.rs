@@ -523,3 +523,99 @@ fn stages_a_source_cannot_know_are_null_not_zero() {
     close(ct.stages.deploy.p50_hours, 1.5);
     assert!(m.missing.iter().any(|g| g.metric == "cycle_time.stages"));
 }
+
+/// A reorganisation: team `core` owned service `a` until 16 March, when it
+/// moved to team `edge`; `core` took over `b` then. A window before, after
+/// and across the move counts each deployment for the team of its time.
+#[test]
+fn teams_with_history_use_the_mapping_of_the_time() {
+    let config = Config::parse(
+        r#"
+[teams.core]
+[[teams.core.members]]
+services = ["a"]
+until = 2026-03-16
+[[teams.core.members]]
+services = ["b"]
+since = "2026-03-16"
+
+[teams.edge]
+[[teams.edge.members]]
+services = ["a"]
+since = 2026-03-16
+"#,
+        "teams.toml",
+    )
+    .unwrap();
+    let s = store(&[
+        dep("a1", "a", "x1", "2026-03-03T10:00:00Z"),
+        dep("a2", "a", "x2", "2026-03-10T10:00:00Z"),
+        dep("a3", "a", "x3", "2026-03-17T10:00:00Z"),
+        dep("b1", "b", "y1", "2026-03-04T10:00:00Z"),
+        dep("b2", "b", "y2", "2026-03-18T10:00:00Z"),
+        dep("b3", "b", "y3", "2026-03-25T10:00:00Z"),
+    ]);
+    let team = |t: &str, since: &str, until: &str| {
+        let f = Filters {
+            team: Some(t.into()),
+            ..Filters::default()
+        };
+        metrics_cfg(&s, &config, since, until, f)
+            .metrics
+            .deployment_frequency
+            .deployments
+    };
+    // Across the move: core had a1, a2 (a, before) and b2, b3 (b, after).
+    assert_eq!(team("core", SINCE, UNTIL), 4);
+    assert_eq!(team("edge", SINCE, UNTIL), 1);
+    // Before the move, core had only a; edge nothing.
+    assert_eq!(team("core", SINCE, "2026-03-16T00:00:00Z"), 2);
+    assert_eq!(team("edge", SINCE, "2026-03-16T00:00:00Z"), 0);
+    // A bad period is refused with the file named.
+    let e = Config::parse(
+        "[teams.x]\n[[teams.x.members]]\nsince = 2026-03-16\nuntil = 2026-03-01\n",
+        "teams.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("teams.toml") && e.contains("must be before"),
+        "{e}"
+    );
+}
+
+/// `pr_team = "author"`: a pull request counts for its author's team at
+/// the time it merged, whatever repository it touched.
+#[test]
+fn pull_requests_can_count_for_their_authors_team() {
+    let config = Config::parse(
+        r#"
+[metrics]
+pr_team = "author"
+[teams.core]
+people = ["ada"]
+[[teams.core.members]]
+people = ["bob"]
+until = 2026-03-16
+"#,
+        "teams.toml",
+    )
+    .unwrap();
+    let pr = |n: u64, author: &str, merged: &str| {
+        json!({"type":"pull_request","repo":"acme/other","number":n,"author":author,
+               "created_at":"2026-03-02T09:00:00Z","merged_at":merged})
+    };
+    let s = store(&[
+        pr(1, "ada", "2026-03-05T10:00:00Z"),
+        pr(2, "bob", "2026-03-06T10:00:00Z"),
+        pr(3, "bob", "2026-03-20T10:00:00Z"),
+        pr(4, "eve", "2026-03-07T10:00:00Z"),
+    ]);
+    let f = Filters {
+        team: Some("core".into()),
+        ..Filters::default()
+    };
+    let m = metrics_cfg(&s, &config, SINCE, UNTIL, f);
+    // ada always, bob until the 16th: PRs 1 and 2.
+    assert_eq!(m.metrics.cycle_time.prs, 2);
+}

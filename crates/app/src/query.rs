@@ -136,6 +136,11 @@ impl Question {
                 };
                 let since = parse_date(flag, since)?;
                 let until = parse_date(flag, until)?;
+                if since >= until {
+                    return Err(AppError::Invalid(format!(
+                        "`{flag}`: the window to compare with is empty (`{range}`: its start is not before its end)"
+                    )));
+                }
                 Ok(Some(Window::new(since, until)?))
             }
         }

@@ -140,6 +140,10 @@ pub struct MetricsConfig {
     pub attribution_window_hours: f64,
     /// PR labels that make a deployment rework, compared case-insensitively.
     pub rework_labels: Vec<String>,
+    /// Which team a pull request's stages count for: `repo` (the default:
+    /// the team owning its repository, or a service deploying from it) or
+    /// `author` (the team its author was on when it merged, from `people`).
+    pub pr_team: PrTeam,
     /// When people work, for PR stages read in working hours
     /// (`--working-hours`); a team's own `working_hours` wins for it.
     pub working_hours: Option<Calendar>,
@@ -147,6 +151,15 @@ pub struct MetricsConfig {
     /// default, METRICS.md), `dora-2023` or `dora-2024`. Every tier says
     /// which profile it comes from (`tier_source`).
     pub profile: Profile,
+}
+
+/// [`MetricsConfig::pr_team`].
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PrTeam {
+    #[default]
+    Repo,
+    Author,
 }
 
 /// [`MetricsConfig::profile`].
@@ -186,6 +199,7 @@ impl Default for MetricsConfig {
             rework_labels: vec!["bug".into(), "hotfix".into(), "incident".into()],
             profile: Profile::default(),
             working_hours: None,
+            pr_team: PrTeam::default(),
         }
     }
 }
@@ -230,10 +244,106 @@ pub struct Team {
     pub services: Vec<String>,
     #[serde(default)]
     pub repos: Vec<String>,
+    /// People on the team (PR authors as the source names them), for
+    /// `[metrics] pr_team = "author"`.
+    #[serde(default)]
+    pub people: Vec<String>,
+    /// What the team owned for a time (`[[teams.NAME.members]]`): a past
+    /// window uses the mapping of that time, so a reorganisation does not
+    /// rewrite history.
+    #[serde(default)]
+    pub members: Vec<Member>,
     /// The team's working calendar (time zone, days, hours, holidays);
     /// default: `[metrics.working_hours]`.
     #[serde(default)]
     pub working_hours: Option<Calendar>,
+}
+
+/// A dated part of a team: the services, repos and people it had from
+/// `since` until `until`. A deployment counts by its finish, an incident by
+/// its creation, a pull request by its merge (else its creation).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "MemberConfig")]
+pub struct Member {
+    pub services: Vec<String>,
+    pub repos: Vec<String>,
+    pub people: Vec<String>,
+    /// Inclusive; `None`: since always.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Exclusive; `None`: still.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `[[teams.NAME.members]]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberConfig {
+    /// Services the team owned in the period.
+    #[serde(default)]
+    services: Vec<String>,
+    /// Repositories the team owned in the period.
+    #[serde(default)]
+    repos: Vec<String>,
+    /// People on the team in the period (PR authors).
+    #[serde(default)]
+    people: Vec<String>,
+    /// Start, inclusive: a date (`2026-09-01`, 00:00 UTC) or RFC 3339;
+    /// default: always.
+    #[serde(default)]
+    since: Option<toml::Value>,
+    /// End, exclusive: a date or RFC 3339; default: still.
+    #[serde(default)]
+    until: Option<toml::Value>,
+}
+
+fn instant(field: &str, v: &toml::Value) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let text = match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Datetime(d) => d.to_string(),
+        other => {
+            return Err(format!(
+                "`{field}` is a date or RFC 3339 time, not `{other}`"
+            ))
+        }
+    };
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    chrono::DateTime::parse_from_rfc3339(&text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| format!("`{field} = {text}` is not a date (`2026-09-01`) or an RFC 3339 time with an offset"))
+}
+
+impl TryFrom<MemberConfig> for Member {
+    type Error = String;
+
+    fn try_from(m: MemberConfig) -> Result<Member, String> {
+        let since = m.since.as_ref().map(|v| instant("since", v)).transpose()?;
+        let until = m.until.as_ref().map(|v| instant("until", v)).transpose()?;
+        if let (Some(a), Some(b)) = (since, until) {
+            if a >= b {
+                return Err(format!("`since` ({a}) must be before `until` ({b})"));
+            }
+        }
+        Ok(Member {
+            services: m.services,
+            repos: m.repos,
+            people: m.people,
+            since,
+            until,
+        })
+    }
+}
+
+impl Member {
+    /// Whether the period overlaps `[since, until)`.
+    pub fn overlaps(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        self.since.is_none_or(|s| s < until) && self.until.is_none_or(|u| u > since)
+    }
 }
 
 /// A working calendar, validated: `[metrics.working_hours]` or
