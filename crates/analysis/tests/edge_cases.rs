@@ -619,3 +619,52 @@ until = 2026-03-16
     // ada always, bob until the 16th: PRs 1 and 2.
     assert_eq!(m.metrics.cycle_time.prs, 2);
 }
+
+/// A release rolled out to three regions is one deployment with
+/// `dedupe_regions`; its changes are deployed when it first reached
+/// production, or (`deployed_when = "everywhere"`) its last region.
+#[test]
+fn a_rollout_to_several_regions_counts_once() {
+    let region = |id: &str, sha: &str, env: &str, at: &str| {
+        json!({"type":"deployment","id":id,"service":"app","repo":"acme/app","environment":env,
+               "status":"success","finished_at":at,"commit_sha":sha})
+    };
+    let events = [
+        commit("x", &[], "2026-03-03T08:00:00Z"),
+        commit("y", &["x"], "2026-03-04T08:00:00Z"),
+        region("x-eu", "x", "prod-eu", "2026-03-03T10:00:00Z"),
+        region("x-us", "x", "prod-us", "2026-03-03T11:00:00Z"),
+        region("x-ap", "x", "prod-ap", "2026-03-03T12:00:00Z"),
+        region("y-eu", "y", "prod-eu", "2026-03-04T10:00:00Z"),
+        region("y-us", "y", "prod-us", "2026-03-04T11:00:00Z"),
+        json!({"type":"incident","source":"pd","id":"i1","services":["app"],
+               "created_at":"2026-03-04T13:00:00Z","resolved_at":"2026-03-04T14:00:00Z",
+               "deployment_id":"y-us"}),
+    ];
+    let s = store(&events);
+    let m = metrics(&s, SINCE, UNTIL).metrics;
+    // As METRICS.md says: every successful production deployment counts.
+    assert_eq!(m.deployment_frequency.deployments, 5);
+
+    let mut config = Config::parse("[metrics]\ndedupe_regions = true\n", "t.toml").unwrap();
+    let mut s = store(&events);
+    s.relink_all(&config.metrics).unwrap();
+    let m = metrics_cfg(&s, &config, SINCE, UNTIL, Filters::default()).metrics;
+    assert_eq!(m.deployment_frequency.deployments, 2);
+    assert_eq!(m.lead_time.changes, 2);
+    close(m.lead_time.p50_hours, 2.0); // x: 08:00 -> 10:00, y: 08:00 -> 10:00
+                                       // The incident names the US deployment of y: it fails y's release.
+    assert_eq!(m.change_failure_rate.failed, Some(1));
+    assert_eq!(m.change_failure_rate.deployments, 2);
+
+    config = Config::parse(
+        "[metrics]\ndedupe_regions = true\ndeployed_when = \"everywhere\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    s.relink_all(&config.metrics).unwrap();
+    let m = metrics_cfg(&s, &config, SINCE, UNTIL, Filters::default()).metrics;
+    assert_eq!(m.deployment_frequency.deployments, 2);
+    // x reached its last region at 12:00 (4 h), y at 11:00 (3 h).
+    close(m.lead_time.p50_hours, 3.5);
+}

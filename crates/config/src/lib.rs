@@ -140,6 +140,15 @@ pub struct MetricsConfig {
     pub attribution_window_hours: f64,
     /// PR labels that make a deployment rework, compared case-insensitively.
     pub rework_labels: Vec<String>,
+    /// One release rolled out to several production environments (regions:
+    /// `prod-eu`, `prod-us`) counts once: consecutive deployments of one
+    /// service and commit to different production environments are one
+    /// deployment (off: each counts, as METRICS.md says).
+    pub dedupe_regions: bool,
+    /// With `dedupe_regions`: a change is deployed when its release first
+    /// reaches production anywhere (`first`, the default) or when it has
+    /// reached every environment of the rollout (`everywhere`).
+    pub deployed_when: DeployedWhen,
     /// Which team a pull request's stages count for: `repo` (the default:
     /// the team owning its repository, or a service deploying from it) or
     /// `author` (the team its author was on when it merged, from `people`).
@@ -151,6 +160,15 @@ pub struct MetricsConfig {
     /// default, METRICS.md), `dora-2023` or `dora-2024`. Every tier says
     /// which profile it comes from (`tier_source`).
     pub profile: Profile,
+}
+
+/// [`MetricsConfig::deployed_when`].
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DeployedWhen {
+    #[default]
+    First,
+    Everywhere,
 }
 
 /// [`MetricsConfig::pr_team`].
@@ -200,6 +218,8 @@ impl Default for MetricsConfig {
             profile: Profile::default(),
             working_hours: None,
             pr_team: PrTeam::default(),
+            dedupe_regions: false,
+            deployed_when: DeployedWhen::default(),
         }
     }
 }
@@ -226,13 +246,18 @@ impl MetricsConfig {
     /// A stable text of everything linking depends on, so the store can
     /// tell when its materialised links are stale.
     pub fn fingerprint(&self) -> String {
-        format!(
+        let mut text = format!(
             "prod={:?};prefixes={:?};window={};rework={:?}",
             self.production_environments,
             self.production_prefixes,
             self.attribution_window_hours,
             self.rework_labels
-        )
+        );
+        // Only when on, so stores linked before the option keep their links.
+        if self.dedupe_regions {
+            text.push_str(&format!(";regions=dedupe,{:?}", self.deployed_when));
+        }
+        text
     }
 }
 

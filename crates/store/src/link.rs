@@ -19,7 +19,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use duckdb::types::{TimeUnit, Value};
 use duckdb::Connection;
-use flowmeter_config::MetricsConfig;
+use flowmeter_config::{DeployedWhen, MetricsConfig};
 
 use crate::import::append_all;
 use crate::{Context, StoreError};
@@ -67,6 +67,7 @@ struct Deployment {
     source: String,
     id: String,
     service: String,
+    environment: String,
     repo: Option<String>,
     finished_at: Micros,
     commit_sha: String,
@@ -236,6 +237,40 @@ fn within(scope: &Scope, col: &str, table: &str, column: &str) -> String {
     }
 }
 
+/// Folds each rollout of one commit of a service to several production
+/// environments (consecutive in the service's order, each environment once)
+/// into its first deployment, finished when the rollout first reached
+/// production (`First`) or when it reached its last environment
+/// (`Everywhere`). Returns the kept deployments and, for each folded one,
+/// its id and the index of the deployment that stands for it.
+fn dedupe_regions(
+    deployments: Vec<Deployment>,
+    when: DeployedWhen,
+) -> (Vec<Deployment>, Vec<(String, usize)>) {
+    let mut kept: Vec<Deployment> = Vec::with_capacity(deployments.len());
+    let mut aliases = Vec::new();
+    let mut environments: Vec<String> = Vec::new();
+    for d in deployments {
+        if let Some(last) = kept.last_mut() {
+            let same_rollout = last.service == d.service
+                && last.commit_sha == d.commit_sha
+                && d.kind != "rollback"
+                && !environments.contains(&d.environment);
+            if same_rollout {
+                if when == DeployedWhen::Everywhere {
+                    last.finished_at = d.finished_at;
+                }
+                environments.push(d.environment);
+                aliases.push((d.id, kept.len() - 1));
+                continue;
+            }
+        }
+        environments = vec![d.environment.clone()];
+        kept.push(d);
+    }
+    (kept, aliases)
+}
+
 pub(crate) fn relink(
     conn: &Connection,
     config: &MetricsConfig,
@@ -265,6 +300,7 @@ pub(crate) fn relink(
                 source: r.get(0).ctx("load deployments")?,
                 id: r.get(1).ctx("load deployments")?,
                 service: r.get(2).ctx("load deployments")?,
+                environment,
                 repo: r.get(3).ctx("load deployments")?,
                 finished_at: r.get(5).ctx("load deployments")?,
                 commit_sha: r.get(6).ctx("load deployments")?,
@@ -284,6 +320,12 @@ pub(crate) fn relink(
             &b.id,
         ))
     });
+    // One release rolled out to several production environments (regions)
+    // is one deployment with `dedupe_regions`; the others' ids alias it.
+    let mut aliases: Vec<(String, usize)> = Vec::new();
+    if config.dedupe_regions {
+        (deployments, aliases) = dedupe_regions(deployments, config.deployed_when);
+    }
     // A deployment without a repo is matched to the repository whose commit
     // records contain its commit (the first by name if several do).
     let mut repo_of_sha: HashMap<String, String> = HashMap::new();
@@ -563,6 +605,9 @@ pub(crate) fn relink(
     let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, d) in deployments.iter().enumerate() {
         by_id.entry(d.id.as_str()).or_default().push(i);
+    }
+    for (id, i) in &aliases {
+        by_id.entry(id.as_str()).or_default().push(*i);
     }
     let mut incidents_of: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut attributions: Vec<(usize, usize, &str)> = Vec::new();
