@@ -24,11 +24,3 @@ FROM (UNPIVOT (SELECT coding_hours, pickup_hours, review_hours, deploy_hours, cy
                WHERE merged_at >= $1::TIMESTAMP AND merged_at < $2::TIMESTAMP)
       ON coding_hours, pickup_hours, review_hours, deploy_hours, cycle_hours
       INTO NAME stage VALUE hours)
-UNION ALL
--- Deployments per day of the window, days without any included.
-SELECT 'deployment_frequency', count(d.id)::DOUBLE
-FROM range(date_trunc('day', $1::TIMESTAMP), $2::TIMESTAMP, INTERVAL 1 DAY) AS days(day)
-LEFT JOIN scope_deployments d
-  ON d.finished_at >= days.day AND d.finished_at < days.day + INTERVAL 1 DAY
- AND d.finished_at >= $1::TIMESTAMP AND d.finished_at < $2::TIMESTAMP
-GROUP BY days.day

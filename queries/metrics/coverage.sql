@@ -5,9 +5,11 @@ SELECT
     (SELECT count(*) FROM scope_changes WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP AND pr_number IS NOT NULL) AS changes_with_pr,
     (SELECT count(*) FROM scope_changes WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP AND start_at IS NULL) AS changes_without_start,
     (SELECT count(*) FROM scope_prs WHERE merged_at >= $1::TIMESTAMP AND merged_at < $2::TIMESTAMP AND deployed_at IS NULL) AS prs_merged_not_deployed,
-    -- Merged PRs without a single review record (e.g. recovered from git
-    -- history): their pickup and review stages rest on the merge time alone.
+    -- Merged PRs without a single review record whose source could have
+    -- had reviews: their pickup and review stages rest on the merge time
+    -- alone (PRs recovered from git history have those stages unknown).
     (SELECT count(*) FROM scope_prs p WHERE merged_at >= $1::TIMESTAMP AND merged_at < $2::TIMESTAMP
+        AND stages_known
         AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.repo = p.repo AND r.pr = p.number)) AS prs_without_reviews,
     (SELECT count(*) FROM scope_incidents WHERE created_at >= $1::TIMESTAMP AND created_at < $2::TIMESTAMP) AS incidents,
     (SELECT count(*) FROM scope_incidents i WHERE created_at >= $1::TIMESTAMP AND created_at < $2::TIMESTAMP

@@ -612,7 +612,7 @@ fn working_hours_are_counted_in_the_team_calendar_next_to_wall_clock() {
     let mut text =
         std::fs::read_to_string(crate::util::root().join("sample-data/flowmeter.toml")).unwrap();
     text.push_str(
-        "\n[metrics.working_hours]\ntimezone = \"Europe/Berlin\"\nholidays = [\"2026-10-30\"]\n",
+        "\n[metrics.working_hours]\ntimezone = \"Europe/Berlin\"\nholidays = [\"2026-10-30\"]\n\n[teams.search.working_hours]\ntimezone = \"America/New_York\"\ndays = [\"mon\", \"tue\", \"wed\", \"thu\"]\n",
     );
     std::fs::write(&config, text).unwrap();
     let json = |args: &[&str]| -> Value {
@@ -652,6 +652,47 @@ fn working_hours_are_counted_in_the_team_calendar_next_to_wall_clock() {
         assert!(work <= wall + 1e-9, "{stage}: {work} > {wall}");
     }
     assert!(w["cycle"]["p50_hours"].as_f64().unwrap() < ct["cycle"]["p50_hours"].as_f64().unwrap());
+    // A team with its own calendar is counted in it; the others in the
+    // organisation's.
+    let search = json(&[
+        "metrics",
+        "--since",
+        SINCE,
+        "--until",
+        UNTIL,
+        "--team",
+        "search",
+        "--working-hours",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        search["cycle_time"]["working_hours"]["calendar"],
+        "Mon–Thu 09:00–17:00 America/New_York"
+    );
+    let by_team = json(&[
+        "metrics",
+        "--since",
+        SINCE,
+        "--until",
+        UNTIL,
+        "--by",
+        "team",
+        "--working-hours",
+        "--format",
+        "json",
+    ]);
+    for g in by_team["groups"].as_array().unwrap() {
+        let want = if g["key"] == "search" {
+            "America/New_York"
+        } else {
+            "Europe/Berlin"
+        };
+        let calendar = g["cycle_time"]["working_hours"]["calendar"]
+            .as_str()
+            .unwrap();
+        assert!(calendar.contains(want), "{}: {calendar}", g["key"]);
+    }
     // Without the flag the contract's shape is unchanged.
     let plain = json(&[
         "metrics", "--since", SINCE, "--until", UNTIL, "--format", "json",

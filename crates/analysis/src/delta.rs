@@ -4,12 +4,18 @@
 //! compared headline gets a 95 % confidence interval for the *change*
 //! (current minus previous, in the headline's unit) and a verdict:
 //!
-//! - percentiles (lead time, recovery time, time to restore, PR cycle time):
-//!   a seeded percentile bootstrap of the difference of medians, resampling
-//!   the records behind each number (changes, failed deployments, incidents,
-//!   pull requests);
-//! - deployment frequency: the same bootstrap over the window's days
-//!   (deployments per day, days without any count as 0), scaled to a week;
+//! - medians (lead time, recovery time, time to restore, PR cycle time and
+//!   its stages): a seeded percentile bootstrap of the difference of
+//!   medians, resampling the records behind each number (changes, failed
+//!   deployments, incidents, pull requests); above [`BOOTSTRAP_MAX`]
+//!   records on a side, the distribution-free order-statistic standard
+//!   error of each median instead (the bootstrap would hold `n x 2000`
+//!   draws);
+//! - deployment frequency: the exact conditional test of two Poisson counts
+//!   (given all deployments of both windows, the current window's share is
+//!   binomial), its Clopper-Pearson interval turned into deployments per
+//!   week; a previous window before the store's first deployment has no
+//!   data, not zero deployments;
 //! - rates (change failure rate, rework rate): Newcombe's hybrid score
 //!   interval for a difference of proportions, built from the two Wilson
 //!   score intervals.
@@ -22,7 +28,7 @@
 //! The records come from DuckDB as Arrow and are handed to polars through
 //! the Arrow C data interface (no row-by-row copy); the resampling is one
 //! polars frame per window: `n x B` draws with replacement, grouped by
-//! resample, aggregated to the statistic.
+//! resample, aggregated to the median.
 
 use duckdb::Connection;
 use flowmeter_config::Config;
@@ -37,6 +43,10 @@ pub const CONFIDENCE: f64 = 0.95;
 pub const MIN_SAMPLES: u64 = 5;
 /// Bootstrap resamples per window.
 pub const RESAMPLES: usize = 2000;
+/// Records per side above which medians are compared by their
+/// order-statistic standard errors rather than resampled (memory: the
+/// bootstrap holds `n x RESAMPLES` draws).
+pub const BOOTSTRAP_MAX: usize = 2000;
 /// The seed of every bootstrap, so a report is reproducible.
 pub const SEED: u64 = 0x00f1_0e7e;
 
@@ -74,7 +84,8 @@ pub struct Change {
     pub delta: Option<f64>,
     /// The records behind each side: `[current, previous]`.
     pub samples: [u64; 2],
-    /// `bootstrap_median`, `bootstrap_days` or `newcombe_wilson`.
+    /// `bootstrap_median`, `order_statistics_median`, `exact_poisson` or
+    /// `newcombe_wilson`.
     pub method: &'static str,
 }
 
@@ -86,14 +97,14 @@ const SAMPLES_SQL: &str = include_str!("../../../queries/compare/samples.sql");
 enum Method {
     /// Difference of medians of the records' values.
     Median,
-    /// Difference of mean deployments per day, times 7.
-    Days,
+    /// Difference of two Poisson rates (deployments per week).
+    Counts,
     /// Difference of two proportions.
     Rate,
 }
 
 const COMPARED: [(&str, Method); 7] = [
-    ("deployment_frequency", Method::Days),
+    ("deployment_frequency", Method::Counts),
     ("lead_time", Method::Median),
     ("change_failure_rate", Method::Rate),
     ("recovery_time", Method::Median),
@@ -141,7 +152,28 @@ pub fn compare(
     scope::apply(conn, config, &current.filters)?;
     let now = samples(conn, &current.window)?;
     let before = samples(conn, &previous.window)?;
-    let changes = changes(&current.metrics, &previous.metrics, &now, &before)?;
+    // The store's first production deployment: a window that ends before
+    // it has no data, which is not the same as no deployments.
+    let first: Option<i64> = conn
+        .query_row(
+            "SELECT epoch_us(min(finished_at)) FROM link_deployments",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|source| AnalysisError::Query {
+            query: "first deployment".into(),
+            source,
+        })?;
+    let history = first.is_some_and(|f| previous.window.until.timestamp_micros() > f);
+    let days = [current.window.days(), previous.window.days()];
+    let changes = changes(
+        &current.metrics,
+        &previous.metrics,
+        &now,
+        &before,
+        days,
+        history,
+    )?;
     current.compared_with = Some(previous.window);
     let m = &mut current.metrics;
     for (key, change) in changes {
@@ -170,6 +202,8 @@ fn changes(
     before: &MetricSet,
     now_records: &DataFrame,
     before_records: &DataFrame,
+    days: [f64; 2],
+    history: bool,
 ) -> Result<Vec<(&'static str, Change)>, AnalysisError> {
     let values = crate::digest::headline_values;
     let (now_values, before_values) = (values(now), values(before));
@@ -187,10 +221,17 @@ fn changes(
                 };
                 rate_change(counts(now), counts(before), current, previous)
             }
-            Method::Median | Method::Days => {
+            Method::Counts => {
+                let counts = [
+                    now.deployment_frequency.deployments,
+                    before.deployment_frequency.deployments,
+                ];
+                count_change(counts, days, history, current, previous)
+            }
+            Method::Median => {
                 let a = column(now_records, key)?;
                 let b = column(before_records, key)?;
-                sample_change(*method, &a, &b, current, previous)?
+                median_change(&a, &b, current, previous)?
             }
         };
         out.push((*key, change));
@@ -199,10 +240,7 @@ fn changes(
     for ((key, current), (_, previous)) in stages(now).into_iter().zip(stages(before)) {
         let a = column(now_records, key)?;
         let b = column(before_records, key)?;
-        out.push((
-            key,
-            sample_change(Method::Median, &a, &b, current, previous)?,
-        ));
+        out.push((key, median_change(&a, &b, current, previous)?));
     }
     Ok(out)
 }
@@ -257,31 +295,27 @@ fn verdict(low: f64, high: f64) -> Verdict {
     }
 }
 
-fn sample_change(
-    method: Method,
+fn median_change(
     now: &Series,
     before: &Series,
     current: Option<f64>,
     previous: Option<f64>,
 ) -> Result<Change, AnalysisError> {
-    let name = match method {
-        Method::Days => "bootstrap_days",
-        _ => "bootstrap_median",
-    };
     let samples = [now.len() as u64, before.len() as u64];
-    let enough = match method {
-        // Days: the windows' days are the records; the deployments on
-        // them are what makes a difference visible.
-        Method::Days => {
-            let sum = |s: &Series| s.sum::<f64>().unwrap_or(0.0);
-            now.len() > 1 && before.len() > 1 && sum(now) + sum(before) >= MIN_SAMPLES as f64
-        }
-        _ => samples.iter().all(|n| *n >= MIN_SAMPLES),
+    let large = now.len() > BOOTSTRAP_MAX || before.len() > BOOTSTRAP_MAX;
+    let method = if large {
+        "order_statistics_median"
+    } else {
+        "bootstrap_median"
     };
-    if !enough {
-        return Ok(too_few(samples, previous, current, name));
+    if samples.iter().any(|n| *n < MIN_SAMPLES) {
+        return Ok(too_few(samples, previous, current, method));
     }
-    let (low, high) = bootstrap_interval(method, now, before, SEED).map_err(polars_err)?;
+    let (low, high) = if large {
+        order_statistics_interval(now, before).map_err(polars_err)?
+    } else {
+        bootstrap_interval(now, before, SEED).map_err(polars_err)?
+    };
     Ok(Change {
         verdict: verdict(low, high),
         ci_low: Some(low),
@@ -290,22 +324,122 @@ fn sample_change(
         previous,
         delta: current.zip(previous).map(|(c, p)| c - p),
         samples,
-        method: name,
+        method,
     })
 }
 
-/// The statistic of one resample, as a polars expression over `value`.
-fn statistic(method: Method) -> Expr {
-    match method {
-        Method::Days => col("value").mean() * lit(7.0),
-        _ => col("value").median(),
+/// The interval of `median(now) - median(before)` from each median's
+/// distribution-free standard error: the order statistics at ranks
+/// `n/2 -/+ z*sqrt(n)/2` bound a 95 % interval of a median, so half their
+/// distance over z is its standard error; the two combine as independent
+/// normals (large samples only).
+fn order_statistics_interval(now: &Series, before: &Series) -> PolarsResult<(f64, f64)> {
+    let z = Z_95;
+    let median_and_se = |s: &Series| -> PolarsResult<(f64, f64)> {
+        let sorted = s.sort(SortOptions::default())?;
+        let values = sorted.f64()?;
+        let n = values.len() as f64;
+        let at = |rank: f64| {
+            values
+                .get((rank.clamp(1.0, n) as usize) - 1)
+                .unwrap_or(f64::NAN)
+        };
+        let half = z * n.sqrt() / 2.0;
+        let (lo, hi) = (at((n / 2.0 - half).floor()), at((n / 2.0 + half).ceil()));
+        let median = sorted.median().unwrap_or(f64::NAN);
+        Ok((median, (hi - lo) / (2.0 * z)))
+    };
+    let (m1, se1) = median_and_se(now)?;
+    let (m2, se2) = median_and_se(before)?;
+    let half = z * (se1 * se1 + se2 * se2).sqrt();
+    Ok((m1 - m2 - half, m1 - m2 + half))
+}
+
+/// P(X <= k) for X ~ Binomial(n, p), summed in log space.
+fn binomial_cdf(k: u64, n: u64, p: f64) -> f64 {
+    if p <= 0.0 {
+        return 1.0;
     }
-    .alias("stat")
+    if p >= 1.0 {
+        return if k >= n { 1.0 } else { 0.0 };
+    }
+    let (lp, lq) = (p.ln(), (1.0 - p).ln());
+    let mut ln_choose = 0.0;
+    let mut sum = 0.0;
+    for i in 0..=k.min(n) {
+        if i > 0 {
+            ln_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        sum += (ln_choose + i as f64 * lp + (n - i) as f64 * lq).exp();
+    }
+    sum.min(1.0)
+}
+
+/// The Clopper-Pearson interval of a binomial proportion, `k` of `n`.
+fn clopper_pearson(k: u64, n: u64) -> (f64, f64) {
+    let tail = (1.0 - CONFIDENCE) / 2.0;
+    // Bisection on a monotone function of p.
+    let solve = |f: &dyn Fn(f64) -> f64, increasing: bool| {
+        let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
+        for _ in 0..80 {
+            let mid = (lo + hi) / 2.0;
+            if (f(mid) < tail) == increasing {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        (lo + hi) / 2.0
+    };
+    let low = if k == 0 {
+        0.0
+    } else {
+        solve(&|p| 1.0 - binomial_cdf(k - 1, n, p), true)
+    };
+    let high = if k >= n {
+        1.0
+    } else {
+        solve(&|p| binomial_cdf(k, n, p), false)
+    };
+    (low, high)
+}
+
+/// Deployments per week in two windows of `days`: given all `k1 + k2`
+/// deployments, the current window's share is binomial with
+/// `p = t1 / (t1 + t2)` when the rate did not change; its exact interval,
+/// mapped to the difference of the weekly rates (monotone in the share),
+/// excludes 0 exactly when the exact test rejects.
+fn count_change(
+    counts: [u64; 2],
+    days: [f64; 2],
+    history: bool,
+    current: Option<f64>,
+    previous: Option<f64>,
+) -> Change {
+    let method = "exact_poisson";
+    let total = counts[0] + counts[1];
+    if !history || total < MIN_SAMPLES || days.iter().any(|d| *d <= 0.0) {
+        return too_few(counts, previous, current, method);
+    }
+    let (low, high) = clopper_pearson(counts[0], total);
+    let n = total as f64;
+    let per_week = |share: f64| 7.0 * n * (share / days[0] - (1.0 - share) / days[1]);
+    let (low, high) = (per_week(low), per_week(high));
+    Change {
+        verdict: verdict(low, high),
+        ci_low: Some(low),
+        ci_high: Some(high),
+        confidence: CONFIDENCE,
+        previous,
+        delta: current.zip(previous).map(|(c, p)| c - p),
+        samples: counts,
+        method,
+    }
 }
 
 /// `RESAMPLES` bootstrap statistics of `values`: one frame of `n x B` draws
 /// with replacement, grouped by resample.
-fn resampled(method: Method, values: &Series, seed: u64) -> PolarsResult<DataFrame> {
+fn resampled(values: &Series, seed: u64) -> PolarsResult<DataFrame> {
     let n = values.len();
     let draws = values
         .sample_n(n * RESAMPLES, true, Some(false), Some(seed))?
@@ -317,19 +451,14 @@ fn resampled(method: Method, values: &Series, seed: u64) -> PolarsResult<DataFra
     ])?
     .lazy()
     .group_by([col("resample")])
-    .agg([statistic(method)])
+    .agg([col("value").median().alias("stat")])
     .collect()
 }
 
 /// The percentile interval of `stat(now) - stat(before)`.
-fn bootstrap_interval(
-    method: Method,
-    now: &Series,
-    before: &Series,
-    seed: u64,
-) -> PolarsResult<(f64, f64)> {
-    let a = resampled(method, now, seed)?;
-    let b = resampled(method, before, seed.wrapping_add(1))?;
+fn bootstrap_interval(now: &Series, before: &Series, seed: u64) -> PolarsResult<(f64, f64)> {
+    let a = resampled(now, seed)?;
+    let b = resampled(before, seed.wrapping_add(1))?;
     let tail = (1.0 - CONFIDENCE) / 2.0;
     let bounds = a
         .lazy()
@@ -463,7 +592,7 @@ mod tests {
                 let mut rng = SmallRng::seed_from_u64(seed + trial);
                 let a = lead_times(&mut rng, n, before);
                 let b = lead_times(&mut rng, n, after);
-                let (low, high) = bootstrap_interval(Method::Median, &b, &a, trial).unwrap();
+                let (low, high) = bootstrap_interval(&b, &a, trial).unwrap();
                 verdict(low, high) == want
             })
             .count() as u64
@@ -494,11 +623,8 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(7);
         let a = lead_times(&mut rng, 40, 10.0);
         let b = lead_times(&mut rng, 40, 12.0);
-        let first = bootstrap_interval(Method::Median, &a, &b, SEED).unwrap();
-        assert_eq!(
-            first,
-            bootstrap_interval(Method::Median, &a, &b, SEED).unwrap()
-        );
+        let first = bootstrap_interval(&a, &b, SEED).unwrap();
+        assert_eq!(first, bootstrap_interval(&a, &b, SEED).unwrap());
         assert!(first.0 < first.1);
     }
 
@@ -520,10 +646,60 @@ mod tests {
     }
 
     #[test]
+    fn clopper_pearson_matches_the_tables() {
+        let (l, u) = clopper_pearson(5, 10);
+        assert!(
+            (l - 0.1871).abs() < 5e-4 && (u - 0.8129).abs() < 5e-4,
+            "{l} {u}"
+        );
+        let (l, u) = clopper_pearson(0, 10);
+        assert!(l == 0.0 && (u - 0.3085).abs() < 5e-4, "{u}");
+    }
+
+    #[test]
+    fn deployment_counts_are_compared_exactly() {
+        // 5 deployments against none in two weeks: the exact test gives
+        // p = 0.0625, so no clear change (a bootstrap over days said
+        // "changed").
+        let c = count_change([5, 0], [7.0, 7.0], true, Some(5.0), Some(0.0));
+        assert_eq!(c.verdict, Verdict::NoClearChange, "{c:?}");
+        // 40 against 10: a clear rise, the interval in deployments a week.
+        let c = count_change([40, 10], [7.0, 7.0], true, Some(40.0), Some(10.0));
+        assert_eq!(c.verdict, Verdict::Changed);
+        let (low, high) = (c.ci_low.unwrap(), c.ci_high.unwrap());
+        assert!(low > 0.0 && low < 30.0 && high > 30.0, "{low} {high}");
+        // A previous window before the store's first deployment: no data.
+        let c = count_change([40, 0], [7.0, 7.0], false, Some(40.0), Some(0.0));
+        assert_eq!(c.verdict, Verdict::TooFewSamples);
+    }
+
+    #[test]
+    fn large_samples_use_order_statistics_and_agree_with_the_bootstrap() {
+        let mut rng = SmallRng::seed_from_u64(11);
+        let a = lead_times(&mut rng, 3000, 20.0);
+        let b = lead_times(&mut rng, 3000, 40.0);
+        let c = median_change(&b, &a, None, None).unwrap();
+        assert_eq!(c.method, "order_statistics_median");
+        assert_eq!(c.verdict, Verdict::Changed);
+        let same = lead_times(&mut rng, 3000, 20.0);
+        let c = median_change(&same, &a, None, None).unwrap();
+        assert_eq!(c.verdict, Verdict::NoClearChange, "{c:?}");
+        // On the same data below the cut-off, both methods give close
+        // intervals.
+        let (x, y) = (a.head(Some(2000)), b.head(Some(2000)));
+        let boot = bootstrap_interval(&y, &x, SEED).unwrap();
+        let order = order_statistics_interval(&y, &x).unwrap();
+        assert!(
+            (boot.0 - order.0).abs() < 3.0 && (boot.1 - order.1).abs() < 3.0,
+            "{boot:?} {order:?}"
+        );
+    }
+
+    #[test]
     fn small_samples_get_no_verdict() {
         let few = Series::new("value".into(), vec![1.0, 2.0, 3.0]);
         let many = Series::new("value".into(), vec![1.0; 20]);
-        let c = sample_change(Method::Median, &few, &many, Some(2.0), Some(1.0)).unwrap();
+        let c = median_change(&few, &many, Some(2.0), Some(1.0)).unwrap();
         assert_eq!(c.verdict, Verdict::TooFewSamples);
         assert_eq!(c.ci_low, None);
         let r = rate_change(Some((1, 3)), Some((0, 10)), Some(0.33), Some(0.0));

@@ -636,11 +636,13 @@ fn services_without_team(
 const INCIDENT_TOOLS: [&str; 4] = ["pagerduty", "opsgenie", "incidentio", "jsm"];
 
 /// What the store's sources can see at all, store-wide: a team without
-/// incidents in a store that tracks them has none, while a store without
-/// any incident source cannot tell.
+/// incidents in a store that tracks them has none, while a store whose
+/// deployments all come from a local git clone, with no incident source,
+/// cannot tell.
 #[derive(Debug, Clone, Copy)]
 struct Known {
-    /// Some incident record is stored, or an incident tool has synced.
+    /// Some incident record is stored, an incident tool has synced, or a
+    /// deployment comes from a source other than a local git clone.
     incidents: bool,
     /// Some rollback was seen (so the deployment source shows them).
     rollbacks: bool,
@@ -652,12 +654,36 @@ impl Known {
             query: "known sources".into(),
             source,
         };
-        let (any_incident, rollbacks): (bool, bool) = conn
+        // Deployments from a local git clone (tags, branches) are the only
+        // ones that come without any way to learn of incidents; any other
+        // source (an import, a CI/CD tool, a Git host) is taken at its word,
+        // as METRICS.md does: no incident there means none happened.
+        let git_sources: Vec<String> = config
+            .sources
+            .iter()
+            .filter(|t| t.get("type").and_then(|v| v.as_str()) == Some("git"))
+            .map(|t| {
+                t.get("name")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("git")
+                    .to_string()
+            })
+            .chain(["git".to_string()])
+            .collect();
+        let (any_incident, rollbacks, beyond_git): (bool, bool, bool) = conn
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM incidents),
-                        EXISTS (SELECT 1 FROM link_deployments WHERE is_rollback)",
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM incidents),
+                            EXISTS (SELECT 1 FROM link_deployments WHERE is_rollback),
+                            EXISTS (SELECT 1 FROM link_deployments WHERE source NOT IN ({}))",
+                    git_sources
+                        .iter()
+                        .map(|s| format!("'{}'", s.replace('\'', "''")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .map_err(err)?;
         let mut stmt = conn
@@ -674,7 +700,7 @@ impl Known {
             INCIDENT_TOOLS.contains(&kind) && synced.iter().any(|s| s == name)
         });
         Ok(Known {
-            incidents: any_incident || tool_synced,
+            incidents: any_incident || tool_synced || beyond_git,
             rollbacks,
         })
     }

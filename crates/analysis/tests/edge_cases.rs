@@ -126,17 +126,42 @@ fn redeploying_the_same_revision_is_not_a_rollback() {
         dep("d2", "app", "a", "2026-03-04T10:00:00Z"),
     ]);
     let m = metrics(&s, SINCE, UNTIL).metrics;
-    // No rollback, and no incident source: a failure could not be seen, so
-    // the rate is unknown, not 0 % elite.
+    assert_eq!(m.change_failure_rate.failed, Some(0));
+    assert_eq!(m.rework_rate.rework, 0);
+}
+
+/// Deployments read from a local git clone (tags) with no incident source
+/// and no rollback: a failure could not be seen, so the rate is unknown,
+/// not "0 % elite". Imported deployments are taken at their word.
+#[test]
+fn a_git_only_store_cannot_know_its_change_failure_rate() {
+    let mut d1 = dep("v1", "app", "a", "2026-03-03T10:00:00Z");
+    let mut d2 = dep("v2", "app", "b", "2026-03-04T10:00:00Z");
+    d1["source"] = json!("git");
+    d2["source"] = json!("git");
+    let m = metrics(&store(&[d1, d2]), SINCE, UNTIL).metrics;
+    assert_eq!(m.change_failure_rate.deployments, 2);
     assert_eq!(m.change_failure_rate.failed, None);
     assert_eq!(m.change_failure_rate.rate, None);
     assert_eq!(m.change_failure_rate.tier, None);
-    assert_eq!(m.change_failure_rate.deployments, 2);
+    assert_eq!(m.change_failure_rate.basis, None);
     assert_eq!(m.recovery_time.failed_deployments, None);
     assert_eq!(m.time_to_restore.incidents, None);
     assert!(m.missing.iter().any(|g| g.metric == "change_failure_rate"));
     assert!(m.missing.iter().any(|g| g.metric == "time_to_restore"));
-    assert_eq!(m.rework_rate.rework, 0);
+    // The same deployments imported: METRICS.md's 0 of 2.
+    let imported = metrics(
+        &store(&[
+            dep("v1", "app", "a", "2026-03-03T10:00:00Z"),
+            dep("v2", "app", "b", "2026-03-04T10:00:00Z"),
+        ]),
+        SINCE,
+        UNTIL,
+    )
+    .metrics;
+    assert_eq!(imported.change_failure_rate.failed, Some(0));
+    assert_eq!(imported.change_failure_rate.tier, Some("elite"));
+    assert!(imported.missing.is_empty());
 }
 
 #[test]
@@ -571,6 +596,36 @@ since = 2026-03-16
     // Before the move, core had only a; edge nothing.
     assert_eq!(team("core", SINCE, "2026-03-16T00:00:00Z"), 2);
     assert_eq!(team("edge", SINCE, "2026-03-16T00:00:00Z"), 0);
+    // Incidents by their creation, pull requests by their merge.
+    let incident = |id: &str, at: &str| {
+        json!({"type":"incident","source":"pd","id":id,"services":["a"],"created_at":at,
+               "resolved_at":"2026-03-28T00:00:00Z"})
+    };
+    let pr = |n: u64, merged: &str| {
+        json!({"type":"pull_request","repo":"acme/app","number":n,"created_at":"2026-03-02T09:00:00Z",
+               "merged_at":merged})
+    };
+    let s = store(&[
+        dep("a1", "a", "x1", "2026-03-03T10:00:00Z"),
+        dep("a3", "a", "x3", "2026-03-17T10:00:00Z"),
+        incident("i1", "2026-03-05T10:00:00Z"),
+        incident("i2", "2026-03-17T12:00:00Z"),
+        pr(1, "2026-03-05T10:00:00Z"),
+        pr(2, "2026-03-20T10:00:00Z"),
+    ]);
+    let scoped = |t: &str, since: &str, until: &str| {
+        let f = Filters {
+            team: Some(t.into()),
+            ..Filters::default()
+        };
+        let m = metrics_cfg(&s, &config, since, until, f).metrics;
+        (m.time_to_restore.incidents, m.cycle_time.prs)
+    };
+    // core owned `a` (and so acme/app) before the move: i1 and PR 1.
+    assert_eq!(scoped("core", SINCE, "2026-03-16T00:00:00Z"), (Some(1), 1));
+    // edge owns `a` since: i2 and PR 2; before the move, nothing.
+    assert_eq!(scoped("edge", SINCE, UNTIL), (Some(1), 1));
+    assert_eq!(scoped("edge", SINCE, "2026-03-16T00:00:00Z"), (Some(0), 0));
     // A bad period is refused with the file named.
     let e = Config::parse(
         "[teams.x]\n[[teams.x.members]]\nsince = 2026-03-16\nuntil = 2026-03-01\n",

@@ -43,7 +43,7 @@ pub fn signed(unit: &str, x: f64) -> String {
     match unit {
         "hours" => format!("{sign}{}", human_hours(x.abs())),
         "ratio" => format!("{sign}{:.1} pts", x.abs() * 100.0),
-        _ => format!("{sign}{:.2}/week", x.abs()),
+        _ => format!("{sign}{}", words::rate_text(x.abs())),
     }
 }
 

@@ -232,11 +232,16 @@ fn change(h: &Headline, base: Option<f64>) -> Value {
     }
 }
 
-fn headline_view(h: &Headline) -> Value {
+fn headline_view(h: &Headline, m: &MetricSet) -> Value {
+    let unknown = match h.key {
+        "change_failure_rate" | "recovery_time" => m.change_failure_rate.basis.is_none(),
+        "time_to_restore" => m.time_to_restore.incidents.is_none(),
+        _ => false,
+    };
     json!({
         "key": h.key,
         "name": h.name,
-        "value": value_text(h.unit, h.value),
+        "value": if unknown { "unknown (no incident source)".to_string() } else { value_text(h.unit, h.value) },
         "tier": h.tier,
         "samples": h.samples,
         "thin": h.samples > 0 && h.samples < 5 && h.unit == "hours",
@@ -321,7 +326,15 @@ pub fn bottleneck_sentence(
     let now = stage(current).expect("the bottleneck is a stage");
     let share = now.share.map(percent).unwrap_or_else(|| "—".into());
     let median = opt_hours(now.p50_hours);
+    let verdict = flowmeter_analysis::delta::of(current, name).map(|c| c.verdict);
     let trend = match (now.p50_hours, stage(previous).and_then(|s| s.p50_hours)) {
+        // "Up" or "down" only for a clear change (when it was tested).
+        (Some(_), Some(b)) if verdict.is_some_and(|v| v != Verdict::Changed) => format!(
+            ", {} from {} {}",
+            verdict.map(|v| v.words()).unwrap_or_default(),
+            human_hours(b),
+            words.the_one_before
+        ),
         (Some(a), Some(b)) if (a - b).abs() >= 0.05 * b.max(0.1) => format!(
             ", {} from {}",
             if a > b { "up" } else { "down" },
@@ -350,6 +363,7 @@ fn coverage_view(m: &MetricSet) -> Value {
         "prs_without_reviews": c.prs_without_reviews,
         "services_without_team": c.services_without_team.join(", "),
         "thin_samples": c.thin_samples,
+        "missing": m.missing.iter().map(|g| format!("{}: {}; supplied by {}", g.metric, g.reason, g.supplied_by)).collect::<Vec<_>>(),
     })
 }
 
@@ -522,7 +536,7 @@ pub fn weekly(
         "week": d.week,
         "window": window_view(&d.current.window),
         "filters": filters_text(&d.current.filters),
-        "headlines": d.headlines.iter().map(headline_view).collect::<Vec<_>>(),
+        "headlines": d.headlines.iter().map(|h| headline_view(h, m)).collect::<Vec<_>>(),
         "bottleneck": bottleneck_sentence(m, &d.previous.metrics, &words),
         "value_stream": stages_view(m),
         "incidents": incidents,
@@ -615,7 +629,9 @@ fn quarter_row(v: &QuarterView) -> Value {
         "df_tier": q.deployment_frequency.tier, "df_tier_before": p.deployment_frequency.tier,
         "lead_time": opt_hours(q.lead_time.p50_hours),
         "lt_tier": q.lead_time.tier, "lt_tier_before": p.lead_time.tier,
-        "cfr": q.change_failure_rate.rate.map(percent).unwrap_or_else(|| "no data".into()),
+        "cfr": q.change_failure_rate.rate.map(percent).unwrap_or_else(|| {
+            if q.change_failure_rate.basis.is_none() { "unknown" } else { "no data" }.into()
+        }),
         "cfr_tier": q.change_failure_rate.tier, "cfr_tier_before": p.change_failure_rate.tier,
         "recovery": opt_hours(q.recovery_time.p50_hours),
         "rt_tier": q.recovery_time.tier, "rt_tier_before": p.recovery_time.tier,

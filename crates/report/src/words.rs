@@ -40,13 +40,19 @@ pub fn window_words(w: &Window) -> WindowWords {
         };
     }
     let days = w.days();
+    if (days - 1.0).abs() < 1e-9 {
+        return WindowWords {
+            iso_week: false,
+            column: "This day".into(),
+            during: "on this day".into(),
+            previous: "previous day".into(),
+            the_one_before: "the day before".into(),
+            end: "the end of the day".into(),
+            baseline: None,
+        };
+    }
     let span = if (days - days.round()).abs() < 1e-9 {
-        let n = days.round() as i64;
-        if n == 1 {
-            "day".to_string()
-        } else {
-            format!("{n} days")
-        }
+        format!("{} days", days.round() as i64)
     } else {
         format!("{:.1} days", days)
     };
