@@ -23,25 +23,18 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 }
 
 fn metrics_json(db: &Path, extra: &[&str]) -> Value {
-    let out = flowmeter(db)
-        .args([
-            "metrics",
-            "--since",
-            "2026-03-02",
-            "--until",
-            "2026-03-30",
-            "--format",
-            "json",
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut cmd = flowmeter(db);
+    cmd.args([
+        "metrics",
+        "--since",
+        "2026-03-02",
+        "--until",
+        "2026-03-30",
+        "--format",
+        "json",
+    ])
+    .args(extra);
+    serde_json::from_str(&crate::util::stdout_of(&mut cmd)).unwrap()
 }
 
 #[test]

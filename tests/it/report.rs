@@ -8,24 +8,14 @@ use std::path::Path;
 use scraper::{Html, Selector};
 use serde_json::Value;
 
-use crate::util::{flowmeter, sample_store};
+use crate::util::{flowmeter, sample_store, stdout_of};
 
 const WEEK: &str = "2026-W44";
 const SINCE: &str = "2026-10-26";
 const UNTIL: &str = "2026-11-02";
 
 fn report(db: &Path, args: &[&str]) -> String {
-    let out = flowmeter(db)
-        .args(["report", "--week", WEEK])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of(flowmeter(db).args(["report", "--week", WEEK]).args(args))
 }
 
 #[test]
@@ -196,13 +186,7 @@ fn html_headlines_equal_metrics_for_the_same_week() {
 }
 
 fn run_json(db: &Path, args: &[&str]) -> Value {
-    let out = flowmeter(db).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&run_ok(db, args)).unwrap()
 }
 
 #[test]
@@ -377,13 +361,7 @@ fn exports_open_in_duckdb_and_match_the_metrics() {
 }
 
 fn run_ok(db: &Path, args: &[&str]) -> String {
-    let out = flowmeter(db).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of(flowmeter(db).args(args))
 }
 
 #[test]
@@ -616,18 +594,13 @@ fn working_hours_are_counted_in_the_team_calendar_next_to_wall_clock() {
     );
     std::fs::write(&config, text).unwrap();
     let json = |args: &[&str]| -> Value {
-        let out = crate::util::bare(&db)
-            .arg("--config")
-            .arg(&config)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = stdout_of(
+            crate::util::bare(&db)
+                .arg("--config")
+                .arg(&config)
+                .args(args),
         );
-        serde_json::from_slice(&out.stdout).unwrap()
+        serde_json::from_str(&out).unwrap()
     };
     let m = json(&[
         "metrics",

@@ -43,13 +43,7 @@ fn json(text: &str) -> Value {
 }
 
 fn cli_json(db: &Path, args: &[&str]) -> Value {
-    let out = flowmeter(db).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json(&String::from_utf8(out.stdout).unwrap())
+    json(&crate::util::stdout_of(flowmeter(db).args(args)))
 }
 
 fn stats(s: &Served) -> Value {

@@ -859,18 +859,8 @@ async fn a_served_source_with_an_interval_syncs_by_itself() {
 }
 
 fn metrics_of(db: &Path, config: &Path, args: &[&str]) -> Value {
-    let out = flowmeter(db)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let out = crate::util::stdout_of(flowmeter(db).arg("--config").arg(config).args(args));
+    serde_json::from_str(&out).unwrap()
 }
 
 /// The `[[sources]]` table of the GitHub mock at `uri`, plus `extra` keys.

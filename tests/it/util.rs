@@ -23,6 +23,18 @@ pub fn bare(db: &Path) -> Command {
     cmd
 }
 
+/// Runs `cmd`, asserts that it succeeded (its stderr otherwise), and
+/// returns its stdout.
+pub fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// `flowmeter --db DB --config sample-data/flowmeter.toml`.
 pub fn flowmeter(db: &Path) -> Command {
     let mut cmd = bare(db);
