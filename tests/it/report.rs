@@ -13,6 +13,18 @@ use crate::util::{flowmeter, sample_store, stdout_of};
 const WEEK: &str = "2026-W44";
 const SINCE: &str = "2026-10-26";
 const UNTIL: &str = "2026-11-02";
+/// The report week's metrics against the week before, as JSON.
+const COMPARED: [&str; 9] = [
+    "metrics",
+    "--since",
+    SINCE,
+    "--until",
+    UNTIL,
+    "--compare",
+    "previous",
+    "--format",
+    "json",
+];
 
 fn report(db: &Path, args: &[&str]) -> String {
     stdout_of(flowmeter(db).args(["report", "--week", WEEK]).args(args))
@@ -193,20 +205,7 @@ fn run_json(db: &Path, args: &[&str]) -> Value {
 fn explain_lists_exactly_the_records_behind_each_number() {
     let dir = tempfile::tempdir().unwrap();
     let db = sample_store(dir.path(), "");
-    let m = run_json(
-        &db,
-        &[
-            "metrics",
-            "--since",
-            SINCE,
-            "--until",
-            UNTIL,
-            "--compare",
-            "previous",
-            "--format",
-            "json",
-        ],
-    );
+    let m = run_json(&db, &COMPARED);
     let e = run_json(
         &db,
         &[
@@ -460,20 +459,7 @@ fn reports_never_show_addresses_and_name_people_only_where_a_team_acts() {
 fn metrics_compare_gives_every_headline_a_verdict_and_an_interval() {
     let dir = tempfile::tempdir().unwrap();
     let db = sample_store(dir.path(), "");
-    let json = run_ok(
-        &db,
-        &[
-            "metrics",
-            "--since",
-            SINCE,
-            "--until",
-            UNTIL,
-            "--compare",
-            "previous",
-            "--format",
-            "json",
-        ],
-    );
+    let json = run_ok(&db, &COMPARED);
     let m: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(m["compared_with"]["since"], "2026-10-19T00:00:00Z");
     assert_eq!(m["compared_with"]["until"], "2026-10-26T00:00:00Z");
@@ -507,51 +493,17 @@ fn metrics_compare_gives_every_headline_a_verdict_and_an_interval() {
         }
     }
     // The same week against itself: no clear change wherever there is a verdict.
-    let same = run_ok(
-        &db,
-        &[
-            "metrics",
-            "--since",
-            SINCE,
-            "--until",
-            UNTIL,
-            "--compare",
-            &format!("{SINCE}..{UNTIL}"),
-            "--format",
-            "json",
-        ],
-    );
+    let itself = format!("{SINCE}..{UNTIL}");
+    let mut args = COMPARED;
+    args[6] = &itself;
+    let same = run_ok(&db, &args);
     let same: Value = serde_json::from_str(&same).unwrap();
     assert_ne!(same["lead_time"]["change"]["verdict"], "changed");
     assert_eq!(same["lead_time"]["change"]["delta"], 0.0);
     // Reproducible: a seeded bootstrap gives the same interval twice.
-    let again = run_ok(
-        &db,
-        &[
-            "metrics",
-            "--since",
-            SINCE,
-            "--until",
-            UNTIL,
-            "--compare",
-            "previous",
-            "--format",
-            "json",
-        ],
-    );
+    let again = run_ok(&db, &COMPARED);
     assert_eq!(json, again);
-    let text = run_ok(
-        &db,
-        &[
-            "metrics",
-            "--since",
-            SINCE,
-            "--until",
-            UNTIL,
-            "--compare",
-            "previous",
-        ],
-    );
+    let text = run_ok(&db, &COMPARED[..7]);
     assert!(text.contains("Compared with 2026-10-19"), "{text}");
     // Bad input: a clear error, naming the flag.
     let bad = flowmeter(&db)

@@ -287,6 +287,16 @@ fn too_few(
     }
 }
 
+/// `untested` given its interval and the verdict that implies.
+fn tested((low, high): (f64, f64), untested: Change) -> Change {
+    Change {
+        verdict: verdict(low, high),
+        ci_low: Some(low),
+        ci_high: Some(high),
+        ..untested
+    }
+}
+
 fn verdict(low: f64, high: f64) -> Verdict {
     if low > 0.0 || high < 0.0 {
         Verdict::Changed
@@ -316,16 +326,10 @@ fn median_change(
     } else {
         bootstrap_interval(now, before, SEED).map_err(polars_err)?
     };
-    Ok(Change {
-        verdict: verdict(low, high),
-        ci_low: Some(low),
-        ci_high: Some(high),
-        confidence: CONFIDENCE,
-        previous,
-        delta: current.zip(previous).map(|(c, p)| c - p),
-        samples,
-        method,
-    })
+    Ok(tested(
+        (low, high),
+        too_few(samples, previous, current, method),
+    ))
 }
 
 /// The interval of `median(now) - median(before)` from each median's
@@ -425,16 +429,7 @@ fn count_change(
     let n = total as f64;
     let per_week = |share: f64| 7.0 * n * (share / days[0] - (1.0 - share) / days[1]);
     let (low, high) = (per_week(low), per_week(high));
-    Change {
-        verdict: verdict(low, high),
-        ci_low: Some(low),
-        ci_high: Some(high),
-        confidence: CONFIDENCE,
-        previous,
-        delta: current.zip(previous).map(|(c, p)| c - p),
-        samples: counts,
-        method,
-    }
+    tested((low, high), too_few(counts, previous, current, method))
 }
 
 /// `RESAMPLES` bootstrap statistics of `values`: one frame of `n x B` draws
@@ -524,16 +519,7 @@ fn rate_change(
     match (now, before) {
         (Some((k1, n1)), Some((k2, n2))) if n1 >= MIN_SAMPLES && n2 >= MIN_SAMPLES => {
             let (low, high) = newcombe(k1, n1, k2, n2);
-            Change {
-                verdict: verdict(low, high),
-                ci_low: Some(low),
-                ci_high: Some(high),
-                confidence: CONFIDENCE,
-                previous,
-                delta: current.zip(previous).map(|(c, p)| c - p),
-                samples,
-                method,
-            }
+            tested((low, high), too_few(samples, previous, current, method))
         }
         _ => too_few(samples, previous, current, method),
     }
@@ -598,24 +584,25 @@ mod tests {
             .count() as u64
     }
 
-    #[test]
-    fn a_doubled_lead_time_over_50_changes_is_detected() {
-        let detected = trials(50, 1000, 50, 20.0, 40.0, Verdict::Changed);
-        eprintln!("2x shift over 50 changes: detected in {detected} of 50 trials");
+    /// Says how many of `of` trials gave `verdict`, and asserts at least `want`.
+    fn expect(what: &str, verdict: Verdict, got: u64, of: u64, want: u64) {
+        eprintln!("{what}: {verdict:?} in {got} of {of} trials");
         assert!(
-            detected >= 45,
-            "2x shift detected in only {detected} of 50 trials"
+            got >= want,
+            "{what}: {verdict:?} in only {got} of {of} trials (want >= {want})"
         );
     }
 
     #[test]
+    fn a_doubled_lead_time_over_50_changes_is_detected() {
+        let got = trials(50, 1000, 50, 20.0, 40.0, Verdict::Changed);
+        expect("2x shift over 50 changes", Verdict::Changed, got, 50, 45);
+    }
+
+    #[test]
     fn the_same_distribution_is_no_clear_change_at_the_stated_rate() {
-        let quiet = trials(200, 5000, 30, 20.0, 20.0, Verdict::NoClearChange);
-        eprintln!("same distribution: no clear change in {quiet} of 200 trials");
-        assert!(
-            quiet >= 180,
-            "same distribution called no clear change in only {quiet} of 200 trials (want >= 90 %)"
-        );
+        let got = trials(200, 5000, 30, 20.0, 20.0, Verdict::NoClearChange);
+        expect("same distribution", Verdict::NoClearChange, got, 200, 180);
     }
 
     #[test]
@@ -628,30 +615,27 @@ mod tests {
         assert!(first.0 < first.1);
     }
 
+    /// Within the four decimals the tables give.
+    fn near(got: (f64, f64), want: (f64, f64)) {
+        let close = (got.0 - want.0).abs() < 5e-4 && (got.1 - want.1).abs() < 5e-4;
+        assert!(close, "{got:?} != {want:?}");
+    }
+
     #[test]
     fn wilson_matches_the_textbook_values() {
         // Newcombe (1998), table I: 81/263 -> 0.2553 .. 0.3662.
         let (l, u) = wilson(81, 263);
-        assert!(
-            (l - 0.2553).abs() < 5e-4 && (u - 0.3662).abs() < 5e-4,
-            "{l} {u}"
-        );
+        near((l, u), (0.2553, 0.3662));
         // Newcombe (1998), table II example (a): 56/70 vs 48/80 ->
         // method 10: 0.0524 .. 0.3339.
         let (l, u) = newcombe(56, 70, 48, 80);
-        assert!(
-            (l - 0.0524).abs() < 5e-4 && (u - 0.3339).abs() < 5e-4,
-            "{l} {u}"
-        );
+        near((l, u), (0.0524, 0.3339));
     }
 
     #[test]
     fn clopper_pearson_matches_the_tables() {
         let (l, u) = clopper_pearson(5, 10);
-        assert!(
-            (l - 0.1871).abs() < 5e-4 && (u - 0.8129).abs() < 5e-4,
-            "{l} {u}"
-        );
+        near((l, u), (0.1871, 0.8129));
         let (l, u) = clopper_pearson(0, 10);
         assert!(l == 0.0 && (u - 0.3085).abs() < 5e-4, "{u}");
     }
