@@ -10,6 +10,15 @@ use polars_arrow::ffi::{import_array_from_c, import_field_from_c, ArrowArray, Ar
 
 use crate::AnalysisError;
 
+// Both sides of each transmute below are the C data interface's structs.
+const _: () = {
+    use std::mem::{align_of, size_of};
+    assert!(size_of::<FFI_ArrowArray>() == size_of::<ArrowArray>());
+    assert!(align_of::<FFI_ArrowArray>() == align_of::<ArrowArray>());
+    assert!(size_of::<FFI_ArrowSchema>() == size_of::<ArrowSchema>());
+    assert!(align_of::<FFI_ArrowSchema>() == align_of::<ArrowSchema>());
+};
+
 fn err(e: impl std::fmt::Display) -> AnalysisError {
     AnalysisError::Series(format!("arrow to polars: {e}"))
 }

@@ -219,6 +219,11 @@ fn changes(
                         .map(|f| (f, m.change_failure_rate.deployments)),
                     _ => Some((m.rework_rate.rework, m.rework_rate.deployments)),
                 };
+                // An unknown failure rate (no incident source) is not
+                // compared at all.
+                if now.change_failure_rate.basis.is_none() && *key == "change_failure_rate" {
+                    continue;
+                }
                 rate_change(counts(now), counts(before), current, previous)
             }
             Method::Counts => {

@@ -49,9 +49,16 @@ pub fn working_hours(calendar: &Calendar, from: DateTime<Utc>, to: DateTime<Utc>
         return 0.0;
     }
     let tz = calendar.timezone;
+    // A local time in a daylight-saving gap does not exist: the first
+    // instant after the gap (at most an hour later) stands for it.
     let local = |day: NaiveDate, t: NaiveTime| {
-        tz.from_local_datetime(&day.and_time(t))
+        let at = day.and_time(t);
+        tz.from_local_datetime(&at)
             .earliest()
+            .or_else(|| {
+                tz.from_local_datetime(&(at + chrono::Duration::hours(1)))
+                    .earliest()
+            })
             .map(|d| d.with_timezone(&Utc))
     };
     let mut day = from.with_timezone(&tz).date_naive();
@@ -227,6 +234,19 @@ mod tests {
             working_hours(&cal, t("2026-12-28T11:00:00Z"), t("2026-12-24T11:00:00Z")),
             0.0
         );
+    }
+
+    #[test]
+    fn a_working_day_starting_in_a_daylight_saving_gap_still_counts() {
+        // Cairo moves its clocks from 00:00 to 01:00 on Friday 24 April
+        // 2026 (EET to EEST); a calendar starting at 00:00 loses that hour,
+        // not the day.
+        let mut cal = berlin(&[]);
+        cal.timezone = "Africa/Cairo".parse().unwrap();
+        cal.start = NaiveTime::from_hms_opt(0, 0, 0).unwrap();
+        cal.end = NaiveTime::from_hms_opt(8, 0, 0).unwrap();
+        let h = working_hours(&cal, t("2026-04-23T20:00:00Z"), t("2026-04-24T12:00:00Z"));
+        assert!((h - 7.0).abs() < 1e-9, "{h}");
     }
 
     #[test]

@@ -397,8 +397,8 @@ pub(crate) fn relink(
             .prepare(&format!(
                 "SELECT repo, number, title, author, labels, epoch_us(created_at), epoch_us(ready_at),
                         epoch_us(merged_at), merge_commit_sha, commits, epoch_us(first_commit_at),
-                        NOT coalesce(extra LIKE '%\"reviews_known\":false%'
-                                     OR extra LIKE '%\"recovered_from\":%', false)
+                        NOT coalesce(contains(extra, '\"reviews_known\":false')
+                                     OR contains(extra, '\"recovered_from\":'), false)
                  FROM pull_requests WHERE {in_repos}"
             ))
             .ctx("load pull requests")?;
