@@ -84,6 +84,7 @@ pub fn run(env: &Env, args: DemoArgs) -> Result<ExitCode> {
     super::report::write(&report, &rendered)?;
     let since = window.since.format("%Y-%m-%d");
     let until = window.until.format("%Y-%m-%d");
+    let week_since = week.since.format("%Y-%m-%d");
     let db_hint = if env.db_given {
         format!("--db {}", db.display())
     } else {
@@ -99,6 +100,8 @@ pub fn run(env: &Env, args: DemoArgs) -> Result<ExitCode> {
          flowmeter demo {db_hint}                    # keep the demo store\n  \
          flowmeter metrics {db_hint} --config sample-data/flowmeter.toml --since {since} --until {until} --by week\n  \
          flowmeter metrics {db_hint} --config sample-data/flowmeter.toml --since {since} --until {until} --team payments --format json\n  \
+         flowmeter metrics {db_hint} --config sample-data/flowmeter.toml --since {week_since} --until {until} --compare previous   # is a change real?\n  \
+         flowmeter explain lead-time {db_hint} --config sample-data/flowmeter.toml --week {week}   # the records and the interval\n  \
          flowmeter report {db_hint} --config sample-data/flowmeter.toml --week {week} --kind team --format text\n  \
          flowmeter report {db_hint} --config sample-data/flowmeter.toml --week {week} --kind leadership\n  \
          flowmeter serve --demo                      # the same organisation as a live dashboard and API\n  \
