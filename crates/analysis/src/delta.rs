@@ -152,19 +152,7 @@ pub fn compare(
     scope::apply(conn, config, &current.filters)?;
     let now = samples(conn, &current.window)?;
     let before = samples(conn, &previous.window)?;
-    // The store's first production deployment: a window that ends before
-    // it has no data, which is not the same as no deployments.
-    let first: Option<i64> = conn
-        .query_row(
-            "SELECT epoch_us(min(finished_at)) FROM link_deployments",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(|source| AnalysisError::Query {
-            query: "first deployment".into(),
-            source,
-        })?;
-    let history = first.is_some_and(|f| previous.window.until.timestamp_micros() > f);
+    let history = has_history(conn, &previous.window)?;
     let days = [current.window.days(), previous.window.days()];
     let changes = changes(
         &current.metrics,
@@ -193,6 +181,23 @@ pub fn compare(
         *slot = Some(change);
     }
     Ok(())
+}
+
+/// Whether the store has data in `window` at all: a window that ends
+/// before the store's first production deployment has none, which is not
+/// the same as no deployments.
+pub fn has_history(conn: &Connection, window: &Window) -> Result<bool, AnalysisError> {
+    let first: Option<i64> = conn
+        .query_row(
+            "SELECT epoch_us(min(finished_at)) FROM link_deployments",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|source| AnalysisError::Query {
+            query: "first deployment".into(),
+            source,
+        })?;
+    Ok(first.is_some_and(|f| window.until.timestamp_micros() > f))
 }
 
 /// The change of every compared headline, from the two metric sets and the

@@ -406,7 +406,19 @@ pub fn leadership(
     };
     let view = |name: String, f: &Filters| -> Result<QuarterView, AnalysisError> {
         let series = compute_grouped(conn, config, quarter, f, GroupBy::Week)?;
-        let previous_quarter = compute(conn, config, previous, f)?;
+        let mut previous_quarter = compute(conn, config, previous, f)?;
+        if !crate::delta::has_history(conn, &previous)? {
+            // Before the store's data: no tier to compare with (0
+            // deployments there would read as "low").
+            previous_quarter.metrics.deployment_frequency.tier = None;
+            previous_quarter.metrics.missing.push(crate::Missing {
+                metric: "deployment_frequency",
+                reason:
+                    "the quarter before ends before the store's first deployment: it has no data"
+                        .into(),
+                supplied_by: "a sync or import reaching back that far (`since` of the source)",
+            });
+        }
         let mut this = compute(conn, config, quarter, f)?;
         crate::delta::compare(conn, config, &mut this, &previous_quarter)?;
         Ok(QuarterView {
