@@ -271,26 +271,16 @@ async fn mount_pagerduty(server: &MockServer) {
 }
 
 fn metrics(db: &Path, config: &Path) -> Value {
-    let out = flowmeter(db)
-        .arg("--config")
-        .arg(config)
-        .args([
-            "metrics",
-            "--since",
-            "2026-03-02",
-            "--until",
-            "2026-03-09",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let week = [
+        "metrics",
+        "--since",
+        "2026-03-02",
+        "--until",
+        "2026-03-09",
+        "--format",
+        "json",
+    ];
+    metrics_of(db, config, &week)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -648,24 +638,16 @@ async fn github_commits_dated_before_the_last_sync_are_not_lost() {
     let said = tokio::task::block_in_place(sync);
     assert!(said.contains("fetched 3 parent commits"), "{said}");
 
-    let out = flowmeter(&db)
-        .args([
-            "metrics",
-            "--since",
-            "2026-11-14",
-            "--until",
-            "2026-11-15",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = crate::util::stdout_of(flowmeter(&db).args([
+        "metrics",
+        "--since",
+        "2026-11-14",
+        "--until",
+        "2026-11-15",
+        "--format",
+        "json",
+    ]));
+    let m: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         m["lead_time"]["changes"], 4,
         "the merge commit and the branch's three commits: {m}"
@@ -755,16 +737,8 @@ services_field = "customfield_10003"
             .any(|r| r.graphql_connection.as_deref() == Some("deployments")),
         "deployments came from GraphQL"
     );
-    let out = flowmeter(&db)
-        .args(["metrics", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = crate::util::stdout_of(flowmeter(&db).args(["metrics", "--format", "json"]));
+    let m: Value = serde_json::from_str(&out).unwrap();
     // incident.io: INC-1, 2, 4, 7, 8 (the others are not incidents); JSM: 3.
     assert_eq!(m["time_to_restore"]["incidents"], 8, "{m}");
 }

@@ -289,6 +289,30 @@ pub fn commit(source: &str, repo: &str, c: &Value) -> Option<Commit> {
 
 /// An issue with an incident label; `None` for pull requests (the issues
 /// endpoint lists them too).
+/// What an incident issue's labels say: the services of its `service:NAME`
+/// labels (default: the repository) and the severity of a `severity:X` or
+/// `sev:X` label.
+pub fn incident_labels<S: AsRef<str>>(labels: &[S], repo: &str) -> (Vec<String>, Option<String>) {
+    let mut services: Vec<String> = labels
+        .iter()
+        .filter_map(|l| l.as_ref().strip_prefix("service:"))
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if services.is_empty() {
+        services.push(repo.to_string());
+    }
+    let severity = labels
+        .iter()
+        .find_map(|l| {
+            let l = l.as_ref();
+            l.strip_prefix("severity:")
+                .or_else(|| l.strip_prefix("sev:"))
+        })
+        .map(|v| v.trim().to_string());
+    (services, severity)
+}
+
 pub fn incident(source: &str, repo: &str, issue: &Value) -> Option<Incident> {
     if !issue["pull_request"].is_null() {
         return None;
@@ -301,22 +325,7 @@ pub fn incident(source: &str, repo: &str, issue: &Value) -> Option<Incident> {
                 .collect()
         })
         .unwrap_or_default();
-    let mut services: Vec<String> = labels
-        .iter()
-        .filter_map(|l| l.strip_prefix("service:"))
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .collect();
-    if services.is_empty() {
-        services.push(repo.to_string());
-    }
-    let severity = labels
-        .iter()
-        .find_map(|l| {
-            l.strip_prefix("severity:")
-                .or_else(|| l.strip_prefix("sev:"))
-        })
-        .map(|v| v.trim().to_string());
+    let (services, severity) = incident_labels(&labels, repo);
     let number = issue["number"].as_i64()?;
     let mut extra = Extra::new();
     extra.insert("repo".into(), json!(repo));

@@ -22,8 +22,8 @@ use flowmeter_analysis::delta::Verdict;
 use flowmeter_analysis::digest::{Headline, WeeklyDigest};
 use flowmeter_analysis::{Filters, MetricSet};
 use flowmeter_report::pages::bottleneck_sentence;
-use flowmeter_report::words::{rate_text, window_words, WindowWords};
-use flowmeter_report::{human_hours, percent, share_of};
+use flowmeter_report::words::{window_words, WindowWords};
+use flowmeter_report::{human_hours, percent, share_of, unit_value};
 use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use serde_json::{json, Value};
 
@@ -663,14 +663,6 @@ fn count(n: u64, one: &str, many: &str) -> String {
     }
 }
 
-fn value_text(unit: &str, v: f64) -> String {
-    match unit {
-        "hours" => human_hours(v),
-        "ratio" => percent(v),
-        _ => rate_text(v),
-    }
-}
-
 fn headline_fact(h: &Headline, m: &MetricSet, words: &WindowWords) -> Fact {
     let title = h.name.to_string();
     // A value resting on no records is no data, whatever the number says
@@ -687,7 +679,7 @@ fn headline_fact(h: &Headline, m: &MetricSet, words: &WindowWords) -> Fact {
             change: None,
         };
     };
-    let short = value_text(h.unit, v);
+    let short = unit_value(h.unit, v);
     let mut value = short.clone();
     if let Some(tier) = h.tier {
         value.push_str(" · ");
@@ -794,7 +786,7 @@ fn versus(h: &Headline, v: f64, words: &WindowWords) -> Option<String> {
         let pts = (v - b) * 100.0;
         (format!("{pts:+.1} pts"), pts.abs() < 0.05)
     } else if b == 0.0 {
-        return Some(format!("vs {} {last}", value_text(h.unit, b)));
+        return Some(format!("vs {} {last}", unit_value(h.unit, b)));
     } else {
         let rel = (v - b) / b;
         (format!("{:+.0} %", rel * 100.0), rel.abs() < 0.005)
@@ -810,13 +802,6 @@ fn versus(h: &Headline, v: f64, words: &WindowWords) -> Option<String> {
         "worse"
     };
     Some(format!("{arrow} {delta} vs {last} ({verdict})"))
-}
-
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
 }
 
 fn stage_facts(m: &MetricSet) -> Vec<Fact> {
@@ -837,7 +822,7 @@ fn stage_facts(m: &MetricSet) -> Vec<Fact> {
                 value.push_str(" (bottleneck)");
             }
             Fact {
-                title: capitalised(name),
+                title: flowmeter_report::capitalised(name),
                 short,
                 value,
                 change: None,
@@ -892,7 +877,11 @@ fn events_sentence(w: &WeeklyDigest) -> String {
         count(w.open_prs.len() as u64, "pull request", "pull requests"),
         words.end
     ));
-    format!("{}: {}.", capitalised(&words.during), parts.join("; "))
+    format!(
+        "{}: {}.",
+        flowmeter_report::capitalised(&words.during),
+        parts.join("; ")
+    )
 }
 
 fn coverage_text(m: &MetricSet) -> String {
@@ -1299,7 +1288,7 @@ mod tests {
 
     fn expected_value(h: &Headline) -> String {
         match h.value.filter(|_| h.samples > 0) {
-            Some(v) => value_text(h.unit, v),
+            Some(v) => unit_value(h.unit, v),
             None => NO_DATA.to_string(),
         }
     }
@@ -1526,6 +1515,22 @@ mod tests {
         format!("{}{HOOK}", server.uri())
     }
 
+    /// Posts once to a Slack hook that answers `status` with `body` exactly
+    /// once, and returns the error.
+    async fn refused(status: u16, body: &str) -> (PostError, MockServer) {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(HOOK))
+            .respond_with(ResponseTemplate::new(status).set_body_string(body))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = post(&client(), &hook(&server), &json!({"text": "x"}))
+            .await
+            .unwrap_err();
+        (err, server)
+    }
+
     fn assert_no_url(err: &PostError, server: &MockServer) {
         for text in [err.to_string(), format!("{err:?}")] {
             assert!(!text.contains(SECRET), "{text}");
@@ -1553,16 +1558,7 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_payload_is_an_error_without_the_url_and_not_retried() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path(HOOK))
-            .respond_with(ResponseTemplate::new(400).set_body_string("invalid_payload"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let err = post(&client(), &hook(&server), &json!({"text": "x"}))
-            .await
-            .unwrap_err();
+        let (err, server) = refused(400, "invalid_payload").await;
         let text = err.to_string();
         assert!(
             text.starts_with("the Slack webhook answered 400 invalid_payload: "),
@@ -1574,16 +1570,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_service_means_a_dead_url() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path(HOOK))
-            .respond_with(ResponseTemplate::new(404).set_body_string("no_service"))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let err = post(&client(), &hook(&server), &json!({"text": "x"}))
-            .await
-            .unwrap_err();
+        let (err, server) = refused(404, "no_service").await;
         let text = err.to_string();
         assert!(
             text.starts_with("the Slack webhook answered 404 no_service: "),

@@ -28,6 +28,24 @@ pub fn human_hours(h: f64) -> String {
     }
 }
 
+/// A headline's value in its unit (`hours`, `ratio`, else deployments per
+/// week).
+pub fn unit_value(unit: &str, v: f64) -> String {
+    match unit {
+        "hours" => human_hours(v),
+        "ratio" => percent(v),
+        _ => words::rate_text(v),
+    }
+}
+
+/// The first letter upper-cased (`pickup` -> `Pickup`).
+pub fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
 pub fn percent(r: f64) -> String {
     format!("{:.1} %", r * 100.0)
 }

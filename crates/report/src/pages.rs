@@ -148,12 +148,8 @@ fn opt_hours(v: Option<f64>) -> String {
 }
 
 fn value_text(unit: &str, v: Option<f64>) -> String {
-    match (unit, v) {
-        (_, None) => "no data".into(),
-        ("hours", Some(h)) => human_hours(h),
-        ("ratio", Some(r)) => percent(r),
-        (_, Some(x)) => rate_text(x),
-    }
+    v.map(|x| crate::unit_value(unit, x))
+        .unwrap_or_else(|| "no data".into())
 }
 
 /// The previous-window column: the arrow only for a clear change; else the
@@ -294,13 +290,6 @@ fn stages_view(m: &MetricSet) -> Value {
     })
 }
 
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
-}
-
 /// "Pickup is 46 % of cycle time; median 19 h, up from 9 h."
 pub fn bottleneck_sentence(
     current: &MetricSet,
@@ -345,7 +334,7 @@ pub fn bottleneck_sentence(
     };
     format!(
         "{} is {share} of cycle time; median {median}{trend}.",
-        capitalised(name)
+        crate::capitalised(name)
     )
 }
 

@@ -65,7 +65,7 @@ pub fn window_words(w: &Window) -> WindowWords {
     WindowWords {
         iso_week: false,
         column: if short {
-            capitalised(&format!("these {span}"))
+            crate::capitalised(&format!("these {span}"))
         } else {
             range.clone()
         },
@@ -79,13 +79,6 @@ pub fn window_words(w: &Window) -> WindowWords {
         end: "the end of the window".into(),
         baseline: None,
     }
-}
-
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
 }
 
 const DAYS_PER_MONTH: f64 = 30.44;

@@ -40,17 +40,7 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 }
 
 pub fn verify(secret: &str, body: &[u8], header: Option<&str>) -> Result<(), HookError> {
-    if secret.is_empty() {
-        return Err(HookError::Signature(
-            "no webhook secret is configured for this GitHub source".into(),
-        ));
-    }
-    let header = header
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| {
-            HookError::Signature(format!("the `{SIGNATURE_HEADER}` header is missing"))
-        })?;
+    let header = super::signature_header(secret, header, SIGNATURE_HEADER, "GitHub")?;
     let hex = header.strip_prefix("sha256=").ok_or_else(|| {
         HookError::Signature(format!(
             "the `{SIGNATURE_HEADER}` header does not start with `sha256=`"
@@ -304,22 +294,7 @@ fn issue(p: &Payload, source: &str, incident_labels: &[String]) -> Result<Mapped
             incident_labels.join(", ")
         )));
     }
-    let mut services: Vec<String> = labels
-        .iter()
-        .filter_map(|l| l.strip_prefix("service:"))
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .collect();
-    if services.is_empty() {
-        services.push(repo.clone());
-    }
-    let severity = labels
-        .iter()
-        .find_map(|l| {
-            l.strip_prefix("severity:")
-                .or_else(|| l.strip_prefix("sev:"))
-        })
-        .map(|v| v.trim().to_string());
+    let (services, severity) = flowmeter_github::map::incident_labels(&labels, &repo);
     let r = Record::new("incident", source)
         .set("id", format!("{repo}#{number}"))
         .set("services", services)

@@ -81,6 +81,26 @@ impl HookError {
     }
 }
 
+/// The signature header of a delivery to a receiver that has `secret`:
+/// refused when no secret is configured (`tool` names the source) or the
+/// header `name` is missing or empty.
+pub(crate) fn signature_header<'a>(
+    secret: &str,
+    header: Option<&'a str>,
+    name: &str,
+    tool: &str,
+) -> Result<&'a str, HookError> {
+    if secret.is_empty() {
+        return Err(HookError::Signature(format!(
+            "no webhook secret is configured for this {tool} source"
+        )));
+    }
+    header
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| HookError::Signature(format!("the `{name}` header is missing")))
+}
+
 /// What one delivery maps to.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Mapped {

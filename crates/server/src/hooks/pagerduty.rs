@@ -28,17 +28,7 @@ pub const SIGNATURE_HEADER: &str = "X-PagerDuty-Signature";
 /// Fails with [`HookError::Signature`] when no secret is configured, the
 /// header is missing or has no `v1=` entry, or no signature matches.
 pub fn verify(secret: &str, body: &[u8], header: Option<&str>) -> Result<(), HookError> {
-    if secret.is_empty() {
-        return Err(HookError::Signature(
-            "no webhook secret is configured for this PagerDuty source".into(),
-        ));
-    }
-    let header = header
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| {
-            HookError::Signature(format!("the `{SIGNATURE_HEADER}` header is missing"))
-        })?;
+    let header = super::signature_header(secret, header, SIGNATURE_HEADER, "PagerDuty")?;
     let mut signatures = header
         .split(',')
         .filter_map(|s| s.trim().strip_prefix("v1="))
