@@ -23,7 +23,10 @@ pub const PULL_REQUESTS: &str = r#"query($owner: String!, $name: String!, $first
         additions
         deletions
         mergeCommit { oid }
-        labels(first: 50) { nodes { name } }
+        labels(first: 100) {
+          pageInfo { hasNextPage endCursor }
+          nodes { name }
+        }
         timelineItems(last: 1, itemTypes: [READY_FOR_REVIEW_EVENT]) {
           nodes { ... on ReadyForReviewEvent { createdAt } }
         }
@@ -50,6 +53,19 @@ pub const PULL_REQUEST_COMMITS: &str = r#"query($owner: String!, $name: String!,
       commits(first: 100, after: $after) {
         pageInfo { hasNextPage endCursor }
         nodes { commit { oid authoredDate } }
+      }
+    }
+  }
+}"#;
+
+/// The next page of one pull request's labels (a rework label may be past
+/// the first 100). Variables: `owner`, `name`, `number`, `after`.
+pub const PULL_REQUEST_LABELS: &str = r#"query($owner: String!, $name: String!, $number: Int!, $after: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      labels(first: 100, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        nodes { name }
       }
     }
   }

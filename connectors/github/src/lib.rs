@@ -1014,12 +1014,13 @@ impl GitHubConnector {
             if !st.is_new(t, &key, ctx.since) {
                 continue;
             }
-            // A long pull request: its commits and reviews past the first
-            // page of 100 (the lists are oldest first; the whole list
-            // decides which commits belong to it).
+            // A long pull request: its commits, reviews and labels past the
+            // first page of 100 (the lists are oldest first; the whole list
+            // decides which commits belong to it and whether it is rework).
             for (field, query) in [
                 ("commits", graphql::PULL_REQUEST_COMMITS),
                 ("reviews", graphql::PULL_REQUEST_REVIEWS),
+                ("labels", graphql::PULL_REQUEST_LABELS),
             ] {
                 self.rest_of_list(repo, &mut node, field, query).await?;
             }
@@ -1045,7 +1046,7 @@ impl GitHubConnector {
     }
 
     /// Appends the pages after the first of a pull request's `field`
-    /// (`commits` or `reviews`) to `node[field].nodes`.
+    /// (`commits`, `reviews` or `labels`) to `node[field].nodes`.
     async fn rest_of_list(
         &mut self,
         repo: &str,

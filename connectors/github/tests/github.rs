@@ -1448,6 +1448,36 @@ mod documented_api {
         assert_eq!(reviews, 130);
     }
 
+    /// A pull request with 130 labels, the rework label last: GitHub pages
+    /// a PR's labels by 100 at most; every label is read, so the PR still
+    /// marks its deployment as rework.
+    #[tokio::test]
+    async fn a_pull_request_with_many_labels_keeps_them_all() {
+        let mock = MockGitHub::start(Org::synthetic(7, "acme/shop", 3, 0)).await;
+        let number = mock
+            .with_repo("shop", |r| {
+                let p = r.pull_mut(1).expect("the synthetic repo has pull 1");
+                p.labels = (0..129).map(|i| format!("area-{i:03}")).collect();
+                p.labels.push("bug".into());
+                p.number
+            })
+            .expect("the repo exists");
+        let mut c = GitHubConnector::new(cfg(&mock, "FM_GH_DOC_LABELS")).unwrap();
+        let batches = run_to_completion(&mut c, &since_2024(), None)
+            .await
+            .unwrap();
+        let pr = batches
+            .iter()
+            .flat_map(|b| b.events.iter())
+            .find_map(|e| match e {
+                Event::PullRequest(p) if p.number == number as i64 => Some(p.clone()),
+                _ => None,
+            })
+            .expect("the pull request is synced");
+        assert_eq!(pr.labels.len(), 130);
+        assert_eq!(pr.labels.last().map(String::as_str), Some("bug"));
+    }
+
     #[tokio::test]
     async fn ten_thousand_prs_and_deployments_in_at_most_500_requests() {
         let mock = MockGitHub::start(Org::synthetic(7, "acme/shop", 10_000, 10_000)).await;
