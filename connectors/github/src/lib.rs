@@ -38,7 +38,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use flowmeter_connector::fields::percent_encode as enc;
-use flowmeter_connector::http::{token_from_env, GraphQlError, HttpClient, HttpConfig};
+use flowmeter_connector::http::{
+    end_cursor, token_from_env, GraphQlError, HttpClient, HttpConfig,
+};
+use flowmeter_connector::mark::HighWater;
 use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
 use flowmeter_model::{DeploymentStatus, Event, Timestamp};
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -86,15 +89,9 @@ struct State {
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct StreamState {
-    /// Newest item time of the last completed pass.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    mark: Option<Timestamp>,
-    /// Keys of the items at exactly `mark` (already emitted).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    mark_keys: Vec<String>,
-    /// The pass in progress, if interrupted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pass: Option<Pass>,
+    /// How far the stream's listing got (the kit's one cursor type).
+    #[serde(flatten)]
+    water: HighWater,
     /// Deployments not yet finished: id → (status emitted, created_at).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     open: BTreeMap<String, OpenDeployment>,
@@ -108,88 +105,6 @@ struct StreamState {
 struct OpenDeployment {
     status: String,
     created_at: Timestamp,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Pass {
-    /// Items older than this end the pass.
-    lower: Timestamp,
-    /// Next page: a URL (REST) or an `endCursor` (GraphQL); none = first page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    next: Option<String>,
-    /// Index into the incident labels (incidents stream).
-    #[serde(default)]
-    label: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    max: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    max_keys: Vec<String>,
-}
-
-impl Pass {
-    fn new(lower: Timestamp) -> Pass {
-        Pass {
-            lower,
-            next: None,
-            label: 0,
-            max: None,
-            max_keys: Vec::new(),
-        }
-    }
-
-    fn see(&mut self, t: Timestamp, key: &str) {
-        match self.max {
-            Some(m) if t < m => {}
-            Some(m) if t == m => {
-                if !self.max_keys.iter().any(|k| k == key) {
-                    self.max_keys.push(key.to_string());
-                }
-            }
-            _ => {
-                self.max = Some(t);
-                self.max_keys = vec![key.to_string()];
-            }
-        }
-    }
-}
-
-impl StreamState {
-    fn lower(&self, ctx: &SyncContext) -> Timestamp {
-        self.mark.unwrap_or(ctx.since)
-    }
-
-    /// Whether an item at `t` with `key` was not emitted by an earlier pass.
-    fn is_new(&self, t: Timestamp, key: &str, since: Timestamp) -> bool {
-        match self.mark {
-            None => t >= since,
-            Some(m) => t > m || (t == m && !self.mark_keys.iter().any(|k| k == key)),
-        }
-    }
-
-    fn pass(&mut self, ctx: &SyncContext) -> Pass {
-        let lower = self.lower(ctx);
-        self.pass.take().unwrap_or_else(|| Pass::new(lower))
-    }
-
-    fn finish(&mut self, pass: Pass) {
-        if let Some(max) = pass.max {
-            match self.mark {
-                Some(m) if max < m => {}
-                Some(m) if max == m => {
-                    for k in pass.max_keys {
-                        if !self.mark_keys.contains(&k) {
-                            self.mark_keys.push(k);
-                        }
-                    }
-                }
-                _ => {
-                    self.mark = Some(max);
-                    self.mark_keys = pass.max_keys;
-                }
-            }
-        }
-        self.pass = None;
-    }
 }
 
 /// What one step of a stream produced.
@@ -554,14 +469,14 @@ impl GitHubConnector {
         ctx: &SyncContext,
     ) -> Result<Step, ConnectorError> {
         let mut step = Step::default();
-        let mut pass = st.pass(ctx);
-        let first_ever = st.mark.is_none() && pass.next.is_none() && st.open.is_empty();
+        let first_ever = st.water.is_fresh() && st.open.is_empty();
+        let after = st.water.pass.as_ref().and_then(|p| p.next.clone());
         let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
         let data = self
             .gql(
                 &format!("deployments of {repo}"),
                 graphql::DEPLOYMENTS,
-                json!({"owner": owner, "name": name, "first": 100, "after": pass.next}),
+                json!({"owner": owner, "name": name, "first": 100, "after": after}),
             )
             .await;
         let data = match data {
@@ -569,7 +484,7 @@ impl GitHubConnector {
             Ok(_)
             | Err(GraphQlError::Connector(
                 ConnectorError::Api { .. } | ConnectorError::NotFound { .. },
-            )) if pass.next.is_none() => {
+            )) if after.is_none() => {
                 self.rest_deployments.insert(repo.to_string());
                 st.rest = true;
                 return self.step_deployments_rest(repo, st, ctx).await;
@@ -585,7 +500,7 @@ impl GitHubConnector {
         };
         let conn = &data["repository"]["deployments"];
         let nodes = conn["nodes"].as_array().cloned().unwrap_or_default();
-        let mut stop = false;
+        let mut pager = st.water.pager(ctx.since);
         for node in &nodes {
             let Some((d, mut statuses)) = map::graphql_deployment(node) else {
                 continue;
@@ -594,11 +509,11 @@ impl GitHubConnector {
                 continue;
             };
             let key = id_key(&d["id"]);
-            if t < pass.lower {
-                stop = true;
+            if pager.is_older(t) {
+                pager.stop();
                 continue;
             }
-            if !st.is_new(t, &key, ctx.since) {
+            if !pager.is_new(t, &key) {
                 continue;
             }
             let listed = node["statuses"]["totalCount"].as_u64().unwrap_or(0);
@@ -607,29 +522,36 @@ impl GitHubConnector {
                 statuses = self.statuses(repo, &key).await?;
             }
             let dep = map::deployment(&self.name, repo, &d, &statuses);
-            track_open(st, &key, dep.status, t);
-            pass.see(t, &key);
+            track_open(&mut st.open, &key, dep.status, t);
+            pager.see(t, &key);
             step.events.push(Event::Deployment(dep));
         }
-        let more = conn["pageInfo"]["hasNextPage"].as_bool() == Some(true);
-        match conn["pageInfo"]["endCursor"].as_str() {
-            Some(c) if more && !stop => {
-                pass.next = Some(c.to_string());
-                st.pass = Some(pass);
-            }
-            _ => {
-                if first_ever && nodes.is_empty() {
-                    step.notes.push(format!(
-                        "{repo}: no deployments in the Deployments API; if this repository deploys otherwise, set `deployments = \"releases\"`, `\"tags:GLOB\"` or `\"workflow:FILE\"`"
-                    ));
-                }
-                let lower = pass.lower;
-                st.finish(pass);
-                self.recheck_open(repo, st, lower, &mut step).await?;
-                step.done = true;
-            }
+        let lower = pager.lower();
+        if pager.turn(end_cursor(&conn["pageInfo"])) {
+            self.end_deployments(repo, st, lower, first_ever && nodes.is_empty(), &mut step)
+                .await?;
         }
         Ok(step)
+    }
+
+    /// The end of a pass over deployments: re-checks the ones still
+    /// running, and says so when a first pass found none at all.
+    async fn end_deployments(
+        &self,
+        repo: &str,
+        st: &mut StreamState,
+        lower: Timestamp,
+        found_none: bool,
+        step: &mut Step,
+    ) -> Result<(), ConnectorError> {
+        if found_none {
+            step.notes.push(format!(
+                "{repo}: no deployments in the Deployments API; if this repository deploys otherwise, set `deployments = \"releases\"`, `\"tags:GLOB\"` or `\"workflow:FILE\"`"
+            ));
+        }
+        self.recheck_open(repo, st, lower, step).await?;
+        step.done = true;
+        Ok(())
     }
 
     /// Deployments through REST: a page of deployments, then one request
@@ -641,49 +563,36 @@ impl GitHubConnector {
         ctx: &SyncContext,
     ) -> Result<Step, ConnectorError> {
         let mut step = Step::default();
-        let mut pass = st.pass(ctx);
-        let first_ever = st.mark.is_none() && pass.next.is_none() && st.open.is_empty();
-        let url = pass
-            .next
-            .clone()
+        let first_ever = st.water.is_fresh() && st.open.is_empty();
+        let mut pager = st.water.pager(ctx.since);
+        let url = pager
+            .next()
+            .map(str::to_string)
             .unwrap_or_else(|| format!("repos/{repo}/deployments?per_page=100"));
         let resp = self.get(repo, "", &url).await?;
         let items = resp.body.as_array().cloned().unwrap_or_default();
-        let mut stop = false;
         for d in &items {
             let Some(t) = ts(&d["created_at"]) else {
                 continue;
             };
             let key = id_key(&d["id"]);
-            if t < pass.lower {
-                stop = true;
+            if pager.is_older(t) {
+                pager.stop();
                 continue;
             }
-            if !st.is_new(t, &key, ctx.since) {
+            if !pager.is_new(t, &key) {
                 continue;
             }
             let statuses = self.statuses(repo, &key).await?;
             let dep = map::deployment(&self.name, repo, d, &statuses);
-            track_open(st, &key, dep.status, t);
-            pass.see(t, &key);
+            track_open(&mut st.open, &key, dep.status, t);
+            pager.see(t, &key);
             step.events.push(Event::Deployment(dep));
         }
-        match resp.next_link() {
-            Some(n) if !stop => {
-                pass.next = Some(n);
-                st.pass = Some(pass);
-            }
-            _ => {
-                if first_ever && items.is_empty() {
-                    step.notes.push(format!(
-                        "{repo}: no deployments in the Deployments API; if this repository deploys otherwise, set `deployments = \"releases\"`, `\"tags:GLOB\"` or `\"workflow:FILE\"`"
-                    ));
-                }
-                let lower = pass.lower;
-                st.finish(pass);
-                self.recheck_open(repo, st, lower, &mut step).await?;
-                step.done = true;
-            }
+        let lower = pager.lower();
+        if pager.turn(resp.next_link()) {
+            self.end_deployments(repo, st, lower, first_ever && items.is_empty(), &mut step)
+                .await?;
         }
         Ok(step)
     }
@@ -711,7 +620,7 @@ impl GitHubConnector {
         step: &mut Step,
     ) -> Result<(), ConnectorError> {
         // Still running 30 days before the newest deployment: abandoned.
-        let stale_before = st.mark.unwrap_or(lower) - chrono::Duration::days(30);
+        let stale_before = st.water.mark.unwrap_or(lower) - chrono::Duration::days(30);
         let ids: Vec<(String, OpenDeployment)> = st
             .open
             .iter()
@@ -736,7 +645,7 @@ impl GitHubConnector {
                 )
                 .await?;
             let dep = map::deployment(&self.name, repo, &d.body, &statuses);
-            track_open(st, &id, dep.status, open.created_at);
+            track_open(&mut st.open, &id, dep.status, open.created_at);
             step.events.push(Event::Deployment(dep));
         }
         Ok(())
@@ -749,24 +658,23 @@ impl GitHubConnector {
         ctx: &SyncContext,
     ) -> Result<Step, ConnectorError> {
         let mut step = Step::default();
-        let mut pass = st.pass(ctx);
-        let url = pass
-            .next
-            .clone()
+        let mut pager = st.water.pager(ctx.since);
+        let url = pager
+            .next()
+            .map(str::to_string)
             .unwrap_or_else(|| format!("repos/{repo}/releases?per_page=100"));
         let resp = self.get(repo, "", &url).await?;
-        let mut stop = false;
         for r in resp.body.as_array().cloned().unwrap_or_default() {
             let created = ts(&r["created_at"]);
             let Some(t) = ts(&r["published_at"]) else {
                 continue;
             };
-            if created.is_some_and(|c| c < pass.lower) && t < pass.lower {
-                stop = true;
+            if created.is_some_and(|c| pager.is_older(c)) && pager.is_older(t) {
+                pager.stop();
                 continue;
             }
             let key = id_key(&r["id"]);
-            if r["draft"].as_bool() == Some(true) || !st.is_new(t, &key, ctx.since) {
+            if r["draft"].as_bool() == Some(true) || !pager.is_new(t, &key) {
                 continue;
             }
             let tag = r["tag_name"].as_str().unwrap_or("").to_string();
@@ -775,20 +683,11 @@ impl GitHubConnector {
                 _ => self.tag_commit(repo, &tag).await?,
             };
             if let Some(dep) = map::release(&self.name, repo, &self.config.environment, &r, &sha) {
-                pass.see(t, &key);
+                pager.see(t, &key);
                 step.events.push(Event::Deployment(dep));
             }
         }
-        match resp.next_link() {
-            Some(n) if !stop => {
-                pass.next = Some(n);
-                st.pass = Some(pass);
-            }
-            _ => {
-                st.finish(pass);
-                step.done = true;
-            }
-        }
+        step.done = pager.turn(resp.next_link());
         Ok(step)
     }
 
@@ -820,26 +719,25 @@ impl GitHubConnector {
         ctx: &SyncContext,
     ) -> Result<Step, ConnectorError> {
         let mut step = Step::default();
-        let mut pass = st.pass(ctx);
+        let mut pager = st.water.pager(ctx.since);
         let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
         let data = self
             .gql(
                 &format!("tags of {repo}"),
                 graphql::TAGS,
-                json!({"owner": owner, "name": name, "first": 100, "after": pass.next}),
+                json!({"owner": owner, "name": name, "first": 100, "after": pager.next()}),
             )
             .await
             .map_err(|e| self.gql_error(repo, e))?;
         let refs = &data["repository"]["refs"];
-        let mut stop = false;
         for node in refs["nodes"].as_array().cloned().unwrap_or_default() {
             let Some(dep) = map::tag(&self.name, repo, &self.config.environment, &node) else {
                 continue;
             };
             let Some(t) = dep.finished_at else { continue };
             // Ordered by commit date; the tagger date is never earlier.
-            if t < pass.lower {
-                stop = true;
+            if pager.is_older(t) {
+                pager.stop();
                 continue;
             }
             let tag_name = dep.git_ref.clone().unwrap_or_default();
@@ -850,23 +748,13 @@ impl GitHubConnector {
             {
                 continue;
             }
-            if !st.is_new(t, &dep.id, ctx.since) {
+            if !pager.is_new(t, &dep.id) {
                 continue;
             }
-            pass.see(t, &dep.id);
+            pager.see(t, &dep.id);
             step.events.push(Event::Deployment(dep));
         }
-        let more = refs["pageInfo"]["hasNextPage"].as_bool() == Some(true);
-        match refs["pageInfo"]["endCursor"].as_str() {
-            Some(c) if more && !stop => {
-                pass.next = Some(c.to_string());
-                st.pass = Some(pass);
-            }
-            _ => {
-                st.finish(pass);
-                step.done = true;
-            }
-        }
+        step.done = pager.turn(end_cursor(&refs["pageInfo"]));
         Ok(step)
     }
 
@@ -878,10 +766,10 @@ impl GitHubConnector {
         ctx: &SyncContext,
     ) -> Result<Step, ConnectorError> {
         let mut step = Step::default();
-        let mut pass = st.pass(ctx);
+        let mut pager = st.water.pager(ctx.since);
         // Runs created a day before the mark may have finished after it.
-        let created_from = pass.lower - chrono::Duration::days(1);
-        let url = pass.next.clone().unwrap_or_else(|| {
+        let created_from = pager.lower() - chrono::Duration::days(1);
+        let url = pager.next().map(str::to_string).unwrap_or_else(|| {
             format!(
                 "repos/{repo}/actions/workflows/{}/runs?status=completed&per_page=100&created={}",
                 enc(file),
@@ -899,22 +787,13 @@ impl GitHubConnector {
                 continue;
             };
             let Some(t) = dep.finished_at else { continue };
-            if !st.is_new(t, &dep.id, ctx.since) {
+            if !pager.is_new(t, &dep.id) {
                 continue;
             }
-            pass.see(t, &dep.id);
+            pager.see(t, &dep.id);
             step.events.push(Event::Deployment(dep));
         }
-        match resp.next_link() {
-            Some(n) => {
-                pass.next = Some(n);
-                st.pass = Some(pass);
-            }
-            None => {
-                st.finish(pass);
-                step.done = true;
-            }
-        }
+        step.done = pager.turn(resp.next_link());
         Ok(step)
     }
 
@@ -941,15 +820,15 @@ impl GitHubConnector {
         ctx: &SyncContext,
     ) -> Result<Step, ConnectorError> {
         let mut step = Step::default();
-        let mut pass = st.pass(ctx);
-        let url = match pass.next.clone() {
-            Some(u) => u,
+        let mut pager = st.water.pager(ctx.since);
+        let url = match pager.next() {
+            Some(u) => u.to_string(),
             None => {
                 let branch = self.branch(repo).await?;
                 format!(
                     "repos/{repo}/commits?sha={}&since={}&per_page=100",
                     enc(&branch),
-                    enc(&iso(pass.lower))
+                    enc(&iso(pager.lower()))
                 )
             }
         };
@@ -959,22 +838,13 @@ impl GitHubConnector {
                 continue;
             };
             let t = commit.committed_at.unwrap_or(commit.authored_at);
-            if !st.is_new(t, &commit.sha, ctx.since) {
+            if !pager.is_new(t, &commit.sha) {
                 continue;
             }
-            pass.see(t, &commit.sha);
+            pager.see(t, &commit.sha);
             step.events.push(Event::Commit(commit));
         }
-        match resp.next_link() {
-            Some(n) => {
-                pass.next = Some(n);
-                st.pass = Some(pass);
-            }
-            None => {
-                st.finish(pass);
-                step.done = true;
-            }
-        }
+        step.done = pager.turn(resp.next_link());
         Ok(step)
     }
 
@@ -985,7 +855,7 @@ impl GitHubConnector {
         ctx: &SyncContext,
     ) -> Result<Step, ConnectorError> {
         let mut step = Step::default();
-        let mut pass = st.pass(ctx);
+        let mut pager = st.water.pager(ctx.since);
         let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
         let data = self
             .gql(
@@ -995,23 +865,22 @@ impl GitHubConnector {
                     "owner": owner,
                     "name": name,
                     "first": self.config.pr_page_size,
-                    "after": pass.next,
+                    "after": pager.next(),
                 }),
             )
             .await
             .map_err(|e| self.gql_error(repo, e))?;
         let prs = &data["repository"]["pullRequests"];
-        let mut stop = false;
         for mut node in prs["nodes"].as_array().cloned().unwrap_or_default() {
             let Some(t) = ts(&node["updatedAt"]) else {
                 continue;
             };
-            if t < pass.lower {
-                stop = true;
+            if pager.is_older(t) {
+                pager.stop();
                 break;
             }
             let key = node["number"].as_i64().unwrap_or(0).to_string();
-            if !st.is_new(t, &key, ctx.since) {
+            if !pager.is_new(t, &key) {
                 continue;
             }
             // A long pull request: its commits, reviews and labels past the
@@ -1027,21 +896,11 @@ impl GitHubConnector {
             let Some((pr, reviews)) = map::pull_request(&self.name, repo, &node) else {
                 continue;
             };
-            pass.see(t, &key);
+            pager.see(t, &key);
             step.events.push(Event::PullRequest(pr));
             step.events.extend(reviews.into_iter().map(Event::Review));
         }
-        let more = prs["pageInfo"]["hasNextPage"].as_bool() == Some(true);
-        match prs["pageInfo"]["endCursor"].as_str() {
-            Some(c) if more && !stop => {
-                pass.next = Some(c.to_string());
-                st.pass = Some(pass);
-            }
-            _ => {
-                st.finish(pass);
-                step.done = true;
-            }
-        }
+        step.done = pager.turn(end_cursor(&prs["pageInfo"]));
         Ok(step)
     }
 
@@ -1056,16 +915,13 @@ impl GitHubConnector {
     ) -> Result<(), ConnectorError> {
         let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
         let number = node["number"].as_i64().unwrap_or(0);
-        let mut page = node[field]["pageInfo"].clone();
-        while page["hasNextPage"].as_bool() == Some(true) {
-            let Some(after) = page["endCursor"].as_str().map(str::to_string) else {
-                break;
-            };
+        let mut after = end_cursor(&node[field]["pageInfo"]);
+        while let Some(cursor) = after {
             let data = self
                 .gql(
                     &format!("{field} of {repo}#{number}"),
                     query,
-                    json!({ "owner": owner, "name": name, "number": number, "after": after }),
+                    json!({ "owner": owner, "name": name, "number": number, "after": cursor }),
                 )
                 .await
                 .map_err(|e| self.gql_error(repo, e))?;
@@ -1076,7 +932,7 @@ impl GitHubConnector {
             ) {
                 nodes.extend(more.iter().cloned());
             }
-            page = list["pageInfo"].clone();
+            after = end_cursor(&list["pageInfo"]);
         }
         Ok(())
     }
@@ -1089,17 +945,16 @@ impl GitHubConnector {
     ) -> Result<Step, ConnectorError> {
         let mut step = Step::default();
         let labels = self.config.incident_labels.clone();
-        let mut pass = st.pass(ctx);
-        let Some(label) = labels.get(pass.label) else {
-            st.finish(pass);
-            step.done = true;
+        let mut pager = st.water.pager(ctx.since);
+        let Some(label) = labels.get(pager.part()) else {
+            step.done = pager.turn(None);
             return Ok(step);
         };
-        let url = pass.next.clone().unwrap_or_else(|| {
+        let url = pager.next().map(str::to_string).unwrap_or_else(|| {
             format!(
                 "repos/{repo}/issues?labels={}&state=all&since={}&sort=updated&direction=asc&per_page=100",
                 enc(label),
-                enc(&iso(pass.lower))
+                enc(&iso(pager.lower()))
             )
         });
         let resp = self.get(repo, "", &url).await?;
@@ -1110,25 +965,13 @@ impl GitHubConnector {
             let Some(inc) = map::incident(&self.name, repo, &issue) else {
                 continue;
             };
-            if !st.is_new(t, &inc.id, ctx.since) {
+            if !pager.is_new(t, &inc.id) {
                 continue;
             }
-            pass.see(t, &inc.id);
+            pager.see(t, &inc.id);
             step.events.push(Event::Incident(inc));
         }
-        match resp.next_link() {
-            Some(n) => pass.next = Some(n),
-            None => {
-                pass.next = None;
-                pass.label += 1;
-            }
-        }
-        if pass.label >= labels.len() {
-            st.finish(pass);
-            step.done = true;
-        } else {
-            st.pass = Some(pass);
-        }
+        step.done = pager.turn_part(resp.next_link(), labels.len());
         Ok(step)
     }
 }
@@ -1181,9 +1024,14 @@ fn is_sha(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn track_open(st: &mut StreamState, id: &str, status: DeploymentStatus, created_at: DateTime<Utc>) {
+fn track_open(
+    open: &mut BTreeMap<String, OpenDeployment>,
+    id: &str,
+    status: DeploymentStatus,
+    created_at: DateTime<Utc>,
+) {
     if status == DeploymentStatus::InProgress {
-        st.open.insert(
+        open.insert(
             id.to_string(),
             OpenDeployment {
                 status: status.as_str().to_string(),
@@ -1191,7 +1039,7 @@ fn track_open(st: &mut StreamState, id: &str, status: DeploymentStatus, created_
             },
         );
     } else {
-        st.open.remove(id);
+        open.remove(id);
     }
 }
 

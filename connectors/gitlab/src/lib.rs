@@ -30,6 +30,7 @@ use std::time::Duration;
 use chrono::SecondsFormat;
 use flowmeter_connector::fields::{first_line, id, percent_encode as encode, text, ts};
 use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig, HttpResponse};
+use flowmeter_connector::mark::HighWater;
 use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
 use flowmeter_model::{
     Commit, Deployment, DeploymentKind, DeploymentStatus, Event, Extra, Incident, PullRequest,
@@ -182,32 +183,12 @@ impl Stream {
     }
 }
 
-/// The cursor: per project, per stream.
+/// The cursor: per project, per stream, how far its listing got (the kit's
+/// one cursor type; the API's time filter includes the mark itself).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     #[serde(default)]
-    projects: BTreeMap<String, BTreeMap<String, StreamState>>,
-}
-
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-struct StreamState {
-    /// High-water mark of the last finished pass (RFC 3339).
-    #[serde(default)]
-    since: Option<String>,
-    /// Ids seen at exactly `since` (the API's filter includes that time).
-    #[serde(default)]
-    seen: Vec<String>,
-    /// An unfinished pass: its filter, next page and high-water so far.
-    #[serde(default)]
-    pass: Option<Pass>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Pass {
-    from: String,
-    page: u32,
-    max: Option<String>,
-    max_ids: Vec<String>,
+    projects: BTreeMap<String, BTreeMap<String, HighWater>>,
 }
 
 fn iso(t: Timestamp) -> String {
@@ -724,57 +705,24 @@ impl Connector for GitLabConnector {
                     .or_default()
                     .entry(stream.key().to_string())
                     .or_default();
-                // Continue an unfinished pass, or start one from the mark.
-                let pass = st.pass.clone().unwrap_or_else(|| Pass {
-                    from: st.since.clone().unwrap_or_else(|| iso(ctx.since)),
-                    page: 1,
-                    max: st.since.clone(),
-                    max_ids: st.seen.clone(),
-                });
+                let mut pager = st.pager(ctx.since);
+                let page = pager.next().and_then(|p| p.parse().ok()).unwrap_or(1);
                 let (items, next) = self
-                    .page(project, branch, stream, &pass.from, pass.page)
+                    .page(project, branch, stream, &iso(pager.lower()), page)
                     .await?;
                 let (_, _, time_field) = stream.list(project, branch);
                 let mut events = Vec::new();
-                let (mut max, mut max_ids) = (pass.max.clone(), pass.max_ids.clone());
                 for (item, mapped) in items {
-                    let at = text(&item[time_field]);
                     let key = id(&item["id"]).unwrap_or_default();
-                    // Already stored: exactly at the previous high-water mark.
-                    if at.is_some() && at == st.since && st.seen.contains(&key) {
-                        continue;
-                    }
-                    if let Some(at) = at {
-                        let t = ts(&json!(at));
-                        let current = max.as_ref().and_then(|m| ts(&json!(m)));
-                        match (t, current) {
-                            (Some(t), Some(c)) if t == c => max_ids.push(key),
-                            (Some(t), Some(c)) if t < c => {}
-                            (Some(_), _) => {
-                                max = Some(at);
-                                max_ids = vec![key];
-                            }
-                            _ => {}
-                        }
+                    match ts(&item[time_field]) {
+                        // Already stored: exactly at the previous mark.
+                        Some(t) if !pager.is_new(t, &key) => continue,
+                        Some(t) => pager.see(t, &key),
+                        None => {}
                     }
                     events.extend(mapped);
                 }
-                match next {
-                    Some(page) => {
-                        st.pass = Some(Pass {
-                            page,
-                            max,
-                            max_ids,
-                            ..pass
-                        })
-                    }
-                    None => {
-                        st.pass = None;
-                        st.since = max.or(Some(pass.from));
-                        st.seen = max_ids;
-                    }
-                }
-                if next.is_none() {
+                if pager.turn(next.map(|p| p.to_string())) {
                     self.done.insert((project.clone(), stream.key()));
                 }
                 return Ok(Some(SyncBatch {

@@ -785,6 +785,15 @@ pub fn call_name(method: &str, path: &str) -> String {
     format!("{method} {p}")
 }
 
+/// The next page of a GraphQL connection from its `pageInfo`
+/// (`hasNextPage`, `endCursor`); `None` on the last page.
+pub fn end_cursor(page_info: &Value) -> Option<String> {
+    if page_info["hasNextPage"].as_bool() != Some(true) {
+        return None;
+    }
+    page_info["endCursor"].as_str().map(str::to_string)
+}
+
 /// The `rel="next"` target of a `Link` header
 /// (`<https://...?page=2>; rel="next", <...>; rel="last"`).
 pub fn next_link(headers: &HeaderMap) -> Option<String> {

@@ -11,6 +11,7 @@ pub mod conformance;
 pub mod fields;
 pub mod http;
 pub mod incident;
+pub mod mark;
 pub mod report;
 
 use chrono::{DateTime, Utc};
