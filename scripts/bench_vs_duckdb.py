@@ -49,7 +49,7 @@ package). In one run, on one machine, it measures:
    time p50/p90, time to restore p50/p90, rework rate) and the PR stages
    (p50/p75/p90 and sums of coding, pickup, review, deploy, and the cycle) as
    ONE statement for the window; then the same per ISO week as ONE statement
-   grouped by week (flowmeter runs its eight queries once per week). Best of
+   grouped by week (flowmeter runs its eight queries once, each grouped by week). Best of
    3 runs each after one warm-up. flowmeter's metric sets (the window and
    each week) also run queries/metrics/coverage.sql (data coverage counts),
    which is left out here. The by-hand results are then checked, untimed, against flowmeter's
@@ -404,8 +404,13 @@ def verify(con, window_row, week_rows):
         windows.append((str(since), str(until), r))
     diffs = []
     for since, until, mine in windows:
+        # flowmeter's queries group by the windows of `metric_windows`
+        # (here one at a time) and read $1/$2 as their span.
+        con.execute("CREATE OR REPLACE TEMP TABLE metric_windows AS "
+                    "SELECT 0 AS bucket, CAST(? AS TIMESTAMP) AS since, CAST(? AS TIMESTAMP) AS until",
+                    [since, until])
         for q, sql in queries.items():
-            cur = con.execute(sql, [since, until])
+            cur = con.execute(sql, [since, until] if "$1" in sql else [])
             theirs = dict(zip([d[0] for d in cur.description], cur.fetchone()))
             for col, my_col in SAME[q].items():
                 if not same_value(theirs[col], mine[my_col]):

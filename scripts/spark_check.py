@@ -12,7 +12,8 @@ duckdb, and a JDK). It
    `--repo`;
 3. reads the metric SQL of queries/metrics/*.sql AT RUN TIME, translates it
    with the dialect layer below (one source of truth: no query is copied
-   here), binds $1/$2 to the window as crates/analysis/src/lib.rs does, and
+   here), fills `metric_windows` (the windows every query groups by) with
+   the window and binds $1/$2 to it as crates/analysis/src/lib.rs does, and
    turns the result rows into the JSON fields of METRICS.md the way lib.rs's
    `metric_set` does (tiers, per_week, rates, shares, bottleneck, flow
    efficiency, thin_samples: plain arithmetic on the query columns);
@@ -762,11 +763,12 @@ class Spark:
         self.per_query[label.split(" ")[0]] = self.per_query.get(label.split(" ")[0], 0.0) + spent
         return df.columns, rows
 
-    def run(self, sql: str, params: list[str], label: str):
+    def run(self, sql: str, params: list[str], label: str, expect: int = 1):
+        """The result rows as dicts; `expect` rows (one per metric window)."""
         names, rows = self.execute(sql, params, label)
-        if len(rows) != 1:
-            raise RuntimeError(f"{label}: {len(rows)} rows, an aggregate query returns one")
-        return dict(zip(names, (to_number(v) for v in rows[0])))
+        if len(rows) != expect:
+            raise RuntimeError(f"{label}: {len(rows)} rows, expected one per window ({expect})")
+        return [dict(zip(names, (to_number(v) for v in row))) for row in rows]
 
     def stop(self):
         self.spark.stop()
@@ -794,7 +796,7 @@ class DuckLake:
             )
         self.load_seconds = time.perf_counter() - t0
 
-    def run(self, sql: str, params: list[str], label: str, fetch: bool = True):
+    def run(self, sql: str, params: list[str], label: str, expect: int = 1, fetch: bool = True):
         # The DuckDB target of the dialect layer is the identity: the SQL
         # file as flowmeter runs it, $n bound as prepared parameters.
         k = param_count(sql)
@@ -806,9 +808,9 @@ class DuckLake:
         names = [d[0] for d in cur.description]
         rows = cur.fetchall()
         self.query_seconds += time.perf_counter() - t0
-        if len(rows) != 1:
-            raise RuntimeError(f"{label}: {len(rows)} rows, an aggregate query returns one")
-        return dict(zip(names, (to_number(v) for v in rows[0])))
+        if len(rows) != expect:
+            raise RuntimeError(f"{label}: {len(rows)} rows, expected one per window ({expect})")
+        return [dict(zip(names, (to_number(v) for v in row))) for row in rows]
 
     def execute(self, sql: str, params: list[str], label: str):
         return self.run(sql, params, label, fetch=False)
@@ -837,9 +839,36 @@ def load_queries(qdir: Path) -> dict[str, str]:
     return out
 
 
-def metric_set(engine, queries: dict[str, str], window: Window) -> dict:
-    params = window.params()
-    rows = {name: engine.run(sql, params, f"{name} {window.label()}") for name, sql in queries.items()}
+def windows_sql(windows: list[Window]) -> str:
+    """The `metric_windows` relation every metric query groups by: one row
+    (bucket, since, until) per window, in order, as lib.rs set_windows fills
+    it."""
+    rows = []
+    for i, w in enumerate(windows):
+        since, until = w.params()
+        rows.append(
+            f"SELECT {i} AS bucket, CAST({sql_quote(since)} AS TIMESTAMP) AS since, "
+            f"CAST({sql_quote(until)} AS TIMESTAMP) AS until"
+        )
+    return "CREATE OR REPLACE TEMP VIEW metric_windows AS " + " UNION ALL ".join(rows)
+
+
+def metric_sets(engine, queries: dict[str, str], windows: list[Window]) -> list[dict]:
+    """The metric sets of `windows` in one pass (each query runs once,
+    grouped by window), as lib.rs metric_sets does."""
+    engine.execute(windows_sql(windows), [], "metric_windows")
+    # $1/$2: the span of all windows.
+    params = [min(w.since for w in windows), max(w.until for w in windows)]
+    params = [naive_display(t) for t in params]
+    label = windows[0].label() if len(windows) == 1 else f"{len(windows)} windows"
+    per_query = {name: engine.run(sql, params, f"{name} {label}", expect=len(windows)) for name, sql in queries.items()}
+    return [
+        metric_set({name: rows[i] for name, rows in per_query.items()}, w) for i, w in enumerate(windows)
+    ]
+
+
+def metric_set(rows: dict[str, dict], window: Window) -> dict:
+    """One window's metric set from its row of each query."""
 
     def f(q, col):
         r = rows[q]
@@ -999,11 +1028,11 @@ def compute(engine, queries, window: Window, filters: dict, teams: dict, by: str
     top = {"version": 1, "window": window.json(), "filters": filters}
     if by == "week":
         top["by"] = "week"
-        top["groups"] = [
-            {"key": key, "window": w.json(), **metric_set(engine, queries, w)} for key, w in window.weeks()
-        ]
+        weeks = window.weeks()
+        sets = metric_sets(engine, queries, [w for _, w in weeks])
+        top["groups"] = [{"key": key, "window": w.json(), **m} for (key, w), m in zip(weeks, sets)]
     else:
-        top.update(metric_set(engine, queries, window))
+        top.update(metric_sets(engine, queries, [window])[0])
     return top
 
 
@@ -1342,8 +1371,8 @@ def main(argv: list[str]) -> int:
         print(f"not in the expect JSON: {p}")
     sets = len(results["spark"].get("groups", [None]))
     per = ", ".join(f"{k} {v:.2f}" for k, v in spark.per_query.items())
-    print(f"Spark {spark.version} query time: {spark.query_seconds:.2f} s for {sets} metric set(s) x "
-          f"{len(queries)} queries + scope ({per}); session start {spark.session_seconds:.1f} s, "
+    print(f"Spark {spark.version} query time: {spark.query_seconds:.2f} s for {sets} metric set(s) in one "
+          f"pass of {len(queries)} queries + scope ({per}); session start {spark.session_seconds:.1f} s, "
           f"lake load {spark.load_seconds:.1f} s")
     if a.duckdb:
         print(f"DuckDB {duck.version} over the lake, query time: {duck.query_seconds:.2f} s")

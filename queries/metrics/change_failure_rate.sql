@@ -1,8 +1,12 @@
 -- Change failure rate (METRICS.md, key 3).
--- $1 = since, $2 = until. `failed` is materialised by linking: an incident
--- is attributed to the deployment, or a rollback undid it.
+-- One row per window of `metric_windows` (bucket, since, until). `failed`
+-- is materialised by linking: an incident is attributed to the deployment,
+-- or a rollback undid it.
 SELECT
-    count(*) AS deployments,
-    count(*) FILTER (WHERE failed) AS failed
-FROM scope_deployments
-WHERE finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP
+    w.bucket,
+    count(d.id) AS deployments,
+    count(d.id) FILTER (WHERE d.failed) AS failed
+FROM metric_windows w LEFT JOIN scope_deployments d
+  ON d.finished_at >= w.since AND d.finished_at < w.until
+GROUP BY w.bucket
+ORDER BY w.bucket

@@ -1,21 +1,58 @@
--- Data coverage of the window: how much of each number rests on linked data.
--- $1 = since, $2 = until.
+-- Data coverage of each window of `metric_windows` (bucket, since, until):
+-- how much of each number rests on linked data.
+WITH c AS (
+    SELECT w.bucket,
+           count(*) AS changes,
+           count(*) FILTER (WHERE c.pr_number IS NOT NULL) AS changes_with_pr,
+           count(*) FILTER (WHERE c.start_at IS NULL) AS changes_without_start
+    FROM metric_windows w JOIN scope_changes c
+      ON c.deployed_at >= w.since AND c.deployed_at < w.until
+    GROUP BY w.bucket
+),
+reviewed AS (SELECT DISTINCT repo, pr FROM reviews),
+p AS (
+    SELECT w.bucket,
+           count(*) FILTER (WHERE p.deployed_at IS NULL) AS prs_merged_not_deployed,
+           -- Merged PRs without a single review record whose source could
+           -- have had reviews: their pickup and review stages rest on the
+           -- merge time alone (PRs recovered from git history have those
+           -- stages unknown).
+           count(*) FILTER (WHERE p.stages_known AND r.pr IS NULL) AS prs_without_reviews
+    FROM metric_windows w JOIN scope_prs p
+      ON p.merged_at >= w.since AND p.merged_at < w.until
+    LEFT JOIN reviewed r ON r.repo = p.repo AND r.pr = p.number
+    GROUP BY w.bucket
+),
+attributed AS (SELECT DISTINCT incident_source, incident_id FROM link_incidents),
+-- Incidents one of whose services has a production deployment; the others
+-- carry an unmapped name from an incident tool (see `service_map`).
+mapped AS (
+    SELECT DISTINCT incident_source, incident_id FROM link_incident_services
+    WHERE service IN (SELECT service FROM link_deployments)
+),
+i AS (
+    SELECT w.bucket,
+           count(*) AS incidents,
+           count(a.incident_id) AS incidents_attributed,
+           count(*) FILTER (WHERE m.incident_id IS NULL) AS incidents_unmapped
+    FROM metric_windows w JOIN scope_incidents i
+      ON i.created_at >= w.since AND i.created_at < w.until
+    LEFT JOIN attributed a ON a.incident_source = i.source AND a.incident_id = i.id
+    LEFT JOIN mapped m ON m.incident_source = i.source AND m.incident_id = i.id
+    GROUP BY w.bucket
+)
 SELECT
-    (SELECT count(*) FROM scope_changes WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP) AS changes,
-    (SELECT count(*) FROM scope_changes WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP AND pr_number IS NOT NULL) AS changes_with_pr,
-    (SELECT count(*) FROM scope_changes WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP AND start_at IS NULL) AS changes_without_start,
-    (SELECT count(*) FROM scope_prs WHERE merged_at >= $1::TIMESTAMP AND merged_at < $2::TIMESTAMP AND deployed_at IS NULL) AS prs_merged_not_deployed,
-    -- Merged PRs without a single review record whose source could have
-    -- had reviews: their pickup and review stages rest on the merge time
-    -- alone (PRs recovered from git history have those stages unknown).
-    (SELECT count(*) FROM scope_prs p WHERE merged_at >= $1::TIMESTAMP AND merged_at < $2::TIMESTAMP
-        AND stages_known
-        AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.repo = p.repo AND r.pr = p.number)) AS prs_without_reviews,
-    (SELECT count(*) FROM scope_incidents WHERE created_at >= $1::TIMESTAMP AND created_at < $2::TIMESTAMP) AS incidents,
-    (SELECT count(*) FROM scope_incidents i WHERE created_at >= $1::TIMESTAMP AND created_at < $2::TIMESTAMP
-        AND EXISTS (SELECT 1 FROM link_incidents l WHERE l.incident_source = i.source AND l.incident_id = i.id)) AS incidents_attributed,
-    -- Incidents none of whose services has a production deployment: an
-    -- unmapped name from an incident tool (see `service_map`).
-    (SELECT count(*) FROM scope_incidents i WHERE created_at >= $1::TIMESTAMP AND created_at < $2::TIMESTAMP
-        AND NOT EXISTS (SELECT 1 FROM link_incident_services s JOIN link_deployments d ON d.service = s.service
-                        WHERE s.incident_source = i.source AND s.incident_id = i.id)) AS incidents_unmapped
+    w.bucket,
+    coalesce(c.changes, 0) AS changes,
+    coalesce(c.changes_with_pr, 0) AS changes_with_pr,
+    coalesce(c.changes_without_start, 0) AS changes_without_start,
+    coalesce(p.prs_merged_not_deployed, 0) AS prs_merged_not_deployed,
+    coalesce(p.prs_without_reviews, 0) AS prs_without_reviews,
+    coalesce(i.incidents, 0) AS incidents,
+    coalesce(i.incidents_attributed, 0) AS incidents_attributed,
+    coalesce(i.incidents_unmapped, 0) AS incidents_unmapped
+FROM metric_windows w
+LEFT JOIN c ON c.bucket = w.bucket
+LEFT JOIN p ON p.bucket = w.bucket
+LEFT JOIN i ON i.bucket = w.bucket
+ORDER BY w.bucket

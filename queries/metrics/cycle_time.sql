@@ -1,20 +1,23 @@
--- Value stream of pull requests merged in the window (METRICS.md).
--- $1 = since, $2 = until. Stages are materialised per PR in link_prs, in
--- hours and clamped at 0 (cycle is not clamped). A stage's share is its sum
--- over the merged PRs (an undeployed PR's deploy stage counts 0) divided by
--- the sum of all four stages. Shares and flow efficiency rest only on PRs
--- whose stages the source could know (`stages_known`: not recovered from git
--- history); the percentiles of a stage are over the PRs where it is defined.
+-- Value stream of pull requests merged in a window (METRICS.md).
+-- One row per window of `metric_windows` (bucket, since, until). Stages are
+-- materialised per PR in link_prs, in hours and clamped at 0 (cycle is not
+-- clamped). A stage's share is its sum over the merged PRs (an undeployed
+-- PR's deploy stage counts 0) divided by the sum of all four stages. Shares
+-- and flow efficiency rest only on PRs whose stages the source could know
+-- (`stages_known`: not recovered from git history); the percentiles of a
+-- stage are over the PRs where it is defined.
 WITH p AS (
-    SELECT * FROM scope_prs
-    WHERE merged_at >= $1::TIMESTAMP AND merged_at < $2::TIMESTAMP
+    SELECT w.bucket, p.*
+    FROM metric_windows w JOIN scope_prs p
+      ON p.merged_at >= w.since AND p.merged_at < w.until
 )
 SELECT
-    count(*) AS prs,
+    w.bucket,
+    count(p.bucket) AS prs,
     count(deploy_hours) AS deployed,
     sum(coding_hours + review_hours) FILTER (WHERE cycle_hours IS NOT NULL AND stages_known) AS flow_numerator,
     sum(cycle_hours) FILTER (WHERE stages_known) AS cycle_sum,
-    count(*) FILTER (WHERE NOT stages_known) AS stages_unknown,
+    count(p.bucket) FILTER (WHERE NOT stages_known) AS stages_unknown,
     count(cycle_hours) AS cycles,
     quantile_cont(cycle_hours, 0.5) AS cycle_p50, quantile_cont(cycle_hours, 0.75) AS cycle_p75,
     quantile_cont(cycle_hours, 0.9) AS cycle_p90,
@@ -30,4 +33,6 @@ SELECT
     count(deploy_hours) AS deploy_n,
     quantile_cont(deploy_hours, 0.5) AS deploy_p50, quantile_cont(deploy_hours, 0.75) AS deploy_p75,
     quantile_cont(deploy_hours, 0.9) AS deploy_p90, coalesce(sum(deploy_hours) FILTER (WHERE stages_known), 0) AS deploy_sum
-FROM p
+FROM metric_windows w LEFT JOIN p ON p.bucket = w.bucket
+GROUP BY w.bucket
+ORDER BY w.bucket

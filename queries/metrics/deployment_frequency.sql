@@ -1,29 +1,49 @@
 -- Deployment frequency (METRICS.md, key 1).
--- $1 = since, $2 = until (UTC, the window is [since, until)).
+-- One row per window of `metric_windows` (bucket, since, until: UTC, each
+-- window is [since, until)); $1 = the earliest since, $2 = the latest until.
 -- A deployment is a production deployment with status success
 -- (scope_deployments holds exactly those, after the user's filters).
--- Full weeks are the ISO weeks (Monday 00:00 UTC) inside the window; a week
+-- Full weeks are the ISO weeks (Monday 00:00 UTC) inside a window; a week
 -- without deployments counts as 0 in the medians.
 WITH d AS (
-    SELECT finished_at FROM scope_deployments
-    WHERE finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP
+    SELECT w.bucket, d.finished_at
+    FROM metric_windows w JOIN scope_deployments d
+      ON d.finished_at >= w.since AND d.finished_at < w.until
 ),
 full_weeks AS (
-    SELECT w AS week_start
-    FROM range(date_trunc('week', $1::TIMESTAMP), $2::TIMESTAMP, INTERVAL 7 DAY) t(w)
-    WHERE w >= $1::TIMESTAMP AND w + INTERVAL 7 DAY <= $2::TIMESTAMP
+    SELECT w.bucket, r.week_start
+    FROM metric_windows w
+    JOIN range(date_trunc('week', $1::TIMESTAMP), $2::TIMESTAMP, INTERVAL 7 DAY) r(week_start)
+      ON r.week_start >= w.since AND r.week_start + INTERVAL 7 DAY <= w.until
 ),
 per_week AS (
-    SELECT week_start,
+    SELECT f.bucket, f.week_start,
            count(d.finished_at) AS deployments,
            count(DISTINCT CAST(d.finished_at AS DATE)) AS deploy_days
-    FROM full_weeks LEFT JOIN d
-      ON d.finished_at >= week_start AND d.finished_at < week_start + INTERVAL 7 DAY
-    GROUP BY week_start
+    FROM full_weeks f LEFT JOIN d
+      ON d.bucket = f.bucket
+     AND d.finished_at >= f.week_start AND d.finished_at < f.week_start + INTERVAL 7 DAY
+    GROUP BY f.bucket, f.week_start
+),
+totals AS (
+    SELECT bucket, count(*) AS deployments,
+           count(DISTINCT CAST(finished_at AS DATE)) AS deploy_days
+    FROM d GROUP BY bucket
+),
+weekly AS (
+    SELECT bucket, count(*) AS full_weeks,
+           quantile_cont(deploy_days, 0.5) AS median_deploy_days_per_week,
+           quantile_cont(deployments, 0.5) AS median_deployments_per_week
+    FROM per_week GROUP BY bucket
 )
 SELECT
-    (SELECT count(*) FROM d) AS deployments,
-    (SELECT count(DISTINCT CAST(finished_at AS DATE)) FROM d) AS deploy_days,
-    (SELECT count(*) FROM full_weeks) AS full_weeks,
-    (SELECT quantile_cont(deploy_days, 0.5) FROM per_week) AS median_deploy_days_per_week,
-    (SELECT quantile_cont(deployments, 0.5) FROM per_week) AS median_deployments_per_week
+    w.bucket,
+    coalesce(t.deployments, 0) AS deployments,
+    coalesce(t.deploy_days, 0) AS deploy_days,
+    coalesce(k.full_weeks, 0) AS full_weeks,
+    k.median_deploy_days_per_week,
+    k.median_deployments_per_week
+FROM metric_windows w
+LEFT JOIN totals t ON t.bucket = w.bucket
+LEFT JOIN weekly k ON k.bucket = w.bucket
+ORDER BY w.bucket

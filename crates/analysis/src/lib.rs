@@ -442,36 +442,80 @@ impl Row {
     }
 }
 
-fn run(conn: &Connection, name: &str, sql: &str, window: &Window) -> Result<Row, AnalysisError> {
+/// Fills the `metric_windows` table every metric query groups by: one row
+/// (bucket, since, until) per window, in order.
+fn set_windows(conn: &Connection, windows: &[Window]) -> Result<(), AnalysisError> {
+    let rows: Vec<String> = windows
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            format!(
+                "({i}, CAST('{}' AS TIMESTAMP), CAST('{}' AS TIMESTAMP))",
+                w.since.naive_utc(),
+                w.until.naive_utc()
+            )
+        })
+        .collect();
+    conn.execute_batch(&format!(
+        "CREATE OR REPLACE TEMP TABLE metric_windows (bucket INTEGER, since TIMESTAMP, until TIMESTAMP);
+         INSERT INTO metric_windows VALUES {};",
+        rows.join(", ")
+    ))
+    .map_err(|source| AnalysisError::Query {
+        query: "metric windows".into(),
+        source,
+    })
+}
+
+/// Runs one metric query over the windows [`set_windows`] stored: one row
+/// per window, in order. `$1` and `$2`, where a query uses them, are the
+/// earliest start and the latest end.
+fn run(
+    conn: &Connection,
+    name: &str,
+    sql: &str,
+    windows: &[Window],
+) -> Result<Vec<Row>, AnalysisError> {
     let err = |source| AnalysisError::Query {
         query: name.to_string(),
         source,
     };
-    let since = window.since.naive_utc().to_string();
-    let until = window.until.naive_utc().to_string();
+    let since = windows.iter().map(|w| w.since).min();
+    let until = windows.iter().map(|w| w.until).max();
+    let (Some(since), Some(until)) = (since, until) else {
+        return Ok(Vec::new());
+    };
     let mut stmt = conn.prepare(sql).map_err(err)?;
-    let mut rows = stmt.query([since, until]).map_err(err)?;
-    let row = rows
-        .next()
-        .map_err(err)?
-        .expect("aggregate query returns one row");
-    let names = column_names(row.as_ref());
-    let mut values = Vec::with_capacity(names.len());
-    for i in 0..names.len() {
-        let v: duckdb::types::Value = row.get(i).map_err(err)?;
-        values.push(match v {
-            duckdb::types::Value::Null => None,
-            duckdb::types::Value::BigInt(x) => Some(x as f64),
-            duckdb::types::Value::HugeInt(x) => Some(x as f64),
-            duckdb::types::Value::Int(x) => Some(x as f64),
-            duckdb::types::Value::UBigInt(x) => Some(x as f64),
-            duckdb::types::Value::Double(x) => Some(x),
-            duckdb::types::Value::Float(x) => Some(x as f64),
-            duckdb::types::Value::Decimal(d) => d.to_string().parse().ok(),
-            other => panic!("query `{name}` column {i}: unexpected value {other:?}"),
-        });
+    let bounds = [since.naive_utc().to_string(), until.naive_utc().to_string()];
+    let mut rows = stmt
+        .query(duckdb::params_from_iter(&bounds[..stmt.parameter_count()]))
+        .map_err(err)?;
+    let mut out = Vec::with_capacity(windows.len());
+    while let Some(row) = rows.next().map_err(err)? {
+        let names = column_names(row.as_ref());
+        let mut values = Vec::with_capacity(names.len());
+        for i in 0..names.len() {
+            let v: duckdb::types::Value = row.get(i).map_err(err)?;
+            values.push(match v {
+                duckdb::types::Value::Null => None,
+                duckdb::types::Value::BigInt(x) => Some(x as f64),
+                duckdb::types::Value::HugeInt(x) => Some(x as f64),
+                duckdb::types::Value::Int(x) => Some(x as f64),
+                duckdb::types::Value::UBigInt(x) => Some(x as f64),
+                duckdb::types::Value::Double(x) => Some(x),
+                duckdb::types::Value::Float(x) => Some(x as f64),
+                duckdb::types::Value::Decimal(d) => d.to_string().parse().ok(),
+                other => panic!("query `{name}` column {i}: unexpected value {other:?}"),
+            });
+        }
+        out.push(Row { names, values });
     }
-    Ok(Row { names, values })
+    assert_eq!(
+        out.len(),
+        windows.len(),
+        "query `{name}` returns one row per window"
+    );
+    Ok(out)
 }
 
 /// The column names of a prepared (and executed) statement.
@@ -503,7 +547,7 @@ pub fn compute(
         window,
         filters: filters.clone(),
         compared_with: None,
-        metrics: metric_set(conn, config, &window, known)?,
+        metrics: one_metric_set(conn, config, &window, known)?,
     })
 }
 
@@ -519,12 +563,15 @@ pub fn compute_grouped(
     let known = Known::of(conn, config)?;
     let mut groups = Vec::new();
     if by == GroupBy::Week {
+        // One pass: every query groups by week.
         scope::apply(conn, config, filters)?;
-        for (key, w) in window.weeks() {
+        let (keys, weeks): (Vec<String>, Vec<Window>) = window.weeks().into_iter().unzip();
+        let sets = metric_sets(conn, config, &weeks, known)?;
+        for ((key, w), metrics) in keys.into_iter().zip(weeks).zip(sets) {
             groups.push(Group {
                 key,
                 window: Some(w),
-                metrics: metric_set(conn, config, &w, known)?,
+                metrics,
             });
         }
     } else {
@@ -540,7 +587,7 @@ pub fn compute_grouped(
             groups.push(Group {
                 key,
                 window: None,
-                metrics: metric_set(conn, config, &window, known)?,
+                metrics: one_metric_set(conn, config, &window, known)?,
             });
         }
     }
@@ -719,31 +766,93 @@ impl Known {
 /// Where incidents come from, for the `missing` notes.
 const INCIDENT_SOURCE_HINT: &str = "an incident source: a `[[sources]]` of type pagerduty, opsgenie, incidentio or jsm, GitHub/GitLab issues labelled `incident`, the PagerDuty webhook, or `incident` records in an import";
 
-fn metric_set(
+/// The metric queries, in the order [`metric_set`] reads their rows.
+const METRIC_QUERIES: [(&str, &str); 8] = [
+    ("deployment_frequency", sql::DEPLOYMENT_FREQUENCY),
+    ("lead_time", sql::LEAD_TIME),
+    ("change_failure_rate", sql::CHANGE_FAILURE_RATE),
+    ("recovery_time", sql::RECOVERY_TIME),
+    ("time_to_restore", sql::TIME_TO_RESTORE),
+    ("rework_rate", sql::REWORK_RATE),
+    ("cycle_time", sql::CYCLE_TIME),
+    ("coverage", sql::COVERAGE),
+];
+
+fn one_metric_set(
     conn: &Connection,
     config: &Config,
     window: &Window,
     known: Known,
 ) -> Result<MetricSet, AnalysisError> {
-    let df = run(
-        conn,
-        "deployment_frequency",
-        sql::DEPLOYMENT_FREQUENCY,
-        window,
-    )?;
-    let lt = run(conn, "lead_time", sql::LEAD_TIME, window)?;
-    let cfr = run(
-        conn,
-        "change_failure_rate",
-        sql::CHANGE_FAILURE_RATE,
-        window,
-    )?;
-    let rt = run(conn, "recovery_time", sql::RECOVERY_TIME, window)?;
-    let ttr = run(conn, "time_to_restore", sql::TIME_TO_RESTORE, window)?;
-    let rw = run(conn, "rework_rate", sql::REWORK_RATE, window)?;
-    let ct = run(conn, "cycle_time", sql::CYCLE_TIME, window)?;
-    let cov = run(conn, "coverage", sql::COVERAGE, window)?;
+    let mut sets = metric_sets(conn, config, std::slice::from_ref(window), known)?;
+    Ok(sets.remove(0))
+}
 
+/// The metric sets of several windows in one pass: each query runs once,
+/// grouped by window.
+fn metric_sets(
+    conn: &Connection,
+    config: &Config,
+    windows: &[Window],
+    known: Known,
+) -> Result<Vec<MetricSet>, AnalysisError> {
+    set_windows(conn, windows)?;
+    let mut per_query = METRIC_QUERIES
+        .iter()
+        .map(|(name, sql)| run(conn, name, sql, windows).map(Vec::into_iter))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut sets = Vec::with_capacity(windows.len());
+    for window in windows {
+        let mut rows = per_query
+            .iter_mut()
+            .map(|rows| rows.next().expect("one row per window"));
+        let mut next = || rows.next().expect("one row per query");
+        let q = QueryRows {
+            df: next(),
+            lt: next(),
+            cfr: next(),
+            rt: next(),
+            ttr: next(),
+            rw: next(),
+            ct: next(),
+            cov: next(),
+        };
+        let without_team = services_without_team(conn, config, window)?;
+        sets.push(metric_set(config, window, known, q, without_team));
+    }
+    Ok(sets)
+}
+
+/// One window's row of each metric query.
+struct QueryRows {
+    df: Row,
+    lt: Row,
+    cfr: Row,
+    rt: Row,
+    ttr: Row,
+    rw: Row,
+    ct: Row,
+    cov: Row,
+}
+
+/// One window's metric set from its query rows.
+fn metric_set(
+    config: &Config,
+    window: &Window,
+    known: Known,
+    q: QueryRows,
+    services_without_team: Vec<String>,
+) -> MetricSet {
+    let QueryRows {
+        df,
+        lt,
+        cfr,
+        rt,
+        ttr,
+        rw,
+        ct,
+        cov,
+    } = q;
     let profile = config.metrics.profile;
     let deployments = df.n("deployments");
     let full_weeks = df.n("full_weeks");
@@ -886,7 +995,7 @@ fn metric_set(
         incidents: cov.n("incidents"),
         incidents_attributed: cov.n("incidents_attributed"),
         incidents_unmapped: cov.n("incidents_unmapped"),
-        services_without_team: services_without_team(conn, config, window)?,
+        services_without_team,
         thin_samples: thin,
     };
 
@@ -922,7 +1031,7 @@ fn metric_set(
         });
     }
 
-    Ok(MetricSet {
+    MetricSet {
         tier_source: tiers::source(profile),
         missing,
         deployment_frequency,
@@ -933,7 +1042,7 @@ fn metric_set(
         rework_rate,
         cycle_time,
         coverage,
-    })
+    }
 }
 
 #[cfg(test)]
