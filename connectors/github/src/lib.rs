@@ -38,9 +38,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use flowmeter_connector::fields::percent_encode as enc;
-use flowmeter_connector::http::{
-    end_cursor, token_from_env, GraphQlError, HttpClient, HttpConfig,
-};
+use flowmeter_connector::http::{end_cursor, token_from_env, GraphQlError, HttpClient, HttpConfig};
 use flowmeter_connector::mark::HighWater;
 use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
 use flowmeter_model::{DeploymentStatus, Event, Timestamp};

@@ -32,10 +32,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use flowmeter_connector::fields::{text, ts};
-use flowmeter_connector::http::{HttpClient, HttpConfig};
-use flowmeter_connector::incident::{
-    tool_client, IncidentApi, IncidentConnector, IncidentTool, ServiceMapper,
-};
+
+use flowmeter_connector::incident::{IncidentApi, IncidentConnector, IncidentTool, Tool};
 use flowmeter_connector::ConnectorError;
 use flowmeter_model::{Extra, Incident};
 use serde::Deserialize;
@@ -119,18 +117,12 @@ impl Default for IncidentIoConfig {
     }
 }
 
-impl IncidentIoConfig {
-    pub fn source_name(&self) -> &str {
-        self.name.as_deref().unwrap_or("incidentio")
-    }
-}
+flowmeter_connector::tool_config!(IncidentIoConfig, "incidentio");
 
 /// The incident.io API, driven by the shared incident sync.
 pub struct IncidentIo {
     config: IncidentIoConfig,
-    name: String,
-    http: HttpClient,
-    mapper: ServiceMapper,
+    tool: Tool,
 }
 
 /// Reads incident.io incidents; see the crate docs.
@@ -138,36 +130,14 @@ pub type IncidentIoConnector = IncidentConnector<IncidentIo>;
 
 impl IncidentTool for IncidentIo {
     type Config = IncidentIoConfig;
+    const TOOL: &'static str = "incident.io";
 
-    fn source_name(config: &IncidentIoConfig) -> String {
-        config.source_name().to_string()
+    fn authorization(token: &str) -> String {
+        format!("Bearer {token}")
     }
 
-    fn token_env(config: &IncidentIoConfig) -> &str {
-        &config.token_env
-    }
-
-    fn build(
-        config: IncidentIoConfig,
-        known_services: Vec<String>,
-        token: &str,
-        customize: impl FnOnce(HttpConfig) -> HttpConfig,
-    ) -> Result<Self, ConnectorError> {
-        let name = config.source_name().to_string();
-        let http = tool_client(
-            &name,
-            &config.api_url,
-            &format!("Bearer {token}"),
-            &config.token_env,
-            "application/json",
-            customize,
-        )?;
-        Ok(IncidentIo {
-            mapper: ServiceMapper::new("incident.io", config.service_map.clone(), known_services),
-            config,
-            name,
-            http,
-        })
+    fn build(config: IncidentIoConfig, tool: Tool) -> Result<Self, ConnectorError> {
+        Ok(IncidentIo { tool, config })
     }
 }
 
@@ -215,16 +185,12 @@ fn field_values(raw: &Value, name: &str) -> Vec<(Option<String>, String)> {
 
 #[async_trait::async_trait]
 impl IncidentApi for IncidentIo {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn requests(&self) -> u64 {
-        self.http.requests()
+    fn tool(&self) -> &Tool {
+        &self.tool
     }
 
     async fn prepare(&mut self) -> Result<(), ConnectorError> {
-        self.mapper.reset_reported();
+        self.tool.mapper.reset_reported();
         Ok(())
     }
 
@@ -244,7 +210,7 @@ impl IncidentApi for IncidentIo {
         if let Some(after) = page {
             query.push(("after", after.to_string()));
         }
-        let body: Value = self.http.get_json("/v2/incidents", &query).await?;
+        let body: Value = self.tool.http.get_json("/v2/incidents", &query).await?;
         let items = body["incidents"].as_array().cloned().unwrap_or_default();
         let next = text(&body["pagination_meta"]["after"]);
         Ok((items, next))
@@ -255,7 +221,7 @@ impl IncidentApi for IncidentIo {
             "/v2/incidents/{}",
             flowmeter_connector::fields::percent_encode(id)
         );
-        match self.http.get_json::<Value>(&path, &[]).await {
+        match self.tool.http.get_json::<Value>(&path, &[]).await {
             Ok(body) => Ok(Some(body["incident"].clone()).filter(|i| i.is_object())),
             Err(ConnectorError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -302,7 +268,7 @@ impl IncidentIo {
         }
         let mut services = Vec::new();
         for (entry_id, value) in field_values(raw, &self.config.services_field) {
-            let (svc, note) = self.mapper.map(entry_id.as_deref(), Some(&value));
+            let (svc, note) = self.tool.mapper.map(entry_id.as_deref(), Some(&value));
             notes.extend(note);
             if !services.contains(&svc) {
                 services.push(svc);
@@ -328,7 +294,7 @@ impl IncidentIo {
             );
         }
         Ok(Incident {
-            source: self.name.clone(),
+            source: self.tool.name.clone(),
             id,
             services,
             title: text(&raw["name"]),

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use flowmeter_connector::fields::{id, text, ts};
 use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig};
-use flowmeter_connector::incident::{IncidentApi, IncidentConnector, ServiceMapper};
+use flowmeter_connector::incident::{IncidentApi, IncidentConnector, ServiceMapper, Tool};
 use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
 use flowmeter_model::{Extra, Incident};
 use serde::Deserialize;
@@ -114,9 +114,7 @@ impl JsmConfig {
 /// Jira Service Management's REST API, driven by the shared incident sync.
 pub struct Jsm {
     config: JsmConfig,
-    name: String,
-    http: HttpClient,
-    mapper: ServiceMapper,
+    tool: Tool,
     /// Field ids of `services_field` and `deployment_field`, once resolved.
     fields: Option<(Option<String>, Option<String>)>,
 }
@@ -158,12 +156,14 @@ impl JsmConnector {
         let http = HttpConfig::new(name.clone(), config.site_url.clone())
             .basic_auth(email, token, config.token_env.clone())?
             .header("accept", "application/json");
-        let http = HttpClient::new(customize(http))?;
-        Ok(JsmConnector(IncidentConnector::from_api(Jsm {
+        let tool = Tool {
+            http: HttpClient::new(customize(http))?,
             mapper: ServiceMapper::new("JSM", config.service_map.clone(), known_services),
-            config,
             name,
-            http,
+        };
+        Ok(JsmConnector(IncidentConnector::from_api(Jsm {
+            config,
+            tool,
             fields: None,
         })))
     }
@@ -233,7 +233,7 @@ impl Jsm {
             .flatten()
             .any(|w| !w.starts_with("customfield_"));
         let all: Vec<Value> = if needs_lookup {
-            self.http.get_json("/rest/api/3/field", &[]).await?
+            self.tool.http.get_json("/rest/api/3/field", &[]).await?
         } else {
             Vec::new()
         };
@@ -285,7 +285,7 @@ impl Jsm {
         let mut services = Vec::new();
         if let Some(fid) = &services_id {
             for (sid, name) in service_names(&f[fid.as_str()]) {
-                let (svc, note) = self.mapper.map(sid.as_deref(), Some(&name));
+                let (svc, note) = self.tool.mapper.map(sid.as_deref(), Some(&name));
                 notes.extend(note);
                 if !services.contains(&svc) {
                     services.push(svc);
@@ -312,7 +312,7 @@ impl Jsm {
             extra.insert("status".into(), Value::String(st));
         }
         Ok(Incident {
-            source: self.name.clone(),
+            source: self.tool.name.clone(),
             url: Some(format!(
                 "{}/browse/{key}",
                 self.config.site_url.trim_end_matches('/')
@@ -333,16 +333,12 @@ impl Jsm {
 
 #[async_trait::async_trait]
 impl IncidentApi for Jsm {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn requests(&self) -> u64 {
-        self.http.requests()
+    fn tool(&self) -> &Tool {
+        &self.tool
     }
 
     async fn prepare(&mut self) -> Result<(), ConnectorError> {
-        self.mapper.reset_reported();
+        self.tool.mapper.reset_reported();
         self.field_ids().await?;
         Ok(())
     }
@@ -370,7 +366,11 @@ impl IncidentApi for Jsm {
         if let Some(token) = page {
             query.push(("nextPageToken", token.to_string()));
         }
-        let body: Value = self.http.get_json("/rest/api/3/search/jql", &query).await?;
+        let body: Value = self
+            .tool
+            .http
+            .get_json("/rest/api/3/search/jql", &query)
+            .await?;
         let items = body["issues"].as_array().cloned().unwrap_or_default();
         let next = text(&body["nextPageToken"]).filter(|_| body["isLast"].as_bool() != Some(true));
         Ok((items, next))
@@ -384,6 +384,7 @@ impl IncidentApi for Jsm {
             ("maxResults", "1".to_string()),
         ];
         match self
+            .tool
             .http
             .get_json::<Value>("/rest/api/3/search/jql", &query)
             .await

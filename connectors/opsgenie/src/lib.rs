@@ -44,10 +44,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use flowmeter_connector::fields::ts;
-use flowmeter_connector::http::{HttpClient, HttpConfig};
-use flowmeter_connector::incident::{
-    tool_client, IncidentApi, IncidentConnector, IncidentTool, ServiceMapper,
-};
+
+use flowmeter_connector::incident::{IncidentApi, IncidentConnector, IncidentTool, Tool};
 use flowmeter_connector::ConnectorError;
 use flowmeter_model::{Extra, Incident};
 use serde::{Deserialize, Serialize};
@@ -100,17 +98,11 @@ impl Default for OpsgenieConfig {
     }
 }
 
-impl OpsgenieConfig {
-    pub fn source_name(&self) -> &str {
-        self.name.as_deref().unwrap_or("opsgenie")
-    }
-}
+flowmeter_connector::tool_config!(OpsgenieConfig, "opsgenie");
 
 /// Opsgenie's Incident API, driven by the shared incident sync.
 pub struct Opsgenie {
-    name: String,
-    http: HttpClient,
-    mapper: ServiceMapper,
+    tool: Tool,
     /// Opsgenie service id -> name, fetched once per connector.
     services: Option<BTreeMap<String, String>>,
 }
@@ -120,34 +112,15 @@ pub type OpsgenieConnector = IncidentConnector<Opsgenie>;
 
 impl IncidentTool for Opsgenie {
     type Config = OpsgenieConfig;
+    const TOOL: &'static str = "Opsgenie";
 
-    fn source_name(config: &OpsgenieConfig) -> String {
-        config.source_name().to_string()
+    fn authorization(token: &str) -> String {
+        format!("GenieKey {token}")
     }
 
-    fn token_env(config: &OpsgenieConfig) -> &str {
-        &config.token_env
-    }
-
-    fn build(
-        config: OpsgenieConfig,
-        known_services: Vec<String>,
-        token: &str,
-        customize: impl FnOnce(HttpConfig) -> HttpConfig,
-    ) -> Result<Self, ConnectorError> {
-        let name = config.source_name().to_string();
-        let http = tool_client(
-            &name,
-            &config.api_url,
-            &format!("GenieKey {token}"),
-            &config.token_env,
-            "application/json",
-            customize,
-        )?;
+    fn build(_config: OpsgenieConfig, tool: Tool) -> Result<Self, ConnectorError> {
         Ok(Opsgenie {
-            mapper: ServiceMapper::new("Opsgenie", config.service_map.clone(), known_services),
-            name,
-            http,
+            tool,
             services: None,
         })
     }
@@ -155,16 +128,12 @@ impl IncidentTool for Opsgenie {
 
 #[async_trait::async_trait]
 impl IncidentApi for Opsgenie {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn requests(&self) -> u64 {
-        self.http.requests()
+    fn tool(&self) -> &Tool {
+        &self.tool
     }
 
     async fn prepare(&mut self) -> Result<(), ConnectorError> {
-        self.mapper.reset_reported();
+        self.tool.mapper.reset_reported();
         if self.services.is_none() {
             self.services = Some(self.fetch_services().await?);
         }
@@ -191,7 +160,7 @@ impl IncidentApi for Opsgenie {
             ("sort", "createdAt".to_string()),
             ("order", "asc".to_string()),
         ];
-        let page: Value = self.http.get_json("/v1/incidents", &query).await?;
+        let page: Value = self.tool.http.get_json("/v1/incidents", &query).await?;
         let incidents = page
             .get("data")
             .and_then(Value::as_array)
@@ -209,7 +178,7 @@ impl IncidentApi for Opsgenie {
     async fn fetch(&mut self, id: &str) -> Result<Option<Value>, ConnectorError> {
         let path = format!("/v1/incidents/{id}");
         let query = [("identifierType", "id".to_string())];
-        match self.http.get_json::<Value>(&path, &query).await {
+        match self.tool.http.get_json::<Value>(&path, &query).await {
             Ok(body) => Ok(body.get("data").cloned()),
             Err(ConnectorError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -239,7 +208,7 @@ impl Opsgenie {
                 ("offset", offset.to_string()),
                 ("limit", PAGE_LIMIT.to_string()),
             ];
-            let page: Value = self.http.get_json("/v1/services", &query).await?;
+            let page: Value = self.tool.http.get_json("/v1/services", &query).await?;
             let data = page
                 .get("data")
                 .and_then(Value::as_array)
@@ -306,7 +275,7 @@ impl Opsgenie {
             if let Some(o) = &offset {
                 query.push(("offset", o.clone()));
             }
-            let page: Value = match self.http.get_json(&path, &query).await {
+            let page: Value = match self.tool.http.get_json(&path, &query).await {
                 Ok(p) => p,
                 // No timeline for this incident (or plan): try the log.
                 Err(ConnectorError::NotFound { .. }) => return Ok(None),
@@ -341,9 +310,10 @@ impl Opsgenie {
         let mut next: Option<String> = None;
         for _ in 0..100 {
             let page: Value = match &next {
-                Some(url) => self.http.get_json(url, &[]).await?,
+                Some(url) => self.tool.http.get_json(url, &[]).await?,
                 None => {
                     match self
+                        .tool
                         .http
                         .get_json(
                             &format!("/v1/incidents/{id}/logs"),
@@ -419,6 +389,7 @@ impl Opsgenie {
             .unwrap_or_default()
         {
             let (svc, note) = self
+                .tool
                 .mapper
                 .map(Some(sid), names.get(sid).map(String::as_str));
             notes.extend(note);
@@ -454,7 +425,7 @@ impl Opsgenie {
             extra.insert("tags".into(), tags.clone());
         }
         Ok(Incident {
-            source: self.name.clone(),
+            source: self.tool.name.clone(),
             id,
             services,
             title: s(raw, "message"),

@@ -40,10 +40,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use flowmeter_connector::fields::ts;
-use flowmeter_connector::http::{HttpClient, HttpConfig};
-use flowmeter_connector::incident::{
-    tool_client, IncidentApi, IncidentConnector, IncidentTool, ServiceMapper,
-};
+
+use flowmeter_connector::incident::{IncidentApi, IncidentConnector, IncidentTool, Tool};
 use flowmeter_connector::ConnectorError;
 use flowmeter_model::{Extra, Incident};
 use serde::{Deserialize, Serialize};
@@ -96,17 +94,11 @@ impl Default for PagerDutyConfig {
     }
 }
 
-impl PagerDutyConfig {
-    pub fn source_name(&self) -> &str {
-        self.name.as_deref().unwrap_or("pagerduty")
-    }
-}
+flowmeter_connector::tool_config!(PagerDutyConfig, "pagerduty");
 
 /// PagerDuty's incident API, driven by the shared incident sync.
 pub struct PagerDuty {
-    name: String,
-    http: HttpClient,
-    mapper: ServiceMapper,
+    tool: Tool,
 }
 
 /// Reads PagerDuty incidents; see the crate docs.
@@ -114,46 +106,22 @@ pub type PagerDutyConnector = IncidentConnector<PagerDuty>;
 
 impl IncidentTool for PagerDuty {
     type Config = PagerDutyConfig;
+    const TOOL: &'static str = "PagerDuty";
+    const ACCEPT: &'static str = "application/vnd.pagerduty+json;version=2";
 
-    fn source_name(config: &PagerDutyConfig) -> String {
-        config.source_name().to_string()
+    fn authorization(token: &str) -> String {
+        format!("Token token={token}")
     }
 
-    fn token_env(config: &PagerDutyConfig) -> &str {
-        &config.token_env
-    }
-
-    fn build(
-        config: PagerDutyConfig,
-        known_services: Vec<String>,
-        token: &str,
-        customize: impl FnOnce(HttpConfig) -> HttpConfig,
-    ) -> Result<Self, ConnectorError> {
-        let name = config.source_name().to_string();
-        let http = tool_client(
-            &name,
-            &config.api_url,
-            &format!("Token token={token}"),
-            &config.token_env,
-            "application/vnd.pagerduty+json;version=2",
-            customize,
-        )?;
-        Ok(PagerDuty {
-            mapper: ServiceMapper::new("PagerDuty", config.service_map.clone(), known_services),
-            name,
-            http,
-        })
+    fn build(_config: PagerDutyConfig, tool: Tool) -> Result<Self, ConnectorError> {
+        Ok(PagerDuty { tool })
     }
 }
 
 #[async_trait::async_trait]
 impl IncidentApi for PagerDuty {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn requests(&self) -> u64 {
-        self.http.requests()
+    fn tool(&self) -> &Tool {
+        &self.tool
     }
 
     fn max_window(&self) -> Option<chrono::Duration> {
@@ -161,7 +129,7 @@ impl IncidentApi for PagerDuty {
     }
 
     async fn prepare(&mut self) -> Result<(), ConnectorError> {
-        self.mapper.reset_reported();
+        self.tool.mapper.reset_reported();
         Ok(())
     }
 
@@ -182,7 +150,7 @@ impl IncidentApi for PagerDuty {
             ("time_zone", "UTC".to_string()),
             ("include[]", "first_trigger_log_entries".to_string()),
         ];
-        let page: Value = self.http.get_json("/incidents", &query).await?;
+        let page: Value = self.tool.http.get_json("/incidents", &query).await?;
         let incidents = page
             .get("incidents")
             .and_then(Value::as_array)
@@ -195,6 +163,7 @@ impl IncidentApi for PagerDuty {
 
     async fn fetch(&mut self, id: &str) -> Result<Option<Value>, ConnectorError> {
         match self
+            .tool
             .http
             .get_json::<Value>(&format!("/incidents/{id}"), &[])
             .await
@@ -246,6 +215,7 @@ impl PagerDuty {
         let service_id = s(service, "id");
         let service_name = s(service, "summary").or_else(|| s(service, "name"));
         let (service, note) = self
+            .tool
             .mapper
             .map(service_id.as_deref(), service_name.as_deref());
         let deployment_id = [
@@ -271,7 +241,7 @@ impl PagerDuty {
         }
         Ok((
             Incident {
-                source: self.name.clone(),
+                source: self.tool.name.clone(),
                 id,
                 services: vec![service],
                 title: s(raw, "title").filter(|t| !t.is_empty()),

@@ -27,7 +27,7 @@ use flowmeter_model::{Event, Incident};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::http::HttpConfig;
+use crate::http::{HttpClient, HttpConfig};
 use crate::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
 
 /// Re-list incidents created this long before the last sync started.
@@ -42,10 +42,16 @@ const CURSOR_VERSION: u32 = 2;
 /// deduplication) is [`IncidentConnector`]'s.
 #[async_trait::async_trait]
 pub trait IncidentApi: Send {
+    /// The source name, HTTP client and service mapping the API works with.
+    fn tool(&self) -> &Tool;
     /// The source name records and the cursor are stored under.
-    fn name(&self) -> &str;
+    fn name(&self) -> &str {
+        &self.tool().name
+    }
     /// HTTP requests sent so far.
-    fn requests(&self) -> u64;
+    fn requests(&self) -> u64 {
+        self.tool().http.requests()
+    }
     /// The longest creation-time window one listing may cover (PagerDuty
     /// allows six months; its connector asks for 30 days).
     fn max_window(&self) -> Option<Duration> {
@@ -118,51 +124,74 @@ pub struct IncidentConnector<A> {
     done: bool,
 }
 
+/// What the kit sets up for every incident tool's API: the source name,
+/// the HTTP client (auth, retries, rate limits) and the service mapping.
+#[derive(Debug)]
+pub struct Tool {
+    /// The source name records and the cursor are stored under.
+    pub name: String,
+    pub http: HttpClient,
+    pub mapper: ServiceMapper,
+}
+
+/// The settings every incident tool's `[[sources]]` table has; implement it
+/// with [`tool_config!`](crate::tool_config).
+pub trait ToolConfig {
+    /// The source name the config gives, or the tool's default.
+    fn source_name(&self) -> &str;
+    /// The API's base URL.
+    fn api_url(&self) -> &str;
+    /// The environment variable that holds the tool's secret.
+    fn token_env(&self) -> &str;
+    /// Upstream service id or name -> flowmeter service.
+    fn service_map(&self) -> &BTreeMap<String, String>;
+}
+
+/// Implements [`ToolConfig`] for a config struct with the fields `name:
+/// Option<String>`, `api_url`, `token_env` and `service_map`, and the
+/// tool's default source name.
+#[macro_export]
+macro_rules! tool_config {
+    ($config:ty, $default_name:literal) => {
+        impl $crate::incident::ToolConfig for $config {
+            fn source_name(&self) -> &str {
+                self.name.as_deref().unwrap_or($default_name)
+            }
+            fn api_url(&self) -> &str {
+                &self.api_url
+            }
+            fn token_env(&self) -> &str {
+                &self.token_env
+            }
+            fn service_map(&self) -> &::std::collections::BTreeMap<String, String> {
+                &self.service_map
+            }
+        }
+    };
+}
+
 /// An incident tool built from its `[[sources]]` table: what lets
 /// `IncidentConnector::<Tool>::new(config, known_services)` read the token
 /// from the environment and set up the tool's API client.
 pub trait IncidentTool: IncidentApi + Sized {
     /// The tool's `[[sources]]` table.
-    type Config;
-    /// The source name the config gives (or the tool's default).
-    fn source_name(config: &Self::Config) -> String;
-    /// The environment variable that holds the tool's secret.
-    fn token_env(config: &Self::Config) -> &str;
-    /// The API client for `config` with `token`; `customize` adjusts the HTTP
-    /// settings (tests shorten the retry delay). `known_services` are the
-    /// flowmeter services already known, matched by name when the tool's
-    /// `service_map` has no entry.
-    fn build(
-        config: Self::Config,
-        known_services: Vec<String>,
-        token: &str,
-        customize: impl FnOnce(HttpConfig) -> HttpConfig,
-    ) -> Result<Self, ConnectorError>;
-}
-
-/// The HTTP client of an incident tool: `Authorization: {auth}` (whose
-/// secret came from `token_env`), `Accept: {accept}`; `customize` adjusts
-/// the settings (tests shorten the retry delay).
-pub fn tool_client(
-    name: &str,
-    api_url: &str,
-    auth: &str,
-    token_env: &str,
-    accept: &str,
-    customize: impl FnOnce(HttpConfig) -> HttpConfig,
-) -> Result<crate::http::HttpClient, ConnectorError> {
-    let http = HttpConfig::new(name, api_url)
-        .auth("authorization", auth, token_env)?
-        .header("accept", accept);
-    crate::http::HttpClient::new(customize(http))
+    type Config: ToolConfig;
+    /// The tool's name in notes about unmapped services (e.g. `Opsgenie`).
+    const TOOL: &'static str;
+    /// The media type its API answers in.
+    const ACCEPT: &'static str = "application/json";
+    /// The `Authorization` header for the secret (e.g. `Bearer {token}`).
+    fn authorization(token: &str) -> String;
+    /// The API from its config and the [`Tool`] the kit set up for it.
+    fn build(config: Self::Config, tool: Tool) -> Result<Self, ConnectorError>;
 }
 
 impl<A: IncidentTool> IncidentConnector<A> {
     /// Reads the tool's secret from the environment variable its config
     /// names and builds the connector.
     pub fn new(config: A::Config, known_services: Vec<String>) -> Result<Self, ConnectorError> {
-        let (token, _) = crate::http::token_from_env(&[A::token_env(&config)])
-            .map_err(|e| e.with_source(&A::source_name(&config)))?;
+        let (token, _) = crate::http::token_from_env(&[config.token_env()])
+            .map_err(|e| e.with_source(config.source_name()))?;
         Self::with_token(config, known_services, &token, |h| h)
     }
 
@@ -174,12 +203,20 @@ impl<A: IncidentTool> IncidentConnector<A> {
         token: &str,
         customize: impl FnOnce(HttpConfig) -> HttpConfig,
     ) -> Result<Self, ConnectorError> {
-        Ok(Self::from_api(A::build(
-            config,
-            known_services,
-            token,
-            customize,
-        )?))
+        let name = config.source_name().to_string();
+        let http = HttpConfig::new(name.clone(), config.api_url())
+            .auth(
+                "authorization",
+                &A::authorization(token),
+                config.token_env(),
+            )?
+            .header("accept", A::ACCEPT);
+        let tool = Tool {
+            http: HttpClient::new(customize(http))?,
+            mapper: ServiceMapper::new(A::TOOL, config.service_map().clone(), known_services),
+            name,
+        };
+        Ok(Self::from_api(A::build(config, tool)?))
     }
 }
 

@@ -236,7 +236,10 @@ mod tests {
         assert_eq!(p.next(), Some("page2"));
         p.see(at(3), "b");
         assert!(p.turn(None));
-        assert_eq!((w.mark, w.mark_keys.clone()), (Some(at(5)), vec!["a".into()]));
+        assert_eq!(
+            (w.mark, w.mark_keys.clone()),
+            (Some(at(5)), vec!["a".into()])
+        );
         let p = w.pager(at(1));
         assert_eq!(p.lower(), at(5));
         assert!(!p.is_new(at(5), "a") && p.is_new(at(5), "c") && p.is_new(at(6), "a"));
@@ -249,7 +252,10 @@ mod tests {
         let mut p = w.pager(at(2));
         assert!(p.is_older(at(1)));
         p.stop();
-        assert!(p.turn(Some("more".into())), "stopped: the next page is not read");
+        assert!(
+            p.turn(Some("more".into())),
+            "stopped: the next page is not read"
+        );
         let p = w.pager(at(2));
         assert!(!p.turn_part(None, 2));
         let p = w.pager(at(2));
