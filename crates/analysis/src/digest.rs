@@ -1,8 +1,9 @@
 //! What the reports show, computed once: the weekly delivery report, the
 //! team view and the leadership page each get one digest, built from the
-//! same [`compute`]/[`compute_grouped`] results as `flowmeter metrics` plus
-//! the records a reader needs to act (incidents, rollbacks, the PRs that
-//! waited longest, open PRs). Renderers take a digest and never query the
+//! same [`compute`]/[`crate::compute_grouped`] results as `flowmeter metrics`
+//! (the trend and the two compared windows in one pass, [`compute_series`])
+//! plus the records a reader needs to act (incidents, rollbacks, the PRs
+//! that waited longest, open PRs). Renderers take a digest and never query the
 //! store, so every format shows the same numbers.
 
 use chrono::{DateTime, Duration, Utc};
@@ -12,8 +13,8 @@ use serde::Serialize;
 
 use crate::series::{comparison_frame, floats};
 use crate::{
-    compute, compute_grouped, week_start, AnalysisError, Filters, GroupBy, Grouped, MetricSet,
-    Metrics, Window,
+    compute, compute_series, week_start, AnalysisError, Filters, Grouped, MetricSet, Metrics,
+    Window,
 };
 
 mod sql {
@@ -303,17 +304,15 @@ pub fn weekly(
     week: Window,
     filters: &Filters,
 ) -> Result<WeeklyDigest, AnalysisError> {
-    let series = compute_grouped(
+    // The trend, the window of the same length just before (the previous
+    // week) and the week itself, in one pass.
+    let (series, [previous, mut current]) = series_and(
         conn,
         config,
         weeks_ending_with(week, TREND_WEEKS),
+        [before(week), week],
         filters,
-        GroupBy::Week,
     )?;
-    // The window of the same length just before (the previous week).
-    let previous = compute(conn, config, before(week), filters)?;
-    // Last, so the scope views stay those of the report for the listings.
-    let mut current = compute(conn, config, week, filters)?;
     crate::delta::compare(conn, config, &mut current, &previous)?;
     let baseline = four_week_baseline(&series)?;
     Ok(WeeklyDigest {
@@ -367,15 +366,13 @@ pub fn teams(
             team: Some(name.clone()),
             ..filters.clone()
         };
-        let series = compute_grouped(
+        let (series, [previous, mut current]) = series_and(
             conn,
             config,
             weeks_ending_with(week, TREND_WEEKS),
+            [before(week), week],
             &f,
-            GroupBy::Week,
         )?;
-        let previous = compute(conn, config, before(week), &f)?;
-        let mut current = compute(conn, config, week, &f)?;
         crate::delta::compare(conn, config, &mut current, &previous)?;
         teams.push(TeamView {
             team: name,
@@ -405,8 +402,8 @@ pub fn leadership(
         until: quarter.since,
     };
     let view = |name: String, f: &Filters| -> Result<QuarterView, AnalysisError> {
-        let series = compute_grouped(conn, config, quarter, f, GroupBy::Week)?;
-        let mut previous_quarter = compute(conn, config, previous, f)?;
+        let (series, [mut previous_quarter, mut this]) =
+            series_and(conn, config, quarter, [previous, quarter], f)?;
         if !crate::delta::has_history(conn, &previous)? {
             // Before the store's data: no tier to compare with (0
             // deployments there would read as "low").
@@ -419,7 +416,6 @@ pub fn leadership(
                 supplied_by: "a sync or import reaching back that far (`since` of the source)",
             });
         }
-        let mut this = compute(conn, config, quarter, f)?;
         crate::delta::compare(conn, config, &mut this, &previous_quarter)?;
         Ok(QuarterView {
             name,
@@ -446,6 +442,22 @@ pub fn leadership(
         org,
         teams,
     })
+}
+
+/// The weekly series of `series` and the metrics of two windows, in one
+/// pass ([`compute_series`]).
+fn series_and(
+    conn: &Connection,
+    config: &Config,
+    series: Window,
+    windows: [Window; 2],
+    filters: &Filters,
+) -> Result<(Grouped, [Metrics; 2]), AnalysisError> {
+    let (grouped, metrics) = compute_series(conn, config, series, &windows, filters)?;
+    let two: [Metrics; 2] = metrics
+        .try_into()
+        .expect("compute_series gives one set per window");
+    Ok((grouped, two))
 }
 
 fn team_names(config: &Config, filters: &Filters) -> Result<Vec<String>, AnalysisError> {

@@ -560,21 +560,12 @@ pub fn compute_grouped(
     filters: &Filters,
     by: GroupBy,
 ) -> Result<Grouped, AnalysisError> {
+    if by == GroupBy::Week {
+        return Ok(compute_series(conn, config, window, &[], filters)?.0);
+    }
     let known = Known::of(conn, config)?;
     let mut groups = Vec::new();
-    if by == GroupBy::Week {
-        // One pass: every query groups by week.
-        scope::apply(conn, config, filters)?;
-        let (keys, weeks): (Vec<String>, Vec<Window>) = window.weeks().into_iter().unzip();
-        let sets = metric_sets(conn, config, &weeks, known)?;
-        for ((key, w), metrics) in keys.into_iter().zip(weeks).zip(sets) {
-            groups.push(Group {
-                key,
-                window: Some(w),
-                metrics,
-            });
-        }
-    } else {
+    {
         for key in group_keys(conn, config, by)? {
             let mut f = filters.clone();
             match by {
@@ -598,6 +589,53 @@ pub fn compute_grouped(
         by,
         groups,
     })
+}
+
+/// The weekly series of `series` (as [`compute_grouped`] by week gives it)
+/// and the metrics of each of `windows` (as [`compute`] gives them), in one
+/// pass: every metric query runs once, grouped by window.
+pub fn compute_series(
+    conn: &Connection,
+    config: &Config,
+    series: Window,
+    windows: &[Window],
+    filters: &Filters,
+) -> Result<(Grouped, Vec<Metrics>), AnalysisError> {
+    let known = Known::of(conn, config)?;
+    scope::apply(conn, config, filters)?;
+    let (keys, weeks): (Vec<String>, Vec<Window>) = series.weeks().into_iter().unzip();
+    let all: Vec<Window> = weeks.iter().chain(windows).copied().collect();
+    let mut sets = metric_sets(conn, config, &all, known)?;
+    let rest = sets.split_off(weeks.len());
+    let groups = keys
+        .into_iter()
+        .zip(weeks)
+        .zip(sets)
+        .map(|((key, w), metrics)| Group {
+            key,
+            window: Some(w),
+            metrics,
+        })
+        .collect();
+    let grouped = Grouped {
+        version: 1,
+        window: series,
+        filters: filters.clone(),
+        by: GroupBy::Week,
+        groups,
+    };
+    let metrics = windows
+        .iter()
+        .zip(rest)
+        .map(|(w, metrics)| Metrics {
+            version: 1,
+            window: *w,
+            filters: filters.clone(),
+            compared_with: None,
+            metrics,
+        })
+        .collect();
+    Ok((grouped, metrics))
 }
 
 /// Every service (of a production deployment or an incident), every team
