@@ -430,8 +430,10 @@ PATTERNS = {
     "events": rf"flowmeter bench:\s*{NUM}\s*events",
     "import_s": rf"^\s*import\s+{NUM}\s*s",
     "events_per_s": rf"^\s*import\s+.*?{NUM}\s*events/s",
-    "upsert_s": rf"parse \+ upsert\s*{NUM}\s*s",
-    "link_s": rf"link\s*{NUM}\s*s\)",
+    "stage_s": rf"parse \+ stage\s*{NUM}\s*s",
+    "upsert_s": rf", upsert\s*{NUM}\s*s",
+    "link_s": rf", link\s*{NUM}\s*s",
+    "commit_s": rf", commit\s*{NUM}\s*s\)",
     "metrics_s": rf"^\s*all metrics\s+{NUM}\s*s",
     "window_deployments": rf"^\s*all metrics.*?{NUM}\s*deployments",
     "window_changes": rf"^\s*all metrics.*?{NUM}\s*changes",
@@ -635,8 +637,9 @@ def measure(args, directory):
         print(f"\nflowmeter bench as a whole (generate, import, metrics, small imports): "
               f"{fm_wall:.1f} s wall, peak RSS {fmt_mib(fm_rss_outside)} (measured from outside)")
     if fm["import_s"] is not None:
-        print(f"flowmeter import ({fm['events_per_s'] or 0:.0f} events/s) = parse + upsert "
-              f"{fmt_s(fm['upsert_s'], 2)} + link {fmt_s(fm['link_s'], 2)}; "
+        print(f"flowmeter import ({fm['events_per_s'] or 0:.0f} events/s) = parse + stage "
+              f"{fmt_s(fm['stage_s'], 2)} + upsert {fmt_s(fm['upsert_s'], 2)} + link {fmt_s(fm['link_s'], 2)} "
+              f"+ commit {fmt_s(fm['commit_s'], 2)}; "
               f"by hand parses and casts only (no validation, upsert or links)")
     if errors:
         print("\nerror: " + "; ".join(errors), file=sys.stderr)

@@ -1,12 +1,15 @@
 -- Data coverage of each window of `metric_windows` (bucket, since, until):
 -- how much of each number rests on linked data.
+-- $1/$2 = the span of all windows (lets each scan skip what no window needs).
 WITH c AS (
     SELECT w.bucket,
            count(*) AS changes,
            count(*) FILTER (WHERE c.pr_number IS NOT NULL) AS changes_with_pr,
            count(*) FILTER (WHERE c.start_at IS NULL) AS changes_without_start
-    FROM metric_windows w JOIN scope_changes c
-      ON c.deployed_at >= w.since AND c.deployed_at < w.until
+    FROM metric_windows w JOIN (
+        SELECT deployed_at, pr_number, start_at FROM scope_changes
+        WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP
+    ) c ON c.deployed_at >= w.since AND c.deployed_at < w.until
     GROUP BY w.bucket
 ),
 reviewed AS (SELECT DISTINCT repo, pr FROM reviews),
@@ -18,8 +21,10 @@ p AS (
            -- merge time alone (PRs recovered from git history have those
            -- stages unknown).
            count(*) FILTER (WHERE p.stages_known AND r.pr IS NULL) AS prs_without_reviews
-    FROM metric_windows w JOIN scope_prs p
-      ON p.merged_at >= w.since AND p.merged_at < w.until
+    FROM metric_windows w JOIN (
+        SELECT repo, number, merged_at, deployed_at, stages_known FROM scope_prs
+        WHERE merged_at >= $1::TIMESTAMP AND merged_at < $2::TIMESTAMP
+    ) p ON p.merged_at >= w.since AND p.merged_at < w.until
     LEFT JOIN reviewed r ON r.repo = p.repo AND r.pr = p.number
     GROUP BY w.bucket
 ),
@@ -35,8 +40,10 @@ i AS (
            count(*) AS incidents,
            count(a.incident_id) AS incidents_attributed,
            count(*) FILTER (WHERE m.incident_id IS NULL) AS incidents_unmapped
-    FROM metric_windows w JOIN scope_incidents i
-      ON i.created_at >= w.since AND i.created_at < w.until
+    FROM metric_windows w JOIN (
+        SELECT source, id, created_at FROM scope_incidents
+        WHERE created_at >= $1::TIMESTAMP AND created_at < $2::TIMESTAMP
+    ) i ON i.created_at >= w.since AND i.created_at < w.until
     LEFT JOIN attributed a ON a.incident_source = i.source AND a.incident_id = i.id
     LEFT JOIN mapped m ON m.incident_source = i.source AND m.incident_id = i.id
     GROUP BY w.bucket

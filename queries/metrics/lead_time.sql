@@ -4,11 +4,15 @@
 -- production (link_changes); its start is the PR's first commit time, else
 -- the commit's authored_at (start_at). Changes with an unknown start are
 -- left out; values <= 0 are excluded.
-WITH c AS (
-    SELECT w.bucket, date_diff('microsecond', c.start_at, c.deployed_at) / 3600000000.0 AS hours
-    FROM metric_windows w JOIN scope_changes c
-      ON c.deployed_at >= w.since AND c.deployed_at < w.until
-    WHERE c.start_at IS NOT NULL
+-- $1/$2 = the span of all windows (lets each scan skip what no window needs).
+WITH timed AS (
+    SELECT deployed_at, date_diff('microsecond', start_at, deployed_at) / 3600000000.0 AS hours
+    FROM scope_changes
+    WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP AND start_at IS NOT NULL
+),
+c AS (
+    SELECT w.bucket, t.hours
+    FROM metric_windows w JOIN timed t ON t.deployed_at >= w.since AND t.deployed_at < w.until
 )
 SELECT
     w.bucket,

@@ -3,11 +3,14 @@
 -- `rework` is materialised by linking: a rollback, kind=hotfix, or a
 -- deployment whose changes (at least one) all belong to PRs with a rework
 -- label (bug, hotfix, incident by default; configurable).
+-- $1/$2 = the span of all windows (lets each scan skip what no window needs).
 SELECT
     w.bucket,
     count(d.id) AS deployments,
     count(d.id) FILTER (WHERE d.rework) AS rework
-FROM metric_windows w LEFT JOIN scope_deployments d
-  ON d.finished_at >= w.since AND d.finished_at < w.until
+FROM metric_windows w LEFT JOIN (
+    SELECT id, finished_at, rework FROM scope_deployments
+    WHERE finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP
+) d ON d.finished_at >= w.since AND d.finished_at < w.until
 GROUP BY w.bucket
 ORDER BY w.bucket

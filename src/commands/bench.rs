@@ -60,10 +60,10 @@ pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
         streamed.invalid[0]
     );
     let n = streamed.records;
-    let upserted = t.elapsed().as_secs_f64();
+    let staged = t.elapsed().as_secs_f64();
     let summary = import.commit(None, &env.config.metrics)?;
     let total = t.elapsed().as_secs_f64();
-    let link_s = total - upserted;
+    let secs = summary.seconds;
     let link = summary.link.clone().unwrap_or_default();
 
     let window = Window::new(
@@ -84,7 +84,13 @@ pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
     let weekly_s = t.elapsed().as_secs_f64();
 
     println!("flowmeter bench: {n} events (seed {})", args.seed);
-    println!("  import         {total:>8.2} s  {:>12.0} events/s  (parse + upsert {upserted:.2} s, link {link_s:.2} s)", n as f64 / total);
+    println!(
+        "  import         {total:>8.2} s  {:>12.0} events/s  (parse + stage {staged:.2} s, upsert {:.2} s, link {:.2} s, commit {:.2} s)",
+        n as f64 / total,
+        secs.merge,
+        secs.link,
+        secs.commit
+    );
     println!(
         "  linked         {} deployments, {} changes, {} incidents",
         link.deployments, link.changes, link.incidents

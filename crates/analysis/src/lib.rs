@@ -540,8 +540,12 @@ pub fn compute(
     window: Window,
     filters: &Filters,
 ) -> Result<Metrics, AnalysisError> {
+    let t0 = std::time::Instant::now();
     let known = Known::of(conn, config)?;
+    flowmeter_store::timing::phase("metrics: known sources", t0);
+    let t0 = std::time::Instant::now();
     scope::apply(conn, config, filters)?;
+    flowmeter_store::timing::phase("metrics: scope", t0);
     Ok(Metrics {
         version: 1,
         window,
@@ -837,7 +841,12 @@ fn metric_sets(
     set_windows(conn, windows)?;
     let mut per_query = METRIC_QUERIES
         .iter()
-        .map(|(name, sql)| run(conn, name, sql, windows).map(Vec::into_iter))
+        .map(|(name, sql)| {
+            let t0 = std::time::Instant::now();
+            let rows = run(conn, name, sql, windows).map(Vec::into_iter);
+            flowmeter_store::timing::phase(&format!("metrics: {name}"), t0);
+            rows
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut sets = Vec::with_capacity(windows.len());
     for window in windows {

@@ -29,6 +29,20 @@ pub struct KindCounts {
 pub struct ImportSummary {
     pub kinds: Vec<(EventKind, KindCounts)>,
     pub link: Option<LinkSummary>,
+    /// Where the commit spent its time (`flowmeter bench` prints it).
+    #[serde(skip)]
+    pub seconds: CommitSeconds,
+}
+
+/// Seconds spent in each step of [`crate::Import::commit`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommitSeconds {
+    /// Upserting the staged records into the event tables by natural key.
+    pub merge: f64,
+    /// Relinking what they touched.
+    pub link: f64,
+    /// The transaction's commit (DuckDB writes the data to disk).
+    pub commit: f64,
 }
 
 impl ImportSummary {

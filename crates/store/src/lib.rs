@@ -15,7 +15,7 @@ mod import;
 mod lake;
 mod link;
 mod schema;
-mod timing;
+pub mod timing;
 
 use std::path::Path;
 
@@ -24,7 +24,7 @@ use flowmeter_config::MetricsConfig;
 use flowmeter_model::Event;
 
 pub use duckdb;
-pub use import::{ImportSummary, KindCounts};
+pub use import::{CommitSeconds, ImportSummary, KindCounts};
 pub use lake::{LakeWritten, Partitions, Shard, TableWritten};
 pub use link::LinkSummary;
 pub use schema::version as schema_version;
@@ -498,7 +498,9 @@ impl Import<'_> {
             import::save_cursor(self.conn, name, cursor)?;
         }
         let mut touched = link::Touched::default();
+        let t0 = std::time::Instant::now();
         let mut summary = std::mem::take(&mut self.staging).merge(self.conn, &mut touched)?;
+        summary.seconds.merge = t0.elapsed().as_secs_f64();
         // Only what the import touched is relinked; a changed configuration
         // (or `FLOWMETER_FULL_RELINK=1`) relinks everything.
         let t0 = std::time::Instant::now();
@@ -513,7 +515,11 @@ impl Import<'_> {
             )?);
         }
         timing::phase("link", t0);
+        summary.seconds.link = t0.elapsed().as_secs_f64();
+        let t0 = std::time::Instant::now();
         self.conn.execute_batch("COMMIT").ctx("commit")?;
+        timing::phase("commit", t0);
+        summary.seconds.commit = t0.elapsed().as_secs_f64();
         self.done = true;
         Ok(summary)
     }

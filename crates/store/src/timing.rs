@@ -10,7 +10,7 @@ fn enabled() -> bool {
 }
 
 /// Prints how long `phase` took since `start`, when timings are on.
-pub(crate) fn phase(phase: &str, start: Instant) {
+pub fn phase(phase: &str, start: Instant) {
     if enabled() {
         eprintln!(
             "timing: {phase:<32} {:>9.3} s",
