@@ -227,6 +227,50 @@ fn ingest_refuses_a_bad_line_by_number_and_keeps_the_store() {
     assert_eq!(json(&text)["unchanged"], 1, "{text}");
 }
 
+/// With `[serve] page_max_age`, a page computed before a write is served
+/// again while it is young enough, and says which writes it lacks.
+#[test]
+fn a_page_max_age_serves_a_young_page_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), "");
+    let config = dir.path().join("flowmeter.toml");
+    let sample = std::fs::read_to_string(root().join("sample-data/flowmeter.toml")).unwrap();
+    std::fs::write(
+        &config,
+        format!("{sample}\n[serve]\npage_max_age = \"1h\"\n"),
+    )
+    .unwrap();
+    let s = Served::start_with(Some(&db), &config, &[], &[]);
+    let week = format!("{}/weekly?week=2026-W45", s.url);
+    let api = format!("{}/api/v1/metrics?since=2026-11-02&until=2026-11-09", s.url);
+    let deployments = |s: &str| json(s)["deployment_frequency"]["deployments"].as_u64();
+    let before_api = deployments(&get(&api).1).unwrap();
+    let (_, before) = get(&week);
+    assert!(
+        !before.contains("Numbers as of"),
+        "a current page is not marked"
+    );
+    let good = r#"{"type":"deployment","source":"api","id":"api-1","service":"checkout","environment":"production","status":"success","finished_at":"2026-11-03T10:00:00Z","commit_sha":"0123456789abcdef0123456789abcdef01234567"}"#;
+    let (status, text) = post(
+        &format!("{}/api/v1/events", s.url),
+        &[],
+        format!("{good}\n").into_bytes(),
+    );
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (_, after) = get(&week);
+    assert_eq!(
+        headlines(&after),
+        headlines(&before),
+        "served the young page"
+    );
+    assert!(
+        after.contains("1 write since then are not in them yet"),
+        "the page does not say it lacks a write"
+    );
+    // The API is always current.
+    assert_eq!(deployments(&get(&api).1), Some(before_api + 1));
+}
+
 fn github_headers<'a>(
     event: &'a str,
     delivery: &'a str,

@@ -838,6 +838,60 @@ fn metrics_of(db: &Path, config: &Path, args: &[&str]) -> Value {
 }
 
 /// The `[[sources]]` table of the GitHub mock at `uri`, plus `extra` keys.
+/// A scheduled sync stuck on an API that never answers does not hold up
+/// the server's shutdown: it stops (keeping what it stored) and the server
+/// exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_a_running_scheduled_sync() {
+    // Accepts connections and never answers (the connector would wait for
+    // its 60 s timeout, then retry).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("flowmeter.toml");
+    std::fs::write(
+        &config,
+        github_source(&format!("http://{addr}"), "interval = \"1h\"\n"),
+    )
+    .unwrap();
+    let served = tokio::task::block_in_place(|| {
+        crate::util::Served::start_with(
+            Some(&dir.path().join("s.duckdb")),
+            &config,
+            &[],
+            &[("E2E_GH_TOKEN", GH_TOKEN)],
+        )
+    });
+    let client = reqwest::Client::new();
+    let mut running = false;
+    for _ in 0..100 {
+        let sources: Value = client
+            .get(format!("{}/api/v1/sources", served.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if sources[0]["running"] == true {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(running, "the scheduled sync started");
+    let status =
+        tokio::task::block_in_place(|| served.stop_within(std::time::Duration::from_secs(30)));
+    let status = status.expect("the server exits while its sync waits on the API");
+    assert!(status.success(), "{status:?}");
+}
+
 fn github_source(uri: &str, extra: &str) -> String {
     format!(
         r#"

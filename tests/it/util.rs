@@ -109,12 +109,27 @@ impl Served {
     }
 
     /// SIGTERM, then the exit status.
-    pub fn stop(mut self) -> std::process::ExitStatus {
+    pub fn stop(self) -> std::process::ExitStatus {
+        self.stop_within(std::time::Duration::MAX)
+            .expect("the server exits")
+    }
+
+    /// SIGTERM, then the exit status if the server exits within `limit`
+    /// (else it is killed when dropped).
+    pub fn stop_within(mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
         let pid = self.child.id().to_string();
         Std::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = self.child.wait().unwrap();
-        std::mem::forget(self);
-        status
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::mem::forget(self);
+                return Some(status);
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 

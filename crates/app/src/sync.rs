@@ -136,6 +136,11 @@ impl Source<'_> {
 
 /// `"90s"`, `"15m"`, `"2h"`, `"1d"`; at least a minute.
 pub fn parse_interval(s: &str) -> Option<std::time::Duration> {
+    parse_duration(s).filter(|d| d.as_secs() >= 60)
+}
+
+/// A duration like `"90s"`, `"15m"`, `"2h"` or `"1d"` (whole units).
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
     let s = s.trim();
     let unit = s.chars().last()?;
     let n: u64 = s[..s.len() - unit.len_utf8()].trim().parse().ok()?;
@@ -146,7 +151,7 @@ pub fn parse_interval(s: &str) -> Option<std::time::Duration> {
         'd' => n.checked_mul(86_400),
         _ => None,
     }?;
-    (secs >= 60).then(|| std::time::Duration::from_secs(secs))
+    Some(std::time::Duration::from_secs(secs))
 }
 
 /// The configured sources, or only the one named `only`.

@@ -108,6 +108,11 @@ pub struct ServeConfig {
     pub dashboard_url: Option<String>,
     /// The largest request body taken, in bytes.
     pub max_body_bytes: usize,
+    /// How old a dashboard page may be when writes arrive: `"30s"` serves
+    /// a page computed up to 30 seconds ago (it says so, with the writes
+    /// not yet in it) instead of recomputing it after every write; unset =
+    /// every page is current.
+    pub page_max_age: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -124,6 +129,7 @@ impl Default for ServeConfig {
             digest_url_env: None,
             dashboard_url: None,
             max_body_bytes: 16 << 20,
+            page_max_age: None,
         }
     }
 }

@@ -110,6 +110,7 @@ impl Server {
             home,
             gauge_window,
             pages: Default::default(),
+            stopping: tokio::sync::watch::Sender::new(false),
         });
         Ok(Server { state, writer })
     }
@@ -131,6 +132,9 @@ impl Server {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
+        // Running syncs stop (what they stored stays, their cursors resume
+        // there), then the schedules.
+        self.state.stopping.send_replace(true);
         for t in tasks {
             t.abort();
         }

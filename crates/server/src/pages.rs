@@ -175,7 +175,12 @@ pub async fn report(
     let q = q?.0;
     let generation = s.writes.generation();
     let uri = uri.to_string();
-    if let Some(page) = s.pages.get(&uri, generation) {
+    if let Some(c) = s.pages.get(&uri, generation, s.settings.page_max_age) {
+        let page = if c.generation == generation {
+            c.page
+        } else {
+            as_of(c.page, &c.computed, generation - c.generation)
+        };
         return Ok(Html(page).into_response());
     }
     let links = Links {
@@ -200,6 +205,24 @@ pub async fn report(
         .await?;
     s.pages.put(&uri, generation, rendered.page.clone());
     Ok(Html(rendered.page).into_response())
+}
+
+/// A page computed before the latest writes (`[serve] page_max_age`), with
+/// a line saying so at the top of its body.
+fn as_of(page: String, computed: &chrono::DateTime<chrono::Utc>, writes: usize) -> String {
+    let note = format!(
+        "<p class=\"muted\" role=\"status\">Numbers as of {} UTC: {writes} write{} since then are not in them yet \
+         (pages are recomputed at most every <code>page_max_age</code>).</p>",
+        computed.format("%H:%M:%S"),
+        if writes == 1 { "" } else { "s" }
+    );
+    match page
+        .find("<body")
+        .and_then(|i| page[i..].find('>').map(|j| i + j + 1))
+    {
+        Some(at) => format!("{}{note}{}", &page[..at], &page[at..]),
+        None => format!("{note}{page}"),
+    }
 }
 
 /// `/explain/{metric}`: the number and the records behind it.

@@ -218,15 +218,20 @@ fn sync_blocking(state: &State, name: &str) -> Result<String, String> {
             st.progress = Some(line);
         }
     };
-    let done = runtime
-        .block_on(sync::sync_source(
-            &mut store,
-            &config,
-            &ctx,
-            source,
-            &mut on_progress,
-        ))
-        .map_err(|e| e.to_string())?;
+    let mut stopping = state.stopping.subscribe();
+    let done = runtime.block_on(async {
+        tokio::select! {
+            done = sync::sync_source(&mut store, &config, &ctx, source, &mut on_progress) => {
+                done.map_err(|e| e.to_string())
+            }
+            // At shutdown the sync stops, also in the middle of a request or
+            // a rate-limit wait; every batch stored so far stays, with its
+            // cursor, so the next sync resumes there.
+            _ = stopping.wait_for(|stop| *stop) => Err(
+                "stopped: the server shut down; the next sync resumes after the last stored batch".to_string()
+            ),
+        }
+    })?;
     Ok(done.text(name))
 }
 

@@ -43,6 +43,9 @@ pub struct Settings {
     /// The PagerDuty source's `service_map` (service id or name → service).
     pub pagerduty_service_map: std::collections::BTreeMap<String, String>,
     pub max_body_bytes: usize,
+    /// How old a served page may be while writes arrive (zero: always
+    /// current); `[serve] page_max_age`.
+    pub page_max_age: std::time::Duration,
     /// Start-up notes: disabled receivers and why.
     pub notes: Vec<String>,
 }
@@ -99,6 +102,14 @@ impl Settings {
             "/webhooks/pagerduty",
             &cfg.pagerduty_secret_env,
         );
+        let page_max_age = match &cfg.page_max_age {
+            None => std::time::Duration::ZERO,
+            Some(text) => flowmeter_app::sync::parse_duration(text).ok_or_else(|| {
+                ServeError::Config(format!(
+                    "`[serve] page_max_age = \"{text}\"` is not a duration like \"30s\", \"5m\" or \"1h\""
+                ))
+            })?,
+        };
         Ok(Settings {
             listen,
             api_token,
@@ -135,6 +146,7 @@ impl Settings {
                 })
                 .unwrap_or_default(),
             max_body_bytes: cfg.max_body_bytes,
+            page_max_age,
             notes,
         })
     }
@@ -173,6 +185,19 @@ mod tests {
         let s = Settings::resolve(&cfg, None).unwrap();
         assert_eq!(s.github_source, "gh-acme");
         assert_eq!(s.gitlab_source, "gitlab");
+    }
+
+    #[test]
+    fn page_max_age_is_a_duration() {
+        let cfg = |age: &str| {
+            Config::parse(&format!("[serve]\npage_max_age = \"{age}\"\n"), "test").unwrap()
+        };
+        let s = Settings::resolve(&cfg("30s"), None).unwrap();
+        assert_eq!(s.page_max_age, std::time::Duration::from_secs(30));
+        let e = Settings::resolve(&cfg("soon"), None).unwrap_err();
+        assert!(e.to_string().contains("page_max_age"), "{e}");
+        let s = Settings::resolve(&Config::default(), None).unwrap();
+        assert_eq!(s.page_max_age, std::time::Duration::ZERO);
     }
 
     #[test]

@@ -136,14 +136,29 @@ pub struct Shared {
     /// Rendered report pages by request, with the store generation they
     /// were computed at (reused until the next write).
     pub pages: PageCache,
+    /// Set to `true` at shutdown: running syncs stop after their last
+    /// stored batch.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// Rendered pages: a page depends only on the store, the request, the
 /// config and today's date (default windows), so it is served again until
-/// the store changes or the day turns.
+/// the store changes or the day turns, or, with `[serve] page_max_age`,
+/// until it is that old.
 #[derive(Default)]
 pub struct PageCache {
-    pages: Mutex<std::collections::HashMap<String, (usize, String)>>,
+    pages: Mutex<std::collections::HashMap<String, Cached>>,
+}
+
+/// A rendered page and when it was computed.
+#[derive(Clone)]
+pub struct Cached {
+    pub page: String,
+    /// The store generation it was computed at.
+    pub generation: usize,
+    /// When it was computed (its age, and the time a stale page shows).
+    pub at: std::time::Instant,
+    pub computed: chrono::DateTime<chrono::Utc>,
 }
 
 /// Pages kept at most.
@@ -154,23 +169,36 @@ impl PageCache {
         format!("{}|{uri}", chrono::Utc::now().date_naive())
     }
 
-    pub fn get(&self, uri: &str, generation: usize) -> Option<String> {
+    /// The page of `uri` computed at `generation`, or one computed at most
+    /// `max_age` ago (a stale page: its generation is older).
+    pub fn get(
+        &self,
+        uri: &str,
+        generation: usize,
+        max_age: std::time::Duration,
+    ) -> Option<Cached> {
         let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
-        match pages.get(&Self::key(uri)) {
-            Some((g, page)) if *g == generation => Some(page.clone()),
-            _ => None,
-        }
+        pages
+            .get(&Self::key(uri))
+            .filter(|c| c.generation == generation || c.at.elapsed() <= max_age)
+            .cloned()
     }
 
     pub fn put(&self, uri: &str, generation: usize, page: String) {
         let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
         if pages.len() >= CACHED_PAGES {
-            pages.retain(|_, (g, _)| *g == generation);
+            pages.retain(|_, c| c.generation == generation);
             if pages.len() >= CACHED_PAGES {
                 pages.clear();
             }
         }
-        pages.insert(Self::key(uri), (generation, page));
+        let cached = Cached {
+            page,
+            generation,
+            at: std::time::Instant::now(),
+            computed: chrono::Utc::now(),
+        };
+        pages.insert(Self::key(uri), cached);
     }
 }
 
