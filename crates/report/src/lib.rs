@@ -83,6 +83,92 @@ pub fn change_text(c: &flowmeter_analysis::delta::Change, unit: &str) -> String 
     }
 }
 
+/// One sentence of a data-coverage section.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CoverageLine {
+    pub text: String,
+    /// A gap the reader should act on (pages show it as a warning).
+    pub warn: bool,
+}
+
+/// The data-coverage sentences of a metric set, in order: what the
+/// numbers rest on, then the gaps, what is unknown and thin data. Every
+/// face shows these (HTML and Markdown reports, the dashboard's coverage
+/// page, `metrics` as text), so they say the same everywhere.
+pub fn coverage_lines(m: &flowmeter_analysis::MetricSet) -> Vec<CoverageLine> {
+    let c = &m.coverage;
+    let line = |text: String, warn: bool| CoverageLine { text, warn };
+    let mut out = vec![
+        line(
+            format!(
+                "{} of {} changes linked to a pull request; {} without a known start.",
+                share_of(c.changes_with_pr, c.changes),
+                c.changes,
+                c.changes_without_start
+            ),
+            false,
+        ),
+        line(
+            format!(
+                "{} merged pull requests not deployed yet.",
+                c.prs_merged_not_deployed
+            ),
+            false,
+        ),
+        line(
+            format!(
+                "{} of {} incidents attributed to a deployment.",
+                share_of(c.incidents_attributed, c.incidents),
+                c.incidents
+            ),
+            false,
+        ),
+    ];
+    if c.prs_without_reviews > 0 {
+        out.push(line(
+            format!(
+                "{} merged pull requests have no review data: their pickup and review stages rest on merge times.",
+                c.prs_without_reviews
+            ),
+            true,
+        ));
+    }
+    if c.incidents_unmapped > 0 {
+        out.push(line(
+            format!(
+                "{} incidents name services without production deployments: map them with the incident source's service_map.",
+                c.incidents_unmapped
+            ),
+            true,
+        ));
+    }
+    if !c.services_without_team.is_empty() {
+        out.push(line(
+            format!(
+                "Services without a team: {}.",
+                c.services_without_team.join(", ")
+            ),
+            true,
+        ));
+    }
+    for g in &m.missing {
+        out.push(line(
+            format!(
+                "Unknown, {}: {}; supplied by {}.",
+                g.metric, g.reason, g.supplied_by
+            ),
+            true,
+        ));
+    }
+    for t in &c.thin_samples {
+        out.push(line(
+            format!("Thin data: {t}; read this percentile with care."),
+            true,
+        ));
+    }
+    out
+}
+
 /// `part` of `whole` as a percentage, or a dash when there is no whole.
 pub fn share_of(part: u64, whole: u64) -> String {
     if whole == 0 {

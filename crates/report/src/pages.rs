@@ -339,21 +339,7 @@ pub fn bottleneck_sentence(
 }
 
 fn coverage_view(m: &MetricSet) -> Value {
-    let c = &m.coverage;
-    let share = crate::share_of;
-    json!({
-        "changes_with_pr": share(c.changes_with_pr, c.changes),
-        "changes": c.changes,
-        "changes_without_start": c.changes_without_start,
-        "prs_merged_not_deployed": c.prs_merged_not_deployed,
-        "incidents_attributed": share(c.incidents_attributed, c.incidents),
-        "incidents": c.incidents,
-        "incidents_unmapped": c.incidents_unmapped,
-        "prs_without_reviews": c.prs_without_reviews,
-        "services_without_team": c.services_without_team.join(", "),
-        "thin_samples": c.thin_samples,
-        "missing": m.missing.iter().map(|g| format!("{}: {}; supplied by {}", g.metric, g.reason, g.supplied_by)).collect::<Vec<_>>(),
-    })
+    json!({ "lines": crate::coverage_lines(m) })
 }
 
 fn week_labels(series: &Grouped) -> Vec<String> {

@@ -234,52 +234,10 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
             parts.join(", ")
         );
     }
-    let c = &m.coverage;
-    let share = crate::share_of;
-    let _ = writeln!(
-        out,
-        "\nCoverage: {} of changes linked to a PR, {} without a known start; {} merged PRs not deployed; {} of incidents attributed to a deployment",
-        share(c.changes_with_pr, c.changes),
-        c.changes_without_start,
-        c.prs_merged_not_deployed,
-        share(c.incidents_attributed, c.incidents),
-    );
-    if c.prs_without_reviews > 0 || c.incidents_unmapped > 0 || !c.services_without_team.is_empty()
-    {
-        let mut gaps = Vec::new();
-        if c.prs_without_reviews > 0 {
-            gaps.push(format!(
-                "{} merged PRs without review data (pickup and review rest on merge times)",
-                c.prs_without_reviews
-            ));
-        }
-        if c.incidents_unmapped > 0 {
-            gaps.push(format!(
-                "{} incidents on services without production deployments (map them with `service_map`)",
-                c.incidents_unmapped
-            ));
-        }
-        if !c.services_without_team.is_empty() {
-            gaps.push(format!(
-                "services without a team: {}",
-                c.services_without_team.join(", ")
-            ));
-        }
-        let _ = writeln!(out, "Gaps: {}", gaps.join("; "));
-    }
-    if !c.thin_samples.is_empty() {
-        let _ = writeln!(
-            out,
-            "warning: fewer than 5 samples behind: {}",
-            c.thin_samples.join(", ")
-        );
-    }
-    for gap in &m.missing {
-        let _ = writeln!(
-            out,
-            "missing: {}: {}; supplied by {}",
-            gap.metric, gap.reason, gap.supplied_by
-        );
+    let _ = writeln!(out, "\nData coverage:");
+    for line in crate::coverage_lines(m) {
+        let mark = if line.warn { "!" } else { "-" };
+        let _ = writeln!(out, "  {mark} {}", line.text);
     }
 }
 

@@ -297,49 +297,17 @@ pub async fn coverage(St(s): St<State>, q: Result<Query<Question>, QueryRejectio
             "coverage takes no `by`".into(),
         ));
     };
-    let c = &m.metrics.coverage;
-    let mut items = vec![
-        format!(
-            "{} of {} changes linked to a pull request; {} without a known start.",
-            c.changes_with_pr, c.changes, c.changes_without_start
-        ),
-        format!(
-            "{} merged pull requests not deployed yet.",
-            c.prs_merged_not_deployed
-        ),
-        format!(
-            "{} of {} incidents attributed to a deployment.",
-            c.incidents_attributed, c.incidents
-        ),
-    ];
-    if c.prs_without_reviews > 0 {
-        items.push(format!(
-            "{} merged pull requests have no review data: their pickup and review stages rest on merge times.",
-            c.prs_without_reviews
-        ));
-    }
-    if c.incidents_unmapped > 0 {
-        items.push(format!(
-            "{} incidents name services without production deployments: map them with service_map.",
-            c.incidents_unmapped
-        ));
-    }
-    if !c.services_without_team.is_empty() {
-        items.push(format!(
-            "Services without a team: {}.",
-            c.services_without_team.join(", ")
-        ));
-    }
-    for t in &c.thin_samples {
-        items.push(format!("Thin data: {t}; read this percentile with care."));
-    }
     let body = format!(
         "<p class=\"muted\">{} to {} (UTC)</p><ul>{}</ul>",
         m.window.since.format("%Y-%m-%d"),
         m.window.until.format("%Y-%m-%d"),
-        items
+        flowmeter_report::coverage_lines(&m.metrics)
             .iter()
-            .map(|i| format!("<li>{}</li>", esc(i)))
+            .map(|l| format!(
+                "<li{}>{}</li>",
+                if l.warn { " class=\"warn\"" } else { "" },
+                esc(&l.text)
+            ))
             .collect::<String>()
     );
     Ok(page(&s, &q, "Data coverage", &body).into_response())
