@@ -780,22 +780,7 @@ async fn a_served_source_with_an_interval_syncs_by_itself() {
             &[("E2E_GH_TOKEN", GH_TOKEN)],
         )
     });
-    let client = reqwest::Client::new();
-    let mut sources = Value::Null;
-    for _ in 0..100 {
-        sources = client
-            .get(format!("{}/api/v1/sources", served.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if sources[0]["last_finished"].is_string() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let sources = sources_when(&served.url, |s| s[0]["last_finished"].is_string()).await;
     assert_eq!(sources[0]["name"], "gh", "{sources}");
     assert_eq!(sources[0]["interval"], "1h", "{sources}");
     assert!(sources[0]["last_error"].is_null(), "{sources}");
@@ -807,7 +792,7 @@ async fn a_served_source_with_an_interval_syncs_by_itself() {
         "{sources}"
     );
     assert!(sources[0]["cursor"].is_string(), "{sources}");
-    let page = client
+    let page = reqwest::Client::new()
         .get(format!("{}/sources", served.url))
         .send()
         .await
@@ -868,28 +853,34 @@ async fn shutdown_stops_a_running_scheduled_sync() {
             &[("E2E_GH_TOKEN", GH_TOKEN)],
         )
     });
+    let sources = sources_when(&served.url, |s| s[0]["running"] == true).await;
+    assert_eq!(sources[0]["running"], true, "the scheduled sync started");
+    let status =
+        tokio::task::block_in_place(|| served.stop_within(std::time::Duration::from_secs(30)));
+    let status = status.expect("the server exits while its sync waits on the API");
+    assert!(status.success(), "{status:?}");
+}
+
+/// `GET /api/v1/sources` until `done` holds of it (at most 10 s); the
+/// last answer.
+async fn sources_when(url: &str, done: impl Fn(&Value) -> bool) -> Value {
     let client = reqwest::Client::new();
-    let mut running = false;
+    let mut sources = Value::Null;
     for _ in 0..100 {
-        let sources: Value = client
-            .get(format!("{}/api/v1/sources", served.url))
+        sources = client
+            .get(format!("{url}/api/v1/sources"))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        if sources[0]["running"] == true {
-            running = true;
+        if done(&sources) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(running, "the scheduled sync started");
-    let status =
-        tokio::task::block_in_place(|| served.stop_within(std::time::Duration::from_secs(30)));
-    let status = status.expect("the server exits while its sync waits on the API");
-    assert!(status.success(), "{status:?}");
+    sources
 }
 
 fn github_source(uri: &str, extra: &str) -> String {

@@ -1362,6 +1362,20 @@ mod documented_api {
         config(&mock.uri(), env, &["acme/shop"])
     }
 
+    /// The pull request `number` among the synced events.
+    fn synced_pr(
+        batches: &[flowmeter_connector::SyncBatch],
+        number: u64,
+    ) -> Option<flowmeter_model::PullRequest> {
+        batches
+            .iter()
+            .flat_map(|b| b.events.iter())
+            .find_map(|e| match e {
+                Event::PullRequest(p) if p.number == number as i64 => Some(p.clone()),
+                _ => None,
+            })
+    }
+
     fn count<F: Fn(&Event) -> bool>(batches: &[flowmeter_connector::SyncBatch], f: F) -> usize {
         batches
             .iter()
@@ -1427,14 +1441,7 @@ mod documented_api {
         let batches = run_to_completion(&mut c, &since_2024(), None)
             .await
             .unwrap();
-        let pr = batches
-            .iter()
-            .flat_map(|b| b.events.iter())
-            .find_map(|e| match e {
-                Event::PullRequest(p) if p.number == number as i64 => Some(p.clone()),
-                _ => None,
-            })
-            .expect("the long pull request is synced");
+        let pr = synced_pr(&batches, number).expect("the long pull request is synced");
         assert_eq!(pr.commits.as_ref().map(Vec::len), Some(230));
         assert_eq!(
             pr.first_commit_at,
@@ -1466,14 +1473,7 @@ mod documented_api {
         let batches = run_to_completion(&mut c, &since_2024(), None)
             .await
             .unwrap();
-        let pr = batches
-            .iter()
-            .flat_map(|b| b.events.iter())
-            .find_map(|e| match e {
-                Event::PullRequest(p) if p.number == number as i64 => Some(p.clone()),
-                _ => None,
-            })
-            .expect("the pull request is synced");
+        let pr = synced_pr(&batches, number).expect("the pull request is synced");
         assert_eq!(pr.labels.len(), 130);
         assert_eq!(pr.labels.last().map(String::as_str), Some("bug"));
     }
