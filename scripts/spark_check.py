@@ -39,12 +39,13 @@ prepared parameters, exactly as flowmeter does): a control that separates
 Window, filters and `--by` default to the expect JSON's own; given ones must
 agree with it (otherwise the comparison would be meaningless).
 
+`coverage.services_without_team` runs queries/metrics/services_without_team.sql
+over a `team_claims` view built from the config's teams (with `--config`),
+as lib.rs set_team_claims builds it.
+
 Not compared (no translation needed, but no query file either):
-- `coverage.services_without_team`: computed in Rust (`services_without_team`
-  in crates/analysis/src/lib.rs) from a query embedded in the Rust source,
-  not in queries/metrics/; moving it to a SQL file would let this check cover
-  it. Any field of the expect JSON this script does not know is listed as
-  not compared, and does not fail the check.
+- Any field of the expect JSON this script does not know is listed as not
+  compared, and does not fail the check.
 - `--by service|team|repo`: the group keys come from queries embedded in
   Rust (`group_keys`); only `--by week` (keys from the window) is supported.
 
@@ -182,9 +183,7 @@ METRIC_QUERIES = [
 ]
 
 # Fields of the expect JSON this check cannot compute, and why.
-NOT_COMPARED = {
-    "coverage.services_without_team": "query embedded in Rust (lib.rs services_without_team), not in queries/metrics/",
-}
+NOT_COMPARED = {}
 
 LAKE_FORMAT = "flowmeter-lake"
 LAKE_VERSION = 1
@@ -763,6 +762,9 @@ class Spark:
         self.per_query[label.split(" ")[0]] = self.per_query.get(label.split(" ")[0], 0.0) + spent
         return df.columns, rows
 
+    def rows(self, sql: str, params: list[str], label: str) -> list[tuple]:
+        return [tuple(r) for r in self.execute(sql, params, label)[1]]
+
     def run(self, sql: str, params: list[str], label: str, expect: int = 1):
         """The result rows as dicts; `expect` rows (one per metric window)."""
         names, rows = self.execute(sql, params, label)
@@ -815,6 +817,13 @@ class DuckLake:
     def execute(self, sql: str, params: list[str], label: str):
         return self.run(sql, params, label, fetch=False)
 
+    def rows(self, sql: str, params: list[str], label: str) -> list[tuple]:
+        k = param_count(sql)
+        t0 = time.perf_counter()
+        rows = (self.con.execute(sql, params[:k]) if k else self.con.execute(sql)).fetchall()
+        self.query_seconds += time.perf_counter() - t0
+        return rows
+
 
 def apply_scope(engine, filters: dict, teams: dict) -> None:
     for stmt in split_statements(scope_sql(filters, teams)):
@@ -833,7 +842,12 @@ def load_queries(qdir: Path) -> dict[str, str]:
         if not path.is_file():
             raise UsageError(f"{path} is missing")
         out[name] = path.read_text()
-    extra = sorted(p.stem for p in qdir.glob("*.sql") if p.stem not in METRIC_QUERIES)
+    out_teams = qdir / "services_without_team.sql"
+    if not out_teams.is_file():
+        raise UsageError(f"{out_teams} is missing")
+    out["services_without_team"] = out_teams.read_text()
+    extra = sorted(p.stem for p in qdir.glob("*.sql")
+                   if p.stem not in METRIC_QUERIES and p.stem != "services_without_team")
     if extra:
         say(f"note: {', '.join(extra)} in {qdir} not run (not among lib.rs's metric queries)")
     return out
@@ -853,7 +867,31 @@ def windows_sql(windows: list[Window]) -> str:
     return "CREATE OR REPLACE TEMP VIEW metric_windows AS " + " UNION ALL ".join(rows)
 
 
-def metric_sets(engine, queries: dict[str, str], windows: list[Window]) -> list[dict]:
+def team_claims_sql(teams: dict) -> str:
+    """`team_claims` (service, repo, since, until) as lib.rs set_team_claims
+    fills it: every team's services and repos, a dated member's with its
+    period."""
+    def ts(v):
+        return "CAST(NULL AS TIMESTAMP)" if v is None else f"CAST({sql_quote(naive_display(parse_time(str(v))))} AS TIMESTAMP)"
+
+    rows = []
+    for team in teams.values():
+        parts = [(team.get("services", []), team.get("repos", []), None, None)]
+        parts += [(m.get("services", []), m.get("repos", []), m.get("since"), m.get("until"))
+                  for m in team.get("members", [])]
+        for services, repos, since, until in parts:
+            for s in services:
+                rows.append((f"CAST({sql_quote(s)} AS VARCHAR)", "CAST(NULL AS VARCHAR)", ts(since), ts(until)))
+            for r in repos:
+                rows.append(("CAST(NULL AS VARCHAR)", f"CAST({sql_quote(r)} AS VARCHAR)", ts(since), ts(until)))
+    where = ""
+    if not rows:
+        rows, where = [("CAST(NULL AS VARCHAR)",) * 2 + ("CAST(NULL AS TIMESTAMP)",) * 2], " WHERE FALSE"
+    selects = [f"SELECT {a} AS service, {b} AS repo, {c} AS since, {d} AS until{where}" for a, b, c, d in rows]
+    return "CREATE OR REPLACE TEMP VIEW team_claims AS " + " UNION ALL ".join(selects)
+
+
+def metric_sets(engine, queries: dict[str, str], windows: list[Window], teams: dict | None = None) -> list[dict]:
     """The metric sets of `windows` in one pass (each query runs once,
     grouped by window), as lib.rs metric_sets does."""
     engine.execute(windows_sql(windows), [], "metric_windows")
@@ -861,10 +899,19 @@ def metric_sets(engine, queries: dict[str, str], windows: list[Window]) -> list[
     params = [min(w.since for w in windows), max(w.until for w in windows)]
     params = [naive_display(t) for t in params]
     label = windows[0].label() if len(windows) == 1 else f"{len(windows)} windows"
-    per_query = {name: engine.run(sql, params, f"{name} {label}", expect=len(windows)) for name, sql in queries.items()}
-    return [
-        metric_set({name: rows[i] for name, rows in per_query.items()}, w) for i, w in enumerate(windows)
-    ]
+    per_query = {
+        name: engine.run(queries[name], params, f"{name} {label}", expect=len(windows)) for name in METRIC_QUERIES
+    }
+    unclaimed = [[] for _ in windows]
+    if teams:
+        engine.execute(team_claims_sql(teams), [], "team_claims")
+        sql = queries["services_without_team"]
+        for bucket, service in engine.rows(sql, params, f"services_without_team {label}"):
+            unclaimed[int(bucket)].append(service)
+    sets = [metric_set({name: rows[i] for name, rows in per_query.items()}, w) for i, w in enumerate(windows)]
+    for s, services in zip(sets, unclaimed):
+        s["coverage"]["services_without_team"] = services
+    return sets
 
 
 def metric_set(rows: dict[str, dict], window: Window) -> dict:
@@ -1029,10 +1076,10 @@ def compute(engine, queries, window: Window, filters: dict, teams: dict, by: str
     if by == "week":
         top["by"] = "week"
         weeks = window.weeks()
-        sets = metric_sets(engine, queries, [w for _, w in weeks])
+        sets = metric_sets(engine, queries, [w for _, w in weeks], teams)
         top["groups"] = [{"key": key, "window": w.json(), **m} for (key, w), m in zip(weeks, sets)]
     else:
-        top.update(metric_sets(engine, queries, [window])[0])
+        top.update(metric_sets(engine, queries, [window], teams)[0])
     return top
 
 

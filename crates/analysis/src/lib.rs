@@ -420,6 +420,8 @@ mod sql {
     pub const REWORK_RATE: &str = include_str!("../../../queries/metrics/rework_rate.sql");
     pub const CYCLE_TIME: &str = include_str!("../../../queries/metrics/cycle_time.sql");
     pub const COVERAGE: &str = include_str!("../../../queries/metrics/coverage.sql");
+    pub const SERVICES_WITHOUT_TEAM: &str =
+        include_str!("../../../queries/metrics/services_without_team.sql");
 }
 
 /// A numeric row of one metric query, by column name.
@@ -467,6 +469,14 @@ fn set_windows(conn: &Connection, windows: &[Window]) -> Result<(), AnalysisErro
     })
 }
 
+/// `$1` and `$2` of the metric queries: the earliest start and the latest
+/// end of `windows` (empty strings for none).
+fn span(windows: &[Window]) -> [String; 2] {
+    let since = windows.iter().map(|w| w.since).min();
+    let until = windows.iter().map(|w| w.until).max();
+    [since, until].map(|t| t.map(|t| t.naive_utc().to_string()).unwrap_or_default())
+}
+
 /// Runs one metric query over the windows [`set_windows`] stored: one row
 /// per window, in order. `$1` and `$2`, where a query uses them, are the
 /// earliest start and the latest end.
@@ -480,13 +490,11 @@ fn run(
         query: name.to_string(),
         source,
     };
-    let since = windows.iter().map(|w| w.since).min();
-    let until = windows.iter().map(|w| w.until).max();
-    let (Some(since), Some(until)) = (since, until) else {
+    if windows.is_empty() {
         return Ok(Vec::new());
-    };
+    }
     let mut stmt = conn.prepare(sql).map_err(err)?;
-    let bounds = [since.naive_utc().to_string(), until.naive_utc().to_string()];
+    let bounds = span(windows);
     let mut rows = stmt
         .query(duckdb::params_from_iter(&bounds[..stmt.parameter_count()]))
         .map_err(err)?;
@@ -672,49 +680,84 @@ fn group_keys(
     Ok(keys)
 }
 
-/// Services with a deployment in the window (in scope) that no team claims
-/// by service or by repo.
+/// Fills `team_claims` (service, repo, since, until): every team's
+/// services and repos, a dated member's with its period.
+fn set_team_claims(conn: &Connection, config: &Config) -> Result<(), AnalysisError> {
+    let at = |t: Option<DateTime<Utc>>| match t {
+        Some(t) => format!(
+            "CAST({} AS TIMESTAMP)",
+            scope::quote(&t.naive_utc().to_string())
+        ),
+        None => "NULL".to_string(),
+    };
+    let mut rows = Vec::new();
+    for team in config.teams.values() {
+        let parts = std::iter::once((&team.services, &team.repos, None, None)).chain(
+            team.members
+                .iter()
+                .map(|m| (&m.services, &m.repos, m.since, m.until)),
+        );
+        for (services, repos, since, until) in parts {
+            for s in services {
+                rows.push(format!(
+                    "({}, NULL, {}, {})",
+                    scope::quote(s),
+                    at(since),
+                    at(until)
+                ));
+            }
+            for r in repos {
+                rows.push(format!(
+                    "(NULL, {}, {}, {})",
+                    scope::quote(r),
+                    at(since),
+                    at(until)
+                ));
+            }
+        }
+    }
+    let mut sql = "CREATE OR REPLACE TEMP TABLE team_claims (service VARCHAR, repo VARCHAR, since TIMESTAMP, until TIMESTAMP);".to_string();
+    if !rows.is_empty() {
+        sql.push_str(&format!(
+            " INSERT INTO team_claims VALUES {};",
+            rows.join(", ")
+        ));
+    }
+    conn.execute_batch(&sql)
+        .map_err(|source| AnalysisError::Query {
+            query: "team claims".into(),
+            source,
+        })
+}
+
+/// Per window, the services with a deployment in it (in scope) that no
+/// team claims (`queries/metrics/services_without_team.sql`); none when
+/// the config has no teams.
 fn services_without_team(
     conn: &Connection,
     config: &Config,
-    window: &Window,
-) -> Result<Vec<String>, AnalysisError> {
+    windows: &[Window],
+) -> Result<Vec<Vec<String>>, AnalysisError> {
+    let mut out = vec![Vec::new(); windows.len()];
     if config.teams.is_empty() {
-        return Ok(Vec::new());
+        return Ok(out);
     }
+    set_team_claims(conn, config)?;
     let err = |source| AnalysisError::Query {
-        query: "services without team".into(),
+        query: "services_without_team".into(),
         source,
     };
-    let mut stmt = conn
-        .prepare(
-            "SELECT DISTINCT service, repo FROM scope_deployments
-             WHERE finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP ORDER BY 1, 2",
-        )
-        .map_err(err)?;
+    let bounds = span(windows);
+    let mut stmt = conn.prepare(sql::SERVICES_WITHOUT_TEAM).map_err(err)?;
     let rows = stmt
-        .query_map(
-            [
-                window.since.naive_utc().to_string(),
-                window.until.naive_utc().to_string(),
-            ],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
-        )
+        .query_map(duckdb::params_from_iter(&bounds), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
         .map_err(err)?;
-    let mut out: Vec<String> = Vec::new();
     for row in rows {
-        let (service, repo) = row.map_err(err)?;
-        let owns = |services: &[String], repos: &[String]| {
-            services.contains(&service) || repo.as_ref().is_some_and(|r| repos.contains(r))
-        };
-        let claimed = config.teams.values().any(|t| {
-            owns(&t.services, &t.repos)
-                || t.members
-                    .iter()
-                    .any(|m| m.overlaps(window.since, window.until) && owns(&m.services, &m.repos))
-        });
-        if !claimed && !out.contains(&service) {
-            out.push(service);
+        let (bucket, service) = row.map_err(err)?;
+        if let Some(list) = usize::try_from(bucket).ok().and_then(|b| out.get_mut(b)) {
+            list.push(service);
         }
     }
     Ok(out)
@@ -848,6 +891,7 @@ fn metric_sets(
             rows
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let mut without_team = services_without_team(conn, config, windows)?.into_iter();
     let mut sets = Vec::with_capacity(windows.len());
     for window in windows {
         let mut rows = per_query
@@ -864,8 +908,8 @@ fn metric_sets(
             ct: next(),
             cov: next(),
         };
-        let without_team = services_without_team(conn, config, window)?;
-        sets.push(metric_set(config, window, known, q, without_team));
+        let unclaimed = without_team.next().unwrap_or_default();
+        sets.push(metric_set(config, window, known, q, unclaimed));
     }
     Ok(sets)
 }

@@ -19,7 +19,7 @@ use flowmeter_config::{Config, PrTeam, Team};
 
 use crate::{AnalysisError, Filters};
 
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

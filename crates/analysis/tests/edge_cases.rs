@@ -492,6 +492,42 @@ fn coverage_names_the_gaps_behind_the_numbers() {
     assert!(c.services_without_team.is_empty());
 }
 
+/// A dated member's claim counts for the weeks it overlaps: `web` belongs
+/// to `pay` until 9 March, so from the week after it has no team; a team
+/// can also claim a whole repository.
+#[test]
+fn a_service_is_without_a_team_only_outside_its_members_periods() {
+    let config = Config::parse(
+        "[teams.pay]\nservices = [\"billing\"]\n\
+         [[teams.pay.members]]\nservices = [\"web\"]\nuntil = \"2026-03-09\"\n\
+         [teams.core]\nrepos = [\"acme/core\"]\n",
+        "t",
+    )
+    .unwrap();
+    let mut core = dep("c1", "api", "c", "2026-03-11T00:00:00Z");
+    core["repo"] = json!("acme/core");
+    let s = store(&[
+        dep("w1", "web", "a", "2026-03-03T12:00:00Z"),
+        dep("w2", "web", "b", "2026-03-10T12:00:00Z"),
+        dep("b1", "billing", "d", "2026-03-04T00:00:00Z"),
+        core,
+    ]);
+    let g = compute_grouped(
+        s.conn(),
+        &config,
+        Window::new(t(SINCE), t("2026-03-16T00:00:00Z")).unwrap(),
+        &Filters::default(),
+        GroupBy::Week,
+    )
+    .unwrap();
+    let unclaimed: Vec<Vec<String>> = g
+        .groups
+        .iter()
+        .map(|g| g.metrics.coverage.services_without_team.clone())
+        .collect();
+    assert_eq!(unclaimed, vec![vec![], vec!["web".to_string()]]);
+}
+
 /// A pull request recovered from git history (as the git connector writes
 /// it) cannot know when it was opened or reviewed: those stages are null,
 /// not 0, and shares, bottleneck and flow efficiency rest on the others.
