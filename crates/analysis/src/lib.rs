@@ -541,6 +541,18 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
+/// What every computation does first: learns what the store's sources can
+/// know, and makes the scope views of `filters`.
+fn prepare(conn: &Connection, config: &Config, filters: &Filters) -> Result<Known, AnalysisError> {
+    let t0 = std::time::Instant::now();
+    let known = Known::of(conn, config)?;
+    flowmeter_store::timing::phase("metrics: known sources", t0);
+    let t0 = std::time::Instant::now();
+    scope::apply(conn, config, filters)?;
+    flowmeter_store::timing::phase("metrics: scope", t0);
+    Ok(known)
+}
+
 /// Computes every metric for one window and one scope.
 pub fn compute(
     conn: &Connection,
@@ -548,12 +560,7 @@ pub fn compute(
     window: Window,
     filters: &Filters,
 ) -> Result<Metrics, AnalysisError> {
-    let t0 = std::time::Instant::now();
-    let known = Known::of(conn, config)?;
-    flowmeter_store::timing::phase("metrics: known sources", t0);
-    let t0 = std::time::Instant::now();
-    scope::apply(conn, config, filters)?;
-    flowmeter_store::timing::phase("metrics: scope", t0);
+    let known = prepare(conn, config, filters)?;
     Ok(Metrics {
         version: 1,
         window,
@@ -575,24 +582,22 @@ pub fn compute_grouped(
     if by == GroupBy::Week {
         return Ok(compute_series(conn, config, window, &[], filters)?.0);
     }
-    let known = Known::of(conn, config)?;
+    // One pass per group: each has its own scope.
     let mut groups = Vec::new();
-    {
-        for key in group_keys(conn, config, by)? {
-            let mut f = filters.clone();
-            match by {
-                GroupBy::Service => f.service = Some(key.clone()),
-                GroupBy::Team => f.team = Some(key.clone()),
-                GroupBy::Repo => f.repo = Some(key.clone()),
-                GroupBy::Week => unreachable!(),
-            }
-            scope::apply(conn, config, &f)?;
-            groups.push(Group {
-                key,
-                window: None,
-                metrics: one_metric_set(conn, config, &window, known)?,
-            });
+    for key in group_keys(conn, config, by)? {
+        let mut f = filters.clone();
+        match by {
+            GroupBy::Service => f.service = Some(key.clone()),
+            GroupBy::Team => f.team = Some(key.clone()),
+            GroupBy::Repo => f.repo = Some(key.clone()),
+            GroupBy::Week => unreachable!("answered by compute_series above"),
         }
+        let known = prepare(conn, config, &f)?;
+        groups.push(Group {
+            key,
+            window: None,
+            metrics: one_metric_set(conn, config, &window, known)?,
+        });
     }
     Ok(Grouped {
         version: 1,
@@ -613,8 +618,7 @@ pub fn compute_series(
     windows: &[Window],
     filters: &Filters,
 ) -> Result<(Grouped, Vec<Metrics>), AnalysisError> {
-    let known = Known::of(conn, config)?;
-    scope::apply(conn, config, filters)?;
+    let known = prepare(conn, config, filters)?;
     let (keys, weeks): (Vec<String>, Vec<Window>) = series.weeks().into_iter().unzip();
     let all: Vec<Window> = weeks.iter().chain(windows).copied().collect();
     let mut sets = metric_sets(conn, config, &all, known)?;
