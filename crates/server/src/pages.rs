@@ -175,14 +175,16 @@ pub async fn report(
     let q = q?.0;
     let generation = s.writes.generation();
     let uri = uri.to_string();
-    if let Some(c) = s.pages.get(&uri, generation, s.settings.page_max_age) {
-        let page = if c.generation == generation {
-            c.page
-        } else {
-            as_of(c.page, &c.computed, generation - c.generation)
-        };
+    if let Some(page) = cached(&s, &uri, generation) {
         return Ok(Html(page).into_response());
     }
+    let turn = s.pages.turn(&uri);
+    let _computing = turn.lock().await;
+    if let Some(page) = cached(&s, &uri, generation) {
+        return Ok(Html(page).into_response());
+    }
+    // What this computation reflects at least (writes counted before it).
+    let generation = s.writes.generation();
     let links = Links {
         nav: nav(&s, &q),
         explain: "/explain/".into(),
@@ -205,6 +207,17 @@ pub async fn report(
         .await?;
     s.pages.put(&uri, generation, rendered.page.clone());
     Ok(Html(rendered.page).into_response())
+}
+
+/// The cached page for a request that arrived at `generation`: current,
+/// or young enough (`[serve] page_max_age`) and marked as such.
+fn cached(s: &State, uri: &str, generation: usize) -> Option<String> {
+    let c = s.pages.get(uri, generation, s.settings.page_max_age)?;
+    Some(if c.generation >= generation {
+        c.page
+    } else {
+        as_of(c.page, &c.computed, generation - c.generation)
+    })
 }
 
 /// A page computed before the latest writes (`[serve] page_max_age`), with

@@ -148,6 +148,8 @@ pub struct Shared {
 #[derive(Default)]
 pub struct PageCache {
     pages: Mutex<std::collections::HashMap<String, Cached>>,
+    /// One computation per page at a time (the others wait and take it).
+    computing: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A rendered page and when it was computed.
@@ -169,7 +171,8 @@ impl PageCache {
         format!("{}|{uri}", chrono::Utc::now().date_naive())
     }
 
-    /// The page of `uri` computed at `generation`, or one computed at most
+    /// The page of `uri` computed at `generation` or later (current for a
+    /// request that arrived at `generation`), or one computed at most
     /// `max_age` ago (a stale page: its generation is older).
     pub fn get(
         &self,
@@ -180,14 +183,32 @@ impl PageCache {
         let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
         pages
             .get(&Self::key(uri))
-            .filter(|c| c.generation == generation || c.at.elapsed() <= max_age)
+            .filter(|c| c.generation >= generation || c.at.elapsed() <= max_age)
             .cloned()
+    }
+
+    /// The lock whose holder computes `uri`'s page: requests for the same
+    /// page while it is computed wait for that one instead of computing it
+    /// again beside it (under writes, every request would otherwise
+    /// recompute, and they would share the CPU).
+    pub fn turn(&self, uri: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut computing = self.computing.lock().unwrap_or_else(|p| p.into_inner());
+        if computing.len() >= CACHED_PAGES {
+            computing.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        computing.entry(Self::key(uri)).or_default().clone()
     }
 
     pub fn put(&self, uri: &str, generation: usize, page: String) {
         let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        if pages
+            .get(&Self::key(uri))
+            .is_some_and(|c| c.generation > generation)
+        {
+            return; // a later computation got there first
+        }
         if pages.len() >= CACHED_PAGES {
-            pages.retain(|_, c| c.generation == generation);
+            pages.retain(|_, c| c.generation >= generation);
             if pages.len() >= CACHED_PAGES {
                 pages.clear();
             }
@@ -203,3 +224,34 @@ impl PageCache {
 }
 
 pub type State = Arc<Shared>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_page_is_current_for_requests_that_arrived_before_it_was_computed() {
+        let cache = PageCache::default();
+        cache.put("/weekly", 5, "five".into());
+        let current = |g| cache.get("/weekly", g, Duration::ZERO).map(|c| c.page);
+        assert_eq!(current(3).as_deref(), Some("five"));
+        assert_eq!(current(5).as_deref(), Some("five"));
+        assert_eq!(current(6), None, "a write since: recompute");
+        // A slower computation that started earlier does not replace it.
+        cache.put("/weekly", 4, "four".into());
+        assert_eq!(current(5).as_deref(), Some("five"));
+        // With a max age, the young page serves later requests too.
+        let young = cache.get("/weekly", 9, Duration::from_secs(60));
+        assert_eq!(young.map(|c| c.generation), Some(5));
+    }
+
+    #[test]
+    fn requests_for_one_page_share_one_computation() {
+        let cache = PageCache::default();
+        let a = cache.turn("/weekly");
+        let b = cache.turn("/weekly");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &cache.turn("/team")));
+    }
+}
