@@ -81,7 +81,7 @@ impl HighWater {
     /// or resumes the interrupted one.
     pub fn pager(&mut self, since: Timestamp) -> Pager<'_> {
         let lower = self.mark.unwrap_or(since);
-        let pass = self.pass.take().unwrap_or(Pass {
+        let pass = self.pass.clone().unwrap_or(Pass {
             lower,
             next: None,
             part: 0,
@@ -244,6 +244,19 @@ mod tests {
         assert_eq!(p.lower(), at(5));
         assert!(!p.is_new(at(5), "a") && p.is_new(at(5), "c") && p.is_new(at(6), "a"));
         assert!(!p.is_new(at(4), "d"));
+    }
+
+    #[test]
+    fn a_page_given_up_leaves_the_cursor_as_it_was() {
+        let mut w = HighWater::default();
+        let mut p = w.pager(at(1));
+        p.see(at(5), "a");
+        assert!(!p.turn(Some("page2".into())));
+        let before = w.clone();
+        let mut p = w.pager(at(1));
+        p.see(at(7), "b");
+        drop(p); // the request for this page failed
+        assert_eq!(w, before);
     }
 
     #[test]
