@@ -702,18 +702,16 @@ fn set_team_claims(conn: &Connection, config: &Config) -> Result<(), AnalysisErr
                 .map(|m| (&m.services, &m.repos, m.since, m.until)),
         );
         for (services, repos, since, until) in parts {
-            for s in services {
+            let text = |v: Option<&String>| v.map_or("NULL".to_string(), |v| scope::quote(v));
+            let claims = services
+                .iter()
+                .map(|s| (Some(s), None))
+                .chain(repos.iter().map(|r| (None, Some(r))));
+            for (service, repo) in claims {
                 rows.push(format!(
-                    "({}, NULL, {}, {})",
-                    scope::quote(s),
-                    at(since),
-                    at(until)
-                ));
-            }
-            for r in repos {
-                rows.push(format!(
-                    "(NULL, {}, {}, {})",
-                    scope::quote(r),
+                    "({}, {}, {}, {})",
+                    text(service),
+                    text(repo),
                     at(since),
                     at(until)
                 ));
