@@ -281,13 +281,17 @@ pub struct Stages {
     pub deploy: Stage,
 }
 
+/// The value-stream stages of a pull request, in flow order.
+pub const STAGES: [&str; 4] = ["coding", "pickup", "review", "deploy"];
+
 impl Stages {
     pub fn iter(&self) -> [(&'static str, &Stage); 4] {
+        let [coding, pickup, review, deploy] = STAGES;
         [
-            ("coding", &self.coding),
-            ("pickup", &self.pickup),
-            ("review", &self.review),
-            ("deploy", &self.deploy),
+            (coding, &self.coding),
+            (pickup, &self.pickup),
+            (review, &self.review),
+            (deploy, &self.deploy),
         ]
     }
 }
@@ -582,7 +586,9 @@ pub fn compute_grouped(
     if by == GroupBy::Week {
         return Ok(compute_series(conn, config, window, &[], filters)?.0);
     }
-    // One pass per group: each has its own scope.
+    // One pass per group: each has its own scope (what the sources can
+    // know is store-wide: asked once).
+    let known = Known::of(conn, config)?;
     let mut groups = Vec::new();
     for key in group_keys(conn, config, by)? {
         let mut f = filters.clone();
@@ -592,7 +598,7 @@ pub fn compute_grouped(
             GroupBy::Repo => f.repo = Some(key.clone()),
             GroupBy::Week => unreachable!("answered by compute_series above"),
         }
-        let known = prepare(conn, config, &f)?;
+        scope::apply(conn, config, &f)?;
         groups.push(Group {
             key,
             window: None,
@@ -1016,7 +1022,7 @@ fn metric_set(
         change: None,
     };
 
-    let sums: Vec<f64> = ["coding", "pickup", "review", "deploy"]
+    let sums: Vec<f64> = STAGES
         .iter()
         .map(|s| ct.f(&format!("{s}_sum")).unwrap_or(0.0))
         .collect();
@@ -1030,10 +1036,10 @@ fn metric_set(
         change: None,
     };
     let stages = Stages {
-        coding: stage("coding", sums[0]),
-        pickup: stage("pickup", sums[1]),
-        review: stage("review", sums[2]),
-        deploy: stage("deploy", sums[3]),
+        coding: stage(STAGES[0], sums[0]),
+        pickup: stage(STAGES[1], sums[1]),
+        review: stage(STAGES[2], sums[2]),
+        deploy: stage(STAGES[3], sums[3]),
     };
     // Ties go to the earlier stage, in flow order.
     let bottleneck = (total > 0.0).then(|| {
@@ -1043,7 +1049,7 @@ fn metric_set(
                 best = i;
             }
         }
-        ["coding", "pickup", "review", "deploy"][best]
+        STAGES[best]
     });
     let cycle_sum = ct.f("cycle_sum");
     let cycle_time = CycleTime {

@@ -33,11 +33,12 @@ pub struct WorkingStages {
 impl WorkingStages {
     /// The four stages, in flow order.
     pub fn stages(&self) -> [(&'static str, &Percentiles); 4] {
+        let [coding, pickup, review, deploy] = crate::STAGES;
         [
-            ("coding", &self.coding),
-            ("pickup", &self.pickup),
-            ("review", &self.review),
-            ("deploy", &self.deploy),
+            (coding, &self.coding),
+            (pickup, &self.pickup),
+            (review, &self.review),
+            (deploy, &self.deploy),
         ]
     }
 }
@@ -125,7 +126,8 @@ pub fn stages(
         .map_err(err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(err)?;
-    let names = ["coding", "pickup", "review", "deploy", "cycle"];
+    let [coding, pickup, review, deploy] = crate::STAGES;
+    let names = [coding, pickup, review, deploy, "cycle"];
     let columns: Vec<Column> = names
         .iter()
         .enumerate()

@@ -378,7 +378,7 @@ fn key_charts(series: &Grouped, prefix: &str) -> Vec<(String, String)> {
 
 fn stage_chart(series: &Grouped, name: String, title: &str) -> (String, String) {
     let weeks = week_labels(series);
-    let stages: Vec<(&str, Vec<f64>)> = ["coding", "pickup", "review", "deploy"]
+    let stages: Vec<(&str, Vec<f64>)> = flowmeter_analysis::STAGES
         .into_iter()
         .enumerate()
         .map(|(i, stage)| {

@@ -58,7 +58,7 @@ pub fn metrics_text(m: &Metrics) -> String {
         let keys = flowmeter_analysis::digest::headline_values(&m.metrics)
             .into_iter()
             .map(|(k, _)| k)
-            .chain(["coding", "pickup", "review", "deploy"]);
+            .chain(flowmeter_analysis::STAGES);
         for key in keys {
             if let Some(c) = flowmeter_analysis::delta::of(&m.metrics, key) {
                 let unit = flowmeter_analysis::delta::unit(key);
