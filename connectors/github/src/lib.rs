@@ -34,7 +34,6 @@ pub mod graphql;
 pub mod map;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use flowmeter_connector::fields::percent_encode as enc;
@@ -175,16 +174,12 @@ impl GitHubConnector {
     /// (`token_env`, default `GITHUB_TOKEN` then `GH_TOKEN`). No request is
     /// sent until the first [`Connector::next_batch`].
     pub fn new(config: GitHubConfig) -> Result<Self, ConnectorError> {
-        let name = config.source_name();
+        let name = config.source_name().to_string();
         let cfg_err = |message: String| ConnectorError::Config {
             source_name: name.clone(),
             message,
         };
-        if let Some(t) = &config.source_type {
-            if t != "github" {
-                return Err(cfg_err(format!("`type = \"{t}\"` is not a GitHub source")));
-            }
-        }
+        config.check_kind()?;
         let deployments = DeploymentSource::parse(&config.deployments).ok_or_else(|| {
             cfg_err(format!(
                 "`deployments = \"{}\"` is not one of \"deployments\", \"releases\", \"tags:GLOB\", \"workflow:FILE\"",
@@ -244,9 +239,9 @@ impl GitHubConnector {
                 ))
             }
             None => {
-                let vars: Vec<&str> = match &config.token_env {
-                    Some(v) => vec![v.as_str()],
-                    None => vec!["GITHUB_TOKEN", "GH_TOKEN"],
+                let vars: Vec<&str> = match config.token_env.as_str() {
+                    "GITHUB_TOKEN" => vec!["GITHUB_TOKEN", "GH_TOKEN"],
+                    v => vec![v],
                 };
                 let (token, token_env) = token_from_env(&vars).map_err(|e| e.with_source(&name))?;
                 (
@@ -259,13 +254,12 @@ impl GitHubConnector {
                 )
             }
         };
-        let mut http_cfg = http_cfg
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", "2022-11-28")
-            .base_delay(Duration::from_millis(config.retry_base_ms))
-            .max_attempts(config.max_retries + 1);
-        http_cfg.max_rate_limit_wait = Duration::from_secs(config.max_wait_secs);
-        let http = HttpClient::new(http_cfg)?;
+        let http = HttpClient::new(
+            http_cfg
+                .header("accept", "application/vnd.github+json")
+                .header("x-github-api-version", "2022-11-28")
+                .retry(config.retry()),
+        )?;
 
         Ok(GitHubConnector {
             name,

@@ -31,7 +31,7 @@ fn config(base: &str, env: &str, repos: &[&str]) -> GitHubConfig {
     std::env::set_var(env, SECRET);
     GitHubConfig {
         api_url: base.to_string(),
-        token_env: Some(env.to_string()),
+        token_env: env.to_string(),
         repos: repos.iter().map(|r| r.to_string()).collect(),
         retry_base_ms: 1,
         max_retries: 3,
@@ -1260,7 +1260,7 @@ async fn config_errors_are_clear() {
     let e = GitHubConnector::new(cfg).unwrap_err().to_string();
     assert!(e.contains("`web`"), "{e}");
     let mut cfg = config("http://127.0.0.1:1", "GH_TEST_CFG", &["acme/web"]);
-    cfg.token_env = Some("GH_TEST_NO_TOKEN".into());
+    cfg.token_env = "GH_TEST_NO_TOKEN".into();
     let e = GitHubConnector::new(cfg).unwrap_err().to_string();
     assert!(
         e.starts_with("github:") && e.contains("GH_TEST_NO_TOKEN"),

@@ -25,7 +25,6 @@
 //! shared HTTP layer's (`RateLimit-*`, `Retry-After`, 5xx backoff).
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
 
 use chrono::SecondsFormat;
 use flowmeter_connector::fields::{first_line, id, percent_encode as encode, text, ts};
@@ -39,78 +38,26 @@ use flowmeter_model::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// A GitLab source.
-///
-/// ```toml
-/// [[sources]]
-/// type = "gitlab"
-/// api_url = "https://gitlab.com/api/v4"   # self-managed: https://HOST/api/v4
-/// token_env = "GITLAB_TOKEN"              # sent as PRIVATE-TOKEN
-/// projects = ["acme/web"]                 # or group = "acme"
-/// ```
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct GitLabConfig {
-    /// Always `"gitlab"`; accepted so the `[[sources]]` table can be passed as is.
-    #[serde(rename = "type", default)]
-    pub source_type: Option<String>,
-    /// The source name records and cursors are stored under (default `gitlab`).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The REST API base: `https://gitlab.com/api/v4` (default) or
-    /// `https://HOST/api/v4` for a self-managed instance.
-    #[serde(default = "default_api_url")]
-    pub api_url: String,
-    /// The environment variable holding a token with `read_api` scope
-    /// (default `GITLAB_TOKEN`); sent as `PRIVATE-TOKEN`, never printed.
-    #[serde(default = "default_token_env")]
-    pub token_env: String,
-    /// Projects by path (`group/subgroup/project`).
-    #[serde(default)]
-    pub projects: Vec<String>,
-    /// A group whose projects (with its subgroups') are all synced.
-    #[serde(default)]
-    pub group: Option<String>,
-    /// With `group`: include subgroups (default true).
-    #[serde(default = "yes")]
-    pub include_subgroups: bool,
-    /// Retries of a failed request (5xx, 429) before giving up (default 5).
-    #[serde(default = "default_max_retries")]
-    pub max_retries: u32,
-    /// First backoff delay in milliseconds (default 1000, doubled each retry).
-    #[serde(default = "default_retry_base_ms")]
-    pub retry_base_ms: u64,
-}
-
-fn default_api_url() -> String {
-    "https://gitlab.com/api/v4".into()
-}
-fn default_token_env() -> String {
-    "GITLAB_TOKEN".into()
-}
-fn yes() -> bool {
-    true
-}
-fn default_max_retries() -> u32 {
-    5
-}
-fn default_retry_base_ms() -> u64 {
-    1000
-}
-
-impl Default for GitLabConfig {
-    fn default() -> Self {
-        GitLabConfig {
-            source_type: None,
-            name: None,
-            api_url: default_api_url(),
-            token_env: default_token_env(),
-            projects: Vec::new(),
-            group: None,
-            include_subgroups: true,
-            max_retries: default_max_retries(),
-            retry_base_ms: default_retry_base_ms(),
-        }
+flowmeter_connector::source_config! {
+    /// A GitLab source.
+    ///
+    /// ```toml
+    /// [[sources]]
+    /// type = "gitlab"
+    /// api_url = "https://gitlab.com/api/v4"   # self-managed: https://HOST/api/v4
+    /// token_env = "GITLAB_TOKEN"              # sent as PRIVATE-TOKEN
+    /// projects = ["acme/web"]                 # or group = "acme"
+    /// ```
+    pub struct GitLabConfig {
+        kind: "gitlab",
+        api_url: "https://gitlab.com/api/v4", "`https://HOST/api/v4` for a self-managed instance.",
+        token_env: "GITLAB_TOKEN", "a token with `read_api` scope (sent as `PRIVATE-TOKEN`)",
+        /// Projects by path (`group/subgroup/project`).
+        pub projects: Vec<String> = Vec::new(),
+        /// A group whose projects (with its subgroups') are all synced.
+        pub group: Option<String> = None,
+        /// With `group`: include subgroups (default true).
+        pub include_subgroups: bool = true,
     }
 }
 
@@ -232,16 +179,12 @@ impl std::fmt::Debug for GitLabConnector {
 impl GitLabConnector {
     /// Validates `config` and reads the token from `token_env`.
     pub fn new(config: GitLabConfig) -> Result<Self, ConnectorError> {
-        let name = config.name.clone().unwrap_or_else(|| "gitlab".into());
+        let name = config.source_name().to_string();
         let cfg_err = |message: String| ConnectorError::Config {
             source_name: name.clone(),
             message,
         };
-        if let Some(t) = &config.source_type {
-            if t != "gitlab" {
-                return Err(cfg_err(format!("`type = \"{t}\"` is not a GitLab source")));
-            }
-        }
+        config.check_kind()?;
         if config.projects.is_empty() && config.group.is_none() {
             return Err(cfg_err(
                 "set `projects = [\"group/project\", ...]` or `group = \"NAME\"`".into(),
@@ -255,8 +198,7 @@ impl GitLabConnector {
                 format!("{}/", config.api_url.trim_end_matches('/')),
             )
             .auth("private-token", &token, token_env)?
-            .base_delay(Duration::from_millis(config.retry_base_ms))
-            .max_attempts(config.max_retries + 1),
+            .retry(config.retry()),
         )?;
         Ok(GitLabConnector {
             config,

@@ -28,96 +28,47 @@
 //! skipped with a note. Syncing (windows, open incidents, cursor) is the
 //! shared [`flowmeter_connector::incident`] driver's.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use flowmeter_connector::fields::{text, ts};
 
 use flowmeter_connector::incident::{IncidentApi, IncidentConnector, IncidentTool, Tool};
 use flowmeter_connector::ConnectorError;
 use flowmeter_model::{Extra, Incident};
-use serde::Deserialize;
 use serde_json::Value;
 
 /// Incidents per page (incident.io allows up to 250).
 const PAGE_SIZE: u32 = 250;
 
-/// `[[sources]]` entry with `type = "incidentio"`.
-///
-/// ```toml
-/// [[sources]]
-/// type = "incidentio"
-/// token_env = "INCIDENT_IO_API_KEY"
-/// services_field = "Affected services"
-/// [sources.service_map]
-/// "Payments API" = "payments"
-/// ```
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct IncidentIoConfig {
-    /// Source name stored with every incident; default `incidentio`.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// API base URL (default `https://api.incident.io`).
-    #[serde(default = "default_api_url")]
-    pub api_url: String,
-    /// Environment variable holding the API key (never the key itself).
-    #[serde(default = "default_token_env")]
-    pub token_env: String,
-    /// The custom field that names the affected services (a catalog-backed
-    /// or select field; matched by name, any case).
-    #[serde(default = "default_services_field")]
-    pub services_field: String,
-    /// The custom field holding the id of the deployment that caused the
-    /// incident (a text field), if your organisation records it.
-    #[serde(default = "default_deployment_field")]
-    pub deployment_field: String,
-    /// The incident timestamp that marks resolution (by name, any case).
-    #[serde(default = "default_resolved_timestamp")]
-    pub resolved_timestamp: String,
-    /// The incident timestamp that marks acknowledgement (by name).
-    #[serde(default = "default_acknowledged_timestamp")]
-    pub acknowledged_timestamp: String,
-    /// incident.io service name (or catalog entry id) -> flowmeter service.
-    #[serde(default)]
-    pub service_map: BTreeMap<String, String>,
-}
-
-fn default_api_url() -> String {
-    "https://api.incident.io".into()
-}
-fn default_token_env() -> String {
-    "INCIDENT_IO_API_KEY".into()
-}
-fn default_services_field() -> String {
-    "Affected services".into()
-}
-fn default_deployment_field() -> String {
-    "Deployment ID".into()
-}
-fn default_resolved_timestamp() -> String {
-    "Resolved at".into()
-}
-fn default_acknowledged_timestamp() -> String {
-    "Accepted at".into()
-}
-
-impl Default for IncidentIoConfig {
-    fn default() -> Self {
-        IncidentIoConfig {
-            name: None,
-            api_url: default_api_url(),
-            token_env: default_token_env(),
-            services_field: default_services_field(),
-            deployment_field: default_deployment_field(),
-            resolved_timestamp: default_resolved_timestamp(),
-            acknowledged_timestamp: default_acknowledged_timestamp(),
-            service_map: BTreeMap::new(),
-        }
+flowmeter_connector::source_config! {
+    /// `[[sources]]` entry with `type = "incidentio"`.
+    ///
+    /// ```toml
+    /// [[sources]]
+    /// type = "incidentio"
+    /// token_env = "INCIDENT_IO_API_KEY"
+    /// services_field = "Affected services"
+    /// [sources.service_map]
+    /// "Payments API" = "payments"
+    /// ```
+    pub struct IncidentIoConfig {
+        kind: "incidentio",
+        api_url: "https://api.incident.io", "",
+        token_env: "INCIDENT_IO_API_KEY", "an API key with read access to incidents",
+        service_map: "incident.io",
+        /// The custom field that names the affected services (a catalog-backed
+        /// or select field; matched by name, any case).
+        pub services_field: String = "Affected services".into(),
+        /// The custom field holding the id of the deployment that caused the
+        /// incident (a text field), if your organisation records it.
+        pub deployment_field: String = "Deployment ID".into(),
+        /// The incident timestamp that marks resolution (by name, any case).
+        pub resolved_timestamp: String = "Resolved at".into(),
+        /// The incident timestamp that marks acknowledgement (by name).
+        pub acknowledged_timestamp: String = "Accepted at".into(),
     }
 }
 
-flowmeter_connector::tool_config!(IncidentIoConfig, "incidentio");
+flowmeter_connector::tool_config!(IncidentIoConfig);
 
 /// The incident.io API, driven by the shared incident sync.
 pub struct IncidentIo {

@@ -34,80 +34,48 @@
 //! Syncing (windows, open incidents, cursor) is the shared
 //! [`flowmeter_connector::incident`] driver's.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Duration, Utc};
 use flowmeter_connector::fields::{id, text, ts};
 use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig};
 use flowmeter_connector::incident::{IncidentApi, IncidentConnector, ServiceMapper, Tool};
 use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
 use flowmeter_model::{Extra, Incident};
-use serde::Deserialize;
 use serde_json::Value;
 
 /// Work items per search page (Jira's enhanced search allows up to 100
 /// with fields).
 const PAGE_SIZE: u32 = 100;
 
-/// `[[sources]]` entry with `type = "jsm"`.
-///
-/// ```toml
-/// [[sources]]
-/// type = "jsm"
-/// site_url = "https://acme.atlassian.net"
-/// project = "ITSM"
-/// [sources.service_map]
-/// "Payments API" = "payments"
-/// ```
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct JsmConfig {
-    /// Source name stored with every incident; default `jsm`.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The Jira site, e.g. `https://acme.atlassian.net`.
-    pub site_url: String,
-    /// The service project's key, e.g. `ITSM`.
-    pub project: String,
-    /// The work item type of incidents (default `Incident`).
-    #[serde(default = "default_issue_type")]
-    pub issue_type: String,
-    /// Environment variable holding the Atlassian account's e-mail.
-    #[serde(default = "default_email_env")]
-    pub email_env: String,
-    /// Environment variable holding the account's API token (never the
-    /// token itself).
-    #[serde(default = "default_token_env")]
-    pub token_env: String,
-    /// The field naming the affected services: its name (default
-    /// `Affected services`) or id (`customfield_10041`).
-    #[serde(default = "default_services_field")]
-    pub services_field: String,
-    /// The field holding the id of the deployment that caused the incident
-    /// (name or id), if your project has one.
-    #[serde(default)]
-    pub deployment_field: Option<String>,
-    /// JSM service name -> flowmeter service.
-    #[serde(default)]
-    pub service_map: BTreeMap<String, String>,
-}
-
-fn default_issue_type() -> String {
-    "Incident".into()
-}
-fn default_email_env() -> String {
-    "JSM_EMAIL".into()
-}
-fn default_token_env() -> String {
-    "JSM_API_TOKEN".into()
-}
-fn default_services_field() -> String {
-    "Affected services".into()
-}
-
-impl JsmConfig {
-    pub fn source_name(&self) -> &str {
-        self.name.as_deref().unwrap_or("jsm")
+flowmeter_connector::source_config! {
+    /// `[[sources]]` entry with `type = "jsm"`.
+    ///
+    /// ```toml
+    /// [[sources]]
+    /// type = "jsm"
+    /// site_url = "https://acme.atlassian.net"
+    /// project = "ITSM"
+    /// [sources.service_map]
+    /// "Payments API" = "payments"
+    /// ```
+    pub struct JsmConfig {
+        kind: "jsm",
+        token_env: "JSM_API_TOKEN", "the Atlassian account's API token",
+        service_map: "JSM",
+        /// The Jira site, e.g. `https://acme.atlassian.net` (required).
+        pub site_url: String = String::new(),
+        /// The service project's key, e.g. `ITSM` (required).
+        pub project: String = String::new(),
+        /// The work item type of incidents (default `Incident`).
+        pub issue_type: String = "Incident".into(),
+        /// Environment variable holding the Atlassian account's e-mail
+        /// (default `JSM_EMAIL`).
+        pub email_env: String = "JSM_EMAIL".into(),
+        /// The field naming the affected services: its name (default
+        /// `Affected services`) or id (`customfield_10041`).
+        pub services_field: String = "Affected services".into(),
+        /// The field holding the id of the deployment that caused the incident
+        /// (name or id), if your project has one.
+        pub deployment_field: Option<String> = None,
     }
 }
 
@@ -144,18 +112,31 @@ impl JsmConnector {
         customize: impl FnOnce(HttpConfig) -> HttpConfig,
     ) -> Result<Self, ConnectorError> {
         let name = config.source_name().to_string();
-        if !config.site_url.starts_with("http") {
+        config.check_kind()?;
+        let problem = if config.site_url.is_empty() {
+            Some(
+                "set `site_url`, the Jira site's address, like `https://acme.atlassian.net`".into(),
+            )
+        } else if !config.site_url.starts_with("http") {
+            Some(format!(
+                "`site_url = \"{}\"` must be the site's address, like `https://acme.atlassian.net`",
+                config.site_url
+            ))
+        } else if config.project.is_empty() {
+            Some("set `project`, the service project's key, like `ITSM`".to_string())
+        } else {
+            None
+        };
+        if let Some(message) = problem {
             return Err(ConnectorError::Config {
                 source_name: name,
-                message: format!(
-                    "`site_url = \"{}\"` must be the site's address, like `https://acme.atlassian.net`",
-                    config.site_url
-                ),
+                message,
             });
         }
         let http = HttpConfig::new(name.clone(), config.site_url.clone())
             .basic_auth(email, token, config.token_env.clone())?
-            .header("accept", "application/json");
+            .header("accept", "application/json")
+            .retry(config.retry());
         let tool = Tool {
             http: HttpClient::new(customize(http))?,
             mapper: ServiceMapper::new("JSM", config.service_map.clone(), known_services),

@@ -14,12 +14,8 @@ const TOKEN: &str = "ATATT3xFfGF0-jsm-test-token";
 
 fn connector(mock: &JsmMock, token: &str) -> JsmConnector {
     let config = JsmConfig {
-        name: None,
         site_url: mock.uri(),
         project: "ITSM".into(),
-        issue_type: "Incident".into(),
-        email_env: "JSM_EMAIL".into(),
-        token_env: "JSM_API_TOKEN".into(),
         services_field: "customfield_10003".into(),
         deployment_field: Some("customfield_10050".into()),
         service_map: [(
@@ -27,6 +23,7 @@ fn connector(mock: &JsmMock, token: &str) -> JsmConnector {
             "checkout".to_string(),
         )]
         .into(),
+        ..Default::default()
     };
     JsmConnector::with_credentials(config, vec![], EMAIL, token, |h| {
         h.base_delay(std::time::Duration::from_millis(2))

@@ -48,57 +48,25 @@ use flowmeter_connector::fields::ts;
 use flowmeter_connector::incident::{IncidentApi, IncidentConnector, IncidentTool, Tool};
 use flowmeter_connector::ConnectorError;
 use flowmeter_model::{Extra, Incident};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Page size (Opsgenie's maximum is 100).
 const PAGE_LIMIT: u64 = 100;
 
-/// `[[sources]]` entry with `type = "opsgenie"`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct OpsgenieConfig {
-    /// Source name stored with every incident; default `opsgenie`.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// REST API base URL; `https://api.eu.opsgenie.com` for EU accounts.
-    #[serde(default = "default_api_url")]
-    pub api_url: String,
-    /// Environment variable holding the API key (never put the key itself
-    /// in the configuration file).
-    #[serde(default = "default_token_env")]
-    pub token_env: String,
-    /// Opsgenie service id or name -> flowmeter service name. Services not
-    /// listed keep their Opsgenie name (matched case-insensitively against
-    /// the services flowmeter already knows) and are listed in the coverage
-    /// report.
-    #[serde(default)]
-    pub service_map: BTreeMap<String, String>,
+flowmeter_connector::source_config! {
+    /// `[[sources]]` entry with `type = "opsgenie"`.
+    pub struct OpsgenieConfig {
+        kind: "opsgenie",
+        api_url: "https://api.opsgenie.com", "`https://api.eu.opsgenie.com` for EU accounts.",
+        token_env: "OPSGENIE_TOKEN", "an API key of an API integration with read access",
+        service_map: "Opsgenie",
+    }
 }
 
 /// The EU instance's API URL.
 pub const EU_API_URL: &str = "https://api.eu.opsgenie.com";
 
-fn default_api_url() -> String {
-    "https://api.opsgenie.com".into()
-}
-
-fn default_token_env() -> String {
-    "OPSGENIE_TOKEN".into()
-}
-
-impl Default for OpsgenieConfig {
-    fn default() -> Self {
-        OpsgenieConfig {
-            name: None,
-            api_url: default_api_url(),
-            token_env: default_token_env(),
-            service_map: BTreeMap::new(),
-        }
-    }
-}
-
-flowmeter_connector::tool_config!(OpsgenieConfig, "opsgenie");
+flowmeter_connector::tool_config!(OpsgenieConfig);
 
 /// Opsgenie's Incident API, driven by the shared incident sync.
 pub struct Opsgenie {

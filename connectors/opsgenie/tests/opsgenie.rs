@@ -467,7 +467,6 @@ fn config_defaults_and_eu_url() {
     let cfg: OpsgenieConfig = serde_json::from_value(json!({"service_map": {"a": "b"}})).unwrap();
     assert_eq!(cfg.api_url, "https://api.opsgenie.com");
     assert_eq!(cfg.token_env, "OPSGENIE_TOKEN");
-    use flowmeter_connector::incident::ToolConfig;
     assert_eq!(cfg.source_name(), "opsgenie");
     assert_eq!(
         flowmeter_opsgenie::EU_API_URL,

@@ -35,7 +35,6 @@
 //! stops at offset 10,000: a 30-day window with more incidents than that is
 //! not fully read.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -44,7 +43,6 @@ use flowmeter_connector::fields::ts;
 use flowmeter_connector::incident::{IncidentApi, IncidentConnector, IncidentTool, Tool};
 use flowmeter_connector::ConnectorError;
 use flowmeter_model::{Extra, Incident};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Days per `since`/`until` window (PagerDuty allows at most six months).
@@ -52,49 +50,18 @@ const WINDOW_DAYS: i64 = 30;
 /// Page size (PagerDuty's maximum is 100).
 const PAGE_LIMIT: u64 = 100;
 
-/// `[[sources]]` entry with `type = "pagerduty"`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PagerDutyConfig {
-    /// Source name stored with every incident; default `pagerduty`.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// REST API base URL; `https://api.eu.pagerduty.com` for the EU service
-    /// region.
-    #[serde(default = "default_api_url")]
-    pub api_url: String,
-    /// Environment variable holding the API token (never put the token
-    /// itself in the configuration file).
-    #[serde(default = "default_token_env")]
-    pub token_env: String,
-    /// PagerDuty service id or name -> flowmeter service name. Services not
-    /// listed keep their PagerDuty name (matched case-insensitively against
-    /// the services flowmeter already knows) and are listed in the coverage
-    /// report.
-    #[serde(default)]
-    pub service_map: BTreeMap<String, String>,
-}
-
-fn default_api_url() -> String {
-    "https://api.pagerduty.com".into()
-}
-
-fn default_token_env() -> String {
-    "PAGERDUTY_TOKEN".into()
-}
-
-impl Default for PagerDutyConfig {
-    fn default() -> Self {
-        PagerDutyConfig {
-            name: None,
-            api_url: default_api_url(),
-            token_env: default_token_env(),
-            service_map: BTreeMap::new(),
-        }
+flowmeter_connector::source_config! {
+    /// `[[sources]]` entry with `type = "pagerduty"`.
+    pub struct PagerDutyConfig {
+        kind: "pagerduty",
+        api_url: "https://api.pagerduty.com",
+            "`https://api.eu.pagerduty.com` for the EU service region.",
+        token_env: "PAGERDUTY_TOKEN", "a read-only REST API key",
+        service_map: "PagerDuty",
     }
 }
 
-flowmeter_connector::tool_config!(PagerDutyConfig, "pagerduty");
+flowmeter_connector::tool_config!(PagerDutyConfig);
 
 /// PagerDuty's incident API, driven by the shared incident sync.
 pub struct PagerDuty {

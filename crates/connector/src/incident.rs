@@ -134,7 +134,8 @@ pub struct Tool {
     pub mapper: ServiceMapper,
 }
 
-/// The settings every incident tool's `[[sources]]` table has; implement it
+/// The settings every incident tool's `[[sources]]` table has; declare the
+/// table with [`source_config!`](crate::source_config) and implement this
 /// with [`tool_config!`](crate::tool_config).
 pub trait ToolConfig {
     /// The source name the config gives, or the tool's default.
@@ -145,17 +146,21 @@ pub trait ToolConfig {
     fn token_env(&self) -> &str;
     /// Upstream service id or name -> flowmeter service.
     fn service_map(&self) -> &BTreeMap<String, String>;
+    /// The retry settings for the tool's HTTP client.
+    fn retry(&self) -> crate::source::Retry;
+    /// `type`, when the table carries it, names this tool.
+    fn check_kind(&self) -> Result<(), ConnectorError>;
 }
 
-/// Implements [`ToolConfig`] for a config struct with the fields `name:
-/// Option<String>`, `api_url`, `token_env` and `service_map`, and the
-/// tool's default source name.
+/// Implements [`ToolConfig`] for a config struct declared by
+/// [`source_config!`](crate::source_config) with an `api_url` and a
+/// `service_map`.
 #[macro_export]
 macro_rules! tool_config {
-    ($config:ty, $default_name:literal) => {
+    ($config:ty) => {
         impl $crate::incident::ToolConfig for $config {
             fn source_name(&self) -> &str {
-                self.name.as_deref().unwrap_or($default_name)
+                <$config>::source_name(self)
             }
             fn api_url(&self) -> &str {
                 &self.api_url
@@ -165,6 +170,12 @@ macro_rules! tool_config {
             }
             fn service_map(&self) -> &::std::collections::BTreeMap<String, String> {
                 &self.service_map
+            }
+            fn retry(&self) -> $crate::source::Retry {
+                <$config>::retry(self)
+            }
+            fn check_kind(&self) -> Result<(), $crate::ConnectorError> {
+                <$config>::check_kind(self)
             }
         }
     };
@@ -204,13 +215,15 @@ impl<A: IncidentTool> IncidentConnector<A> {
         customize: impl FnOnce(HttpConfig) -> HttpConfig,
     ) -> Result<Self, ConnectorError> {
         let name = config.source_name().to_string();
+        config.check_kind()?;
         let http = HttpConfig::new(name.clone(), config.api_url())
             .auth(
                 "authorization",
                 &A::authorization(token),
                 config.token_env(),
             )?
-            .header("accept", A::ACCEPT);
+            .header("accept", A::ACCEPT)
+            .retry(config.retry());
         let tool = Tool {
             http: HttpClient::new(customize(http))?,
             mapper: ServiceMapper::new(A::TOOL, config.service_map().clone(), known_services),

@@ -13,6 +13,7 @@ pub mod http;
 pub mod incident;
 pub mod mark;
 pub mod report;
+pub mod source;
 
 use chrono::{DateTime, Utc};
 use flowmeter_model::Event;
