@@ -31,7 +31,9 @@
 use chrono::{DateTime, Utc};
 use flowmeter_connector::fields::{text, ts};
 
-use flowmeter_connector::incident::{IncidentApi, IncidentConnector, IncidentTool, Tool};
+use flowmeter_connector::incident::{
+    IncidentApi, IncidentConnector, IncidentTool, Listed, Mapped, Span, Tool,
+};
 use flowmeter_connector::ConnectorError;
 use flowmeter_model::{Extra, Incident};
 use serde_json::Value;
@@ -140,23 +142,13 @@ impl IncidentApi for IncidentIo {
         &self.tool
     }
 
-    async fn prepare(&mut self) -> Result<(), ConnectorError> {
-        self.tool.mapper.reset_reported();
-        Ok(())
-    }
-
     /// `GET /v2/incidents?page_size&created_at[gte]=DATE[&after=ID]`.
     /// The filter takes a date: incidents of that whole day come back and
     /// the driver drops those it already delivered unchanged.
-    async fn list(
-        &mut self,
-        from: DateTime<Utc>,
-        _until: DateTime<Utc>,
-        page: Option<&str>,
-    ) -> Result<(Vec<Value>, Option<String>), ConnectorError> {
+    async fn list(&mut self, span: Span, page: Option<&str>) -> Result<Listed, ConnectorError> {
         let mut query = vec![
             ("page_size", PAGE_SIZE.to_string()),
-            ("created_at[gte]", from.format("%Y-%m-%d").to_string()),
+            ("created_at[gte]", span.from.format("%Y-%m-%d").to_string()),
         ];
         if let Some(after) = page {
             query.push(("after", after.to_string()));
@@ -172,22 +164,13 @@ impl IncidentApi for IncidentIo {
             "/v2/incidents/{}",
             flowmeter_connector::fields::percent_encode(id)
         );
-        match self.tool.http.get_json::<Value>(&path, &[]).await {
-            Ok(body) => Ok(Some(body["incident"].clone()).filter(|i| i.is_object())),
-            Err(ConnectorError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let found: Option<Value> = self.tool.http.get_json_if_found(&path, &[]).await?;
+        Ok(found
+            .map(|body| body["incident"].clone())
+            .filter(Value::is_object))
     }
 
-    fn id_of(&self, raw: &Value) -> Option<String> {
-        text(&raw["id"])
-    }
-
-    async fn map(
-        &mut self,
-        raw: &Value,
-        notes: &mut Vec<String>,
-    ) -> Result<Result<Incident, String>, ConnectorError> {
+    async fn map(&mut self, raw: &Value, notes: &mut Vec<String>) -> Mapped {
         Ok(self.map_incident(raw, notes))
     }
 }

@@ -34,10 +34,12 @@
 //! Syncing (windows, open incidents, cursor) is the shared
 //! [`flowmeter_connector::incident`] driver's.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use flowmeter_connector::fields::{id, text, ts};
 use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig};
-use flowmeter_connector::incident::{IncidentApi, IncidentConnector, ServiceMapper, Tool};
+use flowmeter_connector::incident::{
+    IncidentApi, IncidentConnector, Listed, Mapped, ServiceMapper, Span, Tool,
+};
 use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
 use flowmeter_model::{Extra, Incident};
 use serde_json::Value;
@@ -319,7 +321,6 @@ impl IncidentApi for Jsm {
     }
 
     async fn prepare(&mut self) -> Result<(), ConnectorError> {
-        self.tool.mapper.reset_reported();
         self.field_ids().await?;
         Ok(())
     }
@@ -327,17 +328,12 @@ impl IncidentApi for Jsm {
     /// The JQL search, oldest first. JQL compares dates in the account's
     /// time zone: the filter starts a day early and the driver drops what
     /// it already delivered unchanged.
-    async fn list(
-        &mut self,
-        from: DateTime<Utc>,
-        _until: DateTime<Utc>,
-        page: Option<&str>,
-    ) -> Result<(Vec<Value>, Option<String>), ConnectorError> {
+    async fn list(&mut self, span: Span, page: Option<&str>) -> Result<Listed, ConnectorError> {
         let jql = format!(
             "project = {} AND issuetype = {} AND created >= \"{}\" ORDER BY created ASC",
             jql_quote(&self.config.project),
             jql_quote(&self.config.issue_type),
-            (from - Duration::days(1)).format("%Y-%m-%d")
+            (span.from - Duration::days(1)).format("%Y-%m-%d")
         );
         let mut query = vec![
             ("jql", jql),
@@ -382,11 +378,7 @@ impl IncidentApi for Jsm {
         text(&raw["key"])
     }
 
-    async fn map(
-        &mut self,
-        raw: &Value,
-        notes: &mut Vec<String>,
-    ) -> Result<Result<Incident, String>, ConnectorError> {
+    async fn map(&mut self, raw: &Value, notes: &mut Vec<String>) -> Mapped {
         Ok(self.map_incident(raw, notes))
     }
 }

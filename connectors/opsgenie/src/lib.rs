@@ -45,7 +45,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use flowmeter_connector::fields::ts;
 
-use flowmeter_connector::incident::{IncidentApi, IncidentConnector, IncidentTool, Tool};
+use flowmeter_connector::incident::{
+    IncidentApi, IncidentConnector, IncidentTool, Listed, Mapped, Span, Tool,
+};
 use flowmeter_connector::ConnectorError;
 use flowmeter_model::{Extra, Incident};
 use serde_json::Value;
@@ -101,7 +103,6 @@ impl IncidentApi for Opsgenie {
     }
 
     async fn prepare(&mut self) -> Result<(), ConnectorError> {
-        self.tool.mapper.reset_reported();
         if self.services.is_none() {
             self.services = Some(self.fetch_services().await?);
         }
@@ -111,17 +112,12 @@ impl IncidentApi for Opsgenie {
     /// `GET /v1/incidents?query=createdAt>…&sort=createdAt&order=asc` with
     /// `offset`/`limit` paging (`paging.next` says whether more exist; the
     /// token is the next offset).
-    async fn list(
-        &mut self,
-        from: DateTime<Utc>,
-        _until: DateTime<Utc>,
-        page: Option<&str>,
-    ) -> Result<(Vec<Value>, Option<String>), ConnectorError> {
+    async fn list(&mut self, span: Span, page: Option<&str>) -> Result<Listed, ConnectorError> {
         let offset: u64 = page.and_then(|p| p.parse().ok()).unwrap_or(0);
         let query = vec![
             (
                 "query",
-                format!("createdAt>{}", from.timestamp_millis() - 1),
+                format!("createdAt>{}", span.from.timestamp_millis() - 1),
             ),
             ("offset", offset.to_string()),
             ("limit", PAGE_LIMIT.to_string()),
@@ -146,22 +142,11 @@ impl IncidentApi for Opsgenie {
     async fn fetch(&mut self, id: &str) -> Result<Option<Value>, ConnectorError> {
         let path = format!("/v1/incidents/{id}");
         let query = [("identifierType", "id".to_string())];
-        match self.tool.http.get_json::<Value>(&path, &query).await {
-            Ok(body) => Ok(body.get("data").cloned()),
-            Err(ConnectorError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let found: Option<Value> = self.tool.http.get_json_if_found(&path, &query).await?;
+        Ok(found.and_then(|body| body.get("data").cloned()))
     }
 
-    fn id_of(&self, raw: &Value) -> Option<String> {
-        raw.get("id").and_then(Value::as_str).map(str::to_string)
-    }
-
-    async fn map(
-        &mut self,
-        raw: &Value,
-        notes: &mut Vec<String>,
-    ) -> Result<Result<Incident, String>, ConnectorError> {
+    async fn map(&mut self, raw: &Value, notes: &mut Vec<String>) -> Mapped {
         let resolved = self.resolution(raw).await?;
         Ok(self.map_incident(raw, resolved, notes))
     }

@@ -40,7 +40,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use flowmeter_connector::fields::ts;
 
-use flowmeter_connector::incident::{IncidentApi, IncidentConnector, IncidentTool, Tool};
+use flowmeter_connector::incident::{
+    IncidentApi, IncidentConnector, IncidentTool, Listed, Mapped, Span, Tool,
+};
 use flowmeter_connector::ConnectorError;
 use flowmeter_model::{Extra, Incident};
 use serde_json::Value;
@@ -95,23 +97,13 @@ impl IncidentApi for PagerDuty {
         Some(chrono::Duration::days(WINDOW_DAYS))
     }
 
-    async fn prepare(&mut self) -> Result<(), ConnectorError> {
-        self.tool.mapper.reset_reported();
-        Ok(())
-    }
-
     /// `GET /incidents?since&until&limit&offset` (`more` says whether a
     /// next page exists; the token is the next offset).
-    async fn list(
-        &mut self,
-        from: DateTime<Utc>,
-        until: DateTime<Utc>,
-        page: Option<&str>,
-    ) -> Result<(Vec<Value>, Option<String>), ConnectorError> {
+    async fn list(&mut self, span: Span, page: Option<&str>) -> Result<Listed, ConnectorError> {
         let offset: u64 = page.and_then(|p| p.parse().ok()).unwrap_or(0);
         let query = vec![
-            ("since", rfc3339(from)),
-            ("until", rfc3339(until)),
+            ("since", rfc3339(span.from)),
+            ("until", rfc3339(span.until)),
             ("limit", PAGE_LIMIT.to_string()),
             ("offset", offset.to_string()),
             ("time_zone", "UTC".to_string()),
@@ -129,27 +121,12 @@ impl IncidentApi for PagerDuty {
     }
 
     async fn fetch(&mut self, id: &str) -> Result<Option<Value>, ConnectorError> {
-        match self
-            .tool
-            .http
-            .get_json::<Value>(&format!("/incidents/{id}"), &[])
-            .await
-        {
-            Ok(body) => Ok(body.get("incident").cloned()),
-            Err(ConnectorError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let path = format!("/incidents/{id}");
+        let found: Option<Value> = self.tool.http.get_json_if_found(&path, &[]).await?;
+        Ok(found.and_then(|body| body.get("incident").cloned()))
     }
 
-    fn id_of(&self, raw: &Value) -> Option<String> {
-        raw.get("id").and_then(Value::as_str).map(str::to_string)
-    }
-
-    async fn map(
-        &mut self,
-        raw: &Value,
-        notes: &mut Vec<String>,
-    ) -> Result<Result<Incident, String>, ConnectorError> {
+    async fn map(&mut self, raw: &Value, notes: &mut Vec<String>) -> Mapped {
         Ok(self.map_incident(raw).map(|(incident, note)| {
             notes.extend(note);
             incident

@@ -359,6 +359,20 @@ impl HttpClient {
         resp.json(&self.config.source_name, &call_name("GET", path))
     }
 
+    /// Like [`HttpClient::get_json`], with `None` for a 404 (a record that
+    /// is gone, or was never visible to the token).
+    pub async fn get_json_if_found<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Option<T>, ConnectorError> {
+        match self.get_json(path, query).await {
+            Ok(body) => Ok(Some(body)),
+            Err(ConnectorError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// GET `path` with `query`: the JSON body and the headers.
     pub async fn get(
         &self,

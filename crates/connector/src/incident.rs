@@ -61,28 +61,34 @@ pub trait IncidentApi: Send {
     async fn prepare(&mut self) -> Result<(), ConnectorError> {
         Ok(())
     }
-    /// One page of the incidents created in `[from, until)`, and the token
-    /// of the next page (`None` on the last one). `page` is the token the
-    /// previous call returned, `None` for the first page.
-    async fn list(
-        &mut self,
-        from: DateTime<Utc>,
-        until: DateTime<Utc>,
-        page: Option<&str>,
-    ) -> Result<(Vec<Value>, Option<String>), ConnectorError>;
+    /// One page of the incidents created in `span`, and the token of the
+    /// next page (`None` on the last one). `page` is the token the previous
+    /// call returned, `None` for the first page.
+    async fn list(&mut self, span: Span, page: Option<&str>) -> Result<Listed, ConnectorError>;
     /// One incident by id (`None` when it is gone).
     async fn fetch(&mut self, id: &str) -> Result<Option<Value>, ConnectorError>;
-    /// The id of a raw incident.
-    fn id_of(&self, raw: &Value) -> Option<String>;
+    /// The id of a raw incident (default: its `id` field).
+    fn id_of(&self, raw: &Value) -> Option<String> {
+        crate::fields::id(&raw["id"])
+    }
     /// Maps a raw incident; may ask the API more (Opsgenie's timeline).
     /// `Ok(Err(why))` skips it with a note; notes about unmapped services
-    /// etc. go to `notes`.
-    async fn map(
-        &mut self,
-        raw: &Value,
-        notes: &mut Vec<String>,
-    ) -> Result<Result<Incident, String>, ConnectorError>;
+    /// etc. go to `notes` (the driver keeps one of each per batch).
+    async fn map(&mut self, raw: &Value, notes: &mut Vec<String>) -> Mapped;
 }
+
+/// The creation-time window one listing covers: `[from, until)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+/// One page of raw incidents and the next page's token.
+pub type Listed = (Vec<Value>, Option<String>);
+
+/// A mapped incident, a reason to skip it, or a failed request.
+pub type Mapped = Result<Result<Incident, String>, ConnectorError>;
 
 /// The cursor: where the last complete sync got to, and the sync in progress.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -361,10 +367,11 @@ impl<A: IncidentApi> Connector for IncidentConnector<A> {
                 Some(w) => (run.window_start + w).min(run.started),
                 None => run.started,
             };
-            let (items, next) = self
-                .api
-                .list(run.window_start, window_end, run.page.as_deref())
-                .await?;
+            let span = Span {
+                from: run.window_start,
+                until: window_end,
+            };
+            let (items, next) = self.api.list(span, run.page.as_deref()).await?;
             for raw in &items {
                 self.take(raw, &mut state, &mut run, &mut batch).await?;
             }
@@ -392,6 +399,8 @@ impl<A: IncidentApi> Connector for IncidentConnector<A> {
             state.run = Some(run);
         }
         state.v = CURSOR_VERSION;
+        let mut noted = BTreeSet::new();
+        batch.notes.retain(|note| noted.insert(note.clone()));
         batch.cursor = Cursor(serde_json::to_value(&state).unwrap_or(Value::Null));
         batch.requests = self.api.requests() - before;
         Ok(Some(batch))
@@ -402,14 +411,13 @@ impl<A: IncidentApi> Connector for IncidentConnector<A> {
 ///
 /// Order: `service_map` by id, then by name; then a known flowmeter service
 /// whose name equals the upstream name ignoring case; else the upstream name
-/// itself (or id), reported once as "unmapped <tool> service `X`".
+/// itself (or id), with the note "unmapped <tool> service `X`".
 #[derive(Debug, Clone, Default)]
 pub struct ServiceMapper {
     map: BTreeMap<String, String>,
     /// lower-cased known name -> known name
     known: BTreeMap<String, String>,
     tool: String,
-    reported: BTreeSet<String>,
 }
 
 impl ServiceMapper {
@@ -418,12 +426,11 @@ impl ServiceMapper {
             map,
             known: known.into_iter().map(|k| (k.to_lowercase(), k)).collect(),
             tool: tool.to_string(),
-            reported: BTreeSet::new(),
         }
     }
 
-    /// The flowmeter service, and a note the first time a name is unmapped.
-    pub fn map(&mut self, id: Option<&str>, name: Option<&str>) -> (String, Option<String>) {
+    /// The flowmeter service, and a note when the name is unmapped.
+    pub fn map(&self, id: Option<&str>, name: Option<&str>) -> (String, Option<String>) {
         for key in [id, name].into_iter().flatten() {
             if let Some(s) = self.map.get(key) {
                 return (s.clone(), None);
@@ -435,18 +442,8 @@ impl ServiceMapper {
             }
         }
         let upstream = name.or(id).unwrap_or("unknown").to_string();
-        let note = if self.reported.insert(upstream.clone()) {
-            Some(format!("unmapped {} service `{upstream}`", self.tool))
-        } else {
-            None
-        };
-        (upstream, note)
-    }
-
-    /// Forget which names were reported (call per batch so every batch's
-    /// notes are complete on their own).
-    pub fn reset_reported(&mut self) {
-        self.reported.clear();
+        let note = format!("unmapped {} service `{upstream}`", self.tool);
+        (upstream, Some(note))
     }
 }
 
@@ -467,7 +464,7 @@ mod tests {
 
     #[test]
     fn maps_by_id_then_name_then_known_then_reports() {
-        let mut m = ServiceMapper::new(
+        let m = ServiceMapper::new(
             "PagerDuty",
             BTreeMap::from([
                 ("PID1".to_string(), "checkout".to_string()),
@@ -481,6 +478,5 @@ mod tests {
         let (s, note) = m.map(Some("P4"), Some("Legacy"));
         assert_eq!(s, "Legacy");
         assert_eq!(note.unwrap(), "unmapped PagerDuty service `Legacy`");
-        assert!(m.map(Some("P4"), Some("Legacy")).1.is_none());
     }
 }
