@@ -84,10 +84,7 @@ fn config(repo: &Repo, deployments: Option<&str>) -> GitConfig {
 }
 
 fn ctx() -> SyncContext {
-    SyncContext {
-        since: DateTime::from_timestamp(0, 0).unwrap(),
-        full: false,
-    }
+    SyncContext::since(DateTime::from_timestamp(0, 0).unwrap())
 }
 
 /// Serialises an event as the interchange format (flattening `extra`) and

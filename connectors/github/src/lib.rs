@@ -174,12 +174,9 @@ impl GitHubConnector {
     /// (`token_env`, default `GITHUB_TOKEN` then `GH_TOKEN`). No request is
     /// sent until the first [`Connector::next_batch`].
     pub fn new(config: GitHubConfig) -> Result<Self, ConnectorError> {
-        let name = config.source_name().to_string();
-        let cfg_err = |message: String| ConnectorError::Config {
-            source_name: name.clone(),
-            message,
-        };
         config.check_kind()?;
+        let name = config.source_name().to_string();
+        let cfg_err = |message: String| config.invalid(message);
         let deployments = DeploymentSource::parse(&config.deployments).ok_or_else(|| {
             cfg_err(format!(
                 "`deployments = \"{}\"` is not one of \"deployments\", \"releases\", \"tags:GLOB\", \"workflow:FILE\"",

@@ -20,10 +20,7 @@ const SHA_C: &str = "cccccccccccccccccccccccccccccccccccccccc";
 const SHA_D: &str = "dddddddddddddddddddddddddddddddddddddddd";
 
 fn ctx() -> SyncContext {
-    SyncContext {
-        since: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-        full: false,
-    }
+    SyncContext::since(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())
 }
 
 /// A config pointed at `base`, the token in an env var unique to the test.
@@ -487,13 +484,7 @@ async fn full_sync_maps_every_stream() {
     let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
     let evs = events(&batches);
 
-    let deps: Vec<_> = evs
-        .iter()
-        .filter_map(|e| match e {
-            Event::Deployment(d) => Some(d),
-            _ => None,
-        })
-        .collect();
+    let deps = conformance::deployments(&batches);
     // Deployment 0 is before the backfill date; the other four come across two pages.
     let ids: Vec<_> = deps.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(ids, ["4", "3", "2", "1"]);
@@ -839,13 +830,7 @@ async fn repo_without_deployments_uses_tags() {
     cfg.deployments = "tags:v*".into();
     let mut c = GitHubConnector::new(cfg).unwrap();
     let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
-    let deps: Vec<_> = events(&batches)
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Deployment(d) => Some(d),
-            _ => None,
-        })
-        .collect();
+    let deps = conformance::deployments(&batches);
     assert_eq!(
         deps.len(),
         2,
@@ -916,13 +901,7 @@ async fn releases_resolve_tags_to_commits() {
     let mut cfg = config(&server.uri(), "GH_TEST_REL", &["acme/api"]);
     cfg.deployments = "releases".into();
     let mut c = GitHubConnector::new(cfg).unwrap();
-    let deps: Vec<_> = events(&run_to_completion(&mut c, &ctx(), None).await.unwrap())
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Deployment(d) => Some(d),
-            _ => None,
-        })
-        .collect();
+    let deps = conformance::deployments(&run_to_completion(&mut c, &ctx(), None).await.unwrap());
     assert_eq!(deps.len(), 2, "the draft is skipped");
     assert_eq!(
         deps[0].commit_sha, SHA_B,
@@ -966,13 +945,7 @@ async fn workflow_runs_are_deployments() {
     let mut cfg = config(&server.uri(), "GH_TEST_WF", &["acme/web"]);
     cfg.deployments = "workflow:deploy.yml".into();
     let mut c = GitHubConnector::new(cfg).unwrap();
-    let deps: Vec<_> = events(&run_to_completion(&mut c, &ctx(), None).await.unwrap())
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Deployment(d) => Some(d),
-            _ => None,
-        })
-        .collect();
+    let deps = conformance::deployments(&run_to_completion(&mut c, &ctx(), None).await.unwrap());
     assert_eq!(deps.len(), 2);
     assert_eq!(deps[0].status, DeploymentStatus::Failure);
     assert_eq!(deps[1].status, DeploymentStatus::Success);

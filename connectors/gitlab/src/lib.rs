@@ -179,12 +179,9 @@ impl std::fmt::Debug for GitLabConnector {
 impl GitLabConnector {
     /// Validates `config` and reads the token from `token_env`.
     pub fn new(config: GitLabConfig) -> Result<Self, ConnectorError> {
-        let name = config.source_name().to_string();
-        let cfg_err = |message: String| ConnectorError::Config {
-            source_name: name.clone(),
-            message,
-        };
         config.check_kind()?;
+        let name = config.source_name().to_string();
+        let cfg_err = |message: String| config.invalid(message);
         if config.projects.is_empty() && config.group.is_none() {
             return Err(cfg_err(
                 "set `projects = [\"group/project\", ...]` or `group = \"NAME\"`".into(),
@@ -613,11 +610,10 @@ impl Connector for GitLabConnector {
                 encode(project),
                 encode(sha)
             );
-            match self.http.get_json::<Value>(&path, &[]).await {
-                Ok(c) => out.extend(map_commit(&self.name, project, &c)),
-                Err(ConnectorError::NotFound { .. }) => {}
-                Err(e) => return Err(self.project_error(project, e)),
-            }
+            // A 404 (gone, or never visible) leaves a gap in the graph.
+            let found: Option<Value> = (self.http.get_json_if_found(&path, &[]).await)
+                .map_err(|e| self.project_error(project, e))?;
+            out.extend(found.and_then(|c| map_commit(&self.name, project, &c)));
         }
         Ok(Some(out))
     }

@@ -20,10 +20,7 @@ const TOKEN: &str = "glpat-s3cr3t-token-value";
 const P: &str = "/api/v4/projects/acme%2Fweb";
 
 fn ctx() -> SyncContext {
-    SyncContext {
-        since: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-        full: false,
-    }
+    SyncContext::since(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())
 }
 
 fn config(server: &MockServer, env: &str) -> GitLabConfig {
@@ -440,13 +437,7 @@ async fn full_sync_maps_every_stream_across_pages() {
     );
     let evs = events(&batches);
 
-    let deps: Vec<_> = evs
-        .iter()
-        .filter_map(|e| match e {
-            Event::Deployment(d) => Some(d),
-            _ => None,
-        })
-        .collect();
+    let deps = conformance::deployments(&batches);
     assert_eq!(deps.len(), 5, "every page of deployments");
     let d1 = deps.iter().find(|d| d.id == "1").unwrap();
     assert_eq!(d1.status, DeploymentStatus::Success);

@@ -2,10 +2,9 @@
 //! of the API v2 built from incident.io's documentation. No network.
 
 use chrono::{Duration, Utc};
-use flowmeter_connector::conformance::{self, run_to_completion};
+use flowmeter_connector::conformance::{self, incidents, run_to_completion};
 use flowmeter_connector::{Connector, ConnectorError, SyncContext};
 use flowmeter_incidentio::{IncidentIoConfig, IncidentIoConnector};
-use flowmeter_model::{Event, Incident};
 use flowmeter_testkit::incidentio::{ids, Fault, IncidentIoMock, State};
 
 const KEY: &str = "inc-io-test-key-s3cr3t";
@@ -22,21 +21,7 @@ fn connector(mock: &IncidentIoMock, key: &str) -> IncidentIoConnector {
 }
 
 fn ctx() -> SyncContext {
-    SyncContext {
-        since: Utc::now() - Duration::days(30),
-        full: false,
-    }
-}
-
-fn incidents(batches: &[flowmeter_connector::SyncBatch]) -> Vec<Incident> {
-    batches
-        .iter()
-        .flat_map(|b| b.events.iter())
-        .filter_map(|e| match e {
-            Event::Incident(i) => Some(i.clone()),
-            _ => None,
-        })
-        .collect()
+    SyncContext::since(Utc::now() - Duration::days(30))
 }
 
 #[tokio::test]

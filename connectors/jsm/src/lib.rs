@@ -130,10 +130,7 @@ impl JsmConnector {
             None
         };
         if let Some(message) = problem {
-            return Err(ConnectorError::Config {
-                source_name: name,
-                message,
-            });
+            return Err(config.invalid(message));
         }
         let http = HttpConfig::new(name.clone(), config.site_url.clone())
             .basic_auth(email, token, config.token_env.clone())?

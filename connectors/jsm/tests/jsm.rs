@@ -3,10 +3,9 @@
 //! Atlassian's documentation. No network.
 
 use chrono::{Duration, Utc};
-use flowmeter_connector::conformance::{self, run_to_completion};
+use flowmeter_connector::conformance::{self, incidents, run_to_completion};
 use flowmeter_connector::{Connector, ConnectorError, SyncContext};
 use flowmeter_jsm::{JsmConfig, JsmConnector};
-use flowmeter_model::{Event, Incident};
 use flowmeter_testkit::jsm::{Fault, JsmMock, State};
 
 const EMAIL: &str = "flowmeter@example.com";
@@ -32,21 +31,7 @@ fn connector(mock: &JsmMock, token: &str) -> JsmConnector {
 }
 
 fn ctx() -> SyncContext {
-    SyncContext {
-        since: Utc::now() - Duration::days(30),
-        full: false,
-    }
-}
-
-fn incidents(batches: &[flowmeter_connector::SyncBatch]) -> Vec<Incident> {
-    batches
-        .iter()
-        .flat_map(|b| b.events.iter())
-        .filter_map(|e| match e {
-            Event::Incident(i) => Some(i.clone()),
-            _ => None,
-        })
-        .collect()
+    SyncContext::since(Utc::now() - Duration::days(30))
 }
 
 #[tokio::test]

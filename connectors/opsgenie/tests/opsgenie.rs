@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use flowmeter_connector::conformance::{self, run_to_completion};
-use flowmeter_connector::{Connector, ConnectorError, SyncBatch, SyncContext};
-use flowmeter_model::Event;
+use flowmeter_connector::conformance::{self, incidents, run_to_completion};
+use flowmeter_connector::{Connector, ConnectorError, SyncContext};
 use flowmeter_opsgenie::{OpsgenieConfig, OpsgenieConnector, TEST_RETRY_DELAY};
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, path_regex};
@@ -162,21 +161,7 @@ fn connector(server: &MockServer) -> OpsgenieConnector {
 }
 
 fn ctx() -> SyncContext {
-    SyncContext {
-        since: Utc::now() - Duration::days(30),
-        full: false,
-    }
-}
-
-fn incidents(batches: &[SyncBatch]) -> Vec<flowmeter_model::Incident> {
-    batches
-        .iter()
-        .flat_map(|b| b.events.iter())
-        .map(|e| match e {
-            Event::Incident(i) => i.clone(),
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect()
+    SyncContext::since(Utc::now() - Duration::days(30))
 }
 
 fn uuid(i: u64) -> String {

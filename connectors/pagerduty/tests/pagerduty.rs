@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use flowmeter_connector::conformance::{self, run_to_completion};
+use flowmeter_connector::conformance::{self, incidents, run_to_completion};
 use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncContext};
 use flowmeter_model::Event;
 use flowmeter_pagerduty::{PagerDutyConfig, PagerDutyConnector, TEST_RETRY_DELAY};
@@ -171,21 +171,7 @@ fn connector(server: &MockServer) -> PagerDutyConnector {
 }
 
 fn ctx() -> SyncContext {
-    SyncContext {
-        since: Utc::now() - Duration::days(45),
-        full: false,
-    }
-}
-
-fn incidents(batches: &[flowmeter_connector::SyncBatch]) -> Vec<flowmeter_model::Incident> {
-    batches
-        .iter()
-        .flat_map(|b| b.events.iter())
-        .map(|e| match e {
-            Event::Incident(i) => i.clone(),
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect()
+    SyncContext::since(Utc::now() - Duration::days(45))
 }
 
 fn many(n: u64) -> Store {

@@ -69,6 +69,27 @@ pub async fn run_to_completion(
     }
 }
 
+/// The incidents the batches carry, in order.
+pub fn incidents(batches: &[SyncBatch]) -> Vec<flowmeter_model::Incident> {
+    of_kind(batches, |e| match e {
+        Event::Incident(i) => Some(i),
+        _ => None,
+    })
+}
+
+/// The deployments the batches carry, in order.
+pub fn deployments(batches: &[SyncBatch]) -> Vec<flowmeter_model::Deployment> {
+    of_kind(batches, |e| match e {
+        Event::Deployment(d) => Some(d),
+        _ => None,
+    })
+}
+
+fn of_kind<T: Clone>(batches: &[SyncBatch], pick: impl Fn(&Event) -> Option<&T>) -> Vec<T> {
+    let events = batches.iter().flat_map(|b| b.events.iter());
+    events.filter_map(pick).cloned().collect()
+}
+
 /// The natural key of a record (EVENTS.md), as text.
 pub fn natural_key(e: &Event) -> String {
     match e {

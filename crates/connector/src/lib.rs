@@ -33,6 +33,13 @@ pub struct SyncContext {
     pub full: bool,
 }
 
+impl SyncContext {
+    /// A sync that backfills from `since` and resumes from a stored cursor.
+    pub fn since(since: DateTime<Utc>) -> Self {
+        SyncContext { since, full: false }
+    }
+}
+
 /// One unit of progress: events to store and the cursor to save with them.
 #[derive(Debug, Default)]
 pub struct SyncBatch {

@@ -94,7 +94,8 @@ pub fn check_kind(
 /// docs](crate::source) for an example.
 ///
 /// It also implements `Default` and the methods `source_name()`,
-/// `retry()` and `check_kind()` (for `type` in a table given directly).
+/// `retry()`, `check_kind()` (for `type` in a table given directly) and
+/// `invalid()` (a configuration error naming the source).
 #[macro_export]
 macro_rules! source_config {
     (
@@ -173,6 +174,14 @@ macro_rules! source_config {
             /// `type`, when the table carries it, names this connector.
             pub fn check_kind(&self) -> Result<(), $crate::ConnectorError> {
                 $crate::source::check_kind(self.source_name(), self.source_type.as_deref(), $kind)
+            }
+
+            /// A configuration error of this source.
+            pub fn invalid(&self, message: impl Into<String>) -> $crate::ConnectorError {
+                $crate::ConnectorError::Config {
+                    source_name: self.source_name().to_string(),
+                    message: message.into(),
+                }
             }
         }
     };
