@@ -896,3 +896,51 @@ retry_base_ms = 1
 {extra}"#
     )
 }
+
+/// Every HTTP source whose secret's environment variable is unset fails
+/// before any request, with an error naming the source and the variable,
+/// and the store keeps what it had. (The base URLs point at a closed port:
+/// a request would fail differently.)
+#[test]
+fn a_source_without_its_secret_says_which_variable_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::util::sample_store(dir.path(), "");
+    let before = crate::util::stdout_of(flowmeter(&db).args(["metrics", "--format", "json"]));
+    let closed = "http://127.0.0.1:9";
+    let sources = [
+        ("github", format!("api_url = \"{closed}\"\nrepos = [\"acme/web\"]")),
+        ("gitlab", format!("api_url = \"{closed}\"\nprojects = [\"acme/web\"]")),
+        ("pagerduty", format!("api_url = \"{closed}\"")),
+        ("opsgenie", format!("api_url = \"{closed}\"")),
+        ("incidentio", format!("api_url = \"{closed}\"")),
+        ("jsm", format!("site_url = \"{closed}\"\nproject = \"ITSM\"\nemail_env = \"FM_NEVER_SET_JSM_EMAIL\"")),
+    ];
+    for (kind, table) in sources {
+        let var = format!("FM_NEVER_SET_{}", kind.to_uppercase());
+        let config = dir.path().join(format!("{kind}.toml"));
+        let text = format!("[[sources]]\ntype = \"{kind}\"\ntoken_env = \"{var}\"\n{table}\n");
+        std::fs::write(&config, text).unwrap();
+        let out = flowmeter(&db)
+            .env_remove(&var)
+            .env_remove("FM_NEVER_SET_JSM_EMAIL")
+            .arg("--config")
+            .arg(&config)
+            .arg("sync")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{kind}: {stderr}");
+        let wanted = if kind == "jsm" {
+            "FM_NEVER_SET_JSM_EMAIL"
+        } else {
+            var.as_str()
+        };
+        assert!(
+            stderr.contains(kind) && stderr.contains(wanted),
+            "{kind}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{kind}: {stderr}");
+    }
+    let after = crate::util::stdout_of(flowmeter(&db).args(["metrics", "--format", "json"]));
+    assert_eq!(before, after, "a failed sync changed the store");
+}

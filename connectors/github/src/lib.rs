@@ -39,7 +39,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use flowmeter_connector::fields::percent_encode as enc;
 use flowmeter_connector::http::{end_cursor, token_from_env, GraphQlError, HttpClient, HttpConfig};
 use flowmeter_connector::mark::HighWater;
-use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
+use flowmeter_connector::{
+    Connector, ConnectorError, Cursor, Fetched, Next, SyncBatch, SyncContext,
+};
 use flowmeter_model::{DeploymentStatus, Event, Timestamp};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
@@ -1042,11 +1044,7 @@ impl Connector for GitHubConnector {
     /// parents that a `since`-filtered listing missed (GitHub filters the
     /// commit list by committer date, so a branch's commits dated before the
     /// last sync come only with the merge that brought them).
-    async fn fetch_commits(
-        &mut self,
-        repo: &str,
-        shas: &[String],
-    ) -> Result<Option<Vec<Event>>, ConnectorError> {
+    async fn fetch_commits(&mut self, repo: &str, shas: &[String]) -> Fetched {
         let mut out = Vec::new();
         for sha in shas {
             let what = format!("commit `{sha}`");
@@ -1068,11 +1066,7 @@ impl Connector for GitHubConnector {
         Ok(Some(out))
     }
 
-    async fn next_batch(
-        &mut self,
-        ctx: &SyncContext,
-        cursor: Option<&Cursor>,
-    ) -> Result<Option<SyncBatch>, ConnectorError> {
+    async fn next_batch(&mut self, ctx: &SyncContext, cursor: Option<&Cursor>) -> Next {
         let mut state: State = match cursor {
             Some(c) if !ctx.full || self.started => {
                 serde_json::from_value(c.0.clone()).unwrap_or_default()

@@ -30,7 +30,9 @@ use chrono::SecondsFormat;
 use flowmeter_connector::fields::{first_line, id, percent_encode as encode, text, ts};
 use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig, HttpResponse};
 use flowmeter_connector::mark::HighWater;
-use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
+use flowmeter_connector::{
+    Connector, ConnectorError, Cursor, Fetched, Next, SyncBatch, SyncContext,
+};
 use flowmeter_model::{
     Commit, Deployment, DeploymentKind, DeploymentStatus, Event, Extra, Incident, PullRequest,
     Review, ReviewState, Timestamp,
@@ -598,11 +600,7 @@ impl Connector for GitLabConnector {
 
     /// `GET /projects/:id/repository/commits/:sha` for each commit: the
     /// parents a `since`-filtered listing missed.
-    async fn fetch_commits(
-        &mut self,
-        project: &str,
-        shas: &[String],
-    ) -> Result<Option<Vec<Event>>, ConnectorError> {
+    async fn fetch_commits(&mut self, project: &str, shas: &[String]) -> Fetched {
         let mut out = Vec::new();
         for sha in shas {
             let path = format!(
@@ -618,11 +616,7 @@ impl Connector for GitLabConnector {
         Ok(Some(out))
     }
 
-    async fn next_batch(
-        &mut self,
-        ctx: &SyncContext,
-        cursor: Option<&Cursor>,
-    ) -> Result<Option<SyncBatch>, ConnectorError> {
+    async fn next_batch(&mut self, ctx: &SyncContext, cursor: Option<&Cursor>) -> Next {
         let before = self.requests();
         let mut state: State = match cursor {
             Some(c) if !ctx.full => serde_json::from_value(c.0.clone()).unwrap_or_default(),

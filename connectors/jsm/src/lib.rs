@@ -40,7 +40,7 @@ use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig};
 use flowmeter_connector::incident::{
     IncidentApi, IncidentConnector, Listed, Mapped, ServiceMapper, Span, Tool,
 };
-use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
+use flowmeter_connector::{Connector, ConnectorError, Cursor, Next, SyncContext};
 use flowmeter_model::{Extra, Incident};
 use serde_json::Value;
 
@@ -160,11 +160,7 @@ impl Connector for JsmConnector {
         self.0.name()
     }
 
-    async fn next_batch(
-        &mut self,
-        ctx: &SyncContext,
-        cursor: Option<&Cursor>,
-    ) -> Result<Option<SyncBatch>, ConnectorError> {
+    async fn next_batch(&mut self, ctx: &SyncContext, cursor: Option<&Cursor>) -> Next {
         self.0.next_batch(ctx, cursor).await
     }
 }

@@ -69,6 +69,31 @@ pub async fn run_to_completion(
     }
 }
 
+/// A sync the API answered with 401 must fail with an `Unauthorized` error
+/// that names the source, the variable holding the secret and the call, and
+/// never shows the secret (in the message or the debug form).
+pub fn check_unauthorized(
+    err: &crate::ConnectorError,
+    source: &str,
+    var: &str,
+    call: &str,
+    secret: &str,
+) -> Result<(), String> {
+    let msg = err.to_string();
+    if !matches!(err, crate::ConnectorError::Unauthorized { .. }) {
+        return Err(format!("not an unauthorized error: {msg}"));
+    }
+    if !(msg.starts_with(&format!("{source}:")) && msg.contains(var) && msg.contains(call)) {
+        return Err(format!(
+            "`{source}`, `{var}` and `{call}` not all named: {msg}"
+        ));
+    }
+    if msg.contains(secret) || format!("{err:?}").contains(secret) {
+        return Err("the secret shows in the error".into());
+    }
+    Ok(())
+}
+
 /// The incidents the batches carry, in order.
 pub fn incidents(batches: &[SyncBatch]) -> Vec<flowmeter_model::Incident> {
     of_kind(batches, |e| match e {
@@ -249,7 +274,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ConnectorError;
+    use crate::Next;
     use chrono::{TimeZone, Utc};
     use flowmeter_model::Incident;
     use serde_json::json;
@@ -284,11 +309,7 @@ mod tests {
         fn name(&self) -> &str {
             "fake"
         }
-        async fn next_batch(
-            &mut self,
-            _ctx: &SyncContext,
-            cursor: Option<&Cursor>,
-        ) -> Result<Option<SyncBatch>, ConnectorError> {
+        async fn next_batch(&mut self, _ctx: &SyncContext, cursor: Option<&Cursor>) -> Next {
             if self.done {
                 return Ok(None);
             }

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::http::{HttpClient, HttpConfig};
-use crate::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
+use crate::{Connector, ConnectorError, Cursor, Next, SyncBatch, SyncContext};
 
 /// Re-list incidents created this long before the last sync started.
 const OVERLAP_MINUTES: i64 = 60;
@@ -311,11 +311,7 @@ impl<A: IncidentApi> Connector for IncidentConnector<A> {
         self.api.name()
     }
 
-    async fn next_batch(
-        &mut self,
-        ctx: &SyncContext,
-        cursor: Option<&Cursor>,
-    ) -> Result<Option<SyncBatch>, ConnectorError> {
+    async fn next_batch(&mut self, ctx: &SyncContext, cursor: Option<&Cursor>) -> Next {
         if self.done {
             return Ok(None);
         }

@@ -40,6 +40,14 @@ impl SyncContext {
     }
 }
 
+/// What [`Connector::next_batch`] answers: a batch, `None` once up to
+/// date, or the error that stopped the sync.
+pub type Next = Result<Option<SyncBatch>, ConnectorError>;
+
+/// What [`Connector::fetch_commits`] answers: the commits found, or `None`
+/// when the source cannot fetch single commits.
+pub type Fetched = Result<Option<Vec<Event>>, ConnectorError>;
+
 /// One unit of progress: events to store and the cursor to save with them.
 #[derive(Debug, Default)]
 pub struct SyncBatch {
@@ -122,11 +130,7 @@ pub trait Connector: Send {
     /// The configured source name (`name` in `[[sources]]`, default the type).
     fn name(&self) -> &str;
 
-    async fn next_batch(
-        &mut self,
-        ctx: &SyncContext,
-        cursor: Option<&Cursor>,
-    ) -> Result<Option<SyncBatch>, ConnectorError>;
+    async fn next_batch(&mut self, ctx: &SyncContext, cursor: Option<&Cursor>) -> Next;
 
     /// Fetches the given commits of `repo` by SHA (with their parents), to
     /// close the commit graph: the sync asks for every parent of a stored
@@ -134,11 +138,7 @@ pub trait Connector: Send {
     /// sync arrive with the merge that brought them). `None` when the source
     /// cannot fetch single commits; a commit the source does not have is
     /// simply absent from the answer.
-    async fn fetch_commits(
-        &mut self,
-        _repo: &str,
-        _shas: &[String],
-    ) -> Result<Option<Vec<Event>>, ConnectorError> {
+    async fn fetch_commits(&mut self, _repo: &str, _shas: &[String]) -> Fetched {
         Ok(None)
     }
 }
