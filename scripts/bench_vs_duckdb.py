@@ -379,11 +379,11 @@ SAME = {
                    + [f"{s}_{x}" for s in STAGES for x in ("n", "p50", "p75", "p90", "sum")]},
 }
 SCOPE_VIEWS = """
-CREATE OR REPLACE TEMP VIEW scope_deployments AS SELECT * FROM link_deployments;
-CREATE OR REPLACE TEMP VIEW scope_changes AS SELECT c.* FROM link_changes c
+CREATE OR REPLACE TEMP VIEW scope_deployments AS SELECT *, '' AS grp FROM link_deployments;
+CREATE OR REPLACE TEMP VIEW scope_changes AS SELECT c.*, '' AS grp FROM link_changes c
   SEMI JOIN scope_deployments d ON c.deployment_source = d.source AND c.deployment_id = d.id;
-CREATE OR REPLACE TEMP VIEW scope_incidents AS SELECT * FROM incidents;
-CREATE OR REPLACE TEMP VIEW scope_prs AS SELECT * FROM link_prs;
+CREATE OR REPLACE TEMP VIEW scope_incidents AS SELECT *, '' AS grp FROM incidents;
+CREATE OR REPLACE TEMP VIEW scope_prs AS SELECT *, '' AS grp FROM link_prs;
 """
 
 
@@ -407,7 +407,7 @@ def verify(con, window_row, week_rows):
         # flowmeter's queries group by the windows of `metric_windows`
         # (here one at a time) and read $1/$2 as their span.
         con.execute("CREATE OR REPLACE TEMP TABLE metric_windows AS "
-                    "SELECT 0 AS bucket, CAST(? AS TIMESTAMP) AS since, CAST(? AS TIMESTAMP) AS until",
+                    "SELECT 0 AS bucket, CAST(? AS TIMESTAMP) AS since, CAST(? AS TIMESTAMP) AS until, '' AS grp",
                     [since, until])
         for q, sql in queries.items():
             cur = con.execute(sql, [since, until] if "$1" in sql else [])

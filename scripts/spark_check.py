@@ -8,8 +8,10 @@ duckdb, and a JDK). It
    below) into Spark (local[2]) as temporary views named like the store's
    tables;
 2. builds the `scope_*` views exactly as crates/analysis/src/scope.rs does for
-   `--service`, `--team` (services and repos from the config TOML) and
-   `--repo`;
+   `--service`, `--team` (services, repos, people and dated members from the
+   config TOML, and its `[metrics] pr_team`) and `--repo`, and for `--by
+   service|repo|team` with each row's group in `grp` (group keys by the same
+   SQL as lib.rs `group_keys`; teams in name order);
 3. reads the metric SQL of queries/metrics/*.sql AT RUN TIME, translates it
    with the dialect layer below (one source of truth: no query is copied
    here), fills `metric_windows` (the windows every query groups by) with
@@ -30,7 +32,8 @@ prepared parameters, exactly as flowmeter does): a control that separates
     scripts/spark-check --lake DIR --expect metrics.json
         [--since D] [--until D]          window; default: the expect JSON's
         [--service S] [--team T] [--repo R] [--config flowmeter.toml]
-        [--by week]                      expect JSON has `groups` (one per ISO week)
+        [--by week|service|repo|team]    expect JSON has `groups` (one per ISO week,
+                                         service, repo or team of the config)
         [--duckdb]                       DuckDB over the lake as a control
         [--from-store store.duckdb]      first write DIR from a flowmeter store
         [--show-sql]                     print every translated statement
@@ -46,8 +49,6 @@ as lib.rs set_team_claims builds it.
 Not compared (no translation needed, but no query file either):
 - Any field of the expect JSON this script does not know is listed as not
   compared, and does not fail the check.
-- `--by service|team|repo`: the group keys come from queries embedded in
-  Rust (`group_keys`); only `--by week` (keys from the window) is supported.
 
 Queries that cannot be translated mechanically: none of queries/metrics/*.sql
 today. The layer refuses (exit 2, naming the construct) rather than guess:
@@ -288,17 +289,52 @@ def sql_list(items: list[str]) -> str:
     return "(NULL)" if not items else "(" + ", ".join(sql_quote(s) for s in items) + ")"
 
 
-def scope_sql(filters: dict, teams: dict) -> str:
-    """The scope views, built exactly as crates/analysis/src/scope.rs builds
-    them (same SQL text, DuckDB dialect; translated like the metric SQL)."""
-    dep, inc, pr = ["TRUE"], ["TRUE"], ["TRUE"]
+def period(column: str, since, until) -> str:
+    """`column` within [since, until) (`TRUE` for an undated part), as
+    scope.rs `period`."""
+    parts = []
+    if since is not None:
+        parts.append(f"{column} >= CAST({sql_quote(naive_display(parse_time(str(since))))} AS TIMESTAMP)")
+    if until is not None:
+        parts.append(f"{column} < CAST({sql_quote(naive_display(parse_time(str(until))))} AS TIMESTAMP)")
+    return " AND ".join(parts) if parts else "TRUE"
 
-    def incident_has(services_sql: str) -> str:
-        return (
-            "EXISTS (SELECT 1 FROM link_incident_services s WHERE s.incident_source = i.source "
-            f"AND s.incident_id = i.id AND s.service IN {services_sql})"
+
+def incident_has(services_sql: str) -> str:
+    return (
+        "EXISTS (SELECT 1 FROM link_incident_services s WHERE s.incident_source = i.source "
+        f"AND s.incident_id = i.id AND s.service IN {services_sql})"
+    )
+
+
+def team_scope(team: dict, pr_team: str) -> tuple[str, str, str]:
+    """A team's conditions on deployments, incidents and pull requests, as
+    scope.rs `team_scope`: its undated services, repos and people, or any
+    dated member's within its period."""
+    parts = [(team.get("services", []), team.get("repos", []), team.get("people", []), None, None)]
+    parts += [(m.get("services", []), m.get("repos", []), m.get("people", []), m.get("since"), m.get("until"))
+              for m in team.get("members", [])]
+    dep, inc, pr = [], [], []
+    for services, repos, people, since, until in parts:
+        services, repos, people = sql_list(services), sql_list(repos), sql_list(people)
+        dep.append(f"((service IN {services} OR repo IN {repos}) AND {period('finished_at', since, until)})")
+        inc.append(
+            f"(({incident_has(services)} OR "
+            f"{incident_has(f'(SELECT service FROM link_deployments WHERE repo IN {repos})')}) AND "
+            f"{period('i.created_at', since, until)})"
         )
+        owned = (f"author IN {people}" if pr_team == "author" else
+                 f"(repo IN {repos} OR repo IN (SELECT repo FROM link_deployments WHERE service IN {services}))")
+        pr.append(f"({owned} AND {period('coalesce(merged_at, created_at)', since, until)})")
+    return tuple("(" + " OR ".join(v) + ")" for v in (dep, inc, pr))
 
+
+def scope_sql(filters: dict, teams: dict, by: str | None = None, pr_team: str = "repo") -> str:
+    """The scope views, built exactly as crates/analysis/src/scope.rs builds
+    them (same SQL text, DuckDB dialect; translated like the metric SQL):
+    with `by` service, repo or team every row carries the group it counts
+    for in `grp` ('' otherwise)."""
+    dep, inc, pr = ["TRUE"], ["TRUE"], ["TRUE"]
     s = filters.get("service")
     if s is not None:
         dep.append(f"service = {sql_quote(s)}")
@@ -313,21 +349,58 @@ def scope_sql(filters: dict, teams: dict) -> str:
     if t is not None:
         if t not in teams:
             raise UsageError(f"unknown team `{t}` (teams in the config: {', '.join(sorted(teams))})")
-        services = sql_list(teams[t].get("services", []))
-        repos = sql_list(teams[t].get("repos", []))
-        dep.append(f"(service IN {services} OR repo IN {repos})")
-        inc.append(
-            f"({incident_has(services)} OR "
-            f"{incident_has(f'(SELECT service FROM link_deployments WHERE repo IN {repos})')})"
-        )
-        pr.append(
-            f"(repo IN {repos} OR repo IN (SELECT repo FROM link_deployments WHERE service IN {services}))"
-        )
-    return f"""CREATE OR REPLACE TEMP VIEW scope_deployments AS SELECT * FROM link_deployments WHERE {' AND '.join(dep)};
-         CREATE OR REPLACE TEMP VIEW scope_changes AS SELECT c.* FROM link_changes c
-           SEMI JOIN scope_deployments d ON c.deployment_source = d.source AND c.deployment_id = d.id;
-         CREATE OR REPLACE TEMP VIEW scope_incidents AS SELECT * FROM incidents i WHERE {' AND '.join(inc)};
-         CREATE OR REPLACE TEMP VIEW scope_prs AS SELECT * FROM link_prs WHERE {' AND '.join(pr)};"""
+        for cond, part in zip((dep, inc, pr), team_scope(teams[t], pr_team)):
+            cond.append(part)
+    dep, inc, pr = (" AND ".join(c) for c in (dep, inc, pr))
+    if by == "service":
+        rel = [
+            f"SELECT *, service AS grp FROM link_deployments WHERE {dep}",
+            "SELECT * FROM (SELECT i.*, s.service AS grp FROM incidents i JOIN "
+            "(SELECT DISTINCT incident_source, incident_id, service FROM link_incident_services) s "
+            f"ON s.incident_source = i.source AND s.incident_id = i.id) i WHERE {inc}",
+            "SELECT * FROM (SELECT p.*, r.service AS grp FROM link_prs p JOIN "
+            f"(SELECT DISTINCT repo, service FROM link_deployments) r ON r.repo = p.repo) WHERE {pr}",
+        ]
+    elif by == "repo":
+        rel = [
+            f"SELECT *, repo AS grp FROM link_deployments WHERE repo IS NOT NULL AND {dep}",
+            "SELECT * FROM (SELECT i.*, r.repo AS grp FROM incidents i JOIN "
+            "(SELECT DISTINCT s.incident_source, s.incident_id, d.repo FROM link_incident_services s "
+            "JOIN (SELECT DISTINCT service, repo FROM link_deployments WHERE repo IS NOT NULL) d "
+            "ON d.service = s.service) r "
+            f"ON r.incident_source = i.source AND r.incident_id = i.id) i WHERE {inc}",
+            f"SELECT *, repo AS grp FROM link_prs WHERE {pr}",
+        ]
+    elif by == "team":
+        branches = [[], [], []]
+        for name in sorted(teams):
+            d, i, p = team_scope(teams[name], pr_team)
+            g = sql_quote(name)
+            branches[0].append(f"SELECT *, {g} AS grp FROM link_deployments WHERE {dep} AND {d}")
+            branches[1].append(f"SELECT *, {g} AS grp FROM incidents i WHERE {inc} AND {i}")
+            branches[2].append(f"SELECT *, {g} AS grp FROM link_prs WHERE {pr} AND {p}")
+        rel = [" UNION ALL ".join(b) if b else f"SELECT *, '' AS grp FROM {table} WHERE FALSE"
+               for b, table in zip(branches, ("link_deployments", "incidents", "link_prs"))]
+    else:
+        rel = [
+            f"SELECT *, '' AS grp FROM link_deployments WHERE {dep}",
+            f"SELECT *, '' AS grp FROM incidents i WHERE {inc}",
+            f"SELECT *, '' AS grp FROM link_prs WHERE {pr}",
+        ]
+    changes = ("SELECT c.*, d.grp FROM link_changes c JOIN" if by in ("service", "repo", "team")
+               else "SELECT c.*, '' AS grp FROM link_changes c SEMI JOIN")
+    return f"""CREATE OR REPLACE TEMP VIEW scope_deployments AS {rel[0]};
+         CREATE OR REPLACE TEMP VIEW scope_changes AS {changes}
+           scope_deployments d ON c.deployment_source = d.source AND c.deployment_id = d.id;
+         CREATE OR REPLACE TEMP VIEW scope_incidents AS {rel[1]};
+         CREATE OR REPLACE TEMP VIEW scope_prs AS {rel[2]};"""
+
+
+GROUP_KEYS = {
+    # As lib.rs group_keys: the groups `flowmeter metrics --by` lists.
+    "service": "SELECT service FROM link_deployments UNION SELECT service FROM link_incident_services ORDER BY 1",
+    "repo": "SELECT repo FROM link_deployments WHERE repo IS NOT NULL UNION SELECT repo FROM link_prs ORDER BY 1",
+}
 
 
 # --------------------------------------------------------------------------
@@ -825,8 +898,8 @@ class DuckLake:
         return rows
 
 
-def apply_scope(engine, filters: dict, teams: dict) -> None:
-    for stmt in split_statements(scope_sql(filters, teams)):
+def apply_scope(engine, filters: dict, teams: dict, by: str | None, pr_team: str) -> None:
+    for stmt in split_statements(scope_sql(filters, teams, by, pr_team)):
         engine.execute(stmt, [], "scope")
 
 
@@ -853,16 +926,17 @@ def load_queries(qdir: Path) -> dict[str, str]:
     return out
 
 
-def windows_sql(windows: list[Window]) -> str:
+def windows_sql(windows: list[Window], groups: list[str] | None = None) -> str:
     """The `metric_windows` relation every metric query groups by: one row
-    (bucket, since, until) per window, in order, as lib.rs set_windows fills
-    it."""
+    (bucket, since, until, grp) per cell, in order, as lib.rs set_windows
+    fills it (without groups, grp is '')."""
+    cells = [(g, w) for g in groups for w in windows] if groups else [("", w) for w in windows]
     rows = []
-    for i, w in enumerate(windows):
+    for i, (g, w) in enumerate(cells):
         since, until = w.params()
         rows.append(
             f"SELECT {i} AS bucket, CAST({sql_quote(since)} AS TIMESTAMP) AS since, "
-            f"CAST({sql_quote(until)} AS TIMESTAMP) AS until"
+            f"CAST({sql_quote(until)} AS TIMESTAMP) AS until, CAST({sql_quote(g)} AS VARCHAR) AS grp"
         )
     return "CREATE OR REPLACE TEMP VIEW metric_windows AS " + " UNION ALL ".join(rows)
 
@@ -891,24 +965,27 @@ def team_claims_sql(teams: dict) -> str:
     return "CREATE OR REPLACE TEMP VIEW team_claims AS " + " UNION ALL ".join(selects)
 
 
-def metric_sets(engine, queries: dict[str, str], windows: list[Window], teams: dict | None = None) -> list[dict]:
+def metric_sets(engine, queries: dict[str, str], windows: list[Window], teams: dict | None = None,
+                groups: list[str] | None = None) -> list[dict]:
     """The metric sets of `windows` in one pass (each query runs once,
-    grouped by window), as lib.rs metric_sets does."""
-    engine.execute(windows_sql(windows), [], "metric_windows")
+    grouped by window), as lib.rs metric_sets does; with `groups`, those of
+    every group's windows, group by group."""
+    engine.execute(windows_sql(windows, groups), [], "metric_windows")
+    cells = [w for _ in (groups or [None]) for w in windows]
     # $1/$2: the span of all windows.
     params = [min(w.since for w in windows), max(w.until for w in windows)]
     params = [naive_display(t) for t in params]
-    label = windows[0].label() if len(windows) == 1 else f"{len(windows)} windows"
+    label = cells[0].label() if len(cells) == 1 else f"{len(cells)} windows"
     per_query = {
-        name: engine.run(queries[name], params, f"{name} {label}", expect=len(windows)) for name in METRIC_QUERIES
+        name: engine.run(queries[name], params, f"{name} {label}", expect=len(cells)) for name in METRIC_QUERIES
     }
-    unclaimed = [[] for _ in windows]
+    unclaimed = [[] for _ in cells]
     if teams:
         engine.execute(team_claims_sql(teams), [], "team_claims")
         sql = queries["services_without_team"]
         for bucket, service in engine.rows(sql, params, f"services_without_team {label}"):
             unclaimed[int(bucket)].append(service)
-    sets = [metric_set({name: rows[i] for name, rows in per_query.items()}, w) for i, w in enumerate(windows)]
+    sets = [metric_set({name: rows[i] for name, rows in per_query.items()}, w) for i, w in enumerate(cells)]
     for s, services in zip(sets, unclaimed):
         s["coverage"]["services_without_team"] = services
     return sets
@@ -1070,14 +1147,20 @@ def metric_set(rows: dict[str, dict], window: Window) -> dict:
     return out
 
 
-def compute(engine, queries, window: Window, filters: dict, teams: dict, by: str | None) -> dict:
-    apply_scope(engine, filters, teams)
+def compute(engine, queries, window: Window, filters: dict, teams: dict, by: str | None,
+            pr_team: str = "repo") -> dict:
+    apply_scope(engine, filters, teams, by, pr_team)
     top = {"version": 1, "window": window.json(), "filters": filters}
     if by == "week":
         top["by"] = "week"
         weeks = window.weeks()
         sets = metric_sets(engine, queries, [w for _, w in weeks], teams)
         top["groups"] = [{"key": key, "window": w.json(), **m} for (key, w), m in zip(weeks, sets)]
+    elif by is not None:
+        top["by"] = by
+        keys = sorted(teams) if by == "team" else [r[0] for r in engine.rows(GROUP_KEYS[by], [], "group keys")]
+        sets = metric_sets(engine, queries, [window], teams, keys) if keys else []
+        top["groups"] = [{"key": key, **m} for key, m in zip(keys, sets)]
     else:
         top.update(metric_sets(engine, queries, [window], teams)[0])
     return top
@@ -1330,7 +1413,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--team")
     ap.add_argument("--repo")
     ap.add_argument("--config", type=Path, help="flowmeter.toml (teams) [default: ./flowmeter.toml when it exists]")
-    ap.add_argument("--by", choices=["week"], help="one result per ISO week (the expect JSON has `groups`)")
+    ap.add_argument("--by", choices=["week", "service", "repo", "team"],
+                    help="one result per ISO week, service, repo or team (the expect JSON has `groups`)")
     ap.add_argument("--duckdb", action="store_true", help="also run the SQL on DuckDB over the lake, as a control")
     ap.add_argument("--from-store", type=Path, metavar="FILE", help="first write --lake from this flowmeter store")
     ap.add_argument("--queries", type=Path, default=QUERIES, help=f"metric SQL directory [default: {QUERIES}]")
@@ -1366,16 +1450,16 @@ def main(argv: list[str]) -> int:
         if given is not None and exp_filters.get(key) != given:
             raise UsageError(f"--{key} {given!r}, but the expect JSON's filter is {exp_filters.get(key)!r}")
     exp_by = expected.get("by") if "groups" in expected else None
-    if exp_by not in (None, "week"):
-        raise UsageError(f"the expect JSON is --by {exp_by}: only --by week is supported (group keys of the others come from Rust)")
     if a.by and a.by != exp_by:
         raise UsageError(f"--by {a.by}, but the expect JSON {'has no groups' if exp_by is None else f'is --by {exp_by}'}")
     by = exp_by
 
     config_path = a.config or (Path("flowmeter.toml") if Path("flowmeter.toml").is_file() else None)
-    teams = {}
+    teams, pr_team = {}, "repo"
     if config_path:
-        teams = tomllib.loads(config_path.read_text()).get("teams", {})
+        config = tomllib.loads(config_path.read_text())
+        teams = config.get("teams", {})
+        pr_team = config.get("metrics", {}).get("pr_team", "repo")
     queries = load_queries(a.queries.resolve())
     manifest = read_manifest(lake)
     missing = [t for t in LAKE_TABLES if t not in manifest["tables"]]
@@ -1384,7 +1468,7 @@ def main(argv: list[str]) -> int:
 
     rows = check_lake(lake, manifest)
     scope = ", ".join(f"{k}={v}" for k, v in filters.items() if v) or "no filter"
-    say(f"window {window.json()['since']} .. {window.json()['until']}, {scope}{', by week' if by else ''}; "
+    say(f"window {window.json()['since']} .. {window.json()['until']}, {scope}{f', by {by}' if by else ''}; "
         f"lake {lake} (schema version {manifest.get('schema_version')}, exported {manifest.get('exported_at')})")
 
     results = {}
@@ -1396,11 +1480,11 @@ def main(argv: list[str]) -> int:
         say(f"Spark {spark.version} local[2] session started in {spark.session_seconds:.1f} s")
         spark.load(lake, manifest)
         say(f"Spark loaded {len(manifest['tables'])} tables ({rows} rows) as views in {spark.load_seconds:.1f} s")
-        results["spark"] = compute(spark, queries, window, filters, teams, by)
+        results["spark"] = compute(spark, queries, window, filters, teams, by, pr_team)
         if a.duckdb:
             duck = DuckLake(a.show_sql)
             duck.load(lake, manifest)
-            results["duckdb"] = compute(duck, queries, window, filters, teams, by)
+            results["duckdb"] = compute(duck, queries, window, filters, teams, by, pr_team)
     except Untranslatable as e:
         say(f"cannot translate: {e}")
         return 2

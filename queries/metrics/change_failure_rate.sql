@@ -8,8 +8,8 @@ SELECT
     count(d.id) AS deployments,
     count(d.id) FILTER (WHERE d.failed) AS failed
 FROM metric_windows w LEFT JOIN (
-    SELECT id, finished_at, failed FROM scope_deployments
+    SELECT grp, id, finished_at, failed FROM scope_deployments
     WHERE finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP
-) d ON d.finished_at >= w.since AND d.finished_at < w.until
+) d ON d.grp = w.grp AND d.finished_at >= w.since AND d.finished_at < w.until
 GROUP BY w.bucket
 ORDER BY w.bucket

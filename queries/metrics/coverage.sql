@@ -7,9 +7,9 @@ WITH c AS (
            count(*) FILTER (WHERE c.pr_number IS NOT NULL) AS changes_with_pr,
            count(*) FILTER (WHERE c.start_at IS NULL) AS changes_without_start
     FROM metric_windows w JOIN (
-        SELECT deployed_at, pr_number, start_at FROM scope_changes
+        SELECT grp, deployed_at, pr_number, start_at FROM scope_changes
         WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP
-    ) c ON c.deployed_at >= w.since AND c.deployed_at < w.until
+    ) c ON c.grp = w.grp AND c.deployed_at >= w.since AND c.deployed_at < w.until
     GROUP BY w.bucket
 ),
 reviewed AS (SELECT DISTINCT repo, pr FROM reviews),
@@ -22,9 +22,9 @@ p AS (
            -- stages unknown).
            count(*) FILTER (WHERE p.stages_known AND r.pr IS NULL) AS prs_without_reviews
     FROM metric_windows w JOIN (
-        SELECT repo, number, merged_at, deployed_at, stages_known FROM scope_prs
+        SELECT grp, repo, number, merged_at, deployed_at, stages_known FROM scope_prs
         WHERE merged_at >= $1::TIMESTAMP AND merged_at < $2::TIMESTAMP
-    ) p ON p.merged_at >= w.since AND p.merged_at < w.until
+    ) p ON p.grp = w.grp AND p.merged_at >= w.since AND p.merged_at < w.until
     LEFT JOIN reviewed r ON r.repo = p.repo AND r.pr = p.number
     GROUP BY w.bucket
 ),
@@ -41,9 +41,9 @@ i AS (
            count(a.incident_id) AS incidents_attributed,
            count(*) FILTER (WHERE m.incident_id IS NULL) AS incidents_unmapped
     FROM metric_windows w JOIN (
-        SELECT source, id, created_at FROM scope_incidents
+        SELECT grp, source, id, created_at FROM scope_incidents
         WHERE created_at >= $1::TIMESTAMP AND created_at < $2::TIMESTAMP
-    ) i ON i.created_at >= w.since AND i.created_at < w.until
+    ) i ON i.grp = w.grp AND i.created_at >= w.since AND i.created_at < w.until
     LEFT JOIN attributed a ON a.incident_source = i.source AND a.incident_id = i.id
     LEFT JOIN mapped m ON m.incident_source = i.source AND m.incident_id = i.id
     GROUP BY w.bucket

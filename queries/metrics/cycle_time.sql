@@ -8,14 +8,14 @@
 -- stage are over the PRs where it is defined.
 -- $1/$2 = the span of all windows (lets each scan skip what no window needs).
 WITH merged AS (
-    SELECT merged_at, stages_known, cycle_hours, coding_hours, pickup_hours, review_hours, deploy_hours
+    SELECT grp, merged_at, stages_known, cycle_hours, coding_hours, pickup_hours, review_hours, deploy_hours
     FROM scope_prs
     WHERE merged_at >= $1::TIMESTAMP AND merged_at < $2::TIMESTAMP
 ),
 p AS (
     SELECT w.bucket, m.*
     FROM metric_windows w JOIN merged m
-      ON m.merged_at >= w.since AND m.merged_at < w.until
+      ON m.grp = w.grp AND m.merged_at >= w.since AND m.merged_at < w.until
 )
 SELECT
     w.bucket,

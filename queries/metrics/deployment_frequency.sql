@@ -1,7 +1,8 @@
 -- Deployment frequency (METRICS.md, key 1).
 -- One row per window of `metric_windows` (bucket, since, until: UTC, each
--- window is [since, until)); $1/$2 = the span of all windows (the earliest
--- since, the latest until: lets each scan skip what no window needs).
+-- window is [since, until); grp: the group whose scope rows it counts, ''
+-- when not grouped); $1/$2 = the span of all windows (the earliest since,
+-- the latest until: lets each scan skip what no window needs).
 -- A deployment is a production deployment with status success
 -- (scope_deployments holds exactly those, after the user's filters).
 -- Full weeks are the ISO weeks (Monday 00:00 UTC) inside a window; a week
@@ -9,9 +10,9 @@
 WITH d AS (
     SELECT w.bucket, d.finished_at
     FROM metric_windows w JOIN (
-        SELECT finished_at FROM scope_deployments
+        SELECT grp, finished_at FROM scope_deployments
         WHERE finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP
-    ) d ON d.finished_at >= w.since AND d.finished_at < w.until
+    ) d ON d.grp = w.grp AND d.finished_at >= w.since AND d.finished_at < w.until
 ),
 full_weeks AS (
     SELECT w.bucket, r.week_start

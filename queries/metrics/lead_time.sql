@@ -6,13 +6,13 @@
 -- left out; values <= 0 are excluded.
 -- $1/$2 = the span of all windows (lets each scan skip what no window needs).
 WITH timed AS (
-    SELECT deployed_at, date_diff('microsecond', start_at, deployed_at) / 3600000000.0 AS hours
+    SELECT grp, deployed_at, date_diff('microsecond', start_at, deployed_at) / 3600000000.0 AS hours
     FROM scope_changes
     WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP AND start_at IS NOT NULL
 ),
 c AS (
     SELECT w.bucket, t.hours
-    FROM metric_windows w JOIN timed t ON t.deployed_at >= w.since AND t.deployed_at < w.until
+    FROM metric_windows w JOIN timed t ON t.grp = w.grp AND t.deployed_at >= w.since AND t.deployed_at < w.until
 )
 SELECT
     w.bucket,

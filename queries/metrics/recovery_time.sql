@@ -9,9 +9,9 @@ WITH f AS (
     SELECT w.bucket, d.open,
            date_diff('microsecond', d.finished_at, d.recovered_at) / 3600000000.0 AS hours
     FROM metric_windows w JOIN (
-        SELECT open, finished_at, recovered_at FROM scope_deployments
+        SELECT grp, open, finished_at, recovered_at FROM scope_deployments
         WHERE failed AND finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP
-    ) d ON d.finished_at >= w.since AND d.finished_at < w.until
+    ) d ON d.grp = w.grp AND d.finished_at >= w.since AND d.finished_at < w.until
 )
 SELECT
     w.bucket,

@@ -8,9 +8,9 @@
 WITH d AS (
     SELECT DISTINCT w.bucket, w.since, w.until, d.service, d.repo
     FROM metric_windows w JOIN (
-        SELECT service, repo, finished_at FROM scope_deployments
+        SELECT grp, service, repo, finished_at FROM scope_deployments
         WHERE finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP
-    ) d ON d.finished_at >= w.since AND d.finished_at < w.until
+    ) d ON d.grp = w.grp AND d.finished_at >= w.since AND d.finished_at < w.until
 ),
 claimed AS (
     SELECT DISTINCT d.bucket, d.service, d.repo

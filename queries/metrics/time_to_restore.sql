@@ -7,9 +7,9 @@
 WITH opened AS (
     SELECT w.bucket, count(*) AS incidents
     FROM metric_windows w JOIN (
-        SELECT created_at FROM scope_incidents
+        SELECT grp, created_at FROM scope_incidents
         WHERE created_at >= $1::TIMESTAMP AND created_at < $2::TIMESTAMP
-    ) i ON i.created_at >= w.since AND i.created_at < w.until
+    ) i ON i.grp = w.grp AND i.created_at >= w.since AND i.created_at < w.until
     GROUP BY w.bucket
 ),
 restored AS (
@@ -17,9 +17,9 @@ restored AS (
            quantile_cont(date_diff('microsecond', i.created_at, i.resolved_at) / 3600000000.0, 0.5) AS p50_hours,
            quantile_cont(date_diff('microsecond', i.created_at, i.resolved_at) / 3600000000.0, 0.9) AS p90_hours
     FROM metric_windows w JOIN (
-        SELECT created_at, resolved_at FROM scope_incidents
+        SELECT grp, created_at, resolved_at FROM scope_incidents
         WHERE resolved_at >= $1::TIMESTAMP AND resolved_at < $2::TIMESTAMP
-    ) i ON i.resolved_at >= w.since AND i.resolved_at < w.until
+    ) i ON i.grp = w.grp AND i.resolved_at >= w.since AND i.resolved_at < w.until
     GROUP BY w.bucket
 )
 SELECT

@@ -342,3 +342,173 @@ fn strict_import_error_snapshot() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     insta::assert_snapshot!(stderr.replace(&dir.path().display().to_string(), "[DIR]"));
 }
+
+/// `--by service|repo|team` computes every group in one pass (each scope
+/// row carries its group): each group must be exactly the metrics of the
+/// filter `--service`/`--repo`/`--team` of its key, with dated members and
+/// PRs counted by author, and combined with another filter.
+#[test]
+fn every_group_is_the_metrics_of_its_own_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::util::sample_store(dir.path(), "");
+    let config = dir.path().join("teams.toml");
+    let teams = "[metrics]\npr_team = \"author\"\n\
+        [teams.web]\nservices = [\"web\", \"api\"]\nrepos = [\"acme/web\"]\npeople = [\"alice\", \"bob\"]\n\
+        [[teams.web.members]]\npeople = [\"carol\"]\nuntil = \"2026-09-20\"\n\
+        [teams.platform]\nservices = [\"notifications\"]\nrepos = [\"acme/platform\"]\npeople = [\"dave\"]\n\
+        [[teams.platform.members]]\nservices = [\"search\", \"auth\"]\npeople = [\"carol\"]\nsince = \"2026-09-20\"\n\
+        [teams.empty]\nservices = [\"nothing-here\"]\n";
+    std::fs::write(&config, teams).unwrap();
+    let metrics = |args: &[&str]| -> Value {
+        let mut cmd = crate::util::bare(&db);
+        cmd.arg("--config")
+            .arg(&config)
+            .args(["metrics", "--format", "json"]);
+        cmd.args(["--since", "2026-08-03", "--until", "2026-11-02"])
+            .args(args);
+        serde_json::from_str(&crate::util::stdout_of(&mut cmd)).unwrap()
+    };
+    for (by, filter, also) in [
+        ("service", "--service", None),
+        ("repo", "--repo", None),
+        ("team", "--team", None),
+        ("service", "--service", Some(["--team", "platform"])),
+        ("team", "--team", Some(["--repo", "acme/web"])),
+    ] {
+        let also: Vec<&str> = also.map(|a| a.to_vec()).unwrap_or_default();
+        let grouped = metrics(&[&["--by", by][..], &also].concat());
+        let groups = grouped["groups"].as_array().unwrap();
+        assert!(groups.len() >= 3, "--by {by}: {} groups", groups.len());
+        let mut with_data = 0;
+        for group in groups {
+            let key = group["key"].as_str().unwrap();
+            let mut alone = metrics(&[&[filter, key][..], &also].concat());
+            for field in ["window", "filters", "version", "compared_with"] {
+                alone.as_object_mut().unwrap().remove(field);
+            }
+            let mut group = group.clone();
+            group.as_object_mut().unwrap().remove("key");
+            assert_close(
+                &group,
+                &alone,
+                &format!("--by {by} {also:?}, group `{key}`"),
+            );
+            with_data += usize::from(alone["deployment_frequency"]["deployments"] != 0);
+        }
+        assert!(with_data >= 1, "--by {by} {also:?}: no group has data");
+    }
+}
+
+/// `a` and `b` are the same JSON, numbers within 1e-9 relative (the
+/// grouped pass may add floats in another order).
+fn assert_close(a: &Value, b: &Value, at: &str) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys = |m: &serde_json::Map<String, Value>| {
+                m.keys().cloned().collect::<std::collections::BTreeSet<_>>()
+            };
+            assert_eq!(keys(x), keys(y), "{at}");
+            for (k, v) in x {
+                assert_close(v, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}");
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                assert_close(v, w, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+                "{at}: {x} vs {y}"
+            );
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
+}
+
+/// `a` and `b` are the same JSON, numbers within 1e-9 relative (the
+/// grouped pass may add floats in another order).
+fn assert_close(a: &Value, b: &Value, at: &str) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys = |m: &serde_json::Map<String, Value>| {
+                m.keys().cloned().collect::<std::collections::BTreeSet<_>>()
+            };
+            assert_eq!(keys(x), keys(y), "{at}");
+            for (k, v) in x {
+                assert_close(v, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}");
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                assert_close(v, w, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+                "{at}: {x} vs {y}"
+            );
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
+}
+
+/// `[metrics.services.NAME]` gives one service its own production
+/// environments: its deployments to them count (and their changes), its
+/// deployments to the global names do not, other services keep the global
+/// lists; changing the option relinks the store.
+#[test]
+fn a_service_has_its_own_production_environments() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.duckdb");
+    let events = r#"{"type":"commit","repo":"acme/pay","sha":"p1","parents":[],"authored_at":"2026-03-03T00:00:00Z"}
+{"type":"commit","repo":"acme/pay","sha":"p2","parents":["p1"],"authored_at":"2026-03-10T00:00:00Z"}
+{"type":"commit","repo":"acme/web","sha":"w1","parents":[],"authored_at":"2026-03-03T00:00:00Z"}
+{"type":"deployment","id":"pay-eu-1","service":"pay","repo":"acme/pay","environment":"eu-live","status":"success","finished_at":"2026-03-03T10:00:00Z","commit_sha":"p1"}
+{"type":"deployment","id":"pay-us-1","service":"pay","repo":"acme/pay","environment":"us-live","status":"success","finished_at":"2026-03-03T12:00:00Z","commit_sha":"p1"}
+{"type":"deployment","id":"pay-prod-2","service":"pay","repo":"acme/pay","environment":"production","status":"success","finished_at":"2026-03-10T10:00:00Z","commit_sha":"p2"}
+{"type":"deployment","id":"web-1","service":"web","repo":"acme/web","environment":"production","status":"success","finished_at":"2026-03-04T10:00:00Z","commit_sha":"w1"}
+{"type":"deployment","id":"web-eu-1","service":"web","repo":"acme/web","environment":"eu-live","status":"success","finished_at":"2026-03-05T10:00:00Z","commit_sha":"w1"}
+"#;
+    let file = write(dir.path(), "events.jsonl", events);
+    let config = write(
+        dir.path(),
+        "flowmeter.toml",
+        "[metrics.services.pay]\nproduction_environments = [\"eu-live\", \"us-live\"]\n",
+    );
+    let metrics = |config: Option<&Path>, service: &str| -> Value {
+        let mut cmd = crate::util::bare(&db);
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.args(["metrics", "--since", "2026-03-02", "--until", "2026-03-30"])
+            .args(["--format", "json", "--service", service]);
+        serde_json::from_str(&crate::util::stdout_of(&mut cmd)).unwrap()
+    };
+    crate::util::bare(&db)
+        .arg("--config")
+        .arg(&config)
+        .arg("import")
+        .arg(&file)
+        .assert()
+        .success();
+    let pay = metrics(Some(&config), "pay");
+    assert_eq!(pay["deployment_frequency"]["deployments"], 2, "{pay}");
+    assert_eq!(
+        pay["lead_time"]["changes"], 1,
+        "p1, first deployed to eu-live: {pay}"
+    );
+    assert_eq!(pay["lead_time"]["p50_hours"], 10.0);
+    let web = metrics(Some(&config), "web");
+    assert_eq!(web["deployment_frequency"]["deployments"], 1, "{web}");
+    // Without the option (the store relinks): the global lists for both.
+    let pay = metrics(None, "pay");
+    assert_eq!(pay["deployment_frequency"]["deployments"], 1, "{pay}");
+    assert_eq!(pay["lead_time"]["changes"], 2, "{pay}");
+}

@@ -449,21 +449,23 @@ impl Row {
 }
 
 /// Fills the `metric_windows` table every metric query groups by: one row
-/// (bucket, since, until) per window, in order.
-fn set_windows(conn: &Connection, windows: &[Window]) -> Result<(), AnalysisError> {
-    let rows: Vec<String> = windows
+/// (bucket, since, until, grp) per cell, in order; `grp` is the group whose
+/// scope rows the cell counts ('' when not grouped).
+fn set_windows(conn: &Connection, cells: &[(&str, &Window)]) -> Result<(), AnalysisError> {
+    let rows: Vec<String> = cells
         .iter()
         .enumerate()
-        .map(|(i, w)| {
+        .map(|(i, (grp, w))| {
             format!(
-                "({i}, CAST('{}' AS TIMESTAMP), CAST('{}' AS TIMESTAMP))",
+                "({i}, CAST('{}' AS TIMESTAMP), CAST('{}' AS TIMESTAMP), {})",
                 w.since.naive_utc(),
-                w.until.naive_utc()
+                w.until.naive_utc(),
+                scope::quote(grp)
             )
         })
         .collect();
     conn.execute_batch(&format!(
-        "CREATE OR REPLACE TEMP TABLE metric_windows (bucket INTEGER, since TIMESTAMP, until TIMESTAMP);
+        "CREATE OR REPLACE TEMP TABLE metric_windows (bucket INTEGER, since TIMESTAMP, until TIMESTAMP, grp VARCHAR);
          INSERT INTO metric_windows VALUES {};",
         rows.join(", ")
     ))
@@ -481,28 +483,28 @@ fn span(windows: &[Window]) -> [String; 2] {
     [since, until].map(|t| t.map(|t| t.naive_utc().to_string()).unwrap_or_default())
 }
 
-/// Runs one metric query over the windows [`set_windows`] stored: one row
-/// per window, in order. `$1` and `$2`, where a query uses them, are the
-/// earliest start and the latest end.
+/// Runs one metric query over the `cells` windows [`set_windows`] stored:
+/// one row per cell, in order. `$1` and `$2`, where a query uses them, are
+/// `bounds`: the earliest start and the latest end.
 fn run(
     conn: &Connection,
     name: &str,
     sql: &str,
-    windows: &[Window],
+    bounds: &[String; 2],
+    cells: usize,
 ) -> Result<Vec<Row>, AnalysisError> {
     let err = |source| AnalysisError::Query {
         query: name.to_string(),
         source,
     };
-    if windows.is_empty() {
+    if cells == 0 {
         return Ok(Vec::new());
     }
     let mut stmt = conn.prepare(sql).map_err(err)?;
-    let bounds = span(windows);
     let mut rows = stmt
         .query(duckdb::params_from_iter(&bounds[..stmt.parameter_count()]))
         .map_err(err)?;
-    let mut out = Vec::with_capacity(windows.len());
+    let mut out = Vec::with_capacity(cells);
     while let Some(row) = rows.next().map_err(err)? {
         let names = column_names(row.as_ref());
         let mut values = Vec::with_capacity(names.len());
@@ -522,11 +524,7 @@ fn run(
         }
         out.push(Row { names, values });
     }
-    assert_eq!(
-        out.len(),
-        windows.len(),
-        "query `{name}` returns one row per window"
-    );
+    assert_eq!(out.len(), cells, "query `{name}` returns one row per cell");
     Ok(out)
 }
 
@@ -586,25 +584,23 @@ pub fn compute_grouped(
     if by == GroupBy::Week {
         return Ok(compute_series(conn, config, window, &[], filters)?.0);
     }
-    // One pass per group: each has its own scope (what the sources can
-    // know is store-wide: asked once).
+    // One pass for all groups: every scope row carries its group, and
+    // every query counts each (group, window) cell.
     let known = Known::of(conn, config)?;
-    let mut groups = Vec::new();
-    for key in group_keys(conn, config, by)? {
-        let mut f = filters.clone();
-        match by {
-            GroupBy::Service => f.service = Some(key.clone()),
-            GroupBy::Team => f.team = Some(key.clone()),
-            GroupBy::Repo => f.repo = Some(key.clone()),
-            GroupBy::Week => unreachable!("answered by compute_series above"),
-        }
-        scope::apply(conn, config, &f)?;
-        groups.push(Group {
+    let t0 = std::time::Instant::now();
+    scope::apply_grouped(conn, config, filters, Some(by))?;
+    flowmeter_store::timing::phase("metrics: scope", t0);
+    let keys = group_keys(conn, config, by)?;
+    let sets = metric_sets(conn, config, std::slice::from_ref(&window), &keys, known)?;
+    let groups = keys
+        .into_iter()
+        .zip(sets)
+        .map(|(key, metrics)| Group {
             key,
             window: None,
-            metrics: one_metric_set(conn, config, &window, known)?,
-        });
-    }
+            metrics,
+        })
+        .collect();
     Ok(Grouped {
         version: 1,
         window,
@@ -627,7 +623,7 @@ pub fn compute_series(
     let known = prepare(conn, config, filters)?;
     let (keys, weeks): (Vec<String>, Vec<Window>) = series.weeks().into_iter().unzip();
     let all: Vec<Window> = weeks.iter().chain(windows).copied().collect();
-    let mut sets = metric_sets(conn, config, &all, known)?;
+    let mut sets = metric_sets(conn, config, &all, &[], known)?;
     let rest = sets.split_off(weeks.len());
     let groups = keys
         .into_iter()
@@ -744,9 +740,10 @@ fn set_team_claims(conn: &Connection, config: &Config) -> Result<(), AnalysisErr
 fn services_without_team(
     conn: &Connection,
     config: &Config,
-    windows: &[Window],
+    bounds: &[String; 2],
+    cells: usize,
 ) -> Result<Vec<Vec<String>>, AnalysisError> {
-    let mut out = vec![Vec::new(); windows.len()];
+    let mut out = vec![Vec::new(); cells];
     if config.teams.is_empty() {
         return Ok(out);
     }
@@ -755,10 +752,9 @@ fn services_without_team(
         query: "services_without_team".into(),
         source,
     };
-    let bounds = span(windows);
     let mut stmt = conn.prepare(sql::SERVICES_WITHOUT_TEAM).map_err(err)?;
     let rows = stmt
-        .query_map(duckdb::params_from_iter(&bounds), |r| {
+        .query_map(duckdb::params_from_iter(bounds), |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
         })
         .map_err(err)?;
@@ -877,34 +873,46 @@ fn one_metric_set(
     window: &Window,
     known: Known,
 ) -> Result<MetricSet, AnalysisError> {
-    let mut sets = metric_sets(conn, config, std::slice::from_ref(window), known)?;
+    let mut sets = metric_sets(conn, config, std::slice::from_ref(window), &[], known)?;
     Ok(sets.remove(0))
 }
 
 /// The metric sets of several windows in one pass: each query runs once,
-/// grouped by window.
+/// grouped by window. With `groups` (the scope views carry them, see
+/// [`scope::apply_grouped`]), the sets of every group's windows, group by
+/// group.
 fn metric_sets(
     conn: &Connection,
     config: &Config,
     windows: &[Window],
+    groups: &[String],
     known: Known,
 ) -> Result<Vec<MetricSet>, AnalysisError> {
-    set_windows(conn, windows)?;
+    let cells: Vec<(&str, &Window)> = if groups.is_empty() {
+        windows.iter().map(|w| ("", w)).collect()
+    } else {
+        groups
+            .iter()
+            .flat_map(|g| windows.iter().map(move |w| (g.as_str(), w)))
+            .collect()
+    };
+    set_windows(conn, &cells)?;
+    let bounds = span(windows);
     let mut per_query = METRIC_QUERIES
         .iter()
         .map(|(name, sql)| {
             let t0 = std::time::Instant::now();
-            let rows = run(conn, name, sql, windows).map(Vec::into_iter);
+            let rows = run(conn, name, sql, &bounds, cells.len()).map(Vec::into_iter);
             flowmeter_store::timing::phase(&format!("metrics: {name}"), t0);
             rows
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut without_team = services_without_team(conn, config, windows)?.into_iter();
-    let mut sets = Vec::with_capacity(windows.len());
-    for window in windows {
+    let mut without_team = services_without_team(conn, config, &bounds, cells.len())?.into_iter();
+    let mut sets = Vec::with_capacity(cells.len());
+    for (_, window) in &cells {
         let mut rows = per_query
             .iter_mut()
-            .map(|rows| rows.next().expect("one row per window"));
+            .map(|rows| rows.next().expect("one row per cell"));
         let mut next = || rows.next().expect("one row per query");
         let q = QueryRows {
             df: next(),
