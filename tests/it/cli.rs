@@ -429,36 +429,6 @@ fn assert_close(a: &Value, b: &Value, at: &str) {
     }
 }
 
-/// `a` and `b` are the same JSON, numbers within 1e-9 relative (the
-/// grouped pass may add floats in another order).
-fn assert_close(a: &Value, b: &Value, at: &str) {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let keys = |m: &serde_json::Map<String, Value>| {
-                m.keys().cloned().collect::<std::collections::BTreeSet<_>>()
-            };
-            assert_eq!(keys(x), keys(y), "{at}");
-            for (k, v) in x {
-                assert_close(v, &y[k], &format!("{at}.{k}"));
-            }
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            assert_eq!(x.len(), y.len(), "{at}");
-            for (i, (v, w)) in x.iter().zip(y).enumerate() {
-                assert_close(v, w, &format!("{at}[{i}]"));
-            }
-        }
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            assert!(
-                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
-                "{at}: {x} vs {y}"
-            );
-        }
-        _ => assert_eq!(a, b, "{at}"),
-    }
-}
-
 /// `[metrics.services.NAME]` gives one service its own production
 /// environments: its deployments to them count (and their changes), its
 /// deployments to the global names do not, other services keep the global

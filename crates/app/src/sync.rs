@@ -311,7 +311,7 @@ pub async fn sync_source(
     let unmeasured: Vec<String> = store
         .environments_marked_production(name)?
         .into_iter()
-        .filter(|e| !config.metrics.is_production(e))
+        .filter(|e| !config.metrics.is_production_anywhere(e))
         .collect();
     if !unmeasured.is_empty() {
         done.advice.push(format!(

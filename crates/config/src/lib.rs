@@ -142,6 +142,11 @@ pub struct MetricsConfig {
     pub production_environments: Vec<String>,
     /// Environment name prefixes that are production (`prod-eu`).
     pub production_prefixes: Vec<String>,
+    /// Per service, its own production environments: a service listed here
+    /// is measured in its lists (each replaces the global one it names),
+    /// e.g. `[metrics.services.checkout] production_environments =
+    /// ["prod-eu", "prod-us"]` while other services keep `production`.
+    pub services: BTreeMap<String, ServiceEnvironments>,
     /// How long after a deployment an incident of its service is blamed on it.
     pub attribution_window_hours: f64,
     /// PR labels that make a deployment rework, compared case-insensitively.
@@ -166,6 +171,19 @@ pub struct MetricsConfig {
     /// default, METRICS.md), `dora-2023` or `dora-2024`. Every tier says
     /// which profile it comes from (`tier_source`).
     pub profile: Profile,
+}
+
+/// A service's own production environments
+/// ([`MetricsConfig::services`]); a list left out keeps the global one.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceEnvironments {
+    /// The environment names that are production for this service
+    /// (case-insensitive), instead of `[metrics] production_environments`.
+    pub production_environments: Option<Vec<String>>,
+    /// The name prefixes that are production for this service, instead of
+    /// `[metrics] production_prefixes` (`[]`: none).
+    pub production_prefixes: Option<Vec<String>>,
 }
 
 /// [`MetricsConfig::deployed_when`].
@@ -219,6 +237,7 @@ impl Default for MetricsConfig {
         MetricsConfig {
             production_environments: vec!["production".into(), "prod".into(), "live".into()],
             production_prefixes: vec!["prod-".into(), "production-".into()],
+            services: BTreeMap::new(),
             attribution_window_hours: 24.0,
             rework_labels: vec!["bug".into(), "hotfix".into(), "incident".into()],
             profile: Profile::default(),
@@ -231,16 +250,31 @@ impl Default for MetricsConfig {
 }
 
 impl MetricsConfig {
-    /// Whether deployments to `environment` count as production.
-    pub fn is_production(&self, environment: &str) -> bool {
-        let env = environment.to_lowercase();
-        self.production_environments
-            .iter()
-            .any(|p| p.to_lowercase() == env)
-            || self
-                .production_prefixes
-                .iter()
-                .any(|p| env.starts_with(&p.to_lowercase()))
+    /// Whether `service`'s deployments to `environment` count as
+    /// production: by the service's own lists
+    /// ([`MetricsConfig::services`]), else the global ones.
+    pub fn is_production(&self, service: &str, environment: &str) -> bool {
+        let own = self.services.get(service);
+        let names = own.and_then(|s| s.production_environments.as_ref());
+        let prefixes = own.and_then(|s| s.production_prefixes.as_ref());
+        production_in(
+            names.unwrap_or(&self.production_environments),
+            prefixes.unwrap_or(&self.production_prefixes),
+            environment,
+        )
+    }
+
+    /// Whether `environment` is production for any service (the global
+    /// lists, or a service's own).
+    pub fn is_production_anywhere(&self, environment: &str) -> bool {
+        production_in(
+            &self.production_environments,
+            &self.production_prefixes,
+            environment,
+        ) || self
+            .services
+            .keys()
+            .any(|s| self.is_production(s, environment))
     }
 
     pub fn is_rework_label(&self, label: &str) -> bool {
@@ -259,12 +293,24 @@ impl MetricsConfig {
             self.attribution_window_hours,
             self.rework_labels
         );
-        // Only when on, so stores linked before the option keep their links.
+        // Only when set, so stores linked before these options keep their
+        // links.
+        if !self.services.is_empty() {
+            text.push_str(&format!(";services={:?}", self.services));
+        }
         if self.dedupe_regions {
             text.push_str(&format!(";regions=dedupe,{:?}", self.deployed_when));
         }
         text
     }
+}
+
+/// `environment` is one of `names` or starts with one of `prefixes`
+/// (case-insensitively).
+fn production_in(names: &[String], prefixes: &[String], environment: &str) -> bool {
+    let env = environment.to_lowercase();
+    names.iter().any(|p| p.to_lowercase() == env)
+        || prefixes.iter().any(|p| env.starts_with(&p.to_lowercase()))
 }
 
 /// A team: the services and repos it owns.
@@ -554,13 +600,37 @@ mod tests {
     fn defaults_follow_metrics_md() {
         let c = Config::parse("", "t").unwrap();
         for env in ["production", "Prod", "live", "prod-eu", "production-us"] {
-            assert!(c.metrics.is_production(env), "{env}");
+            assert!(c.metrics.is_production("web", env), "{env}");
         }
         for env in ["staging", "preprod", "dev"] {
-            assert!(!c.metrics.is_production(env), "{env}");
+            assert!(!c.metrics.is_production("web", env), "{env}");
         }
         assert_eq!(c.metrics.attribution_window_hours, 24.0);
         assert!(c.metrics.is_rework_label("Bug"));
+    }
+
+    #[test]
+    fn a_service_can_have_its_own_production_environments() {
+        let c = Config::parse(
+            "[metrics.services.checkout]\nproduction_environments = [\"eu-live\", \"us-live\"]\nproduction_prefixes = []\n",
+            "t",
+        )
+        .unwrap();
+        let m = &c.metrics;
+        assert!(m.is_production("checkout", "EU-live") && m.is_production("checkout", "us-live"));
+        assert!(
+            !m.is_production("checkout", "production") && !m.is_production("checkout", "prod-eu")
+        );
+        assert!(m.is_production("web", "production") && !m.is_production("web", "eu-live"));
+        assert!(m.is_production_anywhere("eu-live") && m.is_production_anywhere("prod-eu"));
+        assert!(!m.is_production_anywhere("staging"));
+        assert_ne!(
+            m.fingerprint(),
+            Config::parse("", "t").unwrap().metrics.fingerprint()
+        );
+        let e =
+            Config::parse("[metrics.services.checkout]\nproduction = [\"x\"]\n", "t").unwrap_err();
+        assert!(e.to_string().contains("unknown field `production`"), "{e}");
     }
 
     #[test]

@@ -292,8 +292,9 @@ pub(crate) fn relink(
             .ctx("load deployments")?;
         let mut rows = stmt.query([]).ctx("load deployments")?;
         while let Some(r) = rows.next().ctx("load deployments")? {
+            let service: String = r.get(2).ctx("load deployments")?;
             let environment: String = r.get(4).ctx("load deployments")?;
-            if !config.is_production(&environment) {
+            if !config.is_production(&service, &environment) {
                 continue;
             }
             deployments.push(Deployment {
@@ -473,7 +474,7 @@ pub(crate) fn relink(
     if let Scope::Part(_) = scope {
         let mut stmt = conn
             .prepare(
-                "SELECT id, source, environment FROM deployments
+                "SELECT id, source, environment, service FROM deployments
                  WHERE status = 'success' AND finished_at IS NOT NULL
                    AND service NOT IN (SELECT service FROM link_scope_services)
                    AND id IN (SELECT deployment_id FROM incidents WHERE deployment_id IS NOT NULL)",
@@ -482,7 +483,8 @@ pub(crate) fn relink(
         let mut rows = stmt.query([]).ctx("load attribution candidates")?;
         while let Some(r) = rows.next().ctx("load attribution candidates")? {
             let environment: String = r.get(2).ctx("load attribution candidates")?;
-            if config.is_production(&environment) {
+            let service: String = r.get(3).ctx("load attribution candidates")?;
+            if config.is_production(&service, &environment) {
                 foreign_by_id
                     .entry(r.get(0).ctx("load attribution candidates")?)
                     .or_default()
