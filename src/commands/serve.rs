@@ -72,15 +72,15 @@ pub fn run(env: &Env, args: ServeArgs) -> Result<ExitCode> {
             )
             .with_context(|| format!("cannot write `{}`", m.display()))?;
         }
+        // Signals are caught from here on, before anyone learns the address.
+        let stop = flowmeter_server::shutdown_signal();
         // One line on stdout, the address (scripts read it; `--listen
         // 127.0.0.1:0` picks a free port).
         println!("http://{addr}");
         env.say(format!(
             "serving the dashboard at http://{addr}/ (Ctrl-C stops, after finishing queued writes)"
         ));
-        let done = server
-            .run(listener, flowmeter_server::shutdown_signal())
-            .await;
+        let done = server.run(listener, stop).await;
         if let Some(m) = &marker {
             let _ = std::fs::remove_file(m);
         }

@@ -420,7 +420,8 @@ fn github_deliveries_are_verified_stored_once_and_survive_shutdown() {
         failed,
     );
     assert_eq!(status, StatusCode::ACCEPTED);
-    s.stop();
+    let status = s.stop();
+    assert!(status.success(), "{status:?}");
     assert_eq!(
         cli_json(&db, &all)["deployment_frequency"]["deployments"],
         1
