@@ -149,10 +149,13 @@ pub fn compare(
     current: &mut Metrics,
     previous: &Metrics,
 ) -> Result<(), AnalysisError> {
+    let t0 = std::time::Instant::now();
     scope::apply(conn, config, &current.filters)?;
     let now = samples(conn, &current.window)?;
     let before = samples(conn, &previous.window)?;
     let history = has_history(conn, &previous.window)?;
+    flowmeter_store::timing::phase("compare: samples", t0);
+    let t0 = std::time::Instant::now();
     let days = [current.window.days(), previous.window.days()];
     let changes = changes(
         &current.metrics,
@@ -162,6 +165,7 @@ pub fn compare(
         days,
         history,
     )?;
+    flowmeter_store::timing::phase("compare: resampling", t0);
     current.compared_with = Some(previous.window);
     let m = &mut current.metrics;
     for (key, change) in changes {
@@ -450,14 +454,15 @@ fn resampled(values: &Series, seed: u64) -> PolarsResult<DataFrame> {
         .sample_n(n * RESAMPLES, true, Some(false), Some(seed))?
         .with_name("value".into());
     let resample: Vec<u32> = (0..n * RESAMPLES).map(|i| (i / n) as u32).collect();
-    DataFrame::new_infer_height(vec![
-        Column::new("resample".into(), resample),
-        draws.into_column(),
-    ])?
-    .lazy()
-    .group_by([col("resample")])
-    .agg([col("value").median().alias("stat")])
-    .collect()
+    // Each resample's draws are one run of `n` rows: flagged sorted, the
+    // group-by takes them as slices instead of hashing `n x B` keys.
+    let mut resample = Series::new("resample".into(), resample);
+    resample.set_sorted_flag(polars::series::IsSorted::Ascending);
+    DataFrame::new_infer_height(vec![resample.into_column(), draws.into_column()])?
+        .lazy()
+        .group_by([col("resample")])
+        .agg([col("value").median().alias("stat")])
+        .collect()
 }
 
 /// The percentile interval of `stat(now) - stat(before)`.

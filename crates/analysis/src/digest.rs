@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::series::{comparison_frame, floats};
 use crate::{
-    compute, compute_series, week_start, AnalysisError, Filters, Grouped, MetricSet, Metrics,
-    Window,
+    compute, compute_series, compute_series_by_team, week_start, AnalysisError, Filters, Grouped,
+    MetricSet, Metrics, Window,
 };
 
 mod sql {
@@ -360,23 +360,26 @@ pub fn teams(
         ..filters.clone()
     };
     let org = compute(conn, config, week, &org_filters)?;
+    let names = team_names(config, filters)?;
+    let trend = weeks_ending_with(week, TREND_WEEKS);
+    let all = compute_series_by_team(
+        conn,
+        config,
+        trend,
+        &[before(week), week],
+        &org_filters,
+        &names,
+    )?;
     let mut teams = Vec::new();
-    for name in team_names(config, filters)? {
-        let f = Filters {
-            team: Some(name.clone()),
-            ..filters.clone()
-        };
-        let (series, [previous, mut current]) = series_and(
-            conn,
-            config,
-            weeks_ending_with(week, TREND_WEEKS),
-            [before(week), week],
-            &f,
-        )?;
+    for (name, (series, metrics)) in names.into_iter().zip(all) {
+        let [previous, mut current]: [Metrics; 2] = metrics.try_into().expect("one set per window");
         crate::delta::compare(conn, config, &mut current, &previous)?;
+        let t0 = std::time::Instant::now();
+        let open_prs = open_prs(conn, &week)?;
+        flowmeter_store::timing::phase("digest: open pull requests", t0);
         teams.push(TeamView {
             team: name,
-            open_prs: open_prs(conn, &week)?,
+            open_prs,
             current,
             series,
         });
@@ -401,9 +404,9 @@ pub fn leadership(
         since: quarter.since - Duration::days(7 * QUARTER_WEEKS),
         until: quarter.since,
     };
-    let view = |name: String, f: &Filters| -> Result<QuarterView, AnalysisError> {
-        let (series, [mut previous_quarter, mut this]) =
-            series_and(conn, config, quarter, [previous, quarter], f)?;
+    let view = |name: String, (series, metrics): (Grouped, Vec<Metrics>)| {
+        let [mut previous_quarter, mut this]: [Metrics; 2] =
+            metrics.try_into().expect("one set per window");
         if !crate::delta::has_history(conn, &previous)? {
             // Before the store's data: no tier to compare with (0
             // deployments there would read as "low").
@@ -417,7 +420,7 @@ pub fn leadership(
             });
         }
         crate::delta::compare(conn, config, &mut this, &previous_quarter)?;
-        Ok(QuarterView {
+        Ok::<_, AnalysisError>(QuarterView {
             name,
             series,
             previous_quarter,
@@ -428,15 +431,16 @@ pub fn leadership(
         team: None,
         ..filters.clone()
     };
-    let org = view("organisation".to_string(), &org_filters)?;
-    let mut teams = Vec::new();
-    for name in team_names(config, filters)? {
-        let f = Filters {
-            team: Some(name.clone()),
-            ..filters.clone()
-        };
-        teams.push(view(name, &f)?);
-    }
+    let windows = [previous, quarter];
+    let org = compute_series(conn, config, quarter, &windows, &org_filters)?;
+    let org = view("organisation".to_string(), org)?;
+    let names = team_names(config, filters)?;
+    let all = compute_series_by_team(conn, config, quarter, &windows, &org_filters, &names)?;
+    let teams = names
+        .into_iter()
+        .zip(all)
+        .map(|(name, sets)| view(name, sets))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(LeadershipDigest {
         week: label(&week),
         org,

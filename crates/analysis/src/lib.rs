@@ -621,39 +621,101 @@ pub fn compute_series(
     filters: &Filters,
 ) -> Result<(Grouped, Vec<Metrics>), AnalysisError> {
     let known = prepare(conn, config, filters)?;
+    let mut out = series_sets(
+        conn,
+        config,
+        series,
+        windows,
+        &[(filters.clone(), "")],
+        known,
+    )?;
+    Ok(out.remove(0))
+}
+
+/// [`compute_series`] for each of the teams `teams` (each with `filters`
+/// and `--team` its name), in one pass for all of them: every metric query
+/// runs once, grouped by team and window.
+pub fn compute_series_by_team(
+    conn: &Connection,
+    config: &Config,
+    series: Window,
+    windows: &[Window],
+    filters: &Filters,
+    teams: &[String],
+) -> Result<Vec<(Grouped, Vec<Metrics>)>, AnalysisError> {
+    if let Some(unknown) = teams.iter().find(|t| !config.teams.contains_key(*t)) {
+        return Err(AnalysisError::UnknownTeam {
+            team: unknown.clone(),
+            known: config.teams.keys().cloned().collect::<Vec<_>>().join(", "),
+        });
+    }
+    let known = Known::of(conn, config)?;
+    let t0 = std::time::Instant::now();
+    // Every team of the config, as `--by team`; only `teams` are read.
+    scope::apply_grouped(conn, config, filters, Some(GroupBy::Team))?;
+    flowmeter_store::timing::phase("metrics: scope", t0);
+    let each: Vec<(Filters, &str)> = teams
+        .iter()
+        .map(|t| {
+            let f = Filters {
+                team: Some(t.clone()),
+                ..filters.clone()
+            };
+            (f, t.as_str())
+        })
+        .collect();
+    series_sets(conn, config, series, windows, &each, known)
+}
+
+/// The weekly series and the windows' metrics of each group (its filters,
+/// and its key in the scope rows' `grp`), from one pass.
+fn series_sets(
+    conn: &Connection,
+    config: &Config,
+    series: Window,
+    windows: &[Window],
+    groups: &[(Filters, &str)],
+    known: Known,
+) -> Result<Vec<(Grouped, Vec<Metrics>)>, AnalysisError> {
     let (keys, weeks): (Vec<String>, Vec<Window>) = series.weeks().into_iter().unzip();
     let all: Vec<Window> = weeks.iter().chain(windows).copied().collect();
-    let mut sets = metric_sets(conn, config, &all, &[], known)?;
-    let rest = sets.split_off(weeks.len());
-    let groups = keys
-        .into_iter()
-        .zip(weeks)
-        .zip(sets)
-        .map(|((key, w), metrics)| Group {
-            key,
-            window: Some(w),
-            metrics,
-        })
-        .collect();
-    let grouped = Grouped {
-        version: 1,
-        window: series,
-        filters: filters.clone(),
-        by: GroupBy::Week,
-        groups,
-    };
-    let metrics = windows
-        .iter()
-        .zip(rest)
-        .map(|(w, metrics)| Metrics {
+    let grps: Vec<String> = groups.iter().map(|(_, g)| g.to_string()).collect();
+    let mut sets = metric_sets(conn, config, &all, &grps, known)?.into_iter();
+    let mut out = Vec::with_capacity(groups.len());
+    for (filters, _) in groups {
+        let mut mine: Vec<MetricSet> = sets.by_ref().take(all.len()).collect();
+        let rest = mine.split_off(weeks.len());
+        let groups = keys
+            .iter()
+            .zip(&weeks)
+            .zip(mine)
+            .map(|((key, w), metrics)| Group {
+                key: key.clone(),
+                window: Some(*w),
+                metrics,
+            })
+            .collect();
+        let grouped = Grouped {
             version: 1,
-            window: *w,
+            window: series,
             filters: filters.clone(),
-            compared_with: None,
-            metrics,
-        })
-        .collect();
-    Ok((grouped, metrics))
+            by: GroupBy::Week,
+            groups,
+        };
+        let metrics = windows
+            .iter()
+            .zip(rest)
+            .map(|(w, metrics)| Metrics {
+                version: 1,
+                window: *w,
+                filters: filters.clone(),
+                compared_with: None,
+                metrics,
+            })
+            .collect();
+        out.push((grouped, metrics));
+    }
+    Ok(out)
 }
 
 /// Every service (of a production deployment or an incident), every team
