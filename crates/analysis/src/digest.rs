@@ -466,11 +466,7 @@ fn series_and(
 
 fn team_names(config: &Config, filters: &Filters) -> Result<Vec<String>, AnalysisError> {
     match &filters.team {
-        Some(t) if !config.teams.contains_key(t) => Err(AnalysisError::UnknownTeam {
-            team: t.clone(),
-            known: config.teams.keys().cloned().collect::<Vec<_>>().join(", "),
-        }),
-        Some(t) => Ok(vec![t.clone()]),
+        Some(t) => crate::team(config, t).map(|_| vec![t.clone()]),
         None => Ok(config.teams.keys().cloned().collect()),
     }
 }

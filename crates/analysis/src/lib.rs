@@ -42,6 +42,20 @@ pub enum AnalysisError {
     BadWeek(String),
 }
 
+/// `name`'s team in the config, or the error that lists the config's teams.
+pub(crate) fn team<'a>(
+    config: &'a Config,
+    name: &str,
+) -> Result<&'a flowmeter_config::Team, AnalysisError> {
+    config
+        .teams
+        .get(name)
+        .ok_or_else(|| AnalysisError::UnknownTeam {
+            team: name.to_string(),
+            known: config.teams.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+}
+
 /// `[since, until)` in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Window {
@@ -555,6 +569,22 @@ fn prepare(conn: &Connection, config: &Config, filters: &Filters) -> Result<Know
     Ok(known)
 }
 
+/// [`prepare`] for a grouped computation: the scope rows carry their
+/// group (`by`).
+fn prepare_grouped(
+    conn: &Connection,
+    config: &Config,
+    filters: &Filters,
+    by: GroupBy,
+    teams: Option<&[String]>,
+) -> Result<Known, AnalysisError> {
+    let known = Known::of(conn, config)?;
+    let t0 = std::time::Instant::now();
+    scope::apply_grouped(conn, config, filters, Some(by), teams)?;
+    flowmeter_store::timing::phase("metrics: scope", t0);
+    Ok(known)
+}
+
 /// Computes every metric for one window and one scope.
 pub fn compute(
     conn: &Connection,
@@ -586,10 +616,7 @@ pub fn compute_grouped(
     }
     // One pass for all groups: every scope row carries its group, and
     // every query counts each (group, window) cell.
-    let known = Known::of(conn, config)?;
-    let t0 = std::time::Instant::now();
-    scope::apply_grouped(conn, config, filters, Some(by))?;
-    flowmeter_store::timing::phase("metrics: scope", t0);
+    let known = prepare_grouped(conn, config, filters, by, None)?;
     let keys = group_keys(conn, config, by)?;
     let sets = metric_sets(conn, config, std::slice::from_ref(&window), &keys, known)?;
     let groups = keys
@@ -643,17 +670,10 @@ pub fn compute_series_by_team(
     filters: &Filters,
     teams: &[String],
 ) -> Result<Vec<(Grouped, Vec<Metrics>)>, AnalysisError> {
-    if let Some(unknown) = teams.iter().find(|t| !config.teams.contains_key(*t)) {
-        return Err(AnalysisError::UnknownTeam {
-            team: unknown.clone(),
-            known: config.teams.keys().cloned().collect::<Vec<_>>().join(", "),
-        });
+    for name in teams {
+        team(config, name)?;
     }
-    let known = Known::of(conn, config)?;
-    let t0 = std::time::Instant::now();
-    // Every team of the config, as `--by team`; only `teams` are read.
-    scope::apply_grouped(conn, config, filters, Some(GroupBy::Team))?;
-    flowmeter_store::timing::phase("metrics: scope", t0);
+    let known = prepare_grouped(conn, config, filters, GroupBy::Team, Some(teams))?;
     let each: Vec<(Filters, &str)> = teams
         .iter()
         .map(|t| {

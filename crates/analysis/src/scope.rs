@@ -115,7 +115,7 @@ pub(crate) fn apply(
     config: &Config,
     filters: &Filters,
 ) -> Result<(), AnalysisError> {
-    apply_grouped(conn, config, filters, None)
+    apply_grouped(conn, config, filters, None, None)
 }
 
 /// (re)creates the scope views for `filters`; with `by`, each row carries
@@ -124,11 +124,14 @@ pub(crate) fn apply(
 /// request for each service deploying from its repo), exactly the rows the
 /// filter `--service`/`--repo`/`--team` of that group would keep. Every
 /// metric query then runs once for all groups (`metric_windows.grp`).
+/// Grouped by team, `teams` (when given) are the teams whose rows are
+/// wanted, else every team of the config.
 pub(crate) fn apply_grouped(
     conn: &Connection,
     config: &Config,
     filters: &Filters,
     by: Option<GroupBy>,
+    teams: Option<&[String]>,
 ) -> Result<(), AnalysisError> {
     let mut dep = vec!["TRUE".to_string()];
     let mut inc = vec!["TRUE".to_string()];
@@ -156,13 +159,7 @@ pub(crate) fn apply_grouped(
         pr.push(format!("repo = {}", quote(r)));
     }
     if let Some(t) = &filters.team {
-        let team = config
-            .teams
-            .get(t)
-            .ok_or_else(|| AnalysisError::UnknownTeam {
-                team: t.clone(),
-                known: config.teams.keys().cloned().collect::<Vec<_>>().join(", "),
-            })?;
+        let team = crate::team(config, t)?;
         let (d, i, p) = team_scope(team, config.metrics.pr_team, &incident_has);
         dep.push(d);
         inc.push(i);
@@ -203,7 +200,8 @@ pub(crate) fn apply_grouped(
         Some(GroupBy::Team) => {
             // One branch per team: its conditions are the `--team` filter's.
             let mut parts: [Vec<String>; 3] = Default::default();
-            for (name, team) in &config.teams {
+            let wanted = |name: &String| teams.is_none_or(|t| t.contains(name));
+            for (name, team) in config.teams.iter().filter(|(n, _)| wanted(n)) {
                 let (d, i, p) = team_scope(team, config.metrics.pr_team, &incident_has);
                 let grp = quote(name);
                 parts[0].push(format!(
