@@ -446,52 +446,31 @@ fn count_change(
     tested((low, high), too_few(counts, previous, current, method))
 }
 
-/// `RESAMPLES` bootstrap statistics of `values`: one frame of `n x B` draws
-/// with replacement, grouped by resample.
-fn resampled(values: &Series, seed: u64) -> PolarsResult<DataFrame> {
+/// `RESAMPLES` bootstrap medians of `values`: `n x B` draws with
+/// replacement, reshaped into `B` lists of `n` (one per resample), and
+/// each list's median.
+fn resampled(values: &Series, seed: u64) -> PolarsResult<Series> {
     let n = values.len();
-    let draws = values
-        .sample_n(n * RESAMPLES, true, Some(false), Some(seed))?
-        .with_name("value".into());
-    let resample: Vec<u32> = (0..n * RESAMPLES).map(|i| (i / n) as u32).collect();
-    // Each resample's draws are one run of `n` rows: flagged sorted, the
-    // group-by takes them as slices instead of hashing `n x B` keys.
-    let mut resample = Series::new("resample".into(), resample);
-    resample.set_sorted_flag(polars::series::IsSorted::Ascending);
-    DataFrame::new_infer_height(vec![resample.into_column(), draws.into_column()])?
-        .lazy()
-        .group_by([col("resample")])
-        .agg([col("value").median().alias("stat")])
-        .collect()
+    let draws = values.sample_n(n * RESAMPLES, true, Some(false), Some(seed))?;
+    let dims = [
+        ReshapeDimension::new(RESAMPLES as i64),
+        ReshapeDimension::new(n as i64),
+    ];
+    Ok(draws.reshape_list(&dims)?.list()?.lst_median())
 }
 
-/// The percentile interval of `stat(now) - stat(before)`.
+/// The percentile interval of `stat(now) - stat(before)`: resample `i` of
+/// one against resample `i` of the other.
 fn bootstrap_interval(now: &Series, before: &Series, seed: u64) -> PolarsResult<(f64, f64)> {
-    let a = resampled(now, seed)?;
-    let b = resampled(before, seed.wrapping_add(1))?;
+    let diff = (&resampled(now, seed)? - &resampled(before, seed.wrapping_add(1))?)?;
+    let diff = diff.f64()?;
     let tail = (1.0 - CONFIDENCE) / 2.0;
-    let bounds = a
-        .lazy()
-        .join(
-            b.lazy(),
-            [col("resample")],
-            [col("resample")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .select([(col("stat") - col("stat_right")).alias("diff")])
-        .select([
-            col("diff")
-                .quantile(lit(tail), QuantileMethod::Linear)
-                .alias("low"),
-            col("diff")
-                .quantile(lit(1.0 - tail), QuantileMethod::Linear)
-                .alias("high"),
-        ])
-        .collect()?;
-    let get = |name: &str| -> PolarsResult<f64> {
-        Ok(bounds.column(name)?.f64()?.get(0).unwrap_or(f64::NAN))
+    let at = |q: f64| -> PolarsResult<f64> {
+        Ok(diff
+            .quantile(q, QuantileMethod::Linear)?
+            .unwrap_or(f64::NAN))
     };
-    Ok((get("low")?, get("high")?))
+    Ok((at(tail)?, at(1.0 - tail)?))
 }
 
 /// The Wilson score interval of `k` successes in `n`.

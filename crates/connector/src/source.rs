@@ -63,7 +63,7 @@ pub fn default_max_retries() -> u32 {
 
 /// Default of `retry_base_ms`.
 pub fn default_retry_base_ms() -> u64 {
-    1000
+    500
 }
 
 /// Default of `max_wait_secs`.
@@ -127,7 +127,7 @@ macro_rules! source_config {
             /// up (default 5).
             pub max_retries: u32,
             /// First backoff delay between retries, in milliseconds (default
-            /// 1000; doubled each retry).
+            /// 500; doubled each retry, up to 30 s).
             pub retry_base_ms: u64,
             /// Longest wait for a rate-limit reset or `Retry-After`, in
             /// seconds (default 900). A longer wait fails the request
