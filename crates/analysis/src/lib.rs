@@ -618,7 +618,11 @@ pub fn compute_grouped(
     // every query counts each (group, window) cell.
     let known = prepare_grouped(conn, config, filters, by, None)?;
     let keys = group_keys(conn, config, by)?;
-    let sets = metric_sets(conn, config, std::slice::from_ref(&window), &keys, known)?;
+    let sets = match keys.is_empty() {
+        // No service, repo or team at all: nothing to compute.
+        true => Vec::new(),
+        false => metric_sets(conn, config, std::slice::from_ref(&window), &keys, known)?,
+    };
     let groups = keys
         .into_iter()
         .zip(sets)
@@ -672,6 +676,9 @@ pub fn compute_series_by_team(
 ) -> Result<Vec<(Grouped, Vec<Metrics>)>, AnalysisError> {
     for name in teams {
         team(config, name)?;
+    }
+    if teams.is_empty() {
+        return Ok(Vec::new());
     }
     let known = prepare_grouped(conn, config, filters, GroupBy::Team, Some(teams))?;
     let each: Vec<(Filters, &str)> = teams
