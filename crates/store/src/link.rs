@@ -277,10 +277,13 @@ pub(crate) fn relink(
     scope: &Scope,
 ) -> Result<LinkSummary, StoreError> {
     let t0 = std::time::Instant::now();
+    let tl = t0;
     if let Scope::Part(t) = scope {
         prepare_scope(conn, t)?;
     }
     // --- load ---------------------------------------------------------------
+    crate::timing::phase("link: load scope", tl);
+    let tl = std::time::Instant::now();
     let mut deployments: Vec<Deployment> = Vec::new();
     {
         let mut stmt = conn
@@ -323,6 +326,8 @@ pub(crate) fn relink(
     });
     // One release rolled out to several production environments (regions)
     // is one deployment with `dedupe_regions`; the others' ids alias it.
+    crate::timing::phase("link: load deployments", tl);
+    let tl = std::time::Instant::now();
     let mut aliases: Vec<(String, usize)> = Vec::new();
     if config.dedupe_regions {
         (deployments, aliases) = dedupe_regions(deployments, config.deployed_when);
@@ -355,6 +360,8 @@ pub(crate) fn relink(
                 .or_else(|| repo_of_sha.get(&d.commit_sha).cloned())
         })
         .collect();
+    crate::timing::phase("link: load repos", tl);
+    let tl = std::time::Instant::now();
     if let Scope::Part(_) = scope {
         // The repositories walked now, and those the relinked services'
         // changes were in until now: their pull requests' deploy stage may
@@ -374,6 +381,8 @@ pub(crate) fn relink(
     }
     let in_repos = within(scope, "repo", "link_scope_repos", "repo");
     // repo -> sha -> commit
+    crate::timing::phase("link: load repos of relinked services", tl);
+    let tl = std::time::Instant::now();
     let mut commits: HashMap<String, HashMap<String, Commit>> = HashMap::new();
     {
         let mut stmt = conn
@@ -392,6 +401,8 @@ pub(crate) fn relink(
             commits.entry(repo).or_default().insert(sha, commit);
         }
     }
+    crate::timing::phase("link: load commits", tl);
+    let tl = std::time::Instant::now();
     let mut prs: Vec<PullRequest> = Vec::new();
     {
         let mut stmt = conn
@@ -422,6 +433,8 @@ pub(crate) fn relink(
         }
     }
     // (repo, pr) -> submitted_at of reviews, with their authors
+    crate::timing::phase("link: load pull requests", tl);
+    let tl = std::time::Instant::now();
     let mut reviews: HashMap<(String, i64), Vec<(String, Micros)>> = HashMap::new();
     {
         let mut stmt = conn
@@ -437,6 +450,8 @@ pub(crate) fn relink(
                 .push((r.get(2).ctx("load reviews")?, r.get(3).ctx("load reviews")?));
         }
     }
+    crate::timing::phase("link: load reviews", tl);
+    let tl = std::time::Instant::now();
     let mut incidents: Vec<Incident> = Vec::new();
     {
         let mut stmt = conn
@@ -470,6 +485,8 @@ pub(crate) fn relink(
     // In a partial relink: production deployments of other services whose
     // id an incident names (explicit attribution prefers by source, and may
     // prefer one of theirs).
+    crate::timing::phase("link: load incidents", tl);
+    let tl = std::time::Instant::now();
     let mut foreign_by_id: HashMap<String, Vec<String>> = HashMap::new();
     if let Scope::Part(_) = scope {
         let mut stmt = conn
@@ -493,6 +510,7 @@ pub(crate) fn relink(
         }
     }
 
+    crate::timing::phase("link: load attribution candidates", tl);
     crate::timing::phase("link: load", t0);
     let t0 = std::time::Instant::now();
     let n = deployments.len();
