@@ -237,6 +237,50 @@ fn within(scope: &Scope, col: &str, table: &str, column: &str) -> String {
     }
 }
 
+/// The rows of `table` (which has a `repo` column) in the link's scope, as
+/// a relation named `table`. With a few repositories, one scan filtered by
+/// `repo = '...'` each: DuckDB then reads the other columns (parents,
+/// labels, commit lists) only for the rows kept. An `IN` filter is only a
+/// hint to its scan, which read every column of every row: a small import
+/// into a 10M-event store spent 0.84 s loading 8,600 commits of 2 repos.
+fn repo_rows(conn: &Connection, scope: &Scope, table: &str) -> Result<String, StoreError> {
+    /// Each scan reads the table's whole `repo` column: past this many
+    /// repositories one semi join is cheaper.
+    const MAX_SCANS: usize = 8;
+    if let Scope::All = scope {
+        return Ok(table.to_string());
+    }
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT DISTINCT repo FROM link_scope_repos WHERE repo IS NOT NULL LIMIT {}",
+            MAX_SCANS + 1
+        ))
+        .ctx("read the repositories to relink")?;
+    let repos = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .ctx("read the repositories to relink")?
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("read the repositories to relink")?;
+    let rows = match repos.len() {
+        0 => format!("SELECT * FROM {table} WHERE FALSE"),
+        n if n > MAX_SCANS => format!(
+            "SELECT * FROM {table} WHERE {}",
+            within(scope, "repo", "link_scope_repos", "repo")
+        ),
+        _ => repos
+            .iter()
+            .map(|r| {
+                format!(
+                    "SELECT * FROM {table} WHERE repo = '{}'",
+                    r.replace('\'', "''")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL "),
+    };
+    Ok(format!("({rows}) AS {table}"))
+}
+
 /// Folds each rollout of one commit of a service to several production
 /// environments (consecutive in the service's order, each environment once)
 /// into its first deployment, finished when the rollout first reached
@@ -380,6 +424,7 @@ pub(crate) fn relink(
         .ctx("link scope")?;
     }
     let in_repos = within(scope, "repo", "link_scope_repos", "repo");
+    let of_repos = |table: &str| repo_rows(conn, scope, table);
     // repo -> sha -> commit
     crate::timing::phase("link: load repos of relinked services", tl);
     let tl = std::time::Instant::now();
@@ -387,7 +432,8 @@ pub(crate) fn relink(
     {
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT repo, sha, parents, epoch_us(authored_at) FROM commits WHERE {in_repos}"
+                "SELECT repo, sha, parents, epoch_us(authored_at) FROM {}",
+                of_repos("commits")?
             ))
             .ctx("load commits")?;
         let mut rows = stmt.query([]).ctx("load commits")?;
@@ -411,7 +457,8 @@ pub(crate) fn relink(
                         epoch_us(merged_at), merge_commit_sha, commits, epoch_us(first_commit_at),
                         NOT coalesce(contains(extra, '\"reviews_known\":false')
                                      OR contains(extra, '\"recovered_from\":'), false)
-                 FROM pull_requests WHERE {in_repos}"
+                 FROM {}",
+                of_repos("pull_requests")?
             ))
             .ctx("load pull requests")?;
         let mut rows = stmt.query([]).ctx("load pull requests")?;
@@ -439,7 +486,8 @@ pub(crate) fn relink(
     {
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT repo, pr, author, epoch_us(submitted_at) FROM reviews WHERE {in_repos}"
+                "SELECT repo, pr, author, epoch_us(submitted_at) FROM {}",
+                of_repos("reviews")?
             ))
             .ctx("load reviews")?;
         let mut rows = stmt.query([]).ctx("load reviews")?;
