@@ -787,24 +787,17 @@ fn set_team_claims(conn: &Connection, config: &Config) -> Result<(), AnalysisErr
     };
     let mut rows = Vec::new();
     for team in config.teams.values() {
-        let parts = std::iter::once((&team.services, &team.repos, None, None)).chain(
-            team.members
-                .iter()
-                .map(|m| (&m.services, &m.repos, m.since, m.until)),
-        );
-        for (services, repos, since, until) in parts {
+        for part in team.parts() {
             let text = |v: Option<&String>| v.map_or("NULL".to_string(), |v| scope::quote(v));
-            let claims = services
-                .iter()
-                .map(|s| (Some(s), None))
-                .chain(repos.iter().map(|r| (None, Some(r))));
+            let claims = (part.services.iter().map(|s| (Some(s), None)))
+                .chain(part.repos.iter().map(|r| (None, Some(r))));
             for (service, repo) in claims {
                 rows.push(format!(
                     "({}, {}, {}, {})",
                     text(service),
                     text(repo),
-                    at(since),
-                    at(until)
+                    at(part.since),
+                    at(part.until)
                 ));
             }
         }

@@ -63,25 +63,11 @@ fn team_scope(
     pr_team: PrTeam,
     incident_has: &dyn Fn(String) -> String,
 ) -> (String, String, String) {
-    let undated = (
-        team.services.clone(),
-        team.repos.clone(),
-        team.people.clone(),
-        None,
-        None,
-    );
-    let parts = std::iter::once(undated).chain(team.members.iter().map(|m| {
-        (
-            m.services.clone(),
-            m.repos.clone(),
-            m.people.clone(),
-            m.since,
-            m.until,
-        )
-    }));
     let (mut dep, mut inc, mut pr) = (Vec::new(), Vec::new(), Vec::new());
-    for (services, repos, people, since, until) in parts {
-        let (services, repos, people) = (list(&services), list(&repos), list(&people));
+    for part in team.parts() {
+        let (since, until) = (part.since, part.until);
+        let (services, repos, people) =
+            (list(&part.services), list(&part.repos), list(&part.people));
         dep.push(format!(
             "((service IN {services} OR repo IN {repos}) AND {})",
             period("finished_at", since, until)

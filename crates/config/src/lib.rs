@@ -412,14 +412,18 @@ impl TryFrom<MemberConfig> for Member {
     }
 }
 
-impl Member {
-    /// Whether the period overlaps `[since, until)`.
-    pub fn overlaps(
-        &self,
-        since: chrono::DateTime<chrono::Utc>,
-        until: chrono::DateTime<chrono::Utc>,
-    ) -> bool {
-        self.since.is_none_or(|s| s < until) && self.until.is_none_or(|u| u > since)
+impl Team {
+    /// What the team owns, part by part: its undated services, repos and
+    /// people (all along), then each dated member.
+    pub fn parts(&self) -> impl Iterator<Item = Member> + '_ {
+        let undated = Member {
+            services: self.services.clone(),
+            repos: self.repos.clone(),
+            people: self.people.clone(),
+            since: None,
+            until: None,
+        };
+        std::iter::once(undated).chain(self.members.iter().cloned())
     }
 }
 

@@ -225,12 +225,19 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 1, day, 0, 0, 0).unwrap()
     }
 
-    #[test]
-    fn an_interrupted_pass_resumes_and_only_a_finished_one_moves_the_mark() {
+    /// A cursor whose first pass (from day 1) read one page, saw `a` at
+    /// day 5, and has a second page to read.
+    fn after_one_page() -> HighWater {
         let mut w = HighWater::default();
         let mut p = w.pager(at(1));
         p.see(at(5), "a");
         assert!(!p.turn(Some("page2".into())));
+        w
+    }
+
+    #[test]
+    fn an_interrupted_pass_resumes_and_only_a_finished_one_moves_the_mark() {
+        let mut w = after_one_page();
         assert_eq!(w.mark, None, "the mark moves only when the pass ends");
         let mut p = w.pager(at(1));
         assert_eq!(p.next(), Some("page2"));
@@ -248,10 +255,7 @@ mod tests {
 
     #[test]
     fn a_page_given_up_leaves_the_cursor_as_it_was() {
-        let mut w = HighWater::default();
-        let mut p = w.pager(at(1));
-        p.see(at(5), "a");
-        assert!(!p.turn(Some("page2".into())));
+        let mut w = after_one_page();
         let before = w.clone();
         let mut p = w.pager(at(1));
         p.see(at(7), "b");

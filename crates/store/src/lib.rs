@@ -425,7 +425,7 @@ impl Store {
 }
 
 /// A SQL string literal of `s` (quotes doubled).
-fn sql_text(s: &str) -> String {
+pub(crate) fn sql_text(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

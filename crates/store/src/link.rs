@@ -237,48 +237,60 @@ fn within(scope: &Scope, col: &str, table: &str, column: &str) -> String {
     }
 }
 
-/// The rows of `table` (which has a `repo` column) in the link's scope, as
-/// a relation named `table`. With a few repositories, one scan filtered by
-/// `repo = '...'` each: DuckDB then reads the other columns (parents,
-/// labels, commit lists) only for the rows kept. An `IN` filter is only a
-/// hint to its scan, which read every column of every row: a small import
-/// into a 10M-event store spent 0.84 s loading 8,600 commits of 2 repos.
-fn repo_rows(conn: &Connection, scope: &Scope, table: &str) -> Result<String, StoreError> {
+/// How the link reads a table's rows of the repositories in its scope.
+enum RepoRows {
+    /// Every row (a full relink), or a semi join on `link_scope_repos`.
+    Within(String),
+    /// One scan filtered by `repo = '...'` per repository: DuckDB then
+    /// reads the other columns (parents, labels, commit lists) only for the
+    /// rows kept. An `IN` filter is only a hint to its scan, which read
+    /// every column of every row: a small import into a 10M-event store
+    /// spent 0.84 s loading 8,600 commits of 2 repos.
+    Each(Vec<String>),
+}
+
+impl RepoRows {
     /// Each scan reads the table's whole `repo` column: past this many
     /// repositories one semi join is cheaper.
     const MAX_SCANS: usize = 8;
-    if let Scope::All = scope {
-        return Ok(table.to_string());
+
+    fn of(conn: &Connection, scope: &Scope) -> Result<RepoRows, StoreError> {
+        let within = within(scope, "repo", "link_scope_repos", "repo");
+        if let Scope::All = scope {
+            return Ok(RepoRows::Within(within));
+        }
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT DISTINCT repo FROM link_scope_repos WHERE repo IS NOT NULL LIMIT {}",
+                Self::MAX_SCANS + 1
+            ))
+            .ctx("read the repositories to relink")?;
+        let repos = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .ctx("read the repositories to relink")?
+            .collect::<Result<Vec<_>, _>>()
+            .ctx("read the repositories to relink")?;
+        Ok(match repos.len() > Self::MAX_SCANS {
+            true => RepoRows::Within(within),
+            false => RepoRows::Each(repos),
+        })
     }
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT DISTINCT repo FROM link_scope_repos WHERE repo IS NOT NULL LIMIT {}",
-            MAX_SCANS + 1
-        ))
-        .ctx("read the repositories to relink")?;
-    let repos = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .ctx("read the repositories to relink")?
-        .collect::<Result<Vec<_>, _>>()
-        .ctx("read the repositories to relink")?;
-    let rows = match repos.len() {
-        0 => format!("SELECT * FROM {table} WHERE FALSE"),
-        n if n > MAX_SCANS => format!(
-            "SELECT * FROM {table} WHERE {}",
-            within(scope, "repo", "link_scope_repos", "repo")
-        ),
-        _ => repos
-            .iter()
-            .map(|r| {
-                format!(
-                    "SELECT * FROM {table} WHERE repo = '{}'",
-                    r.replace('\'', "''")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" UNION ALL "),
-    };
-    Ok(format!("({rows}) AS {table}"))
+
+    /// `table`'s rows (it has a `repo` column), as a relation named `table`.
+    fn from(&self, table: &str) -> String {
+        let rows = match self {
+            RepoRows::Within(within) => format!("SELECT * FROM {table} WHERE {within}"),
+            RepoRows::Each(repos) if repos.is_empty() => {
+                format!("SELECT * FROM {table} WHERE FALSE")
+            }
+            RepoRows::Each(repos) => repos
+                .iter()
+                .map(|r| format!("SELECT * FROM {table} WHERE repo = {}", crate::sql_text(r)))
+                .collect::<Vec<_>>()
+                .join(" UNION ALL "),
+        };
+        format!("({rows}) AS {table}")
+    }
 }
 
 /// Folds each rollout of one commit of a service to several production
@@ -347,7 +359,7 @@ pub(crate) fn relink(
             deployments.push(Deployment {
                 source: r.get(0).ctx("load deployments")?,
                 id: r.get(1).ctx("load deployments")?,
-                service: r.get(2).ctx("load deployments")?,
+                service,
                 environment,
                 repo: r.get(3).ctx("load deployments")?,
                 finished_at: r.get(5).ctx("load deployments")?,
@@ -424,7 +436,7 @@ pub(crate) fn relink(
         .ctx("link scope")?;
     }
     let in_repos = within(scope, "repo", "link_scope_repos", "repo");
-    let of_repos = |table: &str| repo_rows(conn, scope, table);
+    let repo_rows = RepoRows::of(conn, scope)?;
     // repo -> sha -> commit
     crate::timing::phase("link: load repos of relinked services", tl);
     let tl = std::time::Instant::now();
@@ -433,7 +445,7 @@ pub(crate) fn relink(
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT repo, sha, parents, epoch_us(authored_at) FROM {}",
-                of_repos("commits")?
+                repo_rows.from("commits")
             ))
             .ctx("load commits")?;
         let mut rows = stmt.query([]).ctx("load commits")?;
@@ -458,7 +470,7 @@ pub(crate) fn relink(
                         NOT coalesce(contains(extra, '\"reviews_known\":false')
                                      OR contains(extra, '\"recovered_from\":'), false)
                  FROM {}",
-                of_repos("pull_requests")?
+                repo_rows.from("pull_requests")
             ))
             .ctx("load pull requests")?;
         let mut rows = stmt.query([]).ctx("load pull requests")?;
@@ -487,7 +499,7 @@ pub(crate) fn relink(
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT repo, pr, author, epoch_us(submitted_at) FROM {}",
-                of_repos("reviews")?
+                repo_rows.from("reviews")
             ))
             .ctx("load reviews")?;
         let mut rows = stmt.query([]).ctx("load reviews")?;
