@@ -7,7 +7,7 @@ duckdb, and a JDK). It
 1. loads every table of a flowmeter lake (Hive-partitioned Parquet, layout
    below) into Spark (local[2]) as temporary views named like the store's
    tables;
-2. builds the `scope_*` views exactly as crates/analysis/src/scope.rs does for
+2. builds the `scope_*` views exactly as crates/store/src/scope.rs does for
    `--service`, `--team` (services, repos, people and dated members from the
    config TOML, and its `[metrics] pr_team`) and `--repo`, and for `--by
    service|repo|team` with each row's group in `grp` (group keys by the same
@@ -330,7 +330,7 @@ def team_scope(team: dict, pr_team: str) -> tuple[str, str, str]:
 
 
 def scope_sql(filters: dict, teams: dict, by: str | None = None, pr_team: str = "repo") -> str:
-    """The scope views, built exactly as crates/analysis/src/scope.rs builds
+    """The scope views, built exactly as crates/store/src/scope.rs builds
     them (same SQL text, DuckDB dialect; translated like the metric SQL):
     with `by` service, repo or team every row carries the group it counts
     for in `grp` ('' otherwise)."""

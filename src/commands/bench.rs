@@ -71,11 +71,11 @@ pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
         Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap(),
     )?;
     let t = Instant::now();
-    let m = compute(store.conn(), &env.config, window, &Filters::default())?;
+    let m = compute(&mut store, &env.config, window, &Filters::default())?;
     let metrics_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let weeks = compute_grouped(
-        store.conn(),
+        &mut store,
         &env.config,
         window,
         &Filters::default(),

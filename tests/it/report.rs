@@ -292,7 +292,7 @@ fn exports_open_in_duckdb_and_match_the_metrics() {
             .unwrap();
         serde_json::from_slice::<Value>(&out.stdout).unwrap()
     };
-    let conn = flowmeter_store::duckdb::Connection::open_in_memory().unwrap();
+    let conn = duckdb::Connection::open_in_memory().unwrap();
     for format in ["parquet", "csv"] {
         let out = dir.path().join(format);
         flowmeter(&db)

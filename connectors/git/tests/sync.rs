@@ -368,7 +368,7 @@ async fn monorepo_deployments_list_only_their_service_commits() {
             service: Some(service.into()),
             ..Default::default()
         };
-        flowmeter_analysis::compute(store.conn(), &config, window, &filters)
+        flowmeter_analysis::compute(&mut store.reader().unwrap(), &config, window, &filters)
             .unwrap()
             .metrics
             .lead_time

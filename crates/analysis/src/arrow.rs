@@ -2,9 +2,9 @@
 //! interface: the buffers DuckDB filled are handed to polars as they are,
 //! with no row-by-row copy.
 
-use duckdb::arrow::array::Array as _;
-use duckdb::arrow::ffi::{to_ffi, FFI_ArrowArray, FFI_ArrowSchema};
-use duckdb::arrow::record_batch::RecordBatch;
+use flowmeter_store::arrow::array::Array as _;
+use flowmeter_store::arrow::ffi::{to_ffi, FFI_ArrowArray, FFI_ArrowSchema};
+use flowmeter_store::RecordBatch;
 use polars::prelude::*;
 use polars_arrow::ffi::{import_array_from_c, import_field_from_c, ArrowArray, ArrowSchema};
 

@@ -30,12 +30,13 @@
 //! polars frame per window: `n x B` draws with replacement, grouped by
 //! resample, aggregated to the median.
 
-use duckdb::Connection;
 use flowmeter_config::Config;
+use flowmeter_store::{Scoped, Store};
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::{scope, AnalysisError, MetricSet, Metrics, Window};
+use crate::metric::{self, Test, KEYS};
+use crate::{AnalysisError, MetricSet, Metrics, Window};
 
 /// The confidence of every interval.
 pub const CONFIDENCE: f64 = 0.95;
@@ -92,68 +93,35 @@ pub struct Change {
 /// The sample SQL: one row per record behind a headline, `(metric, value)`.
 const SAMPLES_SQL: &str = include_str!("../../../queries/compare/samples.sql");
 
-/// The headlines that are compared, and how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Method {
-    /// Difference of medians of the records' values.
-    Median,
-    /// Difference of two Poisson rates (deployments per week).
-    Counts,
-    /// Difference of two proportions.
-    Rate,
-}
-
-const COMPARED: [(&str, Method); 7] = [
-    ("deployment_frequency", Method::Counts),
-    ("lead_time", Method::Median),
-    ("change_failure_rate", Method::Rate),
-    ("recovery_time", Method::Median),
-    ("rework_rate", Method::Rate),
-    ("time_to_restore", Method::Median),
-    ("cycle_time", Method::Median),
-];
-
-/// The unit of headline `key` and of its change: `per_week`, `ratio` or
-/// `hours`.
+/// The unit of headline `key` (or stage) and of its change: `per_week`,
+/// `ratio` or `hours`.
 pub fn unit(key: &str) -> &'static str {
-    match key {
-        "deployment_frequency" => "per_week",
-        "change_failure_rate" | "rework_rate" => "ratio",
-        _ => "hours",
-    }
+    metric::key(key).map_or("hours", |k| k.unit)
 }
 
-/// The change stored on headline `key` of `m` (after [`compare`]).
+/// The change stored on headline `key` (or stage) of `m` (after
+/// [`compare`]).
 pub fn of<'a>(m: &'a MetricSet, key: &str) -> Option<&'a Change> {
-    match key {
-        "deployment_frequency" => m.deployment_frequency.change.as_ref(),
-        "lead_time" => m.lead_time.change.as_ref(),
-        "change_failure_rate" => m.change_failure_rate.change.as_ref(),
-        "recovery_time" => m.recovery_time.change.as_ref(),
-        "rework_rate" => m.rework_rate.change.as_ref(),
-        "time_to_restore" => m.time_to_restore.change.as_ref(),
-        "cycle_time" => m.cycle_time.change.as_ref(),
-        "coding" => m.cycle_time.stages.coding.change.as_ref(),
-        "pickup" => m.cycle_time.stages.pickup.change.as_ref(),
-        "review" => m.cycle_time.stages.review.change.as_ref(),
-        "deploy" => m.cycle_time.stages.deploy.change.as_ref(),
-        _ => None,
+    match metric::key(key) {
+        Some(k) => (k.change)(m),
+        None => m.cycle_time.stages.get(key)?.change.as_ref(),
     }
 }
 
 /// Computes the change of every headline of `current` against `previous`
 /// (two windows of the same scope) and stores it in `current`.
 pub fn compare(
-    conn: &Connection,
+    store: &mut Store,
     config: &Config,
     current: &mut Metrics,
     previous: &Metrics,
 ) -> Result<(), AnalysisError> {
     let t0 = std::time::Instant::now();
-    scope::apply(conn, config, &current.filters)?;
-    let now = samples(conn, &current.window)?;
-    let before = samples(conn, &previous.window)?;
-    let history = has_history(conn, &previous.window)?;
+    let history = has_history(store, &previous.window)?;
+    let scope = store.scoped(config, &current.filters)?;
+    let now = samples(&scope, &current.window)?;
+    let before = samples(&scope, &previous.window)?;
+    drop(scope);
     flowmeter_store::timing::phase("compare: samples", t0);
     let t0 = std::time::Instant::now();
     let days = [current.window.days(), previous.window.days()];
@@ -169,18 +137,12 @@ pub fn compare(
     current.compared_with = Some(previous.window);
     let m = &mut current.metrics;
     for (key, change) in changes {
-        let slot = match key {
-            "deployment_frequency" => &mut m.deployment_frequency.change,
-            "lead_time" => &mut m.lead_time.change,
-            "change_failure_rate" => &mut m.change_failure_rate.change,
-            "recovery_time" => &mut m.recovery_time.change,
-            "rework_rate" => &mut m.rework_rate.change,
-            "time_to_restore" => &mut m.time_to_restore.change,
-            "cycle_time" => &mut m.cycle_time.change,
-            "coding" => &mut m.cycle_time.stages.coding.change,
-            "pickup" => &mut m.cycle_time.stages.pickup.change,
-            "review" => &mut m.cycle_time.stages.review.change,
-            _ => &mut m.cycle_time.stages.deploy.change,
+        let slot = match metric::key(key) {
+            Some(k) => (k.change_slot)(m),
+            None => match m.cycle_time.stages.get_mut(key) {
+                Some(stage) => &mut stage.change,
+                None => continue,
+            },
         };
         *slot = Some(change);
     }
@@ -190,18 +152,9 @@ pub fn compare(
 /// Whether the store has data in `window` at all: a window that ends
 /// before the store's first production deployment has none, which is not
 /// the same as no deployments.
-pub fn has_history(conn: &Connection, window: &Window) -> Result<bool, AnalysisError> {
-    let first: Option<i64> = conn
-        .query_row(
-            "SELECT epoch_us(min(finished_at)) FROM link_deployments",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(|source| AnalysisError::Query {
-            query: "first deployment".into(),
-            source,
-        })?;
-    Ok(first.is_some_and(|f| window.until.timestamp_micros() > f))
+pub fn has_history(store: &Store, window: &Window) -> Result<bool, AnalysisError> {
+    let first = store.first_deployment_at()?;
+    Ok(first.is_some_and(|f| window.until > f))
 }
 
 /// The change of every compared headline, from the two metric sets and the
@@ -214,41 +167,33 @@ fn changes(
     days: [f64; 2],
     history: bool,
 ) -> Result<Vec<(&'static str, Change)>, AnalysisError> {
-    let values = crate::digest::headline_values;
-    let (now_values, before_values) = (values(now), values(before));
     let mut out = Vec::new();
-    for (i, (key, method)) in COMPARED.iter().enumerate() {
-        let (current, previous) = (now_values[i].1, before_values[i].1);
-        let change = match method {
-            Method::Rate => {
-                let counts = |m: &MetricSet| match *key {
-                    "change_failure_rate" => m
-                        .change_failure_rate
-                        .failed
-                        .map(|f| (f, m.change_failure_rate.deployments)),
-                    _ => Some((m.rework_rate.rework, m.rework_rate.deployments)),
-                };
-                // An unknown failure rate (no incident source) is not
-                // compared at all.
-                if now.change_failure_rate.basis.is_none() && *key == "change_failure_rate" {
+    for k in KEYS {
+        let key = k.key;
+        let (current, previous) = ((k.value)(now), (k.value)(before));
+        let change = match k.test {
+            Test::Rate(counts) => {
+                // An unknown rate (a failure rate without an incident
+                // source) is not compared at all.
+                let Some(now_counts) = counts(now) else {
                     continue;
-                }
-                rate_change(counts(now), counts(before), current, previous)
+                };
+                rate_change(Some(now_counts), counts(before), current, previous)
             }
-            Method::Counts => {
+            Test::Counts => {
                 let counts = [
                     now.deployment_frequency.deployments,
                     before.deployment_frequency.deployments,
                 ];
                 count_change(counts, days, history, current, previous)
             }
-            Method::Median => {
+            Test::Median => {
                 let a = column(now_records, key)?;
                 let b = column(before_records, key)?;
                 median_change(&a, &b, current, previous)?
             }
         };
-        out.push((*key, change));
+        out.push((key, change));
     }
     let stages = |m: &MetricSet| m.cycle_time.stages.iter().map(|(k, s)| (k, s.p50_hours));
     for ((key, current), (_, previous)) in stages(now).into_iter().zip(stages(before)) {
@@ -521,19 +466,8 @@ fn rate_change(
 
 /// The records behind every compared headline in `window`, as a polars
 /// frame `(metric, value)` built from DuckDB's Arrow output.
-fn samples(conn: &Connection, window: &Window) -> Result<DataFrame, AnalysisError> {
-    let err = |source| AnalysisError::Query {
-        query: "samples".into(),
-        source,
-    };
-    let mut stmt = conn.prepare(SAMPLES_SQL).map_err(err)?;
-    let batches: Vec<_> = stmt
-        .query_arrow([
-            window.since.naive_utc().to_string(),
-            window.until.naive_utc().to_string(),
-        ])
-        .map_err(err)?
-        .collect();
+fn samples(scope: &Scoped<'_>, window: &Window) -> Result<DataFrame, AnalysisError> {
+    let batches = scope.arrow("samples", SAMPLES_SQL, &window.bounds())?;
     match crate::arrow::frame(&batches)? {
         Some(frame) => Ok(frame),
         None => DataFrame::new_infer_height(vec![

@@ -7,10 +7,11 @@
 //! store, so every format shows the same numbers.
 
 use chrono::{DateTime, Duration, Utc};
-use duckdb::Connection;
 use flowmeter_config::Config;
+use flowmeter_store::{Row, Scoped, Store, Value};
 use serde::Serialize;
 
+use crate::metric::KEYS;
 use crate::series::{comparison_frame, floats};
 use crate::{
     compute, compute_series, compute_series_by_team, week_start, AnalysisError, Filters, Grouped,
@@ -51,103 +52,20 @@ pub struct Headline {
     pub change: Option<crate::delta::Change>,
 }
 
-/// The headline keys of one metric set: the five DORA keys, then classic
-/// time to restore and the PR cycle time.
-pub fn headline_values(m: &MetricSet) -> Vec<(&'static str, Option<f64>)> {
-    vec![
-        (
-            "deployment_frequency",
-            Some(m.deployment_frequency.per_week),
-        ),
-        ("lead_time", m.lead_time.p50_hours),
-        ("change_failure_rate", m.change_failure_rate.rate),
-        ("recovery_time", m.recovery_time.p50_hours),
-        ("rework_rate", m.rework_rate.rate),
-        ("time_to_restore", m.time_to_restore.p50_hours),
-        ("cycle_time", m.cycle_time.cycle.p50_hours),
-    ]
-}
-
-/// The columns of [`comparison_frame`] that hold each headline key.
-const FRAME_COLUMNS: [(&str, &str); 7] = [
-    ("deployment_frequency", "per_week"),
-    ("lead_time", "lead_time_p50"),
-    ("change_failure_rate", "change_failure_rate"),
-    ("recovery_time", "recovery_p50"),
-    ("rework_rate", "rework_rate"),
-    ("time_to_restore", "time_to_restore_p50"),
-    ("cycle_time", "cycle_p50"),
-];
-
 fn headlines(current: &MetricSet, previous: &MetricSet, baseline: &[Option<f64>]) -> Vec<Headline> {
-    let prev = headline_values(previous);
-    headline_values(current)
-        .into_iter()
-        .enumerate()
-        .map(|(i, (key, value))| {
-            let (name, unit, higher_is_better, tier, samples) = match key {
-                "deployment_frequency" => (
-                    "Deployment frequency",
-                    "per_week",
-                    true,
-                    current.deployment_frequency.tier,
-                    current.deployment_frequency.deployments,
-                ),
-                "lead_time" => (
-                    "Lead time for changes",
-                    "hours",
-                    false,
-                    current.lead_time.tier,
-                    current.lead_time.changes,
-                ),
-                "change_failure_rate" => (
-                    "Change failure rate",
-                    "ratio",
-                    false,
-                    current.change_failure_rate.tier,
-                    current.change_failure_rate.deployments,
-                ),
-                "recovery_time" => (
-                    "Failed deployment recovery time",
-                    "hours",
-                    false,
-                    current.recovery_time.tier,
-                    current.recovery_time.recovered.unwrap_or(0),
-                ),
-                "rework_rate" => (
-                    "Rework rate",
-                    "ratio",
-                    false,
-                    None,
-                    current.rework_rate.deployments,
-                ),
-                "time_to_restore" => (
-                    "Time to restore (MTTR)",
-                    "hours",
-                    false,
-                    None,
-                    current.time_to_restore.resolved.unwrap_or(0),
-                ),
-                _ => (
-                    "PR cycle time",
-                    "hours",
-                    false,
-                    None,
-                    current.cycle_time.cycles,
-                ),
-            };
-            Headline {
-                key,
-                name,
-                unit,
-                higher_is_better,
-                value,
-                tier,
-                samples,
-                previous: prev[i].1,
-                baseline: baseline.get(i).copied().flatten(),
-                change: crate::delta::of(current, key).cloned(),
-            }
+    KEYS.iter()
+        .zip(baseline)
+        .map(|(k, baseline)| Headline {
+            key: k.key,
+            name: k.name,
+            unit: k.unit,
+            higher_is_better: k.higher_is_better,
+            value: (k.value)(current),
+            tier: (k.tier)(current),
+            samples: (k.samples)(current),
+            previous: (k.value)(previous),
+            baseline: *baseline,
+            change: (k.change)(current).cloned(),
         })
         .collect()
 }
@@ -299,7 +217,7 @@ pub fn label(window: &Window) -> String {
 /// The weekly delivery report of `week` (an ISO week, or any window: it is
 /// then compared with the window of the same length before it).
 pub fn weekly(
-    conn: &Connection,
+    store: &mut Store,
     config: &Config,
     week: Window,
     filters: &Filters,
@@ -307,21 +225,22 @@ pub fn weekly(
     // The trend, the window of the same length just before (the previous
     // week) and the week itself, in one pass.
     let (series, [previous, mut current]) = series_and(
-        conn,
+        store,
         config,
         weeks_ending_with(week, TREND_WEEKS),
         [before(week), week],
         filters,
     )?;
-    crate::delta::compare(conn, config, &mut current, &previous)?;
+    crate::delta::compare(store, config, &mut current, &previous)?;
     let baseline = four_week_baseline(&series)?;
+    let scope = store.scoped(config, filters)?;
     Ok(WeeklyDigest {
         week: label(&week),
         headlines: headlines(&current.metrics, &previous.metrics, &baseline),
-        incidents: incidents(conn, &week)?,
-        deployments: deployments(conn, &week)?,
-        longest_waits: waits(conn, &week)?,
-        open_prs: open_prs(conn, &week)?,
+        incidents: incidents(&scope, &week)?,
+        deployments: deployments(&scope, &week)?,
+        longest_waits: waits(&scope, &week)?,
+        open_prs: open_prs(&scope, &week)?,
         current,
         previous,
         series,
@@ -334,13 +253,12 @@ fn four_week_baseline(series: &Grouped) -> Result<Vec<Option<f64>>, AnalysisErro
     let frame = comparison_frame(series)?;
     let n = frame.height() as i64;
     if n < 2 {
-        return Ok(vec![None; FRAME_COLUMNS.len()]);
+        return Ok(vec![None; KEYS.len()]);
     }
     let before = frame.slice((n - 5).max(0), (n - 1).min(4) as usize);
-    FRAME_COLUMNS
-        .iter()
-        .map(|(_, column)| {
-            let values = floats(&before, column)?;
+    KEYS.iter()
+        .map(|k| {
+            let values = floats(&before, k.frame_column)?;
             let present: Vec<f64> = values.into_iter().flatten().collect();
             Ok((!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64))
         })
@@ -350,7 +268,7 @@ fn four_week_baseline(series: &Grouped) -> Result<Vec<Option<f64>>, AnalysisErro
 /// The team view of `week`: every team of the config (or the one in
 /// `filters.team`) against the organisation (the other filters apply to both).
 pub fn teams(
-    conn: &Connection,
+    store: &mut Store,
     config: &Config,
     week: Window,
     filters: &Filters,
@@ -359,11 +277,11 @@ pub fn teams(
         team: None,
         ..filters.clone()
     };
-    let org = compute(conn, config, week, &org_filters)?;
+    let org = compute(store, config, week, &org_filters)?;
     let names = team_names(config, filters)?;
     let trend = weeks_ending_with(week, TREND_WEEKS);
     let all = compute_series_by_team(
-        conn,
+        store,
         config,
         trend,
         &[before(week), week],
@@ -373,9 +291,9 @@ pub fn teams(
     let mut teams = Vec::new();
     for (name, (series, metrics)) in names.into_iter().zip(all) {
         let [previous, mut current]: [Metrics; 2] = metrics.try_into().expect("one set per window");
-        crate::delta::compare(conn, config, &mut current, &previous)?;
+        crate::delta::compare(store, config, &mut current, &previous)?;
         let t0 = std::time::Instant::now();
-        let open_prs = open_prs(conn, &week)?;
+        let open_prs = open_prs(&store.scoped(config, &current.filters)?, &week)?;
         flowmeter_store::timing::phase("digest: open pull requests", t0);
         teams.push(TeamView {
             team: name,
@@ -394,7 +312,7 @@ pub fn teams(
 /// The leadership page: the quarter (13 ISO weeks) ending with `week`, and
 /// the quarter before, org-wide and per team.
 pub fn leadership(
-    conn: &Connection,
+    store: &mut Store,
     config: &Config,
     week: Window,
     filters: &Filters,
@@ -404,10 +322,10 @@ pub fn leadership(
         since: quarter.since - Duration::days(7 * QUARTER_WEEKS),
         until: quarter.since,
     };
-    let view = |name: String, (series, metrics): (Grouped, Vec<Metrics>)| {
+    let view = |store: &mut Store, name: String, (series, metrics): (Grouped, Vec<Metrics>)| {
         let [mut previous_quarter, mut this]: [Metrics; 2] =
             metrics.try_into().expect("one set per window");
-        if !crate::delta::has_history(conn, &previous)? {
+        if !crate::delta::has_history(store, &previous)? {
             // Before the store's data: no tier to compare with (0
             // deployments there would read as "low").
             previous_quarter.metrics.deployment_frequency.tier = None;
@@ -419,7 +337,7 @@ pub fn leadership(
                 supplied_by: "a sync or import reaching back that far (`since` of the source)",
             });
         }
-        crate::delta::compare(conn, config, &mut this, &previous_quarter)?;
+        crate::delta::compare(store, config, &mut this, &previous_quarter)?;
         Ok::<_, AnalysisError>(QuarterView {
             name,
             series,
@@ -432,14 +350,14 @@ pub fn leadership(
         ..filters.clone()
     };
     let windows = [previous, quarter];
-    let org = compute_series(conn, config, quarter, &windows, &org_filters)?;
-    let org = view("organisation".to_string(), org)?;
+    let org = compute_series(store, config, quarter, &windows, &org_filters)?;
+    let org = view(store, "organisation".to_string(), org)?;
     let names = team_names(config, filters)?;
-    let all = compute_series_by_team(conn, config, quarter, &windows, &org_filters, &names)?;
+    let all = compute_series_by_team(store, config, quarter, &windows, &org_filters, &names)?;
     let teams = names
         .into_iter()
         .zip(all)
-        .map(|(name, sets)| view(name, sets))
+        .map(|(name, sets)| view(store, name, sets))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(LeadershipDigest {
         week: label(&week),
@@ -451,13 +369,13 @@ pub fn leadership(
 /// The weekly series of `series` and the metrics of two windows, in one
 /// pass ([`compute_series`]).
 fn series_and(
-    conn: &Connection,
+    store: &mut Store,
     config: &Config,
     series: Window,
     windows: [Window; 2],
     filters: &Filters,
 ) -> Result<(Grouped, [Metrics; 2]), AnalysisError> {
-    let (grouped, metrics) = compute_series(conn, config, series, &windows, filters)?;
+    let (grouped, metrics) = compute_series(store, config, series, &windows, filters)?;
     let two: [Metrics; 2] = metrics
         .try_into()
         .expect("compute_series gives one set per window");
@@ -473,13 +391,6 @@ fn team_names(config: &Config, filters: &Filters) -> Result<Vec<String>, Analysi
 
 // ---------------------------------------------------------------- listings
 
-fn err(query: &str) -> impl Fn(duckdb::Error) -> AnalysisError + '_ {
-    move |source| AnalysisError::Query {
-        query: query.to_string(),
-        source,
-    }
-}
-
 fn time(us: Option<i64>) -> Option<DateTime<Utc>> {
     us.and_then(DateTime::from_timestamp_micros)
 }
@@ -490,34 +401,30 @@ fn hours_between(from: DateTime<Utc>, to: Option<DateTime<Utc>>) -> Option<f64> 
 
 /// Runs one listing query of `queries/report/` over the window, mapping rows.
 fn listing<T>(
-    conn: &Connection,
+    scope: &Scoped<'_>,
     name: &str,
     sql: &str,
     window: &Window,
-    map: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
+    map: impl FnMut(&Row<'_>) -> flowmeter_store::DbResult<T>,
 ) -> Result<Vec<T>, AnalysisError> {
-    let since = window.since.naive_utc().to_string();
-    let until = window.until.naive_utc().to_string();
-    let mut stmt = conn.prepare(sql).map_err(err(name))?;
-    let rows = stmt.query_map([since, until], map).map_err(err(name))?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(err(name))
+    Ok(scope.map(name, sql, &window.bounds(), map)?)
 }
 
-fn incidents(conn: &Connection, window: &Window) -> Result<Vec<IncidentNote>, AnalysisError> {
-    listing(conn, "report incidents", sql::INCIDENTS, window, |r| {
+fn incidents(scope: &Scoped<'_>, window: &Window) -> Result<Vec<IncidentNote>, AnalysisError> {
+    listing(scope, "report incidents", sql::INCIDENTS, window, |r| {
         let created_at = time(r.get(5)?).unwrap_or_default();
         let resolved_at = time(r.get(6)?);
-        let services: duckdb::types::Value = r.get(4)?;
+        let services: Value = r.get(4)?;
         Ok(IncidentNote {
             source: r.get(0)?,
             id: r.get(1)?,
             title: r.get(2)?,
             severity: r.get(3)?,
             services: match services {
-                duckdb::types::Value::List(items) => items
+                Value::List(items) => items
                     .into_iter()
                     .filter_map(|v| match v {
-                        duckdb::types::Value::Text(t) => Some(t),
+                        Value::Text(t) => Some(t),
                         _ => None,
                     })
                     .collect(),
@@ -534,8 +441,8 @@ fn incidents(conn: &Connection, window: &Window) -> Result<Vec<IncidentNote>, An
     })
 }
 
-fn deployments(conn: &Connection, window: &Window) -> Result<Vec<DeploymentNote>, AnalysisError> {
-    listing(conn, "report deployments", sql::DEPLOYMENTS, window, |r| {
+fn deployments(scope: &Scoped<'_>, window: &Window) -> Result<Vec<DeploymentNote>, AnalysisError> {
+    listing(scope, "report deployments", sql::DEPLOYMENTS, window, |r| {
         let finished_at = time(r.get(5)?).unwrap_or_default();
         Ok(DeploymentNote {
             source: r.get(0)?,
@@ -557,8 +464,8 @@ fn deployments(conn: &Connection, window: &Window) -> Result<Vec<DeploymentNote>
     })
 }
 
-fn waits(conn: &Connection, window: &Window) -> Result<Vec<PrWait>, AnalysisError> {
-    listing(conn, "report waits", sql::WAITS, window, |r| {
+fn waits(scope: &Scoped<'_>, window: &Window) -> Result<Vec<PrWait>, AnalysisError> {
+    listing(scope, "report waits", sql::WAITS, window, |r| {
         Ok(PrWait {
             repo: r.get(0)?,
             number: r.get(1)?,
@@ -573,8 +480,8 @@ fn waits(conn: &Connection, window: &Window) -> Result<Vec<PrWait>, AnalysisErro
     })
 }
 
-fn open_prs(conn: &Connection, window: &Window) -> Result<Vec<OpenPr>, AnalysisError> {
-    listing(conn, "report open PRs", sql::OPEN_PRS, window, |r| {
+fn open_prs(scope: &Scoped<'_>, window: &Window) -> Result<Vec<OpenPr>, AnalysisError> {
+    listing(scope, "report open PRs", sql::OPEN_PRS, window, |r| {
         Ok(OpenPr {
             repo: r.get(0)?,
             number: r.get(1)?,

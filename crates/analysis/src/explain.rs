@@ -2,9 +2,8 @@
 //! listing query in `queries/explain/` that reads the same scoped links as
 //! the metric itself, so the rows add up to the number `metrics` shows.
 
-use duckdb::types::{TimeUnit, Value};
-use duckdb::Connection;
 use flowmeter_config::Config;
+use flowmeter_store::{Scoped, Store, TimeUnit, Value};
 use serde::Serialize;
 use serde_json::Value as Json;
 
@@ -136,42 +135,24 @@ fn to_json(v: Value) -> Json {
 /// Runs a listing query over the window (`$1`, `$2`), every row as JSON
 /// values. Shared with `export`.
 pub fn rows(
-    conn: &Connection,
+    scope: &Scoped<'_>,
     name: &str,
     sql: &str,
     window: &Window,
 ) -> Result<(Vec<String>, Vec<Vec<Json>>), AnalysisError> {
-    let err = |source| AnalysisError::Query {
-        query: name.to_string(),
-        source,
-    };
-    let since = window.since.naive_utc().to_string();
-    let until = window.until.naive_utc().to_string();
-    let mut stmt = conn.prepare(sql).map_err(err)?;
-    let mut result = stmt.query([since, until]).map_err(err)?;
-    let mut out = Vec::new();
-    let mut columns = Vec::new();
-    while let Some(row) = result.next().map_err(err)? {
-        if columns.is_empty() {
-            columns = crate::column_names(row.as_ref());
-        }
-        let mut values = Vec::with_capacity(columns.len());
-        for i in 0..columns.len() {
-            values.push(to_json(row.get::<_, Value>(i).map_err(err)?));
-        }
-        out.push(values);
-    }
-    if columns.is_empty() {
-        // No rows: the names still come from the statement.
-        columns = stmt.column_names();
-    }
-    Ok((columns, out))
+    let table = scope.table(name, sql, &window.bounds())?;
+    let rows = table
+        .rows
+        .into_iter()
+        .map(|row| row.into_iter().map(to_json).collect())
+        .collect();
+    Ok((table.columns, rows))
 }
 
 /// The metric of `what` over `window`, and the records behind it; with
 /// `compare`, also its change from that window and whether it is real.
 pub fn explain(
-    conn: &Connection,
+    store: &mut Store,
     config: &Config,
     what: Explained,
     window: Window,
@@ -179,12 +160,13 @@ pub fn explain(
     filters: &Filters,
     limit: usize,
 ) -> Result<Explanation, AnalysisError> {
-    let mut metrics = compute(conn, config, window, filters)?;
+    let mut metrics = compute(store, config, window, filters)?;
     if let Some(other) = compare {
-        let previous = compute(conn, config, other, filters)?;
-        crate::delta::compare(conn, config, &mut metrics, &previous)?;
+        let previous = compute(store, config, other, filters)?;
+        crate::delta::compare(store, config, &mut metrics, &previous)?;
     }
-    let (columns, mut all) = rows(conn, "explain", &what.sql(), &window)?;
+    let scope = store.scoped(config, filters)?;
+    let (columns, mut all) = rows(&scope, "explain", &what.sql(), &window)?;
     if let Some(i) = columns.iter().position(|c| c == "author") {
         for row in &mut all {
             row[i] = match row[i].as_str().and_then(crate::people::display_name) {

@@ -7,6 +7,7 @@
 
 use polars::prelude::*;
 
+use crate::metric::KEYS;
 use crate::{AnalysisError, GroupBy, Grouped};
 
 /// Headline numbers per group, one row each, plus comparisons:
@@ -18,19 +19,23 @@ pub fn comparison_frame(grouped: &Grouped) -> Result<DataFrame, AnalysisError> {
         g.iter().map(|x| f(&x.metrics)).collect()
     };
     let keys: Vec<&str> = g.iter().map(|x| x.key.as_str()).collect();
-    let frame = df!(
-        "key" => keys,
-        "deployments" => col_f(&|m| Some(m.deployment_frequency.deployments as f64)),
-        "per_week" => col_f(&|m| Some(m.deployment_frequency.per_week)),
-        "lead_time_p50" => col_f(&|m| m.lead_time.p50_hours),
-        "change_failure_rate" => col_f(&|m| m.change_failure_rate.rate),
-        "recovery_p50" => col_f(&|m| m.recovery_time.p50_hours),
-        "time_to_restore_p50" => col_f(&|m| m.time_to_restore.p50_hours),
-        "rework_rate" => col_f(&|m| m.rework_rate.rate),
-        "cycle_p50" => col_f(&|m| m.cycle_time.cycle.p50_hours),
-        "pickup_p50" => col_f(&|m| m.cycle_time.stages.pickup.p50_hours),
-    )
-    .map_err(|e| AnalysisError::Series(e.to_string()))?;
+    let mut columns = vec![
+        Column::new("key".into(), keys),
+        Column::new(
+            "deployments".into(),
+            col_f(&|m| Some(m.deployment_frequency.deployments as f64)),
+        ),
+    ];
+    // Every headline, in its own column.
+    for k in KEYS {
+        columns.push(Column::new(k.frame_column.into(), col_f(&k.value)));
+    }
+    columns.push(Column::new(
+        "pickup_p50".into(),
+        col_f(&|m| m.cycle_time.stages.pickup.p50_hours),
+    ));
+    let frame =
+        DataFrame::new_infer_height(columns).map_err(|e| AnalysisError::Series(e.to_string()))?;
     let compared = [
         "lead_time_p50",
         "cycle_p50",

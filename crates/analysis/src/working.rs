@@ -9,12 +9,12 @@
 //! percentile, computed over a polars frame of the per-PR values.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
-use duckdb::Connection;
 use flowmeter_config::{Calendar, Config};
+use flowmeter_store::Store;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::{scope, AnalysisError, Filters, Percentiles, Window};
+use crate::{AnalysisError, Filters, Percentiles, Window};
 
 const STAGE_BOUNDS: &str = include_str!("../../../queries/working/stage_bounds.sql");
 
@@ -97,35 +97,25 @@ fn signed_hours(calendar: &Calendar, from: DateTime<Utc>, to: DateTime<Utc>) -> 
 /// The stages of the pull requests merged in `window` (in scope `filters`)
 /// in the working hours of `calendar`.
 pub fn stages(
-    conn: &Connection,
+    store: &mut Store,
     config: &Config,
     window: &Window,
     filters: &Filters,
     calendar: &Calendar,
 ) -> Result<WorkingStages, AnalysisError> {
-    scope::apply(conn, config, filters)?;
-    let err = |source| AnalysisError::Query {
-        query: "working-hour stage bounds".into(),
-        source,
-    };
-    let mut stmt = conn.prepare(STAGE_BOUNDS).map_err(err)?;
-    let rows = stmt
-        .query_map(
-            [
-                window.since.naive_utc().to_string(),
-                window.until.naive_utc().to_string(),
-            ],
-            |r| {
-                let mut bounds = [None; 10];
-                for (i, b) in bounds.iter_mut().enumerate() {
-                    *b = r.get::<_, Option<i64>>(i)?;
-                }
-                Ok(bounds)
-            },
-        )
-        .map_err(err)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(err)?;
+    let scope = store.scoped(config, filters)?;
+    let rows = scope.map(
+        "working-hour stage bounds",
+        STAGE_BOUNDS,
+        &window.bounds(),
+        |r| {
+            let mut bounds = [None; 10];
+            for (i, b) in bounds.iter_mut().enumerate() {
+                *b = r.get::<_, Option<i64>>(i)?;
+            }
+            Ok(bounds)
+        },
+    )?;
     let [coding, pickup, review, deploy] = crate::STAGES;
     let names = [coding, pickup, review, deploy, "cycle"];
     let columns: Vec<Column> = names

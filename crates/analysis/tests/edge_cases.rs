@@ -24,7 +24,7 @@ fn store(events: &[Value]) -> Store {
 
 fn metrics_cfg(s: &Store, config: &Config, since: &str, until: &str, filters: Filters) -> Metrics {
     let w = Window::new(t(since), t(until)).unwrap();
-    compute(s.conn(), config, w, &filters).unwrap()
+    compute(&mut s.reader().unwrap(), config, w, &filters).unwrap()
 }
 
 fn metrics(s: &Store, since: &str, until: &str) -> Metrics {
@@ -391,6 +391,39 @@ fn hotfix_and_bug_labelled_changes_are_rework() {
     assert_eq!(m.rework_rate.rework, 2);
 }
 
+/// The one table of headlines names metric objects of the JSON and
+/// columns of the comparison frame, and reads the numbers the JSON shows.
+#[test]
+fn every_headline_key_is_a_metric_of_the_json_and_a_frame_column() {
+    let s = store(&[
+        dep("d1", "app", "a", "2026-03-03T10:00:00Z"),
+        commit("a", &[], "2026-03-02T10:00:00Z"),
+    ]);
+    let w = Window::new(t("2026-03-02T00:00:00Z"), t("2026-03-16T00:00:00Z")).unwrap();
+    let g = compute_grouped(
+        &mut s.reader().unwrap(),
+        &Config::default(),
+        w,
+        &Filters::default(),
+        GroupBy::Week,
+    )
+    .unwrap();
+    let frame = flowmeter_analysis::comparison_frame(&g).unwrap();
+    let first = &g.groups[0].metrics;
+    let json = serde_json::to_value(first).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for k in flowmeter_analysis::metric::KEYS {
+        assert!(seen.insert(k.key), "{} twice", k.key);
+        assert!(json[k.key].is_object(), "{} is not a metric object", k.key);
+        let column = flowmeter_analysis::series::floats(&frame, k.frame_column).unwrap();
+        assert_eq!(column[0], (k.value)(first), "{}", k.key);
+        assert!(["hours", "ratio", "per_week"].contains(&k.unit));
+    }
+    let lead = flowmeter_analysis::metric::key("lead_time").unwrap();
+    assert_eq!((lead.value)(first), Some(24.0));
+    assert_eq!((lead.samples)(first), 1);
+}
+
 #[test]
 fn by_week_clips_groups_to_the_window() {
     let s = store(&[
@@ -399,7 +432,7 @@ fn by_week_clips_groups_to_the_window() {
     ]);
     let w = Window::new(t("2026-03-04T00:00:00Z"), t("2026-03-16T00:00:00Z")).unwrap();
     let g = compute_grouped(
-        s.conn(),
+        &mut s.reader().unwrap(),
         &Config::default(),
         w,
         &Filters::default(),
@@ -445,7 +478,7 @@ fn team_filter_uses_services_and_repos_from_config() {
     assert_eq!(m.change_failure_rate.failed, Some(1));
     assert_eq!(m.time_to_restore.incidents, Some(1));
     let err = compute(
-        s.conn(),
+        &mut s.reader().unwrap(),
         &config,
         Window::new(t(SINCE), t(UNTIL)).unwrap(),
         &Filters {
@@ -513,7 +546,7 @@ fn a_service_is_without_a_team_only_outside_its_members_periods() {
         core,
     ]);
     let g = compute_grouped(
-        s.conn(),
+        &mut s.reader().unwrap(),
         &config,
         Window::new(t(SINCE), t("2026-03-16T00:00:00Z")).unwrap(),
         &Filters::default(),

@@ -7,10 +7,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use flowmeter_analysis::explain::rows;
-use flowmeter_analysis::{compute, compute_grouped, GroupBy, Window};
+use flowmeter_analysis::{compute_grouped, GroupBy, Window};
 use flowmeter_config::Config;
 use flowmeter_report::flat;
-use flowmeter_store::Store;
+use flowmeter_store::{Scoped, Store};
 
 use crate::{AppError, Question};
 
@@ -75,14 +75,10 @@ fn bound(sql: &str, window: &Window) -> String {
         .to_string()
 }
 
-fn copy(store: &Store, query: &str, path: &Path, format: &str) -> Result<(), AppError> {
-    let sql = format!(
-        "COPY ({query}) TO {} (FORMAT {format})",
-        quoted(&path.display().to_string())
-    );
-    store
-        .conn()
-        .execute_batch(&sql)
+fn copy(scope: &Scoped<'_>, query: &str, path: &Path, format: &str) -> Result<usize, AppError> {
+    scope
+        .copy_to(query, path, format)
+        .map(|n| n as usize)
         .map_err(|e| AppError::Other(format!("cannot write `{}`: {e}", path.display())))
 }
 
@@ -121,31 +117,19 @@ pub fn export(
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     store.ensure_linked(&config.metrics)?;
     let ext = format.ext();
-    // The weekly series first; `compute` then leaves the scope views of the
-    // filters in place for the fact queries.
-    let weekly = compute_grouped(store.conn(), config, window, &filters, GroupBy::Week)?;
-    compute(store.conn(), config, window, &filters)?;
+    let weekly = compute_grouped(store, config, window, &filters, GroupBy::Week)?;
+    let scope = store.scoped(config, &filters)?;
     let mut written = Vec::new();
     for (name, sql) in FACTS {
         let path = dir.join(format!("{name}.{ext}"));
         let count = match format {
             ExportFormat::Json => {
-                let (columns, data) = rows(store.conn(), name, sql, &window)?;
+                let (columns, data) = rows(&scope, name, sql, &window)?;
                 let n = data.len();
                 write_json_lines(&path, &columns, data)?;
                 n
             }
-            _ => {
-                let query = bound(sql, &window);
-                copy(store, &query, &path, ext)?;
-                store
-                    .conn()
-                    .query_row(&format!("SELECT count(*) FROM ({query})"), [], |r| {
-                        r.get::<_, i64>(0)
-                    })
-                    .map_err(|e| AppError::Other(format!("counting `{name}`: {e}")))?
-                    as usize
-            }
+            _ => copy(&scope, &bound(sql, &window), &path, ext)?,
         };
         written.push((path, count));
     }
@@ -161,7 +145,7 @@ pub fn export(
                 "SELECT * FROM read_csv({}, header = true)",
                 quoted(&tmp.display().to_string())
             );
-            let done = copy(store, &query, &path, "parquet");
+            let done = copy(&scope, &query, &path, "parquet").map(|_| ());
             let _ = std::fs::remove_file(&tmp);
             done?;
         }

@@ -49,7 +49,8 @@ impl AppError {
     pub fn is_user_error(&self) -> bool {
         match self {
             AppError::Invalid(_) | AppError::NotFound(_) => true,
-            AppError::Analysis(e) => !matches!(e, flowmeter_analysis::AnalysisError::Query { .. }),
+            AppError::Analysis(e) => !matches!(e, flowmeter_analysis::AnalysisError::Store(_)),
+            AppError::Store(e) => matches!(e, flowmeter_store::StoreError::UnknownTeam { .. }),
             _ => false,
         }
     }

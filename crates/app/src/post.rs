@@ -1147,7 +1147,7 @@ mod tests {
         store.import(events, &config.metrics).unwrap();
         store.ensure_linked(&config.metrics).unwrap();
         let week = Window::iso_week(WEEK).unwrap();
-        digest::weekly(store.conn(), config, week, &Filters::default()).unwrap()
+        digest::weekly(&mut store, config, week, &Filters::default()).unwrap()
     }
 
     /// The demo organisation's last full week (as `tests/report.rs`).

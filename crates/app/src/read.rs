@@ -37,13 +37,12 @@ pub fn metrics(
         ));
     }
     store.ensure_linked(&config.metrics)?;
-    let conn = store.conn();
     Ok(match by {
         None => {
-            let mut m = compute(conn, config, window, &filters)?;
+            let mut m = compute(store, config, window, &filters)?;
             if let Some(other) = compare {
-                let previous = compute(conn, config, other, &filters)?;
-                flowmeter_analysis::delta::compare(conn, config, &mut m, &previous)?;
+                let previous = compute(store, config, other, &filters)?;
+                flowmeter_analysis::delta::compare(store, config, &mut m, &previous)?;
             }
             if q.working_hours {
                 add_working_hours(store, config, &mut m)?;
@@ -51,7 +50,7 @@ pub fn metrics(
             MetricsAnswer::One(Box::new(m))
         }
         Some(by) => {
-            let mut g = compute_grouped(conn, config, window, &filters, by)?;
+            let mut g = compute_grouped(store, config, window, &filters, by)?;
             if q.working_hours {
                 for group in &mut g.groups {
                     let mut f = filters.clone();
@@ -64,7 +63,7 @@ pub fn metrics(
                     }
                     let cal = calendar(config, f.team.as_deref())?;
                     group.metrics.cycle_time.working_hours =
-                        Some(working::stages(conn, config, &w, &f, cal)?);
+                        Some(working::stages(store, config, &w, &f, cal)?);
                 }
             }
             MetricsAnswer::Grouped(g)
@@ -83,11 +82,10 @@ fn calendar<'a>(config: &'a Config, team: Option<&str>) -> Result<&'a Calendar, 
 }
 
 /// The value stream of `m` also in working hours.
-fn add_working_hours(store: &Store, config: &Config, m: &mut Metrics) -> Result<(), AppError> {
-    let conn = store.conn();
+fn add_working_hours(store: &mut Store, config: &Config, m: &mut Metrics) -> Result<(), AppError> {
     let cal = calendar(config, m.filters.team.as_deref())?;
     m.metrics.cycle_time.working_hours =
-        Some(working::stages(conn, config, &m.window, &m.filters, cal)?);
+        Some(working::stages(store, config, &m.window, &m.filters, cal)?);
     Ok(())
 }
 
@@ -134,11 +132,10 @@ pub fn report(
     let window = q.report_window()?;
     let filters = q.filters();
     store.ensure_linked(&config.metrics)?;
-    let conn = store.conn();
     let people = config.report.people;
     Ok(match kind {
         ReportKind::Weekly => {
-            let mut d = digest::weekly(conn, config, window, &filters)?;
+            let mut d = digest::weekly(store, config, window, &filters)?;
             if q.working_hours {
                 add_working_hours(store, config, &mut d.current)?;
             }
@@ -148,7 +145,7 @@ pub fn report(
             pages::weekly(&d, format, chart_prefix, links)?
         }
         ReportKind::Team => {
-            let mut d = digest::teams(conn, config, window, &filters)?;
+            let mut d = digest::teams(store, config, window, &filters)?;
             if q.working_hours {
                 for t in &mut d.teams {
                     add_working_hours(store, config, &mut t.current)?;
@@ -162,7 +159,7 @@ pub fn report(
             pages::team(&d, format, chart_prefix, links)?
         }
         ReportKind::Leadership => pages::leadership(
-            &digest::leadership(conn, config, window, &filters)?,
+            &digest::leadership(store, config, window, &filters)?,
             format,
             chart_prefix,
             links,
@@ -178,7 +175,7 @@ pub fn weekly_digest(
 ) -> Result<digest::WeeklyDigest, AppError> {
     let window = q.report_window()?;
     store.ensure_linked(&config.metrics)?;
-    Ok(digest::weekly(store.conn(), config, window, &q.filters())?)
+    Ok(digest::weekly(store, config, window, &q.filters())?)
 }
 
 /// The names `explain` takes, in the CLI's and the URL's spelling.
@@ -227,7 +224,7 @@ pub fn explain(
     };
     store.ensure_linked(&config.metrics)?;
     let mut e = explain_records(
-        store.conn(),
+        store,
         config,
         what,
         window,

@@ -9,8 +9,9 @@
 
 use flowmeter_analysis::delta::Verdict;
 use flowmeter_analysis::digest::{
-    headline_values, Headline, LeadershipDigest, QuarterView, TeamDigest, WeeklyDigest,
+    Headline, LeadershipDigest, QuarterView, TeamDigest, WeeklyDigest,
 };
+use flowmeter_analysis::metric::{self, Key, KEYS};
 use flowmeter_analysis::{Grouped, MetricSet};
 use minijinja::{AutoEscape, Environment};
 use serde_json::{json, Value};
@@ -229,11 +230,7 @@ fn change(h: &Headline, base: Option<f64>) -> Value {
 }
 
 fn headline_view(h: &Headline, m: &MetricSet) -> Value {
-    let unknown = match h.key {
-        "change_failure_rate" | "recovery_time" => m.change_failure_rate.basis.is_none(),
-        "time_to_restore" => m.time_to_restore.incidents.is_none(),
-        _ => false,
-    };
+    let unknown = metric::key(h.key).is_some_and(|k| !(k.known)(m));
     json!({
         "key": h.key,
         "name": h.name,
@@ -347,30 +344,31 @@ fn week_labels(series: &Grouped) -> Vec<String> {
 }
 
 /// One small chart per headline key over the series' weeks.
+/// The axis of a headline's trend chart: its unit's label, and the scale
+/// from the headline's unit (ratios in percent).
+fn chart_axis(k: &Key) -> (&'static str, f64) {
+    match k.unit {
+        "ratio" => ("% of deployments", 100.0),
+        "per_week" => ("deployments", 1.0),
+        _ => ("hours", 1.0),
+    }
+}
+
 fn key_charts(series: &Grouped, prefix: &str) -> Vec<(String, String)> {
     let weeks = week_labels(series);
-    let per_week: Vec<Vec<(&str, Option<f64>)>> = series
-        .groups
-        .iter()
-        .map(|g| headline_values(&g.metrics))
-        .collect();
-    let keys = headline_values(&series.groups[0].metrics);
-    keys.iter()
-        .enumerate()
-        .map(|(i, (key, _))| {
-            let (title, unit, scale) = match *key {
-                "deployment_frequency" => ("Deployments per week", "deployments", 1.0),
-                "lead_time" => ("Lead time, median", "hours", 1.0),
-                "change_failure_rate" => ("Change failure rate", "% of deployments", 100.0),
-                "recovery_time" => ("Recovery time, median", "hours", 1.0),
-                "rework_rate" => ("Rework rate", "% of deployments", 100.0),
-                "time_to_restore" => ("Time to restore, median", "hours", 1.0),
-                _ => ("PR cycle time, median", "hours", 1.0),
+    KEYS.iter()
+        .map(|k| {
+            let (unit, scale) = chart_axis(k);
+            let values = (series.groups.iter())
+                .map(|g| (k.value)(&g.metrics).map(|v| v * scale))
+                .collect();
+            let line = Line {
+                name: k.key,
+                values,
             };
-            let values = per_week.iter().map(|w| w[i].1.map(|v| v * scale)).collect();
             (
-                format!("{prefix}{key}"),
-                charts::trend(title, unit, &weeks, &[Line { name: key, values }]),
+                format!("{prefix}{}", k.key),
+                charts::trend(k.chart, unit, &weeks, &[line]),
             )
         })
         .collect()
@@ -626,56 +624,22 @@ pub fn leadership(
     let weeks = week_labels(&d.org.series);
     let views: Vec<&QuarterView> = std::iter::once(&d.org).chain(d.teams.iter()).collect();
     let mut charts = Vec::new();
-    let keys = [
-        (
-            "deployment_frequency",
-            "Deployments per week",
-            "deployments",
-            1.0,
-        ),
-        ("lead_time", "Lead time, median", "hours", 1.0),
-        (
-            "change_failure_rate",
-            "Change failure rate",
-            "% of deployments",
-            100.0,
-        ),
-        (
-            "recovery_time",
-            "Failed deployment recovery, median",
-            "hours",
-            1.0,
-        ),
-        ("rework_rate", "Rework rate", "% of deployments", 100.0),
-        (
-            "time_to_restore",
-            "Time to restore (MTTR), median",
-            "hours",
-            1.0,
-        ),
-    ];
-    for (key, title, unit, scale) in keys {
+    // The DORA keys and time to restore: PR cycle time is the teams' view.
+    let keys: Vec<&Key> = KEYS.into_iter().filter(|k| k.key != "cycle_time").collect();
+    for k in &keys {
+        let (unit, scale) = chart_axis(k);
         let lines: Vec<Line<'_>> = views
             .iter()
             .map(|v| Line {
                 name: v.name.as_str(),
-                values: v
-                    .series
-                    .groups
-                    .iter()
-                    .map(|g| {
-                        headline_values(&g.metrics)
-                            .into_iter()
-                            .find(|(k, _)| *k == key)
-                            .and_then(|(_, x)| x)
-                            .map(|x| x * scale)
-                    })
+                values: (v.series.groups.iter())
+                    .map(|g| (k.value)(&g.metrics).map(|x| x * scale))
                     .collect(),
             })
             .collect();
         charts.push((
-            format!("quarter-{key}"),
-            charts::trend(title, unit, &weeks, &lines),
+            format!("quarter-{}", k.key),
+            charts::trend(k.chart, unit, &weeks, &lines),
         ));
     }
     let points: Vec<(String, f64, f64)> = views
@@ -698,7 +662,7 @@ pub fn leadership(
         "previous_window": window_view(&d.org.previous_quarter.window),
         "filters": filters_text(&d.org.quarter.filters),
         "rows": views.iter().map(|v| quarter_row(v)).collect::<Vec<_>>(),
-        "keys": keys.iter().map(|(k, t, _, _)| json!({"key": k, "title": t})).collect::<Vec<_>>(),
+        "keys": keys.iter().map(|k| json!({"key": k.key, "title": k.chart})).collect::<Vec<_>>(),
         "coverage": coverage_view(&d.org.quarter.metrics),
     });
     render("leadership", format, context, charts, chart_prefix, links)

@@ -55,9 +55,8 @@ pub fn metrics_text(m: &Metrics) -> String {
             other.until.format("%Y-%m-%d %H:%M"),
             flowmeter_analysis::delta::CONFIDENCE * 100.0
         );
-        let keys = flowmeter_analysis::digest::headline_values(&m.metrics)
-            .into_iter()
-            .map(|(k, _)| k)
+        let keys = (flowmeter_analysis::metric::KEYS.iter())
+            .map(|k| k.key)
             .chain(flowmeter_analysis::STAGES);
         for key in keys {
             if let Some(c) = flowmeter_analysis::delta::of(&m.metrics, key) {

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use axum::extract::State as St;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use flowmeter_analysis::digest::headline_values;
+use flowmeter_analysis::metric::KEYS;
 use flowmeter_app::read::{self, MetricsAnswer};
 use flowmeter_app::Question;
 
@@ -24,14 +24,6 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
-}
-
-fn unit_of(key: &str) -> &'static str {
-    match key {
-        "deployment_frequency" => "per_week",
-        "change_failure_rate" | "rework_rate" => "ratio",
-        _ => "hours",
-    }
 }
 
 async fn gauges(s: &State) -> Result<String, flowmeter_app::AppError> {
@@ -60,12 +52,14 @@ async fn gauges(s: &State) -> Result<String, flowmeter_app::AppError> {
             continue;
         };
         for group in &g.groups {
-            for (key, value) in headline_values(&group.metrics) {
-                let Some(v) = value else { continue };
-                let name = format!("flowmeter_{key}_{}", unit_of(key));
+            for k in KEYS {
+                let Some(v) = (k.value)(&group.metrics) else {
+                    continue;
+                };
+                let name = format!("flowmeter_{}_{}", k.key, k.unit);
                 let entry = metrics
                     .entry(name)
-                    .or_insert_with(|| (key.to_string(), Vec::new()));
+                    .or_insert_with(|| (k.key.to_string(), Vec::new()));
                 entry
                     .1
                     .push(format!("{by}=\"{}\"}} {v}", label(&group.key)));

@@ -15,7 +15,10 @@ mod import;
 mod lake;
 mod link;
 mod schema;
+mod scope;
 pub mod timing;
+#[cfg(test)]
+mod upsert_tests;
 
 use std::path::Path;
 
@@ -23,11 +26,15 @@ use duckdb::Connection;
 use flowmeter_config::MetricsConfig;
 use flowmeter_model::Event;
 
-pub use duckdb;
+pub use duckdb::arrow;
+pub use duckdb::arrow::record_batch::RecordBatch;
+pub use duckdb::types::{TimeUnit, Value};
+pub use duckdb::{Error as DbError, Result as DbResult, Row};
 pub use import::{CommitSeconds, ImportSummary, KindCounts};
 pub use lake::{LakeWritten, Partitions, Shard, TableWritten};
 pub use link::LinkSummary;
 pub use schema::version as schema_version;
+pub use scope::{Filters, GroupBy, Scoped, Table};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,6 +53,8 @@ pub enum StoreError {
         context: String,
         source: std::io::Error,
     },
+    #[error("unknown team `{team}` (teams in the config: {known})")]
+    UnknownTeam { team: String, known: String },
     #[error("store: {context}: {source}")]
     Db {
         context: String,
@@ -64,6 +73,18 @@ impl<T> Context<T> for Result<T, duckdb::Error> {
             source,
         })
     }
+}
+
+/// What the stored records show, store-wide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// Some incident record is stored.
+    pub incidents: bool,
+    /// Some production deployment is a rollback.
+    pub rollbacks: bool,
+    /// Some production deployment comes from a source other than a local
+    /// git clone.
+    pub beyond_git: bool,
 }
 
 /// An open flowmeter store.
@@ -115,11 +136,6 @@ impl Store {
         }
         schema::migrate(&conn, &path)?;
         Ok(Store { conn, path })
-    }
-
-    /// The connection, for read-only queries (the analysis layer).
-    pub fn conn(&self) -> &Connection {
-        &self.conn
     }
 
     pub fn path(&self) -> &str {
@@ -220,6 +236,66 @@ impl Store {
             )
             .ctx("read the last deployment")?;
         Ok(us.and_then(chrono::DateTime::from_timestamp_micros))
+    }
+
+    /// The finish time of the first production deployment, if any.
+    pub fn first_deployment_at(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        let us: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT epoch_us(min(finished_at)) FROM link_deployments",
+                [],
+                |r| r.get(0),
+            )
+            .ctx("read the first deployment")?;
+        Ok(us.and_then(chrono::DateTime::from_timestamp_micros))
+    }
+
+    /// What the stored records show the sources can see (see [`Seen`]);
+    /// `git_sources` are the names of the local git clones' sources.
+    pub fn seen(&self, git_sources: &[String]) -> Result<Seen, StoreError> {
+        let names = git_sources
+            .iter()
+            .map(|s| sql_text(s))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (incidents, rollbacks, beyond_git) = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM incidents),
+                            EXISTS (SELECT 1 FROM link_deployments WHERE is_rollback),
+                            EXISTS (SELECT 1 FROM link_deployments WHERE source NOT IN ({names}))"
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .ctx("read which sources are known")?;
+        Ok(Seen {
+            incidents,
+            rollbacks,
+            beyond_git,
+        })
+    }
+
+    /// The groups of a breakdown by service (every service of a production
+    /// deployment or an incident) or by repo (of a deployment or a pull
+    /// request), sorted; none for the other breakdowns.
+    pub fn group_keys(&self, by: GroupBy) -> Result<Vec<String>, StoreError> {
+        let sql = match by {
+            GroupBy::Service => {
+                "SELECT service FROM link_deployments UNION SELECT service FROM link_incident_services ORDER BY 1"
+            }
+            GroupBy::Repo => {
+                "SELECT repo FROM link_deployments WHERE repo IS NOT NULL UNION SELECT repo FROM link_prs ORDER BY 1"
+            }
+            GroupBy::Team | GroupBy::Week => return Ok(Vec::new()),
+        };
+        let mut stmt = self.conn.prepare(sql).ctx("read group keys")?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .ctx("read group keys")?;
+        rows.collect::<Result<Vec<_>, _>>().ctx("read group keys")
     }
 
     /// Records per type, in the interchange format's names.

@@ -1,10 +1,10 @@
 //! Upserts at the sizes where DuckDB's storage changes shape: more rows than
 //! one row group (122,880) in a single import.
 
+use crate::Store;
 use chrono::{TimeZone, Utc};
 use flowmeter_config::MetricsConfig;
 use flowmeter_model::{Commit, Event};
-use flowmeter_store::Store;
 
 fn commits(n: usize) -> Vec<Event> {
     (0..n)
@@ -25,7 +25,7 @@ fn commits(n: usize) -> Vec<Event> {
 }
 
 fn count(s: &Store, table: &str) -> i64 {
-    s.conn()
+    s.conn
         .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
         .unwrap()
 }
@@ -226,7 +226,7 @@ fn commit(
 }
 
 fn text(s: &Store, sql: &str) -> Option<String> {
-    s.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+    s.conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 #[test]

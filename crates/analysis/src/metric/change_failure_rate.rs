@@ -1,0 +1,138 @@
+//! Change failure rate: the share of production deployments that failed (an
+//! incident attributed to them, or a rollback undid them)
+//! (`queries/metrics/change_failure_rate.sql`).
+
+use flowmeter_config::Profile;
+use serde::Serialize;
+
+use super::{ratio, Context, Key, Row, Test, Tier, INCIDENT_SOURCE_HINT};
+use crate::delta::Change;
+use crate::Missing;
+
+pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/change_failure_rate.sql");
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChangeFailureRate {
+    pub deployments: u64,
+    /// Null when no source could tell a failure (see [`Basis`]).
+    pub failed: Option<u64>,
+    pub rate: Option<f64>,
+    pub tier: Tier,
+    /// Extra: what failures were seen through; null when nothing could
+    /// show one (no incident source, no rollback ever seen).
+    pub basis: Option<Basis>,
+    /// Extra, with `--compare` and in reports: the change from the compared
+    /// window and whether it is real (see [`crate::delta`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+}
+
+/// What a change failure can be seen through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// An incident source is tracked, and rollbacks are detected.
+    IncidentsAndRollbacks,
+    /// No incident source: only rollbacks show failures, so the rate is a
+    /// floor.
+    RollbacksOnly,
+}
+
+pub(crate) fn of(row: &Row, cx: &Context) -> ChangeFailureRate {
+    let basis = cx.known.basis();
+    let failed = basis.map(|_| row.n("failed"));
+    let rate = failed.and_then(|f| ratio(f, row.n("deployments")));
+    ChangeFailureRate {
+        deployments: row.n("deployments"),
+        failed,
+        basis,
+        rate,
+        tier: tier(cx.profile, rate),
+        change: None,
+    }
+}
+
+/// What an unknown or partial rate lacks.
+pub(crate) fn missing(m: &ChangeFailureRate) -> Option<Missing> {
+    let reason = match m.basis {
+        Some(Basis::IncidentsAndRollbacks) => return None,
+        Some(Basis::RollbacksOnly) => {
+            "no incident source: only rollbacks show failures, so the rate is a floor"
+        }
+        None => {
+            "no incident source and no rollback seen: a failed deployment cannot be told from a good one, so the rate and recovery time are unknown"
+        }
+    };
+    Some(Missing {
+        metric: "change_failure_rate",
+        reason: reason.into(),
+        supplied_by: INCIDENT_SOURCE_HINT,
+    })
+}
+
+pub const KEY: Key = Key {
+    key: "change_failure_rate",
+    name: "Change failure rate",
+    chart: "Change failure rate",
+    unit: "ratio",
+    higher_is_better: false,
+    test: Test::Rate(|m| {
+        let cfr = &m.change_failure_rate;
+        cfr.failed.map(|f| (f, cfr.deployments))
+    }),
+    frame_column: "change_failure_rate",
+    value: |m| m.change_failure_rate.rate,
+    known: |m| m.change_failure_rate.basis.is_some(),
+    tier: |m| m.change_failure_rate.tier,
+    samples: |m| m.change_failure_rate.deployments,
+    change: |m| m.change_failure_rate.change.as_ref(),
+    change_slot: |m| &mut m.change_failure_rate.change,
+};
+
+/// The tier of the rate (a ratio).
+pub fn tier(profile: Profile, rate: Option<f64>) -> Tier {
+    let r = rate?;
+    Some(match profile {
+        Profile::Flowmeter | Profile::Dora2023 => {
+            if r <= 0.05 {
+                "elite"
+            } else if r <= 0.10 {
+                "high"
+            } else if r <= 0.15 {
+                "medium"
+            } else {
+                "low"
+            }
+        }
+        // 2024's clusters are not ordered on this key (elite 5 %, medium
+        // 10 %, high 20 %, low 40 %): the nearest cluster centre.
+        Profile::Dora2024 => {
+            if r <= 0.075 {
+                "elite"
+            } else if r <= 0.15 {
+                "medium"
+            } else if r <= 0.30 {
+                "high"
+            } else {
+                "low"
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_2024_tiers_are_not_the_2023_ones() {
+        // 12 %: medium in 2023 (<= 15 %), medium in 2024 (nearest 10 %);
+        // 20 %: low in 2023, high in 2024 (the inverted cluster).
+        assert_eq!(tier(Profile::Dora2023, Some(0.12)), Some("medium"));
+        assert_eq!(tier(Profile::Dora2024, Some(0.12)), Some("medium"));
+        assert_eq!(tier(Profile::Dora2023, Some(0.20)), Some("low"));
+        assert_eq!(tier(Profile::Dora2024, Some(0.20)), Some("high"));
+        assert_eq!(tier(Profile::Dora2024, Some(0.45)), Some("low"));
+        assert_eq!(tier(Profile::Flowmeter, None), None);
+    }
+}

@@ -1,0 +1,96 @@
+//! Lead time for changes: from a change's first commit to its first
+//! production deployment (`queries/metrics/lead_time.sql`).
+
+use flowmeter_config::Profile;
+use serde::Serialize;
+
+use super::{Context, Hours, Key, Row, Test, Tier};
+use crate::delta::Change;
+
+pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/lead_time.sql");
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LeadTime {
+    pub changes: u64,
+    pub excluded: u64,
+    pub p50_hours: Hours,
+    pub p75_hours: Hours,
+    pub p90_hours: Hours,
+    pub mean_hours: Hours,
+    pub tier: Tier,
+    /// Extra, with `--compare` and in reports: the change from the compared
+    /// window and whether it is real (see [`crate::delta`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+}
+
+pub(crate) fn of(row: &Row, cx: &Context) -> LeadTime {
+    let p50 = row.f("p50_hours");
+    LeadTime {
+        changes: row.n("changes"),
+        excluded: row.n("excluded"),
+        p50_hours: p50,
+        p75_hours: row.f("p75_hours"),
+        p90_hours: row.f("p90_hours"),
+        mean_hours: row.f("mean_hours"),
+        tier: tier(cx.profile, p50),
+        change: None,
+    }
+}
+
+pub const KEY: Key = Key {
+    key: "lead_time",
+    name: "Lead time for changes",
+    chart: "Lead time, median",
+    unit: "hours",
+    higher_is_better: false,
+    test: Test::Median,
+    frame_column: "lead_time_p50",
+    value: |m| m.lead_time.p50_hours,
+    known: |_| true,
+    tier: |m| m.lead_time.tier,
+    samples: |m| m.lead_time.changes,
+    change: |m| m.lead_time.change.as_ref(),
+    change_slot: |m| &mut m.lead_time.change,
+};
+
+/// The tier of the median (hours).
+pub fn tier(profile: Profile, p50: Option<f64>) -> Tier {
+    let h = p50?;
+    Some(match profile {
+        Profile::Flowmeter | Profile::Dora2023 => {
+            if h < 24.0 {
+                "elite"
+            } else if h <= 168.0 {
+                "high"
+            } else if h <= 720.0 {
+                "medium"
+            } else {
+                "low"
+            }
+        }
+        // 2024: less than a day / a week / a month; low is one to six months.
+        Profile::Dora2024 => {
+            if h < 24.0 {
+                "elite"
+            } else if h < 168.0 {
+                "high"
+            } else if h < 720.0 {
+                "medium"
+            } else {
+                "low"
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_a_week_depends_on_the_year() {
+        assert_eq!(tier(Profile::Dora2023, Some(168.0)), Some("high"));
+        assert_eq!(tier(Profile::Dora2024, Some(168.0)), Some("medium"));
+    }
+}

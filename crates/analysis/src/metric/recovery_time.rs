@@ -1,0 +1,72 @@
+//! Failed deployment recovery time: from a failed deployment to the
+//! resolution of what failed it (`queries/metrics/recovery_time.sql`).
+
+use flowmeter_config::Profile;
+use serde::Serialize;
+
+use super::{Context, Hours, Key, Row, Test, Tier};
+use crate::delta::Change;
+
+pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/recovery_time.sql");
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecoveryTime {
+    /// Null (with `recovered` and `open`) when failures cannot be seen.
+    pub failed_deployments: Option<u64>,
+    pub recovered: Option<u64>,
+    pub open: Option<u64>,
+    pub p50_hours: Hours,
+    pub p90_hours: Hours,
+    pub tier: Tier,
+    /// Extra, with `--compare` and in reports: the change from the compared
+    /// window and whether it is real (see [`crate::delta`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+}
+
+pub(crate) fn of(row: &Row, cx: &Context) -> RecoveryTime {
+    let p50 = row.f("p50_hours");
+    let seen = |n: u64| cx.known.basis().map(|_| n);
+    RecoveryTime {
+        failed_deployments: seen(row.n("failed_deployments")),
+        recovered: seen(row.n("recovered")),
+        open: seen(row.n("open")),
+        p50_hours: p50,
+        p90_hours: row.f("p90_hours"),
+        tier: tier(cx.profile, p50),
+        change: None,
+    }
+}
+
+pub const KEY: Key = Key {
+    key: "recovery_time",
+    name: "Failed deployment recovery time",
+    chart: "Failed deployment recovery, median",
+    unit: "hours",
+    higher_is_better: false,
+    test: Test::Median,
+    frame_column: "recovery_p50",
+    value: |m| m.recovery_time.p50_hours,
+    known: |m| m.change_failure_rate.basis.is_some(),
+    tier: |m| m.recovery_time.tier,
+    samples: |m| m.recovery_time.recovered.unwrap_or(0),
+    change: |m| m.recovery_time.change.as_ref(),
+    change_slot: |m| &mut m.recovery_time.change,
+};
+
+/// The tier of the median (hours). The same cut-offs in every profile:
+/// 2024's high and medium clusters both recover within a day (high here),
+/// its low within a week to a month, and a day to a week, which no 2024
+/// cluster covers, stays medium.
+pub fn tier(_profile: Profile, p50: Option<f64>) -> Tier {
+    let h = p50?;
+    Some(if h < 1.0 {
+        "elite"
+    } else if h < 24.0 {
+        "high"
+    } else if h < 168.0 {
+        "medium"
+    } else {
+        "low"
+    })
+}

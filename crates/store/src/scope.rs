@@ -1,0 +1,489 @@
+//! The records one question reads: the user's filters (`--service`,
+//! `--team`, `--repo`) and, for a breakdown, the group each record counts
+//! for, as the `scope_*` relations every query in `queries/` reads.
+//!
+//! [`Store::scoped`] is the only way to query the store from outside it: it
+//! makes the scope's relations, and the [`Scoped`] handle it returns runs
+//! the queries over them and drops them when it goes. It borrows the store
+//! mutably, so no other scope can replace its relations while it lives: a
+//! result never depends on which computation ran before.
+//!
+//! - deployments (and their changes): `service = S`; `repo = R`; for a team,
+//!   its services or its repos;
+//! - incidents: one of the incident's services is in the filter's services
+//!   (for a repo: the services that deploy from it);
+//! - pull requests: `repo = R`; for a service, the repos it deploys from;
+//!   for a team, its repos and the repos its services deploy from (or, with
+//!   `[metrics] pr_team = "author"`, the PRs of its people).
+//!
+//! A team's dated members (`[[teams.NAME.members]]`) hold only in their
+//! period: a deployment by its finish, an incident by its creation, a pull
+//! request by its merge (else its creation).
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::types::Value;
+use duckdb::{Connection, Row};
+use flowmeter_config::{Config, PrTeam, Team};
+use serde::Serialize;
+
+use crate::{sql_text as quote, Context, Store, StoreError};
+
+/// `--service`, `--team`, `--repo`; all given filters must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Filters {
+    pub service: Option<String>,
+    pub team: Option<String>,
+    pub repo: Option<String>,
+}
+
+/// What a breakdown (`--by`) groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    Service,
+    Team,
+    Repo,
+    Week,
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "(NULL)".to_string()
+    } else {
+        format!(
+            "({})",
+            items
+                .iter()
+                .map(|s| quote(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+/// `column` within `[since, until)` (`TRUE` for an undated part).
+fn period(column: &str, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> String {
+    let at = |t: DateTime<Utc>| quote(&t.naive_utc().to_string());
+    let mut parts = Vec::new();
+    if let Some(s) = since {
+        parts.push(format!("{column} >= {}::TIMESTAMP", at(s)));
+    }
+    if let Some(u) = until {
+        parts.push(format!("{column} < {}::TIMESTAMP", at(u)));
+    }
+    if parts.is_empty() {
+        "TRUE".into()
+    } else {
+        parts.join(" AND ")
+    }
+}
+
+/// The conditions of a team on deployments, incidents and pull requests:
+/// its undated services, repos and people, or any dated member's within
+/// its period.
+fn team_scope(
+    team: &Team,
+    pr_team: PrTeam,
+    incident_has: &dyn Fn(String) -> String,
+) -> (String, String, String) {
+    let (mut dep, mut inc, mut pr) = (Vec::new(), Vec::new(), Vec::new());
+    for part in team.parts() {
+        let (since, until) = (part.since, part.until);
+        let (services, repos, people) =
+            (list(&part.services), list(&part.repos), list(&part.people));
+        dep.push(format!(
+            "((service IN {services} OR repo IN {repos}) AND {})",
+            period("finished_at", since, until)
+        ));
+        inc.push(format!(
+            "(({} OR {}) AND {})",
+            incident_has(services.clone()),
+            incident_has(format!(
+                "(SELECT service FROM link_deployments WHERE repo IN {repos})"
+            )),
+            period("i.created_at", since, until)
+        ));
+        let owned = match pr_team {
+            PrTeam::Repo => format!(
+                "(repo IN {repos} OR repo IN (SELECT repo FROM link_deployments WHERE service IN {services}))"
+            ),
+            PrTeam::Author => format!("author IN {people}"),
+        };
+        pr.push(format!(
+            "({owned} AND {})",
+            period("coalesce(merged_at, created_at)", since, until)
+        ));
+    }
+    let any = |v: Vec<String>| format!("({})", v.join(" OR "));
+    (any(dep), any(inc), any(pr))
+}
+
+fn relations(
+    config: &Config,
+    filters: &Filters,
+    by: Option<GroupBy>,
+    teams: Option<&[String]>,
+) -> Result<String, StoreError> {
+    let mut dep = vec!["TRUE".to_string()];
+    let mut inc = vec!["TRUE".to_string()];
+    let mut pr = vec!["TRUE".to_string()];
+    let incident_has = |services_sql: String| {
+        format!(
+            "EXISTS (SELECT 1 FROM link_incident_services s WHERE s.incident_source = i.source \
+             AND s.incident_id = i.id AND s.service IN {services_sql})"
+        )
+    };
+    if let Some(s) = &filters.service {
+        dep.push(format!("service = {}", quote(s)));
+        inc.push(incident_has(format!("({})", quote(s))));
+        pr.push(format!(
+            "repo IN (SELECT repo FROM link_deployments WHERE service = {})",
+            quote(s)
+        ));
+    }
+    if let Some(r) = &filters.repo {
+        dep.push(format!("repo = {}", quote(r)));
+        inc.push(incident_has(format!(
+            "(SELECT service FROM link_deployments WHERE repo = {})",
+            quote(r)
+        )));
+        pr.push(format!("repo = {}", quote(r)));
+    }
+    if let Some(t) = &filters.team {
+        let team = config.teams.get(t).ok_or_else(|| StoreError::UnknownTeam {
+            team: t.clone(),
+            known: config.teams.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
+        let (d, i, p) = team_scope(team, config.metrics.pr_team, &incident_has);
+        dep.push(d);
+        inc.push(i);
+        pr.push(p);
+    }
+    let (dep, inc, pr) = (dep.join(" AND "), inc.join(" AND "), pr.join(" AND "));
+    let [deployments, incidents, prs] = match by {
+        None | Some(GroupBy::Week) => [
+            format!("SELECT *, '' AS grp FROM link_deployments WHERE {dep}"),
+            format!("SELECT *, '' AS grp FROM incidents i WHERE {inc}"),
+            format!("SELECT *, '' AS grp FROM link_prs WHERE {pr}"),
+        ],
+        Some(GroupBy::Service) => [
+            format!("SELECT *, service AS grp FROM link_deployments WHERE {dep}"),
+            format!(
+                "SELECT * FROM (SELECT i.*, s.service AS grp FROM incidents i JOIN \
+                 (SELECT DISTINCT incident_source, incident_id, service FROM link_incident_services) s \
+                 ON s.incident_source = i.source AND s.incident_id = i.id) i WHERE {inc}"
+            ),
+            format!(
+                "SELECT * FROM (SELECT p.*, r.service AS grp FROM link_prs p JOIN \
+                 (SELECT DISTINCT repo, service FROM link_deployments) r ON r.repo = p.repo) WHERE {pr}"
+            ),
+        ],
+        Some(GroupBy::Repo) => [
+            format!(
+                "SELECT *, repo AS grp FROM link_deployments WHERE repo IS NOT NULL AND {dep}"
+            ),
+            format!(
+                "SELECT * FROM (SELECT i.*, r.repo AS grp FROM incidents i JOIN \
+                 (SELECT DISTINCT s.incident_source, s.incident_id, d.repo FROM link_incident_services s \
+                  JOIN (SELECT DISTINCT service, repo FROM link_deployments WHERE repo IS NOT NULL) d \
+                  ON d.service = s.service) r \
+                 ON r.incident_source = i.source AND r.incident_id = i.id) i WHERE {inc}"
+            ),
+            format!("SELECT *, repo AS grp FROM link_prs WHERE {pr}"),
+        ],
+        Some(GroupBy::Team) => {
+            // One branch per team: its conditions are the `--team` filter's.
+            let mut parts: [Vec<String>; 3] = Default::default();
+            let wanted = |name: &String| teams.is_none_or(|t| t.contains(name));
+            for (name, team) in config.teams.iter().filter(|(n, _)| wanted(n)) {
+                let (d, i, p) = team_scope(team, config.metrics.pr_team, &incident_has);
+                let grp = quote(name);
+                parts[0].push(format!(
+                    "SELECT *, {grp} AS grp FROM link_deployments WHERE {dep} AND {d}"
+                ));
+                parts[1].push(format!(
+                    "SELECT *, {grp} AS grp FROM incidents i WHERE {inc} AND {i}"
+                ));
+                parts[2].push(format!(
+                    "SELECT *, {grp} AS grp FROM link_prs WHERE {pr} AND {p}"
+                ));
+            }
+            let union = |branches: Vec<String>, table: &str| {
+                if branches.is_empty() {
+                    format!("SELECT *, '' AS grp FROM {table} WHERE FALSE")
+                } else {
+                    branches.join(" UNION ALL ")
+                }
+            };
+            let [d, i, p] = parts;
+            [
+                union(d, "link_deployments"),
+                union(i, "incidents"),
+                union(p, "link_prs"),
+            ]
+        }
+    };
+    let grouped = matches!(by, Some(GroupBy::Service | GroupBy::Repo | GroupBy::Team));
+    // Not grouped, a semi join keeps link_changes' row order (and so the
+    // order floats are summed in: the same store gives the same digits).
+    let changes = if grouped {
+        "SELECT c.*, d.grp FROM link_changes c \
+         JOIN scope_deployments d ON c.deployment_source = d.source AND c.deployment_id = d.id"
+    } else {
+        "SELECT c.*, '' AS grp FROM link_changes c \
+         SEMI JOIN scope_deployments d ON c.deployment_source = d.source AND c.deployment_id = d.id"
+    };
+    let relations = [
+        ("scope_deployments", deployments.as_str()),
+        ("scope_changes", changes),
+        ("scope_incidents", incidents.as_str()),
+        ("scope_prs", prs.as_str()),
+    ];
+    // Grouped, each relation is materialised first: joined to the windows
+    // by group, a view's estimates led DuckDB to pair every row with every
+    // window before matching groups (18.6M rows for 208 services).
+    let sql: String = relations
+        .iter()
+        .map(|(name, select)| {
+            if grouped {
+                format!(
+                    "CREATE OR REPLACE TEMP TABLE {name}_rows AS {select};
+                     CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_rows;"
+                )
+            } else {
+                format!("CREATE OR REPLACE TEMP VIEW {name} AS {select};")
+            }
+        })
+        .collect();
+    Ok(sql)
+}
+
+/// Fills `team_claims` (service, repo, since, until): every team's
+/// services and repos, a dated member's with its period
+/// (`queries/metrics/services_without_team.sql` reads it).
+fn team_claims(config: &Config) -> String {
+    let at = |t: Option<DateTime<Utc>>| match t {
+        Some(t) => format!("CAST({} AS TIMESTAMP)", quote(&t.naive_utc().to_string())),
+        None => "NULL".to_string(),
+    };
+    let text = |v: Option<&String>| v.map_or("NULL".to_string(), |v| quote(v));
+    let mut rows = Vec::new();
+    for team in config.teams.values() {
+        for part in team.parts() {
+            let claims = (part.services.iter().map(|s| (Some(s), None)))
+                .chain(part.repos.iter().map(|r| (None, Some(r))));
+            for (service, repo) in claims {
+                rows.push(format!(
+                    "({}, {}, {}, {})",
+                    text(service),
+                    text(repo),
+                    at(part.since),
+                    at(part.until)
+                ));
+            }
+        }
+    }
+    let mut sql = "CREATE OR REPLACE TEMP TABLE team_claims (service VARCHAR, repo VARCHAR, since TIMESTAMP, until TIMESTAMP);".to_string();
+    if !rows.is_empty() {
+        sql.push_str(&format!(
+            " INSERT INTO team_claims VALUES {};",
+            rows.join(", ")
+        ));
+    }
+    sql
+}
+
+/// The temporary relations a [`Scoped`] makes, dropped with it.
+const TEMPORARY: [(&str, &str); 10] = [
+    ("VIEW", "scope_deployments"),
+    ("VIEW", "scope_changes"),
+    ("VIEW", "scope_incidents"),
+    ("VIEW", "scope_prs"),
+    ("TABLE", "scope_deployments_rows"),
+    ("TABLE", "scope_changes_rows"),
+    ("TABLE", "scope_incidents_rows"),
+    ("TABLE", "scope_prs_rows"),
+    ("TABLE", "metric_windows"),
+    ("TABLE", "team_claims"),
+];
+
+/// A scope over the store's links, made by [`Store::scoped`]: the queries
+/// of `queries/` run through it, over its relations and nothing else's.
+/// Dropping it drops them.
+pub struct Scoped<'s> {
+    conn: &'s Connection,
+}
+
+/// One query's result: its column names and its rows.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Store {
+    /// The records `filters` keep. Fails on a `--team` the config does not
+    /// name.
+    pub fn scoped(&mut self, config: &Config, filters: &Filters) -> Result<Scoped<'_>, StoreError> {
+        self.scoped_by(config, filters, None, None)
+    }
+
+    /// The records `filters` keep, each carrying in `grp` the service, repo
+    /// or team it counts for under `by` (a record counts once per group it
+    /// belongs to: an incident for each of its services, a pull request for
+    /// each service deploying from its repo): exactly the records the filter
+    /// `--service`/`--repo`/`--team` of that group would keep. Grouped by
+    /// team, `teams` (when given) are the teams whose rows are wanted, else
+    /// every team of the config. Every query then runs once for all groups
+    /// (`metric_windows.grp`, see [`Scoped::set_windows`]).
+    pub fn scoped_by(
+        &mut self,
+        config: &Config,
+        filters: &Filters,
+        by: Option<GroupBy>,
+        teams: Option<&[String]>,
+    ) -> Result<Scoped<'_>, StoreError> {
+        let t0 = std::time::Instant::now();
+        let mut sql = relations(config, filters, by, teams)?;
+        sql.push_str(&team_claims(config));
+        let scoped = Scoped { conn: &self.conn };
+        scoped.conn.execute_batch(&sql).ctx("make the scope")?;
+        crate::timing::phase("metrics: scope", t0);
+        Ok(scoped)
+    }
+}
+
+impl Scoped<'_> {
+    /// Fills the `metric_windows` table every metric query groups by: one
+    /// row (bucket, since, until, grp) per cell, in order; `grp` is the
+    /// group whose scope rows the cell counts (`""` when not grouped).
+    pub fn set_windows(
+        &self,
+        cells: &[(&str, DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<(), StoreError> {
+        let rows: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, (grp, since, until))| {
+                format!(
+                    "({i}, CAST('{}' AS TIMESTAMP), CAST('{}' AS TIMESTAMP), {})",
+                    since.naive_utc(),
+                    until.naive_utc(),
+                    quote(grp)
+                )
+            })
+            .collect();
+        let mut sql = "CREATE OR REPLACE TEMP TABLE metric_windows (bucket INTEGER, since TIMESTAMP, until TIMESTAMP, grp VARCHAR);".to_string();
+        if !rows.is_empty() {
+            sql.push_str(&format!(
+                " INSERT INTO metric_windows VALUES {};",
+                rows.join(", ")
+            ));
+        }
+        self.conn.execute_batch(&sql).ctx("metric windows")
+    }
+
+    /// Runs the query `name` (`sql`, reading the scope's relations) and maps
+    /// each row. `bounds` are its parameters `$1`, `$2`, ... (a query that
+    /// uses fewer takes the first ones).
+    pub fn map<T>(
+        &self,
+        name: &str,
+        sql: &str,
+        bounds: &[String],
+        map: impl FnMut(&Row<'_>) -> duckdb::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.conn.prepare(sql).ctx(name)?;
+        let n = stmt.parameter_count().min(bounds.len());
+        let rows = stmt
+            .query_map(duckdb::params_from_iter(&bounds[..n]), map)
+            .ctx(name)?;
+        rows.collect::<Result<Vec<_>, _>>().ctx(name)
+    }
+
+    /// Runs the query `name`: its columns and every row's values.
+    pub fn table(&self, name: &str, sql: &str, bounds: &[String]) -> Result<Table, StoreError> {
+        let mut stmt = self.conn.prepare(sql).ctx(name)?;
+        let n = stmt.parameter_count().min(bounds.len());
+        let mut result = stmt
+            .query(duckdb::params_from_iter(&bounds[..n]))
+            .ctx(name)?;
+        let mut table = Table::default();
+        while let Some(row) = result.next().ctx(name)? {
+            if table.columns.is_empty() {
+                table.columns = column_names(row.as_ref());
+            }
+            let values = (0..table.columns.len())
+                .map(|i| row.get::<_, Value>(i))
+                .collect::<Result<Vec<_>, _>>()
+                .ctx(name)?;
+            table.rows.push(values);
+        }
+        if table.columns.is_empty() {
+            // No rows: the names still come from the statement.
+            table.columns = stmt.column_names();
+        }
+        Ok(table)
+    }
+
+    /// Runs the query `name` into Arrow record batches (DuckDB's own
+    /// buffers, for frames).
+    pub fn arrow(
+        &self,
+        name: &str,
+        sql: &str,
+        bounds: &[String],
+    ) -> Result<Vec<RecordBatch>, StoreError> {
+        let mut stmt = self.conn.prepare(sql).ctx(name)?;
+        let n = stmt.parameter_count().min(bounds.len());
+        let batches = stmt
+            .query_arrow(duckdb::params_from_iter(&bounds[..n]))
+            .ctx(name)?
+            .collect();
+        Ok(batches)
+    }
+
+    /// Writes the rows of `query` (no parameters) to `path` in `format`
+    /// (`parquet`, `csv`), by DuckDB's `COPY`; returns how many it wrote.
+    pub fn copy_to(&self, query: &str, path: &Path, format: &str) -> Result<u64, StoreError> {
+        let shown = path.display().to_string();
+        let what = format!("write `{shown}`");
+        self.conn
+            .execute_batch(&format!(
+                "COPY ({query}) TO {} (FORMAT {format})",
+                quote(&shown)
+            ))
+            .ctx(&what)?;
+        let n: i64 = self
+            .conn
+            .query_row(&format!("SELECT count(*) FROM ({query})"), [], |r| r.get(0))
+            .ctx(&what)?;
+        Ok(n.max(0) as u64)
+    }
+}
+
+impl Drop for Scoped<'_> {
+    fn drop(&mut self) {
+        let sql: String = TEMPORARY
+            .iter()
+            .map(|(kind, name)| format!("DROP {kind} IF EXISTS {name};"))
+            .collect();
+        // Nothing to report to: a temporary relation left behind is
+        // replaced by the next scope, and goes with the connection.
+        let _ = self.conn.execute_batch(&sql);
+    }
+}
+
+/// The column names of an executed statement.
+fn column_names(stmt: &duckdb::Statement<'_>) -> Vec<String> {
+    (0..stmt.column_count())
+        .map(|i| {
+            stmt.column_name(i)
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+        })
+        .collect()
+}
