@@ -33,7 +33,6 @@
 use flowmeter_config::Config;
 use flowmeter_store::{Scoped, Store};
 use polars::prelude::*;
-use serde::Serialize;
 
 use crate::metric::{self, Test, KEYS};
 use crate::{AnalysisError, MetricSet, Metrics, Window};
@@ -51,44 +50,7 @@ pub const BOOTSTRAP_MAX: usize = 2000;
 /// The seed of every bootstrap, so a report is reproducible.
 pub const SEED: u64 = 0x00f1_0e7e;
 
-/// Whether a change is real.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Changed,
-    NoClearChange,
-    TooFewSamples,
-}
-
-impl Verdict {
-    /// The words a report uses.
-    pub fn words(self) -> &'static str {
-        match self {
-            Verdict::Changed => "changed",
-            Verdict::NoClearChange => "no clear change",
-            Verdict::TooFewSamples => "too few samples",
-        }
-    }
-}
-
-/// A headline compared with another window.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Change {
-    pub verdict: Verdict,
-    /// Bounds of the interval of `current - previous`, in the headline's
-    /// unit; null with too few samples.
-    pub ci_low: Option<f64>,
-    pub ci_high: Option<f64>,
-    pub confidence: f64,
-    /// The headline in the compared window, and `current - previous`.
-    pub previous: Option<f64>,
-    pub delta: Option<f64>,
-    /// The records behind each side: `[current, previous]`.
-    pub samples: [u64; 2],
-    /// `bootstrap_median`, `order_statistics_median`, `exact_poisson` or
-    /// `newcombe_wilson`.
-    pub method: &'static str,
-}
+pub use crate::metric::{Change, Verdict};
 
 /// The sample SQL: one row per record behind a headline, `(metric, value)`.
 const SAMPLES_SQL: &str = include_str!("../../../queries/compare/samples.sql");

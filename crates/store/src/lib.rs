@@ -10,6 +10,7 @@
 //! refused or interrupted import leaves the store exactly as it was.
 //! [`Store::relink_all`] rebuilds every link and gives the same tables.
 
+mod append;
 mod columns;
 mod import;
 mod lake;

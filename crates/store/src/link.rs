@@ -21,7 +21,7 @@ use duckdb::types::{TimeUnit, Value};
 use duckdb::Connection;
 use flowmeter_config::{DeployedWhen, MetricsConfig};
 
-use crate::import::append_all;
+use crate::append::append_all;
 use crate::{Context, StoreError};
 
 const FINGERPRINT_KEY: &str = "link_fingerprint";

@@ -5,8 +5,7 @@
 use flowmeter_config::Profile;
 use serde::Serialize;
 
-use super::{ratio, Context, Key, Row, Test, Tier, INCIDENT_SOURCE_HINT};
-use crate::delta::Change;
+use super::{ratio, Change, Context, Key, Row, Test, Tier, INCIDENT_SOURCE_HINT};
 use crate::Missing;
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/change_failure_rate.sql");

@@ -3,8 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Context, Hours, Key, Row, Test};
-use crate::delta::Change;
+use super::{Change, Context, Hours, Key, Row, Test};
 use crate::working::WorkingStages;
 use crate::Missing;
 

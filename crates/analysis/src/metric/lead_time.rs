@@ -4,8 +4,7 @@
 use flowmeter_config::Profile;
 use serde::Serialize;
 
-use super::{Context, Hours, Key, Row, Test, Tier};
-use crate::delta::Change;
+use super::{Change, Context, Hours, Key, Row, Test, Tier};
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/lead_time.sql");
 

@@ -18,8 +18,8 @@ pub mod rework_rate;
 pub mod time_to_restore;
 
 use flowmeter_config::Profile;
+use serde::Serialize;
 
-use crate::delta::Change;
 use crate::{Known, MetricSet, Window};
 
 pub(crate) type Hours = Option<f64>;
@@ -39,6 +39,45 @@ pub(crate) const QUERIES: [(&str, &str); 8] = [
     ("cycle_time", cycle_time::SQL),
     ("coverage", coverage::SQL),
 ];
+
+/// Whether a change is real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Changed,
+    NoClearChange,
+    TooFewSamples,
+}
+
+impl Verdict {
+    /// The words a report uses.
+    pub fn words(self) -> &'static str {
+        match self {
+            Verdict::Changed => "changed",
+            Verdict::NoClearChange => "no clear change",
+            Verdict::TooFewSamples => "too few samples",
+        }
+    }
+}
+
+/// A headline compared with another window.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Change {
+    pub verdict: Verdict,
+    /// Bounds of the interval of `current - previous`, in the headline's
+    /// unit; null with too few samples.
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub confidence: f64,
+    /// The headline in the compared window, and `current - previous`.
+    pub previous: Option<f64>,
+    pub delta: Option<f64>,
+    /// The records behind each side: `[current, previous]`.
+    pub samples: [u64; 2],
+    /// `bootstrap_median`, `order_statistics_median`, `exact_poisson` or
+    /// `newcombe_wilson`.
+    pub method: &'static str,
+}
 
 /// How the change of a headline between two windows is tested (see
 /// [`crate::delta`]).

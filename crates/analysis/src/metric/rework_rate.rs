@@ -3,8 +3,7 @@
 
 use serde::Serialize;
 
-use super::{ratio, Context, Key, Row, Test};
-use crate::delta::Change;
+use super::{ratio, Change, Context, Key, Row, Test};
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/rework_rate.sql");
 

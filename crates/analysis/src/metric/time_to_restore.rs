@@ -3,8 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Context, Hours, Key, Row, Test, INCIDENT_SOURCE_HINT};
-use crate::delta::Change;
+use super::{Change, Context, Hours, Key, Row, Test, INCIDENT_SOURCE_HINT};
 use crate::Missing;
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/time_to_restore.sql");

@@ -1,0 +1,171 @@
+//! Bulk appends: record batches through DuckDB's appender, and rows of
+//! values turned into record batches typed by their table's columns (the
+//! import's staged records, the link's materialised rows).
+
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::types::Value;
+use duckdb::Connection;
+
+use crate::{Context, StoreError};
+
+/// Rows per appender. One appender given more than a DuckDB row group
+/// (122,880 rows) inside a transaction silently dropped them all, so each
+/// appender takes less (pinned by tests/upsert.rs).
+const APPEND_CHUNK: usize = 100_000;
+
+/// Rows per Arrow record batch: one DuckDB vector.
+pub(crate) const BLOCK_ROWS: usize = 2048;
+
+/// Appends record batches through DuckDB's appender, at most
+/// [`APPEND_CHUNK`] rows per appender.
+pub(crate) fn append_batches(
+    conn: &Connection,
+    table: &str,
+    batches: Vec<RecordBatch>,
+) -> Result<(), StoreError> {
+    let mut app: Option<duckdb::Appender<'_>> = None;
+    let mut in_app = 0;
+    for batch in batches {
+        let rows = batch.num_rows();
+        if app.is_none() || in_app + rows > APPEND_CHUNK {
+            if let Some(mut a) = app.take() {
+                a.flush().ctx(&format!("append to {table}"))?;
+            }
+            app = Some(conn.appender(table).ctx("open appender")?);
+            in_app = 0;
+        }
+        if let Some(a) = app.as_mut() {
+            a.append_record_batch(batch)
+                .ctx(&format!("append to {table}"))?;
+        }
+        in_app += rows;
+    }
+    if let Some(mut a) = app {
+        a.flush().ctx(&format!("append to {table}"))?;
+    }
+    Ok(())
+}
+
+/// Appends rows of values to a table, in bulk: the rows become Arrow
+/// record batches (one DuckDB vector each) typed by the table's columns
+/// (`VARCHAR`, `TIMESTAMP`, `BIGINT`, `BOOLEAN`, `DOUBLE`).
+pub(crate) fn append_all(
+    conn: &Connection,
+    table: &str,
+    rows: impl IntoIterator<Item = Vec<Value>>,
+) -> Result<(), StoreError> {
+    use duckdb::arrow::array::{
+        ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
+        TimestampMicrosecondBuilder,
+    };
+    use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+
+    let types = column_types(conn, table)?;
+    let schema = Arc::new(Schema::new(
+        types
+            .iter()
+            .map(|(name, t)| {
+                let dt = match t.as_str() {
+                    "VARCHAR" => DataType::Utf8,
+                    "TIMESTAMP" => DataType::Timestamp(TimeUnit::Microsecond, None),
+                    "BIGINT" => DataType::Int64,
+                    "BOOLEAN" => DataType::Boolean,
+                    _ => DataType::Float64,
+                };
+                Field::new(name, dt, true)
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let bad = |t: &str| StoreError::Db {
+        context: format!("append to {table}: a value does not fit its {t} column"),
+        source: duckdb::Error::AppendError,
+    };
+    let mut batches = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let block: Vec<Vec<Value>> = rows.by_ref().take(BLOCK_ROWS).collect();
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(types.len());
+        for (i, (_, t)) in types.iter().enumerate() {
+            let cells = block.iter().map(|r| &r[i]);
+            let array: ArrayRef = match t.as_str() {
+                "VARCHAR" => {
+                    let mut b = StringBuilder::new();
+                    for v in cells {
+                        match v {
+                            Value::Text(s) => b.append_value(s),
+                            Value::Null => b.append_null(),
+                            _ => return Err(bad(t)),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                "TIMESTAMP" => {
+                    let mut b = TimestampMicrosecondBuilder::new();
+                    for v in cells {
+                        match v {
+                            Value::Timestamp(duckdb::types::TimeUnit::Microsecond, us) => {
+                                b.append_value(*us)
+                            }
+                            Value::Null => b.append_null(),
+                            _ => return Err(bad(t)),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                "BIGINT" => {
+                    let mut b = Int64Builder::new();
+                    for v in cells {
+                        match v {
+                            Value::BigInt(x) => b.append_value(*x),
+                            Value::Null => b.append_null(),
+                            _ => return Err(bad(t)),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                "BOOLEAN" => {
+                    let mut b = BooleanBuilder::new();
+                    for v in cells {
+                        match v {
+                            Value::Boolean(x) => b.append_value(*x),
+                            Value::Null => b.append_null(),
+                            _ => return Err(bad(t)),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                "DOUBLE" => {
+                    let mut b = Float64Builder::new();
+                    for v in cells {
+                        match v {
+                            Value::Double(x) => b.append_value(*x),
+                            Value::Null => b.append_null(),
+                            _ => return Err(bad(t)),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                other => return Err(bad(other)),
+            };
+            arrays.push(array);
+        }
+        batches
+            .push(RecordBatch::try_new(schema.clone(), arrays).map_err(|_| bad("record batch"))?);
+    }
+    append_batches(conn, table, batches)
+}
+
+/// The columns of a table and their DuckDB types, in order.
+fn column_types(conn: &Connection, table: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index")
+        .ctx("read table columns")?;
+    let rows = stmt
+        .query_map([table], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .ctx("read table columns")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .ctx("read table columns")
+}
