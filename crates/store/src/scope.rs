@@ -227,11 +227,15 @@ fn relations(
         }
     };
     let grouped = matches!(by, Some(GroupBy::Service | GroupBy::Repo | GroupBy::Team));
-    // Not grouped, a semi join keeps link_changes' row order (and so the
-    // order floats are summed in: the same store gives the same digits).
+    // Every change belongs to a linked deployment: with no filter on
+    // deployments, the changes are all of them (a semi join with every
+    // deployment cost 6x the scan at 1M events). Not grouped, a semi join
+    // keeps link_changes' row order.
     let changes = if grouped {
         "SELECT c.*, d.grp FROM link_changes c \
          JOIN scope_deployments d ON c.deployment_source = d.source AND c.deployment_id = d.id"
+    } else if dep == "TRUE" {
+        "SELECT c.*, '' AS grp FROM link_changes c"
     } else {
         "SELECT c.*, '' AS grp FROM link_changes c \
          SEMI JOIN scope_deployments d ON c.deployment_source = d.source AND c.deployment_id = d.id"
