@@ -14,6 +14,12 @@ use flowmeter_config::Config;
 
 use cli::{Cli, Command};
 
+/// Parsing an import and linking allocate many small strings: mimalloc
+/// does that faster than the system allocator (measured on the 1M-event
+/// benchmark; DuckDB's own memory is its own).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// What every command gets: the global options, resolved.
 pub struct Env {
     pub db: PathBuf,

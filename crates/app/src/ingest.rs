@@ -25,14 +25,14 @@ const CHUNK_LINES: usize = 200_000;
 pub fn read_chunks(
     path: &Path,
     kind: Option<EventKind>,
-) -> Result<Box<dyn Iterator<Item = Result<ReadOutcome, AppError>>>, AppError> {
+) -> Result<Box<dyn Iterator<Item = Result<ReadOutcome, AppError>> + Send>, AppError> {
     let stdin = path == Path::new("-");
     let name = if stdin {
         "<stdin>".to_string()
     } else {
         path.display().to_string()
     };
-    let reader: Box<dyn Read> = if stdin {
+    let reader: Box<dyn Read + Send> = if stdin {
         Box::new(std::io::stdin())
     } else {
         Box::new(File::open(path).map_err(|e| AppError::Io(format!("cannot open `{name}`"), e))?)
@@ -92,7 +92,7 @@ pub fn stream_files(
 ) -> Result<Streamed, AppError> {
     let mut s = Streamed::default();
     for path in files {
-        for chunk in read_chunks(path, kind)? {
+        for chunk in ahead(read_chunks(path, kind)?) {
             let chunk = chunk?;
             s.take(chunk.errors);
             if skip_invalid || s.invalid_count == 0 {
@@ -102,6 +102,46 @@ pub fn stream_files(
         }
     }
     Ok(s)
+}
+
+/// The chunks of `chunks`, each read and parsed on another thread while
+/// the one before is stored (at most one chunk ahead: memory stays bounded).
+/// Dropping the iterator stops the reading.
+fn ahead<T: Send + 'static>(chunks: Box<dyn Iterator<Item = T> + Send>) -> Ahead<T> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let reader = std::thread::spawn(move || {
+        for chunk in chunks {
+            if tx.send(chunk).is_err() {
+                break;
+            }
+        }
+    });
+    Ahead {
+        rx,
+        reader: Some(reader),
+    }
+}
+
+/// See [`ahead`].
+struct Ahead<T> {
+    rx: std::sync::mpsc::Receiver<T>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<T> Iterator for Ahead<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        if let Ok(chunk) = self.rx.recv() {
+            return Some(chunk);
+        }
+        // The reader is done, or it panicked: a file must never look
+        // shorter than it is, so its panic goes on here.
+        if let Some(Err(panic)) = self.reader.take().map(|r| r.join()) {
+            std::panic::resume_unwind(panic);
+        }
+        None
+    }
 }
 
 /// A request body of JSON Lines, validated as an import validates a file

@@ -61,6 +61,7 @@ pub(crate) fn append_all(
     use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use std::sync::Arc;
 
+    let t0 = std::time::Instant::now();
     let types = column_types(conn, table)?;
     let schema = Arc::new(Schema::new(
         types
@@ -153,7 +154,11 @@ pub(crate) fn append_all(
         batches
             .push(RecordBatch::try_new(schema.clone(), arrays).map_err(|_| bad("record batch"))?);
     }
-    append_batches(conn, table, batches)
+    crate::timing::phase(&format!("arrow of {table}"), t0);
+    let t0 = std::time::Instant::now();
+    append_batches(conn, table, batches)?;
+    crate::timing::phase(&format!("append {table}"), t0);
+    Ok(())
 }
 
 /// The columns of a table and their DuckDB types, in order.

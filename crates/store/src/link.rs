@@ -857,6 +857,8 @@ pub(crate) fn relink(
         ))
         .ctx("link incident services")?;
     }
+    crate::timing::phase("link: write deployments, changes, incidents", t0);
+    let t0 = std::time::Instant::now();
     // First deployment (any service) of each (repo, sha), for the deploy
     // stage: from the changes of every service, not only those relinked.
     let mut first_deployed: HashMap<(String, String), Micros> = HashMap::new();
@@ -878,6 +880,8 @@ pub(crate) fn relink(
             );
         }
     }
+    crate::timing::phase("link: first deployments", t0);
+    let t0 = std::time::Instant::now();
     {
         let mut rows_link_prs: Vec<Vec<Value>> = Vec::new();
         for (k, p) in prs.iter().enumerate() {
@@ -932,7 +936,7 @@ pub(crate) fn relink(
         }
         append_all(conn, "link_prs", rows_link_prs)?;
     }
-    crate::timing::phase("link: write", t0);
+    crate::timing::phase("link: write pull requests", t0);
     conn.execute(
         "INSERT OR REPLACE INTO store_meta VALUES (?, ?)",
         [FINGERPRINT_KEY, config.fingerprint().as_str()],
