@@ -3,7 +3,7 @@
 //! hand from METRICS.md in the comments.
 
 use chrono::{DateTime, Utc};
-use flowmeter_analysis::{compute, compute_grouped, Filters, GroupBy, Metrics, Window};
+use flowmeter_analysis::{compute, compute_grouped, Filters, GroupBy, Grouped, Metrics, Window};
 use flowmeter_config::Config;
 use flowmeter_model::read_jsonl;
 use flowmeter_store::Store;
@@ -25,6 +25,20 @@ fn store(events: &[Value]) -> Store {
 fn metrics_cfg(s: &Store, config: &Config, since: &str, until: &str, filters: Filters) -> Metrics {
     let w = Window::new(t(since), t(until)).unwrap();
     compute(&mut s.reader().unwrap(), config, w, &filters).unwrap()
+}
+
+/// `--by week` over `[since, until)`, default config.
+fn weekly(s: &Store, since: &str, until: &str) -> Grouped {
+    let w = Window::new(t(since), t(until)).unwrap();
+    let mut reader = s.reader().unwrap();
+    compute_grouped(
+        &mut reader,
+        &Config::default(),
+        w,
+        &Filters::default(),
+        GroupBy::Week,
+    )
+    .unwrap()
 }
 
 fn metrics(s: &Store, since: &str, until: &str) -> Metrics {
@@ -399,15 +413,7 @@ fn every_headline_key_is_a_metric_of_the_json_and_a_frame_column() {
         dep("d1", "app", "a", "2026-03-03T10:00:00Z"),
         commit("a", &[], "2026-03-02T10:00:00Z"),
     ]);
-    let w = Window::new(t("2026-03-02T00:00:00Z"), t("2026-03-16T00:00:00Z")).unwrap();
-    let g = compute_grouped(
-        &mut s.reader().unwrap(),
-        &Config::default(),
-        w,
-        &Filters::default(),
-        GroupBy::Week,
-    )
-    .unwrap();
+    let g = weekly(&s, "2026-03-02T00:00:00Z", "2026-03-16T00:00:00Z");
     let frame = flowmeter_analysis::comparison_frame(&g).unwrap();
     let first = &g.groups[0].metrics;
     let json = serde_json::to_value(first).unwrap();
@@ -430,15 +436,7 @@ fn by_week_clips_groups_to_the_window() {
         dep("d1", "app", "a", "2026-03-03T10:00:00Z"),
         dep("d2", "app", "b", "2026-03-10T10:00:00Z"),
     ]);
-    let w = Window::new(t("2026-03-04T00:00:00Z"), t("2026-03-16T00:00:00Z")).unwrap();
-    let g = compute_grouped(
-        &mut s.reader().unwrap(),
-        &Config::default(),
-        w,
-        &Filters::default(),
-        GroupBy::Week,
-    )
-    .unwrap();
+    let g = weekly(&s, "2026-03-04T00:00:00Z", "2026-03-16T00:00:00Z");
     let keys: Vec<&str> = g.groups.iter().map(|g| g.key.as_str()).collect();
     assert_eq!(keys, ["2026-W10", "2026-W11"]);
     assert_eq!(g.groups[0].metrics.deployment_frequency.deployments, 0);

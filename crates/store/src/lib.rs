@@ -226,29 +226,29 @@ impl Store {
         })
     }
 
-    /// The finish time of the last deployment, if any.
+    /// The finish time of the last production deployment, if any.
     pub fn last_deployment_at(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
-        let us: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT epoch_us(max(finished_at)) FROM link_deployments",
-                [],
-                |r| r.get(0),
-            )
-            .ctx("read the last deployment")?;
-        Ok(us.and_then(chrono::DateTime::from_timestamp_micros))
+        self.deployment_at("max")
     }
 
     /// The finish time of the first production deployment, if any.
     pub fn first_deployment_at(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        self.deployment_at("min")
+    }
+
+    /// `min` or `max` of the production deployments' finish times.
+    fn deployment_at(
+        &self,
+        bound: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
         let us: Option<i64> = self
             .conn
             .query_row(
-                "SELECT epoch_us(min(finished_at)) FROM link_deployments",
+                &format!("SELECT epoch_us({bound}(finished_at)) FROM link_deployments"),
                 [],
                 |r| r.get(0),
             )
-            .ctx("read the first deployment")?;
+            .ctx(&format!("read the {bound} deployment time"))?;
         Ok(us.and_then(chrono::DateTime::from_timestamp_micros))
     }
 

@@ -5,7 +5,8 @@
 use flowmeter_config::Profile;
 use serde::Serialize;
 
-use super::{ratio, Change, Context, Key, Row, Test, Tier, INCIDENT_SOURCE_HINT};
+use super::Cut::AtMost;
+use super::{ladder, ratio, Change, Context, Key, Row, Test, Tier, INCIDENT_SOURCE_HINT};
 use crate::Missing;
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/change_failure_rate.sql");
@@ -92,30 +93,24 @@ pub const KEY: Key = Key {
 pub fn tier(profile: Profile, rate: Option<f64>) -> Tier {
     let r = rate?;
     Some(match profile {
-        Profile::Flowmeter | Profile::Dora2023 => {
-            if r <= 0.05 {
-                "elite"
-            } else if r <= 0.10 {
-                "high"
-            } else if r <= 0.15 {
-                "medium"
-            } else {
-                "low"
-            }
-        }
+        Profile::Flowmeter | Profile::Dora2023 => ladder(
+            r,
+            [
+                (AtMost(0.05), "elite"),
+                (AtMost(0.10), "high"),
+                (AtMost(0.15), "medium"),
+            ],
+        ),
         // 2024's clusters are not ordered on this key (elite 5 %, medium
         // 10 %, high 20 %, low 40 %): the nearest cluster centre.
-        Profile::Dora2024 => {
-            if r <= 0.075 {
-                "elite"
-            } else if r <= 0.15 {
-                "medium"
-            } else if r <= 0.30 {
-                "high"
-            } else {
-                "low"
-            }
-        }
+        Profile::Dora2024 => ladder(
+            r,
+            [
+                (AtMost(0.075), "elite"),
+                (AtMost(0.15), "medium"),
+                (AtMost(0.30), "high"),
+            ],
+        ),
     })
 }
 

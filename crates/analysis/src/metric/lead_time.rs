@@ -4,7 +4,8 @@
 use flowmeter_config::Profile;
 use serde::Serialize;
 
-use super::{Change, Context, Hours, Key, Row, Test, Tier};
+use super::Cut::{AtMost, Under};
+use super::{ladder, Change, Context, Hours, Key, Row, Test, Tier};
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/lead_time.sql");
 
@@ -57,29 +58,23 @@ pub const KEY: Key = Key {
 pub fn tier(profile: Profile, p50: Option<f64>) -> Tier {
     let h = p50?;
     Some(match profile {
-        Profile::Flowmeter | Profile::Dora2023 => {
-            if h < 24.0 {
-                "elite"
-            } else if h <= 168.0 {
-                "high"
-            } else if h <= 720.0 {
-                "medium"
-            } else {
-                "low"
-            }
-        }
+        Profile::Flowmeter | Profile::Dora2023 => ladder(
+            h,
+            [
+                (Under(24.0), "elite"),
+                (AtMost(168.0), "high"),
+                (AtMost(720.0), "medium"),
+            ],
+        ),
         // 2024: less than a day / a week / a month; low is one to six months.
-        Profile::Dora2024 => {
-            if h < 24.0 {
-                "elite"
-            } else if h < 168.0 {
-                "high"
-            } else if h < 720.0 {
-                "medium"
-            } else {
-                "low"
-            }
-        }
+        Profile::Dora2024 => ladder(
+            h,
+            [
+                (Under(24.0), "elite"),
+                (Under(168.0), "high"),
+                (Under(720.0), "medium"),
+            ],
+        ),
     })
 }
 

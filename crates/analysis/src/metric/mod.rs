@@ -168,6 +168,23 @@ pub(crate) struct Context<'a> {
     pub(crate) known: Known,
 }
 
+/// One rung of a tier ladder: the bound a value must stay under, or at
+/// or under.
+#[derive(Clone, Copy)]
+pub(crate) enum Cut {
+    Under(f64),
+    AtMost(f64),
+}
+
+/// The tier of `x`: the first rung it holds, else `low`.
+pub(crate) fn ladder(x: f64, rungs: [(Cut, &'static str); 3]) -> &'static str {
+    let holds = |cut: Cut| match cut {
+        Cut::Under(c) => x < c,
+        Cut::AtMost(c) => x <= c,
+    };
+    (rungs.into_iter().find(|(cut, _)| holds(*cut))).map_or("low", |(_, tier)| tier)
+}
+
 pub(crate) fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }

@@ -4,7 +4,8 @@
 use flowmeter_config::Profile;
 use serde::Serialize;
 
-use super::{Change, Context, Hours, Key, Row, Test, Tier};
+use super::Cut::Under;
+use super::{ladder, Change, Context, Hours, Key, Row, Test, Tier};
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/recovery_time.sql");
 
@@ -59,13 +60,12 @@ pub const KEY: Key = Key {
 /// cluster covers, stays medium.
 pub fn tier(_profile: Profile, p50: Option<f64>) -> Tier {
     let h = p50?;
-    Some(if h < 1.0 {
-        "elite"
-    } else if h < 24.0 {
-        "high"
-    } else if h < 168.0 {
-        "medium"
-    } else {
-        "low"
-    })
+    Some(ladder(
+        h,
+        [
+            (Under(1.0), "elite"),
+            (Under(24.0), "high"),
+            (Under(168.0), "medium"),
+        ],
+    ))
 }
