@@ -173,41 +173,82 @@ pub async fn report(
     let kind = ReportKind::parse(&kind)
         .ok_or_else(|| PageError(StatusCode::NOT_FOUND, format!("no page `/{kind}`")))?;
     let q = q?.0;
+    through_cache(&s, uri.to_string(), move |s| async move {
+        let links = Links {
+            nav: nav(&s, &q),
+            explain: "/explain/".into(),
+            query: query_string(&q),
+        };
+        let config = s.config.clone();
+        let rendered = s
+            .readers
+            .with(move |store| {
+                read::report(
+                    store,
+                    &config,
+                    kind,
+                    &q,
+                    PageFormat::Html,
+                    None,
+                    Some(&links),
+                )
+            })
+            .await?;
+        Ok(rendered.page)
+    })
+    .await
+}
+
+/// Serves `uri`'s page from the cache while the store has not changed
+/// since it was computed (or, with `[serve] page_max_age`, while it is
+/// young enough); else computes it with `make`. One request computes a
+/// page while the others for it serve the last one (marked, at most
+/// [`REFRESHING_MAX_AGE`] old) or wait for it; one page is computed at a
+/// time.
+async fn through_cache<F, Fut>(s: &State, uri: String, make: F) -> PageResult
+where
+    F: FnOnce(State) -> Fut,
+    Fut: std::future::Future<Output = Result<String, PageError>>,
+{
     let generation = s.writes.generation();
-    let uri = uri.to_string();
-    if let Some(page) = cached(&s, &uri, generation) {
+    if let Some(page) = cached(s, &uri, generation) {
         return Ok(Html(page).into_response());
     }
     let turn = s.pages.turn(&uri);
-    let _computing = turn.lock().await;
-    if let Some(page) = cached(&s, &uri, generation) {
+    let _computing = match turn.try_lock() {
+        Ok(computing) => computing,
+        Err(_) => {
+            // Another request computes this page: a recent one, marked,
+            // now is better than the current one later.
+            if let Some(c) = s.pages.get(&uri, generation, REFRESHING_MAX_AGE) {
+                let page = match generation.checked_sub(c.generation) {
+                    Some(writes) if writes > 0 => as_of(
+                        c.page,
+                        &c.computed,
+                        writes,
+                        "a newer page is being computed",
+                    ),
+                    _ => c.page,
+                };
+                return Ok(Html(page).into_response());
+            }
+            turn.lock().await
+        }
+    };
+    if let Some(page) = cached(s, &uri, generation) {
         return Ok(Html(page).into_response());
     }
+    let _one_at_a_time = s.pages.compute_turn().await;
     // What this computation reflects at least (writes counted before it).
     let generation = s.writes.generation();
-    let links = Links {
-        nav: nav(&s, &q),
-        explain: "/explain/".into(),
-        query: query_string(&q),
-    };
-    let config = s.config.clone();
-    let rendered = s
-        .readers
-        .with(move |store| {
-            read::report(
-                store,
-                &config,
-                kind,
-                &q,
-                PageFormat::Html,
-                None,
-                Some(&links),
-            )
-        })
-        .await?;
-    s.pages.put(&uri, generation, rendered.page.clone());
-    Ok(Html(rendered.page).into_response())
+    let page = make(s.clone()).await?;
+    s.pages.put(&uri, generation, page.clone());
+    Ok(Html(page).into_response())
 }
+
+/// While another request computes a page, an earlier one this young is
+/// served at once (marked), instead of waiting for the computation.
+const REFRESHING_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The cached page for a request that arrived at `generation`: current,
 /// or young enough (`[serve] page_max_age`) and marked as such.
@@ -216,16 +257,22 @@ fn cached(s: &State, uri: &str, generation: usize) -> Option<String> {
     Some(if c.generation >= generation {
         c.page
     } else {
-        as_of(c.page, &c.computed, generation - c.generation)
+        let note = "pages are recomputed at most every <code>page_max_age</code>";
+        as_of(c.page, &c.computed, generation - c.generation, note)
     })
 }
 
-/// A page computed before the latest writes (`[serve] page_max_age`), with
-/// a line saying so at the top of its body.
-fn as_of(page: String, computed: &chrono::DateTime<chrono::Utc>, writes: usize) -> String {
+/// A page computed before the latest writes, with a line saying so (and
+/// why, `note`) at the top of its body.
+fn as_of(
+    page: String,
+    computed: &chrono::DateTime<chrono::Utc>,
+    writes: usize,
+    note: &str,
+) -> String {
     let note = format!(
         "<p class=\"muted\" role=\"status\">Numbers as of {} UTC: {writes} write{} since then are not in them yet \
-         (pages are recomputed at most every <code>page_max_age</code>).</p>",
+         ({note}).</p>",
         computed.format("%H:%M:%S"),
         if writes == 1 { "" } else { "s" }
     );
@@ -296,34 +343,41 @@ pub async fn explain(
 }
 
 /// `/coverage`: what the numbers rest on and what is missing.
-pub async fn coverage(St(s): St<State>, q: Result<Query<Question>, QueryRejection>) -> PageResult {
+pub async fn coverage(
+    St(s): St<State>,
+    uri: Uri,
+    q: Result<Query<Question>, QueryRejection>,
+) -> PageResult {
     let q = q?.0;
-    let config = s.config.clone();
-    let asked = q.clone();
-    let answer = s
-        .readers
-        .with(move |store| read::metrics(store, &config, &asked))
-        .await?;
-    let MetricsAnswer::One(m) = answer else {
-        return Err(PageError(
-            StatusCode::BAD_REQUEST,
-            "coverage takes no `by`".into(),
-        ));
-    };
-    let body = format!(
-        "<p class=\"muted\">{} to {} (UTC)</p><ul>{}</ul>",
-        m.window.since.format("%Y-%m-%d"),
-        m.window.until.format("%Y-%m-%d"),
-        flowmeter_report::coverage_lines(&m.metrics)
-            .iter()
-            .map(|l| format!(
-                "<li{}>{}</li>",
-                if l.warn { " class=\"warn\"" } else { "" },
-                esc(&l.text)
-            ))
-            .collect::<String>()
-    );
-    Ok(page(&s, &q, "Data coverage", &body).into_response())
+    through_cache(&s, uri.to_string(), move |s| async move {
+        let config = s.config.clone();
+        let asked = q.clone();
+        let answer = s
+            .readers
+            .with(move |store| read::metrics(store, &config, &asked))
+            .await?;
+        let MetricsAnswer::One(m) = answer else {
+            return Err(PageError(
+                StatusCode::BAD_REQUEST,
+                "coverage takes no `by`".into(),
+            ));
+        };
+        let body = format!(
+            "<p class=\"muted\">{} to {} (UTC)</p><ul>{}</ul>",
+            m.window.since.format("%Y-%m-%d"),
+            m.window.until.format("%Y-%m-%d"),
+            flowmeter_report::coverage_lines(&m.metrics)
+                .iter()
+                .map(|l| format!(
+                    "<li{}>{}</li>",
+                    if l.warn { " class=\"warn\"" } else { "" },
+                    esc(&l.text)
+                ))
+                .collect::<String>()
+        );
+        Ok(page(&s, &q, "Data coverage", &body).0)
+    })
+    .await
 }
 
 /// Each configured source (and each source with a cursor): its schedule,

@@ -145,11 +145,23 @@ pub struct Shared {
 /// config and today's date (default windows), so it is served again until
 /// the store changes or the day turns, or, with `[serve] page_max_age`,
 /// until it is that old.
-#[derive(Default)]
 pub struct PageCache {
     pages: Mutex<std::collections::HashMap<String, Cached>>,
     /// One computation per page at a time (the others wait and take it).
     computing: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One page computation at a time, whatever the page: under writes the
+    /// others serve their last page meanwhile, and the writer keeps a core.
+    one_at_a_time: Semaphore,
+}
+
+impl Default for PageCache {
+    fn default() -> PageCache {
+        PageCache {
+            pages: Default::default(),
+            computing: Default::default(),
+            one_at_a_time: Semaphore::new(1),
+        }
+    }
 }
 
 /// A rendered page and when it was computed.
@@ -197,6 +209,14 @@ impl PageCache {
             computing.retain(|_, lock| Arc::strong_count(lock) > 1);
         }
         computing.entry(Self::key(uri)).or_default().clone()
+    }
+
+    /// Waits for the turn to compute a page (see `one_at_a_time`).
+    pub async fn compute_turn(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.one_at_a_time
+            .acquire()
+            .await
+            .expect("the page semaphore is never closed")
     }
 
     pub fn put(&self, uri: &str, generation: usize, page: String) {
