@@ -16,39 +16,65 @@ const APPEND_CHUNK: usize = 100_000;
 /// Rows per Arrow record batch: one DuckDB vector.
 pub(crate) const BLOCK_ROWS: usize = 2048;
 
-/// Appends record batches through DuckDB's appender, at most
+/// Record batches going into one table through DuckDB's appender, at most
 /// [`APPEND_CHUNK`] rows per appender.
+struct Appending<'c> {
+    conn: &'c Connection,
+    table: &'c str,
+    app: Option<duckdb::Appender<'c>>,
+    in_app: usize,
+}
+
+impl<'c> Appending<'c> {
+    fn new(conn: &'c Connection, table: &'c str) -> Self {
+        Appending {
+            conn,
+            table,
+            app: None,
+            in_app: 0,
+        }
+    }
+
+    fn push(&mut self, batch: RecordBatch) -> Result<(), StoreError> {
+        let rows = batch.num_rows();
+        if self.app.is_none() || self.in_app + rows > APPEND_CHUNK {
+            self.flush()?;
+            self.app = Some(self.conn.appender(self.table).ctx("open appender")?);
+        }
+        if let Some(a) = self.app.as_mut() {
+            a.append_record_batch(batch)
+                .ctx(&format!("append to {}", self.table))?;
+        }
+        self.in_app += rows;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if let Some(mut a) = self.app.take() {
+            a.flush().ctx(&format!("append to {}", self.table))?;
+        }
+        self.in_app = 0;
+        Ok(())
+    }
+}
+
+/// Appends record batches through DuckDB's appender.
 pub(crate) fn append_batches(
     conn: &Connection,
     table: &str,
     batches: Vec<RecordBatch>,
 ) -> Result<(), StoreError> {
-    let mut app: Option<duckdb::Appender<'_>> = None;
-    let mut in_app = 0;
+    let mut appending = Appending::new(conn, table);
     for batch in batches {
-        let rows = batch.num_rows();
-        if app.is_none() || in_app + rows > APPEND_CHUNK {
-            if let Some(mut a) = app.take() {
-                a.flush().ctx(&format!("append to {table}"))?;
-            }
-            app = Some(conn.appender(table).ctx("open appender")?);
-            in_app = 0;
-        }
-        if let Some(a) = app.as_mut() {
-            a.append_record_batch(batch)
-                .ctx(&format!("append to {table}"))?;
-        }
-        in_app += rows;
+        appending.push(batch)?;
     }
-    if let Some(mut a) = app {
-        a.flush().ctx(&format!("append to {table}"))?;
-    }
-    Ok(())
+    appending.flush()
 }
 
 /// Appends rows of values to a table, in bulk: the rows become Arrow
 /// record batches (one DuckDB vector each) typed by the table's columns
-/// (`VARCHAR`, `TIMESTAMP`, `BIGINT`, `BOOLEAN`, `DOUBLE`).
+/// (`VARCHAR`, `TIMESTAMP`, `BIGINT`, `BOOLEAN`, `DOUBLE`), each appended
+/// as soon as it is full: a lazy `rows` is never held whole.
 pub(crate) fn append_all(
     conn: &Connection,
     table: &str,
@@ -82,7 +108,7 @@ pub(crate) fn append_all(
         context: format!("append to {table}: a value does not fit its {t} column"),
         source: duckdb::Error::AppendError,
     };
-    let mut batches = Vec::new();
+    let mut appending = Appending::new(conn, table);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let block: Vec<Vec<Value>> = rows.by_ref().take(BLOCK_ROWS).collect();
@@ -151,12 +177,10 @@ pub(crate) fn append_all(
             };
             arrays.push(array);
         }
-        batches
-            .push(RecordBatch::try_new(schema.clone(), arrays).map_err(|_| bad("record batch"))?);
+        appending
+            .push(RecordBatch::try_new(schema.clone(), arrays).map_err(|_| bad("record batch"))?)?;
     }
-    crate::timing::phase(&format!("arrow of {table}"), t0);
-    let t0 = std::time::Instant::now();
-    append_batches(conn, table, batches)?;
+    appending.flush()?;
     crate::timing::phase(&format!("append {table}"), t0);
     Ok(())
 }

@@ -494,7 +494,8 @@ pub(crate) fn relink(
     // (repo, pr) -> submitted_at of reviews, with their authors
     crate::timing::phase("link: load pull requests", tl);
     let tl = std::time::Instant::now();
-    let mut reviews: HashMap<(String, i64), Vec<(String, Micros)>> = HashMap::new();
+    // repo -> pr -> (author, submitted_at) of its reviews
+    let mut reviews: HashMap<String, HashMap<i64, Vec<(String, Micros)>>> = HashMap::new();
     {
         let mut stmt = conn
             .prepare(&format!(
@@ -504,8 +505,11 @@ pub(crate) fn relink(
             .ctx("load reviews")?;
         let mut rows = stmt.query([]).ctx("load reviews")?;
         while let Some(r) = rows.next().ctx("load reviews")? {
+            let repo: String = r.get(0).ctx("load reviews")?;
             reviews
-                .entry((r.get(0).ctx("load reviews")?, r.get(1).ctx("load reviews")?))
+                .entry(repo)
+                .or_default()
+                .entry(r.get(1).ctx("load reviews")?)
                 .or_default()
                 .push((r.get(2).ctx("load reviews")?, r.get(3).ctx("load reviews")?));
         }
@@ -759,8 +763,7 @@ pub(crate) fn relink(
     })
     .ctx("clear links")?;
     {
-        let mut rows_link_deployments: Vec<Vec<Value>> = Vec::new();
-        for (i, d) in deployments.iter().enumerate() {
+        let rows = deployments.iter().enumerate().map(|(i, d)| {
             let incs = &incidents_of[i];
             let failed = !incs.is_empty() || rolled_back_by[i].is_some();
             let open = incs.iter().any(|&k| incidents[k].resolved_at.is_none());
@@ -779,7 +782,7 @@ pub(crate) fn relink(
                         .any(|&p| prs[p].labels.iter().any(|l| config.is_rework_label(l)))
                 });
             let rework = is_rollback[i] || d.kind == "hotfix" || all_rework_prs;
-            rows_link_deployments.push(vec![
+            vec![
                 Value::Text(d.source.clone()),
                 Value::Text(d.id.clone()),
                 Value::Text(d.service.clone()),
@@ -796,13 +799,12 @@ pub(crate) fn relink(
                 ts(recovered_at),
                 Value::BigInt(chs.len() as i64),
                 Value::Boolean(rework),
-            ]);
-        }
-        append_all(conn, "link_deployments", rows_link_deployments)?;
+            ]
+        });
+        append_all(conn, "link_deployments", rows)?;
     }
     {
-        let mut rows_link_changes: Vec<Vec<Value>> = Vec::new();
-        for c in &changes {
+        let rows = changes.iter().map(|c| {
             let d = &deployments[c.deployment];
             let prs_here = pr_list(c);
             let best_pr = prs_here
@@ -820,7 +822,7 @@ pub(crate) fn relink(
                     .map(|cm| cm.authored_at),
             };
             let pr_number = best_pr.or(prs_here.first().copied()).map(|p| prs[p].number);
-            rows_link_changes.push(vec![
+            vec![
                 Value::Text(d.service.clone()),
                 text(c.repo.as_deref()),
                 Value::Text(c.sha.clone()),
@@ -829,22 +831,21 @@ pub(crate) fn relink(
                 ts(Some(d.finished_at)),
                 ts(start),
                 pr_number.map(Value::BigInt).unwrap_or(Value::Null),
-            ]);
-        }
-        append_all(conn, "link_changes", rows_link_changes)?;
+            ]
+        });
+        append_all(conn, "link_changes", rows)?;
     }
     {
-        let mut rows_link_incidents: Vec<Vec<Value>> = Vec::new();
-        for &(k, i, how) in &attributions {
-            rows_link_incidents.push(vec![
+        let rows = attributions.iter().map(|&(k, i, how)| {
+            vec![
                 Value::Text(incidents[k].source.clone()),
                 Value::Text(incidents[k].id.clone()),
                 Value::Text(deployments[i].source.clone()),
                 Value::Text(deployments[i].id.clone()),
                 Value::Text(how.to_string()),
-            ]);
-        }
-        append_all(conn, "link_incidents", rows_link_incidents)?;
+            ]
+        });
+        append_all(conn, "link_incidents", rows)?;
         conn.execute_batch(&format!(
             "INSERT INTO link_incident_services
                SELECT source, id, unnest(services) FROM incidents i WHERE {};",
@@ -859,9 +860,10 @@ pub(crate) fn relink(
     }
     crate::timing::phase("link: write deployments, changes, incidents", t0);
     let t0 = std::time::Instant::now();
-    // First deployment (any service) of each (repo, sha), for the deploy
-    // stage: from the changes of every service, not only those relinked.
-    let mut first_deployed: HashMap<(String, String), Micros> = HashMap::new();
+    // First deployment (any service) of each commit (repo -> sha -> time),
+    // for the deploy stage: from the changes of every service, not only
+    // those relinked.
+    let mut first_deployed: HashMap<String, HashMap<String, Micros>> = HashMap::new();
     {
         let mut stmt = conn
             .prepare(&format!(
@@ -871,11 +873,9 @@ pub(crate) fn relink(
             .ctx("first deployments")?;
         let mut rows = stmt.query([]).ctx("first deployments")?;
         while let Some(r) = rows.next().ctx("first deployments")? {
-            first_deployed.insert(
-                (
-                    r.get(0).ctx("first deployments")?,
-                    r.get(1).ctx("first deployments")?,
-                ),
+            let repo: String = r.get(0).ctx("first deployments")?;
+            first_deployed.entry(repo).or_default().insert(
+                r.get(1).ctx("first deployments")?,
                 r.get(2).ctx("first deployments")?,
             );
         }
@@ -883,22 +883,24 @@ pub(crate) fn relink(
     crate::timing::phase("link: first deployments", t0);
     let t0 = std::time::Instant::now();
     {
-        let mut rows_link_prs: Vec<Vec<Value>> = Vec::new();
-        for (k, p) in prs.iter().enumerate() {
+        let rows = prs.iter().enumerate().map(|(k, p)| {
             let ready = p.ready_at.unwrap_or(p.created_at);
             let fc = first_commit[k];
-            let first_review = reviews.get(&(p.repo.clone(), p.number)).and_then(|rs| {
-                rs.iter()
-                    .filter(|(author, _)| p.author.as_deref() != Some(author.as_str()))
-                    .filter(|(_, at)| p.merged_at.is_none_or(|m| *at <= m))
-                    .map(|(_, at)| *at)
-                    .min()
-            });
+            let first_review = reviews
+                .get(&p.repo)
+                .and_then(|r| r.get(&p.number))
+                .and_then(|rs| {
+                    rs.iter()
+                        .filter(|(author, _)| p.author.as_deref() != Some(author.as_str()))
+                        .filter(|(_, at)| p.merged_at.is_none_or(|m| *at <= m))
+                        .map(|(_, at)| *at)
+                        .min()
+                });
             let deployed_at = p
                 .merge_commit_sha
                 .iter()
                 .chain(p.commits.iter())
-                .filter_map(|s| first_deployed.get(&(p.repo.clone(), s.clone())).copied())
+                .filter_map(|s| first_deployed.get(&p.repo)?.get(s).copied())
                 .min();
             let (coding, pickup, review, deploy, cycle) = match p.merged_at {
                 None => (None, None, None, None, None),
@@ -915,7 +917,7 @@ pub(crate) fn relink(
                     )
                 }
             };
-            rows_link_prs.push(vec![
+            vec![
                 Value::Text(p.repo.clone()),
                 Value::BigInt(p.number),
                 text(p.title.as_deref()),
@@ -932,9 +934,9 @@ pub(crate) fn relink(
                 float(deploy),
                 float(cycle),
                 Value::Boolean(p.stages_known),
-            ]);
-        }
-        append_all(conn, "link_prs", rows_link_prs)?;
+            ]
+        });
+        append_all(conn, "link_prs", rows)?;
     }
     crate::timing::phase("link: write pull requests", t0);
     conn.execute(
