@@ -107,11 +107,12 @@ struct Incident {
     deployment_source: Option<String>,
 }
 
-/// A change: one commit brought to production for one service.
-struct Change {
+/// A change: one commit brought to production for one service (its repo
+/// and sha borrowed from the loaded deployments and commits).
+struct Change<'a> {
     deployment: usize,
-    repo: Option<String>,
-    sha: String,
+    repo: Option<&'a str>,
+    sha: &'a str,
 }
 
 /// A `VARCHAR[]` cell: `None` for NULL.
@@ -593,9 +594,9 @@ pub(crate) fn relink(
         let mut last_pos: HashMap<&str, usize> = HashMap::new();
         let mut sha_count: HashMap<&str, usize> = HashMap::new();
         // ancestor-closed set of everything earlier deployments reached, per repo
-        let mut reached: HashMap<Option<&str>, HashSet<String>> = HashMap::new();
+        let mut reached: HashMap<Option<&str>, HashSet<&str>> = HashMap::new();
         // (repo, sha) already counted as a change of this service
-        let mut counted: HashSet<(Option<String>, String)> = HashSet::new();
+        let mut counted: HashSet<(Option<&str>, &str)> = HashSet::new();
         for (pos, &i) in idxs.iter().enumerate() {
             seq[i] = pos;
             let d = &deployments[i];
@@ -621,29 +622,31 @@ pub(crate) fn relink(
             let graph = repo.and_then(|r| commits.get(r)).unwrap_or(&empty);
             let seen = reached.entry(repo).or_default();
             let mut walked = Vec::new();
-            let mut stack = vec![sha.to_string()];
+            let mut stack = vec![sha];
             while let Some(s) = stack.pop() {
-                if seen.contains(&s) {
+                if !seen.insert(s) {
                     continue;
                 }
-                if let Some(c) = graph.get(&s) {
-                    stack.extend(c.parents.iter().filter(|p| !seen.contains(*p)).cloned());
+                if let Some(c) = graph.get(s) {
+                    stack.extend(
+                        (c.parents.iter())
+                            .map(String::as_str)
+                            .filter(|p| !seen.contains(p)),
+                    );
                 }
-                seen.insert(s.clone());
                 walked.push(s);
             }
             let candidates = match &d.commits {
-                Some(explicit) => explicit.clone(),
+                Some(explicit) => explicit.iter().map(String::as_str).collect(),
                 None => walked,
             };
             for c in candidates {
-                let key = (repo.map(str::to_string), c);
-                if counted.insert(key.clone()) {
+                if counted.insert((repo, c)) {
                     changes_of[i].push(changes.len());
                     changes.push(Change {
                         deployment: i,
-                        repo: key.0,
-                        sha: key.1,
+                        repo,
+                        sha: c,
                     });
                 }
             }
@@ -678,8 +681,7 @@ pub(crate) fn relink(
     }
     let pr_list = |c: &Change| -> Vec<usize> {
         c.repo
-            .as_deref()
-            .and_then(|r| prs_of_commit.get(&(r, c.sha.as_str())))
+            .and_then(|r| prs_of_commit.get(&(r, c.sha)))
             .cloned()
             .unwrap_or_default()
     };
@@ -816,16 +818,15 @@ pub(crate) fn relink(
                 Some(p) => first_commit[p],
                 None => c
                     .repo
-                    .as_deref()
                     .and_then(|r| commits.get(r))
-                    .and_then(|g| g.get(&c.sha))
+                    .and_then(|g| g.get(c.sha))
                     .map(|cm| cm.authored_at),
             };
             let pr_number = best_pr.or(prs_here.first().copied()).map(|p| prs[p].number);
             vec![
                 Value::Text(d.service.clone()),
-                text(c.repo.as_deref()),
-                Value::Text(c.sha.clone()),
+                text(c.repo),
+                Value::Text(c.sha.to_string()),
                 Value::Text(d.source.clone()),
                 Value::Text(d.id.clone()),
                 ts(Some(d.finished_at)),
