@@ -451,3 +451,81 @@ pub async fn sources(St(s): St<State>) -> PageResult {
     }
     Ok(page(&s, &Question::default(), "Sources", &body).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowmeter_config::Config;
+    use flowmeter_store::Store;
+
+    const WEEK: &str = "2026-W10";
+
+    fn deployment(id: &str, finished: &str) -> flowmeter_model::Event {
+        let line = format!(
+            r#"{{"type":"deployment","id":"{id}","service":"app","repo":"acme/app","environment":"production","status":"success","finished_at":"{finished}","commit_sha":"{id}"}}"#
+        );
+        let mut read = flowmeter_model::read_jsonl(line.as_bytes(), "test").unwrap();
+        assert!(read.errors.is_empty());
+        read.events.remove(0)
+    }
+
+    async fn weekly(s: &State) -> String {
+        let uri: Uri = format!("/weekly?week={WEEK}").parse().unwrap();
+        let q = Question {
+            week: Some(WEEK.into()),
+            ..Question::default()
+        };
+        let path = Path("weekly".to_string());
+        let Ok(response) = report(St(s.clone()), path, uri, Ok(Query(q))).await else {
+            panic!("the weekly page failed");
+        };
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX);
+        String::from_utf8(body.await.unwrap().to_vec()).unwrap()
+    }
+
+    /// Under writes, the request that finds a page out of date computes it;
+    /// one that comes meanwhile gets the last version at once, marked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn while_a_page_is_computed_the_others_get_its_last_version() {
+        let config = Config::default();
+        let settings = crate::settings::Settings::resolve(&config, None).unwrap();
+        let store = Store::in_memory().unwrap();
+        let server = crate::Server::new(
+            store,
+            config,
+            settings,
+            "test".into(),
+            "/".into(),
+            Question::default(),
+        )
+        .unwrap();
+        let s = server.state.clone();
+        let write = |id: &'static str| {
+            let s = s.clone();
+            async move {
+                let events = vec![deployment(id, "2026-03-03T10:00:00Z")];
+                s.writes.import(events, None).await.unwrap();
+            }
+        };
+        write("a").await;
+        let first = weekly(&s).await;
+        assert!(!first.contains("newer page"), "a first page is computed");
+        write("b").await;
+        // Another request is computing this page.
+        let turn = s.pages.turn(&format!("/weekly?week={WEEK}"));
+        let computing = turn.lock().await;
+        let meanwhile = tokio::time::timeout(std::time::Duration::from_secs(30), weekly(&s))
+            .await
+            .expect("served at once, not after the computation");
+        assert!(
+            meanwhile.contains(
+                "1 write since then are not in them yet (a newer page is being computed)"
+            ),
+            "{meanwhile}"
+        );
+        drop(computing);
+        let current = weekly(&s).await;
+        assert!(!current.contains("newer page"), "then it is computed again");
+        assert_ne!(current, first, "with the second deployment");
+    }
+}
