@@ -30,7 +30,7 @@ use flowmeter_model::Event;
 pub use duckdb::arrow;
 pub use duckdb::arrow::record_batch::RecordBatch;
 pub use duckdb::types::{TimeUnit, Value};
-pub use duckdb::{Error as DbError, Result as DbResult, Row};
+pub use duckdb::{Result as DbResult, Row};
 pub use import::{CommitSeconds, ImportSummary, KindCounts};
 pub use lake::{LakeWritten, Partitions, Shard, TableWritten};
 pub use link::LinkSummary;
@@ -255,18 +255,22 @@ impl Store {
     /// What the stored records show the sources can see (see [`Seen`]);
     /// `git_sources` are the names of the local git clones' sources.
     pub fn seen(&self, git_sources: &[String]) -> Result<Seen, StoreError> {
-        let names = git_sources
-            .iter()
-            .map(|s| sql_text(s))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let beyond_git = match git_sources.is_empty() {
+            true => "TRUE".to_string(),
+            false => format!(
+                "source NOT IN ({})",
+                (git_sources.iter().map(|s| sql_text(s)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         let (incidents, rollbacks, beyond_git) = self
             .conn
             .query_row(
                 &format!(
                     "SELECT EXISTS (SELECT 1 FROM incidents),
                             EXISTS (SELECT 1 FROM link_deployments WHERE is_rollback),
-                            EXISTS (SELECT 1 FROM link_deployments WHERE source NOT IN ({names}))"
+                            EXISTS (SELECT 1 FROM link_deployments WHERE {beyond_git})"
                 ),
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
