@@ -12,7 +12,6 @@ WITH c AS (
     ) c ON c.grp = w.grp AND c.deployed_at >= w.since AND c.deployed_at < w.until
     GROUP BY w.bucket
 ),
-reviewed AS (SELECT DISTINCT repo, pr FROM reviews),
 p AS (
     SELECT w.bucket,
            count(*) FILTER (WHERE p.deployed_at IS NULL) AS prs_merged_not_deployed,
@@ -20,12 +19,11 @@ p AS (
            -- have had reviews: their pickup and review stages rest on the
            -- merge time alone (PRs recovered from git history have those
            -- stages unknown).
-           count(*) FILTER (WHERE p.stages_known AND r.pr IS NULL) AS prs_without_reviews
+           count(*) FILTER (WHERE p.stages_known AND p.reviews = 0) AS prs_without_reviews
     FROM metric_windows w JOIN (
-        SELECT grp, repo, number, merged_at, deployed_at, stages_known FROM scope_prs
+        SELECT grp, merged_at, deployed_at, stages_known, reviews FROM scope_prs
         WHERE merged_at >= $1::TIMESTAMP AND merged_at < $2::TIMESTAMP
     ) p ON p.grp = w.grp AND p.merged_at >= w.since AND p.merged_at < w.until
-    LEFT JOIN reviewed r ON r.repo = p.repo AND r.pr = p.number
     GROUP BY w.bucket
 ),
 attributed AS (SELECT DISTINCT incident_source, incident_id FROM link_incidents),

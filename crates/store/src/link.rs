@@ -887,16 +887,14 @@ pub(crate) fn relink(
         let rows = prs.iter().enumerate().map(|(k, p)| {
             let ready = p.ready_at.unwrap_or(p.created_at);
             let fc = first_commit[k];
-            let first_review = reviews
-                .get(&p.repo)
-                .and_then(|r| r.get(&p.number))
-                .and_then(|rs| {
-                    rs.iter()
-                        .filter(|(author, _)| p.author.as_deref() != Some(author.as_str()))
-                        .filter(|(_, at)| p.merged_at.is_none_or(|m| *at <= m))
-                        .map(|(_, at)| *at)
-                        .min()
-                });
+            let reviews_of = reviews.get(&p.repo).and_then(|r| r.get(&p.number));
+            let first_review = reviews_of.and_then(|rs| {
+                rs.iter()
+                    .filter(|(author, _)| p.author.as_deref() != Some(author.as_str()))
+                    .filter(|(_, at)| p.merged_at.is_none_or(|m| *at <= m))
+                    .map(|(_, at)| *at)
+                    .min()
+            });
             let deployed_at = p
                 .merge_commit_sha
                 .iter()
@@ -935,6 +933,7 @@ pub(crate) fn relink(
                 float(deploy),
                 float(cycle),
                 Value::Boolean(p.stages_known),
+                Value::BigInt(reviews_of.map_or(0, |rs| rs.len() as i64)),
             ]
         });
         append_all(conn, "link_prs", rows)?;

@@ -18,6 +18,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../../queries/schema/005_stage_knowledge.sql"),
     ),
+    (
+        6,
+        include_str!("../../../queries/schema/006_review_counts.sql"),
+    ),
 ];
 
 /// The schema version this flowmeter writes.
