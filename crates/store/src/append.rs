@@ -115,64 +115,30 @@ pub(crate) fn append_all(
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(types.len());
         for (i, (_, t)) in types.iter().enumerate() {
             let cells = block.iter().map(|r| &r[i]);
-            let array: ArrayRef = match t.as_str() {
-                "VARCHAR" => {
-                    let mut b = StringBuilder::new();
+            // One typed builder per column: a value of another type (or
+            // a type this does not know) is an error naming the column type.
+            macro_rules! column {
+                ($builder:expr, $value:pat => $append:expr) => {{
+                    let mut b = $builder;
                     for v in cells {
                         match v {
-                            Value::Text(s) => b.append_value(s),
+                            $value => b.append_value($append),
                             Value::Null => b.append_null(),
                             _ => return Err(bad(t)),
                         }
                     }
-                    Arc::new(b.finish())
-                }
-                "TIMESTAMP" => {
-                    let mut b = TimestampMicrosecondBuilder::new();
-                    for v in cells {
-                        match v {
-                            Value::Timestamp(duckdb::types::TimeUnit::Microsecond, us) => {
-                                b.append_value(*us)
-                            }
-                            Value::Null => b.append_null(),
-                            _ => return Err(bad(t)),
-                        }
-                    }
-                    Arc::new(b.finish())
-                }
-                "BIGINT" => {
-                    let mut b = Int64Builder::new();
-                    for v in cells {
-                        match v {
-                            Value::BigInt(x) => b.append_value(*x),
-                            Value::Null => b.append_null(),
-                            _ => return Err(bad(t)),
-                        }
-                    }
-                    Arc::new(b.finish())
-                }
-                "BOOLEAN" => {
-                    let mut b = BooleanBuilder::new();
-                    for v in cells {
-                        match v {
-                            Value::Boolean(x) => b.append_value(*x),
-                            Value::Null => b.append_null(),
-                            _ => return Err(bad(t)),
-                        }
-                    }
-                    Arc::new(b.finish())
-                }
-                "DOUBLE" => {
-                    let mut b = Float64Builder::new();
-                    for v in cells {
-                        match v {
-                            Value::Double(x) => b.append_value(*x),
-                            Value::Null => b.append_null(),
-                            _ => return Err(bad(t)),
-                        }
-                    }
-                    Arc::new(b.finish())
-                }
+                    Arc::new(b.finish()) as ArrayRef
+                }};
+            }
+            let array = match t.as_str() {
+                "VARCHAR" => column!(StringBuilder::new(), Value::Text(s) => s),
+                "TIMESTAMP" => column!(
+                    TimestampMicrosecondBuilder::new(),
+                    Value::Timestamp(duckdb::types::TimeUnit::Microsecond, us) => *us
+                ),
+                "BIGINT" => column!(Int64Builder::new(), Value::BigInt(x) => *x),
+                "BOOLEAN" => column!(BooleanBuilder::new(), Value::Boolean(x) => *x),
+                "DOUBLE" => column!(Float64Builder::new(), Value::Double(x) => *x),
                 other => return Err(bad(other)),
             };
             arrays.push(array);
