@@ -401,20 +401,16 @@ impl Scoped<'_> {
         map: impl FnMut(&Row<'_>) -> duckdb::Result<T>,
     ) -> Result<Vec<T>, StoreError> {
         let mut stmt = self.conn.prepare(sql).ctx(name)?;
-        let n = stmt.parameter_count().min(bounds.len());
-        let rows = stmt
-            .query_map(duckdb::params_from_iter(&bounds[..n]), map)
-            .ctx(name)?;
+        let params = bound(&stmt, bounds);
+        let rows = stmt.query_map(params, map).ctx(name)?;
         rows.collect::<Result<Vec<_>, _>>().ctx(name)
     }
 
     /// Runs the query `name`: its columns and every row's values.
     pub fn table(&self, name: &str, sql: &str, bounds: &[String]) -> Result<Table, StoreError> {
         let mut stmt = self.conn.prepare(sql).ctx(name)?;
-        let n = stmt.parameter_count().min(bounds.len());
-        let mut result = stmt
-            .query(duckdb::params_from_iter(&bounds[..n]))
-            .ctx(name)?;
+        let params = bound(&stmt, bounds);
+        let mut result = stmt.query(params).ctx(name)?;
         let mut table = Table::default();
         while let Some(row) = result.next().ctx(name)? {
             if table.columns.is_empty() {
@@ -442,11 +438,8 @@ impl Scoped<'_> {
         bounds: &[String],
     ) -> Result<Vec<RecordBatch>, StoreError> {
         let mut stmt = self.conn.prepare(sql).ctx(name)?;
-        let n = stmt.parameter_count().min(bounds.len());
-        let batches = stmt
-            .query_arrow(duckdb::params_from_iter(&bounds[..n]))
-            .ctx(name)?
-            .collect();
+        let params = bound(&stmt, bounds);
+        let batches = stmt.query_arrow(params).ctx(name)?.collect();
         Ok(batches)
     }
 
@@ -454,17 +447,10 @@ impl Scoped<'_> {
     /// (`parquet`, `csv`), by DuckDB's `COPY`; returns how many it wrote.
     pub fn copy_to(&self, query: &str, path: &Path, format: &str) -> Result<u64, StoreError> {
         let shown = path.display().to_string();
-        let what = format!("write `{shown}`");
-        self.conn
-            .execute_batch(&format!(
-                "COPY ({query}) TO {} (FORMAT {format})",
-                quote(&shown)
-            ))
-            .ctx(&what)?;
-        let n: i64 = self
-            .conn
-            .query_row(&format!("SELECT count(*) FROM ({query})"), [], |r| r.get(0))
-            .ctx(&what)?;
+        // COPY answers with the number of rows it wrote.
+        let sql = format!("COPY ({query}) TO {} (FORMAT {format})", quote(&shown));
+        let n: i64 =
+            (self.conn.query_row(&sql, [], |r| r.get(0))).ctx(&format!("write `{shown}`"))?;
         Ok(n.max(0) as u64)
     }
 }
@@ -479,6 +465,15 @@ impl Drop for Scoped<'_> {
         // replaced by the next scope, and goes with the connection.
         let _ = self.conn.execute_batch(&sql);
     }
+}
+
+/// The parameters `$1`, `$2`, ... of a prepared query: the first of
+/// `bounds`, as many as it uses.
+fn bound<'b>(
+    stmt: &duckdb::Statement<'_>,
+    bounds: &'b [String],
+) -> duckdb::ParamsFromIter<&'b [String]> {
+    duckdb::params_from_iter(&bounds[..stmt.parameter_count().min(bounds.len())])
 }
 
 /// The column names of an executed statement.
