@@ -158,6 +158,12 @@ pub struct ImportArgs {
     /// name does not tell (`deployments.csv` does).
     #[arg(long = "type", value_enum)]
     pub file_type: Option<FileType>,
+    /// Store the records but leave the links for later: the next command
+    /// that reads them relinks the whole store first, and `lake export
+    /// --shard I/N` links only what its shard needs (machines that each own
+    /// a shard split the link between them; see the README, "Past one machine").
+    #[arg(long)]
+    pub no_link: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -410,7 +416,9 @@ pub enum LakeCommand {
     ///
     /// A shard writes only its rows (deployment-side tables by service,
     /// pull-request-side tables by repository) into files named after it,
-    /// so machines that each own a shard fill one lake together.
+    /// so machines that each own a shard fill one lake together. On a store
+    /// whose links are out of date (`import --no-link`), a shard links only
+    /// what its own rows need and keeps none of it.
     /// `--from-month` rewrites only the partitions from that month on.
     ///
     /// Examples:

@@ -23,6 +23,9 @@ pub fn kind_of(t: FileType) -> EventKind {
 pub fn run(env: &Env, args: ImportArgs) -> Result<ExitCode> {
     let mut store = Store::open(&env.db)?;
     let mut import = store.begin_import()?;
+    if args.no_link {
+        import.no_link();
+    }
     let streamed = stream_files(
         &mut import,
         &args.files,
@@ -60,5 +63,11 @@ pub fn run(env: &Env, args: ImportArgs) -> Result<ExitCode> {
         &summary,
         &env.db.display().to_string(),
     ));
+    if args.no_link {
+        env.say(
+            "links left for later (--no-link): the next command that reads them relinks \
+             everything first; `lake export --shard I/N` links only its shard",
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

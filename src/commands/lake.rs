@@ -33,6 +33,13 @@ pub fn export(env: &Env, args: LakeExportArgs) -> Result<ExitCode> {
             t.partitions.len()
         ));
     }
+    if let Some(l) = written.linked {
+        env.say(format!(
+            "linked this shard only: {} of {} services, {} of {} repositories \
+             (the store's links are unchanged; other commands link everything)",
+            l.services, l.services_total, l.repos, l.repos_total
+        ));
+    }
     env.say(format!(
         "wrote shard {}/{} of the lake `{}` (manifest.json updated)",
         shard.index,

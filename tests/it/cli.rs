@@ -7,7 +7,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::util::bare as flowmeter;
+use crate::util::{assert_close, bare as flowmeter};
 
 const GOOD: &str = r#"{"type":"commit","repo":"acme/app","sha":"a1","parents":[],"authored_at":"2026-03-03T00:00:00Z"}
 {"type":"deployment","id":"d1","service":"app","repo":"acme/app","environment":"production","status":"success","finished_at":"2026-03-03T10:00:00Z","commit_sha":"a1"}
@@ -396,36 +396,6 @@ fn every_group_is_the_metrics_of_its_own_filter() {
             with_data += usize::from(alone["deployment_frequency"]["deployments"] != 0);
         }
         assert!(with_data >= 1, "--by {by} {also:?}: no group has data");
-    }
-}
-
-/// `a` and `b` are the same JSON, numbers within 1e-9 relative (the
-/// grouped pass may add floats in another order).
-fn assert_close(a: &Value, b: &Value, at: &str) {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let keys = |m: &serde_json::Map<String, Value>| {
-                m.keys().cloned().collect::<std::collections::BTreeSet<_>>()
-            };
-            assert_eq!(keys(x), keys(y), "{at}");
-            for (k, v) in x {
-                assert_close(v, &y[k], &format!("{at}.{k}"));
-            }
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            assert_eq!(x.len(), y.len(), "{at}");
-            for (i, (v, w)) in x.iter().zip(y).enumerate() {
-                assert_close(v, w, &format!("{at}[{i}]"));
-            }
-        }
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            assert!(
-                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
-                "{at}: {x} vs {y}"
-            );
-        }
-        _ => assert_eq!(a, b, "{at}"),
     }
 }
 

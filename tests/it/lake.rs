@@ -1,7 +1,8 @@
-//! `flowmeter lake export`: shards written separately make the same lake,
-//! row for row, as one export of the whole store.
+//! `flowmeter lake export`: shards written separately, each linking only
+//! what its rows need, make the same lake, row for row, as one export of
+//! the whole store.
 
-use crate::util::{flowmeter, sample_store};
+use crate::util::{assert_close, flowmeter, root, sample_store, stdout_of};
 
 #[test]
 fn two_shards_make_the_same_lake_as_one_machine() {
@@ -14,12 +15,32 @@ fn two_shards_make_the_same_lake_as_one_machine() {
         .arg(&whole)
         .assert()
         .success();
+    // Each machine holds the records unlinked and links only its shard.
+    let unlinked = dir.path().join("unlinked.duckdb");
+    // What a successful command says on stderr.
+    let said = |cmd: &mut assert_cmd::Command| {
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{err}");
+        err
+    };
+    let import = said(
+        flowmeter(&unlinked)
+            .args(["import", "--no-link"])
+            .arg(root().join("sample-data/events.jsonl")),
+    );
+    assert!(import.contains("links left for later"), "{import}");
     for shard in ["0/2", "1/2"] {
-        flowmeter(&db)
-            .args(["lake", "export", "--shard", shard])
-            .arg(&sharded)
-            .assert()
-            .success();
+        let export = said(
+            flowmeter(&unlinked)
+                .args(["lake", "export", "--shard", shard])
+                .arg(&sharded),
+        );
+        let linked = export
+            .lines()
+            .find(|l| l.starts_with("linked this shard only: "))
+            .unwrap_or_else(|| panic!("the shard was not linked on its own:\n{export}"));
+        assert!(!linked.contains(" 6 of 6 services"), "{linked}");
     }
     // Each shard wrote something (the split is real).
     let files = |prefix: &str| {
@@ -34,6 +55,14 @@ fn two_shards_make_the_same_lake_as_one_machine() {
     let b = store.lake_text(&sharded).unwrap();
     assert!(a.lines().count() > 1000, "the lake is nearly empty");
     assert_eq!(a, b);
+    // The shards' links were not kept: the unlinked store links everything
+    // when a metric is asked, and agrees with the linked one.
+    let metrics = |db: &std::path::Path| -> serde_json::Value {
+        let out =
+            stdout_of(flowmeter(db).args(["metrics", "--format", "json", "--until", "2026-11-02"]));
+        serde_json::from_str(&out).unwrap()
+    };
+    assert_close(&metrics(&unlinked), &metrics(&db), "metrics");
     // Exporting a shard again replaces its files (no doubled rows).
     flowmeter(&db)
         .args(["lake", "export", "--shard", "1/2"])

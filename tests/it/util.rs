@@ -6,6 +6,7 @@ use std::process::{Child, Command as Std, Stdio};
 
 use assert_cmd::cargo::CommandCargoExt;
 use assert_cmd::Command;
+use serde_json::Value;
 
 /// The project's root (sample data, fixtures).
 pub fn root() -> PathBuf {
@@ -137,5 +138,35 @@ impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `a` and `b` are the same JSON, numbers within 1e-9 relative (the
+/// grouped pass may add floats in another order).
+pub fn assert_close(a: &Value, b: &Value, at: &str) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys = |m: &serde_json::Map<String, Value>| {
+                m.keys().cloned().collect::<std::collections::BTreeSet<_>>()
+            };
+            assert_eq!(keys(x), keys(y), "{at}");
+            for (k, v) in x {
+                assert_close(v, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}");
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                assert_close(v, w, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+                "{at}: {x} vs {y}"
+            );
+        }
+        _ => assert_eq!(a, b, "{at}"),
     }
 }

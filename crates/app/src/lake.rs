@@ -34,8 +34,7 @@ pub fn export(
             )));
         }
     }
-    store.ensure_linked(&config.metrics)?;
-    let written = store.export_lake(dir, shard, from_month)?;
+    let written = store.export_lake(&config.metrics, dir, shard, from_month)?;
     let months: std::collections::BTreeMap<&str, &str> = Store::lake_months().into_iter().collect();
     let tables: serde_json::Map<String, Value> = store
         .lake_partitions(dir)?

@@ -10,10 +10,15 @@
 //! the service, pull-request-side tables by a hash of the repository,
 //! incidents by their first service; its files are named after it
 //! (`shard-i-of-n_k.parquet`), so shards written by different machines sit
-//! side by side and their union is the whole lake.
+//! side by side and their union is the whole lake. On a store whose links
+//! are out of date, a shard links only what its rows need
+//! ([`Store::export_lake`]), so the machines split the link too.
 
 use std::path::Path;
 
+use flowmeter_config::MetricsConfig;
+
+use crate::link::{self, ShardLinked};
 use crate::{sql_text, Context, Store, StoreError};
 
 /// A part of the lake: rows whose key hashes to `index` modulo `count`.
@@ -35,6 +40,15 @@ impl Shard {
 
     fn file_prefix(&self) -> String {
         format!("shard-{}-of-{}_", self.index, self.count)
+    }
+
+    /// A SQL condition: the row whose shard key is `key` is this shard's
+    /// (a null key hashes as the empty string).
+    pub(crate) fn holds(&self, key: &str) -> String {
+        format!(
+            "hash(coalesce({key}, '')) % {} = {}",
+            self.count, self.index
+        )
     }
 }
 
@@ -117,13 +131,47 @@ pub struct TableWritten {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct LakeWritten {
     pub tables: Vec<TableWritten>,
+    /// When the store's links were out of date and the export linked only
+    /// its shard (not kept: the store's links are left as they were).
+    pub linked: Option<ShardLinked>,
 }
 
 impl Store {
     /// Writes the lake into `dir` (this shard's files; from `from_month`
     /// (`YYYY-MM`) on, else all). The shard's earlier files of the
     /// partitions written are replaced; other shards' files are untouched.
+    ///
+    /// The links are the store's when they are up to date. Otherwise (an
+    /// import with `--no-link`, a changed configuration) the whole store
+    /// is relinked and kept, or, for one shard of several, only what that
+    /// shard's rows need is linked, in a transaction rolled back after the
+    /// export: machines that each own a shard split the link between them.
     pub fn export_lake(
+        &mut self,
+        config: &MetricsConfig,
+        dir: &Path,
+        shard: Shard,
+        from_month: Option<&str>,
+    ) -> Result<LakeWritten, StoreError> {
+        if shard == Shard::ALL || !link::is_stale(&self.conn, config)? {
+            self.ensure_linked(config)?;
+            return self.write_lake(dir, shard, from_month);
+        }
+        self.conn
+            .execute_batch("BEGIN TRANSACTION")
+            .ctx("begin transaction")?;
+        let written = link::link_shard(&self.conn, config, shard).and_then(|linked| {
+            let mut written = self.write_lake(dir, shard, from_month)?;
+            written.linked = Some(linked);
+            Ok(written)
+        });
+        let rolled_back = self.conn.execute_batch("ROLLBACK").ctx("roll back");
+        let written = written?;
+        rolled_back?;
+        Ok(written)
+    }
+
+    fn write_lake(
         &self,
         dir: &Path,
         shard: Shard,
@@ -160,10 +208,7 @@ impl Store {
                     }
                 }
             }
-            let mut filter = format!(
-                "hash(coalesce(shard_key__, '')) % {} = {}",
-                shard.count, shard.index
-            );
+            let mut filter = shard.holds("shard_key__");
             if let Some(m) = from_month {
                 filter.push_str(&format!(" AND (month IS NULL OR month >= {})", sql_text(m)));
             }

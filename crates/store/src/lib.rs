@@ -33,7 +33,7 @@ pub use duckdb::types::{TimeUnit, Value};
 pub use duckdb::{Result as DbResult, Row};
 pub use import::{CommitSeconds, ImportSummary, KindCounts};
 pub use lake::{LakeWritten, Partitions, Shard, TableWritten};
-pub use link::LinkSummary;
+pub use link::{LinkSummary, ShardLinked};
 pub use schema::version as schema_version;
 pub use scope::{Filters, GroupBy, Scoped, Table};
 
@@ -176,6 +176,7 @@ impl Store {
             conn: &self.conn,
             staging: import::Staging::default(),
             done: false,
+            no_link: false,
         })
     }
 
@@ -536,6 +537,7 @@ pub struct Import<'a> {
     conn: &'a Connection,
     staging: import::Staging,
     done: bool,
+    no_link: bool,
 }
 
 impl Import<'_> {
@@ -550,6 +552,13 @@ impl Import<'_> {
     /// that send partial records (webhooks).
     pub fn keep_missing_fields(&mut self) {
         self.staging.patch = true;
+    }
+
+    /// Leaves the links out of date instead of relinking at commit
+    /// (`import --no-link`): the next command that reads them relinks the
+    /// whole store first, and `lake export --shard` links only its shard.
+    pub fn no_link(&mut self) {
+        self.no_link = true;
     }
 
     /// Records webhook deliveries as stored (with this import's events).
@@ -585,7 +594,11 @@ impl Import<'_> {
         // Only what the import touched is relinked; a changed configuration
         // (or `FLOWMETER_FULL_RELINK=1`) relinks everything.
         let t0 = std::time::Instant::now();
-        if link::is_stale(self.conn, config)? || full_relink_forced() || link::is_empty(self.conn)?
+        if self.no_link {
+            link::forget(self.conn)?;
+        } else if link::is_stale(self.conn, config)?
+            || full_relink_forced()
+            || link::is_empty(self.conn)?
         {
             summary.link = Some(link::relink(self.conn, config, &link::Scope::All)?);
         } else if !touched.is_empty() {

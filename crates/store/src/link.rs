@@ -22,6 +22,7 @@ use duckdb::Connection;
 use flowmeter_config::{DeployedWhen, MetricsConfig};
 
 use crate::append::append_all;
+use crate::lake::Shard;
 use crate::{Context, StoreError};
 
 const FINGERPRINT_KEY: &str = "link_fingerprint";
@@ -172,6 +173,122 @@ impl Touched {
             && self.incident_ids.is_empty()
             && self.incidents.is_empty()
     }
+}
+
+/// Leaves the links for later (an import with `--no-link`): the next
+/// command that reads them relinks everything first, as after a change of
+/// configuration; `lake export --shard` links only its shard.
+pub(crate) fn forget(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM store_meta WHERE key = ?", [FINGERPRINT_KEY])
+        .ctx("mark the links out of date")?;
+    Ok(())
+}
+
+/// How much of the store a shard linked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ShardLinked {
+    /// Services walked (the shard's own and those its rows depend on).
+    pub services: u64,
+    /// Services in the store.
+    pub services_total: u64,
+    /// Repositories whose pull requests were linked.
+    pub repos: u64,
+    /// Repositories in the store.
+    pub repos_total: u64,
+}
+
+/// The values of one column of a query, as a set.
+fn column_set(conn: &Connection, sql: &str) -> Result<BTreeSet<String>, StoreError> {
+    let mut stmt = conn.prepare(sql).ctx("shard scope")?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .ctx("shard scope")?;
+    rows.collect::<Result<_, _>>().ctx("shard scope")
+}
+
+/// What a shard must relink so that its own rows of the lake (deployment
+/// side by service, pull-request side by repository, incidents by their
+/// first service, as [`Shard::holds`] splits them) come out as a full link
+/// makes them: its services; its repositories (with every service deploying
+/// from them, which [`prepare_scope`] adds); its incidents, with every
+/// service they name and every deployment id they name.
+fn shard_scope(conn: &Connection, shard: Shard) -> Result<Touched, StoreError> {
+    let incidents = shard.holds("services[1]");
+    let pairs = {
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT source, id FROM incidents WHERE {incidents}"
+            ))
+            .ctx("shard scope")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("shard scope")?;
+        rows.collect::<Result<_, _>>().ctx("shard scope")?
+    };
+    Ok(Touched {
+        services: column_set(
+            conn,
+            &format!(
+                "SELECT service FROM deployments WHERE {}
+                 UNION SELECT unnest(services) FROM incidents WHERE {incidents}",
+                shard.holds("service")
+            ),
+        )?,
+        repos: column_set(
+            conn,
+            &format!(
+                "SELECT repo FROM (SELECT repo FROM deployments UNION SELECT repo FROM commits
+                   UNION SELECT repo FROM pull_requests UNION SELECT repo FROM reviews)
+                 WHERE repo IS NOT NULL AND {}",
+                shard.holds("repo")
+            ),
+        )?,
+        deployment_ids: BTreeSet::new(),
+        incident_ids: column_set(
+            conn,
+            &format!(
+                "SELECT deployment_id FROM incidents
+                 WHERE deployment_id IS NOT NULL AND {incidents}"
+            ),
+        )?,
+        incidents: pairs,
+    })
+}
+
+/// Links only what `shard`'s rows of the lake need, in place of the links
+/// the store holds (the caller's transaction is rolled back afterwards, so
+/// the store keeps its own): a machine owning one shard of `n` walks about
+/// `1/n` of the commit graph.
+pub(crate) fn link_shard(
+    conn: &Connection,
+    config: &MetricsConfig,
+    shard: Shard,
+) -> Result<ShardLinked, StoreError> {
+    conn.execute_batch(
+        "DELETE FROM link_deployments; DELETE FROM link_changes; DELETE FROM link_incidents;
+         DELETE FROM link_incident_services; DELETE FROM link_prs;",
+    )
+    .ctx("clear links")?;
+    let touched = shard_scope(conn, shard)?;
+    relink(conn, config, &Scope::Part(touched))?;
+    conn.query_row(
+        "SELECT (SELECT count(DISTINCT service) FROM link_scope_services),
+                (SELECT count(DISTINCT service) FROM deployments),
+                (SELECT count(DISTINCT repo) FROM link_scope_repos),
+                (SELECT count(*) FROM (SELECT repo FROM deployments UNION SELECT repo FROM commits
+                   UNION SELECT repo FROM pull_requests UNION SELECT repo FROM reviews)
+                 WHERE repo IS NOT NULL)",
+        [],
+        |r| {
+            Ok(ShardLinked {
+                services: r.get(0)?,
+                services_total: r.get(1)?,
+                repos: r.get(2)?,
+                repos_total: r.get(3)?,
+            })
+        },
+    )
+    .ctx("shard scope")
 }
 
 /// Whether a relink covers every service or a part.
