@@ -283,8 +283,18 @@ impl GitHubConnector {
         self.http.requests()
     }
 
-    /// One GraphQL query through the shared client.
-    async fn gql(&self, what: &str, query: &str, variables: Value) -> Result<Value, GraphQlError> {
+    /// One GraphQL query about `repo` through the shared client: its
+    /// `owner` and `name` are added to `variables`.
+    async fn gql(
+        &self,
+        repo: &str,
+        what: &str,
+        query: &str,
+        mut variables: Value,
+    ) -> Result<Value, GraphQlError> {
+        let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
+        variables["owner"] = json!(owner);
+        variables["name"] = json!(name);
         self.http
             .graphql(&self.config.graphql_endpoint(), what, query, variables)
             .await
@@ -462,12 +472,12 @@ impl GitHubConnector {
         let mut step = Step::default();
         let first_ever = st.water.is_fresh() && st.open.is_empty();
         let after = st.water.pass.as_ref().and_then(|p| p.next.clone());
-        let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
         let data = self
             .gql(
+                repo,
                 &format!("deployments of {repo}"),
                 graphql::DEPLOYMENTS,
-                json!({"owner": owner, "name": name, "first": 100, "after": after}),
+                json!({"first": 100, "after": after}),
             )
             .await;
         let data = match data {
@@ -711,12 +721,12 @@ impl GitHubConnector {
     ) -> Result<Step, ConnectorError> {
         let mut step = Step::default();
         let mut pager = st.water.pager(ctx.since);
-        let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
         let data = self
             .gql(
+                repo,
                 &format!("tags of {repo}"),
                 graphql::TAGS,
-                json!({"owner": owner, "name": name, "first": 100, "after": pager.next()}),
+                json!({"first": 100, "after": pager.next()}),
             )
             .await
             .map_err(|e| self.gql_error(repo, e))?;
@@ -739,11 +749,9 @@ impl GitHubConnector {
             {
                 continue;
             }
-            if !pager.is_new(t, &dep.id) {
-                continue;
+            if pager.take(t, &dep.id) {
+                step.events.push(Event::Deployment(dep));
             }
-            pager.see(t, &dep.id);
-            step.events.push(Event::Deployment(dep));
         }
         step.done = pager.turn(end_cursor(&refs["pageInfo"]));
         Ok(step)
@@ -778,11 +786,9 @@ impl GitHubConnector {
                 continue;
             };
             let Some(t) = dep.finished_at else { continue };
-            if !pager.is_new(t, &dep.id) {
-                continue;
+            if pager.take(t, &dep.id) {
+                step.events.push(Event::Deployment(dep));
             }
-            pager.see(t, &dep.id);
-            step.events.push(Event::Deployment(dep));
         }
         step.done = pager.turn(resp.next_link());
         Ok(step)
@@ -829,11 +835,9 @@ impl GitHubConnector {
                 continue;
             };
             let t = commit.committed_at.unwrap_or(commit.authored_at);
-            if !pager.is_new(t, &commit.sha) {
-                continue;
+            if pager.take(t, &commit.sha) {
+                step.events.push(Event::Commit(commit));
             }
-            pager.see(t, &commit.sha);
-            step.events.push(Event::Commit(commit));
         }
         step.done = pager.turn(resp.next_link());
         Ok(step)
@@ -847,17 +851,12 @@ impl GitHubConnector {
     ) -> Result<Step, ConnectorError> {
         let mut step = Step::default();
         let mut pager = st.water.pager(ctx.since);
-        let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
         let data = self
             .gql(
+                repo,
                 &format!("pullRequests of {repo}"),
                 graphql::PULL_REQUESTS,
-                json!({
-                    "owner": owner,
-                    "name": name,
-                    "first": self.config.pr_page_size,
-                    "after": pager.next(),
-                }),
+                json!({"first": self.config.pr_page_size, "after": pager.next()}),
             )
             .await
             .map_err(|e| self.gql_error(repo, e))?;
@@ -904,15 +903,15 @@ impl GitHubConnector {
         field: &str,
         query: &str,
     ) -> Result<(), ConnectorError> {
-        let (owner, name) = repo.split_once('/').unwrap_or((repo, repo));
         let number = node["number"].as_i64().unwrap_or(0);
         let mut after = end_cursor(&node[field]["pageInfo"]);
         while let Some(cursor) = after {
             let data = self
                 .gql(
+                    repo,
                     &format!("{field} of {repo}#{number}"),
                     query,
-                    json!({ "owner": owner, "name": name, "number": number, "after": cursor }),
+                    json!({ "number": number, "after": cursor }),
                 )
                 .await
                 .map_err(|e| self.gql_error(repo, e))?;
@@ -956,11 +955,9 @@ impl GitHubConnector {
             let Some(inc) = map::incident(&self.name, repo, &issue) else {
                 continue;
             };
-            if !pager.is_new(t, &inc.id) {
-                continue;
+            if pager.take(t, &inc.id) {
+                step.events.push(Event::Incident(inc));
             }
-            pager.see(t, &inc.id);
-            step.events.push(Event::Incident(inc));
         }
         step.done = pager.turn_part(resp.next_link(), labels.len());
         Ok(step)

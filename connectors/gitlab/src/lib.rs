@@ -27,7 +27,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::SecondsFormat;
-use flowmeter_connector::fields::{first_line, id, percent_encode as encode, text, ts};
+use flowmeter_connector::fields::{
+    first_line, id, percent_encode as encode, services_of_labels, text, ts,
+};
 use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig, HttpResponse};
 use flowmeter_connector::mark::HighWater;
 use flowmeter_connector::{
@@ -426,31 +428,16 @@ pub fn map_commit(source: &str, project: &str, c: &Value) -> Option<Event> {
 /// An incident issue; the service is the project unless a `service::NAME`
 /// (or `service:NAME`) label names it.
 pub fn map_incident(source: &str, project: &str, i: &Value) -> Option<Event> {
-    let labels: Vec<String> = i["labels"]
+    let labels = i["labels"]
         .as_array()
-        .map(|ls| {
-            ls.iter()
-                .filter_map(|l| l.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(Vec::as_slice)
         .unwrap_or_default();
-    let services: Vec<String> = labels
-        .iter()
-        .filter_map(|l| {
-            l.strip_prefix("service::")
-                .or_else(|| l.strip_prefix("service:"))
-        })
-        .map(str::to_string)
-        .collect();
+    let services = services_of_labels(labels.iter().filter_map(Value::as_str), project);
     let closed = i["state"].as_str() == Some("closed");
     Some(Event::Incident(Incident {
         source: source.to_string(),
         id: format!("{project}#{}", i["iid"].as_i64()?),
-        services: if services.is_empty() {
-            vec![project.to_string()]
-        } else {
-            services
-        },
+        services,
         title: text(&i["title"]),
         severity: text(&i["severity"])
             .filter(|s| s != "UNKNOWN")
@@ -646,11 +633,9 @@ impl Connector for GitLabConnector {
                 let mut events = Vec::new();
                 for (item, mapped) in items {
                     let key = id(&item["id"]).unwrap_or_default();
-                    match ts(&item[time_field]) {
-                        // Already stored: exactly at the previous mark.
-                        Some(t) if !pager.is_new(t, &key) => continue,
-                        Some(t) => pager.see(t, &key),
-                        None => {}
+                    // Already stored: exactly at the previous mark.
+                    if ts(&item[time_field]).is_some_and(|t| !pager.take(t, &key)) {
+                        continue;
                     }
                     events.extend(mapped);
                 }

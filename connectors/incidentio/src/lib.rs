@@ -29,14 +29,7 @@
 //! shared [`flowmeter_connector::incident`] driver's.
 
 use chrono::{DateTime, Utc};
-use flowmeter_connector::fields::{text, ts};
-
-use flowmeter_connector::incident::{
-    IncidentApi, IncidentConnector, IncidentTool, Listed, Mapped, Span, Tool,
-};
-use flowmeter_connector::ConnectorError;
-use flowmeter_model::{Extra, Incident};
-use serde_json::Value;
+use flowmeter_connector::incident::prelude::*;
 
 /// Incidents per page (incident.io allows up to 250).
 const PAGE_SIZE: u32 = 250;

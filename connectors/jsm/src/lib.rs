@@ -35,14 +35,9 @@
 //! [`flowmeter_connector::incident`] driver's.
 
 use chrono::Duration;
-use flowmeter_connector::fields::{id, text, ts};
 use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig};
-use flowmeter_connector::incident::{
-    IncidentApi, IncidentConnector, Listed, Mapped, ServiceMapper, Span, Tool,
-};
-use flowmeter_connector::{Connector, ConnectorError, Cursor, Next, SyncContext};
-use flowmeter_model::{Extra, Incident};
-use serde_json::Value;
+use flowmeter_connector::incident::prelude::*;
+use flowmeter_connector::{Connector, Cursor, Next, SyncContext};
 
 /// Work items per search page (Jira's enhanced search allows up to 100
 /// with fields).

@@ -43,14 +43,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flowmeter_connector::fields::ts;
-
-use flowmeter_connector::incident::{
-    IncidentApi, IncidentConnector, IncidentTool, Listed, Mapped, Span, Tool,
-};
-use flowmeter_connector::ConnectorError;
-use flowmeter_model::{Extra, Incident};
-use serde_json::Value;
+use flowmeter_connector::incident::prelude::*;
 
 /// Page size (Opsgenie's maximum is 100).
 const PAGE_LIMIT: u64 = 100;

@@ -38,14 +38,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flowmeter_connector::fields::ts;
-
-use flowmeter_connector::incident::{
-    IncidentApi, IncidentConnector, IncidentTool, Listed, Mapped, Span, Tool,
-};
-use flowmeter_connector::ConnectorError;
-use flowmeter_model::{Extra, Incident};
-use serde_json::Value;
+use flowmeter_connector::incident::prelude::*;
 
 /// Days per `since`/`until` window (PagerDuty allows at most six months).
 const WINDOW_DAYS: i64 = 30;

@@ -36,6 +36,27 @@ pub fn first_line(msg: &str) -> String {
     msg.lines().next().unwrap_or("").trim_end().to_string()
 }
 
+/// The services an incident's labels name (`service::payments`, GitLab's
+/// scoped form, or `service:payments`), else `fallback` alone (the
+/// project). The GitLab connector and its webhook map incidents by it.
+pub fn services_of_labels<'a>(
+    labels: impl IntoIterator<Item = &'a str>,
+    fallback: &str,
+) -> Vec<String> {
+    let services: Vec<String> = labels
+        .into_iter()
+        .filter_map(|l| {
+            l.strip_prefix("service::")
+                .or_else(|| l.strip_prefix("service:"))
+        })
+        .map(str::to_string)
+        .collect();
+    match services.is_empty() {
+        true => vec![fallback.to_string()],
+        false => services,
+    }
+}
+
 /// Percent-encodes a path segment or query value (everything but the
 /// unreserved characters), e.g. GitLab's `group%2Fproject` ids.
 pub fn percent_encode(s: &str) -> String {

@@ -37,6 +37,18 @@ const OPEN_PER_BATCH: usize = 25;
 /// Version of the cursor JSON.
 const CURSOR_VERSION: u32 = 2;
 
+/// What an incident tool's mapping uses, in one line:
+/// `use flowmeter_connector::incident::prelude::*;`.
+pub mod prelude {
+    pub use super::{
+        IncidentApi, IncidentConnector, IncidentTool, Listed, Mapped, ServiceMapper, Span, Tool,
+    };
+    pub use crate::fields::{id, text, ts};
+    pub use crate::ConnectorError;
+    pub use flowmeter_model::{Extra, Incident};
+    pub use serde_json::Value;
+}
+
 /// One incident tool's API: how to list, re-fetch and map its incidents.
 /// Everything else (windows, paging position, open incidents, the cursor,
 /// deduplication) is [`IncidentConnector`]'s.

@@ -186,6 +186,16 @@ impl Pager<'_> {
         }
     }
 
+    /// Takes an item if it is new ([`Pager::is_new`]), recording it
+    /// ([`Pager::see`]); says whether it was.
+    pub fn take(&mut self, t: Timestamp, key: &str) -> bool {
+        let new = self.is_new(t, key);
+        if new {
+            self.see(t, key);
+        }
+        new
+    }
+
     /// After a page: goes on to `next`, or finishes the pass (no next page,
     /// or [`Pager::stop`] was called) and moves the mark. Returns whether
     /// the pass is finished.

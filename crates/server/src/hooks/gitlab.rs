@@ -9,6 +9,7 @@
 //! request's number its `iid`, a review's id the note id, an incident's id
 //! `group/project#iid`.
 
+use flowmeter_connector::fields::services_of_labels;
 use serde_json::Value;
 
 use super::{constant_time_eq, first_line, join_notes, HookError, Mapped, Payload, Record, Time};
@@ -319,17 +320,7 @@ fn incident(p: &Payload, source: &str) -> Result<Mapped, HookError> {
     } else {
         p.names("labels")
     };
-    let mut services: Vec<String> = labels
-        .iter()
-        .filter_map(|l| {
-            l.strip_prefix("service::")
-                .or_else(|| l.strip_prefix("service:"))
-        })
-        .map(str::to_string)
-        .collect();
-    if services.is_empty() {
-        services.push(project.clone());
-    }
+    let services = services_of_labels(labels.iter().map(String::as_str), &project);
     let resolved_at = if p.text("object_attributes.state").as_deref() == Some("closed") {
         let closed = p.time("object_attributes.closed_at")?;
         let by_this = if p.text("object_attributes.action").as_deref() == Some("close") {
