@@ -323,17 +323,14 @@ impl GitHubConnector {
                         url = format!("users/{}/repos?type=owner&per_page=100", enc(&org));
                         match self.http.get(&url, &[]).await {
                             Ok(r) => r,
-                            Err(ConnectorError::NotFound { source_name, call, .. }) => {
-                                return Err(ConnectorError::NotFound {
-                                    source_name,
-                                    call,
-                                    hint: format!(
+                            Err(e) => {
+                                return Err(self.rewrite_sso(e.with_not_found_hint(|| {
+                                    format!(
                                         "no organisation or user `{org}` is visible with the token in `{}`",
                                         self.token_env
-                                    ),
-                                })
+                                    )
+                                })))
                             }
-                            Err(e) => return Err(self.rewrite_sso(e)),
                         }
                     }
                     Err(e) => return Err(self.rewrite_sso(e)),
@@ -386,26 +383,16 @@ impl GitHubConnector {
 
     /// Names the repository in a 404 (and `what` was looked up).
     fn repo_error(&self, repo: &str, what: &str, e: ConnectorError) -> ConnectorError {
-        match e {
-            ConnectorError::NotFound {
-                source_name, call, ..
-            } => ConnectorError::NotFound {
-                source_name,
-                call,
-                hint: if what.is_empty() {
-                    format!(
-                        "repository `{repo}` does not exist or the token in `{}` cannot read it",
-                        self.token_env
-                    )
-                } else {
-                    format!(
-                        "{what} in repository `{repo}` (or the repository) was not found, or the token in `{}` cannot read it",
-                        self.token_env
-                    )
-                },
-            },
-            other => self.rewrite_sso(other),
-        }
+        self.rewrite_sso(e.with_not_found_hint(|| match what {
+            "" => format!(
+                "repository `{repo}` does not exist or the token in `{}` cannot read it",
+                self.token_env
+            ),
+            _ => format!(
+                "{what} in repository `{repo}` (or the repository) was not found, or the token in `{}` cannot read it",
+                self.token_env
+            ),
+        }))
     }
 
     fn gql_error(&self, repo: &str, e: GraphQlError) -> ConnectorError {

@@ -217,19 +217,12 @@ impl GitLabConnector {
 
     /// A 404 names the project and the token's variable.
     fn project_error(&self, project: &str, e: ConnectorError) -> ConnectorError {
-        match e {
-            ConnectorError::NotFound {
-                source_name, call, ..
-            } => ConnectorError::NotFound {
-                source_name,
-                call,
-                hint: format!(
-                    "project `{project}` does not exist or the token in `{}` cannot read it (it needs the `read_api` scope)",
-                    self.config.token_env
-                ),
-            },
-            other => other,
-        }
+        e.with_not_found_hint(|| {
+            format!(
+                "project `{project}` does not exist or the token in `{}` cannot read it (it needs the `read_api` scope)",
+                self.config.token_env
+            )
+        })
     }
 
     async fn list_projects(&self) -> Result<Vec<(String, String)>, ConnectorError> {
@@ -263,17 +256,10 @@ impl GitLabConnector {
                         ],
                     )
                     .await
-                    .map_err(|e| match e {
-                        ConnectorError::NotFound {
-                            source_name, call, ..
-                        } => ConnectorError::NotFound {
-                            source_name,
-                            call,
-                            hint: format!(
-                                "group `{group}` does not exist or the token cannot read it"
-                            ),
-                        },
-                        other => other,
+                    .map_err(|e| {
+                        e.with_not_found_hint(|| {
+                            format!("group `{group}` does not exist or the token cannot read it")
+                        })
                     })?;
                 for p in resp.body.as_array().into_iter().flatten() {
                     if let Some(path) = text(&p["path_with_namespace"]) {

@@ -193,21 +193,19 @@ impl IncidentIo {
                 self.config.resolved_timestamp
             ));
         }
-        let mut services = Vec::new();
-        for (entry_id, value) in field_values(raw, &self.config.services_field) {
-            let (svc, note) = self.tool.mapper.map(entry_id.as_deref(), Some(&value));
-            notes.extend(note);
-            if !services.contains(&svc) {
-                services.push(svc);
-            }
-        }
-        if services.is_empty() {
-            services.push("unknown".to_string());
-            notes.push(format!(
-                "incident.io incident `{reference}` has no `{}`; stored as service `unknown`",
-                self.config.services_field
-            ));
-        }
+        let named = field_values(raw, &self.config.services_field);
+        let services = self.tool.mapper.map_all(
+            named
+                .iter()
+                .map(|(id, v)| (id.as_deref(), Some(v.as_str()))),
+            notes,
+            || {
+                format!(
+                    "incident.io incident `{reference}` has no `{}`",
+                    self.config.services_field
+                )
+            },
+        );
         let deployment_id = field_values(raw, &self.config.deployment_field)
             .into_iter()
             .map(|(_, v)| v.trim().to_string())

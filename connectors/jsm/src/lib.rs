@@ -253,23 +253,21 @@ impl Jsm {
             ));
         }
         let (services_id, deployment_id_field) = self.fields.clone().unwrap_or_default();
-        let mut services = Vec::new();
-        if let Some(fid) = &services_id {
-            for (sid, name) in service_names(&f[fid.as_str()]) {
-                let (svc, note) = self.tool.mapper.map(sid.as_deref(), Some(&name));
-                notes.extend(note);
-                if !services.contains(&svc) {
-                    services.push(svc);
-                }
-            }
-        }
-        if services.is_empty() {
-            services.push("unknown".to_string());
-            notes.push(format!(
-                "JSM incident `{key}` names no affected service (`{}`); stored as service `unknown`",
-                self.config.services_field
-            ));
-        }
+        let named = (services_id.as_ref())
+            .map(|fid| service_names(&f[fid.as_str()]))
+            .unwrap_or_default();
+        let services = self.tool.mapper.map_all(
+            named
+                .iter()
+                .map(|(id, n)| (id.as_deref(), Some(n.as_str()))),
+            notes,
+            || {
+                format!(
+                    "JSM incident `{key}` names no affected service (`{}`)",
+                    self.config.services_field
+                )
+            },
+        );
         let deployment_id = deployment_id_field
             .as_ref()
             .and_then(|fid| service_names(&f[fid.as_str()]).into_iter().next())

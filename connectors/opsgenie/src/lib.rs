@@ -327,29 +327,18 @@ impl Opsgenie {
             _ => None,
         };
         let names = self.services.clone().unwrap_or_default();
-        let mut services = Vec::new();
-        for sid in raw
-            .get("impactedServices")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>())
-            .unwrap_or_default()
-        {
-            let (svc, note) = self
-                .tool
-                .mapper
-                .map(Some(sid), names.get(sid).map(String::as_str));
-            notes.extend(note);
-            if !services.contains(&svc) {
-                services.push(svc);
-            }
-        }
-        if services.is_empty() {
-            services.push("unknown".to_string());
-            notes.push(format!(
-                "Opsgenie incident `{}` names no impacted service; stored as service `unknown`",
-                s(raw, "tinyId").unwrap_or_else(|| id.clone())
-            ));
-        }
+        let impacted = raw.get("impactedServices").and_then(Value::as_array);
+        let services = self.tool.mapper.map_all(
+            (impacted.into_iter().flatten().filter_map(Value::as_str))
+                .map(|sid| (Some(sid), names.get(sid).map(String::as_str))),
+            notes,
+            || {
+                format!(
+                    "Opsgenie incident `{}` names no impacted service",
+                    s(raw, "tinyId").unwrap_or_else(|| id.clone())
+                )
+            },
+        );
         let deployment_id = raw
             .pointer("/extraProperties/deployment_id")
             .and_then(|v| match v {

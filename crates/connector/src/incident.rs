@@ -453,6 +453,30 @@ impl ServiceMapper {
         let note = format!("unmapped {} service `{upstream}`", self.tool);
         (upstream, Some(note))
     }
+
+    /// The flowmeter services of every upstream service an incident names
+    /// (each once, in order), their notes added to `notes`; when it names
+    /// none, `unknown` with the note `none()` ("... names no service").
+    pub fn map_all<'a>(
+        &self,
+        named: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+        notes: &mut Vec<String>,
+        none: impl FnOnce() -> String,
+    ) -> Vec<String> {
+        let mut services: Vec<String> = Vec::new();
+        for (id, name) in named {
+            let (svc, note) = self.map(id, name);
+            notes.extend(note);
+            if !services.contains(&svc) {
+                services.push(svc);
+            }
+        }
+        if services.is_empty() {
+            services.push("unknown".to_string());
+            notes.push(format!("{}; stored as service `unknown`", none()));
+        }
+        services
+    }
 }
 
 /// A stable fingerprint of an event's content (FNV-1a over its JSON).

@@ -94,6 +94,21 @@ pub enum ConnectorError {
 }
 
 impl ConnectorError {
+    /// A 404 with the hint `hint()` (what was not found and why that may
+    /// be); any other error as it is.
+    pub fn with_not_found_hint(self, hint: impl FnOnce() -> String) -> ConnectorError {
+        match self {
+            ConnectorError::NotFound {
+                source_name, call, ..
+            } => ConnectorError::NotFound {
+                source_name,
+                call,
+                hint: hint(),
+            },
+            other => other,
+        }
+    }
+
     /// The source name this error is about.
     pub fn source_name(&self) -> &str {
         match self {
