@@ -96,8 +96,9 @@ pub struct ServeConfig {
     /// Labels that make a GitHub or GitLab issue delivered by webhook an
     /// incident (compared case-insensitively).
     pub incident_labels: Vec<String>,
-    /// When to post the weekly digest: `"mon 09:00"` (UTC) or
-    /// `"mon 09:00 +01:00"` (a fixed UTC offset); unset = never.
+    /// When to post the weekly digest: `"mon 09:00"` (UTC),
+    /// `"mon 09:00 Europe/Berlin"` (an IANA time zone, daylight saving
+    /// followed) or `"mon 09:00 +01:00"` (a fixed UTC offset); unset = never.
     pub digest: Option<String>,
     /// Where the scheduled digest goes: `"slack"` or `"teams"`.
     pub digest_channel: Option<String>,

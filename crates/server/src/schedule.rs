@@ -1,11 +1,15 @@
 //! What the server does by the clock: each source with `interval = "15m"`
 //! is synced on its schedule (at most one sync per source at a time, its
 //! writes through the one writer), and the weekly digest is posted at
-//! `[serve] digest = "mon 09:00"` (UTC).
+//! `[serve] digest = "mon 09:00 Europe/Berlin"` (UTC without a zone).
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveTime, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+    Weekday,
+};
+use chrono_tz::Tz;
 use flowmeter_app::sync::{self, Progress, SyncStore};
 use flowmeter_app::{AppError, Question};
 use flowmeter_connector::SyncContext;
@@ -54,55 +58,88 @@ pub fn start(state: State) -> Vec<JoinHandle<()>> {
                 }));
             }
             None => flowmeter_connector::report::info(format!(
-                "warning: `[serve] digest = \"{when}\"` is not a weekly time like \"mon 09:00\" or \"mon 09:00 +01:00\"; no digest will be posted"
+                "warning: `[serve] digest = \"{when}\"` is not a weekly time like \"mon 09:00\", \"mon 09:00 Europe/Berlin\" or \"mon 09:00 +01:00\"; no digest will be posted"
             )),
         }
     }
     tasks
 }
 
-/// A weekly moment: a day, a time, and the UTC offset it is read in.
+/// A weekly moment: a day, a time, and the zone it is read in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Weekly {
     pub day: Weekday,
     pub time: NaiveTime,
-    pub offset: FixedOffset,
+    pub zone: Zone,
 }
 
-/// `"mon 09:00"` (UTC) or `"mon 09:00 +01:00"` (a fixed offset: the
-/// team's local time; it does not follow daylight saving).
+/// The zone of a weekly moment: a fixed UTC offset, or a named (IANA)
+/// time zone that follows daylight saving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    Fixed(FixedOffset),
+    Named(Tz),
+}
+
+impl Zone {
+    /// `date` at `time` in this zone, as UTC: the earlier of a repeated
+    /// local time, and for a time skipped by a daylight-saving jump the
+    /// first moment after the jump.
+    fn at(self, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
+        fn first<T: TimeZone>(zone: &T, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+            (0..=4).find_map(|quarter| {
+                (local + Duration::minutes(15 * quarter))
+                    .and_local_timezone(zone.clone())
+                    .earliest()
+                    .map(|t| t.with_timezone(&Utc))
+            })
+        }
+        match self {
+            Zone::Fixed(offset) => first(&offset, date.and_time(time)),
+            Zone::Named(tz) => first(&tz, date.and_time(time)),
+        }
+    }
+
+    /// The local date of `now` in this zone.
+    fn date(self, now: DateTime<Utc>) -> NaiveDate {
+        match self {
+            Zone::Fixed(offset) => now.with_timezone(&offset).date_naive(),
+            Zone::Named(tz) => now.with_timezone(&tz).date_naive(),
+        }
+    }
+}
+
+/// `"mon 09:00"` (UTC), `"mon 09:00 Europe/Berlin"` (a named time zone,
+/// following daylight saving) or `"mon 09:00 +01:00"` (a fixed offset).
 pub fn parse_weekly(s: &str) -> Option<Weekly> {
     let mut parts = s.split_whitespace();
     let day: Weekday = parts.next()?.parse().ok()?;
     let time = NaiveTime::parse_from_str(parts.next()?, "%H:%M").ok()?;
-    let offset = match parts.next() {
-        None => FixedOffset::east_opt(0)?,
-        Some("UTC") | Some("Z") => FixedOffset::east_opt(0)?,
-        Some(o) => {
-            let (sign, hm) = match o.as_bytes().first()? {
-                b'+' => (1, &o[1..]),
-                b'-' => (-1, &o[1..]),
-                _ => return None,
-            };
-            let (h, m) = hm.split_once(':')?;
+    let zone = match parts.next() {
+        None | Some("UTC") | Some("Z") => Zone::Fixed(FixedOffset::east_opt(0)?),
+        Some(o) if o.starts_with(['+', '-']) => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            let (h, m) = o[1..].split_once(':')?;
             let secs = sign * (h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60);
-            FixedOffset::east_opt(secs)?
+            Zone::Fixed(FixedOffset::east_opt(secs)?)
         }
+        // Region/City names only: abbreviations (`CET`, `EST`) are
+        // ambiguous about daylight saving.
+        Some(name) if name.contains('/') => Zone::Named(name.parse().ok()?),
+        Some(_) => return None,
     };
     if parts.next().is_some() {
         return None;
     }
-    Some(Weekly { day, time, offset })
+    Some(Weekly { day, time, zone })
 }
 
 /// The first such moment strictly after `now`.
 pub fn next_at(now: DateTime<Utc>, w: Weekly) -> DateTime<Utc> {
-    let local = now.with_timezone(&w.offset);
-    let mut date = local.date_naive();
+    let mut date = w.zone.date(now);
     loop {
         if date.weekday() == w.day {
-            if let Some(at) = date.and_time(w.time).and_local_timezone(w.offset).single() {
-                let at = at.with_timezone(&Utc);
+            if let Some(at) = w.zone.at(date, w.time) {
                 if at > now {
                     return at;
                 }
@@ -301,6 +338,27 @@ mod tests {
             next_at(sunday, ny),
             Utc.with_ymd_and_hms(2026, 11, 30, 14, 0, 0).unwrap()
         );
+        // A named zone follows daylight saving: 09:00 in Berlin is 08:00
+        // UTC in winter and 07:00 UTC in summer.
+        let named = parse_weekly("mon 09:00 Europe/Berlin").unwrap();
+        assert_eq!(
+            next_at(sunday, named),
+            Utc.with_ymd_and_hms(2026, 11, 30, 8, 0, 0).unwrap()
+        );
+        let june = Utc.with_ymd_and_hms(2026, 6, 7, 12, 0, 0).unwrap();
+        assert_eq!(
+            next_at(june, named),
+            Utc.with_ymd_and_hms(2026, 6, 8, 7, 0, 0).unwrap()
+        );
+        // 02:30 does not exist on the night clocks go forward (Sunday 29
+        // March 2026 in Berlin): the digest goes at 03:00 local.
+        let jump = parse_weekly("sun 02:30 Europe/Berlin").unwrap();
+        let saturday = Utc.with_ymd_and_hms(2026, 3, 28, 12, 0, 0).unwrap();
+        assert_eq!(
+            next_at(saturday, jump),
+            Utc.with_ymd_and_hms(2026, 3, 29, 1, 0, 0).unwrap()
+        );
+        assert!(parse_weekly("mon 09:00 Mars/Olympus").is_none());
         // Sunday 23:30 UTC is already Monday 00:30 in UTC+01:00.
         let early = parse_weekly("mon 00:15 +01:00").unwrap();
         let late_sunday = Utc.with_ymd_and_hms(2026, 11, 29, 23, 30, 0).unwrap();
