@@ -421,6 +421,50 @@ impl GitHubConnector {
             .map_err(|e| self.repo_error(repo, what, e))
     }
 
+    /// One page of a REST list: its items (the body, or its `field`) and
+    /// the next page's URL (`Link: rel="next"`).
+    async fn rest_page(
+        &self,
+        repo: &str,
+        what: &str,
+        url: &str,
+        field: Option<&str>,
+    ) -> Result<(Vec<Value>, Option<String>), ConnectorError> {
+        let resp = self.get(repo, what, url).await?;
+        let list = field.map_or(&resp.body, |f| &resp.body[f]);
+        Ok((
+            list.as_array().cloned().unwrap_or_default(),
+            resp.next_link(),
+        ))
+    }
+
+    /// One page of a GraphQL connection of the repository (`repository {
+    /// <connection>(first:, after:) }`, `what` in errors): its nodes and
+    /// the next page's cursor.
+    async fn graphql_page(
+        &self,
+        repo: &str,
+        (what, connection): (&str, &str),
+        query: &str,
+        first: u32,
+        after: Option<&str>,
+    ) -> Result<(Vec<Value>, Option<String>), ConnectorError> {
+        let data = self
+            .gql(
+                repo,
+                &format!("{what} of {repo}"),
+                query,
+                json!({"first": first, "after": after}),
+            )
+            .await
+            .map_err(|e| self.gql_error(repo, e))?;
+        let list = &data["repository"][connection];
+        Ok((
+            list["nodes"].as_array().cloned().unwrap_or_default(),
+            end_cursor(&list["pageInfo"]),
+        ))
+    }
+
     async fn step(
         &mut self,
         repo: &str,
@@ -557,8 +601,7 @@ impl GitHubConnector {
             .next()
             .map(str::to_string)
             .unwrap_or_else(|| format!("repos/{repo}/deployments?per_page=100"));
-        let resp = self.get(repo, "", &url).await?;
-        let items = resp.body.as_array().cloned().unwrap_or_default();
+        let (items, next) = self.rest_page(repo, "", &url, None).await?;
         for d in &items {
             let Some(t) = ts(&d["created_at"]) else {
                 continue;
@@ -578,7 +621,7 @@ impl GitHubConnector {
             step.events.push(Event::Deployment(dep));
         }
         let lower = pager.lower();
-        if pager.turn(resp.next_link()) {
+        if pager.turn(next) {
             self.end_deployments(repo, st, lower, first_ever && items.is_empty(), &mut step)
                 .await?;
         }
@@ -589,9 +632,10 @@ impl GitHubConnector {
         let mut url = format!("repos/{repo}/deployments/{id}/statuses?per_page=100");
         let mut out = Vec::new();
         loop {
-            let resp = self.get(repo, &format!("deployment {id}"), &url).await?;
-            out.extend(resp.body.as_array().cloned().unwrap_or_default());
-            match resp.next_link() {
+            let (items, next) =
+                (self.rest_page(repo, &format!("deployment {id}"), &url, None)).await?;
+            out.extend(items);
+            match next {
                 Some(n) => url = n,
                 None => return Ok(out),
             }
@@ -651,8 +695,8 @@ impl GitHubConnector {
             .next()
             .map(str::to_string)
             .unwrap_or_else(|| format!("repos/{repo}/releases?per_page=100"));
-        let resp = self.get(repo, "", &url).await?;
-        for r in resp.body.as_array().cloned().unwrap_or_default() {
+        let (items, next) = self.rest_page(repo, "", &url, None).await?;
+        for r in items {
             let created = ts(&r["created_at"]);
             let Some(t) = ts(&r["published_at"]) else {
                 continue;
@@ -675,7 +719,7 @@ impl GitHubConnector {
                 step.events.push(Event::Deployment(dep));
             }
         }
-        step.done = pager.turn(resp.next_link());
+        step.done = pager.turn(next);
         Ok(step)
     }
 
@@ -708,17 +752,9 @@ impl GitHubConnector {
     ) -> Result<Step, ConnectorError> {
         let mut step = Step::default();
         let mut pager = st.water.pager(ctx.since);
-        let data = self
-            .gql(
-                repo,
-                &format!("tags of {repo}"),
-                graphql::TAGS,
-                json!({"first": 100, "after": pager.next()}),
-            )
-            .await
-            .map_err(|e| self.gql_error(repo, e))?;
-        let refs = &data["repository"]["refs"];
-        for node in refs["nodes"].as_array().cloned().unwrap_or_default() {
+        let (nodes, next) =
+            (self.graphql_page(repo, ("tags", "refs"), graphql::TAGS, 100, pager.next())).await?;
+        for node in nodes {
             let Some(dep) = map::tag(&self.name, repo, &self.config.environment, &node) else {
                 continue;
             };
@@ -740,7 +776,7 @@ impl GitHubConnector {
                 step.events.push(Event::Deployment(dep));
             }
         }
-        step.done = pager.turn(end_cursor(&refs["pageInfo"]));
+        step.done = pager.turn(next);
         Ok(step)
     }
 
@@ -762,12 +798,9 @@ impl GitHubConnector {
                 enc(&format!(">={}", iso(created_from)))
             )
         });
-        let resp = self.get(repo, &format!("workflow `{file}`"), &url).await?;
-        for run in resp.body["workflow_runs"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-        {
+        let what = format!("workflow `{file}`");
+        let (runs, next) = (self.rest_page(repo, &what, &url, Some("workflow_runs"))).await?;
+        for run in runs {
             let Some(dep) = map::workflow_run(&self.name, repo, &self.config.environment, &run)
             else {
                 continue;
@@ -777,7 +810,7 @@ impl GitHubConnector {
                 step.events.push(Event::Deployment(dep));
             }
         }
-        step.done = pager.turn(resp.next_link());
+        step.done = pager.turn(next);
         Ok(step)
     }
 
@@ -816,8 +849,8 @@ impl GitHubConnector {
                 )
             }
         };
-        let resp = self.get(repo, "", &url).await?;
-        for c in resp.body.as_array().cloned().unwrap_or_default() {
+        let (items, next) = self.rest_page(repo, "", &url, None).await?;
+        for c in items {
             let Some(commit) = map::commit(&self.name, repo, &c) else {
                 continue;
             };
@@ -826,7 +859,7 @@ impl GitHubConnector {
                 step.events.push(Event::Commit(commit));
             }
         }
-        step.done = pager.turn(resp.next_link());
+        step.done = pager.turn(next);
         Ok(step)
     }
 
@@ -838,17 +871,11 @@ impl GitHubConnector {
     ) -> Result<Step, ConnectorError> {
         let mut step = Step::default();
         let mut pager = st.water.pager(ctx.since);
-        let data = self
-            .gql(
-                repo,
-                &format!("pullRequests of {repo}"),
-                graphql::PULL_REQUESTS,
-                json!({"first": self.config.pr_page_size, "after": pager.next()}),
-            )
-            .await
-            .map_err(|e| self.gql_error(repo, e))?;
-        let prs = &data["repository"]["pullRequests"];
-        for mut node in prs["nodes"].as_array().cloned().unwrap_or_default() {
+        let first = self.config.pr_page_size;
+        let list = ("pullRequests", "pullRequests");
+        let (nodes, next) =
+            (self.graphql_page(repo, list, graphql::PULL_REQUESTS, first, pager.next())).await?;
+        for mut node in nodes {
             let Some(t) = ts(&node["updatedAt"]) else {
                 continue;
             };
@@ -877,7 +904,7 @@ impl GitHubConnector {
             step.events.push(Event::PullRequest(pr));
             step.events.extend(reviews.into_iter().map(Event::Review));
         }
-        step.done = pager.turn(end_cursor(&prs["pageInfo"]));
+        step.done = pager.turn(next);
         Ok(step)
     }
 
@@ -934,8 +961,8 @@ impl GitHubConnector {
                 enc(&iso(pager.lower()))
             )
         });
-        let resp = self.get(repo, "", &url).await?;
-        for issue in resp.body.as_array().cloned().unwrap_or_default() {
+        let (issues, next) = self.rest_page(repo, "", &url, None).await?;
+        for issue in issues {
             let Some(t) = ts(&issue["updated_at"]) else {
                 continue;
             };
@@ -946,7 +973,7 @@ impl GitHubConnector {
                 step.events.push(Event::Incident(inc));
             }
         }
-        step.done = pager.turn_part(resp.next_link(), labels.len());
+        step.done = pager.turn_part(next, labels.len());
         Ok(step)
     }
 }
