@@ -13,7 +13,7 @@ use flowmeter_model::{Event, EventKind};
 use crate::append::{append_batches, BLOCK_ROWS};
 use crate::columns::Columns;
 
-use crate::link::{LinkSummary, Touched};
+use crate::link::{LinkSummary, RepoRows, Touched};
 use crate::{Context, StoreError};
 
 /// Rows written per record type.
@@ -288,6 +288,14 @@ fn merge_kind(
         .map(|k| format!("t.{k} = s.{k}"))
         .collect::<Vec<_>>()
         .join(" AND ");
+    // The stored rows to compare with (`t`): of a table keyed by
+    // repository, one scan per staged repository when they are few, so
+    // DuckDB reads the other columns only for those repositories' rows
+    // (3,200 commits into a 10M-event store: 0.55 s -> 0.07 s).
+    let stored = match key[0] {
+        "repo" => RepoRows::listed(conn, &latest, "TRUE".into())?.relation(table, "t"),
+        _ => format!("{table} t"),
+    };
     if patch {
         let fill = all_columns
             .iter()
@@ -296,7 +304,7 @@ fn merge_kind(
             .collect::<Vec<_>>()
             .join(", ");
         conn.execute_batch(&format!(
-            "UPDATE {latest} s SET {fill} FROM {table} t WHERE {on};"
+            "UPDATE {latest} s SET {fill} FROM {stored} WHERE {on};"
         ))
         .ctx(&format!("fill {table} from the stored records"))?;
     }
@@ -311,7 +319,7 @@ fn merge_kind(
         "DROP TABLE IF EXISTS {changed};
          CREATE TEMP TABLE {changed} AS
            SELECT s.*, t.{k0} IS NOT NULL AS existed__
-           FROM {latest} s LEFT JOIN {table} t ON {on}
+           FROM {latest} s LEFT JOIN {stored} ON {on}
            WHERE t.{k0} IS NULL OR {differs};
          DROP TABLE {latest};",
         k0 = key[0]

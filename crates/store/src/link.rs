@@ -355,8 +355,9 @@ fn within(scope: &Scope, col: &str, table: &str, column: &str) -> String {
     }
 }
 
-/// How the link reads a table's rows of the repositories in its scope.
-enum RepoRows {
+/// How a statement reads a table's rows of a few repositories (those of
+/// the link's scope, those of an import's staged records).
+pub(crate) enum RepoRows {
     /// Every row (a full relink), or a semi join on `link_scope_repos`.
     Within(String),
     /// One scan filtered by `repo = '...'` per repository: DuckDB then
@@ -377,25 +378,40 @@ impl RepoRows {
         if let Scope::All = scope {
             return Ok(RepoRows::Within(within));
         }
+        Self::listed(conn, "link_scope_repos", within)
+    }
+
+    /// The repositories of `table`'s `repo` column, one scan each when
+    /// they are few, else the rows where `otherwise` holds.
+    pub(crate) fn listed(
+        conn: &Connection,
+        table: &str,
+        otherwise: String,
+    ) -> Result<RepoRows, StoreError> {
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT DISTINCT repo FROM link_scope_repos WHERE repo IS NOT NULL LIMIT {}",
+                "SELECT DISTINCT repo FROM {table} WHERE repo IS NOT NULL LIMIT {}",
                 Self::MAX_SCANS + 1
             ))
-            .ctx("read the repositories to relink")?;
+            .ctx("read the repositories to compare")?;
         let repos = stmt
             .query_map([], |r| r.get::<_, String>(0))
-            .ctx("read the repositories to relink")?
+            .ctx("read the repositories to compare")?
             .collect::<Result<Vec<_>, _>>()
-            .ctx("read the repositories to relink")?;
+            .ctx("read the repositories to compare")?;
         Ok(match repos.len() > Self::MAX_SCANS {
-            true => RepoRows::Within(within),
+            true => RepoRows::Within(otherwise),
             false => RepoRows::Each(repos),
         })
     }
 
     /// `table`'s rows (it has a `repo` column), as a relation named `table`.
     fn from(&self, table: &str) -> String {
+        self.relation(table, table)
+    }
+
+    /// `table`'s rows (it has a `repo` column), as a relation named `alias`.
+    pub(crate) fn relation(&self, table: &str, alias: &str) -> String {
         let rows = match self {
             RepoRows::Within(within) => format!("SELECT * FROM {table} WHERE {within}"),
             RepoRows::Each(repos) if repos.is_empty() => {
@@ -407,7 +423,7 @@ impl RepoRows {
                 .collect::<Vec<_>>()
                 .join(" UNION ALL "),
         };
-        format!("({rows}) AS {table}")
+        format!("({rows}) AS {alias}")
     }
 }
 
@@ -553,7 +569,6 @@ pub(crate) fn relink(
         )
         .ctx("link scope")?;
     }
-    let in_repos = within(scope, "repo", "link_scope_repos", "repo");
     let repo_rows = RepoRows::of(conn, scope)?;
     // repo -> sha -> commit
     crate::timing::phase("link: load repos of relinked services", tl);
@@ -985,8 +1000,9 @@ pub(crate) fn relink(
     {
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT repo, sha, epoch_us(min(deployed_at)) FROM link_changes
-                 WHERE repo IS NOT NULL AND {in_repos} GROUP BY repo, sha"
+                "SELECT repo, sha, epoch_us(min(deployed_at)) FROM {}
+                 WHERE repo IS NOT NULL GROUP BY repo, sha",
+                repo_rows.from("link_changes")
             ))
             .ctx("first deployments")?;
         let mut rows = stmt.query([]).ctx("first deployments")?;
