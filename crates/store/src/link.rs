@@ -257,8 +257,9 @@ fn shard_scope(conn: &Connection, shard: Shard) -> Result<Touched, StoreError> {
 
 /// Links only what `shard`'s rows of the lake need, in place of the links
 /// the store holds (the caller's transaction is rolled back afterwards, so
-/// the store keeps its own): a machine owning one shard of `n` walks about
-/// `1/n` of the commit graph.
+/// the store keeps its own): a machine owning one shard of `n` walks its
+/// own services and those deploying from its repositories, about `2/n` of
+/// the commit graph when service and repository names hash apart.
 pub(crate) fn link_shard(
     conn: &Connection,
     config: &MetricsConfig,
@@ -330,18 +331,24 @@ fn prepare_scope(conn: &Connection, t: &Touched) -> Result<(), StoreError> {
             .iter()
             .map(|(s, i)| vec![Value::Text(s.clone()), Value::Text(i.clone())]),
     )?;
-    conn.execute_batch(
+    // The touched repositories' commits, one scan each when they are few.
+    let commits = RepoRows::listed(
+        conn,
+        "link_scope_repos",
+        "repo IN (SELECT repo FROM link_scope_repos)".into(),
+    )?
+    .relation("commits", "c");
+    conn.execute_batch(&format!(
         "INSERT INTO link_scope_services
            SELECT service FROM deployments WHERE repo IN (SELECT repo FROM link_scope_repos)
            UNION SELECT service FROM deployments
-             WHERE repo IS NULL
-               AND commit_sha IN (SELECT sha FROM commits WHERE repo IN (SELECT repo FROM link_scope_repos))
+             WHERE repo IS NULL AND commit_sha IN (SELECT sha FROM {commits})
            UNION SELECT service FROM deployments WHERE id IN (SELECT id FROM link_scope_incident_ids)
            UNION SELECT service FROM deployments
              WHERE id IN (SELECT id FROM link_scope_ids)
                AND id IN (SELECT deployment_id FROM incidents WHERE deployment_id IS NOT NULL)
-           EXCEPT SELECT service FROM link_scope_services;",
-    )
+           EXCEPT SELECT service FROM link_scope_services;"
+    ))
     .ctx("link scope")?;
     Ok(())
 }
@@ -358,7 +365,8 @@ fn within(scope: &Scope, col: &str, table: &str, column: &str) -> String {
 /// How a statement reads a table's rows of a few repositories (those of
 /// the link's scope, those of an import's staged records).
 pub(crate) enum RepoRows {
-    /// Every row (a full relink), or a semi join on `link_scope_repos`.
+    /// The rows where a condition holds: every row (a full relink, an
+    /// import of many repositories), or a semi join on `link_scope_repos`.
     Within(String),
     /// One scan filtered by `repo = '...'` per repository: DuckDB then
     /// reads the other columns (parents, labels, commit lists) only for the
