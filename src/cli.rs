@@ -400,6 +400,11 @@ pub struct SyncArgs {
     /// Only the source with this name.
     #[arg(long)]
     pub source: Option<String>,
+    /// Store what the sources send but leave the links for later, as
+    /// `import --no-link` does (a sync worker of a sharded organisation;
+    /// the next command that reads the links relinks the whole store).
+    #[arg(long)]
+    pub no_link: bool,
     /// Backfill start of a first sync: `YYYY-MM-DD` or RFC 3339 [default: the
     /// source's `since` in the config, else 90 days ago].
     #[arg(long)]

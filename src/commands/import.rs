@@ -10,6 +10,11 @@ use flowmeter_store::Store;
 use crate::cli::{FileType, ImportArgs};
 use crate::Env;
 
+/// What `import` and `sync` say after storing with `--no-link`.
+pub const NO_LINK_NOTE: &str =
+    "links left for later (--no-link): the next command that reads them \
+     relinks everything first; `lake export --shard I/N` links only its shard";
+
 pub fn kind_of(t: FileType) -> EventKind {
     match t {
         FileType::Deployment => EventKind::Deployment,
@@ -64,10 +69,7 @@ pub fn run(env: &Env, args: ImportArgs) -> Result<ExitCode> {
         &env.db.display().to_string(),
     ));
     if args.no_link {
-        env.say(
-            "links left for later (--no-link): the next command that reads them relinks \
-             everything first; `lake export --shard I/N` links only its shard",
-        );
+        env.say(NO_LINK_NOTE);
     }
     Ok(ExitCode::SUCCESS)
 }

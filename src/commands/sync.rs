@@ -36,6 +36,7 @@ pub fn run(env: &Env, args: SyncArgs) -> Result<ExitCode> {
         let mut direct = Direct {
             store: &mut store,
             config: &env.config,
+            no_link: args.no_link,
         };
         let result = runtime.block_on(sync::sync_source(
             &mut direct,
@@ -62,6 +63,9 @@ pub fn run(env: &Env, args: SyncArgs) -> Result<ExitCode> {
                 );
             }
         }
+    }
+    if args.no_link {
+        env.say(super::import::NO_LINK_NOTE);
     }
     Ok(if failed > 0 {
         ExitCode::from(2)

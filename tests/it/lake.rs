@@ -2,7 +2,7 @@
 //! what its rows need, make the same lake, row for row, as one export of
 //! the whole store.
 
-use crate::util::{assert_close, flowmeter, root, sample_store, stdout_of};
+use crate::util::{assert_close, flowmeter, root, sample_store, stderr_of, stdout_of};
 
 #[test]
 fn two_shards_make_the_same_lake_as_one_machine() {
@@ -17,21 +17,14 @@ fn two_shards_make_the_same_lake_as_one_machine() {
         .success();
     // Each machine holds the records unlinked and links only its shard.
     let unlinked = dir.path().join("unlinked.duckdb");
-    // What a successful command says on stderr.
-    let said = |cmd: &mut assert_cmd::Command| {
-        let out = cmd.output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(out.status.success(), "{err}");
-        err
-    };
-    let import = said(
+    let import = stderr_of(
         flowmeter(&unlinked)
             .args(["import", "--no-link"])
             .arg(root().join("sample-data/events.jsonl")),
     );
     assert!(import.contains("links left for later"), "{import}");
     for shard in ["0/2", "1/2"] {
-        let export = said(
+        let export = stderr_of(
             flowmeter(&unlinked)
                 .args(["lake", "export", "--shard", shard])
                 .arg(&sharded),

@@ -346,6 +346,26 @@ PSHOP01 = "acme/shop"
     let (from_sync, from_import) =
         tokio::task::block_in_place(|| (metrics(&synced, &config), metrics(&imported, &config)));
     assert_eq!(from_sync, from_import);
+    // A sync that leaves the links for later gives the same numbers once a
+    // metric is asked (the links are made then).
+    let unlinked = dir.path().join("unlinked.duckdb");
+    let later = tokio::task::block_in_place(|| {
+        flowmeter(&unlinked)
+            .arg("--config")
+            .arg(&config)
+            .args(["sync", "--no-link", "--since", "2026-02-20"])
+            .output()
+            .unwrap()
+    });
+    assert!(
+        later.status.success(),
+        "{}",
+        String::from_utf8_lossy(&later.stderr)
+    );
+    assert_eq!(
+        tokio::task::block_in_place(|| metrics(&unlinked, &config)),
+        from_import
+    );
     // The scenario is not trivial: D104 redeploys S2 and so rolls back D103;
     // Q1 fails D101 (recovered in 6.4 h); Q2, still open, fails the rollback.
     assert_eq!(from_sync["deployment_frequency"]["deployments"], 4);

@@ -36,6 +36,15 @@ pub fn stdout_of(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `cmd`, asserts that it succeeded, and returns what it said on
+/// stderr (the summaries and notes of `import`, `sync`, `lake export`).
+pub fn stderr_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    err
+}
+
 /// `flowmeter --db DB --config sample-data/flowmeter.toml`.
 pub fn flowmeter(db: &Path) -> Command {
     let mut cmd = bare(db);

@@ -52,6 +52,8 @@ pub trait SyncStore {
 pub struct Direct<'a> {
     pub store: &'a mut Store,
     pub config: &'a Config,
+    /// Leave the links for later (`sync --no-link`).
+    pub no_link: bool,
 }
 
 impl SyncStore for Direct<'_> {
@@ -66,9 +68,12 @@ impl SyncStore for Direct<'_> {
         events: Vec<Event>,
         cursor: Option<(&str, &str)>,
     ) -> Result<ImportSummary, AppError> {
-        Ok(self
-            .store
-            .import_with_cursor(events, cursor, &self.config.metrics)?)
+        let mut import = self.store.begin_import()?;
+        if self.no_link {
+            import.no_link();
+        }
+        import.add(events)?;
+        Ok(import.commit(cursor, &self.config.metrics)?)
     }
     fn commit_gaps(
         &mut self,
