@@ -83,8 +83,8 @@ pub enum Zone {
 
 impl Zone {
     /// `date` at `time` in this zone, as UTC: the earlier of a repeated
-    /// local time, and for a time skipped by a daylight-saving jump the
-    /// first moment after the jump.
+    /// local time; a time skipped by a daylight-saving jump moves on by
+    /// quarter hours until it exists (02:30 in a 02:00–03:00 gap: 03:00).
     fn at(self, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
         fn first<T: TimeZone>(zone: &T, local: NaiveDateTime) -> Option<DateTime<Utc>> {
             (0..=4).find_map(|quarter| {
