@@ -197,6 +197,10 @@ pub struct ShardLinked {
     pub repos_total: u64,
 }
 
+/// Every repository the records name (a relation with one `repo` column).
+const ALL_REPOS: &str = "(SELECT repo FROM deployments UNION SELECT repo FROM commits
+   UNION SELECT repo FROM pull_requests UNION SELECT repo FROM reviews)";
+
 /// The values of one column of a query, as a set.
 fn column_set(conn: &Connection, sql: &str) -> Result<BTreeSet<String>, StoreError> {
     let mut stmt = conn.prepare(sql).ctx("shard scope")?;
@@ -237,9 +241,7 @@ fn shard_scope(conn: &Connection, shard: Shard) -> Result<Touched, StoreError> {
         repos: column_set(
             conn,
             &format!(
-                "SELECT repo FROM (SELECT repo FROM deployments UNION SELECT repo FROM commits
-                   UNION SELECT repo FROM pull_requests UNION SELECT repo FROM reviews)
-                 WHERE repo IS NOT NULL AND {}",
+                "SELECT repo FROM {ALL_REPOS} WHERE repo IS NOT NULL AND {}",
                 shard.holds("repo")
             ),
         )?,
@@ -273,12 +275,12 @@ pub(crate) fn link_shard(
     let touched = shard_scope(conn, shard)?;
     relink(conn, config, &Scope::Part(touched))?;
     conn.query_row(
-        "SELECT (SELECT count(DISTINCT service) FROM link_scope_services),
-                (SELECT count(DISTINCT service) FROM deployments),
-                (SELECT count(DISTINCT repo) FROM link_scope_repos),
-                (SELECT count(*) FROM (SELECT repo FROM deployments UNION SELECT repo FROM commits
-                   UNION SELECT repo FROM pull_requests UNION SELECT repo FROM reviews)
-                 WHERE repo IS NOT NULL)",
+        &format!(
+            "SELECT (SELECT count(DISTINCT service) FROM link_scope_services),
+                    (SELECT count(DISTINCT service) FROM deployments),
+                    (SELECT count(DISTINCT repo) FROM link_scope_repos),
+                    (SELECT count(*) FROM {ALL_REPOS} WHERE repo IS NOT NULL)"
+        ),
         [],
         |r| {
             Ok(ShardLinked {
