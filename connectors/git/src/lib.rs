@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use chrono::DateTime;
+use flowmeter_connector::codeowners::{self, CodeOwners};
 use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
 use flowmeter_model::{
     Commit, Deployment, DeploymentKind, DeploymentStatus, Event, Extra, PullRequest, Timestamp,
@@ -92,6 +93,17 @@ pub struct GitConfig {
     /// history streams and an interrupted first sync resumes. Default: 50000.
     #[serde(default)]
     pub batch_size: Option<usize>,
+    /// Record the paths each commit changed (against its first parent, at
+    /// most 1,000 per commit) and their owners by the CODEOWNERS file at the
+    /// integration branch's tip (`.github/`, the root, `docs/`, `.gitlab/`),
+    /// so teams' `paths` and `owners` can claim a monorepo's changes.
+    /// Default: true.
+    #[serde(default = "yes")]
+    pub files: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_branch() -> String {
@@ -171,6 +183,20 @@ struct Plan {
     next: usize,
     tips: Vec<ObjectId>,
     prs_seen: HashSet<i64>,
+    /// The CODEOWNERS file of the integration branch's tip, if any.
+    owners: Option<CodeOwners>,
+}
+
+/// Paths kept per commit record; the owners are those of all its paths.
+pub const MAX_FILES: usize = 1000;
+
+/// What a commit changed: its paths (at most [`MAX_FILES`]), their owners,
+/// and how many paths there were when more than that.
+#[derive(Default)]
+struct Code {
+    files: Option<Vec<String>>,
+    owners: Option<Vec<String>>,
+    total: Option<usize>,
 }
 
 /// Reads a local clone; see [`GitConfig`].
@@ -764,16 +790,141 @@ impl GitConnector {
         Ok((tree, it.parent_ids().next()))
     }
 
+    /// The paths that differ between two trees (`None`: the empty tree),
+    /// in tree order, with `dir` before each; descends only where they
+    /// differ.
+    fn diff_paths(
+        &self,
+        a: Option<ObjectId>,
+        b: Option<ObjectId>,
+        dir: &mut Vec<u8>,
+        raw: &mut TreeCache,
+        out: &mut Vec<String>,
+    ) -> Result<()> {
+        if a == b {
+            return Ok(());
+        }
+        let mut names: BTreeMap<Vec<u8>, [Option<(gix::objs::tree::EntryMode, ObjectId)>; 2]> =
+            BTreeMap::new();
+        for (side, tree) in [a, b].into_iter().enumerate() {
+            for (name, mode, oid) in self.prefixed_entries(tree, b"", raw)? {
+                names.entry(name).or_default()[side] = Some((mode, oid));
+            }
+        }
+        for (name, [x, y]) in names {
+            if x == y {
+                continue;
+            }
+            let tree_of = |e: Option<(gix::objs::tree::EntryMode, ObjectId)>| {
+                e.filter(|(m, _)| m.is_tree()).map(|(_, o)| o)
+            };
+            let file_of =
+                |e: Option<(gix::objs::tree::EntryMode, ObjectId)>| e.filter(|(m, _)| !m.is_tree());
+            let len = dir.len();
+            dir.extend_from_slice(&name);
+            if file_of(x) != file_of(y) {
+                out.push(String::from_utf8_lossy(dir).into_owned());
+            }
+            let (tx, ty) = (tree_of(x), tree_of(y));
+            if tx.is_some() || ty.is_some() {
+                dir.push(b'/');
+                self.diff_paths(tx, ty, dir, raw, out)?;
+            }
+            dir.truncate(len);
+        }
+        Ok(())
+    }
+
+    /// The CODEOWNERS file of `tip`'s tree, first found of
+    /// [`codeowners::ANY_LOCATIONS`]; its skipped lines become notes.
+    fn read_codeowners(
+        &self,
+        tip: ObjectId,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<CodeOwners>> {
+        let mut buf = Vec::new();
+        let (root, _) = self.tree_and_first_parent(&tip, &mut buf)?;
+        let mut raw = TreeCache::new();
+        for location in codeowners::ANY_LOCATIONS {
+            let (dirs, file) = location.rsplit_once('/').unwrap_or(("", location));
+            let mut at = Some(root);
+            for d in dirs.split('/').filter(|d| !d.is_empty()) {
+                at = match at {
+                    Some(t) => self.child(t, d.as_bytes(), &mut raw)?,
+                    None => None,
+                };
+            }
+            let blob = self
+                .prefixed_entries(at, file.as_bytes(), &mut raw)?
+                .into_iter()
+                .find(|(name, mode, _)| name == file.as_bytes() && !mode.is_tree());
+            let Some((_, _, oid)) = blob else { continue };
+            let mut data = Vec::new();
+            let text = self
+                .repo()
+                .objects
+                .find_blob(&oid, &mut data)
+                .map_err(|e| self.err(format!("{location}: {e}")))?
+                .data;
+            let (owners, skipped) = CodeOwners::parse(&String::from_utf8_lossy(text));
+            for s in skipped {
+                notes.push(format!("{location} line {}: skipped, {}", s.line, s.reason));
+            }
+            notes.push(format!(
+                "code owners from `{location}` at the tip of `{}`",
+                self.config.branch
+            ));
+            return Ok(Some(owners));
+        }
+        Ok(None)
+    }
+
+    /// The paths `id` changed against its first parent (at most
+    /// [`MAX_FILES`]) and their owners, or `None`s when `files = false`.
+    fn files_and_owners(
+        &self,
+        id: &gix::oid,
+        owners: Option<&CodeOwners>,
+        raw: &mut TreeCache,
+        buf: &mut Vec<u8>,
+    ) -> Result<Code> {
+        if !self.config.files {
+            return Ok(Code::default());
+        }
+        let (tree, parent) = self.tree_and_first_parent(id, buf)?;
+        let parent_tree = match parent {
+            Some(p) => Some(self.tree_and_first_parent(&p, buf)?.0),
+            None => None,
+        };
+        let mut paths = Vec::new();
+        self.diff_paths(Some(tree), parent_tree, &mut Vec::new(), raw, &mut paths)?;
+        let owned = owners.map(|o| o.owners_of_all(paths.iter().map(String::as_str)));
+        let total = paths.len();
+        paths.truncate(MAX_FILES);
+        Ok(Code {
+            files: Some(paths),
+            owners: owned,
+            total: (total > MAX_FILES).then_some(total),
+        })
+    }
+
     fn commit_events(
         &self,
         ids: &[ObjectId],
         prs_seen: &mut HashSet<i64>,
+        code_owners: Option<&CodeOwners>,
     ) -> Result<(Vec<Event>, usize)> {
         let mut events = Vec::with_capacity(ids.len() + ids.len() / 8);
         let mut buf = Vec::new();
         let mut buf2 = Vec::new();
+        let mut raw = TreeCache::new();
         let mut prs = 0;
         for id in ids {
+            let Code {
+                files,
+                owners,
+                total,
+            } = self.files_and_owners(id, code_owners, &mut raw, &mut buf)?;
             let f = self.decode(id, &mut buf)?;
             let sha = hex(id);
             let subj = subject(&f.message).to_string();
@@ -782,11 +933,16 @@ impl GitConnector {
                     PrHint::Merge { number, .. } | PrHint::Squash { number, .. } => *number,
                 };
                 if prs_seen.insert(number) {
-                    events.push(Event::PullRequest(
-                        self.pull_request(hint, &sha, &f, &subj, &mut buf2)?,
-                    ));
+                    let mut pr = self.pull_request(hint, &sha, &f, &subj, &mut buf2)?;
+                    // What the merge (or squash) brought to the branch.
+                    (pr.files, pr.owners) = (files.clone(), owners.clone());
+                    events.push(Event::PullRequest(pr));
                     prs += 1;
                 }
+            }
+            let mut extra = Extra::new();
+            if let Some(total) = total {
+                extra.insert("files_total".into(), Value::from(total));
             }
             events.push(Event::Commit(Commit {
                 source: self.name.clone(),
@@ -797,7 +953,9 @@ impl GitConnector {
                 committed_at: Some(ts(f.committer_secs)),
                 author: f.author,
                 message: Some(subj),
-                extra: Extra::new(),
+                extra,
+                files,
+                owners,
             }));
         }
         Ok((events, prs))
@@ -832,6 +990,8 @@ impl GitConnector {
             additions: None,
             deletions: None,
             extra,
+            files: None,
+            owners: None,
         };
         match hint {
             PrHint::Squash { number, title } => {
@@ -1077,18 +1237,28 @@ impl GitConnector {
             } else {
                 self.walk(&tips, &hidden)?
             };
+            let owners = match self.config.files && !ids.is_empty() {
+                true => {
+                    self.read_codeowners(self.resolve_branch(&self.config.branch)?, &mut notes)?
+                }
+                false => None,
+            };
             self.plan = Some(Plan {
                 next: skip.min(ids.len()),
                 ids,
                 tips,
                 prs_seen: HashSet::new(),
+                owners,
             });
         }
         let batch_size = self.config.batch_size.unwrap_or(DEFAULT_BATCH_SIZE).max(1);
         let mut plan = self.plan.take().expect("plan set");
         let end = (plan.next + batch_size).min(plan.ids.len());
-        let (mut events, prs) =
-            self.commit_events(&plan.ids[plan.next..end], &mut plan.prs_seen)?;
+        let (mut events, prs) = self.commit_events(
+            &plan.ids[plan.next..end],
+            &mut plan.prs_seen,
+            plan.owners.as_ref(),
+        )?;
         let commits = end - plan.next;
         plan.next = end;
         if prs > 0 {

@@ -46,6 +46,7 @@ async fn throughput() {
         environment: "production".into(),
         services,
         batch_size: None,
+        files: true,
     };
     let ctx = SyncContext {
         since: DateTime::from_timestamp(0, 0).unwrap(),

@@ -1,7 +1,7 @@
 //! End-to-end tests: fixture repositories built with the `git` CLI in a
 //! temporary directory, read back through the connector.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
 
@@ -80,6 +80,7 @@ fn config(repo: &Repo, deployments: Option<&str>) -> GitConfig {
         environment: "production".into(),
         services: BTreeMap::new(),
         batch_size: None,
+        files: true,
     }
 }
 
@@ -378,6 +379,164 @@ async fn monorepo_deployments_list_only_their_service_commits() {
     assert_eq!(search.changes, 2);
     assert!((billing.p50_hours.unwrap() - 150.0 / 3600.0).abs() < 1e-9);
     assert!((search.p50_hours.unwrap() - 75.0 / 3600.0).abs() < 1e-9);
+}
+
+/// A record's changed paths and their owners.
+type Code = (Option<Vec<String>>, Option<Vec<String>>);
+
+/// The commits (by SHA) and pull requests (`pr<number>`) of `events`: their
+/// changed paths and owners.
+fn code(events: &[Event]) -> HashMap<String, Code> {
+    let mut out = HashMap::new();
+    for e in events {
+        match e {
+            Event::Commit(c) => {
+                out.insert(c.sha.clone(), (c.files.clone(), c.owners.clone()));
+            }
+            Event::PullRequest(p) => {
+                let key = format!("pr{}", p.number);
+                out.insert(key, (p.files.clone(), p.owners.clone()));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn code_owners_and_paths_give_a_monorepo_its_teams() {
+    let repo = Repo::new();
+    std::fs::create_dir_all(repo.path().join(".github")).unwrap();
+    std::fs::write(
+        repo.path().join(".github/CODEOWNERS"),
+        "# owners\n* @acme/platform\n/services/billing/ @acme/payments\nbad-line not-an-owner\n",
+    )
+    .unwrap();
+    repo.git(&["add", "-A"], 0);
+    repo.git(&["commit", "-q", "-m", "Owners"], 0);
+    let owners_commit = repo.git(&["rev-parse", "HEAD"], 0);
+    let b1 = repo.commit("services/billing/main.rs", "Billing 1", 100);
+    let s1 = repo.commit("services/search/api.rs", "Search 1", 200);
+    repo.git(&["tag", "-a", "v1", "-m", "v1"], 300);
+    // A squash-merged pull request that changed billing and search.
+    std::fs::write(repo.path().join("services/search/api.rs"), "changed\n").unwrap();
+    let both = repo.commit("services/billing/main.rs", "Billing and search (#7)", 400);
+    repo.git(&["tag", "-a", "v2", "-m", "v2"], 500);
+
+    let mut conn = GitConnector::new(config(&repo, Some("tags:v*"))).unwrap();
+    let mut notes = Vec::new();
+    let mut events = Vec::new();
+    let mut cursor = None;
+    while let Some(batch) = conn.next_batch(&ctx(), cursor.as_ref()).await.unwrap() {
+        notes.extend(batch.notes);
+        events.extend(batch.events);
+        cursor = Some(batch.cursor);
+    }
+    let notes = notes.join("\n");
+    assert!(
+        notes.contains("code owners from `.github/CODEOWNERS`"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(".github/CODEOWNERS line 4: skipped"),
+        "{notes}"
+    );
+    let code = code(&events);
+    let owned = |files: &[&str], owners: &[&str]| {
+        (
+            Some(files.iter().map(|f| f.to_string()).collect::<Vec<_>>()),
+            Some(owners.iter().map(|f| f.to_string()).collect::<Vec<_>>()),
+        )
+    };
+    assert_eq!(
+        code[&owners_commit],
+        owned(&[".github/CODEOWNERS"], &["@acme/platform"])
+    );
+    assert_eq!(
+        code[&b1],
+        owned(&["services/billing/main.rs"], &["@acme/payments"])
+    );
+    assert_eq!(
+        code[&s1],
+        owned(&["services/search/api.rs"], &["@acme/platform"])
+    );
+    let both_code = owned(
+        &["services/billing/main.rs", "services/search/api.rs"],
+        &["@acme/payments", "@acme/platform"],
+    );
+    assert_eq!(code[&both], both_code);
+    assert_eq!(code["pr7"], both_code, "a squash PR has its commit's paths");
+
+    // One service (the repository), three teams: platform owns it, payments
+    // owns billing's code by CODEOWNERS, search its path.
+    let config = flowmeter_config::Config::parse(
+        &format!(
+            r#"
+[teams.platform]
+services = ["acme/web"]
+[teams.payments]
+owners = ["@acme/payments"]
+[teams.search]
+paths = ["/services/search/"]
+[[teams.early.members]]
+paths = ["./services/search/"]
+until = "{until}"
+"#,
+            until = at(350).to_rfc3339()
+        ),
+        "test",
+    )
+    .unwrap();
+    let mut store = flowmeter_store::Store::in_memory().unwrap();
+    store.import(events, &config.metrics).unwrap();
+    let window = flowmeter_analysis::Window::new(at(0), at(1000)).unwrap();
+    let team = |name: &str| {
+        let filters = flowmeter_analysis::Filters {
+            team: Some(name.into()),
+            ..Default::default()
+        };
+        flowmeter_analysis::compute(&mut store.reader().unwrap(), &config, window, &filters)
+            .unwrap()
+            .metrics
+    };
+    let (platform, payments, search) = (team("platform"), team("payments"), team("search"));
+    // Lead times: owners 300 s, b1 200 s, s1 100 s (v1); both 100 s (v2).
+    assert_eq!(platform.deployment_frequency.deployments, 2);
+    assert_eq!(platform.lead_time.changes, 4);
+    assert_eq!(payments.deployment_frequency.deployments, 2);
+    assert_eq!(payments.lead_time.changes, 2, "b1 and both, not s1");
+    assert!((payments.lead_time.p50_hours.unwrap() - 150.0 / 3600.0).abs() < 1e-9);
+    assert_eq!(search.deployment_frequency.deployments, 2);
+    assert_eq!(search.lead_time.changes, 2, "s1 and both");
+    assert_eq!(
+        search.cycle_time.prs, 1,
+        "the squash PR changed search's path"
+    );
+    assert_eq!(payments.cycle_time.prs, 1);
+    // A dated member: search's path until v2 only.
+    let early = team("early");
+    assert_eq!(early.deployment_frequency.deployments, 1);
+    assert_eq!(early.lead_time.changes, 1, "s1 only");
+    assert_eq!(early.cycle_time.prs, 0, "the PR merged after `until`");
+
+    // Grouped by team: the same numbers as each team's filter.
+    let grouped = flowmeter_analysis::compute_grouped(
+        &mut store.reader().unwrap(),
+        &config,
+        window,
+        &Default::default(),
+        flowmeter_analysis::GroupBy::Team,
+    )
+    .unwrap();
+    for g in &grouped.groups {
+        let alone = team(&g.key);
+        assert_eq!(
+            serde_json::to_value(&g.metrics).unwrap(),
+            serde_json::to_value(&alone).unwrap(),
+            "team {}",
+            g.key
+        );
+    }
 }
 
 #[tokio::test]

@@ -74,6 +74,13 @@ flowmeter_connector::source_config! {
         /// 10,000-PR repository backfills in 100 requests). Lower it if GitHub
         /// answers large queries with 502 timeouts.
         pub pr_page_size: u32 = 100,
+        /// Record each pull request's changed files (GraphQL
+        /// `PullRequest.files`) and their owners by the repository's
+        /// CODEOWNERS (contents API: `.github/`, the root, `docs/`), so teams'
+        /// `paths` and `owners` can claim a monorepo's changes. Default false:
+        /// it costs a page of files per long pull request and up to three
+        /// REST calls per repository and sync.
+        pub code_owners: bool = false,
     }
 }
 

@@ -1,9 +1,11 @@
 //! The GraphQL documents the connector sends (GitHub GraphQL API v4).
 
-/// Pull requests, most recently updated first, each with its labels,
-/// ready-for-review events, submitted reviews and own commits, in one query
-/// per page. Variables: `owner`, `name`, `first`, `after`.
-pub const PULL_REQUESTS: &str = r#"query($owner: String!, $name: String!, $first: Int!, $after: String) {
+/// The pull requests query with `$files` selected before each pull
+/// request's commits.
+macro_rules! pull_requests {
+    ($files:literal) => {
+        concat!(
+            r#"query($owner: String!, $name: String!, $first: Int!, $after: String) {
   rateLimit { cost remaining resetAt }
   repository(owner: $owner, name: $name) {
     pullRequests(first: $first, after: $after, orderBy: {field: UPDATED_AT, direction: DESC}) {
@@ -35,11 +37,44 @@ pub const PULL_REQUESTS: &str = r#"query($owner: String!, $name: String!, $first
           pageInfo { hasNextPage endCursor }
           nodes { id author { login } state submittedAt }
         }
-        commits(first: 100) {
+"#,
+            $files,
+            r#"        commits(first: 100) {
           totalCount
           pageInfo { hasNextPage endCursor }
           nodes { commit { oid authoredDate } }
         }
+      }
+    }
+  }
+}"#
+        )
+    };
+}
+
+/// Pull requests, most recently updated first, each with its labels,
+/// ready-for-review events, submitted reviews and own commits, in one query
+/// per page. Variables: `owner`, `name`, `first`, `after`.
+pub const PULL_REQUESTS: &str = pull_requests!("");
+
+/// [`PULL_REQUESTS`] with each pull request's changed files (for
+/// `code_owners = true`).
+pub const PULL_REQUESTS_WITH_FILES: &str = pull_requests!(
+    r#"        files(first: 100) {
+          pageInfo { hasNextPage endCursor }
+          nodes { path }
+        }
+"#
+);
+
+/// The next page of one pull request's changed files. Variables: `owner`,
+/// `name`, `number`, `after`.
+pub const PULL_REQUEST_FILES: &str = r#"query($owner: String!, $name: String!, $number: Int!, $after: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      files(first: 100, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        nodes { path }
       }
     }
   }

@@ -36,6 +36,7 @@ pub mod map;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use flowmeter_connector::codeowners::{base64_text, CodeOwners, GITHUB_LOCATIONS};
 use flowmeter_connector::fields::percent_encode as enc;
 use flowmeter_connector::http::{end_cursor, token_from_env, GraphQlError, HttpClient, HttpConfig};
 use flowmeter_connector::mark::HighWater;
@@ -132,6 +133,9 @@ pub struct GitHubConnector {
     /// Repositories whose deployments are read through REST (no GraphQL
     /// `deployments` on that server).
     rest_deployments: HashSet<String>,
+    /// With `code_owners`: each repository's CODEOWNERS file, read once a
+    /// run (`None`: it has none, or it could not be read).
+    code_owners: HashMap<String, Option<CodeOwners>>,
 }
 
 impl std::fmt::Debug for GitHubConnector {
@@ -274,6 +278,7 @@ impl GitHubConnector {
             failed: Vec::new(),
             branches: HashMap::new(),
             rest_deployments: HashSet::new(),
+            code_owners: HashMap::new(),
             config,
         })
     }
@@ -873,8 +878,17 @@ impl GitHubConnector {
         let mut pager = st.water.pager(ctx.since);
         let first = self.config.pr_page_size;
         let list = ("pullRequests", "pullRequests");
-        let (nodes, next) =
-            (self.graphql_page(repo, list, graphql::PULL_REQUESTS, first, pager.next())).await?;
+        let (query, follow_ups): (_, &[_]) = match self.config.code_owners {
+            true => {
+                self.read_code_owners(repo, &mut step.notes).await?;
+                (
+                    graphql::PULL_REQUESTS_WITH_FILES,
+                    &[("files", graphql::PULL_REQUEST_FILES)],
+                )
+            }
+            false => (graphql::PULL_REQUESTS, &[]),
+        };
+        let (nodes, next) = (self.graphql_page(repo, list, query, first, pager.next())).await?;
         for mut node in nodes {
             let Some(t) = ts(&node["updatedAt"]) else {
                 continue;
@@ -890,22 +904,72 @@ impl GitHubConnector {
             // A long pull request: its commits, reviews and labels past the
             // first page of 100 (the lists are oldest first; the whole list
             // decides which commits belong to it and whether it is rework).
-            for (field, query) in [
+            let lists = [
                 ("commits", graphql::PULL_REQUEST_COMMITS),
                 ("reviews", graphql::PULL_REQUEST_REVIEWS),
                 ("labels", graphql::PULL_REQUEST_LABELS),
-            ] {
+            ];
+            for (field, query) in lists.iter().chain(follow_ups) {
                 self.rest_of_list(repo, &mut node, field, query).await?;
             }
-            let Some((pr, reviews)) = map::pull_request(&self.name, repo, &node) else {
+            let Some((mut pr, reviews)) = map::pull_request(&self.name, repo, &node) else {
                 continue;
             };
+            if let (Some(files), Some(Some(owners))) = (&pr.files, self.code_owners.get(repo)) {
+                pr.owners = Some(owners.owners_of_all(files.iter().map(String::as_str)));
+            }
             pager.see(t, &key);
             step.events.push(Event::PullRequest(pr));
             step.events.extend(reviews.into_iter().map(Event::Review));
         }
         step.done = pager.turn(next);
         Ok(step)
+    }
+
+    /// Reads `repo`'s CODEOWNERS once a run, from the first of GitHub's
+    /// places that has one (contents API). A file that cannot be read, and
+    /// lines of it that cannot, are notes, not errors: the pull requests
+    /// still sync, without owners.
+    async fn read_code_owners(
+        &mut self,
+        repo: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<(), ConnectorError> {
+        if self.code_owners.contains_key(repo) {
+            return Ok(());
+        }
+        let mut found = None;
+        for location in GITHUB_LOCATIONS {
+            let url = format!("repos/{repo}/contents/{location}");
+            let body = match self.http.get(&url, &[]).await {
+                Ok(resp) => resp.body,
+                Err(ConnectorError::NotFound { .. }) => continue,
+                Err(e @ ConnectorError::Unauthorized { .. }) => return Err(e),
+                Err(e) => {
+                    notes.push(format!(
+                        "{repo}: CODEOWNERS not read ({e}); no owners recorded"
+                    ));
+                    break;
+                }
+            };
+            let Some(text) = body["content"].as_str().and_then(base64_text) else {
+                notes.push(format!(
+                    "{repo}: `{location}` is not a base64 file in the contents API answer; no owners recorded"
+                ));
+                break;
+            };
+            let (owners, skipped) = CodeOwners::parse(&text);
+            for s in skipped {
+                notes.push(format!(
+                    "{repo}: {location} line {}: skipped, {}",
+                    s.line, s.reason
+                ));
+            }
+            found = Some(owners);
+            break;
+        }
+        self.code_owners.insert(repo.to_string(), found);
+        Ok(())
     }
 
     /// Appends the pages after the first of a pull request's `field`

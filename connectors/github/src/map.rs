@@ -284,6 +284,8 @@ pub fn commit(source: &str, repo: &str, c: &Value) -> Option<Commit> {
         author,
         message: inner["message"].as_str().map(first_line),
         extra: Extra::new(),
+        files: None,
+        owners: None,
     })
 }
 
@@ -420,6 +422,15 @@ pub fn pull_request(source: &str, repo: &str, pr: &Value) -> Option<(PullRequest
         additions: pr["additions"].as_i64(),
         deletions: pr["deletions"].as_i64(),
         extra,
+        // Only asked for with `code_owners` (a null or absent connection
+        // otherwise); the owners come from the repository's CODEOWNERS.
+        files: pr["files"]["nodes"].as_array().map(|nodes| {
+            nodes
+                .iter()
+                .filter_map(|n| n["path"].as_str().map(str::to_string))
+                .collect()
+        }),
+        owners: None,
     };
     let reviews = pr["reviews"]["nodes"]
         .as_array()

@@ -1451,6 +1451,82 @@ mod documented_api {
         assert_eq!(pr.labels.last().map(String::as_str), Some("bug"));
     }
 
+    /// `code_owners = true`: each pull request carries its changed files
+    /// (all 150 of a long one: GraphQL pages them by 100) and their owners
+    /// by `.github/CODEOWNERS` (contents API, base64 in lines). Without
+    /// it, neither is asked for.
+    #[tokio::test]
+    async fn code_owners_give_pull_requests_their_files_and_owners() {
+        let mock = MockGitHub::start(Org::synthetic(7, "acme/shop", 3, 0)).await;
+        let long: Vec<String> = (0..149).map(|i| format!("docs/page-{i:03}.md")).collect();
+        mock.with_repo("shop", |r| {
+            r.contents.insert(
+                ".github/CODEOWNERS".into(),
+                "# who reviews what\n* @acme/platform\n/services/billing/ @acme/payments ana@acme.com\ndocs/ @acme/writers\n".into(),
+            );
+            let p = r.pull_mut(1).expect("pull 1");
+            p.files = vec!["services/billing/api.rs".into(), "README.md".into()];
+            let p = r.pull_mut(2).expect("pull 2");
+            p.files = long.clone();
+            p.files.push("services/billing/db.rs".into());
+        })
+        .expect("the repo exists");
+        let mut cfg = cfg(&mock, "FM_GH_DOC_OWNERS");
+        cfg.code_owners = true;
+        let mut c = GitHubConnector::new(cfg).unwrap();
+        let batches = run_to_completion(&mut c, &since_2024(), None)
+            .await
+            .unwrap();
+        let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let one = synced_pr(&batches, 1).expect("pull 1");
+        assert_eq!(
+            one.files,
+            strings(&["services/billing/api.rs", "README.md"])
+        );
+        assert_eq!(
+            one.owners,
+            strings(&["@acme/payments", "@acme/platform", "ana@acme.com"])
+        );
+        let two = synced_pr(&batches, 2).expect("pull 2");
+        assert_eq!(two.files.as_ref().map(Vec::len), Some(150));
+        assert_eq!(
+            two.owners,
+            strings(&["@acme/payments", "@acme/writers", "ana@acme.com"])
+        );
+        // A pull request that changed nothing listed has no owners.
+        let three = synced_pr(&batches, 3).expect("pull 3");
+        assert_eq!((three.files, three.owners), (Some(vec![]), Some(vec![])));
+
+        // Off (the default): no files and no owners.
+        let mut c =
+            GitHubConnector::new(super::documented_api::cfg(&mock, "FM_GH_DOC_OWNERS")).unwrap();
+        let batches = run_to_completion(&mut c, &since_2024(), None)
+            .await
+            .unwrap();
+        let one = synced_pr(&batches, 1).expect("pull 1");
+        assert_eq!((one.files, one.owners), (None, None));
+    }
+
+    /// A repository without CODEOWNERS: the files are kept, the owners are
+    /// unknown (not an empty list), and the sync goes on.
+    #[tokio::test]
+    async fn without_codeowners_pull_requests_keep_their_files() {
+        let mock = MockGitHub::start(Org::synthetic(7, "acme/shop", 1, 0)).await;
+        mock.with_repo("shop", |r| {
+            r.pull_mut(1).expect("pull 1").files = vec!["a.rs".into()];
+        })
+        .expect("the repo exists");
+        let mut cfg = cfg(&mock, "FM_GH_DOC_NO_OWNERS");
+        cfg.code_owners = true;
+        let mut c = GitHubConnector::new(cfg).unwrap();
+        let batches = run_to_completion(&mut c, &since_2024(), None)
+            .await
+            .unwrap();
+        let one = synced_pr(&batches, 1).expect("pull 1");
+        assert_eq!(one.files, Some(vec!["a.rs".to_string()]));
+        assert_eq!(one.owners, None);
+    }
+
     #[tokio::test]
     async fn ten_thousand_prs_and_deployments_in_at_most_500_requests() {
         let mock = MockGitHub::start(Org::synthetic(7, "acme/shop", 10_000, 10_000)).await;

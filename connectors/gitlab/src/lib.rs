@@ -408,6 +408,8 @@ pub fn map_commit(source: &str, project: &str, c: &Value) -> Option<Event> {
         author: text(&c["author_name"]),
         message: text(&c["title"]).or_else(|| c["message"].as_str().map(first_line)),
         extra: Extra::new(),
+        files: None,
+        owners: None,
     }))
 }
 
@@ -533,6 +535,8 @@ pub fn map_merge_request(
         additions: None,
         deletions: None,
         extra,
+        files: None,
+        owners: None,
     })];
     for n in notes {
         let Some(note_author) = text(&n["author"]["username"]) else {

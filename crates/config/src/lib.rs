@@ -326,6 +326,18 @@ pub struct Team {
     /// `[metrics] pr_team = "author"`.
     #[serde(default)]
     pub people: Vec<String>,
+    /// Path prefixes the team owns in any repository (`services/billing/`,
+    /// matched as a string): a change whose commit or pull request changed
+    /// such a path counts for the team, and so does its deployment. Needs
+    /// the changed paths (`files`), which the git connector records.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// The team's CODEOWNERS handles (`@acme/payments`, `pay@acme.com`): a
+    /// change whose commit or pull request touched code they own counts
+    /// for the team, and so does its deployment. Needs the owners a
+    /// connector read from CODEOWNERS.
+    #[serde(default)]
+    pub owners: Vec<String>,
     /// What the team owned for a time (`[[teams.NAME.members]]`): a past
     /// window uses the mapping of that time, so a reorganisation does not
     /// rewrite history.
@@ -346,10 +358,21 @@ pub struct Member {
     pub services: Vec<String>,
     pub repos: Vec<String>,
     pub people: Vec<String>,
+    /// Path prefixes, without a leading `./` or `/`.
+    pub paths: Vec<String>,
+    /// CODEOWNERS handles.
+    pub owners: Vec<String>,
     /// Inclusive; `None`: since always.
     pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// Exclusive; `None`: still.
     pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Member {
+    /// Whether this part claims code by path or CODEOWNERS handle.
+    pub fn claims_code(&self) -> bool {
+        !self.paths.is_empty() || !self.owners.is_empty()
+    }
 }
 
 /// `[[teams.NAME.members]]` as written.
@@ -365,6 +388,12 @@ struct MemberConfig {
     /// People on the team in the period (PR authors).
     #[serde(default)]
     people: Vec<String>,
+    /// Path prefixes the team owned in the period.
+    #[serde(default)]
+    paths: Vec<String>,
+    /// CODEOWNERS handles that meant the team in the period.
+    #[serde(default)]
+    owners: Vec<String>,
     /// Start, inclusive: a date (`2026-09-01`, 00:00 UTC) or RFC 3339;
     /// default: always.
     #[serde(default)]
@@ -407,13 +436,35 @@ impl TryFrom<MemberConfig> for Member {
             services: m.services,
             repos: m.repos,
             people: m.people,
+            paths: path_prefixes(&m.paths),
+            owners: m.owners,
             since,
             until,
         })
     }
 }
 
+/// Path prefixes as the store holds paths: relative, no `./` or `/` first.
+fn path_prefixes(raw: &[String]) -> Vec<String> {
+    raw.iter()
+        .map(|p| {
+            let mut p = p.trim();
+            while let Some(rest) = p.strip_prefix("./") {
+                p = rest;
+            }
+            p.trim_start_matches('/').to_string()
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
 impl Team {
+    /// Whether any part claims code by path or CODEOWNERS handle, so its
+    /// changes are chosen one by one rather than by deployment.
+    pub fn claims_code(&self) -> bool {
+        self.parts().any(|p| p.claims_code())
+    }
+
     /// What the team owns, part by part: its undated services, repos and
     /// people (all along), then each dated member.
     pub fn parts(&self) -> impl Iterator<Item = Member> + '_ {
@@ -421,6 +472,8 @@ impl Team {
             services: self.services.clone(),
             repos: self.repos.clone(),
             people: self.people.clone(),
+            paths: path_prefixes(&self.paths),
+            owners: self.owners.clone(),
             since: None,
             until: None,
         };

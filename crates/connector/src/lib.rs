@@ -7,6 +7,7 @@
 //! the batch's cursor, so an interrupted sync resumes where it stopped and a
 //! second sync with nothing new upstream writes nothing.
 
+pub mod codeowners;
 pub mod conformance;
 pub mod fields;
 pub mod http;

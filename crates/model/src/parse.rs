@@ -167,6 +167,8 @@ fn commit(f: &mut Fields) -> Result<Commit, FieldError> {
         committed_at: f.opt_ts("committed_at")?,
         author: f.opt_str("author")?,
         message: f.opt_str("message")?,
+        files: f.opt_list("files")?,
+        owners: f.opt_list("owners")?,
         extra: f.extra(),
     })
 }
@@ -194,6 +196,8 @@ fn pull_request(f: &mut Fields) -> Result<PullRequest, FieldError> {
         first_commit_at: f.opt_ts("first_commit_at")?,
         additions: f.opt_int("additions")?,
         deletions: f.opt_int("deletions")?,
+        files: f.opt_list("files")?,
+        owners: f.opt_list("owners")?,
         extra: f.extra(),
     })
 }

@@ -153,7 +153,9 @@ fn parse_lines(lines: &[String], file: &str, first_line: u64) -> ReadOutcome {
 }
 
 /// Columns whose cells hold `;`-separated lists.
-const LIST_COLUMNS: &[&str] = &["commits", "parents", "labels", "services"];
+const LIST_COLUMNS: &[&str] = &[
+    "commits", "parents", "labels", "services", "files", "owners",
+];
 /// Columns whose cells hold integers.
 const INT_COLUMNS: &[&str] = &["number", "pr", "additions", "deletions"];
 

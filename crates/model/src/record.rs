@@ -148,6 +148,14 @@ pub struct Commit {
     pub author: Option<String>,
     pub message: Option<String>,
     pub extra: Extra,
+    /// Paths the commit changed (against its first parent), a flowmeter
+    /// extension to EVENTS.md: teams' `paths` match them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<String>>,
+    /// Code owners of those paths (CODEOWNERS handles such as
+    /// `@acme/payments`), a flowmeter extension: teams' `owners` match them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owners: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -170,6 +178,12 @@ pub struct PullRequest {
     pub additions: Option<i64>,
     pub deletions: Option<i64>,
     pub extra: Extra,
+    /// Paths the pull request changed (a flowmeter extension, as on commits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<String>>,
+    /// Code owners of those paths (a flowmeter extension, as on commits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owners: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -55,6 +55,8 @@ fn spec(kind: EventKind) -> &'static [(&'static str, Type)] {
             ("author", Str),
             ("message", Str),
             ("extra", Str),
+            ("files", List),
+            ("owners", List),
         ],
         EventKind::PullRequest => &[
             ("source", Str),
@@ -75,6 +77,8 @@ fn spec(kind: EventKind) -> &'static [(&'static str, Type)] {
             ("additions", Int),
             ("deletions", Int),
             ("extra", Str),
+            ("files", List),
+            ("owners", List),
         ],
         EventKind::Review => &[
             ("source", Str),
@@ -222,6 +226,8 @@ impl Columns {
                 self.s(c.author.as_deref());
                 self.s(c.message.as_deref());
                 self.extra(&c.extra);
+                self.l(c.files.as_deref());
+                self.l(c.owners.as_deref());
             }
             Event::PullRequest(p) => {
                 self.s(Some(&p.source));
@@ -242,6 +248,8 @@ impl Columns {
                 self.i(p.additions);
                 self.i(p.deletions);
                 self.extra(&p.extra);
+                self.l(p.files.as_deref());
+                self.l(p.owners.as_deref());
             }
             Event::Review(r) => {
                 self.s(Some(&r.source));

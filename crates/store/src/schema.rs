@@ -22,6 +22,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../../queries/schema/006_review_counts.sql"),
     ),
+    (
+        7,
+        include_str!("../../../queries/schema/007_code_owners.sql"),
+    ),
 ];
 
 /// The schema version this flowmeter writes.

@@ -81,14 +81,28 @@ fn period(column: &str, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc
     }
 }
 
-/// The conditions of a team on deployments, incidents and pull requests:
-/// its undated services, repos and people, or any dated member's within
-/// its period.
+/// A team's conditions on deployments, incidents, pull requests and, when
+/// it claims code by path or CODEOWNERS handle, on changes.
+struct TeamScope {
+    dep: String,
+    inc: String,
+    pr: String,
+    /// On a change `c`: its deployment is the team's by service or repo,
+    /// or the change is the team's code (`team_code`). `None`: every
+    /// change of the team's deployments.
+    chg: Option<String>,
+}
+
+/// The conditions of team `name`: its undated services, repos, people,
+/// paths and owners, or any dated member's within its period. A
+/// deployment that is not the team's by service or repo counts when it
+/// brought a change of the team's code, and then only those changes do.
 fn team_scope(
+    name: &str,
     team: &Team,
     pr_team: PrTeam,
     incident_has: &dyn Fn(String) -> String,
-) -> (String, String, String) {
+) -> TeamScope {
     let (mut dep, mut inc, mut pr) = (Vec::new(), Vec::new(), Vec::new());
     for part in team.parts() {
         let (since, until) = (part.since, part.until);
@@ -118,7 +132,108 @@ fn team_scope(
         ));
     }
     let any = |v: Vec<String>| format!("({})", v.join(" OR "));
-    (any(dep), any(inc), any(pr))
+    let (whole, mut pr) = (any(dep), any(pr));
+    if !team.claims_code() {
+        return TeamScope {
+            dep: whole,
+            inc: any(inc),
+            pr,
+            chg: None,
+        };
+    }
+    let t = quote(name);
+    // `team_code` and `team_code_prs` name their columns `code_*`, so the
+    // unqualified names here are the outer relation's.
+    let dep = format!(
+        "({whole} OR EXISTS (SELECT 1 FROM team_code t WHERE t.code_team = {t} \
+         AND t.code_dep_source = source AND t.code_dep_id = id))"
+    );
+    pr = format!(
+        "({pr} OR EXISTS (SELECT 1 FROM team_code_prs t WHERE t.code_team = {t} \
+         AND t.code_repo = repo AND t.code_number = number))"
+    );
+    let chg = format!(
+        "(EXISTS (SELECT 1 FROM link_deployments WHERE source = c.deployment_source \
+           AND id = c.deployment_id AND {whole}) \
+         OR EXISTS (SELECT 1 FROM team_code t WHERE t.code_team = {t} \
+           AND t.code_dep_source = c.deployment_source AND t.code_dep_id = c.deployment_id \
+           AND t.code_repo = c.repo AND t.code_sha = c.sha))"
+    );
+    TeamScope {
+        dep,
+        inc: any(inc),
+        pr,
+        chg: Some(chg),
+    }
+}
+
+/// Whether a record `k` (a commit or a pull request, with `files` and
+/// `owners`) is code of `part`: a path under one of its prefixes, or an
+/// owner among its handles.
+fn code_of(part: &flowmeter_config::Member, k: &str) -> String {
+    let mut any = Vec::new();
+    if !part.owners.is_empty() {
+        let handles: Vec<String> = part.owners.iter().map(|o| quote(o)).collect();
+        any.push(format!(
+            "list_has_any({k}.owners, [{}]::VARCHAR[])",
+            handles.join(", ")
+        ));
+    }
+    if !part.paths.is_empty() {
+        let starts: Vec<String> = (part.paths.iter())
+            .map(|p| format!("starts_with(f, {})", quote(p)))
+            .collect();
+        any.push(format!(
+            "len(list_filter({k}.files, lambda f: {})) > 0",
+            starts.join(" OR ")
+        ));
+    }
+    format!("coalesce({}, FALSE)", any.join(" OR "))
+}
+
+/// Fills `team_code` (the changes that are code of each team claiming code
+/// by path or owner, in a part's period by their deployment's finish) and
+/// `team_code_prs` (the pull requests that changed such code, by their
+/// merge, else creation): a change is its commit's or its pull request's,
+/// a pull request its own paths' or any of its commits'.
+fn team_code<'t>(teams: impl Iterator<Item = (&'t String, &'t Team)>) -> String {
+    let (mut changes, mut prs) = (Vec::new(), Vec::new());
+    for (name, team) in teams {
+        let t = quote(name);
+        for part in team.parts().filter(|p| p.claims_code()) {
+            let (k, q) = (code_of(&part, "k"), code_of(&part, "q"));
+            changes.push(format!(
+                "SELECT {t}, c.repo, c.sha, c.deployment_source, c.deployment_id FROM link_changes c \
+                 LEFT JOIN commits k ON k.repo = c.repo AND k.sha = c.sha \
+                 LEFT JOIN pull_requests q ON q.repo = c.repo AND q.number = c.pr_number \
+                 WHERE ({k} OR {q}) AND {}",
+                period("c.deployed_at", part.since, part.until)
+            ));
+            prs.push(format!(
+                "SELECT {t}, p.repo, p.number FROM link_prs p WHERE {} AND (\
+                   EXISTS (SELECT 1 FROM pull_requests q WHERE q.repo = p.repo AND q.number = p.number AND {q}) \
+                   OR EXISTS (SELECT 1 FROM pr_commits__ pc JOIN commits k ON k.repo = pc.repo AND k.sha = pc.sha \
+                     WHERE pc.repo = p.repo AND pc.number = p.number AND {k}))",
+                period("coalesce(p.merged_at, p.created_at)", part.since, part.until)
+            ));
+        }
+    }
+    if changes.is_empty() {
+        return String::new();
+    }
+    format!(
+        "CREATE OR REPLACE TEMP TABLE pr_commits__ AS \
+           SELECT repo, number, unnest(commits) AS sha FROM pull_requests WHERE commits IS NOT NULL \
+           UNION SELECT repo, pr_number, sha FROM link_changes WHERE pr_number IS NOT NULL;
+         CREATE OR REPLACE TEMP TABLE team_code (code_team VARCHAR, code_repo VARCHAR, code_sha VARCHAR, \
+           code_dep_source VARCHAR, code_dep_id VARCHAR);
+         INSERT INTO team_code {};
+         CREATE OR REPLACE TEMP TABLE team_code_prs (code_team VARCHAR, code_repo VARCHAR, code_number BIGINT);
+         INSERT INTO team_code_prs {};
+         DROP TABLE pr_commits__;",
+        changes.join(" UNION "),
+        prs.join(" UNION ")
+    )
 }
 
 fn relations(
@@ -130,6 +245,10 @@ fn relations(
     let mut dep = vec!["TRUE".to_string()];
     let mut inc = vec!["TRUE".to_string()];
     let mut pr = vec!["TRUE".to_string()];
+    // On changes: a code team's (`TeamScope::chg`); the teams whose
+    // `team_code` the scope needs.
+    let mut chg: Vec<String> = Vec::new();
+    let mut code_teams: Vec<(&String, &Team)> = Vec::new();
     let incident_has = |services_sql: String| {
         format!(
             "EXISTS (SELECT 1 FROM link_incident_services s WHERE s.incident_source = i.source \
@@ -157,12 +276,15 @@ fn relations(
             team: t.clone(),
             known: config.teams.keys().cloned().collect::<Vec<_>>().join(", "),
         })?;
-        let (d, i, p) = team_scope(team, config.metrics.pr_team, &incident_has);
-        dep.push(d);
-        inc.push(i);
-        pr.push(p);
+        let scope = team_scope(t, team, config.metrics.pr_team, &incident_has);
+        dep.push(scope.dep);
+        inc.push(scope.inc);
+        pr.push(scope.pr);
+        chg.extend(scope.chg);
+        code_teams.push((t, team));
     }
     let (dep, inc, pr) = (dep.join(" AND "), inc.join(" AND "), pr.join(" AND "));
+    let mut group_chg: Vec<String> = Vec::new();
     let [deployments, incidents, prs] = match by {
         None | Some(GroupBy::Week) => [
             format!("SELECT *, '' AS grp FROM link_deployments WHERE {dep}"),
@@ -199,8 +321,17 @@ fn relations(
             let mut parts: [Vec<String>; 3] = Default::default();
             let wanted = |name: &String| teams.is_none_or(|t| t.contains(name));
             for (name, team) in config.teams.iter().filter(|(n, _)| wanted(n)) {
-                let (d, i, p) = team_scope(team, config.metrics.pr_team, &incident_has);
+                let TeamScope {
+                    dep: d,
+                    inc: i,
+                    pr: p,
+                    chg: c,
+                } = team_scope(name, team, config.metrics.pr_team, &incident_has);
                 let grp = quote(name);
+                if let Some(c) = c {
+                    group_chg.push(format!("WHEN {grp} THEN {c}"));
+                    code_teams.push((name, team));
+                }
                 parts[0].push(format!(
                     "SELECT *, {grp} AS grp FROM link_deployments WHERE {dep} AND {d}"
                 ));
@@ -240,16 +371,27 @@ fn relations(
         "SELECT c.*, '' AS grp FROM link_changes c \
          SEMI JOIN scope_deployments d ON c.deployment_source = d.source AND c.deployment_id = d.id"
     };
+    // A team claiming code counts only its code among the changes of a
+    // deployment it does not own by service or repo.
+    if !group_chg.is_empty() {
+        chg.push(format!("CASE d.grp {} ELSE TRUE END", group_chg.join(" ")));
+    }
+    let changes = if chg.is_empty() {
+        changes.to_string()
+    } else {
+        format!("{changes} WHERE {}", chg.join(" AND "))
+    };
     let relations = [
         ("scope_deployments", deployments.as_str()),
-        ("scope_changes", changes),
+        ("scope_changes", changes.as_str()),
         ("scope_incidents", incidents.as_str()),
         ("scope_prs", prs.as_str()),
     ];
     // Grouped, each relation is materialised first: joined to the windows
     // by group, a view's estimates led DuckDB to pair every row with every
     // window before matching groups (18.6M rows for 208 services).
-    let sql: String = relations
+    let mut sql = team_code(code_teams.into_iter());
+    sql += &relations
         .iter()
         .map(|(name, select)| {
             if grouped {
@@ -261,7 +403,7 @@ fn relations(
                 format!("CREATE OR REPLACE TEMP VIEW {name} AS {select};")
             }
         })
-        .collect();
+        .collect::<String>();
     Ok(sql)
 }
 
@@ -301,7 +443,7 @@ fn team_claims(config: &Config) -> String {
 }
 
 /// The temporary relations a [`Scoped`] makes, dropped with it.
-const TEMPORARY: [(&str, &str); 10] = [
+const TEMPORARY: [(&str, &str); 12] = [
     ("VIEW", "scope_deployments"),
     ("VIEW", "scope_changes"),
     ("VIEW", "scope_incidents"),
@@ -312,6 +454,8 @@ const TEMPORARY: [(&str, &str); 10] = [
     ("TABLE", "scope_prs_rows"),
     ("TABLE", "metric_windows"),
     ("TABLE", "team_claims"),
+    ("TABLE", "team_code"),
+    ("TABLE", "team_code_prs"),
 ];
 
 /// A scope over the store's links, made by [`Store::scoped`]: the queries

@@ -19,6 +19,8 @@ fn commits(n: usize) -> Vec<Event> {
                 author: Some("ann".into()),
                 message: None,
                 extra: Default::default(),
+                files: None,
+                owners: None,
             })
         })
         .collect()
@@ -273,6 +275,8 @@ fn commit(
         author: author.map(str::to_string),
         message: message.map(str::to_string),
         extra: Default::default(),
+        files: None,
+        owners: None,
     })
 }
 

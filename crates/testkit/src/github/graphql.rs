@@ -1832,6 +1832,7 @@ impl<'a> Exec<'a> {
                     self.reviews_conn(r, p, f)
                 }
                 "commits" => self.pr_commits_conn(r, p, f),
+                "files" => self.files_conn(p, f),
                 "timelineItems" => self.timeline_conn(r, p, f),
                 _ => {
                     if base.is_none() {
@@ -1872,6 +1873,35 @@ impl<'a> Exec<'a> {
             ex.project(&b, s)
         };
         self.conn_output(f, "Label", p.labels.len(), &w, &node, &Map::new())
+    }
+
+    /// `PullRequest.files`: `PullRequestChangedFile` (`path`, `additions`,
+    /// `deletions`, `changeType`), in path order as GitHub lists them.
+    fn files_conn(&mut self, p: &'a Pull, f: &'a Field) -> Value {
+        let keys: Vec<(i64, i64)> = (0..p.files.len()).map(|i| (i as i64, 0)).collect();
+        let w = match self.window(f, "files", &keys, false) {
+            Some(w) => w,
+            None => return Value::Null,
+        };
+        let node = |ex: &mut Exec<'a>, i: usize, s: &'a [Sel]| -> Value {
+            let b = json!({
+                "__typename": "PullRequestChangedFile",
+                "path": p.files[i],
+                "additions": 1,
+                "deletions": 0,
+                "changeType": "MODIFIED",
+                "viewerViewedState": "UNVIEWED"
+            });
+            ex.project(&b, s)
+        };
+        self.conn_output(
+            f,
+            "PullRequestChangedFile",
+            p.files.len(),
+            &w,
+            &node,
+            &Map::new(),
+        )
     }
 
     fn reviews_conn(&mut self, r: &'a Repo, p: &'a Pull, f: &'a Field) -> Value {

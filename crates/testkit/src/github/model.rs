@@ -40,6 +40,9 @@ pub struct Repo {
     pub pulls: Vec<Pull>,
     pub deployments: Vec<Deployment>,
     pub issues: Vec<Issue>,
+    /// Files of the default branch's tree the contents API serves, by path
+    /// (e.g. `.github/CODEOWNERS`).
+    pub contents: BTreeMap<String, String>,
 }
 
 /// A git commit. The committer identity is the author's (the model keeps a
@@ -83,6 +86,9 @@ pub struct Pull {
     pub reviews: Vec<Review>,
     pub additions: u64,
     pub deletions: u64,
+    /// Paths the pull changed (GraphQL `PullRequest.files`, REST
+    /// `/pulls/{n}/files`).
+    pub files: Vec<String>,
 }
 
 /// A pull-request review.
@@ -213,7 +219,14 @@ impl Repo {
             pulls: Vec::new(),
             deployments: Vec::new(),
             issues: Vec::new(),
+            contents: BTreeMap::new(),
         }
+    }
+
+    /// Puts a file on the default branch (contents API).
+    pub fn with_file(mut self, path: impl Into<String>, text: impl Into<String>) -> Repo {
+        self.contents.insert(path.into(), text.into());
+        self
     }
 
     pub fn full_name(&self) -> String {
@@ -496,7 +509,14 @@ impl Pull {
             reviews: Vec::new(),
             additions: 0,
             deletions: 0,
+            files: Vec::new(),
         }
+    }
+
+    /// The paths the pull changed.
+    pub fn files(mut self, paths: &[&str]) -> Pull {
+        self.files = paths.iter().map(|p| p.to_string()).collect();
+        self
     }
 
     pub fn label(mut self, label: impl Into<String>) -> Pull {

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 
 use super::model::{Commit, Deployment, DeploymentStatus, Org, Pull, Repo, Review};
 use super::util::{
-    fake_sha, fnv64, link_header, node_id, pct_encode_path, ts, ts_opt, Paging, Query,
+    b64_encode, fake_sha, fnv64, link_header, node_id, pct_encode_path, ts, ts_opt, Paging, Query,
 };
 use super::MockResponse;
 
@@ -41,6 +41,7 @@ const DOC_DEPLOYMENTS: &str =
 const DOC_STATUSES: &str =
     "https://docs.github.com/rest/deployments/statuses#get-a-deployment-status";
 const DOC_ISSUES: &str = "https://docs.github.com/rest/issues/issues#get-an-issue";
+const DOC_CONTENTS: &str = "https://docs.github.com/rest/repos/contents#get-repository-content";
 const DOC_REPOS: &str = "https://docs.github.com/rest/repos/repos#get-a-repository";
 
 /// Per-request context: where the mock lives and what was asked.
@@ -835,6 +836,48 @@ pub(crate) fn list_repos(ctx: &Ctx, org: &Org, owner: &str, is_org_endpoint: boo
     })
 }
 
+/// `GET /repos/{o}/{r}/contents/{path}` of a file on the default branch:
+/// its content in base64, broken into lines of 60 characters as GitHub
+/// does; a 404 for a path the repository does not hold.
+fn contents(ctx: &Ctx, r: &Repo, path: &str) -> MockResponse {
+    let Some(text) = r.contents.get(path) else {
+        return not_found(DOC_CONTENTS);
+    };
+    let encoded = b64_encode(text.as_bytes());
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(60)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ascii"))
+        .collect();
+    let sha = format!("{:040x}", fnv64(&[path.as_bytes(), text.as_bytes()]));
+    let repo_api = format!("{}/repos/{}", ctx.api, r.full_name());
+    let api = format!("{repo_api}/contents/{path}");
+    let web = repo_web(ctx, r);
+    let branch = &r.default_branch;
+    let name = path.rsplit('/').next().unwrap_or(path);
+    MockResponse::json(
+        200,
+        json!({
+            "type": "file",
+            "encoding": "base64",
+            "size": text.len(),
+            "name": name,
+            "path": path,
+            "content": lines.join("\n") + "\n",
+            "sha": sha,
+            "url": format!("{api}?ref={branch}"),
+            "git_url": format!("{repo_api}/git/blobs/{sha}"),
+            "html_url": format!("{web}/blob/{branch}/{path}"),
+            "download_url": format!("https://raw.githubusercontent.com/{}/{branch}/{path}", r.full_name()),
+            "_links": {
+                "self": format!("{api}?ref={branch}"),
+                "git": format!("{repo_api}/git/blobs/{sha}"),
+                "html": format!("{web}/blob/{branch}/{path}")
+            }
+        }),
+    )
+}
+
 /// Dispatches `/repos/{owner}/{repo}/...` (segments after the repo name).
 pub(crate) fn repo_endpoint(
     ctx: &Ctx,
@@ -889,6 +932,7 @@ pub(crate) fn repo_endpoint(
                 _ => not_found(DOC_REST),
             }
         }
+        (Some("contents"), n) if n >= 2 => contents(ctx, r, &rest[1..].join("/")),
         (Some("deployments"), 1) => list_deployments(ctx, r),
         (Some("deployments"), _) => {
             let d = match rest[1]
