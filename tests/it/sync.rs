@@ -963,3 +963,116 @@ fn a_source_without_its_secret_says_which_variable_to_set() {
     let after = crate::util::stdout_of(flowmeter(&db).args(["metrics", "--format", "json"]));
     assert_eq!(before, after, "a failed sync changed the store");
 }
+
+/// A monorepo synced from a local clone through the binary: its CODEOWNERS
+/// and changed paths give each team its own changes, by `--team` and by
+/// `--by team` alike, and the sync names the file it read.
+#[test]
+fn a_monorepo_clone_gives_each_team_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("mono");
+    std::fs::create_dir_all(clone.join(".github")).unwrap();
+    let git = |args: &[&str], at: &str| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&clone)
+            .env("GIT_AUTHOR_DATE", at)
+            .env("GIT_COMMITTER_DATE", at)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", &clone)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["-c", "init.defaultBranch=main", "init", "-q"], "");
+    for (k, v) in [
+        ("user.name", "Ada"),
+        ("user.email", "ada@example.com"),
+        ("commit.gpgsign", "false"),
+        ("tag.gpgsign", "false"),
+    ] {
+        git(&["config", k, v], "");
+    }
+    let commit = |path: &str, message: &str, at: &str| {
+        let file = clone.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, message).unwrap();
+        git(&["add", "-A"], at);
+        git(&["commit", "-q", "-m", message], at);
+    };
+    commit(
+        ".github/CODEOWNERS",
+        "* @acme/platform\n/billing/ @acme/payments\n",
+        "2026-11-02T08:00:00Z",
+    );
+    commit("billing/api.rs", "Billing fix", "2026-11-02T10:00:00Z");
+    commit("search/index.rs", "Search index", "2026-11-02T11:00:00Z");
+    git(&["tag", "-a", "v1", "-m", "v1"], "2026-11-02T14:00:00Z");
+    commit("billing/db.rs", "Billing db", "2026-11-03T09:00:00Z");
+    git(&["tag", "-a", "v2", "-m", "v2"], "2026-11-03T10:00:00Z");
+
+    let config = dir.path().join("flowmeter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[sources]]
+type = "git"
+path = "{}"
+repo = "acme/mono"
+deployments = "tags:v*"
+
+[teams.payments]
+owners = ["@acme/payments"]
+[teams.search]
+paths = ["search/"]
+"#,
+            clone.display()
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("s.duckdb");
+    let flowmeter = || {
+        let mut cmd = crate::util::bare(&db);
+        cmd.arg("--config").arg(&config);
+        cmd
+    };
+    let said = crate::util::stderr_of(flowmeter().args(["sync"]));
+    assert!(
+        said.contains("code owners from `.github/CODEOWNERS`"),
+        "{said}"
+    );
+    let window = ["--since", "2026-11-01", "--until", "2026-11-08"];
+    let metrics = |team: &str| -> Value {
+        let out = crate::util::stdout_of(
+            flowmeter()
+                .args(["metrics", "--format", "json", "--team", team])
+                .args(window),
+        );
+        serde_json::from_str(&out).unwrap()
+    };
+    let (payments, search) = (metrics("payments"), metrics("search"));
+    // Payments: the billing fix (4 h) and the billing db change (1 h), in
+    // both releases; search: its index change (3 h), in v1 only.
+    assert_eq!(
+        payments["deployment_frequency"]["deployments"], 2,
+        "{payments}"
+    );
+    assert_eq!(payments["lead_time"]["changes"], 2, "{payments}");
+    assert_eq!(payments["lead_time"]["p50_hours"], 2.5, "{payments}");
+    assert_eq!(search["deployment_frequency"]["deployments"], 1, "{search}");
+    assert_eq!(search["lead_time"]["changes"], 1, "{search}");
+    assert_eq!(search["lead_time"]["p50_hours"], 3.0, "{search}");
+    let out = crate::util::stdout_of(
+        flowmeter()
+            .args(["metrics", "--format", "json", "--by", "team"])
+            .args(window),
+    );
+    let by: Value = serde_json::from_str(&out).unwrap();
+    for group in by["groups"].as_array().unwrap() {
+        let alone = metrics(group["key"].as_str().unwrap());
+        for key in ["deployment_frequency", "lead_time", "cycle_time"] {
+            assert_eq!(group[key], alone[key], "{key} of {group}");
+        }
+    }
+}

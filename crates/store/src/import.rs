@@ -239,6 +239,12 @@ fn note_touched(
     Ok(())
 }
 
+/// Fields a record that leaves them out does not erase: the changed paths
+/// and their owners, which one source of a commit or pull request knows
+/// (git, a push webhook, GitHub with `code_owners`) and another does not
+/// (GitHub's commit list). Missing is not "changed nothing".
+const KEPT_WHEN_ABSENT: &[&str] = &["files", "owners"];
+
 fn merge_kind(
     conn: &Connection,
     kind: EventKind,
@@ -296,15 +302,35 @@ fn merge_kind(
         "repo" => RepoRows::listed(conn, &latest, "TRUE".into())?.relation(table, "t"),
         _ => format!("{table} t"),
     };
-    if patch {
-        let fill = all_columns
+    // In patch mode a record fills every field it leaves out from the
+    // stored one; otherwise only the fields no source must erase for not
+    // knowing them (`KEPT_WHEN_ABSENT`), when the store holds any.
+    let fill: Vec<&String> = all_columns
+        .iter()
+        .filter(|c| !key.contains(&c.as_str()))
+        .filter(|c| patch || KEPT_WHEN_ABSENT.contains(&c.as_str()))
+        .collect();
+    let stored_any = |columns: &[&String]| -> Result<bool, StoreError> {
+        let any = columns
             .iter()
-            .filter(|c| !key.contains(&c.as_str()))
+            .map(|c| format!("\"{c}\" IS NOT NULL"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        conn.query_row(
+            &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {any})"),
+            [],
+            |r| r.get(0),
+        )
+        .ctx(&format!("look for kept fields of {table}"))
+    };
+    if !fill.is_empty() && (patch || stored_any(&fill)?) {
+        let set = fill
+            .iter()
             .map(|c| format!("\"{c}\" = coalesce(s.\"{c}\", t.\"{c}\")"))
             .collect::<Vec<_>>()
             .join(", ");
         conn.execute_batch(&format!(
-            "UPDATE {latest} s SET {fill} FROM {stored} WHERE {on};"
+            "UPDATE {latest} s SET {set} FROM {stored} WHERE {on};"
         ))
         .ctx(&format!("fill {table} from the stored records"))?;
     }

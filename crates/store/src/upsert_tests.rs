@@ -323,3 +323,39 @@ fn keep_missing_fields_fills_what_a_partial_record_leaves_out() {
     assert_eq!(text(&s, "SELECT author FROM commits"), None);
     assert_eq!(text(&s, "SELECT parents::VARCHAR FROM commits"), None);
 }
+
+#[test]
+fn a_record_without_paths_keeps_the_stored_paths_and_owners() {
+    let config = MetricsConfig::default();
+    let mut s = Store::in_memory().unwrap();
+    let with = |files: Option<&[&str]>, owners: Option<&[&str]>, author: &str| {
+        let Event::Commit(mut c) = commit("a1", None, Some(author), None) else {
+            unreachable!()
+        };
+        let list = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
+        c.files = files.map(list);
+        c.owners = owners.map(list);
+        Event::Commit(c)
+    };
+    s.import(vec![with(Some(&["a/x.rs"]), Some(&["@t"]), "ann")], &config)
+        .unwrap();
+    // A source that cannot know the paths (GitHub's commit list) replaces
+    // the record but not what it does not know.
+    s.import(vec![with(None, None, "bob")], &config).unwrap();
+    let row = |s: &Store| {
+        (
+            text(s, "SELECT author FROM commits"),
+            text(s, "SELECT files::VARCHAR FROM commits"),
+            text(s, "SELECT owners::VARCHAR FROM commits"),
+        )
+    };
+    let some = |v: &str| Some(v.to_string());
+    assert_eq!(row(&s), (some("bob"), some("[a/x.rs]"), some("[@t]")));
+    // One that knows them replaces them, an empty list included.
+    s.import(vec![with(Some(&[]), None, "bob")], &config)
+        .unwrap();
+    assert_eq!(row(&s), (some("bob"), some("[]"), some("[@t]")));
+    // Re-importing the same record writes nothing.
+    let again = s.import(vec![with(None, None, "bob")], &config).unwrap();
+    assert_eq!(again.total().updated, 0);
+}

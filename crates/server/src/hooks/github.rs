@@ -264,6 +264,7 @@ fn push_commit(p: &Payload, source: &str, repo: &str, i: usize) -> Result<Value,
         .time("authored_at", p.req_time(&at("timestamp"))?)
         .opt("author", author)
         .opt("message", p.text(&at("message")).map(|m| first_line(&m)))
+        .opt("files", p.changed_paths(&format!("commits.{i}")))
         .build())
 }
 
@@ -562,6 +563,7 @@ mod tests {
         assert_eq!(c.authored_at.to_rfc3339(), "2019-05-15T15:19:25+00:00");
         assert_eq!(c.author.as_deref(), Some("Codertocat"));
         assert_eq!(c.message.as_deref(), Some("Initial commit"));
+        assert_eq!(c.files, Some(vec!["README.md".to_string()]));
         assert!(m.note.unwrap().contains("no parents"));
     }
 

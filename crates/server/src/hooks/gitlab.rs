@@ -296,6 +296,7 @@ fn push_commit(p: &Payload, source: &str, project: &str, i: usize) -> Result<Val
         .time("committed_at", committed_at)
         .opt("author", p.text(&at("author.name")))
         .opt("message", message)
+        .opt("files", p.changed_paths(&format!("commits.{i}")))
         .build())
 }
 
@@ -586,6 +587,9 @@ mod tests {
             c.message.as_deref(),
             Some("Update Catalan translation to e38cb41.")
         );
+        // Added, modified and removed paths, for teams' `paths`.
+        let paths = ["CHANGELOG", "app/controller/application.rb"].map(String::from);
+        assert_eq!(c.files.as_deref(), Some(&paths[..]));
         let Event::Commit(c) = &all[1] else { panic!() };
         assert_eq!(c.sha, "da1560886d4f094c3e6c9ef40349f7d38b5d27d7");
         let note = m.note.unwrap();

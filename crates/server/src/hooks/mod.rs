@@ -303,6 +303,25 @@ impl<'a> Payload<'a> {
         self.time(path)?.ok_or_else(|| HookError::missing(path))
     }
 
+    /// The paths a pushed commit (at `commit`) added, modified or
+    /// removed, as GitHub and GitLab push payloads list them, sorted;
+    /// `None` when the payload has none of the three lists.
+    fn changed_paths(&self, commit: &str) -> Option<Vec<String>> {
+        let lists = ["added", "modified", "removed"].map(|k| self.at(&format!("{commit}.{k}")));
+        if lists.iter().all(|l| !l.is_array()) {
+            return None;
+        }
+        let mut paths: Vec<String> = lists
+            .iter()
+            .filter_map(|l| l.as_array())
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_string))
+            .collect();
+        paths.sort();
+        paths.dedup();
+        Some(paths)
+    }
+
     /// Names in a list of labels: strings, or objects with a `name`
     /// (GitHub) or `title` (GitLab).
     fn names(&self, path: &str) -> Vec<String> {
