@@ -24,9 +24,10 @@
 //! (GitLab drops them above 10,000 rows). Rate limits and retries are the
 //! shared HTTP layer's (`RateLimit-*`, `Retry-After`, 5xx backoff).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::SecondsFormat;
+use flowmeter_connector::codeowners::{base64_text, CodeOwners, GITLAB_LOCATIONS};
 use flowmeter_connector::fields::{
     first_line, id, percent_encode as encode, services_of_labels, text, ts,
 };
@@ -62,6 +63,12 @@ flowmeter_connector::source_config! {
         pub group: Option<String> = None,
         /// With `group`: include subgroups (default true).
         pub include_subgroups: bool = true,
+        /// Record each merge request's changed files (`/diffs`) and their
+        /// owners by the project's CODEOWNERS (repository files API: the
+        /// root, `docs/`, `.gitlab/`), so teams' `paths` and `owners` can
+        /// claim a monorepo's changes. Default false: it costs a request per
+        /// merge request and up to three per project and sync.
+        pub code_owners: bool = false,
     }
 }
 
@@ -168,6 +175,9 @@ pub struct GitLabConnector {
     projects: Option<Vec<(String, String)>>,
     /// (project, stream) whose pass finished in this run.
     done: HashSet<(String, &'static str)>,
+    /// With `code_owners`: each project's CODEOWNERS file, read once a run
+    /// (`None`: it has none, or it could not be read).
+    code_owners: HashMap<String, Option<CodeOwners>>,
 }
 
 impl std::fmt::Debug for GitLabConnector {
@@ -207,6 +217,7 @@ impl GitLabConnector {
             http,
             projects: None,
             done: HashSet::new(),
+            code_owners: HashMap::new(),
         })
     }
 
@@ -342,17 +353,97 @@ impl GitLabConnector {
             )
             .await
             .map_err(|e| self.project_error(project, e))?;
-        Ok(map_merge_request(
+        let mut events = map_merge_request(
             &self.name,
             project,
             mr,
             &Value::Array(commits),
             &Value::Array(notes),
-        ))
+        );
+        if self.config.code_owners {
+            let diffs = self
+                .http
+                .get_all_pages(&format!("{base}/diffs"), &[("per_page", "100".into())])
+                .await
+                .map_err(|e| self.project_error(project, e))?;
+            let owners = self.code_owners.get(project).and_then(Option::as_ref);
+            if let Some(Event::PullRequest(pr)) = events.first_mut() {
+                let files = diff_paths(&diffs);
+                pr.owners = owners.map(|o| o.owners_of_all(files.iter().map(String::as_str)));
+                pr.files = Some(files);
+            }
+        }
+        Ok(events)
+    }
+
+    /// Reads `project`'s CODEOWNERS once a run, from the first of GitLab's
+    /// places that has one on `branch`. A file that cannot be read, and
+    /// lines of it that cannot, are notes: the merge requests still sync,
+    /// without owners.
+    async fn read_code_owners(
+        &mut self,
+        project: &str,
+        branch: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<(), ConnectorError> {
+        if self.code_owners.contains_key(project) {
+            return Ok(());
+        }
+        let mut found = None;
+        for location in GITLAB_LOCATIONS {
+            let url = format!(
+                "projects/{}/repository/files/{}",
+                encode(project),
+                encode(location)
+            );
+            let body = match self.http.get(&url, &[("ref", branch.to_string())]).await {
+                Ok(resp) => resp.body,
+                Err(ConnectorError::NotFound { .. }) => continue,
+                Err(e @ ConnectorError::Unauthorized { .. }) => return Err(e),
+                Err(e) => {
+                    notes.push(format!(
+                        "{project}: CODEOWNERS not read ({e}); no owners recorded"
+                    ));
+                    break;
+                }
+            };
+            let Some(text) = body["content"].as_str().and_then(base64_text) else {
+                notes.push(format!(
+                    "{project}: `{location}` is not a base64 file in the repository files API answer; no owners recorded"
+                ));
+                break;
+            };
+            let (owners, skipped) = CodeOwners::parse(&text);
+            for s in skipped {
+                notes.push(format!(
+                    "{project}: {location} line {}: skipped, {}",
+                    s.line, s.reason
+                ));
+            }
+            found = Some(owners);
+            break;
+        }
+        self.code_owners.insert(project.to_string(), found);
+        Ok(())
     }
 }
 
 // ---------------------------------------------------------------- mapping
+
+/// The paths a merge request's diffs change: each new path, and the old
+/// one of a renamed or deleted file, sorted.
+pub fn diff_paths(diffs: &[Value]) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    for d in diffs {
+        paths.extend(text(&d["new_path"]));
+        if d["renamed_file"].as_bool() == Some(true) || d["deleted_file"].as_bool() == Some(true) {
+            paths.extend(text(&d["old_path"]));
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    paths
+}
 
 fn deployment_status(s: &str) -> DeploymentStatus {
     match s {
@@ -616,6 +707,10 @@ impl Connector for GitLabConnector {
                     .or_default();
                 let mut pager = st.pager(ctx.since);
                 let page = pager.next().and_then(|p| p.parse().ok()).unwrap_or(1);
+                let mut notes = Vec::new();
+                if self.config.code_owners && stream == Stream::MergeRequests {
+                    self.read_code_owners(project, branch, &mut notes).await?;
+                }
                 let (items, next) = self
                     .page(project, branch, stream, &iso(pager.lower()), page)
                     .await?;
@@ -636,7 +731,7 @@ impl Connector for GitLabConnector {
                     events,
                     cursor: Cursor(serde_json::to_value(&state).unwrap_or(Value::Null)),
                     requests: self.requests() - before,
-                    notes: Vec::new(),
+                    notes,
                 }));
             }
         }

@@ -833,6 +833,62 @@ mod documented_api {
         );
     }
 
+    /// `code_owners = true`: a merge request carries the paths of its diff
+    /// (all 130: they are paged) and their owners by `.gitlab/CODEOWNERS`
+    /// (repository files API, GitLab sections); without it, neither.
+    #[tokio::test]
+    async fn code_owners_give_merge_requests_their_files_and_owners() {
+        let start = Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap();
+        let mut p = Project::new(7, "acme/web");
+        let a = p.open_mr_with_commits(1, start, Duration::minutes(30));
+        p.merge(a, start + Duration::hours(2));
+        let b = p.open_mr_with_commits(1, start + Duration::hours(3), Duration::minutes(30));
+        p.mr_mut(a).files = vec!["billing/api.rb".into(), "README.md".into()];
+        p.mr_mut(b).files = (0..130).map(|i| format!("docs/p{i:03}.md")).collect();
+        p.files.insert(
+            ".gitlab/CODEOWNERS".into(),
+            "* @acme/platform\n[Billing] @acme/payments\n/billing/\n[Docs]\ndocs/ @acme/writers\n"
+                .into(),
+        );
+        let mock = MockGitLab::start(Instance::new().with_project(p)).await;
+        let ctx = SyncContext {
+            since: start - Duration::days(3),
+            full: false,
+        };
+        let mut cfg = config(&mock, "FM_TEST_GL_DOC_OWNERS");
+        cfg.code_owners = true;
+        let mut c = GitLabConnector::new(cfg).unwrap();
+        let all = prs(&events(
+            &run_to_completion(&mut c, &ctx, None).await.unwrap(),
+        ));
+        let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let pr = |n: u64| all.iter().find(|p| p.number == n as i64).unwrap().clone();
+        assert_eq!(pr(a).files, strings(&["README.md", "billing/api.rb"]));
+        assert_eq!(pr(a).owners, strings(&["@acme/payments", "@acme/platform"]));
+        assert_eq!(pr(b).files.as_ref().map(Vec::len), Some(130));
+        assert_eq!(pr(b).owners, strings(&["@acme/platform", "@acme/writers"]));
+        let asked = |end: &str| {
+            mock.requests()
+                .iter()
+                .filter(|r| r.path.ends_with(end))
+                .count()
+        };
+        assert_eq!(
+            asked(&format!("/merge_requests/{b}/diffs")),
+            2,
+            "both pages"
+        );
+        // GitLab's places in order: the root, docs/, then .gitlab/.
+        assert_eq!(asked("/repository/files/CODEOWNERS"), 1);
+        assert_eq!(asked("/repository/files/.gitlab%2FCODEOWNERS"), 1);
+
+        let mut c = GitLabConnector::new(config(&mock, "FM_TEST_GL_DOC_OWNERS")).unwrap();
+        let all = prs(&events(
+            &run_to_completion(&mut c, &ctx, None).await.unwrap(),
+        ));
+        assert!(all.iter().all(|p| p.files.is_none() && p.owners.is_none()));
+    }
+
     /// The commit graph stays closed: a branch's commits, dated before the
     /// first sync but merged after it, are not in a `since` listing; the
     /// connector fetches them by SHA when the sync asks.

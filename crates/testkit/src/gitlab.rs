@@ -35,6 +35,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::http::base64_encode;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 use wiremock::matchers::any;
@@ -115,6 +116,9 @@ pub struct Project {
     pub merge_requests: Vec<MergeRequest>,
     pub deployments: Vec<Deployment>,
     pub issues: Vec<Issue>,
+    /// Files of the default branch the repository files API serves, by
+    /// path (e.g. `.gitlab/CODEOWNERS`).
+    pub files: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -157,6 +161,8 @@ pub struct MergeRequest {
     /// The MR's own commits, oldest first (the API lists them newest first).
     pub commits: Vec<String>,
     pub notes: Vec<Note>,
+    /// The paths its diff changes (`/merge_requests/:iid/diffs`).
+    pub files: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -221,6 +227,7 @@ impl Project {
             merge_requests: Vec::new(),
             deployments: Vec::new(),
             issues: Vec::new(),
+            files: BTreeMap::new(),
         }
     }
 
@@ -448,6 +455,7 @@ impl Project {
             squash: false,
             commits,
             notes: Vec::new(),
+            files: Vec::new(),
         });
         iid
     }
@@ -1153,6 +1161,12 @@ pub fn handle(
             .map(|(p, mr)| ApiResponse::json(200, mr_json(p, mr, &ctx, true))),
         ["projects", pid, "merge_requests", iid, "commits"] => {
             find_mr(instance, pid, iid).and_then(|(p, mr)| mr_commits(p, mr, &ctx))
+        }
+        ["projects", pid, "merge_requests", iid, "diffs"] => {
+            find_mr(instance, pid, iid).and_then(|(_, mr)| mr_diffs(mr, &ctx))
+        }
+        ["projects", pid, "repository", "files", path] => {
+            find_project(instance, pid).and_then(|p| repository_file(p, path, &ctx))
         }
         ["projects", pid, "merge_requests", iid, "notes"] => {
             find_mr(instance, pid, iid).and_then(|(p, mr)| mr_notes(p, mr, &ctx))
@@ -1974,6 +1988,60 @@ fn mr_commits(p: &Project, mr: &MergeRequest, ctx: &Ctx) -> Result<ApiResponse, 
         })
         .collect();
     ctx.paginate(rows, false)
+}
+
+/// `GET /projects/:id/merge_requests/:iid/diffs` (GitLab 15.7+): one
+/// object per changed file, paginated.
+fn mr_diffs(mr: &MergeRequest, ctx: &Ctx) -> Result<ApiResponse, ApiResponse> {
+    let rows = mr
+        .files
+        .iter()
+        .map(|path| {
+            json!({
+                "old_path": path,
+                "new_path": path,
+                "a_mode": "100644",
+                "b_mode": "100644",
+                "diff": "@@ -1 +1 @@\n-old\n+new\n",
+                "new_file": false,
+                "renamed_file": false,
+                "deleted_file": false,
+                "generated_file": false
+            })
+        })
+        .collect();
+    ctx.paginate(rows, false)
+}
+
+/// `GET /projects/:id/repository/files/:file_path?ref=BRANCH`: the file's
+/// content in base64; `ref` is required; a 404 for a path not held.
+fn repository_file(p: &Project, path: &str, ctx: &Ctx) -> Result<ApiResponse, ApiResponse> {
+    let Some(git_ref) = ctx.q.get("ref") else {
+        return Err(ApiResponse::json(400, json!({ "error": "ref is missing" })));
+    };
+    if git_ref != p.default_branch {
+        return Err(message(404, "404 Commit Not Found"));
+    }
+    let text = p
+        .files
+        .get(path)
+        .ok_or_else(|| message(404, "404 File Not Found"))?;
+    let head = p.head(&p.default_branch).unwrap_or_default().to_string();
+    Ok(ApiResponse::json(
+        200,
+        json!({
+            "file_name": path.rsplit('/').next().unwrap_or(path),
+            "file_path": path,
+            "size": text.len(),
+            "encoding": "base64",
+            "content": base64_encode(text.as_bytes()),
+            "ref": git_ref,
+            "blob_id": format!("{:040x}", text.len()),
+            "commit_id": head,
+            "last_commit_id": head,
+            "execute_filemode": false
+        }),
+    ))
 }
 
 /// `GET /projects/:id/merge_requests/:iid/notes` (default `order_by=created_at`, `sort=desc`).
