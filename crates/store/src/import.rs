@@ -280,6 +280,51 @@ fn merge_kind(
              QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY seq__ DESC) = 1"
         )
     };
+    let on = key
+        .iter()
+        .map(|k| format!("t.{k} = s.{k}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    // Into an empty table (a first import, a backfill) every record is new:
+    // written straight from the staging table, with no copy to compare
+    // (1M events: the merges took 3.1 s, XXX s this way).
+    let empty: bool = conn
+        .query_row(
+            &format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"),
+            [],
+            |r| r.get(0),
+        )
+        .ctx(&format!("look into {table}"))?;
+    if empty && !patch {
+        // Without repeated keys (the usual file), no window to pick the
+        // newest of each.
+        let repeats: bool = conn
+            .query_row(
+                &format!("SELECT count(*) <> count(DISTINCT ({keys})) FROM {stage}"),
+                [],
+                |r| r.get(0),
+            )
+            .ctx(&format!("look for repeated keys of {table}"))?;
+        let rows = match repeats {
+            true => newest.clone(),
+            false => format!("SELECT * EXCLUDE (seq__) FROM {stage}"),
+        };
+        conn.execute_batch(&format!("INSERT INTO {table} {rows}; DROP TABLE {stage};"))
+            .ctx(&format!("insert {table}"))?;
+        let total: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .ctx("count stored records")?;
+        if total > 0 {
+            // Every stored row is new: the table is its own list of changes.
+            note_touched(conn, kind, table, &on, touched)?;
+        }
+        crate::timing::phase(&format!("merge {table} (into an empty table)"), t0);
+        return Ok(KindCounts {
+            inserted: total as u64,
+            updated: 0,
+            unchanged: 0,
+        });
+    }
     conn.execute_batch(&format!(
         "DROP TABLE IF EXISTS {latest};
          CREATE TEMP TABLE {latest} AS {newest};
@@ -289,11 +334,6 @@ fn merge_kind(
     let total: i64 = conn
         .query_row(&format!("SELECT count(*) FROM {latest}"), [], |r| r.get(0))
         .ctx("count staged records")?;
-    let on = key
-        .iter()
-        .map(|k| format!("t.{k} = s.{k}"))
-        .collect::<Vec<_>>()
-        .join(" AND ");
     // The stored rows to compare with (`t`): of a table keyed by
     // repository, one scan per staged repository when they are few, so
     // DuckDB reads the other columns only for those repositories' rows
