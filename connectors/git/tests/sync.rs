@@ -478,6 +478,9 @@ services = ["acme/web"]
 owners = ["@acme/payments"]
 [teams.search]
 paths = ["/services/search/"]
+[teams.mixed]
+services = ["acme/web"]
+owners = ["@acme/payments"]
 [[teams.early.members]]
 paths = ["./services/search/"]
 until = "{until}"
@@ -513,6 +516,12 @@ until = "{until}"
         "the squash PR changed search's path"
     );
     assert_eq!(payments.cycle_time.prs, 1);
+    // Owning the service and claiming code: every change, as platform.
+    let mixed = team("mixed");
+    assert_eq!(
+        serde_json::to_value(&mixed).unwrap(),
+        serde_json::to_value(&platform).unwrap()
+    );
     // A dated member: search's path until v2 only.
     let early = team("early");
     assert_eq!(early.deployment_frequency.deployments, 1);
