@@ -1237,11 +1237,11 @@ impl GitConnector {
             } else {
                 self.walk(&tips, &hidden)?
             };
-            let owners = match self.config.files && !ids.is_empty() {
-                true => {
-                    self.read_codeowners(self.resolve_branch(&self.config.branch)?, &mut notes)?
-                }
-                false => None,
+            let owners = if self.config.files && !ids.is_empty() {
+                let tip = self.resolve_branch(&self.config.branch)?;
+                self.read_codeowners(tip, &mut notes)?
+            } else {
+                None
             };
             self.plan = Some(Plan {
                 next: skip.min(ids.len()),

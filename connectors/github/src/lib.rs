@@ -878,15 +878,12 @@ impl GitHubConnector {
         let mut pager = st.water.pager(ctx.since);
         let first = self.config.pr_page_size;
         let list = ("pullRequests", "pullRequests");
-        let (query, follow_ups): (_, &[_]) = match self.config.code_owners {
-            true => {
-                self.read_code_owners(repo, &mut step.notes).await?;
-                (
-                    graphql::PULL_REQUESTS_WITH_FILES,
-                    &[("files", graphql::PULL_REQUEST_FILES)],
-                )
-            }
-            false => (graphql::PULL_REQUESTS, &[]),
+        let (query, follow_ups): (_, &[_]) = if self.config.code_owners {
+            self.read_code_owners(repo, &mut step.notes).await?;
+            let files = ("files", graphql::PULL_REQUEST_FILES);
+            (graphql::PULL_REQUESTS_WITH_FILES, &[files])
+        } else {
+            (graphql::PULL_REQUESTS, &[])
         };
         let (nodes, next) = (self.graphql_page(repo, list, query, first, pager.next())).await?;
         for mut node in nodes {
