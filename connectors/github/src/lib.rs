@@ -36,7 +36,7 @@ pub mod map;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use flowmeter_connector::codeowners::{base64_text, CodeOwners, GITHUB_LOCATIONS};
+use flowmeter_connector::codeowners::{self, CodeOwners, GITHUB_LOCATIONS};
 use flowmeter_connector::fields::percent_encode as enc;
 use flowmeter_connector::http::{end_cursor, token_from_env, GraphQlError, HttpClient, HttpConfig};
 use flowmeter_connector::mark::HighWater;
@@ -935,36 +935,9 @@ impl GitHubConnector {
         if self.code_owners.contains_key(repo) {
             return Ok(());
         }
-        let mut found = None;
-        for location in GITHUB_LOCATIONS {
-            let url = format!("repos/{repo}/contents/{location}");
-            let body = match self.http.get(&url, &[]).await {
-                Ok(resp) => resp.body,
-                Err(ConnectorError::NotFound { .. }) => continue,
-                Err(e @ ConnectorError::Unauthorized { .. }) => return Err(e),
-                Err(e) => {
-                    notes.push(format!(
-                        "{repo}: CODEOWNERS not read ({e}); no owners recorded"
-                    ));
-                    break;
-                }
-            };
-            let Some(text) = body["content"].as_str().and_then(base64_text) else {
-                notes.push(format!(
-                    "{repo}: `{location}` is not a base64 file in the contents API answer; no owners recorded"
-                ));
-                break;
-            };
-            let (owners, skipped) = CodeOwners::parse(&text);
-            for s in skipped {
-                notes.push(format!(
-                    "{repo}: {location} line {}: skipped, {}",
-                    s.line, s.reason
-                ));
-            }
-            found = Some(owners);
-            break;
-        }
+        let path = |location: &str| format!("repos/{repo}/contents/{location}");
+        let found =
+            codeowners::from_file_api(&self.http, repo, GITHUB_LOCATIONS, path, &[], notes).await?;
         self.code_owners.insert(repo.to_string(), found);
         Ok(())
     }

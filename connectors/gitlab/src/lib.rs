@@ -27,7 +27,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::SecondsFormat;
-use flowmeter_connector::codeowners::{base64_text, CodeOwners, GITLAB_LOCATIONS};
+use flowmeter_connector::codeowners::{self, CodeOwners, GITLAB_LOCATIONS};
 use flowmeter_connector::fields::{
     first_line, id, percent_encode as encode, services_of_labels, text, ts,
 };
@@ -389,40 +389,14 @@ impl GitLabConnector {
         if self.code_owners.contains_key(project) {
             return Ok(());
         }
-        let mut found = None;
-        for location in GITLAB_LOCATIONS {
-            let url = format!(
-                "projects/{}/repository/files/{}",
-                encode(project),
-                encode(location)
-            );
-            let body = match self.http.get(&url, &[("ref", branch.to_string())]).await {
-                Ok(resp) => resp.body,
-                Err(ConnectorError::NotFound { .. }) => continue,
-                Err(e @ ConnectorError::Unauthorized { .. }) => return Err(e),
-                Err(e) => {
-                    notes.push(format!(
-                        "{project}: CODEOWNERS not read ({e}); no owners recorded"
-                    ));
-                    break;
-                }
-            };
-            let Some(text) = body["content"].as_str().and_then(base64_text) else {
-                notes.push(format!(
-                    "{project}: `{location}` is not a base64 file in the repository files API answer; no owners recorded"
-                ));
-                break;
-            };
-            let (owners, skipped) = CodeOwners::parse(&text);
-            for s in skipped {
-                notes.push(format!(
-                    "{project}: {location} line {}: skipped, {}",
-                    s.line, s.reason
-                ));
-            }
-            found = Some(owners);
-            break;
-        }
+        let path = |location: &str| {
+            let (project, file) = (encode(project), encode(location));
+            format!("projects/{project}/repository/files/{file}")
+        };
+        let query = [("ref", branch.to_string())];
+        let found =
+            codeowners::from_file_api(&self.http, project, GITLAB_LOCATIONS, path, &query, notes)
+                .await?;
         self.code_owners.insert(project.to_string(), found);
         Ok(())
     }

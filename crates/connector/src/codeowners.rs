@@ -43,6 +43,52 @@ pub fn base64_text(content: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// Reads the first CODEOWNERS file of `locations` through a host's file
+/// API (GitHub's contents API, GitLab's repository files API: both answer
+/// with the file's `content` in base64). `path(location)` is the API path of
+/// one place, `query` its parameters, `repo` names the repository in notes.
+/// A place that is not there (404) is passed over; a file that cannot be
+/// read, and lines of it that cannot, are notes: the caller syncs on
+/// without owners. Only a refused token is an error.
+pub async fn from_file_api(
+    http: &crate::http::HttpClient,
+    repo: &str,
+    locations: &[&str],
+    path: impl Fn(&str) -> String,
+    query: &[(&str, String)],
+    notes: &mut Vec<String>,
+) -> Result<Option<CodeOwners>, crate::ConnectorError> {
+    use crate::ConnectorError;
+    for location in locations {
+        let body = match http.get(&path(location), query).await {
+            Ok(resp) => resp.body,
+            Err(ConnectorError::NotFound { .. }) => continue,
+            Err(e @ ConnectorError::Unauthorized { .. }) => return Err(e),
+            Err(e) => {
+                notes.push(format!(
+                    "{repo}: CODEOWNERS not read ({e}); no owners recorded"
+                ));
+                return Ok(None);
+            }
+        };
+        let Some(text) = body["content"].as_str().and_then(base64_text) else {
+            notes.push(format!(
+                "{repo}: `{location}` is not a base64 file in the API's answer; no owners recorded"
+            ));
+            return Ok(None);
+        };
+        let (owners, skipped) = CodeOwners::parse(&text);
+        for s in skipped {
+            notes.push(format!(
+                "{repo}: {location} line {}: skipped, {}",
+                s.line, s.reason
+            ));
+        }
+        return Ok(Some(owners));
+    }
+    Ok(None)
+}
+
 /// One pattern line.
 #[derive(Debug, Clone)]
 struct Rule {
