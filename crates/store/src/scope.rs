@@ -204,15 +204,15 @@ fn team_code<'t>(teams: impl Iterator<Item = (&'t String, &'t Team)>) -> String 
             let (k, q) = (code_of(&part, "k"), code_of(&part, "q"));
             changes.push(format!(
                 "SELECT {t}, c.repo, c.sha, c.deployment_source, c.deployment_id FROM link_changes c \
-                 LEFT JOIN commits k ON k.repo = c.repo AND k.sha = c.sha \
-                 LEFT JOIN pull_requests q ON q.repo = c.repo AND q.number = c.pr_number \
+                 LEFT JOIN code_commits__ k ON k.repo = c.repo AND k.sha = c.sha \
+                 LEFT JOIN code_prs__ q ON q.repo = c.repo AND q.number = c.pr_number \
                  WHERE ({k} OR {q}) AND {}",
                 period("c.deployed_at", part.since, part.until)
             ));
             prs.push(format!(
                 "SELECT {t}, p.repo, p.number FROM link_prs p WHERE {} AND (\
-                   EXISTS (SELECT 1 FROM pull_requests q WHERE q.repo = p.repo AND q.number = p.number AND {q}) \
-                   OR EXISTS (SELECT 1 FROM pr_commits__ pc JOIN commits k ON k.repo = pc.repo AND k.sha = pc.sha \
+                   EXISTS (SELECT 1 FROM code_prs__ q WHERE q.repo = p.repo AND q.number = p.number AND {q}) \
+                   OR EXISTS (SELECT 1 FROM pr_commits__ pc JOIN code_commits__ k ON k.repo = pc.repo AND k.sha = pc.sha \
                      WHERE pc.repo = p.repo AND pc.number = p.number AND {k}))",
                 period("coalesce(p.merged_at, p.created_at)", part.since, part.until)
             ));
@@ -221,16 +221,25 @@ fn team_code<'t>(teams: impl Iterator<Item = (&'t String, &'t Team)>) -> String 
     if changes.is_empty() {
         return String::new();
     }
+    // Only the commits and pull requests that carry paths or owners can be
+    // a team's code: the joins read those (none in a store without them).
     format!(
-        "CREATE OR REPLACE TEMP TABLE pr_commits__ AS \
-           SELECT repo, number, unnest(commits) AS sha FROM pull_requests WHERE commits IS NOT NULL \
-           UNION SELECT repo, pr_number, sha FROM link_changes WHERE pr_number IS NOT NULL;
+        "CREATE OR REPLACE TEMP TABLE code_commits__ AS \
+           SELECT repo, sha, files, owners FROM commits WHERE files IS NOT NULL OR owners IS NOT NULL;
+         CREATE OR REPLACE TEMP TABLE code_prs__ AS \
+           SELECT repo, number, files, owners FROM pull_requests \
+           WHERE files IS NOT NULL OR owners IS NOT NULL;
+         CREATE OR REPLACE TEMP TABLE pr_commits__ AS \
+           SELECT repo, number, unnest(commits) AS sha FROM pull_requests \
+           WHERE commits IS NOT NULL AND repo IN (SELECT repo FROM code_commits__) \
+           UNION SELECT repo, pr_number, sha FROM link_changes \
+           WHERE pr_number IS NOT NULL AND repo IN (SELECT repo FROM code_commits__);
          CREATE OR REPLACE TEMP TABLE team_code (code_team VARCHAR, code_repo VARCHAR, code_sha VARCHAR, \
            code_dep_source VARCHAR, code_dep_id VARCHAR);
          INSERT INTO team_code {};
          CREATE OR REPLACE TEMP TABLE team_code_prs (code_team VARCHAR, code_repo VARCHAR, code_number BIGINT);
          INSERT INTO team_code_prs {};
-         DROP TABLE pr_commits__;",
+         DROP TABLE pr_commits__; DROP TABLE code_commits__; DROP TABLE code_prs__;",
         changes.join(" UNION "),
         prs.join(" UNION ")
     )
