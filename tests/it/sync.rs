@@ -1021,6 +1021,7 @@ type = "git"
 path = "{}"
 repo = "acme/mono"
 deployments = "tags:v*"
+files = true
 
 [teams.payments]
 owners = ["@acme/payments"]
@@ -1075,4 +1076,24 @@ paths = ["search/"]
             assert_eq!(group[key], alone[key], "{key} of {group}");
         }
     }
+    let says_lead_time =
+        |m: &Value| (m["missing"].as_array().unwrap().iter()).any(|x| x["metric"] == "lead_time");
+    assert!(!says_lead_time(&payments), "{payments}");
+
+    // Without `files = true` (the default) no record says which paths it
+    // changed: the team's changes are not found, and the output says why
+    // and which source would tell, rather than showing an empty team.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("files = true\n", "")).unwrap();
+    std::fs::remove_file(&db).unwrap();
+    crate::util::stderr_of(flowmeter().args(["sync"]));
+    let payments = metrics("payments");
+    assert_eq!(payments["lead_time"]["changes"], 0, "{payments}");
+    let missing = payments["missing"].as_array().unwrap();
+    assert!(
+        missing.iter().any(|m| m["metric"] == "lead_time"
+            && m["reason"].as_str().unwrap().contains("claims code")
+            && m["supplied_by"].as_str().unwrap().contains("files = true")),
+        "{payments}"
+    );
 }

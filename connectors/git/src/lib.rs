@@ -97,13 +97,10 @@ pub struct GitConfig {
     /// most 1,000 per commit) and their owners by the CODEOWNERS file at the
     /// integration branch's tip (`.github/`, the root, `docs/`, `.gitlab/`),
     /// so teams' `paths` and `owners` can claim a monorepo's changes.
-    /// Default: true.
-    #[serde(default = "yes")]
+    /// Default: false; it costs a tree diff per commit (git/git's 82,000
+    /// commits: 2.9 s without, about 30 s with).
+    #[serde(default)]
     pub files: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn default_branch() -> String {
@@ -362,6 +359,16 @@ fn facts(c: &CommitRef<'_>) -> std::result::Result<CommitFacts, String> {
 
 type Entries = Vec<(Vec<u8>, gix::objs::tree::EntryMode, ObjectId)>;
 
+/// Git's order of tree entries: by name, a tree's name read as if it ended
+/// in `/` (so `a.c` < `a/` < `a0`), as `git` writes trees.
+fn git_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> std::cmp::Ordering {
+    let n = a.len().min(b.len());
+    a[..n].cmp(&b[..n]).then_with(|| {
+        let end = |name: &[u8], tree: bool| name.get(n).copied().or(tree.then_some(b'/'));
+        end(a, a_tree).cmp(&end(b, b_tree))
+    })
+}
+
 /// Decompressed trees by id, kept while walking one deployment's commits.
 type TreeCache = HashMap<ObjectId, Vec<u8>>;
 
@@ -467,13 +474,18 @@ impl GitConnector {
 
     fn open(&mut self) -> Result<()> {
         if self.repo.is_none() {
-            let mut repo = gix::open(&self.config.path).map_err(|e| ConnectorError::Config {
-                source_name: self.name.clone(),
-                message: format!(
-                    "cannot open git repository `{}`: {e}",
-                    self.config.path.display()
-                ),
-            })?;
+            // Git's own delta base cache (96 MiB): the tree diffs of
+            // `files` resolve each tree's delta chain (git/git: 47 -> 3x s).
+            let options =
+                gix::open::Options::default().config_overrides(["core.deltaBaseCacheLimit=96m"]);
+            let mut repo =
+                gix::open_opts(&self.config.path, options).map_err(|e| ConnectorError::Config {
+                    source_name: self.name.clone(),
+                    message: format!(
+                        "cannot open git repository `{}`: {e}",
+                        self.config.path.display()
+                    ),
+                })?;
             repo.object_cache_size_if_unset(16 * 1024 * 1024);
             self.repo = Some(repo);
         }
@@ -681,6 +693,17 @@ impl GitConnector {
         gix::objs::TreeRefIter::from_bytes(data, self.repo().object_hash())
     }
 
+    /// Every entry of a tree's data, borrowing it.
+    fn entry_list<'d>(
+        &self,
+        data: &'d [u8],
+        tree: Option<ObjectId>,
+    ) -> Result<Vec<gix::objs::tree::EntryRef<'d>>> {
+        self.entries(data)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.err(format!("tree {tree:?}: {e}")))
+    }
+
     /// The subtree `name` of `tree`, if there is one.
     fn child(&self, tree: ObjectId, name: &[u8], raw: &mut TreeCache) -> Result<Option<ObjectId>> {
         for entry in self.entries(self.tree_data(tree, raw)?) {
@@ -791,8 +814,10 @@ impl GitConnector {
     }
 
     /// The paths that differ between two trees (`None`: the empty tree),
-    /// in tree order, with `dir` before each; descends only where they
-    /// differ.
+    /// with `dir` before each. Both trees' entries are walked together in
+    /// git's order (no copy of a name unless it differs), and only
+    /// subtrees whose ids differ are entered: git/git's 82,000 commits in
+    /// seconds, where a map of every entry took 82 s.
     fn diff_paths(
         &self,
         a: Option<ObjectId>,
@@ -804,32 +829,54 @@ impl GitConnector {
         if a == b {
             return Ok(());
         }
-        let mut names: BTreeMap<Vec<u8>, [Option<(gix::objs::tree::EntryMode, ObjectId)>; 2]> =
-            BTreeMap::new();
-        for (side, tree) in [a, b].into_iter().enumerate() {
-            for (name, mode, oid) in self.prefixed_entries(tree, b"", raw)? {
-                names.entry(name).or_default()[side] = Some((mode, oid));
+        let data = |t: Option<ObjectId>, raw: &mut TreeCache| -> Result<Vec<u8>> {
+            Ok(match t {
+                Some(t) => self.tree_data(t, raw)?.to_vec(),
+                None => Vec::new(),
+            })
+        };
+        let (da, db) = (data(a, raw)?, data(b, raw)?);
+        let (ea, eb) = (self.entry_list(&da, a)?, self.entry_list(&db, b)?);
+        // Subtrees to enter once this level is done: (name, a's, b's).
+        let mut enter: Vec<(Vec<u8>, Option<ObjectId>, Option<ObjectId>)> = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < ea.len() || j < eb.len() {
+            let order = match (ea.get(i), eb.get(j)) {
+                (Some(x), Some(y)) => {
+                    git_order(x.filename, x.mode.is_tree(), y.filename, y.mode.is_tree())
+                }
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            let (x, y) = match order {
+                std::cmp::Ordering::Less => (ea.get(i), None),
+                std::cmp::Ordering::Greater => (None, eb.get(j)),
+                std::cmp::Ordering::Equal => (ea.get(i), eb.get(j)),
+            };
+            i += usize::from(x.is_some());
+            j += usize::from(y.is_some());
+            if let (Some(x), Some(y)) = (x, y) {
+                if x.oid == y.oid && x.mode == y.mode {
+                    continue;
+                }
+            }
+            let name: &[u8] = x.or(y).map(|e| e.filename.as_ref()).unwrap_or_default();
+            let tree = |e: Option<&gix::objs::tree::EntryRef<'_>>| {
+                e.filter(|e| e.mode.is_tree()).map(|e| e.oid.to_owned())
+            };
+            if x.or(y).is_some_and(|e| !e.mode.is_tree()) {
+                let mut path = dir.clone();
+                path.extend_from_slice(name);
+                out.push(String::from_utf8_lossy(&path).into_owned());
+            } else {
+                enter.push((name.to_vec(), tree(x), tree(y)));
             }
         }
-        for (name, [x, y]) in names {
-            if x == y {
-                continue;
-            }
-            let tree_of = |e: Option<(gix::objs::tree::EntryMode, ObjectId)>| {
-                e.filter(|(m, _)| m.is_tree()).map(|(_, o)| o)
-            };
-            let file_of =
-                |e: Option<(gix::objs::tree::EntryMode, ObjectId)>| e.filter(|(m, _)| !m.is_tree());
+        for (name, ta, tb) in enter {
             let len = dir.len();
             dir.extend_from_slice(&name);
-            if file_of(x) != file_of(y) {
-                out.push(String::from_utf8_lossy(dir).into_owned());
-            }
-            let (tx, ty) = (tree_of(x), tree_of(y));
-            if tx.is_some() || ty.is_some() {
-                dir.push(b'/');
-                self.diff_paths(tx, ty, dir, raw, out)?;
-            }
+            dir.push(b'/');
+            self.diff_paths(ta, tb, dir, raw, out)?;
             dir.truncate(len);
         }
         Ok(())
@@ -898,6 +945,7 @@ impl GitConnector {
         };
         let mut paths = Vec::new();
         self.diff_paths(Some(tree), parent_tree, &mut Vec::new(), raw, &mut paths)?;
+        paths.sort_unstable();
         let owned = owners.map(|o| o.owners_of_all(paths.iter().map(String::as_str)));
         let total = paths.len();
         paths.truncate(MAX_FILES);

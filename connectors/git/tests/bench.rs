@@ -5,8 +5,9 @@
 //!   cargo test --release --workspace --test bench -- --ignored --nocapture
 //! ```
 //!
-//! Optional: `FLOWMETER_GIT_BENCH_DEPLOYMENTS` (default `tags:v*`) and
-//! `FLOWMETER_GIT_BENCH_SERVICES` (`name=prefix,name=prefix`).
+//! Optional: `FLOWMETER_GIT_BENCH_DEPLOYMENTS` (default `tags:v*`),
+//! `FLOWMETER_GIT_BENCH_SERVICES` (`name=prefix,name=prefix`) and
+//! `FLOWMETER_GIT_BENCH_FILES=0` (no changed paths, as `files = false`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -46,7 +47,7 @@ async fn throughput() {
         environment: "production".into(),
         services,
         batch_size: None,
-        files: true,
+        files: std::env::var("FLOWMETER_GIT_BENCH_FILES").map_or(true, |v| v != "0"),
     };
     let ctx = SyncContext {
         since: DateTime::from_timestamp(0, 0).unwrap(),

@@ -308,7 +308,11 @@ fn prepare<'s>(
     teams: Option<&[String]>,
 ) -> Result<(Known, Scoped<'s>), AnalysisError> {
     let t0 = std::time::Instant::now();
-    let known = Known::of(store, config)?;
+    let mut known = Known::of(store, config)?;
+    known.code_team = (filters.team.as_ref())
+        .and_then(|t| config.teams.get(t))
+        .is_some_and(|t| t.claims_code());
+    known.by_team = by == Some(GroupBy::Team);
     flowmeter_store::timing::phase("metrics: known sources", t0);
     let scope = store.scoped_by(config, filters, by, teams)?;
     Ok((known, scope))
@@ -519,6 +523,12 @@ pub(crate) struct Known {
     incidents: bool,
     /// Some rollback was seen (so the deployment source shows them).
     rollbacks: bool,
+    /// Some commit or pull request carries its changed paths or owners.
+    paths: bool,
+    /// The scope's `--team` claims code by `paths`/`owners`.
+    code_team: bool,
+    /// Grouped by team (each group that claims code is checked).
+    by_team: bool,
 }
 
 impl Known {
@@ -553,6 +563,9 @@ impl Known {
         Ok(Known {
             incidents: seen.incidents || tool_synced || seen.beyond_git,
             rollbacks: seen.rollbacks,
+            paths: seen.paths,
+            code_team: false,
+            by_team: false,
         })
     }
 
@@ -610,7 +623,7 @@ fn metric_sets(
         .collect::<Result<Vec<_>, _>>()?;
     let mut without_team = services_without_team(scope, config, &bounds, cells.len())?.into_iter();
     let mut sets = Vec::with_capacity(cells.len());
-    for (_, window) in &cells {
+    for (group, window) in &cells {
         let rows = std::array::from_fn(|i| per_query[i].next().expect("one row per cell"));
         let cx = metric::Context {
             profile: config.metrics.profile,
@@ -618,7 +631,21 @@ fn metric_sets(
             known,
         };
         let unclaimed = without_team.next().unwrap_or_default();
-        sets.push(metric::metric_set(rows, &cx, unclaimed));
+        let mut set = metric::metric_set(rows, &cx, unclaimed);
+        let claims_code = |team: &str| config.teams.get(team).is_some_and(|t| t.claims_code());
+        if !known.paths && (known.code_team || (known.by_team && claims_code(group))) {
+            set.missing.push(Missing {
+                metric: "lead_time",
+                reason:
+                    "the team claims code by `paths` or `owners`, but no commit or pull request \
+                         in the store says which paths it changed: its changes in deployments it \
+                         does not own by service or repo cannot be found"
+                        .into(),
+                supplied_by: "`files = true` on a git source, `code_owners = true` on a GitHub or \
+                              GitLab source, push webhooks, or `files`/`owners` in an import",
+            });
+        }
+        sets.push(set);
     }
     Ok(sets)
 }

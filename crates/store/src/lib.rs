@@ -86,6 +86,9 @@ pub struct Seen {
     /// Some production deployment comes from a source other than a local
     /// git clone.
     pub beyond_git: bool,
+    /// Some commit or pull request carries the paths it changed or their
+    /// owners (what teams' `paths` and `owners` match).
+    pub paths: bool,
 }
 
 /// An open flowmeter store.
@@ -265,22 +268,26 @@ impl Store {
                     .join(", ")
             ),
         };
-        let (incidents, rollbacks, beyond_git) = self
+        let (incidents, rollbacks, beyond_git, paths) = self
             .conn
             .query_row(
                 &format!(
                     "SELECT EXISTS (SELECT 1 FROM incidents),
                             EXISTS (SELECT 1 FROM link_deployments WHERE is_rollback),
-                            EXISTS (SELECT 1 FROM link_deployments WHERE {beyond_git})"
+                            EXISTS (SELECT 1 FROM link_deployments WHERE {beyond_git}),
+                            EXISTS (SELECT 1 FROM commits WHERE files IS NOT NULL OR owners IS NOT NULL)
+                            OR EXISTS (SELECT 1 FROM pull_requests
+                                       WHERE files IS NOT NULL OR owners IS NOT NULL)"
                 ),
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .ctx("read which sources are known")?;
         Ok(Seen {
             incidents,
             rollbacks,
             beyond_git,
+            paths,
         })
     }
 
