@@ -306,9 +306,10 @@ fn merge_kind(
                 |r| r.get(0),
             )
             .ctx(&format!("look for repeated keys of {table}"))?;
-        let rows = match repeats {
-            true => newest.clone(),
-            false => format!("SELECT * EXCLUDE (seq__) FROM {stage}"),
+        let rows = if repeats {
+            newest.clone()
+        } else {
+            format!("SELECT * EXCLUDE (seq__) FROM {stage}")
         };
         conn.execute_batch(&format!("INSERT INTO {table} {rows}; DROP TABLE {stage};"))
             .ctx(&format!("insert {table}"))?;
