@@ -15,6 +15,7 @@
 //! per service it visits each commit once, where a recursive CTE would
 //! re-walk the history of every deployment.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use duckdb::types::{TimeUnit, Value};
@@ -1005,9 +1006,18 @@ pub(crate) fn relink(
     let t0 = std::time::Instant::now();
     // First deployment (any service) of each commit (repo -> sha -> time),
     // for the deploy stage: from the changes of every service, not only
-    // those relinked.
-    let mut first_deployed: HashMap<String, HashMap<String, Micros>> = HashMap::new();
-    {
+    // those relinked. A full link has them all in memory (1M events: 0.7 s
+    // less than reading them back); a partial one reads the stored ones.
+    let mut first_deployed: HashMap<Cow<'_, str>, HashMap<Cow<'_, str>, Micros>> = HashMap::new();
+    if matches!(scope, Scope::All) {
+        for c in &changes {
+            let Some(repo) = c.repo else { continue };
+            let at = deployments[c.deployment].finished_at;
+            let first = first_deployed.entry(Cow::Borrowed(repo)).or_default();
+            let t = first.entry(Cow::Borrowed(c.sha)).or_insert(at);
+            *t = (*t).min(at);
+        }
+    } else {
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT repo, sha, epoch_us(min(deployed_at)) FROM {}
@@ -1018,8 +1028,8 @@ pub(crate) fn relink(
         let mut rows = stmt.query([]).ctx("first deployments")?;
         while let Some(r) = rows.next().ctx("first deployments")? {
             let repo: String = r.get(0).ctx("first deployments")?;
-            first_deployed.entry(repo).or_default().insert(
-                r.get(1).ctx("first deployments")?,
+            first_deployed.entry(Cow::Owned(repo)).or_default().insert(
+                Cow::Owned(r.get(1).ctx("first deployments")?),
                 r.get(2).ctx("first deployments")?,
             );
         }
@@ -1042,7 +1052,12 @@ pub(crate) fn relink(
                 .merge_commit_sha
                 .iter()
                 .chain(p.commits.iter())
-                .filter_map(|s| first_deployed.get(&p.repo)?.get(s).copied())
+                .filter_map(|s| {
+                    first_deployed
+                        .get(p.repo.as_str())?
+                        .get(s.as_str())
+                        .copied()
+                })
                 .min();
             let (coding, pickup, review, deploy, cycle) = match p.merged_at {
                 None => (None, None, None, None, None),
