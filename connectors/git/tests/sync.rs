@@ -108,8 +108,17 @@ async fn sync(
     conn: &mut GitConnector,
     cursor: Option<Cursor>,
 ) -> (Vec<Event>, Option<Cursor>, usize) {
+    let (events, cursor, batches, _) = sync_noting(conn, cursor).await;
+    (events, cursor, batches)
+}
+
+/// [`sync`], and the notes of every batch.
+async fn sync_noting(
+    conn: &mut GitConnector,
+    cursor: Option<Cursor>,
+) -> (Vec<Event>, Option<Cursor>, usize, Vec<String>) {
     let mut cursor = cursor;
-    let mut events = Vec::new();
+    let (mut events, mut notes) = (Vec::new(), Vec::new());
     let mut batches = 0;
     while let Some(batch) = conn.next_batch(&ctx(), cursor.as_ref()).await.unwrap() {
         batches += 1;
@@ -118,9 +127,10 @@ async fn sync(
             round_trip(e);
         }
         events.extend(batch.events);
+        notes.extend(batch.notes);
         cursor = Some(batch.cursor);
     }
-    (events, cursor, batches)
+    (events, cursor, batches, notes)
 }
 
 fn commits(events: &[Event]) -> Vec<String> {
@@ -424,14 +434,7 @@ async fn code_owners_and_paths_give_a_monorepo_its_teams() {
     repo.git(&["tag", "-a", "v2", "-m", "v2"], 500);
 
     let mut conn = GitConnector::new(config(&repo, Some("tags:v*"))).unwrap();
-    let mut notes = Vec::new();
-    let mut events = Vec::new();
-    let mut cursor = None;
-    while let Some(batch) = conn.next_batch(&ctx(), cursor.as_ref()).await.unwrap() {
-        notes.extend(batch.notes);
-        events.extend(batch.events);
-        cursor = Some(batch.cursor);
-    }
+    let (events, _, _, notes) = sync_noting(&mut conn, None).await;
     let notes = notes.join("\n");
     assert!(
         notes.contains("code owners from `.github/CODEOWNERS`"),

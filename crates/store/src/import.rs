@@ -180,22 +180,29 @@ fn strings(conn: &Connection, sql: &str) -> Result<Vec<String>, StoreError> {
 
 /// What the new and updated records of `kind` (in `changed`, before the
 /// store is written, so the replaced versions are still there) touch: the
-/// services, repositories, deployment ids and incidents to relink.
+/// services, repositories, deployment ids and incidents to relink. With
+/// `replaced` (the join of a stored row `t` to its record `s`), also what
+/// the stored versions they replace named; `None` when none is replaced.
 fn note_touched(
     conn: &Connection,
     kind: EventKind,
     changed: &str,
-    on: &str,
+    replaced: Option<&str>,
     touched: &mut Touched,
 ) -> Result<(), StoreError> {
     let (table, _) = table_of(kind);
+    // `UNION <select> FROM <the replaced rows> <where>`, or nothing.
+    let and_replaced = |select: &str, filter: &str| match replaced {
+        Some(on) => format!("UNION {select} FROM {table} t JOIN {changed} s ON {on} {filter}"),
+        None => String::new(),
+    };
     match kind {
         EventKind::Deployment => {
             touched.services.extend(strings(
                 conn,
                 &format!(
-                    "SELECT service FROM {changed}
-                     UNION SELECT t.service FROM {table} t JOIN {changed} s ON {on}"
+                    "SELECT service FROM {changed} {}",
+                    and_replaced("SELECT t.service", "")
                 ),
             )?);
             touched.deployment_ids.extend(strings(
@@ -213,16 +220,18 @@ fn note_touched(
             touched.services.extend(strings(
                 conn,
                 &format!(
-                    "SELECT unnest(services) FROM {changed}
-                     UNION SELECT unnest(t.services) FROM {table} t JOIN {changed} s ON {on}"
+                    "SELECT unnest(services) FROM {changed} {}",
+                    and_replaced("SELECT unnest(t.services)", "")
                 ),
             )?);
             touched.incident_ids.extend(strings(
                 conn,
                 &format!(
-                    "SELECT deployment_id FROM {changed} WHERE deployment_id IS NOT NULL
-                     UNION SELECT t.deployment_id FROM {table} t JOIN {changed} s ON {on}
-                     WHERE t.deployment_id IS NOT NULL"
+                    "SELECT deployment_id FROM {changed} WHERE deployment_id IS NOT NULL {}",
+                    and_replaced(
+                        "SELECT t.deployment_id",
+                        "WHERE t.deployment_id IS NOT NULL"
+                    )
                 ),
             )?);
             let mut stmt = conn
@@ -318,7 +327,7 @@ fn merge_kind(
             .ctx("count stored records")?;
         if total > 0 {
             // Every stored row is new: the table is its own list of changes.
-            note_touched(conn, kind, table, &on, touched)?;
+            note_touched(conn, kind, table, None, touched)?;
         }
         crate::timing::phase(&format!("merge {table} (into an empty table)"), t0);
         return Ok(KindCounts {
@@ -401,7 +410,7 @@ fn merge_kind(
         )
         .ctx("count changes")?;
     if written > 0 {
-        note_touched(conn, kind, &changed, &on, touched)?;
+        note_touched(conn, kind, &changed, (updated > 0).then_some(&on), touched)?;
     }
     if updated > 0 {
         conn.execute_batch(&format!(

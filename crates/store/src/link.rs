@@ -410,9 +410,10 @@ impl RepoRows {
             .ctx("read the repositories to compare")?
             .collect::<Result<Vec<_>, _>>()
             .ctx("read the repositories to compare")?;
-        Ok(match repos.len() > Self::MAX_SCANS {
-            true => RepoRows::Within(otherwise),
-            false => RepoRows::Each(repos),
+        Ok(if repos.len() > Self::MAX_SCANS {
+            RepoRows::Within(otherwise)
+        } else {
+            RepoRows::Each(repos)
         })
     }
 
