@@ -1,6 +1,8 @@
 -- The records behind each compared headline, one value per record, for the
 -- noise-aware deltas (crates/analysis/src/delta.rs). $1 = since, $2 = until.
--- Each part selects exactly the records its metric query aggregates.
+-- Each part selects exactly the records its metric query aggregates
+-- (samples_devlake.sql: the same keys by the `devlake` profile); the PR
+-- stages (stages.sql) follow.
 SELECT 'lead_time' AS metric,
        date_diff('microsecond', start_at, deployed_at) / 3600000000.0 AS value
 FROM scope_changes
@@ -15,12 +17,3 @@ UNION ALL
 SELECT 'time_to_restore', date_diff('microsecond', created_at, resolved_at) / 3600000000.0
 FROM scope_incidents
 WHERE resolved_at >= $1::TIMESTAMP AND resolved_at < $2::TIMESTAMP
-UNION ALL
--- The PR cycle and each stage, where defined (UNPIVOT drops NULLs).
-SELECT CASE stage WHEN 'cycle_hours' THEN 'cycle_time' ELSE replace(stage, '_hours', '') END,
-       hours
-FROM (UNPIVOT (SELECT coding_hours, pickup_hours, review_hours, deploy_hours, cycle_hours
-               FROM scope_prs
-               WHERE merged_at >= $1::TIMESTAMP AND merged_at < $2::TIMESTAMP)
-      ON coding_hours, pickup_hours, review_hours, deploy_hours, cycle_hours
-      INTO NAME stage VALUE hours)

@@ -346,13 +346,20 @@ fn strict_import_error_snapshot() {
 /// `--by service|repo|team` computes every group in one pass (each scope
 /// row carries its group): each group must be exactly the metrics of the
 /// filter `--service`/`--repo`/`--team` of its key, with dated members and
-/// PRs counted by author, and combined with another filter.
+/// PRs counted by author, and combined with another filter; by
+/// METRICS.md and by the `devlake` profile (its views carry the groups).
 #[test]
 fn every_group_is_the_metrics_of_its_own_filter() {
     let dir = tempfile::tempdir().unwrap();
     let db = crate::util::sample_store(dir.path(), "");
-    let config = dir.path().join("teams.toml");
-    let teams = "[metrics]\npr_team = \"author\"\n\
+    for profile in ["flowmeter", "devlake"] {
+        groups_are_their_filters(dir.path(), &db, profile);
+    }
+}
+
+fn groups_are_their_filters(dir: &Path, db: &Path, profile: &str) {
+    let config = dir.join("teams.toml");
+    let teams = format!("[metrics]\nprofile = \"{profile}\"\npr_team = \"author\"\n") + "\
         [teams.web]\nservices = [\"web\", \"api\"]\nrepos = [\"acme/web\"]\npeople = [\"alice\", \"bob\"]\n\
         [[teams.web.members]]\npeople = [\"carol\"]\nuntil = \"2026-09-20\"\n\
         [teams.platform]\nservices = [\"notifications\"]\nrepos = [\"acme/platform\"]\npeople = [\"dave\"]\n\
@@ -360,7 +367,7 @@ fn every_group_is_the_metrics_of_its_own_filter() {
         [teams.empty]\nservices = [\"nothing-here\"]\n";
     std::fs::write(&config, teams).unwrap();
     let metrics = |args: &[&str]| -> Value {
-        let mut cmd = crate::util::bare(&db);
+        let mut cmd = crate::util::bare(db);
         cmd.arg("--config")
             .arg(&config)
             .args(["metrics", "--format", "json"]);
@@ -379,7 +386,7 @@ fn every_group_is_the_metrics_of_its_own_filter() {
         let grouped = metrics(&[&["--by", by][..], &also].concat());
         let groups = grouped["groups"].as_array().unwrap();
         assert!(groups.len() >= 3, "--by {by}: {} groups", groups.len());
-        let mut with_data = 0;
+        let (mut with_data, mut with_lead_time) = (0, 0);
         for group in groups {
             let key = group["key"].as_str().unwrap();
             let mut alone = metrics(&[&[filter, key][..], &also].concat());
@@ -391,11 +398,19 @@ fn every_group_is_the_metrics_of_its_own_filter() {
             assert_close(
                 &group,
                 &alone,
-                &format!("--by {by} {also:?}, group `{key}`"),
+                &format!("{profile}: --by {by} {also:?}, group `{key}`"),
             );
             with_data += usize::from(alone["deployment_frequency"]["deployments"] != 0);
+            with_lead_time += usize::from(alone["lead_time"]["changes"] != 0);
         }
-        assert!(with_data >= 1, "--by {by} {also:?}: no group has data");
+        assert!(
+            with_data >= 1,
+            "{profile}: --by {by} {also:?}: no group has data"
+        );
+        assert!(
+            !also.is_empty() || with_lead_time >= 1,
+            "{profile}: --by {by}: no group has a lead time"
+        );
     }
 }
 

@@ -30,7 +30,7 @@
 //! polars frame per window: `n x B` draws with replacement, grouped by
 //! resample, aggregated to the median.
 
-use flowmeter_config::Config;
+use flowmeter_config::{Config, Profile};
 use flowmeter_store::{Scoped, Store};
 use polars::prelude::*;
 
@@ -52,8 +52,11 @@ pub const SEED: u64 = 0x00f1_0e7e;
 
 pub use crate::metric::{Change, Verdict};
 
-/// The sample SQL: one row per record behind a headline, `(metric, value)`.
+/// The sample SQL: one row per record behind a headline, `(metric, value)`,
+/// of the keys (by profile) and of the PR stages.
 const SAMPLES_SQL: &str = include_str!("../../../queries/compare/samples.sql");
+const DEVLAKE_SAMPLES_SQL: &str = include_str!("../../../queries/compare/samples_devlake.sql");
+const STAGE_SAMPLES_SQL: &str = include_str!("../../../queries/compare/stages.sql");
 
 /// The unit of headline `key` (or stage) and of its change: `per_week`,
 /// `ratio` or `hours`.
@@ -81,8 +84,9 @@ pub fn compare(
     let t0 = std::time::Instant::now();
     let history = has_history(store, &previous.window)?;
     let scope = store.scoped(config, &current.filters)?;
-    let now = samples(&scope, &current.window)?;
-    let before = samples(&scope, &previous.window)?;
+    let profile = config.metrics.profile;
+    let now = samples(&scope, &current.window, profile)?;
+    let before = samples(&scope, &previous.window, profile)?;
     drop(scope);
     flowmeter_store::timing::phase("compare: samples", t0);
     let t0 = std::time::Instant::now();
@@ -428,8 +432,17 @@ fn rate_change(
 
 /// The records behind every compared headline in `window`, as a polars
 /// frame `(metric, value)` built from DuckDB's Arrow output.
-fn samples(scope: &Scoped<'_>, window: &Window) -> Result<DataFrame, AnalysisError> {
-    let batches = scope.arrow("samples", SAMPLES_SQL, &window.bounds())?;
+fn samples(
+    scope: &Scoped<'_>,
+    window: &Window,
+    profile: Profile,
+) -> Result<DataFrame, AnalysisError> {
+    let keys = match profile {
+        Profile::Devlake => DEVLAKE_SAMPLES_SQL,
+        _ => SAMPLES_SQL,
+    };
+    let sql = format!("{keys}UNION ALL\n{STAGE_SAMPLES_SQL}");
+    let batches = scope.arrow("samples", &sql, &window.bounds())?;
     match crate::arrow::frame(&batches)? {
         Some(frame) => Ok(frame),
         None => DataFrame::new_infer_height(vec![

@@ -2,7 +2,7 @@
 //! listing query in `queries/explain/` that reads the same scoped links as
 //! the metric itself, so the rows add up to the number `metrics` shows.
 
-use flowmeter_config::Config;
+use flowmeter_config::{Config, Profile};
 use flowmeter_store::{Scoped, Store, TimeUnit, Value};
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -19,6 +19,16 @@ mod sql {
     pub const TIME_TO_RESTORE: &str = include_str!("../../../queries/explain/time_to_restore.sql");
     pub const REWORK_RATE: &str = include_str!("../../../queries/explain/rework_rate.sql");
     pub const STAGE: &str = include_str!("../../../queries/explain/stage.sql");
+    /// The `devlake` profile's records (`queries/explain/devlake/`).
+    pub mod devlake {
+        pub const LEAD_TIME: &str = include_str!("../../../queries/explain/devlake/lead_time.sql");
+        pub const CHANGE_FAILURE_RATE: &str =
+            include_str!("../../../queries/explain/devlake/change_failure_rate.sql");
+        pub const RECOVERY_TIME: &str =
+            include_str!("../../../queries/explain/devlake/recovery_time.sql");
+        pub const TIME_TO_RESTORE: &str =
+            include_str!("../../../queries/explain/devlake/time_to_restore.sql");
+    }
 }
 
 /// The numbers `explain` can take apart.
@@ -62,8 +72,23 @@ impl Explained {
         crate::delta::of(m, self.key())
     }
 
-    fn sql(self) -> String {
+    /// Its listing query under `profile`: the `devlake` profile lists
+    /// DevLake's records for the keys it defines (the deployments behind
+    /// its deployment frequency are flowmeter's).
+    fn sql(self, profile: Profile) -> String {
         let stage = |column: &str| sql::STAGE.replace("STAGE", column);
+        if profile == Profile::Devlake {
+            let theirs = match self {
+                Explained::LeadTime => Some(sql::devlake::LEAD_TIME),
+                Explained::ChangeFailureRate => Some(sql::devlake::CHANGE_FAILURE_RATE),
+                Explained::RecoveryTime => Some(sql::devlake::RECOVERY_TIME),
+                Explained::TimeToRestore => Some(sql::devlake::TIME_TO_RESTORE),
+                _ => None,
+            };
+            if let Some(sql) = theirs {
+                return sql.to_string();
+            }
+        }
         match self {
             Explained::DeploymentFrequency => sql::DEPLOYMENT_FREQUENCY.to_string(),
             Explained::LeadTime => sql::LEAD_TIME.to_string(),
@@ -166,7 +191,12 @@ pub fn explain(
         crate::delta::compare(store, config, &mut metrics, &previous)?;
     }
     let scope = store.scoped(config, filters)?;
-    let (columns, mut all) = rows(&scope, "explain", &what.sql(), &window)?;
+    let (columns, mut all) = rows(
+        &scope,
+        "explain",
+        &what.sql(config.metrics.profile),
+        &window,
+    )?;
     if let Some(i) = columns.iter().position(|c| c == "author") {
         for row in &mut all {
             row[i] = match row[i].as_str().and_then(crate::people::display_name) {

@@ -18,7 +18,7 @@ pub mod series;
 pub mod working;
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
-use flowmeter_config::Config;
+use flowmeter_config::{Config, Profile};
 use flowmeter_store::{Scoped, Store, StoreError, Value};
 
 use metric::Row;
@@ -521,6 +521,8 @@ pub(crate) struct Known {
     /// Some incident record is stored, an incident tool has synced, or a
     /// deployment comes from a source other than a local git clone.
     incidents: bool,
+    /// Some incident record is stored, or an incident tool has synced.
+    incident_records: bool,
     /// Some rollback was seen (so the deployment source shows them).
     rollbacks: bool,
     /// Some commit or pull request carries its changed paths or owners.
@@ -562,6 +564,7 @@ impl Known {
         });
         Ok(Known {
             incidents: seen.incidents || tool_synced || seen.beyond_git,
+            incident_records: seen.incidents || tool_synced,
             rollbacks: seen.rollbacks,
             paths: seen.paths,
             code_team: false,
@@ -569,7 +572,13 @@ impl Known {
         })
     }
 
-    pub(crate) fn basis(self) -> Option<Basis> {
+    /// What failures can be seen through under `profile`.
+    pub(crate) fn basis(self, profile: Profile) -> Option<Basis> {
+        if profile == Profile::Devlake {
+            // DevLake never reads rollbacks, and shows N/A until some
+            // incident is collected.
+            return self.incident_records.then_some(Basis::Incidents);
+        }
         if self.incidents {
             Some(Basis::IncidentsAndRollbacks)
         } else if self.rollbacks {
@@ -612,7 +621,7 @@ fn metric_sets(
     let rows: Vec<_> = cells.iter().map(|(g, w)| (*g, w.since, w.until)).collect();
     scope.set_windows(&rows)?;
     let bounds = span(windows);
-    let mut per_query = metric::QUERIES
+    let mut per_query = metric::queries(config.metrics.profile)
         .iter()
         .map(|(name, sql)| {
             let t0 = std::time::Instant::now();

@@ -790,3 +790,182 @@ fn a_rollout_to_several_regions_counts_once() {
     // x reached its last region at 12:00 (4 h), y at 11:00 (3 h).
     close(m.lead_time.p50_hours, 3.5);
 }
+
+/// The `devlake` profile: the keys by Apache DevLake's rules
+/// (docs/PROFILES.md §4), worked out by hand from its code.
+#[test]
+fn the_devlake_profile_follows_devlakes_rules() {
+    let dated = |mut v: Value, started: &str| {
+        v["started_at"] = json!(started);
+        v
+    };
+    let s = store(&[
+        commit("a", &[], "2026-02-20T00:00:00Z"),
+        commit("b", &["a"], "2026-03-02T10:00:30Z"),
+        commit("c", &["b"], "2026-03-03T08:00:00Z"),
+        commit("d", &["c"], "2026-03-09T09:00:00Z"),
+        // D1 is the service's first deployment: DevLake credits it with no
+        // change, so a PR it shipped has no deployment.
+        dep("D1", "app", "a", "2026-02-25T00:00:00Z"),
+        dated(
+            dep("D2", "app", "c", "2026-03-04T12:00:00Z"),
+            "2026-03-04T11:00:00Z",
+        ),
+        dated(
+            dep("D3", "app", "d", "2026-03-10T10:00:00Z"),
+            "2026-03-10T09:00:00Z",
+        ),
+        // coding ceil(119.5 min) = 120, open 1200, deploy 03-03 08:00 ->
+        // D2 03-04 12:00 = 1680: cycle 3000 min.
+        pr(
+            1,
+            json!({"first_commit_at":"2026-03-02T10:00:30Z","created_at":"2026-03-02T12:00:00Z",
+                     "merged_at":"2026-03-03T08:00:00Z","merge_commit_sha":"c","commits":["b","c"]}),
+        ),
+        // coding negative -> NULL -> 0; open ceil(90.33) = 91; deploy
+        // ceil(1379.33) = 1380: cycle 1471 min.
+        pr(
+            2,
+            json!({"first_commit_at":"2026-03-09T10:00:00Z","created_at":"2026-03-09T09:30:00Z",
+                     "merged_at":"2026-03-09T11:00:20Z","merge_commit_sha":"d","commits":["d"]}),
+        ),
+        // Shipped only by the first deployment, and never shipped.
+        pr(
+            3,
+            json!({"created_at":"2026-02-19T00:00:00Z","merged_at":"2026-02-20T00:00:00Z",
+                     "merge_commit_sha":"a"}),
+        ),
+        pr(
+            4,
+            json!({"created_at":"2026-03-10T00:00:00Z","merged_at":"2026-03-10T01:00:00Z",
+                     "merge_commit_sha":"zzz"}),
+        ),
+        // On D2 (12 h after it): 1110 min from D2's finish to resolution.
+        incident(
+            "I1",
+            "app",
+            "2026-03-05T00:00:00Z",
+            Some("2026-03-05T06:30:30Z"),
+        ),
+        // Ten days after D3, far past flowmeter's 24 h window: DevLake
+        // still puts it on D3 (13860 min).
+        incident(
+            "I2",
+            "app",
+            "2026-03-20T00:00:00Z",
+            Some("2026-03-20T01:00:00Z"),
+        ),
+        // On D1, before the window.
+        incident(
+            "I3",
+            "app",
+            "2026-03-01T00:00:00Z",
+            Some("2026-03-01T05:00:00Z"),
+        ),
+    ]);
+    let mut config = Config::default();
+    config.metrics.profile = flowmeter_config::Profile::Devlake;
+    let m = metrics_cfg(&s, &config, SINCE, UNTIL, Filters::default()).metrics;
+    assert!(m.tier_source.contains("DevLake"), "{}", m.tier_source);
+
+    // Lead time: PRs 1 and 2, lower median of [1471, 3000] minutes.
+    let lt = &m.lead_time;
+    assert_eq!((lt.changes, lt.excluded), (2, 0));
+    close(lt.p50_hours, 1471.0 / 60.0);
+    close(lt.p90_hours, 1471.0 / 60.0);
+    close(lt.mean_hours, (1471.0 + 3000.0) / 2.0 / 60.0);
+    assert_eq!(lt.tier, Some("high"));
+
+    // Both deployments of the window have an incident: 100 %, low.
+    let cfr = &m.change_failure_rate;
+    assert_eq!((cfr.deployments, cfr.failed), (2, Some(2)));
+    close(cfr.rate, 1.0);
+    assert_eq!(cfr.tier, Some("low"));
+
+    // Recovery per incident: lower median of [1110, 13860] minutes.
+    let rt = &m.recovery_time;
+    assert_eq!(
+        (rt.failed_deployments, rt.recovered, rt.open),
+        (Some(2), Some(2), Some(0))
+    );
+    close(rt.p50_hours, 18.5);
+    assert_eq!(rt.tier, Some("high"));
+
+    // Time to restore: I1 390 min, I2 60 min; lower median 60.
+    let ttr = &m.time_to_restore;
+    assert_eq!((ttr.incidents, ttr.resolved), (Some(2), Some(2)));
+    close(ttr.p50_hours, 1.0);
+
+    // Deploy days per Monday week [1, 1, 0, 0]: lower median 0; per month
+    // (March) 2: medium.
+    let df = &m.deployment_frequency;
+    assert_eq!((df.deployments, df.deploy_days, df.full_weeks), (2, 2, 4));
+    close(df.median_deploy_days_per_week, 0.0);
+    close(df.median_deploy_days_per_month, 2.0);
+    assert_eq!(df.tier, Some("medium"));
+
+    // The same store by METRICS.md: commits b, c, d are the changes, and
+    // only D2 failed (I2 is past the attribution window).
+    let ours = metrics(&s, SINCE, UNTIL).metrics;
+    assert_eq!(ours.lead_time.changes, 3);
+    close(ours.change_failure_rate.rate, 0.5);
+
+    // The compared deltas read DevLake's records too.
+    let mut reader = s.reader().unwrap();
+    let w = |a: &str, b: &str| Window::new(t(a), t(b)).unwrap();
+    let mut now = compute(&mut reader, &config, w(SINCE, UNTIL), &Filters::default()).unwrap();
+    let before = compute(
+        &mut reader,
+        &config,
+        w("2026-02-02T00:00:00Z", SINCE),
+        &Filters::default(),
+    )
+    .unwrap();
+    flowmeter_analysis::delta::compare(&mut reader, &config, &mut now, &before).unwrap();
+    let change = now.metrics.lead_time.change.as_ref().unwrap();
+    assert_eq!(change.samples, [2, 0]);
+
+    // `explain` lists DevLake's records: the two PRs, and the incidents on
+    // D2 and D3 (I2 among them).
+    let mut explained = |what| {
+        let window = w(SINCE, UNTIL);
+        let filters = Filters::default();
+        flowmeter_analysis::explain::explain(&mut reader, &config, what, window, None, &filters, 10)
+            .unwrap()
+    };
+    use flowmeter_analysis::explain::Explained;
+    let lt = explained(Explained::LeadTime);
+    let col = |e: &flowmeter_analysis::explain::Explanation, name: &str| {
+        let i = e.columns.iter().position(|c| c == name).unwrap();
+        e.rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(col(&lt, "cycle_minutes"), [json!(3000), json!(1471)]);
+    assert_eq!(col(&lt, "coding_minutes"), [json!(120), Value::Null]);
+    let cfr = explained(Explained::ChangeFailureRate);
+    assert_eq!(col(&cfr, "id"), [json!("D2"), json!("D3")]);
+    assert_eq!(col(&cfr, "incidents"), [json!("I1"), json!("I2")]);
+    let rt = explained(Explained::RecoveryTime);
+    assert_eq!(col(&rt, "recovery_minutes"), [json!(13860), json!(1110)]);
+}
+
+#[test]
+fn the_devlake_profile_without_incidents_says_na() {
+    // A CI source's deployments but no incident: METRICS.md reads no
+    // incident as none happening; DevLake shows N/A.
+    let s = store(&[
+        commit("a", &[], "2026-03-01T00:00:00Z"),
+        dep("D1", "app", "a", "2026-03-04T12:00:00Z"),
+    ]);
+    let mut config = Config::default();
+    config.metrics.profile = flowmeter_config::Profile::Devlake;
+    let m = metrics_cfg(&s, &config, SINCE, UNTIL, Filters::default()).metrics;
+    assert_eq!(m.change_failure_rate.rate, None);
+    assert_eq!(m.change_failure_rate.tier, None);
+    assert_eq!(m.recovery_time.failed_deployments, None);
+    let missing = m
+        .missing
+        .iter()
+        .find(|x| x.metric == "change_failure_rate")
+        .expect("a missing entry");
+    assert!(missing.reason.contains("DevLake"), "{}", missing.reason);
+}

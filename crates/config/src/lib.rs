@@ -168,9 +168,12 @@ pub struct MetricsConfig {
     /// When people work, for PR stages read in working hours
     /// (`--working-hours`); a team's own `working_hours` wins for it.
     pub working_hours: Option<Calendar>,
-    /// Whose tier thresholds the keys are rated by: `flowmeter` (the
-    /// default, METRICS.md), `dora-2023` or `dora-2024`. Every tier says
-    /// which profile it comes from (`tier_source`).
+    /// Whose definitions the keys follow: `flowmeter` (the default,
+    /// METRICS.md), `dora-2023` or `dora-2024` (their tier thresholds), or
+    /// `devlake` (Apache DevLake's DORA dashboard: its linking, lower
+    /// medians, whole minutes and tiers, to reconcile with an old
+    /// dashboard). Every tier says which profile it comes from
+    /// (`tier_source`).
     pub profile: Profile,
 }
 
@@ -213,6 +216,9 @@ pub enum Profile {
     Flowmeter,
     Dora2023,
     Dora2024,
+    /// Apache DevLake's DORA dashboard: its linking, medians and units,
+    /// not only its tiers (docs/PROFILES.md §4).
+    Devlake,
 }
 
 impl TryFrom<String> for Profile {
@@ -223,11 +229,12 @@ impl TryFrom<String> for Profile {
             "flowmeter" => Ok(Profile::Flowmeter),
             "dora-2023" => Ok(Profile::Dora2023),
             "dora-2024" => Ok(Profile::Dora2024),
-            "devlake" | "four-keys" => Err(format!(
-                "profile `{name}` is not implemented: its rules differ beyond the tiers (see docs/PROFILES.md), and tiers alone would not reproduce its numbers; use `flowmeter`, `dora-2023` or `dora-2024`"
+            "devlake" => Ok(Profile::Devlake),
+            "four-keys" => Err(format!(
+                "profile `{name}` is not implemented: Four Keys counts failures by the root-cause commit an incident names, which flowmeter's incident records do not carry (see docs/PROFILES.md §5); use `flowmeter`, `dora-2023`, `dora-2024` or `devlake`"
             )),
             other => Err(format!(
-                "unknown profile `{other}`: use `flowmeter` (the default), `dora-2023` or `dora-2024`"
+                "unknown profile `{other}`: use `flowmeter` (the default), `dora-2023`, `dora-2024` or `devlake`"
             )),
         }
     }
@@ -696,11 +703,13 @@ mod tests {
         let c = Config::parse("[metrics]\nprofile = \"dora-2024\"\n", "t.toml").unwrap();
         assert_eq!(c.metrics.profile, Profile::Dora2024);
         assert_eq!(Config::default().metrics.profile, Profile::Flowmeter);
-        let e = Config::parse("[metrics]\nprofile = \"devlake\"\n", "t.toml")
+        let c = Config::parse("[metrics]\nprofile = \"devlake\"\n", "t.toml").unwrap();
+        assert_eq!(c.metrics.profile, Profile::Devlake);
+        let e = Config::parse("[metrics]\nprofile = \"four-keys\"\n", "t.toml")
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("t.toml") && e.contains("docs/PROFILES.md"),
+            e.contains("t.toml") && e.contains("root-cause") && e.contains("docs/PROFILES.md"),
             "{e}"
         );
         let e = Config::parse("[metrics]\nprofile = \"dora-2025\"\n", "t.toml")

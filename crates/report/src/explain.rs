@@ -32,6 +32,13 @@ pub fn headline(e: &Explanation) -> String {
             m.deployment_frequency.deploy_days,
             m.deployment_frequency.tier.unwrap_or("—")
         ),
+        Explained::LeadTime if m.lead_time.counts.is_some() => format!(
+            "Lead time for changes (DevLake): p50 {}, p90 {} over {} deployed PRs (tier {})",
+            hours(m.lead_time.p50_hours),
+            hours(m.lead_time.p90_hours),
+            m.lead_time.changes,
+            m.lead_time.tier.unwrap_or("—")
+        ),
         Explained::LeadTime => format!(
             "Lead time for changes: p50 {}, p90 {} over {} changes, {} excluded (tier {})",
             hours(m.lead_time.p50_hours),

@@ -517,6 +517,7 @@ pub fn weekly(
         "waits": waits,
         "open_prs": d.open_prs.len(),
         "coverage": coverage_view(m),
+        "tiers": m.tier_source,
     });
     render("weekly", format, context, charts, chart_prefix, links)
 }
@@ -662,6 +663,7 @@ pub fn leadership(
         "previous_window": window_view(&d.org.previous_quarter.window),
         "filters": filters_text(&d.org.quarter.filters),
         "rows": views.iter().map(|v| quarter_row(v)).collect::<Vec<_>>(),
+        "tiers": d.org.quarter.metrics.tier_source,
         "keys": keys.iter().map(|k| json!({"key": k.key, "title": k.chart})).collect::<Vec<_>>(),
         "coverage": coverage_view(&d.org.quarter.metrics),
     });

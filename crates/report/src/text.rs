@@ -81,8 +81,13 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
         tier(df.tier),
         match df.median_deploy_days_per_week {
             Some(d) => format!(
-                "median {d:.1} deploy days/week over {} full weeks",
-                df.full_weeks
+                "median {d:.1} deploy days/week over {} {}",
+                df.full_weeks,
+                match df.median_deploy_days_per_month {
+                    // The `devlake` profile's calendar keeps partial weeks.
+                    Some(_) => "weeks",
+                    None => "full weeks",
+                }
             ),
             None => "no full ISO week in the window".into(),
         },
@@ -102,7 +107,10 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
             )
         },
         tier(lt.tier),
-        format!("n={} changes ({} excluded <= 0)", lt.changes, lt.excluded),
+        match lt.counts {
+            Some(_) => format!("n={} deployed PRs (DevLake cycle time)", lt.changes),
+            None => format!("n={} changes ({} excluded <= 0)", lt.changes, lt.excluded),
+        },
     );
     let cfr = &m.change_failure_rate;
     line(

@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::Value;
 use duckdb::{Connection, Row};
-use flowmeter_config::{Config, PrTeam, Team};
+use flowmeter_config::{Config, PrTeam, Profile, Team};
 use serde::Serialize;
 
 use crate::{sql_text as quote, Context, Store, StoreError};
@@ -451,8 +451,14 @@ fn team_claims(config: &Config) -> String {
     sql
 }
 
+/// Apache DevLake's linking rules over the scope's relations
+/// (`devlake_prs`, `devlake_incidents`), made for `profile = "devlake"`.
+const DEVLAKE: &str = include_str!("../../../queries/profiles/devlake.sql");
+
 /// The temporary relations a [`Scoped`] makes, dropped with it.
-const TEMPORARY: [(&str, &str); 12] = [
+const TEMPORARY: [(&str, &str); 14] = [
+    ("VIEW", "devlake_prs"),
+    ("VIEW", "devlake_incidents"),
     ("VIEW", "scope_deployments"),
     ("VIEW", "scope_changes"),
     ("VIEW", "scope_incidents"),
@@ -506,6 +512,9 @@ impl Store {
         let t0 = std::time::Instant::now();
         let mut sql = relations(config, filters, by, teams)?;
         sql.push_str(&team_claims(config));
+        if config.metrics.profile == Profile::Devlake {
+            sql.push_str(DEVLAKE);
+        }
         let scoped = Scoped { conn: &self.conn };
         scoped.conn.execute_batch(&sql).ctx("make the scope")?;
         crate::timing::phase("metrics: scope", t0);

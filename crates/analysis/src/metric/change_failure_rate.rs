@@ -10,6 +10,8 @@ use super::{ladder, ratio, Change, Context, Key, Row, Test, Tier, INCIDENT_SOURC
 use crate::Missing;
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/change_failure_rate.sql");
+pub(crate) const DEVLAKE_SQL: &str =
+    include_str!("../../../../queries/metrics/devlake/change_failure_rate.sql");
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ChangeFailureRate {
@@ -36,10 +38,13 @@ pub enum Basis {
     /// No incident source: only rollbacks show failures, so the rate is a
     /// floor.
     RollbacksOnly,
+    /// Incidents only: the `devlake` profile, where a rollback is not a
+    /// failure and the rate is N/A until some incident is stored.
+    Incidents,
 }
 
 pub(crate) fn of(row: &Row, cx: &Context) -> ChangeFailureRate {
-    let basis = cx.known.basis();
+    let basis = cx.known.basis(cx.profile);
     let failed = basis.map(|_| row.n("failed"));
     let rate = failed.and_then(|f| ratio(f, row.n("deployments")));
     ChangeFailureRate {
@@ -53,9 +58,12 @@ pub(crate) fn of(row: &Row, cx: &Context) -> ChangeFailureRate {
 }
 
 /// What an unknown or partial rate lacks.
-pub(crate) fn missing(m: &ChangeFailureRate) -> Option<Missing> {
+pub(crate) fn missing(m: &ChangeFailureRate, profile: Profile) -> Option<Missing> {
     let reason = match m.basis {
-        Some(Basis::IncidentsAndRollbacks) => return None,
+        Some(Basis::IncidentsAndRollbacks | Basis::Incidents) => return None,
+        None if profile == Profile::Devlake => {
+            "no incident stored: DevLake's rules count only incidents as failures, so the rate and recovery time are unknown (DevLake shows N/A)"
+        }
         Some(Basis::RollbacksOnly) => {
             "no incident source: only rollbacks show failures, so the rate is a floor"
         }
@@ -93,7 +101,8 @@ pub const KEY: Key = Key {
 pub fn tier(profile: Profile, rate: Option<f64>) -> Tier {
     let r = rate?;
     Some(match profile {
-        Profile::Flowmeter | Profile::Dora2023 => ladder(
+        // DevLake's 2023 benchmarks are the same: (0,5%] (5,10%] (10,15%].
+        Profile::Flowmeter | Profile::Dora2023 | Profile::Devlake => ladder(
             r,
             [
                 (AtMost(0.05), "elite"),

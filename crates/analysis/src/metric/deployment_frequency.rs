@@ -8,6 +8,8 @@ use serde::Serialize;
 use super::{Change, Context, Hours, Key, Row, Test, Tier};
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/deployment_frequency.sql");
+pub(crate) const DEVLAKE_SQL: &str =
+    include_str!("../../../../queries/metrics/devlake/deployment_frequency.sql");
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DeploymentFrequency {
@@ -16,9 +18,15 @@ pub struct DeploymentFrequency {
     pub deploy_days: u64,
     pub median_deploy_days_per_week: Hours,
     pub tier: Tier,
-    /// Extra: full ISO weeks in the window, and their median deployment count.
+    /// Extra: full ISO weeks in the window, and their median deployment
+    /// count (`devlake`: the calendar weeks DevLake counts, partial ones
+    /// included, and its lower median).
     pub full_weeks: u64,
     pub median_deployments_per_week: Hours,
+    /// Extra, `devlake` only: the lower median of deploy days per calendar
+    /// month, which its medium tier reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub median_deploy_days_per_month: Option<f64>,
     /// Extra, with `--compare` and in reports: the change from the compared
     /// window and whether it is real (see [`crate::delta`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -32,14 +40,23 @@ pub(crate) fn of(row: &Row, cx: &Context) -> DeploymentFrequency {
     let per_30_days = deployments as f64 / (cx.window.days() / 30.0);
     let median_days = (full_weeks > 0).then(|| row.f("median_deploy_days_per_week").unwrap_or(0.0));
     let median_deps = (full_weeks > 0).then(|| row.f("median_deployments_per_week").unwrap_or(0.0));
+    let median_month_days = row.maybe("median_deploy_days_per_month");
+    let rhythm = Rhythm {
+        median_days,
+        median_deps,
+        median_month_days,
+        per_week,
+        per_30_days,
+    };
     DeploymentFrequency {
         deployments,
         per_week,
         deploy_days: row.n("deploy_days"),
         median_deploy_days_per_week: median_days,
-        tier: tier(cx.profile, median_days, median_deps, per_week, per_30_days),
+        tier: tier(cx.profile, &rhythm),
         full_weeks,
         median_deployments_per_week: median_deps,
+        median_deploy_days_per_month: median_month_days,
         change: None,
     }
 }
@@ -60,17 +77,23 @@ pub const KEY: Key = Key {
     change_slot: |m| &mut m.deployment_frequency.change,
 };
 
-/// The tier. `median_days`/`median_deps`: medians over the full ISO weeks
-/// of deploy days and deployments; `per_week`, `per_30_days`: window
-/// averages. No full week: no tier.
-pub fn tier(
-    profile: Profile,
-    median_days: Option<f64>,
-    median_deps: Option<f64>,
-    per_week: f64,
-    per_30_days: f64,
-) -> Tier {
-    let (days, deps) = median_days.zip(median_deps)?;
+/// What a deployment-frequency tier reads.
+pub struct Rhythm {
+    /// Medians over the full ISO weeks (`devlake`: its calendar weeks) of
+    /// deploy days and deployments; none without a week.
+    pub median_days: Option<f64>,
+    pub median_deps: Option<f64>,
+    /// `devlake`: the median of deploy days per calendar month.
+    pub median_month_days: Option<f64>,
+    /// Window averages.
+    pub per_week: f64,
+    pub per_30_days: f64,
+}
+
+/// The tier of a rhythm. No full week: no tier.
+pub fn tier(profile: Profile, rhythm: &Rhythm) -> Tier {
+    let (days, deps) = rhythm.median_days.zip(rhythm.median_deps)?;
+    let (per_week, per_30_days) = (rhythm.per_week, rhythm.per_30_days);
     Some(match profile {
         // Four Keys: deploy days, then deployments per week, then a month.
         Profile::Flowmeter => {
@@ -86,6 +109,19 @@ pub fn tier(
         }
         // DORA: on demand (several a day) / daily to weekly / weekly to
         // monthly / less often. "On demand" is read as at least one a day.
+        // DevLake 2023: deploy days per week (lower median) >= 5, >= 1,
+        // then deploy days per month >= 1.
+        Profile::Devlake => {
+            if days >= 5.0 {
+                "elite"
+            } else if days >= 1.0 {
+                "high"
+            } else if rhythm.median_month_days.unwrap_or(0.0) >= 1.0 {
+                "medium"
+            } else {
+                "low"
+            }
+        }
         Profile::Dora2023 | Profile::Dora2024 => {
             if per_week >= 7.0 {
                 "elite"
@@ -106,15 +142,29 @@ mod tests {
 
     #[test]
     fn tiers_per_profile() {
+        let rhythm =
+            |days: Option<f64>, deps: Option<f64>, month: Option<f64>, per_week: f64| Rhythm {
+                median_days: days,
+                median_deps: deps,
+                median_month_days: month,
+                per_week,
+                per_30_days: per_week * 30.0 / 7.0,
+            };
         // 2 deploy days and 4 deployments a week: Four Keys says high.
-        let t = |p| tier(p, Some(2.0), Some(4.0), 4.0, 17.0);
+        let t = |p| tier(p, &rhythm(Some(2.0), Some(4.0), None, 4.0));
         assert_eq!(t(Profile::Flowmeter), Some("high"));
         assert_eq!(t(Profile::Dora2023), Some("high"));
-        // 3 deploy days but 10 a week: elite either way.
+        // 3 deploy days but 10 a week: elite by DORA, high by DevLake
+        // (elite needs 5 deploy days a week).
+        let busy = rhythm(Some(3.0), Some(10.0), Some(12.0), 10.0);
+        assert_eq!(tier(Profile::Dora2024, &busy), Some("elite"));
+        assert_eq!(tier(Profile::Devlake, &busy), Some("high"));
+        // Most weeks without a deploy day, but one a month: DevLake's medium.
+        let monthly = rhythm(Some(0.0), Some(0.0), Some(1.0), 0.3);
+        assert_eq!(tier(Profile::Devlake, &monthly), Some("medium"));
         assert_eq!(
-            tier(Profile::Dora2024, Some(3.0), Some(10.0), 10.0, 43.0),
-            Some("elite")
+            tier(Profile::Flowmeter, &rhythm(None, None, None, 1.0)),
+            None
         );
-        assert_eq!(tier(Profile::Flowmeter, None, None, 1.0, 4.0), None);
     }
 }

@@ -8,6 +8,8 @@ use super::Cut::{AtMost, Under};
 use super::{ladder, Change, Context, Hours, Key, Row, Test, Tier};
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/lead_time.sql");
+pub(crate) const DEVLAKE_SQL: &str =
+    include_str!("../../../../queries/metrics/devlake/lead_time.sql");
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LeadTime {
@@ -18,6 +20,10 @@ pub struct LeadTime {
     pub p90_hours: Hours,
     pub mean_hours: Hours,
     pub tier: Tier,
+    /// Extra, `devlake` only: `"pull_requests"`, as DevLake's lead time is
+    /// one cycle time per deployed PR, not one per change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counts: Option<&'static str>,
     /// Extra, with `--compare` and in reports: the change from the compared
     /// window and whether it is real (see [`crate::delta`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,6 +40,7 @@ pub(crate) fn of(row: &Row, cx: &Context) -> LeadTime {
         p90_hours: row.f("p90_hours"),
         mean_hours: row.f("mean_hours"),
         tier: tier(cx.profile, p50),
+        counts: (cx.profile == Profile::Devlake).then_some("pull_requests"),
         change: None,
     }
 }
@@ -67,7 +74,8 @@ pub fn tier(profile: Profile, p50: Option<f64>) -> Tier {
             ],
         ),
         // 2024: less than a day / a week / a month; low is one to six months.
-        Profile::Dora2024 => ladder(
+        // DevLake's 2023 benchmarks: < 1440, < 10080, < 43200 minutes.
+        Profile::Dora2024 | Profile::Devlake => ladder(
             h,
             [
                 (Under(24.0), "elite"),
@@ -86,5 +94,7 @@ mod tests {
     fn exactly_a_week_depends_on_the_year() {
         assert_eq!(tier(Profile::Dora2023, Some(168.0)), Some("high"));
         assert_eq!(tier(Profile::Dora2024, Some(168.0)), Some("medium"));
+        assert_eq!(tier(Profile::Devlake, Some(168.0)), Some("medium"));
+        assert_eq!(tier(Profile::Devlake, Some(167.99)), Some("high"));
     }
 }

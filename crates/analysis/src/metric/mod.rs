@@ -5,7 +5,7 @@
 //! the comparisons, the frames, the text and the pages iterate.
 //!
 //! Adding a metric: a module here with its SQL file, a field of
-//! [`MetricSet`], its entry in [`QUERIES`] (and in [`KEYS`] if it is a
+//! [`MetricSet`], its entry in [`queries`] (and in [`KEYS`] if it is a
 //! headline), and its test.
 
 pub mod change_failure_rate;
@@ -28,17 +28,41 @@ pub(crate) type Tier = Option<&'static str>;
 /// Where incidents come from, for the `missing` notes.
 pub(crate) const INCIDENT_SOURCE_HINT: &str = "an incident source: a `[[sources]]` of type pagerduty, opsgenie, incidentio or jsm, GitHub/GitLab issues labelled `incident`, the PagerDuty webhook, or `incident` records in an import";
 
-/// The metric queries, in the order [`metric_set`] takes their rows.
-pub(crate) const QUERIES: [(&str, &str); 8] = [
-    ("deployment_frequency", deployment_frequency::SQL),
-    ("lead_time", lead_time::SQL),
-    ("change_failure_rate", change_failure_rate::SQL),
-    ("recovery_time", recovery_time::SQL),
-    ("time_to_restore", time_to_restore::SQL),
-    ("rework_rate", rework_rate::SQL),
-    ("cycle_time", cycle_time::SQL),
-    ("coverage", coverage::SQL),
-];
+/// How many metric queries make a metric set.
+pub(crate) const QUERY_COUNT: usize = 8;
+
+/// The metric queries of `profile`, in the order [`metric_set`] takes
+/// their rows. The `devlake` profile computes the four keys and time to
+/// restore by DevLake's rules (`queries/metrics/devlake/`, over the
+/// `devlake_*` views the scope makes for it); its rows have the same
+/// columns, so each metric maps them alike.
+pub(crate) fn queries(profile: Profile) -> [(&'static str, &'static str); QUERY_COUNT] {
+    let devlake = profile == Profile::Devlake;
+    let pick =
+        |flowmeter: &'static str, theirs: &'static str| if devlake { theirs } else { flowmeter };
+    [
+        (
+            "deployment_frequency",
+            pick(deployment_frequency::SQL, deployment_frequency::DEVLAKE_SQL),
+        ),
+        ("lead_time", pick(lead_time::SQL, lead_time::DEVLAKE_SQL)),
+        (
+            "change_failure_rate",
+            pick(change_failure_rate::SQL, change_failure_rate::DEVLAKE_SQL),
+        ),
+        (
+            "recovery_time",
+            pick(recovery_time::SQL, recovery_time::DEVLAKE_SQL),
+        ),
+        (
+            "time_to_restore",
+            pick(time_to_restore::SQL, time_to_restore::DEVLAKE_SQL),
+        ),
+        ("rework_rate", rework_rate::SQL),
+        ("cycle_time", cycle_time::SQL),
+        ("coverage", coverage::SQL),
+    ]
+}
 
 /// Whether a change is real.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -156,6 +180,13 @@ impl Row {
         self.values[i]
     }
 
+    /// The column `name`, or none when the query has no such column (one
+    /// profile's query gives more than another's).
+    pub(crate) fn maybe(&self, name: &str) -> Option<f64> {
+        let i = self.names.iter().position(|n| n == name)?;
+        self.values[i]
+    }
+
     pub(crate) fn n(&self, name: &str) -> u64 {
         self.f(name).unwrap_or(0.0) as u64
     }
@@ -189,10 +220,10 @@ pub(crate) fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
-/// One window's metric set from its row of each query of [`QUERIES`] (in
+/// One window's metric set from its row of each query of [`queries`] (in
 /// that order), and the services no team claims.
 pub(crate) fn metric_set(
-    rows: [Row; QUERIES.len()],
+    rows: [Row; QUERY_COUNT],
     cx: &Context,
     services_without_team: Vec<String>,
 ) -> MetricSet {
@@ -211,7 +242,7 @@ pub(crate) fn metric_set(
         services_without_team,
     );
     let missing = [
-        change_failure_rate::missing(&change_failure_rate),
+        change_failure_rate::missing(&change_failure_rate, cx.profile),
         time_to_restore::missing(&time_to_restore),
         cycle_time::missing(&cycle_time),
     ]
@@ -246,6 +277,9 @@ pub fn tier_source(profile: Profile) -> &'static str {
         Profile::Dora2023 => "DORA 2023 (Accelerate State of DevOps 2023) clusters",
         Profile::Dora2024 => {
             "DORA 2024 (Accelerate State of DevOps 2024) clusters; change failure rate by nearest cluster (high 20 %, medium 10 %)"
+        }
+        Profile::Devlake => {
+            "Apache DevLake's DORA dashboard (its 2023 benchmarks): the keys follow DevLake's rules, not METRICS.md (per-PR lead time, lower medians, whole minutes, incidents on the latest earlier deployment); see docs/PROFILES.md"
         }
     }
 }

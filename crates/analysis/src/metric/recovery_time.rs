@@ -8,6 +8,8 @@ use super::Cut::Under;
 use super::{ladder, Change, Context, Hours, Key, Row, Test, Tier};
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/recovery_time.sql");
+pub(crate) const DEVLAKE_SQL: &str =
+    include_str!("../../../../queries/metrics/devlake/recovery_time.sql");
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RecoveryTime {
@@ -26,7 +28,7 @@ pub struct RecoveryTime {
 
 pub(crate) fn of(row: &Row, cx: &Context) -> RecoveryTime {
     let p50 = row.f("p50_hours");
-    let seen = |n: u64| cx.known.basis().map(|_| n);
+    let seen = |n: u64| cx.known.basis(cx.profile).map(|_| n);
     RecoveryTime {
         failed_deployments: seen(row.n("failed_deployments")),
         recovered: seen(row.n("recovered")),
@@ -57,7 +59,8 @@ pub const KEY: Key = Key {
 /// The tier of the median (hours). The same cut-offs in every profile:
 /// 2024's high and medium clusters both recover within a day (high here),
 /// its low within a week to a month, and a day to a week, which no 2024
-/// cluster covers, stays medium.
+/// cluster covers, stays medium; DevLake's benchmarks are these too
+/// (< 60, < 1440, < 10080 minutes).
 pub fn tier(_profile: Profile, p50: Option<f64>) -> Tier {
     let h = p50?;
     Some(ladder(
