@@ -345,6 +345,9 @@ pub fn incident(source: &str, repo: &str, issue: &Value) -> Option<Incident> {
         deployment_id: None,
         deployment_source: None,
         extra,
+        root_cause: issue["body"]
+            .as_str()
+            .and_then(flowmeter_connector::incident::root_cause),
     })
 }
 

@@ -396,20 +396,25 @@ async fn mount_web(server: &MockServer) -> Arc<AtomicUsize> {
         )
         .mount(server)
         .await;
-    // Incidents: issue 7 with a service label, 8 still open, 9 a PR.
+    // Incidents: issue 7 with a service label and a root cause in its
+    // text (as Four Keys reads it), 8 still open, 9 a PR.
+    let mut seven = issue(
+        7,
+        &["incident", "service:checkout", "severity:high"],
+        "2026-02-02T11:00:00Z",
+        "2026-02-02T13:00:00Z",
+        Some("2026-02-02T12:30:00Z"),
+        false,
+    );
+    seven["body"] = json!(
+        "Checkout returned 500s.\r\n\r\nroot cause: 9fceb02d0ae598e95dc970b74767f19372d61af8"
+    );
     Mock::given(method("GET"))
         .and(path("/repos/acme/web/issues"))
         .and(query_param("labels", "incident"))
         .and(query_param("state", "all"))
         .respond_with(ok(json!([
-            issue(
-                7,
-                &["incident", "service:checkout", "severity:high"],
-                "2026-02-02T11:00:00Z",
-                "2026-02-02T13:00:00Z",
-                Some("2026-02-02T12:30:00Z"),
-                false
-            ),
+            seven,
             issue(
                 8,
                 &["incident"],
@@ -613,6 +618,11 @@ async fn full_sync_maps_every_stream() {
     assert_eq!(incidents[0].id, "acme/web#7");
     assert_eq!(incidents[0].services, ["checkout"]);
     assert_eq!(incidents[0].severity.as_deref(), Some("high"));
+    assert_eq!(
+        incidents[0].root_cause.as_deref(),
+        Some("9fceb02d0ae598e95dc970b74767f19372d61af8")
+    );
+    assert_eq!(incidents[1].root_cause, None);
     assert_eq!(
         incidents[0].resolved_at,
         Some(Utc.with_ymd_and_hms(2026, 2, 2, 12, 30, 0).unwrap())

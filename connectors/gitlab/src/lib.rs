@@ -502,6 +502,9 @@ pub fn map_incident(source: &str, project: &str, i: &Value) -> Option<Event> {
         deployment_id: None,
         deployment_source: None,
         extra: Extra::new(),
+        root_cause: i["description"]
+            .as_str()
+            .and_then(flowmeter_connector::incident::root_cause),
     }))
 }
 

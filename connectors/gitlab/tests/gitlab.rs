@@ -378,13 +378,18 @@ fn web_data() -> Shared {
     u.lists.insert(
         "issues",
         vec![
-            incident(
-                1,
-                &["incident", "service::checkout"],
-                "2026-02-03T11:00:00Z",
-                "2026-02-03T13:00:00Z",
-                Some("2026-02-03T12:30:00Z"),
-            ),
+            {
+                // A root cause in the description, as Four Keys reads it.
+                let mut one = incident(
+                    1,
+                    &["incident", "service::checkout"],
+                    "2026-02-03T11:00:00Z",
+                    "2026-02-03T13:00:00Z",
+                    Some("2026-02-03T12:30:00Z"),
+                );
+                one["description"] = json!("Checkout down.\n\nroot cause: 5555555");
+                one
+            },
             incident(
                 2,
                 &["incident"],
@@ -538,6 +543,7 @@ async fn full_sync_maps_every_stream_across_pages() {
     let closed = incs.iter().find(|i| i.id == "acme/web#1").unwrap();
     assert_eq!(closed.services, vec!["checkout".to_string()]);
     assert_eq!(closed.severity.as_deref(), Some("critical"));
+    assert_eq!(closed.root_cause.as_deref(), Some("5555555"));
     assert!(closed.resolved_at.is_some());
     assert!(incs
         .iter()

@@ -230,6 +230,7 @@ impl IncidentIo {
             resolved_at,
             deployment_id,
             deployment_source: None,
+            root_cause: None,
             extra,
         })
     }

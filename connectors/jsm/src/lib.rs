@@ -295,6 +295,7 @@ impl Jsm {
             resolved_at,
             deployment_id,
             deployment_source: None,
+            root_cause: None,
             extra,
         })
     }

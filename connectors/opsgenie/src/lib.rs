@@ -375,6 +375,7 @@ impl Opsgenie {
             resolved_at,
             deployment_id,
             deployment_source: None,
+            root_cause: None,
             extra,
         })
     }

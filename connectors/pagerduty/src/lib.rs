@@ -189,6 +189,7 @@ impl PagerDuty {
                 resolved_at,
                 deployment_id,
                 deployment_source: None,
+                root_cause: None,
                 extra,
             },
             note,

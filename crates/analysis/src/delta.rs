@@ -56,6 +56,7 @@ pub use crate::metric::{Change, Verdict};
 /// of the keys (by profile) and of the PR stages.
 const SAMPLES_SQL: &str = include_str!("../../../queries/compare/samples.sql");
 const DEVLAKE_SAMPLES_SQL: &str = include_str!("../../../queries/compare/samples_devlake.sql");
+const FOUR_KEYS_SAMPLES_SQL: &str = include_str!("../../../queries/compare/samples_four_keys.sql");
 const STAGE_SAMPLES_SQL: &str = include_str!("../../../queries/compare/stages.sql");
 
 /// The unit of headline `key` (or stage) and of its change: `per_week`,
@@ -439,6 +440,7 @@ fn samples(
 ) -> Result<DataFrame, AnalysisError> {
     let keys = match profile {
         Profile::Devlake => DEVLAKE_SAMPLES_SQL,
+        Profile::FourKeys => FOUR_KEYS_SAMPLES_SQL,
         _ => SAMPLES_SQL,
     };
     let sql = format!("{keys}UNION ALL\n{STAGE_SAMPLES_SQL}");

@@ -29,7 +29,19 @@ mod sql {
         pub const TIME_TO_RESTORE: &str =
             include_str!("../../../queries/explain/devlake/time_to_restore.sql");
     }
+    /// The `four-keys` profile's records (`queries/explain/four_keys/`).
+    pub mod four_keys {
+        pub const LEAD_TIME: &str =
+            include_str!("../../../queries/explain/four_keys/lead_time.sql");
+        pub const CHANGE_FAILURE_RATE: &str =
+            include_str!("../../../queries/explain/four_keys/change_failure_rate.sql");
+        pub const TIME_TO_RESTORE: &str =
+            include_str!("../../../queries/explain/four_keys/time_to_restore.sql");
+    }
 }
+
+/// No records: a number the profile does not define.
+const NOTHING: &str = "SELECT NULL AS nothing WHERE FALSE";
 
 /// The numbers `explain` can take apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,22 +84,29 @@ impl Explained {
         crate::delta::of(m, self.key())
     }
 
-    /// Its listing query under `profile`: the `devlake` profile lists
-    /// DevLake's records for the keys it defines (the deployments behind
-    /// its deployment frequency are flowmeter's).
+    /// Its listing query under `profile`: the `devlake` and `four-keys`
+    /// profiles list their tool's records for the keys they define (the
+    /// deployments behind deployment frequency are the same; Four Keys has
+    /// no recovery time, so none are listed for it).
     fn sql(self, profile: Profile) -> String {
         let stage = |column: &str| sql::STAGE.replace("STAGE", column);
-        if profile == Profile::Devlake {
-            let theirs = match self {
-                Explained::LeadTime => Some(sql::devlake::LEAD_TIME),
-                Explained::ChangeFailureRate => Some(sql::devlake::CHANGE_FAILURE_RATE),
-                Explained::RecoveryTime => Some(sql::devlake::RECOVERY_TIME),
-                Explained::TimeToRestore => Some(sql::devlake::TIME_TO_RESTORE),
-                _ => None,
-            };
-            if let Some(sql) = theirs {
-                return sql.to_string();
+        let theirs = match (profile, self) {
+            (Profile::Devlake, Explained::LeadTime) => Some(sql::devlake::LEAD_TIME),
+            (Profile::Devlake, Explained::ChangeFailureRate) => {
+                Some(sql::devlake::CHANGE_FAILURE_RATE)
             }
+            (Profile::Devlake, Explained::RecoveryTime) => Some(sql::devlake::RECOVERY_TIME),
+            (Profile::Devlake, Explained::TimeToRestore) => Some(sql::devlake::TIME_TO_RESTORE),
+            (Profile::FourKeys, Explained::LeadTime) => Some(sql::four_keys::LEAD_TIME),
+            (Profile::FourKeys, Explained::ChangeFailureRate) => {
+                Some(sql::four_keys::CHANGE_FAILURE_RATE)
+            }
+            (Profile::FourKeys, Explained::RecoveryTime) => Some(NOTHING),
+            (Profile::FourKeys, Explained::TimeToRestore) => Some(sql::four_keys::TIME_TO_RESTORE),
+            _ => None,
+        };
+        if let Some(sql) = theirs {
+            return sql.to_string();
         }
         match self {
             Explained::DeploymentFrequency => sql::DEPLOYMENT_FREQUENCY.to_string(),

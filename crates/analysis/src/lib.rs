@@ -523,6 +523,8 @@ pub(crate) struct Known {
     incidents: bool,
     /// Some incident record is stored, or an incident tool has synced.
     incident_records: bool,
+    /// Some incident names its root-cause commit.
+    root_causes: bool,
     /// Some rollback was seen (so the deployment source shows them).
     rollbacks: bool,
     /// Some commit or pull request carries its changed paths or owners.
@@ -565,6 +567,7 @@ impl Known {
         Ok(Known {
             incidents: seen.incidents || tool_synced || seen.beyond_git,
             incident_records: seen.incidents || tool_synced,
+            root_causes: seen.root_causes,
             rollbacks: seen.rollbacks,
             paths: seen.paths,
             code_team: false,
@@ -574,10 +577,14 @@ impl Known {
 
     /// What failures can be seen through under `profile`.
     pub(crate) fn basis(self, profile: Profile) -> Option<Basis> {
-        if profile == Profile::Devlake {
+        match profile {
             // DevLake never reads rollbacks, and shows N/A until some
             // incident is collected.
-            return self.incident_records.then_some(Basis::Incidents);
+            Profile::Devlake => return self.incident_records.then_some(Basis::Incidents),
+            // Four Keys sees a failure only through an incident's
+            // root-cause commit.
+            Profile::FourKeys => return self.root_causes.then_some(Basis::RootCauses),
+            _ => {}
         }
         if self.incidents {
             Some(Basis::IncidentsAndRollbacks)

@@ -969,3 +969,132 @@ fn the_devlake_profile_without_incidents_says_na() {
         .expect("a missing entry");
     assert!(missing.reason.contains("DevLake"), "{}", missing.reason);
 }
+
+/// The `four-keys` profile: the keys by Google Four Keys' rules
+/// (docs/PROFILES.md §5), worked out by hand from its SQL.
+#[test]
+fn the_four_keys_profile_follows_four_keys_rules() {
+    let caused = |mut v: Value, sha: &str| {
+        v["root_cause"] = json!(sha);
+        v
+    };
+    let s = store(&[
+        commit("a", &[], "2026-02-20T00:00:00Z"),
+        commit("b", &["a"], "2026-03-02T10:00:30Z"),
+        commit("c", &["b"], "2026-03-03T08:00:00Z"),
+        commit("d", &["c"], "2026-03-09T09:00:00Z"),
+        commit("e", &["d"], "2026-03-10T10:00:30Z"),
+        dep("D1", "app", "a", "2026-02-25T00:00:00Z"),
+        dep("D2", "app", "c", "2026-03-04T12:00:00Z"),
+        dep("D3", "app", "e", "2026-03-10T10:01:00Z"),
+        // Root cause c shipped by D2 at 03-04 12:00: restored 18.5 h later,
+        // 18 whole hours.
+        caused(
+            incident(
+                "I1",
+                "app",
+                "2026-03-05T00:00:00Z",
+                Some("2026-03-05T06:30:00Z"),
+            ),
+            "c",
+        ),
+        // Root cause d shipped by D3: 230.98 h, 230 whole hours.
+        caused(
+            incident(
+                "I2",
+                "app",
+                "2026-03-20T00:00:00Z",
+                Some("2026-03-20T01:00:00Z"),
+            ),
+            "d",
+        ),
+        // No root cause: from its creation, 2.98 h, 2 whole hours.
+        incident(
+            "I3",
+            "app",
+            "2026-03-12T00:00:00Z",
+            Some("2026-03-12T02:59:00Z"),
+        ),
+        // c again, unresolved.
+        caused(incident("I4", "app", "2026-03-06T00:00:00Z", None), "c"),
+    ]);
+    let mut config = Config::default();
+    config.metrics.profile = flowmeter_config::Profile::FourKeys;
+    let m = metrics_cfg(&s, &config, SINCE, UNTIL, Filters::default()).metrics;
+    assert!(m.tier_source.contains("Four Keys"), "{}", m.tier_source);
+
+    // Lead time per (deployment, change), whole minutes: b 2999, c 1680,
+    // d 1501; e 30 s -> 0 min, left out. Interpolated median 1680.
+    let lt = &m.lead_time;
+    assert_eq!((lt.changes, lt.excluded), (3, 1));
+    close(lt.p50_hours, 28.0);
+    close(lt.p90_hours, (1680.0 + 0.8 * (2999.0 - 1680.0)) / 60.0);
+    assert_eq!(lt.tier, Some("high"));
+
+    // Rows with an incident: (D2, c, I1), (D2, c, I4), (D3, d, I2): 3 over
+    // 2 deployments, 150 %, as Four Keys' dashboard would say.
+    let cfr = &m.change_failure_rate;
+    assert_eq!((cfr.deployments, cfr.failed), (2, Some(3)));
+    close(cfr.rate, 1.5);
+    assert_eq!(cfr.tier, Some("low"));
+
+    // Four Keys has no failed deployment recovery time.
+    assert_eq!(m.recovery_time.failed_deployments, None);
+    assert_eq!(m.recovery_time.p50_hours, None);
+    assert!(m.missing.iter().any(|x| x.metric == "recovery_time"));
+
+    // Time to restore over the 4 incidents starting in the window; whole
+    // hours [2, 18, 230] (I4 unresolved): median 18.
+    let ttr = &m.time_to_restore;
+    assert_eq!((ttr.incidents, ttr.resolved), (Some(4), Some(3)));
+    close(ttr.p50_hours, 18.0);
+    close(ttr.p90_hours, 18.0 + 0.8 * 212.0);
+
+    // Sunday weeks 03-01 (partial), 03-08, 03-15, 03-22, 03-29 (partial):
+    // deploy days [1, 1, 0, 0, 0], deployed weeks of March 2: Monthly.
+    let df = &m.deployment_frequency;
+    assert_eq!((df.deployments, df.full_weeks), (2, 5));
+    close(df.median_deploy_days_per_week, 0.0);
+    close(df.median_week_deployed, 0.0);
+    close(df.median_deployed_weeks_per_month, 2.0);
+    assert_eq!(df.tier, Some("medium"));
+
+    // `explain` lists the failing rows and the (deployment, change) rows.
+    let mut reader = s.reader().unwrap();
+    let window = Window::new(t(SINCE), t(UNTIL)).unwrap();
+    let mut explained = |what| {
+        flowmeter_analysis::explain::explain(
+            &mut reader,
+            &config,
+            what,
+            window.clone(),
+            None,
+            &Filters::default(),
+            10,
+        )
+        .unwrap()
+    };
+    use flowmeter_analysis::explain::Explained;
+    let cfr = explained(Explained::ChangeFailureRate);
+    assert_eq!(cfr.total, 3);
+    let lt = explained(Explained::LeadTime);
+    assert_eq!(lt.total, 4);
+    assert_eq!(explained(Explained::RecoveryTime).total, 0);
+
+    // Without any root cause, the rate is unknown, not 0.
+    let s = store(&[
+        commit("a", &[], "2026-03-01T00:00:00Z"),
+        dep("D1", "app", "a", "2026-03-04T12:00:00Z"),
+        incident("I1", "app", "2026-03-05T00:00:00Z", None),
+    ]);
+    let m = metrics_cfg(&s, &config, SINCE, UNTIL, Filters::default()).metrics;
+    assert_eq!(m.change_failure_rate.rate, None);
+    let missing = (m.missing.iter())
+        .find(|x| x.metric == "change_failure_rate")
+        .expect("a missing entry");
+    assert!(
+        missing.supplied_by.contains("root cause"),
+        "{}",
+        missing.supplied_by
+    );
+}

@@ -171,9 +171,10 @@ pub struct MetricsConfig {
     /// Whose definitions the keys follow: `flowmeter` (the default,
     /// METRICS.md), `dora-2023` or `dora-2024` (their tier thresholds), or
     /// `devlake` (Apache DevLake's DORA dashboard: its linking, lower
-    /// medians, whole minutes and tiers, to reconcile with an old
-    /// dashboard). Every tier says which profile it comes from
-    /// (`tier_source`).
+    /// medians, whole minutes and tiers) or `four-keys` (Google's Four
+    /// Keys: changes per deployment, failures by root-cause commit, its
+    /// buckets), to reconcile with an old dashboard. Every tier says which
+    /// profile it comes from (`tier_source`).
     pub profile: Profile,
 }
 
@@ -219,6 +220,9 @@ pub enum Profile {
     /// Apache DevLake's DORA dashboard: its linking, medians and units,
     /// not only its tiers (docs/PROFILES.md §4).
     Devlake,
+    /// Google's Four Keys dashboard: changes per deployment, failures by
+    /// an incident's root-cause commit, its buckets (docs/PROFILES.md §5).
+    FourKeys,
 }
 
 impl TryFrom<String> for Profile {
@@ -230,11 +234,9 @@ impl TryFrom<String> for Profile {
             "dora-2023" => Ok(Profile::Dora2023),
             "dora-2024" => Ok(Profile::Dora2024),
             "devlake" => Ok(Profile::Devlake),
-            "four-keys" => Err(format!(
-                "profile `{name}` is not implemented: Four Keys counts failures by the root-cause commit an incident names, which flowmeter's incident records do not carry (see docs/PROFILES.md §5); use `flowmeter`, `dora-2023`, `dora-2024` or `devlake`"
-            )),
+            "four-keys" => Ok(Profile::FourKeys),
             other => Err(format!(
-                "unknown profile `{other}`: use `flowmeter` (the default), `dora-2023`, `dora-2024` or `devlake`"
+                "unknown profile `{other}`: use `flowmeter` (the default), `dora-2023`, `dora-2024`, `devlake` or `four-keys` (see docs/PROFILES.md)"
             )),
         }
     }
@@ -699,23 +701,25 @@ mod tests {
     }
 
     #[test]
-    fn profiles_are_named_and_the_unimplemented_ones_say_why() {
+    fn profiles_are_named_and_unknown_ones_listed() {
         let c = Config::parse("[metrics]\nprofile = \"dora-2024\"\n", "t.toml").unwrap();
         assert_eq!(c.metrics.profile, Profile::Dora2024);
         assert_eq!(Config::default().metrics.profile, Profile::Flowmeter);
         let c = Config::parse("[metrics]\nprofile = \"devlake\"\n", "t.toml").unwrap();
         assert_eq!(c.metrics.profile, Profile::Devlake);
-        let e = Config::parse("[metrics]\nprofile = \"four-keys\"\n", "t.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("t.toml") && e.contains("root-cause") && e.contains("docs/PROFILES.md"),
-            "{e}"
-        );
+        let c = Config::parse("[metrics]\nprofile = \"four-keys\"\n", "t.toml").unwrap();
+        assert_eq!(c.metrics.profile, Profile::FourKeys);
         let e = Config::parse("[metrics]\nprofile = \"dora-2025\"\n", "t.toml")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("unknown profile `dora-2025`"), "{e}");
+        assert!(
+            e.contains("t.toml") && e.contains("unknown profile `dora-2025`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("four-keys") && e.contains("docs/PROFILES.md"),
+            "{e}"
+        );
         let people = Config::parse("[report]\npeople = \"none\"\n", "t.toml").unwrap();
         assert_eq!(people.report.people, People::None);
         assert!(Config::parse("[report]\nfolks = 1\n", "t.toml").is_err());

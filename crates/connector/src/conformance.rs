@@ -300,6 +300,7 @@ mod tests {
             resolved_at: None,
             deployment_id: None,
             deployment_source: None,
+            root_cause: None,
             extra,
         })
     }

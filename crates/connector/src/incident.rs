@@ -479,6 +479,19 @@ impl ServiceMapper {
     }
 }
 
+/// The root-cause commit an incident's text names, as Four Keys reads it
+/// (`root cause: ([[:alnum:]]*)` over the issue, case-sensitive): the
+/// letters and digits after the first `root cause: `; none when nothing
+/// follows.
+pub fn root_cause(text: &str) -> Option<String> {
+    let (_, after) = text.split_once("root cause: ")?;
+    let sha: String = after
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    (!sha.is_empty()).then_some(sha)
+}
+
 /// A stable fingerprint of an event's content (FNV-1a over its JSON).
 pub fn fingerprint(e: &Event) -> String {
     let json = serde_json::to_string(e).unwrap_or_default();
@@ -493,6 +506,17 @@ pub fn fingerprint(e: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_root_cause_is_read_as_four_keys_reads_it() {
+        let body = "Checkout failed.\n\nroot cause: 3f2a9c1b7e, reverted";
+        assert_eq!(root_cause(body).as_deref(), Some("3f2a9c1b7e"));
+        // Case-sensitive, one space, letters and digits only.
+        assert_eq!(root_cause("Root cause: 3f2a"), None);
+        assert_eq!(root_cause("root cause:3f2a"), None);
+        assert_eq!(root_cause("root cause: "), None);
+        assert_eq!(root_cause("root cause: #12"), None);
+    }
 
     #[test]
     fn maps_by_id_then_name_then_known_then_reports() {

@@ -255,6 +255,7 @@ fn incident(f: &mut Fields) -> Result<Incident, FieldError> {
         resolved_at: f.opt_ts("resolved_at")?,
         deployment_id: f.opt_id("deployment_id")?,
         deployment_source: f.opt_str("deployment_source")?,
+        root_cause: f.opt_id("root_cause")?,
         extra: f.extra(),
     })
 }

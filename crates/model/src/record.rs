@@ -233,4 +233,10 @@ pub struct Incident {
     pub deployment_id: Option<String>,
     pub deployment_source: Option<String>,
     pub extra: Extra,
+    /// The commit that caused it (a flowmeter extension to EVENTS.md): the
+    /// `four-keys` profile counts a deployment as failed when it shipped
+    /// an incident's root cause. GitHub and GitLab incident issues give it
+    /// as `root cause: SHA` in their text, as Four Keys reads them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_cause: Option<String>,
 }

@@ -103,6 +103,7 @@ fn spec(kind: EventKind) -> &'static [(&'static str, Type)] {
             ("deployment_id", Str),
             ("deployment_source", Str),
             ("extra", Str),
+            ("root_cause", Str),
         ],
     }
 }
@@ -274,6 +275,7 @@ impl Columns {
                 self.s(i.deployment_id.as_deref());
                 self.s(i.deployment_source.as_deref());
                 self.extra(&i.extra);
+                self.s(i.root_cause.as_deref());
             }
         }
         debug_assert_eq!(self.at, self.cols.len(), "every column filled");

@@ -89,6 +89,9 @@ pub struct Seen {
     /// Some commit or pull request carries the paths it changed or their
     /// owners (what teams' `paths` and `owners` match).
     pub paths: bool,
+    /// Some incident names its root-cause commit (what the `four-keys`
+    /// profile fails deployments by).
+    pub root_causes: bool,
 }
 
 /// An open flowmeter store.
@@ -268,7 +271,7 @@ impl Store {
                     .join(", ")
             ),
         };
-        let (incidents, rollbacks, beyond_git, paths) = self
+        let (incidents, rollbacks, beyond_git, paths, root_causes) = self
             .conn
             .query_row(
                 &format!(
@@ -277,10 +280,11 @@ impl Store {
                             EXISTS (SELECT 1 FROM link_deployments WHERE {beyond_git}),
                             EXISTS (SELECT 1 FROM commits WHERE files IS NOT NULL OR owners IS NOT NULL)
                             OR EXISTS (SELECT 1 FROM pull_requests
-                                       WHERE files IS NOT NULL OR owners IS NOT NULL)"
+                                       WHERE files IS NOT NULL OR owners IS NOT NULL),
+                            EXISTS (SELECT 1 FROM incidents WHERE root_cause IS NOT NULL)"
                 ),
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .ctx("read which sources are known")?;
         Ok(Seen {
@@ -288,6 +292,7 @@ impl Store {
             rollbacks,
             beyond_git,
             paths,
+            root_causes,
         })
     }
 

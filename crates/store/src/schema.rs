@@ -26,6 +26,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../../queries/schema/007_code_owners.sql"),
     ),
+    (
+        8,
+        include_str!("../../../queries/schema/008_root_cause.sql"),
+    ),
 ];
 
 /// The schema version this flowmeter writes.

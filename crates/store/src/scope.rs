@@ -454,11 +454,16 @@ fn team_claims(config: &Config) -> String {
 /// Apache DevLake's linking rules over the scope's relations
 /// (`devlake_prs`, `devlake_incidents`), made for `profile = "devlake"`.
 const DEVLAKE: &str = include_str!("../../../queries/profiles/devlake.sql");
+/// Google Four Keys' rules over them (`fourkeys_changes`,
+/// `fourkeys_incidents`), made for `profile = "four-keys"`.
+const FOUR_KEYS: &str = include_str!("../../../queries/profiles/four_keys.sql");
 
 /// The temporary relations a [`Scoped`] makes, dropped with it.
-const TEMPORARY: [(&str, &str); 14] = [
+const TEMPORARY: [(&str, &str); 16] = [
     ("VIEW", "devlake_prs"),
     ("VIEW", "devlake_incidents"),
+    ("VIEW", "fourkeys_changes"),
+    ("VIEW", "fourkeys_incidents"),
     ("VIEW", "scope_deployments"),
     ("VIEW", "scope_changes"),
     ("VIEW", "scope_incidents"),
@@ -512,8 +517,10 @@ impl Store {
         let t0 = std::time::Instant::now();
         let mut sql = relations(config, filters, by, teams)?;
         sql.push_str(&team_claims(config));
-        if config.metrics.profile == Profile::Devlake {
-            sql.push_str(DEVLAKE);
+        match config.metrics.profile {
+            Profile::Devlake => sql.push_str(DEVLAKE),
+            Profile::FourKeys => sql.push_str(FOUR_KEYS),
+            _ => {}
         }
         let scoped = Scoped { conn: &self.conn };
         scoped.conn.execute_batch(&sql).ctx("make the scope")?;

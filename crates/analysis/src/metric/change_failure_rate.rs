@@ -5,13 +5,16 @@
 use flowmeter_config::Profile;
 use serde::Serialize;
 
-use super::Cut::AtMost;
+use super::Cut::{AtMost, Under};
 use super::{ladder, ratio, Change, Context, Key, Row, Test, Tier, INCIDENT_SOURCE_HINT};
 use crate::Missing;
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/change_failure_rate.sql");
-pub(crate) const DEVLAKE_SQL: &str =
-    include_str!("../../../../queries/metrics/devlake/change_failure_rate.sql");
+/// Its SQL by the `devlake` and `four-keys` profiles.
+pub(crate) const THEIR_SQL: [&str; 2] = [
+    include_str!("../../../../queries/metrics/devlake/change_failure_rate.sql"),
+    include_str!("../../../../queries/metrics/four_keys/change_failure_rate.sql"),
+];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ChangeFailureRate {
@@ -41,6 +44,9 @@ pub enum Basis {
     /// Incidents only: the `devlake` profile, where a rollback is not a
     /// failure and the rate is N/A until some incident is stored.
     Incidents,
+    /// Incidents' root-cause commits: the `four-keys` profile, where a
+    /// deployment fails only by shipping one.
+    RootCauses,
 }
 
 pub(crate) fn of(row: &Row, cx: &Context) -> ChangeFailureRate {
@@ -60,7 +66,14 @@ pub(crate) fn of(row: &Row, cx: &Context) -> ChangeFailureRate {
 /// What an unknown or partial rate lacks.
 pub(crate) fn missing(m: &ChangeFailureRate, profile: Profile) -> Option<Missing> {
     let reason = match m.basis {
-        Some(Basis::IncidentsAndRollbacks | Basis::Incidents) => return None,
+        Some(Basis::IncidentsAndRollbacks | Basis::Incidents | Basis::RootCauses) => return None,
+        None if profile == Profile::FourKeys => {
+            return Some(Missing {
+                metric: "change_failure_rate",
+                reason: "no incident names its root-cause commit: Four Keys' rules fail a deployment only by the root cause it shipped, so the rate is unknown".into(),
+                supplied_by: "`root cause: SHA` in the text of a GitHub or GitLab incident issue (as Four Keys reads it), or `root_cause` on `incident` records in an import",
+            })
+        }
         None if profile == Profile::Devlake => {
             "no incident stored: DevLake's rules count only incidents as failures, so the rate and recovery time are unknown (DevLake shows N/A)"
         }
@@ -108,6 +121,16 @@ pub fn tier(profile: Profile, rate: Option<f64>) -> Tier {
                 (AtMost(0.05), "elite"),
                 (AtMost(0.10), "high"),
                 (AtMost(0.15), "medium"),
+            ],
+        ),
+        // Four Keys' buckets: 0-15 % (the 2019 table's elite, high and
+        // medium), 16-45 %, 46-60 %; no "high" of its own.
+        Profile::FourKeys => ladder(
+            r,
+            [
+                (AtMost(0.15), "elite"),
+                (Under(0.46), "medium"),
+                (Under(f64::INFINITY), "low"),
             ],
         ),
         // 2024's clusters are not ordered on this key (elite 5 %, medium

@@ -8,8 +8,11 @@ use serde::Serialize;
 use super::{Change, Context, Hours, Key, Row, Test, Tier};
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/deployment_frequency.sql");
-pub(crate) const DEVLAKE_SQL: &str =
-    include_str!("../../../../queries/metrics/devlake/deployment_frequency.sql");
+/// Its SQL by the `devlake` and `four-keys` profiles.
+pub(crate) const THEIR_SQL: [&str; 2] = [
+    include_str!("../../../../queries/metrics/devlake/deployment_frequency.sql"),
+    include_str!("../../../../queries/metrics/four_keys/deployment_frequency.sql"),
+];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DeploymentFrequency {
@@ -27,6 +30,13 @@ pub struct DeploymentFrequency {
     /// month, which its medium tier reads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub median_deploy_days_per_month: Option<f64>,
+    /// Extra, `four-keys` only: the medians its Weekly and Monthly buckets
+    /// read, over the (Sunday) weeks: of whether a week had a deployment
+    /// (0 or 1), and of the deployed weeks of the week's month.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub median_week_deployed: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub median_deployed_weeks_per_month: Option<f64>,
     /// Extra, with `--compare` and in reports: the change from the compared
     /// window and whether it is real (see [`crate::delta`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -41,10 +51,13 @@ pub(crate) fn of(row: &Row, cx: &Context) -> DeploymentFrequency {
     let median_days = (full_weeks > 0).then(|| row.f("median_deploy_days_per_week").unwrap_or(0.0));
     let median_deps = (full_weeks > 0).then(|| row.f("median_deployments_per_week").unwrap_or(0.0));
     let median_month_days = row.maybe("median_deploy_days_per_month");
+    let median_week_deployed = row.maybe("median_week_deployed");
+    let median_month_weeks = row.maybe("median_deployed_weeks_per_month");
     let rhythm = Rhythm {
         median_days,
         median_deps,
-        median_month_days,
+        median_week_deployed,
+        median_month: median_month_days.or(median_month_weeks),
         per_week,
         per_30_days,
     };
@@ -57,6 +70,8 @@ pub(crate) fn of(row: &Row, cx: &Context) -> DeploymentFrequency {
         full_weeks,
         median_deployments_per_week: median_deps,
         median_deploy_days_per_month: median_month_days,
+        median_week_deployed,
+        median_deployed_weeks_per_month: median_month_weeks,
         change: None,
     }
 }
@@ -83,8 +98,11 @@ pub struct Rhythm {
     /// deploy days and deployments; none without a week.
     pub median_days: Option<f64>,
     pub median_deps: Option<f64>,
-    /// `devlake`: the median of deploy days per calendar month.
-    pub median_month_days: Option<f64>,
+    /// `four-keys`: the median over weeks of whether one had a deployment.
+    pub median_week_deployed: Option<f64>,
+    /// The month median a medium tier reads: `devlake`, of deploy days per
+    /// calendar month; `four-keys`, of deployed weeks per month.
+    pub median_month: Option<f64>,
     /// Window averages.
     pub per_week: f64,
     pub per_30_days: f64,
@@ -116,7 +134,19 @@ pub fn tier(profile: Profile, rhythm: &Rhythm) -> Tier {
                 "elite"
             } else if days >= 1.0 {
                 "high"
-            } else if rhythm.median_month_days.unwrap_or(0.0) >= 1.0 {
+            } else if rhythm.median_month.unwrap_or(0.0) >= 1.0 {
+                "medium"
+            } else {
+                "low"
+            }
+        }
+        // Four Keys: Daily, Weekly, Monthly, Yearly.
+        Profile::FourKeys => {
+            if days >= 3.0 {
+                "elite"
+            } else if rhythm.median_week_deployed.unwrap_or(0.0) >= 1.0 {
+                "high"
+            } else if rhythm.median_month.unwrap_or(0.0) >= 1.0 {
                 "medium"
             } else {
                 "low"
@@ -146,7 +176,8 @@ mod tests {
             |days: Option<f64>, deps: Option<f64>, month: Option<f64>, per_week: f64| Rhythm {
                 median_days: days,
                 median_deps: deps,
-                median_month_days: month,
+                median_week_deployed: None,
+                median_month: month,
                 per_week,
                 per_30_days: per_week * 30.0 / 7.0,
             };
@@ -166,5 +197,16 @@ mod tests {
             tier(Profile::Flowmeter, &rhythm(None, None, None, 1.0)),
             None
         );
+        // Four Keys: most weeks had a deployment, on fewer than 3 days.
+        let weekly = Rhythm {
+            median_week_deployed: Some(1.0),
+            ..rhythm(Some(2.0), Some(2.0), Some(4.0), 2.0)
+        };
+        assert_eq!(tier(Profile::FourKeys, &weekly), Some("high"));
+        let monthly = Rhythm {
+            median_week_deployed: Some(0.0),
+            ..rhythm(Some(0.0), Some(0.0), Some(1.5), 0.4)
+        };
+        assert_eq!(tier(Profile::FourKeys, &monthly), Some("medium"));
     }
 }

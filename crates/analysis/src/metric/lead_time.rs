@@ -8,8 +8,11 @@ use super::Cut::{AtMost, Under};
 use super::{ladder, Change, Context, Hours, Key, Row, Test, Tier};
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/lead_time.sql");
-pub(crate) const DEVLAKE_SQL: &str =
-    include_str!("../../../../queries/metrics/devlake/lead_time.sql");
+/// Its SQL by the `devlake` and `four-keys` profiles.
+pub(crate) const THEIR_SQL: [&str; 2] = [
+    include_str!("../../../../queries/metrics/devlake/lead_time.sql"),
+    include_str!("../../../../queries/metrics/four_keys/lead_time.sql"),
+];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LeadTime {
@@ -83,6 +86,16 @@ pub fn tier(profile: Profile, p50: Option<f64>) -> Tier {
                 (Under(720.0), "medium"),
             ],
         ),
+        // Four Keys' buckets: One day, One week, One month (730 h), then
+        // Six months and One year.
+        Profile::FourKeys => ladder(
+            h,
+            [
+                (Under(24.0), "elite"),
+                (Under(168.0), "high"),
+                (Under(730.0), "medium"),
+            ],
+        ),
     })
 }
 
@@ -96,5 +109,8 @@ mod tests {
         assert_eq!(tier(Profile::Dora2024, Some(168.0)), Some("medium"));
         assert_eq!(tier(Profile::Devlake, Some(168.0)), Some("medium"));
         assert_eq!(tier(Profile::Devlake, Some(167.99)), Some("high"));
+        // Four Keys' month is 730 hours.
+        assert_eq!(tier(Profile::Devlake, Some(725.0)), Some("low"));
+        assert_eq!(tier(Profile::FourKeys, Some(725.0)), Some("medium"));
     }
 }

@@ -32,31 +32,34 @@ pub(crate) const INCIDENT_SOURCE_HINT: &str = "an incident source: a `[[sources]
 pub(crate) const QUERY_COUNT: usize = 8;
 
 /// The metric queries of `profile`, in the order [`metric_set`] takes
-/// their rows. The `devlake` profile computes the four keys and time to
-/// restore by DevLake's rules (`queries/metrics/devlake/`, over the
-/// `devlake_*` views the scope makes for it); its rows have the same
-/// columns, so each metric maps them alike.
+/// their rows. The `devlake` and `four-keys` profiles compute the keys and
+/// time to restore by those tools' rules (`queries/metrics/devlake/`,
+/// `queries/metrics/four_keys/`, over the views the scope makes for
+/// them); their rows have the same columns, so each metric maps them
+/// alike.
 pub(crate) fn queries(profile: Profile) -> [(&'static str, &'static str); QUERY_COUNT] {
-    let devlake = profile == Profile::Devlake;
-    let pick =
-        |flowmeter: &'static str, theirs: &'static str| if devlake { theirs } else { flowmeter };
+    let pick = |ours: &'static str, [devlake, four_keys]: [&'static str; 2]| match profile {
+        Profile::Devlake => devlake,
+        Profile::FourKeys => four_keys,
+        _ => ours,
+    };
     [
         (
             "deployment_frequency",
-            pick(deployment_frequency::SQL, deployment_frequency::DEVLAKE_SQL),
+            pick(deployment_frequency::SQL, deployment_frequency::THEIR_SQL),
         ),
-        ("lead_time", pick(lead_time::SQL, lead_time::DEVLAKE_SQL)),
+        ("lead_time", pick(lead_time::SQL, lead_time::THEIR_SQL)),
         (
             "change_failure_rate",
-            pick(change_failure_rate::SQL, change_failure_rate::DEVLAKE_SQL),
+            pick(change_failure_rate::SQL, change_failure_rate::THEIR_SQL),
         ),
         (
             "recovery_time",
-            pick(recovery_time::SQL, recovery_time::DEVLAKE_SQL),
+            pick(recovery_time::SQL, recovery_time::THEIR_SQL),
         ),
         (
             "time_to_restore",
-            pick(time_to_restore::SQL, time_to_restore::DEVLAKE_SQL),
+            pick(time_to_restore::SQL, time_to_restore::THEIR_SQL),
         ),
         ("rework_rate", rework_rate::SQL),
         ("cycle_time", cycle_time::SQL),
@@ -244,6 +247,7 @@ pub(crate) fn metric_set(
     let missing = [
         change_failure_rate::missing(&change_failure_rate, cx.profile),
         time_to_restore::missing(&time_to_restore),
+        recovery_time::missing(cx.profile),
         cycle_time::missing(&cycle_time),
     ]
     .into_iter()
@@ -280,6 +284,9 @@ pub fn tier_source(profile: Profile) -> &'static str {
         }
         Profile::Devlake => {
             "Apache DevLake's DORA dashboard (its 2023 benchmarks): the keys follow DevLake's rules, not METRICS.md (per-PR lead time, lower medians, whole minutes, incidents on the latest earlier deployment); see docs/PROFILES.md"
+        }
+        Profile::FourKeys => {
+            "Google Four Keys' dashboard (its buckets, after DORA 2019): the keys follow Four Keys' rules, not METRICS.md (a lead time per deployment and change, failures by an incident's root-cause commit, time to restore in whole hours, Sunday weeks); see docs/PROFILES.md"
         }
     }
 }

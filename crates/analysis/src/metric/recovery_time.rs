@@ -6,10 +6,14 @@ use serde::Serialize;
 
 use super::Cut::Under;
 use super::{ladder, Change, Context, Hours, Key, Row, Test, Tier};
+use crate::Missing;
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/recovery_time.sql");
-pub(crate) const DEVLAKE_SQL: &str =
-    include_str!("../../../../queries/metrics/devlake/recovery_time.sql");
+/// Its SQL by the `devlake` and `four-keys` profiles.
+pub(crate) const THEIR_SQL: [&str; 2] = [
+    include_str!("../../../../queries/metrics/devlake/recovery_time.sql"),
+    include_str!("../../../../queries/metrics/four_keys/recovery_time.sql"),
+];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RecoveryTime {
@@ -28,7 +32,11 @@ pub struct RecoveryTime {
 
 pub(crate) fn of(row: &Row, cx: &Context) -> RecoveryTime {
     let p50 = row.f("p50_hours");
-    let seen = |n: u64| cx.known.basis(cx.profile).map(|_| n);
+    // Four Keys has no failed deployment recovery time.
+    let seen = |n: u64| {
+        let defined = cx.profile != Profile::FourKeys;
+        cx.known.basis(cx.profile).filter(|_| defined).map(|_| n)
+    };
     RecoveryTime {
         failed_deployments: seen(row.n("failed_deployments")),
         recovered: seen(row.n("recovered")),
@@ -38,6 +46,15 @@ pub(crate) fn of(row: &Row, cx: &Context) -> RecoveryTime {
         tier: tier(cx.profile, p50),
         change: None,
     }
+}
+
+/// What an undefined recovery time lacks: the `four-keys` profile has none.
+pub(crate) fn missing(profile: Profile) -> Option<Missing> {
+    (profile == Profile::FourKeys).then(|| Missing {
+        metric: "recovery_time",
+        reason: "Four Keys defines no failed deployment recovery time; its fourth key is time to restore (`time_to_restore`)".into(),
+        supplied_by: "another profile (`[metrics] profile`)",
+    })
 }
 
 pub const KEY: Key = Key {

@@ -7,8 +7,11 @@ use super::{Change, Context, Hours, Key, Row, Test, INCIDENT_SOURCE_HINT};
 use crate::Missing;
 
 pub(crate) const SQL: &str = include_str!("../../../../queries/metrics/time_to_restore.sql");
-pub(crate) const DEVLAKE_SQL: &str =
-    include_str!("../../../../queries/metrics/devlake/time_to_restore.sql");
+/// Its SQL by the `devlake` and `four-keys` profiles.
+pub(crate) const THEIR_SQL: [&str; 2] = [
+    include_str!("../../../../queries/metrics/devlake/time_to_restore.sql"),
+    include_str!("../../../../queries/metrics/four_keys/time_to_restore.sql"),
+];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TimeToRestore {
