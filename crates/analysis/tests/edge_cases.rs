@@ -1067,7 +1067,7 @@ fn the_four_keys_profile_follows_four_keys_rules() {
             &mut reader,
             &config,
             what,
-            window.clone(),
+            window,
             None,
             &Filters::default(),
             10,
