@@ -347,12 +347,13 @@ fn strict_import_error_snapshot() {
 /// row carries its group): each group must be exactly the metrics of the
 /// filter `--service`/`--repo`/`--team` of its key, with dated members and
 /// PRs counted by author, and combined with another filter; by
-/// METRICS.md and by the `devlake` profile (its views carry the groups).
+/// METRICS.md and by the `devlake` and `four-keys` profiles (their views
+/// carry the groups).
 #[test]
 fn every_group_is_the_metrics_of_its_own_filter() {
     let dir = tempfile::tempdir().unwrap();
     let db = crate::util::sample_store(dir.path(), "");
-    for profile in ["flowmeter", "devlake"] {
+    for profile in ["flowmeter", "devlake", "four-keys"] {
         groups_are_their_filters(dir.path(), &db, profile);
     }
 }

@@ -117,7 +117,14 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
         out,
         "Change failure rate",
         match (cfr.rate, cfr.basis) {
-            (_, None) => "unknown: no incident source, no rollback seen".into(),
+            (_, None) => "unknown: failures cannot be seen (see Data coverage)".into(),
+            // Four Keys counts (deployment, change, incident) rows.
+            (Some(r), Some(Basis::RootCauses)) => format!(
+                "{} ({} root-cause rows over {} deploys)",
+                percent(r),
+                count(cfr.failed),
+                cfr.deployments
+            ),
             (Some(r), Some(basis)) => format!(
                 "{}{} ({} of {} deploys)",
                 if basis == Basis::RollbacksOnly {
@@ -139,6 +146,9 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
         out,
         "Failed deployment recovery",
         match (rt.recovered, rt.open) {
+            (None, _) if m.missing.iter().any(|x| x.metric == "recovery_time") => {
+                "not defined by this profile".into()
+            }
             (None, _) => "unknown: failures cannot be seen".into(),
             (Some(0), Some(open)) if open > 0 => format!("{open} still open"),
             (Some(0), _) => NO_DATA.into(),
@@ -150,11 +160,19 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
             ),
         },
         tier(rt.tier),
-        format!(
-            "n={} recovered of {} failed",
-            count(rt.recovered),
-            count(rt.failed_deployments)
-        ),
+        match cfr.basis {
+            // DevLake's recovery is per incident.
+            Some(Basis::Incidents) => format!(
+                "n={} incidents on {} failed deploys",
+                count(rt.recovered),
+                count(rt.failed_deployments)
+            ),
+            _ => format!(
+                "n={} recovered of {} failed",
+                count(rt.recovered),
+                count(rt.failed_deployments)
+            ),
+        },
     );
     let ttr = &m.time_to_restore;
     line(
