@@ -1079,6 +1079,18 @@ paths = ["search/"]
     let says_lead_time =
         |m: &Value| (m["missing"].as_array().unwrap().iter()).any(|x| x["metric"] == "lead_time");
     assert!(!says_lead_time(&payments), "{payments}");
+    // No team names the service, but teams claim its changes by code: it
+    // is not a service without a team.
+    let org = || -> Value {
+        let out = crate::util::stdout_of(
+            flowmeter()
+                .args(["metrics", "--format", "json"])
+                .args(window),
+        );
+        serde_json::from_str(&out).unwrap()
+    };
+    let unclaimed = |m: &Value| m["coverage"]["services_without_team"].clone();
+    assert_eq!(unclaimed(&org()), serde_json::json!([]));
 
     // Without `files = true` (the default) no record says which paths it
     // changed: the team's changes are not found, and the output says why
@@ -1096,4 +1108,6 @@ paths = ["search/"]
             && m["supplied_by"].as_str().unwrap().contains("files = true")),
         "{payments}"
     );
+    // Nor can a team's code be seen in its deployments now.
+    assert_eq!(unclaimed(&org()).as_array().unwrap().len(), 1, "{}", org());
 }

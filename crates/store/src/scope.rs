@@ -218,8 +218,11 @@ fn team_code<'t>(teams: impl Iterator<Item = (&'t String, &'t Team)>) -> String 
             ));
         }
     }
+    let tables = "CREATE OR REPLACE TEMP TABLE team_code (code_team VARCHAR, code_repo VARCHAR, \
+           code_sha VARCHAR, code_dep_source VARCHAR, code_dep_id VARCHAR);
+         CREATE OR REPLACE TEMP TABLE team_code_prs (code_team VARCHAR, code_repo VARCHAR, code_number BIGINT);";
     if changes.is_empty() {
-        return String::new();
+        return tables.to_string();
     }
     // Only the commits and pull requests that carry paths or owners can be
     // a team's code: the joins read those (none in a store without them).
@@ -234,10 +237,8 @@ fn team_code<'t>(teams: impl Iterator<Item = (&'t String, &'t Team)>) -> String 
            WHERE commits IS NOT NULL AND repo IN (SELECT repo FROM code_commits__) \
            UNION SELECT repo, pr_number, sha FROM link_changes \
            WHERE pr_number IS NOT NULL AND repo IN (SELECT repo FROM code_commits__);
-         CREATE OR REPLACE TEMP TABLE team_code (code_team VARCHAR, code_repo VARCHAR, code_sha VARCHAR, \
-           code_dep_source VARCHAR, code_dep_id VARCHAR);
+         {tables}
          INSERT INTO team_code {};
-         CREATE OR REPLACE TEMP TABLE team_code_prs (code_team VARCHAR, code_repo VARCHAR, code_number BIGINT);
          INSERT INTO team_code_prs {};
          DROP TABLE pr_commits__; DROP TABLE code_commits__; DROP TABLE code_prs__;",
         changes.join(" UNION "),
@@ -254,10 +255,8 @@ fn relations(
     let mut dep = vec!["TRUE".to_string()];
     let mut inc = vec!["TRUE".to_string()];
     let mut pr = vec!["TRUE".to_string()];
-    // On changes: a code team's (`TeamScope::chg`); the teams whose
-    // `team_code` the scope needs.
+    // On changes: a code team's (`TeamScope::chg`).
     let mut chg: Vec<String> = Vec::new();
-    let mut code_teams: Vec<(&String, &Team)> = Vec::new();
     let incident_has = |services_sql: String| {
         format!(
             "EXISTS (SELECT 1 FROM link_incident_services s WHERE s.incident_source = i.source \
@@ -290,7 +289,6 @@ fn relations(
         inc.push(scope.inc);
         pr.push(scope.pr);
         chg.extend(scope.chg);
-        code_teams.push((t, team));
     }
     let (dep, inc, pr) = (dep.join(" AND "), inc.join(" AND "), pr.join(" AND "));
     let mut group_chg: Vec<String> = Vec::new();
@@ -339,7 +337,6 @@ fn relations(
                 let grp = quote(name);
                 if let Some(c) = c {
                     group_chg.push(format!("WHEN {grp} THEN {c}"));
-                    code_teams.push((name, team));
                 }
                 parts[0].push(format!(
                     "SELECT *, {grp} AS grp FROM link_deployments WHERE {dep} AND {d}"
@@ -399,7 +396,10 @@ fn relations(
     // Grouped, each relation is materialised first: joined to the windows
     // by group, a view's estimates led DuckDB to pair every row with every
     // window before matching groups (18.6M rows for 208 services).
-    let mut sql = team_code(code_teams.into_iter());
+    // Every team's code, not only the teams in play: a service whose
+    // changes some team claims by code has a team
+    // (queries/metrics/services_without_team.sql).
+    let mut sql = team_code(config.teams.iter());
     sql += &relations
         .iter()
         .map(|(name, select)| {
