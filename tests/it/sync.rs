@@ -1091,6 +1091,27 @@ paths = ["search/"]
     };
     let unclaimed = |m: &Value| m["coverage"]["services_without_team"].clone();
     assert_eq!(unclaimed(&org()), serde_json::json!([]));
+    // `explain` shows the owners and paths a team's changes matched.
+    let out = crate::util::stdout_of(
+        flowmeter()
+            .args([
+                "explain",
+                "lead-time",
+                "--format",
+                "json",
+                "--team",
+                "payments",
+            ])
+            .args(window),
+    );
+    let explained: Value = serde_json::from_str(&out).unwrap();
+    let records = explained["records"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "{explained}");
+    for record in records {
+        let owners = record["owners"].as_array().expect("owners");
+        assert!(owners.iter().any(|o| o == "@acme/payments"), "{record}");
+        assert!(record["files"].as_array().is_some_and(|f| !f.is_empty()));
+    }
 
     // Without `files = true` (the default) no record says which paths it
     // changed: the team's changes are not found, and the output says why
@@ -1108,6 +1129,15 @@ paths = ["search/"]
             && m["supplied_by"].as_str().unwrap().contains("files = true")),
         "{payments}"
     );
-    // Nor can a team's code be seen in its deployments now.
+    // Nor can a team's code be seen in its deployments now, and `explain`
+    // has no owners or paths to show.
     assert_eq!(unclaimed(&org()).as_array().unwrap().len(), 1, "{}", org());
+    let out = crate::util::stdout_of(
+        flowmeter()
+            .args(["explain", "lead-time", "--format", "json"])
+            .args(window),
+    );
+    let explained: Value = serde_json::from_str(&out).unwrap();
+    let records = explained["records"].as_array().unwrap();
+    assert!(!records.is_empty() && records.iter().all(|r| r.get("owners").is_none()));
 }

@@ -210,7 +210,7 @@ pub fn explain(
         crate::delta::compare(store, config, &mut metrics, &previous)?;
     }
     let scope = store.scoped(config, filters)?;
-    let (columns, mut all) = rows(
+    let (mut columns, mut all) = rows(
         &scope,
         "explain",
         &what.sql(config.metrics.profile),
@@ -222,6 +222,17 @@ pub fn explain(
                 Some(name) => Json::String(name),
                 None => Json::Null,
             };
+        }
+    }
+    // Owners and paths only where some record has them.
+    for name in ["owners", "files"] {
+        if let Some(i) = columns.iter().position(|c| c == name) {
+            if all.iter().all(|row| row[i].is_null()) {
+                columns.remove(i);
+                all.iter_mut().for_each(|row| {
+                    row.remove(i);
+                });
+            }
         }
     }
     let total = all.len();
