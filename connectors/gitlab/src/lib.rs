@@ -63,7 +63,8 @@ flowmeter_connector::source_config! {
         pub group: Option<String> = None,
         /// With `group`: include subgroups (default true).
         pub include_subgroups: bool = true,
-        /// Record each merge request's changed files (`/diffs`) and their
+        /// Record each merge request's changed files (`/diffs`, or
+        /// `/changes` on GitLab before 15.7) and their
         /// owners by the project's CODEOWNERS (repository files API: the
         /// root, `docs/`, `.gitlab/`), so teams' `paths` and `owners` can
         /// claim a monorepo's changes. Default false: it costs a request per
@@ -361,11 +362,26 @@ impl GitLabConnector {
             &Value::Array(notes),
         );
         if self.config.code_owners {
-            let diffs = self
+            let paged = [("per_page", "100".into())];
+            let diffs = match self
                 .http
-                .get_all_pages(&format!("{base}/diffs"), &[("per_page", "100".into())])
+                .get_all_pages(&format!("{base}/diffs"), &paged)
                 .await
-                .map_err(|e| self.project_error(project, e))?;
+            {
+                // GitLab before 15.7 has no `/diffs`: `/changes` (deprecated
+                // since) gives the same files inside the merge request.
+                Err(ConnectorError::NotFound { .. }) => {
+                    let mut mr: Value = (self.http)
+                        .get_json(&format!("{base}/changes"), &[])
+                        .await
+                        .map_err(|e| self.project_error(project, e))?;
+                    match mr["changes"].take() {
+                        Value::Array(changes) => changes,
+                        _ => Vec::new(),
+                    }
+                }
+                diffs => diffs.map_err(|e| self.project_error(project, e))?,
+            };
             let owners = self.code_owners.get(project).and_then(Option::as_ref);
             if let Some(Event::PullRequest(pr)) = events.first_mut() {
                 let files = diff_paths(&diffs);

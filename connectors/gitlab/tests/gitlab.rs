@@ -893,6 +893,21 @@ mod documented_api {
             &run_to_completion(&mut c, &ctx, None).await.unwrap(),
         ));
         assert!(all.iter().all(|p| p.files.is_none() && p.owners.is_none()));
+
+        // A GitLab before 15.7 has no `/diffs`: the same files come from
+        // `/changes`.
+        mock.with_instance(|i| i.before_15_7 = true);
+        let mut cfg = config(&mock, "FM_TEST_GL_DOC_OWNERS");
+        cfg.code_owners = true;
+        let mut c = GitLabConnector::new(cfg).unwrap();
+        let all = prs(&events(
+            &run_to_completion(&mut c, &ctx, None).await.unwrap(),
+        ));
+        let pr = |n: u64| all.iter().find(|p| p.number == n as i64).unwrap().clone();
+        assert_eq!(pr(a).files, strings(&["README.md", "billing/api.rb"]));
+        assert_eq!(pr(b).files.as_ref().map(Vec::len), Some(130));
+        assert_eq!(pr(b).owners, strings(&["@acme/platform", "@acme/writers"]));
+        assert_eq!(asked(&format!("/merge_requests/{b}/changes")), 1);
     }
 
     /// The commit graph stays closed: a branch's commits, dated before the

@@ -55,6 +55,10 @@ pub struct Instance {
     /// GitLab does when a query has more than 10,000 rows (done automatically
     /// above 10,000 rows too).
     pub omit_totals: bool,
+    /// A GitLab before 15.7: no `/merge_requests/:iid/diffs` (404), a merge
+    /// request's files only in `/merge_requests/:iid/changes` (deprecated
+    /// in 15.7).
+    pub before_15_7: bool,
 }
 
 impl Instance {
@@ -1162,9 +1166,14 @@ pub fn handle(
         ["projects", pid, "merge_requests", iid, "commits"] => {
             find_mr(instance, pid, iid).and_then(|(p, mr)| mr_commits(p, mr, &ctx))
         }
+        ["projects", _, "merge_requests", _, "diffs"] if instance.before_15_7 => {
+            Err(message(404, "404 Not Found"))
+        }
         ["projects", pid, "merge_requests", iid, "diffs"] => {
             find_mr(instance, pid, iid).and_then(|(_, mr)| mr_diffs(mr, &ctx))
         }
+        ["projects", pid, "merge_requests", iid, "changes"] => find_mr(instance, pid, iid)
+            .map(|(p, mr)| ApiResponse::json(200, mr_changes(p, mr, &ctx))),
         ["projects", pid, "repository", "files", path] => {
             find_project(instance, pid).and_then(|p| repository_file(p, path, &ctx))
         }
@@ -1990,27 +1999,35 @@ fn mr_commits(p: &Project, mr: &MergeRequest, ctx: &Ctx) -> Result<ApiResponse, 
     ctx.paginate(rows, false)
 }
 
+/// One changed file of a merge request, as `/diffs` and `/changes` give it.
+fn file_diff(path: &str) -> Value {
+    json!({
+        "old_path": path,
+        "new_path": path,
+        "a_mode": "100644",
+        "b_mode": "100644",
+        "diff": "@@ -1 +1 @@\n-old\n+new\n",
+        "new_file": false,
+        "renamed_file": false,
+        "deleted_file": false,
+        "generated_file": false
+    })
+}
+
 /// `GET /projects/:id/merge_requests/:iid/diffs` (GitLab 15.7+): one
 /// object per changed file, paginated.
 fn mr_diffs(mr: &MergeRequest, ctx: &Ctx) -> Result<ApiResponse, ApiResponse> {
-    let rows = mr
-        .files
-        .iter()
-        .map(|path| {
-            json!({
-                "old_path": path,
-                "new_path": path,
-                "a_mode": "100644",
-                "b_mode": "100644",
-                "diff": "@@ -1 +1 @@\n-old\n+new\n",
-                "new_file": false,
-                "renamed_file": false,
-                "deleted_file": false,
-                "generated_file": false
-            })
-        })
-        .collect();
+    let rows = mr.files.iter().map(|path| file_diff(path)).collect();
     ctx.paginate(rows, false)
+}
+
+/// `GET /projects/:id/merge_requests/:iid/changes` (deprecated in 15.7):
+/// the merge request with every changed file in `changes`, not paginated.
+fn mr_changes(p: &Project, mr: &MergeRequest, ctx: &Ctx) -> Value {
+    let mut v = mr_json(p, mr, ctx, true);
+    v["changes"] = mr.files.iter().map(|path| file_diff(path)).collect();
+    v["overflow"] = json!(false);
+    v
 }
 
 /// `GET /projects/:id/repository/files/:file_path?ref=BRANCH`: the file's
