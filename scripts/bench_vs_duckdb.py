@@ -49,8 +49,9 @@ package). In one run, on one machine, it measures:
    time p50/p90, time to restore p50/p90, rework rate) and the PR stages
    (p50/p75/p90 and sums of coding, pickup, review, deploy, and the cycle) as
    ONE statement for the window; then the same per ISO week as ONE statement
-   grouped by week (flowmeter runs its eight queries once, each grouped by week). Best of
-   3 runs each after one warm-up. flowmeter's metric sets (the window and
+   grouped by week (flowmeter runs its eight queries as one statement, each
+   grouped by week). Best of 3 runs each after one warm-up; `flowmeter bench`
+   also reports its best of 3 (and its first, cold run). flowmeter's metric sets (the window and
    each week) also run queries/metrics/coverage.sql (data coverage counts),
    which is left out here. The by-hand results are then checked, untimed, against flowmeter's
    own queries/metrics/*.sql run on the same store, for the window and for
