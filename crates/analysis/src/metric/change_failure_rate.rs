@@ -117,27 +117,20 @@ pub fn tier(profile: Profile, rate: Option<f64>) -> Tier {
         // DevLake's 2023 benchmarks are the same: (0,5%] (5,10%] (10,15%].
         Profile::Flowmeter | Profile::Dora2023 | Profile::Devlake => ladder(
             r,
-            [
+            &[
                 (AtMost(0.05), "elite"),
                 (AtMost(0.10), "high"),
                 (AtMost(0.15), "medium"),
             ],
         ),
         // Four Keys' buckets: 0-15 % (the 2019 table's elite, high and
-        // medium), 16-45 %, 46-60 %; no "high" of its own.
-        Profile::FourKeys => ladder(
-            r,
-            [
-                (AtMost(0.15), "elite"),
-                (Under(0.46), "medium"),
-                (Under(f64::INFINITY), "low"),
-            ],
-        ),
+        // medium), 16-45 %, 46-60 % (and above); no "high" of its own.
+        Profile::FourKeys => ladder(r, &[(AtMost(0.15), "elite"), (Under(0.46), "medium")]),
         // 2024's clusters are not ordered on this key (elite 5 %, medium
         // 10 %, high 20 %, low 40 %): the nearest cluster centre.
         Profile::Dora2024 => ladder(
             r,
-            [
+            &[
                 (AtMost(0.075), "elite"),
                 (AtMost(0.15), "medium"),
                 (AtMost(0.30), "high"),

@@ -22,8 +22,8 @@ pub struct DeploymentFrequency {
     pub median_deploy_days_per_week: Hours,
     pub tier: Tier,
     /// Extra: full ISO weeks in the window, and their median deployment
-    /// count (`devlake`: the calendar weeks DevLake counts, partial ones
-    /// included, and its lower median).
+    /// count (`devlake`, `four-keys`: the calendar weeks those tools count,
+    /// partial ones included, and their medians).
     pub full_weeks: u64,
     pub median_deployments_per_week: Hours,
     /// Extra, `devlake` only: the lower median of deploy days per calendar
@@ -125,8 +125,6 @@ pub fn tier(profile: Profile, rhythm: &Rhythm) -> Tier {
                 "low"
             }
         }
-        // DORA: on demand (several a day) / daily to weekly / weekly to
-        // monthly / less often. "On demand" is read as at least one a day.
         // DevLake 2023: deploy days per week (lower median) >= 5, >= 1,
         // then deploy days per month >= 1.
         Profile::Devlake => {
@@ -152,6 +150,8 @@ pub fn tier(profile: Profile, rhythm: &Rhythm) -> Tier {
                 "low"
             }
         }
+        // DORA: on demand (several a day) / daily to weekly / weekly to
+        // monthly / less often. "On demand" is read as at least one a day.
         Profile::Dora2023 | Profile::Dora2024 => {
             if per_week >= 7.0 {
                 "elite"

@@ -70,7 +70,7 @@ pub fn tier(profile: Profile, p50: Option<f64>) -> Tier {
     Some(match profile {
         Profile::Flowmeter | Profile::Dora2023 => ladder(
             h,
-            [
+            &[
                 (Under(24.0), "elite"),
                 (AtMost(168.0), "high"),
                 (AtMost(720.0), "medium"),
@@ -80,7 +80,7 @@ pub fn tier(profile: Profile, p50: Option<f64>) -> Tier {
         // DevLake's 2023 benchmarks: < 1440, < 10080, < 43200 minutes.
         Profile::Dora2024 | Profile::Devlake => ladder(
             h,
-            [
+            &[
                 (Under(24.0), "elite"),
                 (Under(168.0), "high"),
                 (Under(720.0), "medium"),
@@ -90,7 +90,7 @@ pub fn tier(profile: Profile, p50: Option<f64>) -> Tier {
         // Six months and One year.
         Profile::FourKeys => ladder(
             h,
-            [
+            &[
                 (Under(24.0), "elite"),
                 (Under(168.0), "high"),
                 (Under(730.0), "medium"),

@@ -211,12 +211,12 @@ pub(crate) enum Cut {
 }
 
 /// The tier of `x`: the first rung it holds, else `low`.
-pub(crate) fn ladder(x: f64, rungs: [(Cut, &'static str); 3]) -> &'static str {
+pub(crate) fn ladder(x: f64, rungs: &[(Cut, &'static str)]) -> &'static str {
     let holds = |cut: Cut| match cut {
         Cut::Under(c) => x < c,
         Cut::AtMost(c) => x <= c,
     };
-    (rungs.into_iter().find(|(cut, _)| holds(*cut))).map_or("low", |(_, tier)| tier)
+    (rungs.iter().find(|(cut, _)| holds(*cut))).map_or("low", |(_, tier)| tier)
 }
 
 pub(crate) fn ratio(num: u64, den: u64) -> Option<f64> {

@@ -82,7 +82,7 @@ pub fn tier(_profile: Profile, p50: Option<f64>) -> Tier {
     let h = p50?;
     Some(ladder(
         h,
-        [
+        &[
             (Under(1.0), "elite"),
             (Under(24.0), "high"),
             (Under(168.0), "medium"),
