@@ -855,17 +855,57 @@ impl GitHubConnector {
             }
         };
         let (items, next) = self.rest_page(repo, "", &url, None).await?;
+        if self.config.code_owners {
+            self.read_code_owners(repo, &mut step.notes).await?;
+        }
         for c in items {
-            let Some(commit) = map::commit(&self.name, repo, &c) else {
+            let Some(mut commit) = map::commit(&self.name, repo, &c) else {
                 continue;
             };
             let t = commit.committed_at.unwrap_or(commit.authored_at);
             if pager.take(t, &commit.sha) {
+                let message = commit.message.as_deref().unwrap_or_default();
+                if self.config.code_owners && !map::by_pull_request(message) {
+                    self.commit_files(repo, &mut commit, &mut step.notes)
+                        .await?;
+                }
                 step.events.push(Event::Commit(commit));
             }
         }
         step.done = pager.turn(next);
         Ok(step)
+    }
+
+    /// A commit pushed straight to the branch (not a pull request's, whose
+    /// files come with the pull request): its files from "Get a commit"
+    /// (`GET /repos/{o}/{r}/commits/{sha}`) and their owners by CODEOWNERS.
+    /// GitHub lists at most 300 files there; a commit at that cap is noted.
+    async fn commit_files(
+        &mut self,
+        repo: &str,
+        commit: &mut flowmeter_model::Commit,
+        notes: &mut Vec<String>,
+    ) -> Result<(), ConnectorError> {
+        let what = format!("files of commit `{}`", commit.sha);
+        let path = format!("repos/{repo}/commits/{}", enc(&commit.sha));
+        let resp = match self.get(repo, &what, &path).await {
+            Ok(resp) => resp,
+            // Gone since it was listed: no files to tell.
+            Err(ConnectorError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let files = map::commit_files(&resp.body);
+        if files.len() >= GITHUB_COMMIT_FILES {
+            notes.push(format!(
+                "{repo}: commit {} changed more than GitHub lists ({GITHUB_COMMIT_FILES} files): its owners come from those",
+                commit.sha
+            ));
+        }
+        if let Some(Some(owners)) = self.code_owners.get(repo) {
+            commit.owners = Some(owners.owners_of_all(files.iter().map(String::as_str)));
+        }
+        commit.files = Some(files);
+        Ok(())
     }
 
     async fn step_pulls(
@@ -1078,6 +1118,9 @@ fn track_open(
         open.remove(id);
     }
 }
+
+/// The most files "Get a commit" lists on its first page.
+const GITHUB_COMMIT_FILES: usize = 300;
 
 #[async_trait::async_trait]
 impl Connector for GitHubConnector {

@@ -1326,7 +1326,7 @@ async fn requests_per_thousand_prs() {
 
 mod documented_api {
     use super::*;
-    use flowmeter_testkit::github::{Fault, FaultTarget, MockGitHub, Org};
+    use flowmeter_testkit::github::{Commit, Fault, FaultTarget, MockGitHub, Org};
 
     #[cfg(feature = "app")]
     const KEY: &str = concat!(
@@ -1515,6 +1515,68 @@ mod documented_api {
             .unwrap();
         let one = synced_pr(&batches, 1).expect("pull 1");
         assert_eq!((one.files, one.owners), (None, None));
+    }
+
+    /// `code_owners = true`: a commit pushed straight to the branch gets its
+    /// files from "Get a commit" and their owners; a pull request's merge or
+    /// squash commit is not asked for (its files come with the pull
+    /// request).
+    #[tokio::test]
+    async fn code_owners_give_direct_pushes_their_files_and_owners() {
+        let mock = MockGitHub::start(Org::synthetic(7, "acme/shop", 2, 0)).await;
+        let at = chrono::Utc.with_ymd_and_hms(2026, 3, 3, 9, 0, 0).unwrap();
+        let sha = mock
+            .with_repo("shop", |r| {
+                r.contents.insert(
+                    ".github/CODEOWNERS".into(),
+                    "* @acme/platform\n/services/billing/ @acme/payments\n".into(),
+                );
+                let push = Commit::new("Raise the billing timeout", "ana", at).with_files(vec![
+                    "services/billing/config.yml".into(),
+                    "services/billing/api.rs".into(),
+                ]);
+                r.push(push)
+            })
+            .expect("the repo exists");
+        let mut cfg = cfg(&mock, "FM_GH_DOC_PUSH_OWNERS");
+        cfg.code_owners = true;
+        let mut c = GitHubConnector::new(cfg).unwrap();
+        let batches = run_to_completion(&mut c, &since_2024(), None)
+            .await
+            .unwrap();
+        let commits: Vec<_> = (batches.iter().flat_map(|b| &b.events))
+            .filter_map(|e| match e {
+                Event::Commit(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        let pushed = commits.iter().find(|c| c.sha == sha).expect("the push");
+        let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            pushed.files,
+            strings(&["services/billing/api.rs", "services/billing/config.yml"])
+        );
+        assert_eq!(pushed.owners, strings(&["@acme/payments"]));
+        // Direct pushes (this one, the repository's first commit) were asked
+        // for their files; the pull requests' merge commits were not.
+        let asked: Vec<_> = (mock.requests().into_iter())
+            .filter_map(|r| {
+                r.path
+                    .strip_prefix("/repos/acme/shop/commits/")
+                    .map(str::to_string)
+            })
+            .collect();
+        assert!(asked.contains(&sha), "{asked:?}");
+        let by_pr = |c: &&&flowmeter_model::Commit| {
+            let m = c.message.as_deref().unwrap_or_default();
+            m.starts_with("Merge pull request #") || m.ends_with(')') && m.contains("(#")
+        };
+        let merges: Vec<_> = commits.iter().filter(by_pr).collect();
+        assert!(!merges.is_empty());
+        for merge in merges {
+            assert!(!asked.contains(&merge.sha), "{}", merge.sha);
+            assert_eq!(merge.files, None);
+        }
     }
 
     /// A repository without CODEOWNERS: the files are kept, the owners are

@@ -59,6 +59,8 @@ pub struct Commit {
     pub authored_at: DateTime<Utc>,
     pub committed_at: DateTime<Utc>,
     pub message: String,
+    /// Paths it changed ("Get a commit" lists them in `files`).
+    pub files: Vec<String>,
 }
 
 /// A pull request.
@@ -447,7 +449,13 @@ impl Commit {
             authored_at: at,
             committed_at: at,
             message,
+            files: Vec::new(),
         }
+    }
+
+    pub fn with_files(mut self, files: Vec<String>) -> Commit {
+        self.files = files;
+        self
     }
 
     pub fn with_sha(mut self, sha: impl Into<String>) -> Commit {
@@ -753,6 +761,7 @@ fn synth_commit(
         authored_at: at,
         committed_at: at,
         message,
+        files: Vec::new(),
     }
 }
 

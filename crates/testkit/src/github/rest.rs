@@ -357,16 +357,34 @@ pub(crate) fn commit_json(ctx: &Ctx, r: &Repo, c: &Commit) -> Value {
     })
 }
 
-/// "Get a commit": the list shape plus `stats` and `files` (the model has
-/// no file changes, so both are empty).
+/// "Get a commit": the list shape plus `stats` and `files` (at most 300,
+/// GitHub's first page; each file one line changed).
 fn commit_detail_json(ctx: &Ctx, r: &Repo, c: &Commit) -> Value {
     let mut v = commit_json(ctx, r, c);
+    let (api, web) = (repo_api(ctx, r), repo_web(ctx, r));
+    let files: Vec<Value> = (c.files.iter().take(300))
+        .map(|f| {
+            json!({
+                "sha": fake_sha(&format!("blob:{}:{f}", c.sha)),
+                "filename": f,
+                "status": "modified",
+                "additions": 1,
+                "deletions": 1,
+                "changes": 2,
+                "blob_url": format!("{web}/blob/{}/{f}", c.sha),
+                "raw_url": format!("{web}/raw/{}/{f}", c.sha),
+                "contents_url": format!("{api}/contents/{f}?ref={}", c.sha),
+                "patch": "@@ -1 +1 @@\n-old\n+new"
+            })
+        })
+        .collect();
+    let n = files.len();
     if let Value::Object(m) = &mut v {
         m.insert(
             "stats".into(),
-            json!({"total": 0, "additions": 0, "deletions": 0}),
+            json!({"total": 2 * n, "additions": n, "deletions": n}),
         );
-        m.insert("files".into(), json!([]));
+        m.insert("files".into(), Value::Array(files));
     }
     v
 }
