@@ -75,13 +75,15 @@ flowmeter_connector::source_config! {
         /// answers large queries with 502 timeouts.
         pub pr_page_size: u32 = 100,
         /// Record each pull request's changed files (GraphQL
-        /// `PullRequest.files`), and each commit pushed straight to the
-        /// branch ("Get a commit"; a pull request's merge or squash commit
-        /// has its pull request's), with their owners by the repository's
+        /// `PullRequest.files`), and each branch commit's ("Get a commit"),
+        /// so direct pushes have theirs (a pull request's merge or squash
+        /// commit is not asked for: it has its pull request's), with their
+        /// owners by the repository's
         /// CODEOWNERS (contents API: `.github/`, the root, `docs/`), so teams'
         /// `paths` and `owners` can claim a monorepo's changes. Default false:
         /// it costs a page of files per long pull request, a request per
-        /// direct push, and up to three REST calls per repository and sync.
+        /// other branch commit, and up to three REST calls per repository
+        /// and sync.
         pub code_owners: bool = false,
     }
 }

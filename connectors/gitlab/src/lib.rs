@@ -64,11 +64,13 @@ flowmeter_connector::source_config! {
         /// With `group`: include subgroups (default true).
         pub include_subgroups: bool = true,
         /// Record each merge request's changed files (`/diffs`, or
-        /// `/changes` on GitLab before 15.7) and their
+        /// `/changes` on GitLab before 15.7), and each branch commit's that
+        /// is not a merge (`/repository/commits/:sha/diff`), and their
         /// owners by the project's CODEOWNERS (repository files API: the
         /// root, `docs/`, `.gitlab/`), so teams' `paths` and `owners` can
         /// claim a monorepo's changes. Default false: it costs a request per
-        /// merge request and up to three per project and sync.
+        /// merge request and per non-merge commit, and up to three per
+        /// project and sync.
         pub code_owners: bool = false,
     }
 }
@@ -317,7 +319,7 @@ impl GitLabConnector {
                 Stream::Deployments => map_deployment(&self.name, project, item)
                     .into_iter()
                     .collect(),
-                Stream::Commits => map_commit(&self.name, project, item).into_iter().collect(),
+                Stream::Commits => self.commit(project, item).await?,
                 Stream::Incidents => map_incident(&self.name, project, item)
                     .into_iter()
                     .collect(),
@@ -326,6 +328,34 @@ impl GitLabConnector {
             out.push((item.clone(), events));
         }
         Ok((out, next_page(&resp, page)))
+    }
+
+    /// A branch commit; with `code_owners`, one that is not a merge (a
+    /// merge request's merge commit has its merge request's files) gets
+    /// its files from `/repository/commits/:sha/diff` and their owners. A
+    /// squash commit is read too: its files are its merge request's.
+    async fn commit(&self, project: &str, c: &Value) -> Result<Vec<Event>, ConnectorError> {
+        let Some(Event::Commit(mut commit)) = map_commit(&self.name, project, c) else {
+            return Ok(Vec::new());
+        };
+        let merge = commit.parents.as_ref().is_some_and(|p| p.len() > 1);
+        if self.config.code_owners && !merge {
+            let path = format!(
+                "projects/{}/repository/commits/{}/diff",
+                encode(project),
+                encode(&commit.sha)
+            );
+            let diffs = self
+                .http
+                .get_all_pages(&path, &[("per_page", "100".into())])
+                .await
+                .map_err(|e| self.project_error(project, e))?;
+            let files = diff_paths(&diffs);
+            let owners = self.code_owners.get(project).and_then(Option::as_ref);
+            commit.owners = owners.map(|o| o.owners_of_all(files.iter().map(String::as_str)));
+            commit.files = Some(files);
+        }
+        Ok(vec![Event::Commit(commit)])
     }
 
     /// A merge request with its commits and reviews (merged ones only need
@@ -701,7 +731,8 @@ impl Connector for GitLabConnector {
                 let mut pager = st.pager(ctx.since);
                 let page = pager.next().and_then(|p| p.parse().ok()).unwrap_or(1);
                 let mut notes = Vec::new();
-                if self.config.code_owners && stream == Stream::MergeRequests {
+                let reads_files = matches!(stream, Stream::MergeRequests | Stream::Commits);
+                if self.config.code_owners && reads_files {
                     self.read_code_owners(project, branch, &mut notes).await?;
                 }
                 let (items, next) = self

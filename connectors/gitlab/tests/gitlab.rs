@@ -910,6 +910,64 @@ mod documented_api {
         assert_eq!(asked(&format!("/merge_requests/{b}/changes")), 1);
     }
 
+    /// `code_owners = true`: a commit pushed straight to the branch gets its
+    /// files (`/repository/commits/:sha/diff`) and their owners; a merge
+    /// request's merge commit is not asked for (its files are the merge
+    /// request's).
+    #[tokio::test]
+    async fn code_owners_give_direct_pushes_their_files_and_owners() {
+        let start = Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap();
+        let mut p = Project::new(7, "acme/web");
+        let a = p.open_mr_with_commits(1, start, Duration::minutes(30));
+        let merge = p.merge(a, start + Duration::hours(2));
+        let push = p.commit_at(
+            "main",
+            "Raise the billing timeout",
+            "ana",
+            start + Duration::hours(3),
+        );
+        p.commits.get_mut(&push).unwrap().files =
+            vec!["billing/config.yml".into(), "billing/api.rb".into()];
+        p.files.insert(
+            ".gitlab/CODEOWNERS".into(),
+            "* @acme/platform\n[Billing] @acme/payments\n/billing/\n".into(),
+        );
+        let mock = MockGitLab::start(Instance::new().with_project(p)).await;
+        let ctx = SyncContext {
+            since: start - Duration::days(3),
+            full: false,
+        };
+        let mut cfg = config(&mock, "FM_TEST_GL_DOC_PUSH_OWNERS");
+        cfg.code_owners = true;
+        let mut c = GitLabConnector::new(cfg).unwrap();
+        let evs = events(&run_to_completion(&mut c, &ctx, None).await.unwrap());
+        let commit = |sha: &str| {
+            evs.iter()
+                .find_map(|e| match e {
+                    Event::Commit(c) if c.sha == sha => Some(c.clone()),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let pushed = commit(&push);
+        assert_eq!(
+            pushed.files,
+            strings(&["billing/api.rb", "billing/config.yml"])
+        );
+        assert_eq!(
+            pushed.owners,
+            strings(&["@acme/payments", "@acme/platform"])
+        );
+        assert_eq!(commit(&merge).files, None);
+        let asked = |sha: &str| {
+            (mock.requests().iter())
+                .filter(|r| r.path.ends_with(&format!("/repository/commits/{sha}/diff")))
+                .count()
+        };
+        assert_eq!((asked(&push), asked(&merge)), (1, 0));
+    }
+
     /// The commit graph stays closed: a branch's commits, dated before the
     /// first sync but merged after it, are not in a `since` listing; the
     /// connector fetches them by SHA when the sync asks.

@@ -139,6 +139,8 @@ pub struct Commit {
     pub committed_date: DateTime<Utc>,
     /// GitLab: "always identical to the `committed_date` field".
     pub created_at: DateTime<Utc>,
+    /// The paths its diff changes (`/repository/commits/:sha/diff`).
+    pub files: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -310,6 +312,7 @@ impl Project {
             committer_name: author.to_string(),
             committed_date: at,
             created_at: at,
+            files: Vec::new(),
         };
         self.commits.insert(sha.clone(), commit);
         sha
@@ -1157,6 +1160,9 @@ pub fn handle(
         }
         ["projects", pid, "repository", "commits", sha] => {
             find_project(instance, pid).and_then(|p| single_commit(p, sha, &ctx))
+        }
+        ["projects", pid, "repository", "commits", sha, "diff"] => {
+            find_project(instance, pid).and_then(|p| commit_diff(p, sha, &ctx))
         }
         ["projects", pid, "merge_requests"] => {
             find_project(instance, pid).and_then(|p| list_mrs(p, &ctx))
@@ -2018,6 +2024,17 @@ fn file_diff(path: &str) -> Value {
 /// object per changed file, paginated.
 fn mr_diffs(mr: &MergeRequest, ctx: &Ctx) -> Result<ApiResponse, ApiResponse> {
     let rows = mr.files.iter().map(|path| file_diff(path)).collect();
+    ctx.paginate(rows, false)
+}
+
+/// `GET /projects/:id/repository/commits/:sha/diff`: one object per changed
+/// file of the commit, paginated; 404 for an unknown sha.
+fn commit_diff(p: &Project, sha: &str, ctx: &Ctx) -> Result<ApiResponse, ApiResponse> {
+    let c = p
+        .resolve(sha)
+        .and_then(|s| p.commits.get(&s))
+        .ok_or_else(|| message(404, "404 Commit Not Found"))?;
+    let rows = c.files.iter().map(|path| file_diff(path)).collect();
     ctx.paginate(rows, false)
 }
 
