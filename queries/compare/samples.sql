@@ -1,8 +1,8 @@
 -- The records behind each compared headline, one value per record, for the
 -- noise-aware deltas (crates/analysis/src/delta.rs). $1 = since, $2 = until.
 -- Each part selects exactly the records its metric query aggregates
--- (samples_devlake.sql: the same keys by the `devlake` profile); the PR
--- stages (stages.sql) follow.
+-- (samples_devlake.sql, samples_four_keys.sql: the same keys by those
+-- profiles); the PR stages (stages.sql) follow.
 SELECT 'lead_time' AS metric,
        date_diff('microsecond', start_at, deployed_at) / 3600000000.0 AS value
 FROM scope_changes

@@ -5,7 +5,7 @@ SELECT 'lead_time' AS metric, cycle_minutes / 60.0 AS value
 FROM devlake_prs
 WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP
 UNION ALL
-SELECT 'recovery_time', trunc(date_diff('microsecond', deployed_at, resolved_at) / 60000000.0) / 60.0
+SELECT 'recovery_time', recovery_minutes / 60.0
 FROM devlake_incidents
 WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP
   AND resolved_at >= $1::TIMESTAMP AND resolved_at < $2::TIMESTAMP

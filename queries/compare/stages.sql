@@ -1,5 +1,6 @@
 -- The records behind the PR cycle time and each of its stages, for the
--- noise-aware deltas, after samples.sql or samples_devlake.sql (UNION ALL).
+-- noise-aware deltas, after the keys' samples of the profile (samples.sql,
+-- samples_devlake.sql or samples_four_keys.sql; UNION ALL).
 -- $1 = since, $2 = until.
 -- The PR cycle and each stage, where defined (UNPIVOT drops NULLs).
 SELECT CASE stage WHEN 'cycle_hours' THEN 'cycle_time' ELSE replace(stage, '_hours', '') END,

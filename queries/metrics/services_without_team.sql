@@ -23,8 +23,10 @@ claimed AS (
     UNION
     SELECT DISTINCT w.bucket, d.service, d.repo
     FROM metric_windows w
-    JOIN scope_deployments d
-      ON d.grp = w.grp AND d.finished_at >= w.since AND d.finished_at < w.until
+    JOIN (
+        SELECT grp, source, id, service, repo, finished_at FROM scope_deployments
+        WHERE finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP
+    ) d ON d.grp = w.grp AND d.finished_at >= w.since AND d.finished_at < w.until
     JOIN team_code t ON t.code_dep_source = d.source AND t.code_dep_id = d.id
 )
 SELECT DISTINCT d.bucket, d.service

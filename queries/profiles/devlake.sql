@@ -51,9 +51,13 @@ FROM spans;
 -- Each incident of the scope on the latest of the scope's deployments that
 -- finished strictly before it was created, with no time window and no
 -- service match (incident_deploy_connector.go: `finished_date < ?`,
--- newest first, limit 1). An incident with no earlier deployment has none.
+-- newest first, limit 1; like DevLake, two deployments finishing at the
+-- same instant are not told apart). An incident with no earlier deployment
+-- has none. `recovery_minutes`: the deployment's finish -> the resolution,
+-- in whole minutes truncated (MySQL TIMESTAMPDIFF MINUTE).
 CREATE OR REPLACE TEMP VIEW devlake_incidents AS
 SELECT i.grp, i.source, i.id, i.created_at, i.resolved_at,
-       d.source AS deployment_source, d.id AS deployment_id, d.finished_at AS deployed_at
+       d.source AS deployment_source, d.id AS deployment_id, d.finished_at AS deployed_at,
+       CAST(trunc(date_diff('microsecond', d.finished_at, i.resolved_at) / 60000000.0) AS BIGINT) AS recovery_minutes
 FROM scope_incidents i
 ASOF JOIN scope_deployments d ON d.grp = i.grp AND i.created_at > d.finished_at;

@@ -865,7 +865,8 @@ impl GitHubConnector {
             let t = commit.committed_at.unwrap_or(commit.authored_at);
             if pager.take(t, &commit.sha) {
                 let message = commit.message.as_deref().unwrap_or_default();
-                if self.config.code_owners && !map::by_pull_request(message) {
+                let merge = commit.parents.as_ref().is_some_and(|p| p.len() > 1);
+                if self.config.code_owners && !merge && !map::by_pull_request(message) {
                     self.commit_files(repo, &mut commit, &mut step.notes)
                         .await?;
                 }
@@ -876,10 +877,11 @@ impl GitHubConnector {
         Ok(step)
     }
 
-    /// A commit pushed straight to the branch (not a pull request's, whose
-    /// files come with the pull request): its files from "Get a commit"
-    /// (`GET /repos/{o}/{r}/commits/{sha}`) and their owners by CODEOWNERS.
-    /// GitHub lists at most 300 files there; a commit at that cap is noted.
+    /// A branch commit that is neither a merge nor a pull request's squash
+    /// commit (those have their pull request's files), so a direct push has its
+    /// paths: its files from "Get a commit" (`GET /repos/{o}/{r}/commits/{sha}`)
+    /// and their owners by CODEOWNERS. GitHub lists at most 300 files
+    /// there; a commit at that cap is noted.
     async fn commit_files(
         &mut self,
         repo: &str,
@@ -897,7 +899,7 @@ impl GitHubConnector {
         let files = map::commit_files(&resp.body);
         if files.len() >= GITHUB_COMMIT_FILES {
             notes.push(format!(
-                "{repo}: commit {} changed more than GitHub lists ({GITHUB_COMMIT_FILES} files): its owners come from those",
+                "{repo}: commit {} may have changed more than the {GITHUB_COMMIT_FILES} files GitHub lists: its owners come from those",
                 commit.sha
             ));
         }

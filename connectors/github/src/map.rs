@@ -261,7 +261,6 @@ pub fn workflow_run(
     })
 }
 
-/// A commit from `GET /repos/{owner}/{repo}/commits`.
 /// Whether a commit's first line is a pull request's merge (`Merge pull
 /// request #12 from ...`) or squash (`Title (#12)`), as GitHub writes them:
 /// its files come with the pull request.
@@ -286,6 +285,7 @@ pub fn commit_files(c: &Value) -> Vec<String> {
     paths
 }
 
+/// A commit from `GET /repos/{owner}/{repo}/commits` (or "Get a commit").
 pub fn commit(source: &str, repo: &str, c: &Value) -> Option<Commit> {
     let sha = s(&c["sha"])?;
     let inner = &c["commit"];

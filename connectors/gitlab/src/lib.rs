@@ -345,11 +345,15 @@ impl GitLabConnector {
                 encode(project),
                 encode(&commit.sha)
             );
-            let diffs = self
-                .http
+            let diffs = match (self.http)
                 .get_all_pages(&path, &[("per_page", "100".into())])
                 .await
-                .map_err(|e| self.project_error(project, e))?;
+            {
+                Ok(diffs) => diffs,
+                // Gone since it was listed: no files to tell.
+                Err(ConnectorError::NotFound { .. }) => return Ok(vec![Event::Commit(commit)]),
+                Err(e) => return Err(self.project_error(project, e)),
+            };
             let files = diff_paths(&diffs);
             let owners = self.code_owners.get(project).and_then(Option::as_ref);
             commit.owners = owners.map(|o| o.owners_of_all(files.iter().map(String::as_str)));

@@ -52,8 +52,8 @@ pub const SEED: u64 = 0x00f1_0e7e;
 
 pub use crate::metric::{Change, Verdict};
 
-/// The sample SQL: one row per record behind a headline, `(metric, value)`,
-/// of the keys (by profile) and of the PR stages.
+/// The sample SQL: one row per record behind a headline, `(metric, value)`:
+/// the keys' (one file per profile), then the PR stages' (`stages.sql`).
 const SAMPLES_SQL: &str = include_str!("../../../queries/compare/samples.sql");
 const DEVLAKE_SAMPLES_SQL: &str = include_str!("../../../queries/compare/samples_devlake.sql");
 const FOUR_KEYS_SAMPLES_SQL: &str = include_str!("../../../queries/compare/samples_four_keys.sql");
@@ -137,6 +137,10 @@ fn changes(
     let mut out = Vec::new();
     for k in KEYS {
         let key = k.key;
+        // What the sources (or the profile) cannot know is not compared.
+        if !(k.known)(now) {
+            continue;
+        }
         let (current, previous) = ((k.value)(now), (k.value)(before));
         let change = match k.test {
             Test::Rate(counts) => {

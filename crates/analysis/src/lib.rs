@@ -260,7 +260,7 @@ fn span(windows: &[Window]) -> [String; 2] {
 /// Runs the metric `queries` over the `cells` windows [`set_windows`]
 /// stored, as one statement: each query is a CTE, and each result row
 /// holds one STRUCT per query, joined on the window (one DuckDB plan, one
-/// round trip: 22 % less than eight statements at 1M events). Returns each
+/// round trip: 0.177 -> 0.133 s for all metrics at 1M events). Returns each
 /// query's rows, one per cell, in order. `$1` and `$2` are `bounds`: the
 /// earliest start and the latest end.
 fn run_all(
@@ -606,6 +606,15 @@ impl Known {
             code_team: false,
             by_team: false,
         })
+    }
+
+    /// Whether incidents are tracked under `profile` (DevLake: only once
+    /// some incident is stored).
+    pub(crate) fn tracks_incidents(self, profile: Profile) -> bool {
+        match profile {
+            Profile::Devlake => self.incident_records,
+            _ => self.incidents,
+        }
     }
 
     /// What failures can be seen through under `profile`.

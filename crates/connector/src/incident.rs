@@ -479,17 +479,19 @@ impl ServiceMapper {
     }
 }
 
-/// The root-cause commit an incident's text names, as Four Keys reads it
-/// (`root cause: ([[:alnum:]]*)` over the issue, case-sensitive): the
-/// letters and digits after the first `root cause: `; none when nothing
-/// follows.
+/// The root-cause commit an incident's text names, where Four Keys reads
+/// it (`root cause: ([[:alnum:]]*)` over the issue, case-sensitive): the
+/// letters and digits after the first `root cause: `, when they are a
+/// commit sha (7 to 40 hex digits, lower-cased); none otherwise (`root
+/// cause: unknown` names no commit).
 pub fn root_cause(text: &str) -> Option<String> {
     let (_, after) = text.split_once("root cause: ")?;
-    let sha: String = after
+    let word: String = after
         .chars()
         .take_while(char::is_ascii_alphanumeric)
         .collect();
-    (!sha.is_empty()).then_some(sha)
+    let sha = (7..=40).contains(&word.len()) && word.chars().all(|c| c.is_ascii_hexdigit());
+    sha.then(|| word.to_ascii_lowercase())
 }
 
 /// A stable fingerprint of an event's content (FNV-1a over its JSON).
@@ -516,6 +518,13 @@ mod tests {
         assert_eq!(root_cause("root cause:3f2a"), None);
         assert_eq!(root_cause("root cause: "), None);
         assert_eq!(root_cause("root cause: #12"), None);
+        // A sha, not a word: short ones count, lower-cased.
+        assert_eq!(root_cause("root cause: unknown"), None);
+        assert_eq!(
+            root_cause("root cause: 3F2A9C1").as_deref(),
+            Some("3f2a9c1")
+        );
+        assert_eq!(root_cause("root cause: 3f2a9c"), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use flowmeter_analysis::explain::{Explained, Explanation};
+use flowmeter_analysis::Basis;
 use serde_json::Value;
 
 use crate::{human_hours, percent};
@@ -47,6 +48,18 @@ pub fn headline(e: &Explanation) -> String {
             m.lead_time.excluded,
             m.lead_time.tier.unwrap_or("—")
         ),
+        Explained::ChangeFailureRate if m.change_failure_rate.basis == Some(Basis::RootCauses) => {
+            format!(
+                "Change failure rate (Four Keys): {} root-cause rows over {} deployments with changes ({}, tier {})",
+                crate::count(m.change_failure_rate.failed),
+                m.change_failure_rate.deployments,
+                m.change_failure_rate
+                    .rate
+                    .map(percent)
+                    .unwrap_or_else(|| "no data".into()),
+                m.change_failure_rate.tier.unwrap_or("—")
+            )
+        }
         Explained::ChangeFailureRate => format!(
             "Change failure rate: {} of {} deployments failed ({}, tier {})",
             crate::count(m.change_failure_rate.failed),

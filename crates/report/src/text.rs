@@ -83,8 +83,8 @@ pub fn metric_set_text(out: &mut String, m: &MetricSet) {
             Some(d) => format!(
                 "median {d:.1} deploy days/week over {} {}",
                 df.full_weeks,
-                match df.median_deploy_days_per_month {
-                    // The `devlake` profile's calendar keeps partial weeks.
+                // The `devlake` and `four-keys` calendars keep partial weeks.
+                match df.median_deploy_days_per_month.or(df.median_week_deployed) {
                     Some(_) => "weeks",
                     None => "full weeks",
                 }

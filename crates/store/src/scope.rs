@@ -455,15 +455,16 @@ fn team_claims(config: &Config) -> String {
 /// (`devlake_prs`, `devlake_incidents`), made for `profile = "devlake"`.
 const DEVLAKE: &str = include_str!("../../../queries/profiles/devlake.sql");
 /// Google Four Keys' rules over them (`fourkeys_changes`,
-/// `fourkeys_incidents`), made for `profile = "four-keys"`.
+/// `fourkeys_causes`, `fourkeys_incidents`), made for `profile = "four-keys"`.
 const FOUR_KEYS: &str = include_str!("../../../queries/profiles/four_keys.sql");
 
 /// The temporary relations a [`Scoped`] makes, dropped with it.
-const TEMPORARY: [(&str, &str); 16] = [
+const TEMPORARY: [(&str, &str); 17] = [
     ("VIEW", "devlake_prs"),
     ("VIEW", "devlake_incidents"),
     ("VIEW", "fourkeys_changes"),
     ("VIEW", "fourkeys_incidents"),
+    ("VIEW", "fourkeys_causes"),
     ("VIEW", "scope_deployments"),
     ("VIEW", "scope_changes"),
     ("VIEW", "scope_incidents"),

@@ -3,7 +3,7 @@
 -- to its resolution in whole minutes (truncated); `counted` when it was
 -- resolved in the window too. $1 = since, $2 = until.
 SELECT i.deployment_id, i.deployed_at, i.source, i.id, i.created_at, i.resolved_at,
-       CAST(trunc(date_diff('microsecond', i.deployed_at, i.resolved_at) / 60000000.0) AS BIGINT) AS recovery_minutes,
+       i.recovery_minutes,
        coalesce(i.resolved_at >= $1::TIMESTAMP AND i.resolved_at < $2::TIMESTAMP, false) AS counted
 FROM devlake_incidents i
 WHERE i.deployed_at >= $1::TIMESTAMP AND i.deployed_at < $2::TIMESTAMP

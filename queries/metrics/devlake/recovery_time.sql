@@ -10,7 +10,7 @@
 WITH f AS (
     SELECT w.bucket, i.deployment_source, i.deployment_id, i.resolved_at,
            i.resolved_at >= w.since AND i.resolved_at < w.until AS resolved_in,
-           trunc(date_diff('microsecond', i.deployed_at, i.resolved_at) / 60000000.0) / 60.0 AS hours
+           i.recovery_minutes / 60.0 AS hours
     FROM metric_windows w JOIN (
         SELECT * FROM devlake_incidents
         WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP

@@ -6,10 +6,10 @@
 -- counted in `excluded`. Percentiles are interpolated (PERCENTILE_CONT).
 -- One row per window of `metric_windows`; $1/$2 = the span of all windows.
 WITH c AS (
-    SELECT w.bucket, trunc(date_diff('microsecond', c.changed_at, c.deployed_at) / 60000000.0) AS minutes
+    SELECT w.bucket, c.lead_minutes AS minutes
     FROM metric_windows w JOIN (
-        SELECT grp, deployed_at, changed_at FROM fourkeys_changes
-        WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP AND changed_at IS NOT NULL
+        SELECT grp, deployed_at, lead_minutes FROM fourkeys_changes
+        WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP AND lead_minutes IS NOT NULL
     ) c ON c.grp = w.grp AND c.deployed_at >= w.since AND c.deployed_at < w.until
 )
 SELECT bucket, changes, excluded,

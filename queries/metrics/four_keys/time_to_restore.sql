@@ -7,9 +7,9 @@
 -- them all, `resolved` those with a value.
 -- One row per window of `metric_windows`; $1/$2 = the span of all windows.
 WITH i AS (
-    SELECT w.bucket, trunc(date_diff('microsecond', i.started_at, i.resolved_at) / 3600000000.0) AS hours
+    SELECT w.bucket, i.restore_hours AS hours
     FROM metric_windows w JOIN (
-        SELECT grp, started_at, resolved_at FROM fourkeys_incidents
+        SELECT grp, started_at, restore_hours FROM fourkeys_incidents
         WHERE started_at >= $1::TIMESTAMP AND started_at < $2::TIMESTAMP
     ) i ON i.grp = w.grp AND i.started_at >= w.since AND i.started_at < w.until
 )

@@ -1,5 +1,6 @@
 //! Change failure rate: the share of production deployments that failed (an
-//! incident attributed to them, or a rollback undid them)
+//! incident attributed to them, or a rollback undid them; the `devlake` and
+//! `four-keys` profiles count those tools' way)
 //! (`queries/metrics/change_failure_rate.sql`).
 
 use flowmeter_config::Profile;
@@ -97,9 +98,14 @@ pub const KEY: Key = Key {
     chart: "Change failure rate",
     unit: "ratio",
     higher_is_better: false,
+    // Four Keys' rate counts rows, not failed deployments (it can pass
+    // 100 %): not a proportion, so no interval for it.
     test: Test::Rate(|m| {
         let cfr = &m.change_failure_rate;
-        cfr.failed.map(|f| (f, cfr.deployments))
+        let proportion = cfr.basis != Some(Basis::RootCauses);
+        cfr.failed
+            .filter(|_| proportion)
+            .map(|f| (f, cfr.deployments))
     }),
     frame_column: "change_failure_rate",
     value: |m| m.change_failure_rate.rate,

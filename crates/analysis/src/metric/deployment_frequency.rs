@@ -94,8 +94,9 @@ pub const KEY: Key = Key {
 
 /// What a deployment-frequency tier reads.
 pub struct Rhythm {
-    /// Medians over the full ISO weeks (`devlake`: its calendar weeks) of
-    /// deploy days and deployments; none without a week.
+    /// Medians over the full ISO weeks (`devlake`: its Monday calendar
+    /// weeks; `four-keys`: Sunday weeks; both with partial ones) of deploy
+    /// days and deployments; none without a week.
     pub median_days: Option<f64>,
     pub median_deps: Option<f64>,
     /// `four-keys`: the median over weeks of whether one had a deployment.
@@ -113,7 +114,8 @@ pub fn tier(profile: Profile, rhythm: &Rhythm) -> Tier {
     let (days, deps) = rhythm.median_days.zip(rhythm.median_deps)?;
     let (per_week, per_30_days) = (rhythm.per_week, rhythm.per_30_days);
     Some(match profile {
-        // Four Keys: deploy days, then deployments per week, then a month.
+        // METRICS.md (after Four Keys' idea): deploy days, then deployments
+        // per week, then a month.
         Profile::Flowmeter => {
             if days >= 3.0 {
                 "elite"

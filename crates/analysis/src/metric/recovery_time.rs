@@ -66,7 +66,7 @@ pub const KEY: Key = Key {
     test: Test::Median,
     frame_column: "recovery_p50",
     value: |m| m.recovery_time.p50_hours,
-    known: |m| m.change_failure_rate.basis.is_some(),
+    known: |m| m.recovery_time.failed_deployments.is_some(),
     tier: |m| m.recovery_time.tier,
     samples: |m| m.recovery_time.recovered.unwrap_or(0),
     change: |m| m.recovery_time.change.as_ref(),

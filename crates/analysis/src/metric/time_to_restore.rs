@@ -27,7 +27,7 @@ pub struct TimeToRestore {
 }
 
 pub(crate) fn of(row: &Row, cx: &Context) -> TimeToRestore {
-    let tracked = |n: u64| cx.known.incidents.then_some(n);
+    let tracked = |n: u64| cx.known.tracks_incidents(cx.profile).then_some(n);
     TimeToRestore {
         incidents: tracked(row.n("incidents")),
         resolved: tracked(row.n("resolved")),
