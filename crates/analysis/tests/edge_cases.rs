@@ -1081,6 +1081,22 @@ fn the_four_keys_profile_follows_four_keys_rules() {
     assert_eq!(lt.total, 4);
     assert_eq!(explained(Explained::RecoveryTime).total, 0);
 
+    // A short, upper-case root cause names the stored commit it prefixes.
+    let (a, b) = ("a".repeat(40), format!("b{}", "0".repeat(39)));
+    let s = store(&[
+        commit(&a, &[], "2026-02-01T00:00:00Z"),
+        commit(&b, &[&a], "2026-03-03T00:00:00Z"),
+        dep("D1", "app", &a, "2026-02-02T00:00:00Z"),
+        dep("D2", "app", &b, "2026-03-04T00:00:00Z"),
+        caused(
+            incident("I1", "app", "2026-03-05T00:00:00Z", None),
+            "B000000",
+        ),
+    ]);
+    let m = metrics_cfg(&s, &config, SINCE, UNTIL, Filters::default()).metrics;
+    let cfr = &m.change_failure_rate;
+    assert_eq!((cfr.deployments, cfr.failed), (1, Some(1)), "{cfr:?}");
+
     // Without any root cause, the rate is unknown, not 0.
     let s = store(&[
         commit("a", &[], "2026-03-01T00:00:00Z"),
