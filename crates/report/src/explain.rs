@@ -48,28 +48,22 @@ pub fn headline(e: &Explanation) -> String {
             m.lead_time.excluded,
             m.lead_time.tier.unwrap_or("—")
         ),
-        Explained::ChangeFailureRate if m.change_failure_rate.basis == Some(Basis::RootCauses) => {
-            format!(
-                "Change failure rate (Four Keys): {} root-cause rows over {} deployments with changes ({}, tier {})",
-                crate::count(m.change_failure_rate.failed),
-                m.change_failure_rate.deployments,
-                m.change_failure_rate
-                    .rate
-                    .map(percent)
-                    .unwrap_or_else(|| "no data".into()),
-                m.change_failure_rate.tier.unwrap_or("—")
-            )
+        Explained::ChangeFailureRate => {
+            let cfr = &m.change_failure_rate;
+            let rate = cfr.rate.map(percent).unwrap_or_else(|| "no data".into());
+            let (failed, n, tier) = (
+                crate::count(cfr.failed),
+                cfr.deployments,
+                cfr.tier.unwrap_or("—"),
+            );
+            match cfr.basis {
+                // Four Keys counts (deployment, change, incident) rows.
+                Some(Basis::RootCauses) => format!(
+                    "Change failure rate (Four Keys): {failed} root-cause rows over {n} deployments with changes ({rate}, tier {tier})"
+                ),
+                _ => format!("Change failure rate: {failed} of {n} deployments failed ({rate}, tier {tier})"),
+            }
         }
-        Explained::ChangeFailureRate => format!(
-            "Change failure rate: {} of {} deployments failed ({}, tier {})",
-            crate::count(m.change_failure_rate.failed),
-            m.change_failure_rate.deployments,
-            m.change_failure_rate
-                .rate
-                .map(percent)
-                .unwrap_or_else(|| "no data".into()),
-            m.change_failure_rate.tier.unwrap_or("—")
-        ),
         Explained::RecoveryTime => format!(
             "Failed deployment recovery: p50 {} over {} recovered, {} still open (tier {})",
             hours(m.recovery_time.p50_hours),
