@@ -12,6 +12,7 @@
 
 mod append;
 mod columns;
+mod graph;
 mod import;
 mod lake;
 mod link;

@@ -24,6 +24,7 @@ use duckdb::Connection;
 use flowmeter_config::{DeployedWhen, MetricsConfig};
 
 use crate::append::append_all;
+use crate::graph::Graph;
 use crate::lake::Shard;
 use crate::{Context, StoreError};
 
@@ -76,11 +77,6 @@ struct Deployment {
     commit_sha: String,
     commits: Option<Vec<String>>,
     kind: String,
-}
-
-struct Commit {
-    parents: Vec<String>,
-    authored_at: Micros,
 }
 
 struct PullRequest {
@@ -586,24 +582,35 @@ pub(crate) fn relink(
     // repo -> sha -> commit
     crate::timing::phase("link: load repos of relinked services", tl);
     let tl = std::time::Instant::now();
-    let mut commits: HashMap<String, HashMap<String, Commit>> = HashMap::new();
+    // repo -> its commit graph, built a repository at a time (the rows come
+    // ordered by repo), so only one repository's rows are held as strings.
+    let mut commits: HashMap<String, Graph> = HashMap::new();
     {
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT repo, sha, parents, epoch_us(authored_at) FROM {}",
+                "SELECT repo, sha, parents, epoch_us(authored_at) FROM {} ORDER BY repo",
                 repo_rows.from("commits")
             ))
             .ctx("load commits")?;
         let mut rows = stmt.query([]).ctx("load commits")?;
+        let mut repo_rows: (String, Vec<(String, Vec<String>, Micros)>) = Default::default();
+        let mut done = |(repo, rows): (String, Vec<_>)| {
+            if !rows.is_empty() {
+                commits.insert(repo, Graph::build(rows));
+            }
+        };
         while let Some(r) = rows.next().ctx("load commits")? {
             let repo: String = r.get(0).ctx("load commits")?;
-            let sha: String = r.get(1).ctx("load commits")?;
-            let commit = Commit {
-                parents: list(r.get(2).ctx("load commits")?).unwrap_or_default(),
-                authored_at: r.get(3).ctx("load commits")?,
-            };
-            commits.entry(repo).or_default().insert(sha, commit);
+            if repo != repo_rows.0 {
+                done(std::mem::replace(&mut repo_rows, (repo, Vec::new())));
+            }
+            repo_rows.1.push((
+                r.get(1).ctx("load commits")?,
+                list(r.get(2).ctx("load commits")?).unwrap_or_default(),
+                r.get(3).ctx("load commits")?,
+            ));
         }
+        done(repo_rows);
     }
     crate::timing::phase("link: load commits", tl);
     let tl = std::time::Instant::now();
@@ -734,7 +741,7 @@ pub(crate) fn relink(
     let mut rolled_back_by: Vec<Option<usize>> = vec![None; n];
     let mut changes: Vec<Change> = Vec::new();
     let mut changes_of: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let empty = HashMap::new();
+    let empty = Graph::default();
     for idxs in by_service.values() {
         let mut last_pos: HashMap<&str, usize> = HashMap::new();
         let mut sha_count: HashMap<&str, usize> = HashMap::new();
@@ -772,12 +779,8 @@ pub(crate) fn relink(
                 if !seen.insert(s) {
                     continue;
                 }
-                if let Some(c) = graph.get(s) {
-                    stack.extend(
-                        (c.parents.iter())
-                            .map(String::as_str)
-                            .filter(|p| !seen.contains(p)),
-                    );
+                if let Some(parents) = graph.parents(s) {
+                    stack.extend(parents.filter(|p| !seen.contains(p)));
                 }
                 walked.push(s);
             }
@@ -808,7 +811,7 @@ pub(crate) fn relink(
             p.commits
                 .iter()
                 .filter(|s| Some(*s) != p.merge_commit_sha.as_ref())
-                .filter_map(|s| graph.and_then(|g| g.get(s)).map(|c| c.authored_at))
+                .filter_map(|s| graph.and_then(|g| g.authored_at(s)))
                 .chain(p.first_commit_at)
                 .min()
         })
@@ -981,8 +984,7 @@ pub(crate) fn relink(
                 None => c
                     .repo
                     .and_then(|r| commits.get(r))
-                    .and_then(|g| g.get(c.sha))
-                    .map(|cm| cm.authored_at),
+                    .and_then(|g| g.authored_at(c.sha)),
             };
             let pr_number = best_pr.or(prs_here.first().copied()).map(|p| prs[p].number);
             vec![
