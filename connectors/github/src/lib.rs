@@ -880,8 +880,8 @@ impl GitHubConnector {
     /// A branch commit that is neither a merge nor a pull request's squash
     /// commit (those have their pull request's files), so a direct push has its
     /// paths: its files from "Get a commit" (`GET /repos/{o}/{r}/commits/{sha}`)
-    /// and their owners by CODEOWNERS. GitHub lists at most 300 files
-    /// there; a commit at that cap is noted.
+    /// and their owners by CODEOWNERS. GitHub pages the files, 300 a page
+    /// up to 3,000; a commit at that cap is noted.
     async fn commit_files(
         &mut self,
         repo: &str,
@@ -890,13 +890,20 @@ impl GitHubConnector {
     ) -> Result<(), ConnectorError> {
         let what = format!("files of commit `{}`", commit.sha);
         let path = format!("repos/{repo}/commits/{}", enc(&commit.sha));
-        let resp = match self.get(repo, &what, &path).await {
+        let mut resp = match self.get(repo, &what, &path).await {
             Ok(resp) => resp,
             // Gone since it was listed: no files to tell.
             Err(ConnectorError::NotFound { .. }) => return Ok(()),
             Err(e) => return Err(e),
         };
-        let files = map::commit_files(&resp.body);
+        let mut files = Vec::new();
+        loop {
+            files.extend(map::commit_files(&resp.body));
+            let Some(next) = resp.next_link() else { break };
+            resp = self.get(repo, &what, &next).await?;
+        }
+        files.sort();
+        files.dedup();
         if files.len() >= GITHUB_COMMIT_FILES {
             notes.push(format!(
                 "{repo}: commit {} may have changed more than the {GITHUB_COMMIT_FILES} files GitHub lists: its owners come from those",
@@ -1121,8 +1128,8 @@ fn track_open(
     }
 }
 
-/// The most files "Get a commit" lists on its first page.
-const GITHUB_COMMIT_FILES: usize = 300;
+/// The most files "Get a commit" lists, over all its pages.
+const GITHUB_COMMIT_FILES: usize = 3000;
 
 #[async_trait::async_trait]
 impl Connector for GitHubConnector {

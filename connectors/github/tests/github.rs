@@ -1531,10 +1531,11 @@ mod documented_api {
                     ".github/CODEOWNERS".into(),
                     "* @acme/platform\n/services/billing/ @acme/payments\n".into(),
                 );
-                let push = Commit::new("Raise the billing timeout", "ana", at).with_files(vec![
-                    "services/billing/config.yml".into(),
-                    "services/billing/api.rs".into(),
-                ]);
+                // 450 files: GitHub lists them 300 a page.
+                let mut files: Vec<String> = (0..448).map(|i| format!("docs/p{i:03}.md")).collect();
+                files.push("services/billing/config.yml".into());
+                files.push("services/billing/api.rs".into());
+                let push = Commit::new("Raise the billing timeout", "ana", at).with_files(files);
                 r.push(push)
             })
             .expect("the repo exists");
@@ -1552,11 +1553,13 @@ mod documented_api {
             .collect();
         let pushed = commits.iter().find(|c| c.sha == sha).expect("the push");
         let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let files = pushed.files.as_ref().expect("files");
+        assert_eq!(files.len(), 450, "both pages of the commit's files");
+        assert!(files.contains(&"services/billing/api.rs".to_string()));
         assert_eq!(
-            pushed.files,
-            strings(&["services/billing/api.rs", "services/billing/config.yml"])
+            pushed.owners,
+            strings(&["@acme/payments", "@acme/platform"])
         );
-        assert_eq!(pushed.owners, strings(&["@acme/payments"]));
         // Direct pushes (this one, the repository's first commit) were asked
         // for their files; the pull requests' merge commits were not.
         let asked: Vec<_> = (mock.requests().into_iter())

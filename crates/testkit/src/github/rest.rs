@@ -357,12 +357,18 @@ pub(crate) fn commit_json(ctx: &Ctx, r: &Repo, c: &Commit) -> Value {
     })
 }
 
-/// "Get a commit": the list shape plus `stats` and `files` (at most 300,
-/// GitHub's first page; each file one line changed).
-fn commit_detail_json(ctx: &Ctx, r: &Repo, c: &Commit) -> Value {
+/// Files "Get a commit" lists: 300 a page (`per_page`, `page`), 3,000 at
+/// most, as GitHub's docs say.
+const COMMIT_FILES_PER_PAGE: usize = 300;
+const COMMIT_FILES_MAX: usize = 3000;
+
+/// "Get a commit": the list shape plus `stats` and one page of `files`
+/// (each file one line changed).
+fn commit_detail_json(ctx: &Ctx, r: &Repo, c: &Commit, paging: &Paging) -> Value {
     let mut v = commit_json(ctx, r, c);
     let (api, web) = (repo_api(ctx, r), repo_web(ctx, r));
-    let files: Vec<Value> = (c.files.iter().take(300))
+    let listed = &c.files[..c.files.len().min(COMMIT_FILES_MAX)];
+    let files: Vec<Value> = (listed[paging.range(listed.len())].iter())
         .map(|f| {
             json!({
                 "sha": fake_sha(&format!("blob:{}:{f}", c.sha)),
@@ -378,7 +384,7 @@ fn commit_detail_json(ctx: &Ctx, r: &Repo, c: &Commit) -> Value {
             })
         })
         .collect();
-    let n = files.len();
+    let n = c.files.len();
     if let Value::Object(m) = &mut v {
         m.insert(
             "stats".into(),
@@ -1038,7 +1044,16 @@ fn list_commits(ctx: &Ctx, r: &Repo, cache: &ReachCache) -> MockResponse {
 /// `No commit found for SHA: {ref}` as github.com does.
 fn get_commit(ctx: &Ctx, r: &Repo, name: &str) -> MockResponse {
     match resolve_ref(r, name).and_then(|s| r.commits.get(&s)) {
-        Some(c) => MockResponse::json(200, commit_detail_json(ctx, r, c)),
+        Some(c) => {
+            let paging =
+                Paging::from_query(&ctx.query, COMMIT_FILES_PER_PAGE, COMMIT_FILES_PER_PAGE);
+            let listed = c.files.len().min(COMMIT_FILES_MAX);
+            let resp = MockResponse::json(200, commit_detail_json(ctx, r, c, &paging));
+            match link_header(&ctx.uri, &ctx.path, &ctx.query, &paging, listed) {
+                Some(l) => resp.with_header("link", &l),
+                None => resp,
+            }
+        }
         None => error(
             422,
             &format!("No commit found for SHA: {name}"),
