@@ -40,6 +40,7 @@ use flowmeter_connector::codeowners::{self, CodeOwners, GITHUB_LOCATIONS};
 use flowmeter_connector::fields::percent_encode as enc;
 use flowmeter_connector::http::{end_cursor, token_from_env, GraphQlError, HttpClient, HttpConfig};
 use flowmeter_connector::mark::HighWater;
+use flowmeter_connector::pr::recognise_pr;
 use flowmeter_connector::{
     Connector, ConnectorError, Cursor, Fetched, Next, SyncBatch, SyncContext,
 };
@@ -866,7 +867,8 @@ impl GitHubConnector {
             if pager.take(t, &commit.sha) {
                 let message = commit.message.as_deref().unwrap_or_default();
                 let merge = commit.parents.as_ref().is_some_and(|p| p.len() > 1);
-                if self.config.code_owners && !merge && !map::by_pull_request(message) {
+                let by_pr = recognise_pr(message).is_some();
+                if self.config.code_owners && !merge && !by_pr {
                     self.commit_files(repo, &mut commit, &mut step.notes)
                         .await?;
                 }

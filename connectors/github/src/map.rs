@@ -261,17 +261,6 @@ pub fn workflow_run(
     })
 }
 
-/// Whether a commit's first line is a pull request's merge (`Merge pull
-/// request #12 from ...`) or squash (`Title (#12)`), as GitHub writes them:
-/// its files come with the pull request.
-pub fn by_pull_request(first_line: &str) -> bool {
-    let squash = first_line
-        .strip_suffix(')')
-        .and_then(|s| s.rsplit_once("(#"))
-        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    squash || first_line.starts_with("Merge pull request #")
-}
-
 /// The paths of "Get a commit"'s `files`: each `filename`, and the
 /// `previous_filename` of a renamed one, sorted.
 pub fn commit_files(c: &Value) -> Vec<String> {
@@ -530,6 +519,7 @@ mod tests {
         assert!(looks_like_production("prod-eu"));
         assert!(!looks_like_production("staging"));
         assert_eq!(first_line("fix: x\r\n\nbody"), "fix: x");
+        let by_pull_request = |m: &str| flowmeter_connector::pr::recognise_pr(m).is_some();
         assert!(by_pull_request("Add billing export (#42)"));
         assert!(by_pull_request("Merge pull request #7 from acme/fix"));
         assert!(!by_pull_request("Bump version (#)"));

@@ -13,6 +13,7 @@ pub mod fields;
 pub mod http;
 pub mod incident;
 pub mod mark;
+pub mod pr;
 pub mod report;
 pub mod source;
 
