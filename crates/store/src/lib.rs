@@ -12,7 +12,6 @@
 
 mod append;
 mod columns;
-mod graph;
 mod import;
 mod lake;
 mod link;

@@ -1,35 +1,25 @@
-//! Linking, exactly as METRICS.md ("Linking") defines it, materialised into
-//! the `link_*` tables once per import so every metric query reads facts
-//! instead of recomputing them.
-//!
-//! - the changes of each deployment: explicit `commits`, else a walk of the
-//!   commit graph from `commit_sha` that stops at anything an earlier
-//!   deployment of the same service reached, else the deployed commit alone;
-//!   a commit counts once per service;
-//! - the pull request of each commit, and each PR's first commit time;
-//! - incident → deployment attribution (explicit id, else the window);
-//! - rollbacks, what they undid, failure and recovery of each deployment;
-//! - the value-stream stages of each pull request.
-//!
-//! The graph walk is done here in Rust rather than as a recursive SQL query:
-//! per service it visits each commit once, where a recursive CTE would
-//! re-walk the history of every deployment.
+//! Linking into the store: loads the records a relink needs (all, or
+//! those of the services and repositories an import touched), links them
+//! with `flowmeter_link`'s rules (METRICS.md "Linking", each a pure
+//! function with its own tests), and writes the `link_*` tables every
+//! metric query reads, so no query recomputes them.
 
-use std::borrow::Cow;
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use duckdb::types::{TimeUnit, Value};
 use duckdb::Connection;
-use flowmeter_config::{DeployedWhen, MetricsConfig};
+use flowmeter_config::MetricsConfig;
+use flowmeter_link::commits::Repos;
+use flowmeter_link::deployments::{self, Deployment};
+use flowmeter_link::graph::Graph;
+use flowmeter_link::incidents::Incident;
+use flowmeter_link::pull_requests::{FirstDeployed, PullRequestRecord, PullRequests};
 
 use crate::append::append_all;
-use crate::graph::Graph;
 use crate::lake::Shard;
 use crate::{Context, StoreError};
 
 const FINGERPRINT_KEY: &str = "link_fingerprint";
-const HOUR_US: f64 = 3_600_000_000.0;
 
 /// Counts of what linking found, for the import summary and coverage.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -67,53 +57,6 @@ pub(crate) fn is_empty(conn: &Connection) -> Result<bool, StoreError> {
 
 type Micros = i64;
 
-struct Deployment {
-    source: String,
-    id: String,
-    service: String,
-    environment: String,
-    repo: Option<String>,
-    finished_at: Micros,
-    commit_sha: String,
-    commits: Option<Vec<String>>,
-    kind: String,
-}
-
-struct PullRequest {
-    repo: String,
-    number: i64,
-    title: Option<String>,
-    author: Option<String>,
-    labels: Vec<String>,
-    created_at: Micros,
-    ready_at: Option<Micros>,
-    merged_at: Option<Micros>,
-    merge_commit_sha: Option<String>,
-    commits: Vec<String>,
-    first_commit_at: Option<Micros>,
-    /// False when the source cannot know when the PR was opened or
-    /// reviewed (recovered from git history): see `005_stage_knowledge.sql`.
-    stages_known: bool,
-}
-
-struct Incident {
-    source: String,
-    id: String,
-    services: Vec<String>,
-    created_at: Micros,
-    resolved_at: Option<Micros>,
-    deployment_id: Option<String>,
-    deployment_source: Option<String>,
-}
-
-/// A change: one commit brought to production for one service (its repo
-/// and sha borrowed from the loaded deployments and commits).
-struct Change<'a> {
-    deployment: usize,
-    repo: Option<&'a str>,
-    sha: &'a str,
-}
-
 /// A `VARCHAR[]` cell: `None` for NULL.
 fn list(v: Value) -> Option<Vec<String>> {
     match v {
@@ -128,10 +71,6 @@ fn list(v: Value) -> Option<Vec<String>> {
         ),
         _ => None,
     }
-}
-
-fn hours(from: Micros, to: Micros) -> f64 {
-    (to - from) as f64 / HOUR_US
 }
 
 fn ts(t: Option<Micros>) -> Value {
@@ -436,140 +375,34 @@ impl RepoRows {
     }
 }
 
-/// Folds each rollout of one commit of a service to several production
-/// environments (consecutive in the service's order, each environment once)
-/// into its first deployment, finished when the rollout first reached
-/// production (`First`) or when it reached its last environment
-/// (`Everywhere`). Returns the kept deployments and, for each folded one,
-/// its id and the index of the deployment that stands for it.
-fn dedupe_regions(
-    deployments: Vec<Deployment>,
-    when: DeployedWhen,
-) -> (Vec<Deployment>, Vec<(String, usize)>) {
-    let mut kept: Vec<Deployment> = Vec::with_capacity(deployments.len());
-    let mut aliases = Vec::new();
-    let mut environments: Vec<String> = Vec::new();
-    for d in deployments {
-        if let Some(last) = kept.last_mut() {
-            let same_rollout = last.service == d.service
-                && last.commit_sha == d.commit_sha
-                && d.kind != "rollback"
-                && !environments.contains(&d.environment);
-            if same_rollout {
-                if when == DeployedWhen::Everywhere {
-                    last.finished_at = d.finished_at;
-                }
-                environments.push(d.environment);
-                aliases.push((d.id, kept.len() - 1));
-                continue;
-            }
-        }
-        environments = vec![d.environment.clone()];
-        kept.push(d);
-    }
-    (kept, aliases)
-}
-
+/// Relinks `scope`: loads the records it needs, links them with
+/// `flowmeter_link`'s rules, and writes the `link_*` tables.
 pub(crate) fn relink(
     conn: &Connection,
     config: &MetricsConfig,
     scope: &Scope,
 ) -> Result<LinkSummary, StoreError> {
     let t0 = std::time::Instant::now();
-    let tl = t0;
     if let Scope::Part(t) = scope {
         prepare_scope(conn, t)?;
     }
-    // --- load ---------------------------------------------------------------
-    crate::timing::phase("link: load scope", tl);
+    crate::timing::phase("link: load scope", t0);
     let tl = std::time::Instant::now();
-    let mut deployments: Vec<Deployment> = Vec::new();
-    {
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT source, id, service, repo, environment, epoch_us(finished_at), commit_sha, commits, kind
-                 FROM deployments WHERE status = 'success' AND finished_at IS NOT NULL AND {}",
-                within(scope, "service", "link_scope_services", "service")
-            ))
-            .ctx("load deployments")?;
-        let mut rows = stmt.query([]).ctx("load deployments")?;
-        while let Some(r) = rows.next().ctx("load deployments")? {
-            let service: String = r.get(2).ctx("load deployments")?;
-            let environment: String = r.get(4).ctx("load deployments")?;
-            if !config.is_production(&service, &environment) {
-                continue;
-            }
-            deployments.push(Deployment {
-                source: r.get(0).ctx("load deployments")?,
-                id: r.get(1).ctx("load deployments")?,
-                service,
-                environment,
-                repo: r.get(3).ctx("load deployments")?,
-                finished_at: r.get(5).ctx("load deployments")?,
-                commit_sha: r.get(6).ctx("load deployments")?,
-                commits: list(r.get(7).ctx("load deployments")?),
-                kind: r.get(8).ctx("load deployments")?,
-            });
-        }
-    }
-    // --- order deployments per service --------------------------------------
-    // Ties in finished_at are broken by source and id, so the order (and so
-    // every number) is deterministic.
-    deployments.sort_by(|a, b| {
-        (&a.service, a.finished_at, &a.source, &a.id).cmp(&(
-            &b.service,
-            b.finished_at,
-            &b.source,
-            &b.id,
-        ))
-    });
-    // One release rolled out to several production environments (regions)
-    // is one deployment with `dedupe_regions`; the others' ids alias it.
+    let ordered = deployments::order(load_deployments(conn, config, scope)?, config);
     crate::timing::phase("link: load deployments", tl);
     let tl = std::time::Instant::now();
-    let mut aliases: Vec<(String, usize)> = Vec::new();
-    if config.dedupe_regions {
-        (deployments, aliases) = dedupe_regions(deployments, config.deployed_when);
-    }
-    // A deployment without a repo is matched to the repository whose commit
-    // records contain its commit (the first by name if several do).
-    let mut repo_of_sha: HashMap<String, String> = HashMap::new();
-    {
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT c.sha, min(c.repo) FROM commits c
-                 WHERE c.sha IN (SELECT commit_sha FROM deployments WHERE repo IS NULL AND {})
-                 GROUP BY c.sha",
-                within(scope, "service", "link_scope_services", "service")
-            ))
-            .ctx("match repo-less deployments")?;
-        let mut rows = stmt.query([]).ctx("match repo-less deployments")?;
-        while let Some(r) = rows.next().ctx("match repo-less deployments")? {
-            repo_of_sha.insert(
-                r.get(0).ctx("match repo-less deployments")?,
-                r.get(1).ctx("match repo-less deployments")?,
-            );
-        }
-    }
-    let resolved_repo: Vec<Option<String>> = deployments
-        .iter()
-        .map(|d| {
-            d.repo
-                .clone()
-                .or_else(|| repo_of_sha.get(&d.commit_sha).cloned())
-        })
-        .collect();
-    crate::timing::phase("link: load repos", tl);
-    let tl = std::time::Instant::now();
+    let mut repos = Repos::default();
+    let repo_of =
+        flowmeter_link::resolve_repos(&ordered.deployments, &repo_of_sha(conn, scope)?, &mut repos);
     if let Scope::Part(_) = scope {
         // The repositories walked now, and those the relinked services'
         // changes were in until now: their pull requests' deploy stage may
         // move either way.
-        let walked: BTreeSet<&String> = resolved_repo.iter().flatten().collect();
+        let walked: BTreeSet<&str> = repo_of.iter().filter_map(|&r| repos.name(r)).collect();
         append_all(
             conn,
             "link_scope_repos",
-            walked.into_iter().map(|r| vec![Value::Text(r.clone())]),
+            walked.into_iter().map(|r| vec![Value::Text(r.to_string())]),
         )?;
         conn.execute_batch(
             "INSERT INTO link_scope_repos
@@ -579,337 +412,23 @@ pub(crate) fn relink(
         .ctx("link scope")?;
     }
     let repo_rows = RepoRows::of(conn, scope)?;
-    // repo -> sha -> commit
-    crate::timing::phase("link: load repos of relinked services", tl);
+    crate::timing::phase("link: load repos", tl);
     let tl = std::time::Instant::now();
-    // repo -> its commit graph, built a repository at a time (the rows come
-    // ordered by repo), so only one repository's rows are held as strings.
-    let mut commits: HashMap<String, Graph> = HashMap::new();
-    {
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT repo, sha, parents, epoch_us(authored_at) FROM {} ORDER BY repo",
-                repo_rows.from("commits")
-            ))
-            .ctx("load commits")?;
-        let mut rows = stmt.query([]).ctx("load commits")?;
-        let mut repo_rows: (String, Vec<(String, Vec<String>, Micros)>) = Default::default();
-        let mut done = |(repo, rows): (String, Vec<_>)| {
-            if !rows.is_empty() {
-                commits.insert(repo, Graph::build(rows));
-            }
-        };
-        while let Some(r) = rows.next().ctx("load commits")? {
-            let repo: String = r.get(0).ctx("load commits")?;
-            if repo != repo_rows.0 {
-                done(std::mem::replace(&mut repo_rows, (repo, Vec::new())));
-            }
-            repo_rows.1.push((
-                r.get(1).ctx("load commits")?,
-                list(r.get(2).ctx("load commits")?).unwrap_or_default(),
-                r.get(3).ctx("load commits")?,
-            ));
-        }
-        done(repo_rows);
-    }
+    load_commits(conn, &repo_rows, &mut repos)?;
     crate::timing::phase("link: load commits", tl);
     let tl = std::time::Instant::now();
-    let mut prs: Vec<PullRequest> = Vec::new();
-    {
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT repo, number, title, author, labels, epoch_us(created_at), epoch_us(ready_at),
-                        epoch_us(merged_at), merge_commit_sha, commits, epoch_us(first_commit_at),
-                        NOT coalesce(contains(extra, '\"reviews_known\":false')
-                                     OR contains(extra, '\"recovered_from\":'), false)
-                 FROM {}",
-                repo_rows.from("pull_requests")
-            ))
-            .ctx("load pull requests")?;
-        let mut rows = stmt.query([]).ctx("load pull requests")?;
-        while let Some(r) = rows.next().ctx("load pull requests")? {
-            prs.push(PullRequest {
-                repo: r.get(0).ctx("load pull requests")?,
-                number: r.get(1).ctx("load pull requests")?,
-                title: r.get(2).ctx("load pull requests")?,
-                author: r.get(3).ctx("load pull requests")?,
-                labels: list(r.get(4).ctx("load pull requests")?).unwrap_or_default(),
-                created_at: r.get(5).ctx("load pull requests")?,
-                ready_at: r.get(6).ctx("load pull requests")?,
-                merged_at: r.get(7).ctx("load pull requests")?,
-                merge_commit_sha: r.get(8).ctx("load pull requests")?,
-                commits: list(r.get(9).ctx("load pull requests")?).unwrap_or_default(),
-                first_commit_at: r.get(10).ctx("load pull requests")?,
-                stages_known: r.get(11).ctx("load pull requests")?,
-            });
-        }
-    }
-    // (repo, pr) -> submitted_at of reviews, with their authors
-    crate::timing::phase("link: load pull requests", tl);
+    let prs = load_pull_requests(conn, config, &repo_rows, &mut repos)?;
+    crate::timing::phase("link: load pull requests and reviews", tl);
     let tl = std::time::Instant::now();
-    // repo -> pr -> (author, submitted_at) of its reviews
-    let mut reviews: HashMap<String, HashMap<i64, Vec<(String, Micros)>>> = HashMap::new();
-    {
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT repo, pr, author, epoch_us(submitted_at) FROM {}",
-                repo_rows.from("reviews")
-            ))
-            .ctx("load reviews")?;
-        let mut rows = stmt.query([]).ctx("load reviews")?;
-        while let Some(r) = rows.next().ctx("load reviews")? {
-            let repo: String = r.get(0).ctx("load reviews")?;
-            reviews
-                .entry(repo)
-                .or_default()
-                .entry(r.get(1).ctx("load reviews")?)
-                .or_default()
-                .push((r.get(2).ctx("load reviews")?, r.get(3).ctx("load reviews")?));
-        }
-    }
-    crate::timing::phase("link: load reviews", tl);
-    let tl = std::time::Instant::now();
-    let mut incidents: Vec<Incident> = Vec::new();
-    {
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT source, id, services, epoch_us(created_at), epoch_us(resolved_at), deployment_id, deployment_source
-                 FROM incidents WHERE {}",
-                match scope {
-                    Scope::All => "TRUE".to_string(),
-                    // Those that can be attributed to a deployment of the
-                    // services relinked: by a service, or by an id.
-                    Scope::Part(_) => "list_has_any(services, (SELECT list(service) FROM link_scope_services))
-                         OR deployment_id IN (SELECT id FROM deployments WHERE service IN (SELECT service FROM link_scope_services))"
-                        .to_string(),
-                }
-            ))
-            .ctx("load incidents")?;
-        let mut rows = stmt.query([]).ctx("load incidents")?;
-        while let Some(r) = rows.next().ctx("load incidents")? {
-            incidents.push(Incident {
-                source: r.get(0).ctx("load incidents")?,
-                id: r.get(1).ctx("load incidents")?,
-                services: list(r.get(2).ctx("load incidents")?).unwrap_or_default(),
-                created_at: r.get(3).ctx("load incidents")?,
-                resolved_at: r.get(4).ctx("load incidents")?,
-                deployment_id: r.get(5).ctx("load incidents")?,
-                deployment_source: r.get(6).ctx("load incidents")?,
-            });
-        }
-    }
-
-    // In a partial relink: production deployments of other services whose
-    // id an incident names (explicit attribution prefers by source, and may
-    // prefer one of theirs).
+    let incidents = load_incidents(conn, scope)?;
+    let foreign = attribution_candidates(conn, config, scope)?;
     crate::timing::phase("link: load incidents", tl);
-    let tl = std::time::Instant::now();
-    let mut foreign_by_id: HashMap<String, Vec<String>> = HashMap::new();
-    if let Scope::Part(_) = scope {
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, source, environment, service FROM deployments
-                 WHERE status = 'success' AND finished_at IS NOT NULL
-                   AND service NOT IN (SELECT service FROM link_scope_services)
-                   AND id IN (SELECT deployment_id FROM incidents WHERE deployment_id IS NOT NULL)",
-            )
-            .ctx("load attribution candidates")?;
-        let mut rows = stmt.query([]).ctx("load attribution candidates")?;
-        while let Some(r) = rows.next().ctx("load attribution candidates")? {
-            let environment: String = r.get(2).ctx("load attribution candidates")?;
-            let service: String = r.get(3).ctx("load attribution candidates")?;
-            if config.is_production(&service, &environment) {
-                foreign_by_id
-                    .entry(r.get(0).ctx("load attribution candidates")?)
-                    .or_default()
-                    .push(r.get(1).ctx("load attribution candidates")?);
-            }
-        }
-    }
-
-    crate::timing::phase("link: load attribution candidates", tl);
     crate::timing::phase("link: load", t0);
+
     let t0 = std::time::Instant::now();
-    let n = deployments.len();
-    let mut by_service: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, d) in deployments.iter().enumerate() {
-        by_service.entry(d.service.as_str()).or_default().push(i);
-    }
-    // --- rollbacks, changes --------------------------------------------------
-    let mut seq = vec![0usize; n];
-    let mut is_rollback = vec![false; n];
-    let mut rolled_back_by: Vec<Option<usize>> = vec![None; n];
-    let mut changes: Vec<Change> = Vec::new();
-    let mut changes_of: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let empty = Graph::default();
-    for idxs in by_service.values() {
-        let mut last_pos: HashMap<&str, usize> = HashMap::new();
-        let mut sha_count: HashMap<&str, usize> = HashMap::new();
-        // ancestor-closed set of everything earlier deployments reached, per repo
-        let mut reached: HashMap<Option<&str>, HashSet<&str>> = HashMap::new();
-        // (repo, sha) already counted as a change of this service
-        let mut counted: HashSet<(Option<&str>, &str)> = HashSet::new();
-        for (pos, &i) in idxs.iter().enumerate() {
-            seq[i] = pos;
-            let d = &deployments[i];
-            let sha = d.commit_sha.as_str();
-            // Rollback: kind, or redeploying the revision of an earlier
-            // deployment that is not the immediately preceding one.
-            let earlier_same = sha_count.get(sha).copied().unwrap_or(0);
-            let prev_same = pos > 0 && deployments[idxs[pos - 1]].commit_sha == d.commit_sha;
-            let redeploys_older = earlier_same > usize::from(prev_same);
-            if d.kind == "rollback" || redeploys_older {
-                is_rollback[i] = true;
-                let undone: Vec<usize> = match last_pos.get(sha) {
-                    Some(&j) => idxs[j + 1..pos].to_vec(),
-                    None if pos > 0 => vec![idxs[pos - 1]],
-                    None => vec![],
-                };
-                for u in undone {
-                    rolled_back_by[u].get_or_insert(i);
-                }
-            }
-            // Changes.
-            let repo = resolved_repo[i].as_deref();
-            let graph = repo.and_then(|r| commits.get(r)).unwrap_or(&empty);
-            let seen = reached.entry(repo).or_default();
-            let mut walked = Vec::new();
-            let mut stack = vec![sha];
-            while let Some(s) = stack.pop() {
-                if !seen.insert(s) {
-                    continue;
-                }
-                if let Some(parents) = graph.parents(s) {
-                    stack.extend(parents.filter(|p| !seen.contains(p)));
-                }
-                walked.push(s);
-            }
-            let candidates = match &d.commits {
-                Some(explicit) => explicit.iter().map(String::as_str).collect(),
-                None => walked,
-            };
-            for c in candidates {
-                if counted.insert((repo, c)) {
-                    changes_of[i].push(changes.len());
-                    changes.push(Change {
-                        deployment: i,
-                        repo,
-                        sha: c,
-                    });
-                }
-            }
-            *sha_count.entry(sha).or_default() += 1;
-            last_pos.insert(sha, pos);
-        }
-    }
-
-    // --- pull requests of commits, first commit times ------------------------
-    let first_commit: Vec<Option<Micros>> = prs
-        .iter()
-        .map(|p| {
-            let graph = commits.get(&p.repo);
-            p.commits
-                .iter()
-                .filter(|s| Some(*s) != p.merge_commit_sha.as_ref())
-                .filter_map(|s| graph.and_then(|g| g.authored_at(s)))
-                .chain(p.first_commit_at)
-                .min()
-        })
-        .collect();
-    // (repo, sha) -> the first pull request holding the commit; the rare
-    // others (a cherry-pick, a reopened PR) in `more_prs_of_commit`. One
-    // index per commit, not a Vec each (10M-event relink: peak RSS 5.81 ->
-    // 5.52 GB, 41 -> 34 s).
-    let mut pr_of_commit: HashMap<(&str, &str), u32> = HashMap::new();
-    let mut more_prs_of_commit: HashMap<(&str, &str), Vec<u32>> = HashMap::new();
-    for (k, p) in prs.iter().enumerate() {
-        let k = k as u32;
-        for sha in p.merge_commit_sha.iter().chain(p.commits.iter()) {
-            let key = (p.repo.as_str(), sha.as_str());
-            match pr_of_commit.entry(key) {
-                Entry::Vacant(e) => {
-                    e.insert(k);
-                }
-                Entry::Occupied(e) if *e.get() == k => {}
-                Entry::Occupied(_) => {
-                    let more = more_prs_of_commit.entry(key).or_default();
-                    if !more.contains(&k) {
-                        more.push(k);
-                    }
-                }
-            }
-        }
-    }
-    // The pull requests holding a change's commit, in PR order.
-    let pr_list = |c: &Change| -> Vec<usize> {
-        let Some(key) = c.repo.map(|r| (r, c.sha)) else {
-            return Vec::new();
-        };
-        let more = more_prs_of_commit.get(&key).into_iter().flatten();
-        (pr_of_commit.get(&key).into_iter().chain(more))
-            .map(|&k| k as usize)
-            .collect()
-    };
-
-    // --- incidents -----------------------------------------------------------
-    let window_us = (config.attribution_window_hours * HOUR_US).round() as i64;
-    let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, d) in deployments.iter().enumerate() {
-        by_id.entry(d.id.as_str()).or_default().push(i);
-    }
-    for (id, i) in &aliases {
-        by_id.entry(id.as_str()).or_default().push(*i);
-    }
-    let mut incidents_of: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut attributions: Vec<(usize, usize, &str)> = Vec::new();
-    for (k, inc) in incidents.iter().enumerate() {
-        if let Some(dep_id) = &inc.deployment_id {
-            // Candidates: ours (Some(index)) and, in a partial relink, those
-            // of other services with the same id (None: not ours to link).
-            let mut cands: Vec<(&str, Option<usize>)> = by_id
-                .get(dep_id.as_str())
-                .into_iter()
-                .flatten()
-                .map(|&i| (deployments[i].source.as_str(), Some(i)))
-                .chain(
-                    foreign_by_id
-                        .get(dep_id.as_str())
-                        .into_iter()
-                        .flatten()
-                        .map(|s| (s.as_str(), None)),
-                )
-                .filter(|(source, _)| {
-                    inc.deployment_source
-                        .as_deref()
-                        .is_none_or(|s| s == *source)
-                })
-                .collect();
-            cands.sort_by_key(|(source, _)| (*source != inc.source, source.to_string()));
-            if let Some(&(_, Some(i))) = cands.first() {
-                attributions.push((k, i, "explicit"));
-            }
-            continue;
-        }
-        for service in &inc.services {
-            let Some(idxs) = by_service.get(service.as_str()) else {
-                continue;
-            };
-            // latest deployment finished at or before the incident
-            let upto = idxs.partition_point(|&i| deployments[i].finished_at <= inc.created_at);
-            if upto == 0 {
-                continue;
-            }
-            let i = idxs[upto - 1];
-            if inc.created_at - deployments[i].finished_at <= window_us {
-                attributions.push((k, i, "window"));
-            }
-        }
-    }
-    for &(k, i, _) in &attributions {
-        incidents_of[i].push(k);
-    }
-
-    // --- failure, recovery, rework -------------------------------------------
+    let links = flowmeter_link::link_deployments(
+        &ordered, &repo_of, &mut repos, &incidents, &foreign, config,
+    );
     crate::timing::phase("link: compute", t0);
     let t0 = std::time::Instant::now();
     conn.execute_batch(match scope {
@@ -929,194 +448,102 @@ pub(crate) fn relink(
         }
     })
     .ctx("clear links")?;
-    {
-        let rows = deployments.iter().enumerate().map(|(i, d)| {
-            let incs = &incidents_of[i];
-            let failed = !incs.is_empty() || rolled_back_by[i].is_some();
-            let open = incs.iter().any(|&k| incidents[k].resolved_at.is_none());
-            let recovered_at = if !failed || open {
-                None
-            } else if !incs.is_empty() {
-                incs.iter().filter_map(|&k| incidents[k].resolved_at).max()
-            } else {
-                rolled_back_by[i].map(|r| deployments[r].finished_at)
-            };
-            let chs = &changes_of[i];
-            let all_rework_prs = !chs.is_empty()
-                && chs.iter().all(|&c| {
-                    pr_list(&changes[c])
-                        .iter()
-                        .any(|&p| prs[p].labels.iter().any(|l| config.is_rework_label(l)))
-                });
-            let rework = is_rollback[i] || d.kind == "hotfix" || all_rework_prs;
-            vec![
-                Value::Text(d.source.clone()),
-                Value::Text(d.id.clone()),
-                Value::Text(d.service.clone()),
-                text(d.repo.as_deref()),
-                Value::Text(d.commit_sha.clone()),
-                ts(Some(d.finished_at)),
-                Value::Text(d.kind.clone()),
-                Value::BigInt(seq[i] as i64),
-                Value::Boolean(is_rollback[i]),
-                text(rolled_back_by[i].map(|r| deployments[r].id.as_str())),
-                Value::BigInt(incs.len() as i64),
-                Value::Boolean(failed),
-                Value::Boolean(failed && open),
-                ts(recovered_at),
-                Value::BigInt(chs.len() as i64),
-                Value::Boolean(rework),
-            ]
-        });
-        append_all(conn, "link_deployments", rows)?;
-    }
-    {
-        let rows = changes.iter().map(|c| {
-            let d = &deployments[c.deployment];
-            let prs_here = pr_list(c);
-            let best_pr = prs_here
-                .iter()
-                .copied()
-                .filter(|&p| first_commit[p].is_some())
-                .min_by_key(|&p| (first_commit[p], prs[p].number));
-            let start = match best_pr {
-                Some(p) => first_commit[p],
-                None => c
-                    .repo
-                    .and_then(|r| commits.get(r))
-                    .and_then(|g| g.authored_at(c.sha)),
-            };
-            let pr_number = best_pr.or(prs_here.first().copied()).map(|p| prs[p].number);
-            vec![
-                Value::Text(d.service.clone()),
-                text(c.repo),
-                Value::Text(c.sha.to_string()),
-                Value::Text(d.source.clone()),
-                Value::Text(d.id.clone()),
-                ts(Some(d.finished_at)),
-                ts(start),
-                pr_number.map(Value::BigInt).unwrap_or(Value::Null),
-            ]
-        });
-        append_all(conn, "link_changes", rows)?;
-    }
-    {
-        let rows = attributions.iter().map(|&(k, i, how)| {
-            vec![
-                Value::Text(incidents[k].source.clone()),
-                Value::Text(incidents[k].id.clone()),
-                Value::Text(deployments[i].source.clone()),
-                Value::Text(deployments[i].id.clone()),
-                Value::Text(how.to_string()),
-            ]
-        });
-        append_all(conn, "link_incidents", rows)?;
-        conn.execute_batch(&format!(
-            "INSERT INTO link_incident_services
-               SELECT source, id, unnest(services) FROM incidents i WHERE {};",
-            match scope {
-                Scope::All => "TRUE",
-                Scope::Part(_) => {
-                    "EXISTS (SELECT 1 FROM link_scope_incidents s WHERE s.source = i.source AND s.id = i.id)"
-                }
+    let deployments = &ordered.deployments;
+    let rows = deployments.iter().enumerate().map(|(i, d)| {
+        let outcome = links.outcome(i, deployments, &incidents);
+        vec![
+            Value::Text(d.source.clone()),
+            Value::Text(d.id.clone()),
+            Value::Text(d.service.clone()),
+            text(d.repo.as_deref()),
+            Value::Text(d.commit_sha.clone()),
+            ts(Some(d.finished_at)),
+            Value::Text(d.kind.clone()),
+            Value::BigInt(links.seq[i] as i64),
+            Value::Boolean(links.is_rollback[i]),
+            text(links.rolled_back_by[i].map(|r| deployments[r].id.as_str())),
+            Value::BigInt(links.incidents_of(i).count() as i64),
+            Value::Boolean(outcome.failed),
+            Value::Boolean(outcome.open),
+            ts(outcome.recovered_at),
+            Value::BigInt(links.changes_of(i).len() as i64),
+            Value::Boolean(links.is_rework(i, deployments, &prs)),
+        ]
+    });
+    append_all(conn, "link_deployments", rows)?;
+    let rows = links.changes().map(|(i, c)| {
+        let d = &deployments[i];
+        let (start, pr) = prs.start_of(c, &repos);
+        vec![
+            Value::Text(d.service.clone()),
+            text(repos.name(c.repo)),
+            Value::Text(repos.sha(c).to_string()),
+            Value::Text(d.source.clone()),
+            Value::Text(d.id.clone()),
+            ts(Some(d.finished_at)),
+            ts(start),
+            pr.map(Value::BigInt).unwrap_or(Value::Null),
+        ]
+    });
+    append_all(conn, "link_changes", rows)?;
+    let rows = links.attributions.iter().map(|a| {
+        let (inc, d) = (&incidents[a.incident], &deployments[a.deployment]);
+        vec![
+            Value::Text(inc.source.clone()),
+            Value::Text(inc.id.clone()),
+            Value::Text(d.source.clone()),
+            Value::Text(d.id.clone()),
+            Value::Text(a.how.as_str().to_string()),
+        ]
+    });
+    append_all(conn, "link_incidents", rows)?;
+    conn.execute_batch(&format!(
+        "INSERT INTO link_incident_services
+           SELECT source, id, unnest(services) FROM incidents i WHERE {};",
+        match scope {
+            Scope::All => "TRUE",
+            Scope::Part(_) => {
+                "EXISTS (SELECT 1 FROM link_scope_incidents s WHERE s.source = i.source AND s.id = i.id)"
             }
-        ))
-        .ctx("link incident services")?;
-    }
+        }
+    ))
+    .ctx("link incident services")?;
     crate::timing::phase("link: write deployments, changes, incidents", t0);
     let t0 = std::time::Instant::now();
-    // First deployment (any service) of each commit (repo -> sha -> time),
-    // for the deploy stage: from the changes of every service, not only
-    // those relinked. A full link has them all in memory (1M events: 0.7 s
-    // less than reading them back); a partial one reads the stored ones.
-    let mut first_deployed: HashMap<Cow<'_, str>, HashMap<Cow<'_, str>, Micros>> = HashMap::new();
-    if matches!(scope, Scope::All) {
-        for c in &changes {
-            let Some(repo) = c.repo else { continue };
-            let at = deployments[c.deployment].finished_at;
-            let first = first_deployed.entry(Cow::Borrowed(repo)).or_default();
-            let t = first.entry(Cow::Borrowed(c.sha)).or_insert(at);
-            *t = (*t).min(at);
-        }
-    } else {
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT repo, sha, epoch_us(min(deployed_at)) FROM {}
-                 WHERE repo IS NOT NULL GROUP BY repo, sha",
-                repo_rows.from("link_changes")
-            ))
-            .ctx("first deployments")?;
-        let mut rows = stmt.query([]).ctx("first deployments")?;
-        while let Some(r) = rows.next().ctx("first deployments")? {
-            let repo: String = r.get(0).ctx("first deployments")?;
-            first_deployed.entry(Cow::Owned(repo)).or_default().insert(
-                Cow::Owned(r.get(1).ctx("first deployments")?),
-                r.get(2).ctx("first deployments")?,
-            );
-        }
-    }
+    // First deployment (any service) of each commit, for the deploy stage:
+    // from the changes of every service, not only those relinked. A full
+    // link has them all in memory (1M events: 0.7 s less than reading them
+    // back); a partial one reads the stored ones, its own just written.
+    let first_deployed = match scope {
+        Scope::All => links.first_deployed(deployments),
+        Scope::Part(_) => stored_first_deployed(conn, &repo_rows, &mut repos)?,
+    };
+    drop(links);
     crate::timing::phase("link: first deployments", t0);
     let t0 = std::time::Instant::now();
-    {
-        let rows = prs.iter().enumerate().map(|(k, p)| {
-            let ready = p.ready_at.unwrap_or(p.created_at);
-            let fc = first_commit[k];
-            let reviews_of = reviews.get(&p.repo).and_then(|r| r.get(&p.number));
-            let first_review = reviews_of.and_then(|rs| {
-                rs.iter()
-                    .filter(|(author, _)| p.author.as_deref() != Some(author.as_str()))
-                    .filter(|(_, at)| p.merged_at.is_none_or(|m| *at <= m))
-                    .map(|(_, at)| *at)
-                    .min()
-            });
-            let deployed_at = p
-                .merge_commit_sha
-                .iter()
-                .chain(p.commits.iter())
-                .filter_map(|s| {
-                    first_deployed
-                        .get(p.repo.as_str())?
-                        .get(s.as_str())
-                        .copied()
-                })
-                .min();
-            let (coding, pickup, review, deploy, cycle) = match p.merged_at {
-                None => (None, None, None, None, None),
-                Some(merged) => {
-                    let reviewed = first_review.unwrap_or(merged);
-                    // What the source cannot know stays NULL, never 0.
-                    let known = p.stages_known;
-                    (
-                        fc.filter(|_| known).map(|f| hours(f, ready).max(0.0)),
-                        known.then(|| hours(ready, reviewed).max(0.0)),
-                        known.then(|| hours(reviewed, merged).max(0.0)),
-                        deployed_at.map(|d| hours(merged, d).max(0.0)),
-                        deployed_at.zip(fc).map(|(d, f)| hours(f, d)),
-                    )
-                }
-            };
-            vec![
-                Value::Text(p.repo.clone()),
-                Value::BigInt(p.number),
-                text(p.title.as_deref()),
-                text(p.author.as_deref()),
-                ts(Some(p.created_at)),
-                ts(p.merged_at),
-                ts(fc),
-                ts(Some(ready)),
-                ts(first_review),
-                ts(deployed_at.filter(|_| p.merged_at.is_some())),
-                float(coding),
-                float(pickup),
-                float(review),
-                float(deploy),
-                float(cycle),
-                Value::Boolean(p.stages_known),
-                Value::BigInt(reviews_of.map_or(0, |rs| rs.len() as i64)),
-            ]
-        });
-        append_all(conn, "link_prs", rows)?;
-    }
+    let rows = prs.list.iter().map(|p| {
+        let s = prs.stages(p, &first_deployed);
+        vec![
+            text(repos.name(p.repo)),
+            Value::BigInt(p.number),
+            text(p.title.as_deref()),
+            text(prs.author(p)),
+            ts(Some(p.created_at)),
+            ts(p.merged_at),
+            ts(p.first_commit_at),
+            ts(Some(s.ready_at)),
+            ts(p.first_review_at),
+            ts(s.deployed_at),
+            float(s.coding),
+            float(s.pickup),
+            float(s.review),
+            float(s.deploy),
+            float(s.cycle),
+            Value::Boolean(p.stages_known),
+            Value::BigInt(p.reviews as i64),
+        ]
+    });
+    append_all(conn, "link_prs", rows)?;
     crate::timing::phase("link: write pull requests", t0);
     conn.execute(
         "INSERT OR REPLACE INTO store_meta VALUES (?, ?)",
@@ -1124,6 +551,246 @@ pub(crate) fn relink(
     )
     .ctx("save link fingerprint")?;
     summary(conn)
+}
+
+/// The successful production deployments of the scope's services.
+fn load_deployments(
+    conn: &Connection,
+    config: &MetricsConfig,
+    scope: &Scope,
+) -> Result<Vec<Deployment>, StoreError> {
+    let what = "load deployments";
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT source, id, service, repo, environment, epoch_us(finished_at), commit_sha, commits, kind
+             FROM deployments WHERE status = 'success' AND finished_at IS NOT NULL AND {}",
+            within(scope, "service", "link_scope_services", "service")
+        ))
+        .ctx(what)?;
+    let mut rows = stmt.query([]).ctx(what)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().ctx(what)? {
+        let service: String = r.get(2).ctx(what)?;
+        let environment: String = r.get(4).ctx(what)?;
+        if !config.is_production(&service, &environment) {
+            continue;
+        }
+        out.push(Deployment {
+            source: r.get(0).ctx(what)?,
+            id: r.get(1).ctx(what)?,
+            service,
+            environment,
+            repo: r.get(3).ctx(what)?,
+            finished_at: r.get(5).ctx(what)?,
+            commit_sha: r.get(6).ctx(what)?,
+            commits: list(r.get(7).ctx(what)?),
+            kind: r.get(8).ctx(what)?,
+        });
+    }
+    Ok(out)
+}
+
+/// For the scope's deployments without a repo: the repository whose commit
+/// records hold their commit (the first by name if several do).
+fn repo_of_sha(conn: &Connection, scope: &Scope) -> Result<HashMap<String, String>, StoreError> {
+    let what = "match repo-less deployments";
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT c.sha, min(c.repo) FROM commits c
+             WHERE c.sha IN (SELECT commit_sha FROM deployments WHERE repo IS NULL AND {})
+             GROUP BY c.sha",
+            within(scope, "service", "link_scope_services", "service")
+        ))
+        .ctx(what)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .ctx(what)?;
+    rows.collect::<Result<_, _>>().ctx(what)
+}
+
+/// Each repository's commit graph, built a repository at a time (the rows
+/// come ordered by repo), so only one repository's rows are ever held as
+/// strings.
+fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result<(), StoreError> {
+    let what = "load commits";
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT repo, sha, parents, epoch_us(authored_at) FROM {} ORDER BY repo",
+            rows.from("commits")
+        ))
+        .ctx(what)?;
+    let mut rows = stmt.query([]).ctx(what)?;
+    let mut repo: (String, Vec<(String, Vec<String>, Micros)>) = Default::default();
+    let mut done = |(name, rows): (String, Vec<_>)| {
+        if !rows.is_empty() {
+            repos.set_graph(&name, Graph::build(rows));
+        }
+    };
+    while let Some(r) = rows.next().ctx(what)? {
+        let name: String = r.get(0).ctx(what)?;
+        if name != repo.0 {
+            done(std::mem::replace(&mut repo, (name, Vec::new())));
+        }
+        repo.1.push((
+            r.get(1).ctx(what)?,
+            list(r.get(2).ctx(what)?).unwrap_or_default(),
+            r.get(3).ctx(what)?,
+        ));
+    }
+    done(repo);
+    Ok(())
+}
+
+/// The scope's pull requests, with their reviews folded in.
+fn load_pull_requests(
+    conn: &Connection,
+    config: &MetricsConfig,
+    rows: &RepoRows,
+    repos: &mut Repos,
+) -> Result<PullRequests, StoreError> {
+    let what = "load pull requests";
+    let mut prs = PullRequests::default();
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT repo, number, title, author, labels, epoch_us(created_at), epoch_us(ready_at),
+                    epoch_us(merged_at), merge_commit_sha, commits, epoch_us(first_commit_at),
+                    NOT coalesce(contains(extra, '\"reviews_known\":false')
+                                 OR contains(extra, '\"recovered_from\":'), false)
+             FROM {}",
+            rows.from("pull_requests")
+        ))
+        .ctx(what)?;
+    let mut result = stmt.query([]).ctx(what)?;
+    while let Some(r) = result.next().ctx(what)? {
+        let record = PullRequestRecord {
+            repo: r.get(0).ctx(what)?,
+            number: r.get(1).ctx(what)?,
+            title: r.get(2).ctx(what)?,
+            author: r.get(3).ctx(what)?,
+            labels: list(r.get(4).ctx(what)?).unwrap_or_default(),
+            created_at: r.get(5).ctx(what)?,
+            ready_at: r.get(6).ctx(what)?,
+            merged_at: r.get(7).ctx(what)?,
+            merge_commit_sha: r.get(8).ctx(what)?,
+            commits: list(r.get(9).ctx(what)?).unwrap_or_default(),
+            first_commit_at: r.get(10).ctx(what)?,
+            stages_known: r.get(11).ctx(what)?,
+        };
+        prs.add(record, repos, config);
+    }
+    let what = "load reviews";
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT repo, pr, author, epoch_us(submitted_at) FROM {}",
+            rows.from("reviews")
+        ))
+        .ctx(what)?;
+    let mut result = stmt.query([]).ctx(what)?;
+    while let Some(r) = result.next().ctx(what)? {
+        let repo: String = r.get(0).ctx(what)?;
+        let author: String = r.get(2).ctx(what)?;
+        prs.add_review(
+            repos,
+            &repo,
+            r.get(1).ctx(what)?,
+            &author,
+            r.get(3).ctx(what)?,
+        );
+    }
+    Ok(prs)
+}
+
+/// The incidents the scope's deployments may be blamed for: by a service,
+/// or by an id.
+fn load_incidents(conn: &Connection, scope: &Scope) -> Result<Vec<Incident>, StoreError> {
+    let what = "load incidents";
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT source, id, services, epoch_us(created_at), epoch_us(resolved_at), deployment_id, deployment_source
+             FROM incidents WHERE {}",
+            match scope {
+                Scope::All => "TRUE".to_string(),
+                Scope::Part(_) => "list_has_any(services, (SELECT list(service) FROM link_scope_services))
+                     OR deployment_id IN (SELECT id FROM deployments WHERE service IN (SELECT service FROM link_scope_services))"
+                    .to_string(),
+            }
+        ))
+        .ctx(what)?;
+    let mut rows = stmt.query([]).ctx(what)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().ctx(what)? {
+        out.push(Incident {
+            source: r.get(0).ctx(what)?,
+            id: r.get(1).ctx(what)?,
+            services: list(r.get(2).ctx(what)?).unwrap_or_default(),
+            created_at: r.get(3).ctx(what)?,
+            resolved_at: r.get(4).ctx(what)?,
+            deployment_id: r.get(5).ctx(what)?,
+            deployment_source: r.get(6).ctx(what)?,
+        });
+    }
+    Ok(out)
+}
+
+/// In a partial relink: the sources, by id, of other services' production
+/// deployments that an incident names (explicit attribution prefers by
+/// source, and may prefer one of theirs).
+fn attribution_candidates(
+    conn: &Connection,
+    config: &MetricsConfig,
+    scope: &Scope,
+) -> Result<HashMap<String, Vec<String>>, StoreError> {
+    let mut foreign: HashMap<String, Vec<String>> = HashMap::new();
+    if let Scope::All = scope {
+        return Ok(foreign);
+    }
+    let what = "load attribution candidates";
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, source, environment, service FROM deployments
+             WHERE status = 'success' AND finished_at IS NOT NULL
+               AND service NOT IN (SELECT service FROM link_scope_services)
+               AND id IN (SELECT deployment_id FROM incidents WHERE deployment_id IS NOT NULL)",
+        )
+        .ctx(what)?;
+    let mut rows = stmt.query([]).ctx(what)?;
+    while let Some(r) = rows.next().ctx(what)? {
+        let environment: String = r.get(2).ctx(what)?;
+        let service: String = r.get(3).ctx(what)?;
+        if config.is_production(&service, &environment) {
+            foreign
+                .entry(r.get(0).ctx(what)?)
+                .or_default()
+                .push(r.get(1).ctx(what)?);
+        }
+    }
+    Ok(foreign)
+}
+
+/// When each commit of the scope's repositories first reached production,
+/// from the stored changes of every service.
+fn stored_first_deployed(
+    conn: &Connection,
+    rows: &RepoRows,
+    repos: &mut Repos,
+) -> Result<FirstDeployed, StoreError> {
+    let what = "first deployments";
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT repo, sha, epoch_us(min(deployed_at)) FROM {}
+             WHERE repo IS NOT NULL GROUP BY repo, sha",
+            rows.from("link_changes")
+        ))
+        .ctx(what)?;
+    let mut result = stmt.query([]).ctx(what)?;
+    let mut first = FirstDeployed::default();
+    while let Some(r) = result.next().ctx(what)? {
+        let repo: String = r.get(0).ctx(what)?;
+        let sha: String = r.get(1).ctx(what)?;
+        let repo = repos.repo(Some(&repo));
+        first.add(repos.commit(repo, &sha), r.get(2).ctx(what)?);
+    }
+    Ok(first)
 }
 
 /// What the link tables hold now (after a full or a partial relink).

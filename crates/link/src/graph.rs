@@ -7,27 +7,30 @@
 //! `Vec<String>` of parents, about 190 bytes each; here a commit costs its
 //! sha, three integers and its parents' positions.
 
-/// Microseconds since the epoch (UTC).
-type Micros = i64;
+use crate::Micros;
 
 /// A repository's commits (see the module docs).
 #[derive(Default)]
-pub(crate) struct Graph {
+pub struct Graph {
     /// The shas, sorted, back to back.
     arena: String,
     /// Where each sha ends in `arena` (sha `i` starts where `i - 1` ends).
-    ends: Vec<usize>,
+    ends: Vec<u32>,
     /// Commit `i`'s parents are `parents[first_parent[i]..first_parent[i + 1]]`.
     first_parent: Vec<u32>,
     parents: Vec<u32>,
-    /// Authored time of each commit; `None` for a parent no record holds.
-    authored: Vec<Option<Micros>>,
+    /// Authored time of each commit; [`Graph::UNSTORED`] for a parent no
+    /// record holds.
+    authored: Vec<Micros>,
 }
 
 impl Graph {
+    /// The authored time of a commit no record holds.
+    const UNSTORED: Micros = Micros::MIN;
+
     /// The graph of `rows` (sha, parents, authored at): one repository's
     /// commit records, each sha once.
-    pub(crate) fn build(mut rows: Vec<(String, Vec<String>, Micros)>) -> Graph {
+    pub fn build(mut rows: Vec<(String, Vec<String>, Micros)>) -> Graph {
         rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut names: Vec<&str> = (rows.iter())
             .flat_map(|(sha, parents, _)| std::iter::once(sha).chain(parents))
@@ -44,7 +47,7 @@ impl Graph {
         };
         for name in &names {
             g.arena.push_str(name);
-            g.ends.push(g.arena.len());
+            g.ends.push(g.arena.len() as u32);
         }
         let position = |sha: &str| names.binary_search(&sha).ok();
         let mut row = rows.iter().peekable();
@@ -54,46 +57,55 @@ impl Graph {
                 Some((_, parents, at)) => {
                     g.parents
                         .extend(parents.iter().filter_map(|p| position(p)).map(|i| i as u32));
-                    g.authored.push(Some(*at));
+                    g.authored.push(*at);
                 }
-                None => g.authored.push(None),
+                None => g.authored.push(Self::UNSTORED),
             }
         }
         g.first_parent.push(g.parents.len() as u32);
         g
     }
 
-    /// The `i`-th sha.
-    fn sha(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.arena[start..self.ends[i]]
+    /// How many commits the graph names (records and their parents).
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the graph names no commit.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The sha at position `i`.
+    pub fn sha(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.arena[start..self.ends[i] as usize]
     }
 
     /// The position of `sha`, if the graph names it.
-    fn find(&self, sha: &str) -> Option<usize> {
+    pub fn find(&self, sha: &str) -> Option<u32> {
         let (mut lo, mut hi) = (0, self.ends.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
-            match self.sha(mid).cmp(sha) {
+            match self.sha(mid as u32).cmp(sha) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid),
+                std::cmp::Ordering::Equal => return Some(mid as u32),
             }
         }
         None
     }
 
-    /// The parents of `sha` when a record holds it (none otherwise), as
-    /// shas borrowed from the graph.
-    pub(crate) fn parents(&self, sha: &str) -> Option<impl Iterator<Item = &str>> {
-        let i = self.find(sha).filter(|&i| self.authored[i].is_some())?;
-        let range = self.first_parent[i] as usize..self.first_parent[i + 1] as usize;
-        Some(self.parents[range].iter().map(|&p| self.sha(p as usize)))
+    /// The parents of commit `i` (none when no record holds it).
+    pub fn parents(&self, i: u32) -> &[u32] {
+        let i = i as usize;
+        &self.parents[self.first_parent[i] as usize..self.first_parent[i + 1] as usize]
     }
 
-    /// When `sha` was authored, when a record holds it.
-    pub(crate) fn authored_at(&self, sha: &str) -> Option<Micros> {
-        self.authored[self.find(sha)?]
+    /// When commit `i` was authored, when a record holds it.
+    pub fn authored_at(&self, i: u32) -> Option<Micros> {
+        Some(self.authored[i as usize]).filter(|&at| at != Self::UNSTORED)
     }
 }
 
@@ -102,7 +114,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parents_and_times_by_sha_and_unstored_parents_have_neither() {
+    fn parents_and_times_by_position_and_unstored_parents_have_neither() {
         let row = |sha: &str, parents: &[&str], at: Micros| {
             let parents = parents.iter().map(|p| p.to_string()).collect();
             (sha.to_string(), parents, at)
@@ -113,12 +125,22 @@ mod tests {
             row("a", &["z"], 1),
             row("b", &["a"], 2),
         ]);
-        let parents = |sha| g.parents(sha).map(|p| p.collect::<Vec<_>>());
-        assert_eq!(parents("c"), Some(vec!["b", "a"]));
-        assert_eq!(parents("a"), Some(vec!["z"]));
-        assert_eq!(parents("z"), None);
-        assert_eq!(parents("nope"), None);
-        assert_eq!((g.authored_at("b"), g.authored_at("z")), (Some(2), None));
-        assert!(Graph::default().parents("a").is_none());
+        let id = |sha| g.find(sha).unwrap();
+        let parents = |sha| {
+            g.parents(id(sha))
+                .iter()
+                .map(|&p| g.sha(p))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(g.len(), 4);
+        assert_eq!(parents("c"), vec!["b", "a"]);
+        assert_eq!(parents("a"), vec!["z"]);
+        assert!(parents("z").is_empty());
+        assert_eq!(g.find("nope"), None);
+        assert_eq!(
+            (g.authored_at(id("b")), g.authored_at(id("z"))),
+            (Some(2), None)
+        );
+        assert!(Graph::default().find("a").is_none());
     }
 }
