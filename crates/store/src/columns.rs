@@ -190,7 +190,7 @@ impl Columns {
     }
 
     fn extra(&mut self, e: &Extra) {
-        let text = (!e.is_empty()).then(|| serde_json::Value::Object(e.clone()).to_string());
+        let text = (!e.is_empty()).then(|| serde_json::to_string(e).unwrap_or_default());
         self.s(text.as_deref());
     }
 

@@ -92,11 +92,19 @@ pub(crate) fn table_of(kind: EventKind) -> (&'static str, &'static [&'static str
 /// tables inside the import's transaction. Every chunk is appended here and
 /// the store is compared and written once, at [`Staging::merge`]: comparing
 /// each chunk against the whole table made a large import quadratic.
+///
+/// A record type whose table is empty when its first records come (a first
+/// import, a backfill) has nothing to compare with: its records go straight
+/// into the table, and [`Staging::merge`] only drops the keys a later
+/// record replaced. No staged copy is made, then copied again (1M events:
+/// see the README's benchmark).
 #[derive(Debug, Default)]
 pub(crate) struct Staging {
     /// Position of the next record: a later record of a key wins.
     seq: i64,
     staged: Vec<EventKind>,
+    /// Record types appended straight to their table (empty before).
+    direct: Vec<EventKind>,
     /// Fields a record leaves out keep their stored values (webhook
     /// records carry less than the API's: no commit list, no parents).
     pub(crate) patch: bool,
@@ -135,6 +143,33 @@ impl Staging {
             }
             let (table, _) = table_of(kind);
             let stage = stage_table(table);
+            if !self.staged.contains(&kind) && !self.direct.contains(&kind) && !self.patch {
+                let empty: bool = conn
+                    .query_row(
+                        &format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .ctx(&format!("look into {table}"))?;
+                if empty {
+                    self.direct.push(kind);
+                }
+            }
+            if self.direct.contains(&kind) {
+                let t0 = std::time::Instant::now();
+                // The table has no `seq__`: the append order numbers them.
+                let batches = batches
+                    .into_iter()
+                    .map(|b| {
+                        let last = b.num_columns() - 1;
+                        b.project(&(0..last).collect::<Vec<_>>())
+                            .expect("a batch has the columns it was built with")
+                    })
+                    .collect();
+                append_batches(conn, table, batches)?;
+                crate::timing::phase(&format!("append {table}"), t0);
+                continue;
+            }
             if !self.staged.contains(&kind) {
                 conn.execute_batch(&format!(
                     "DROP TABLE IF EXISTS {stage};
@@ -159,7 +194,11 @@ impl Staging {
     ) -> Result<ImportSummary, StoreError> {
         let mut summary = ImportSummary::default();
         for kind in EventKind::ALL {
-            if self.staged.contains(&kind) {
+            if self.direct.contains(&kind) {
+                summary
+                    .kinds
+                    .push((kind, merge_direct(conn, kind, touched)?));
+            } else if self.staged.contains(&kind) {
                 summary
                     .kinds
                     .push((kind, merge_kind(conn, kind, touched, self.patch)?));
@@ -254,6 +293,48 @@ fn note_touched(
 /// (GitHub's commit list). Missing is not "changed nothing".
 const KEPT_WHEN_ABSENT: &[&str] = &["files", "owners"];
 
+/// Finishes a record type appended straight to its empty table: of the
+/// records of one key, the last one appended stays (the last one read
+/// wins), and every row is new.
+fn merge_direct(
+    conn: &Connection,
+    kind: EventKind,
+    touched: &mut Touched,
+) -> Result<KindCounts, StoreError> {
+    let t0 = std::time::Instant::now();
+    let (table, key) = table_of(kind);
+    let keys = key.join(", ");
+    let repeats: bool = conn
+        .query_row(
+            &format!("SELECT count(*) <> count(DISTINCT ({keys})) FROM {table}"),
+            [],
+            |r| r.get(0),
+        )
+        .ctx(&format!("look for repeated keys of {table}"))?;
+    if repeats {
+        // The table was empty: its row ids are the order the records came.
+        conn.execute_batch(&format!(
+            "DELETE FROM {table} WHERE rowid IN (
+               SELECT rowid FROM {table}
+               QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY rowid DESC) > 1);"
+        ))
+        .ctx(&format!("keep the last record of each key of {table}"))?;
+    }
+    let total: i64 = conn
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .ctx("count stored records")?;
+    if total > 0 {
+        // Every stored row is new: the table is its own list of changes.
+        note_touched(conn, kind, table, None, touched)?;
+    }
+    crate::timing::phase(&format!("merge {table} (into an empty table)"), t0);
+    Ok(KindCounts {
+        inserted: total as u64,
+        updated: 0,
+        unchanged: 0,
+    })
+}
+
 fn merge_kind(
     conn: &Connection,
     kind: EventKind,
@@ -294,48 +375,6 @@ fn merge_kind(
         .map(|k| format!("t.{k} = s.{k}"))
         .collect::<Vec<_>>()
         .join(" AND ");
-    // Into an empty table (a first import, a backfill) every record is new:
-    // written straight from the staging table, with no copy to compare
-    // (1M events: the merges took 2.9 s, 2.0 s this way, and the import peaks
-    // 1308 -> 988 MiB).
-    let empty: bool = conn
-        .query_row(
-            &format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"),
-            [],
-            |r| r.get(0),
-        )
-        .ctx(&format!("look into {table}"))?;
-    if empty && !patch {
-        // Without repeated keys (the usual file), no window to pick the
-        // newest of each.
-        let repeats: bool = conn
-            .query_row(
-                &format!("SELECT count(*) <> count(DISTINCT ({keys})) FROM {stage}"),
-                [],
-                |r| r.get(0),
-            )
-            .ctx(&format!("look for repeated keys of {table}"))?;
-        let rows = if repeats {
-            newest.clone()
-        } else {
-            format!("SELECT * EXCLUDE (seq__) FROM {stage}")
-        };
-        conn.execute_batch(&format!("INSERT INTO {table} {rows}; DROP TABLE {stage};"))
-            .ctx(&format!("insert {table}"))?;
-        let total: i64 = conn
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-            .ctx("count stored records")?;
-        if total > 0 {
-            // Every stored row is new: the table is its own list of changes.
-            note_touched(conn, kind, table, None, touched)?;
-        }
-        crate::timing::phase(&format!("merge {table} (into an empty table)"), t0);
-        return Ok(KindCounts {
-            inserted: total as u64,
-            updated: 0,
-            unchanged: 0,
-        });
-    }
     conn.execute_batch(&format!(
         "DROP TABLE IF EXISTS {latest};
          CREATE TEMP TABLE {latest} AS {newest};
