@@ -45,6 +45,44 @@ fn import_larger_than_a_row_group_keeps_every_row() {
     assert_eq!(count(&s, "commits"), n as i64);
 }
 
+#[test]
+fn a_first_import_keeps_the_last_record_of_each_key() {
+    // Into empty tables the records go straight in; keys repeated within a
+    // chunk, and in a later chunk past a row group, keep their last record.
+    let config = MetricsConfig::default();
+    let mut s = Store::in_memory().unwrap();
+    let changed = |n: usize, message: &str| -> Vec<Event> {
+        let mut events = commits(n);
+        for e in &mut events {
+            if let Event::Commit(c) = e {
+                c.message = Some(message.into());
+            }
+        }
+        events
+    };
+    let mut import = s.begin_import().unwrap();
+    let mut first = commits(130_000);
+    first.extend(changed(3, "second"));
+    import.add(first).unwrap();
+    import.add(changed(2, "third")).unwrap();
+    let summary = import.commit(None, &config).unwrap();
+    assert_eq!(summary.total().inserted, 130_000);
+    assert_eq!(count(&s, "commits"), 130_000);
+    let messages = text(
+        &s,
+        &format!(
+            "SELECT string_agg(coalesce(message, '-'), ',' ORDER BY sha) FROM commits
+             WHERE sha IN ('{:040x}', '{:040x}', '{:040x}', '{:040x}')",
+            0, 1, 2, 3
+        ),
+    );
+    assert_eq!(messages.as_deref(), Some("third,third,second,-"));
+    // The links were made from the kept records, and a second import of
+    // the same records writes nothing.
+    let again = s.import(commits(4), &config).unwrap();
+    assert_eq!((again.total().updated, again.total().unchanged), (3, 1));
+}
+
 // ------------------------------------------------ incremental == full relink
 
 /// A small deterministic generator (xorshift), so failures reproduce.
