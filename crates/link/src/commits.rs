@@ -199,7 +199,7 @@ mod tests {
     #[test]
     fn a_sha_the_graph_does_not_name_gets_the_next_number() {
         let mut repos = Repos::default();
-        let graph = Graph::build(vec![("b".into(), vec!["a".into()], 5)]);
+        let graph = Graph::build(vec![("b", vec!["a"], 5)]);
         repos.set_graph("r", graph);
         let r = repos.find_repo("r").unwrap();
         let b = repos.commit(r, "b");

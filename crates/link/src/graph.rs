@@ -30,11 +30,11 @@ impl Graph {
 
     /// The graph of `rows` (sha, parents, authored at): one repository's
     /// commit records, each sha once.
-    pub fn build(mut rows: Vec<(String, Vec<String>, Micros)>) -> Graph {
-        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    pub fn build<S: AsRef<str>>(mut rows: Vec<(S, Vec<S>, Micros)>) -> Graph {
+        rows.sort_unstable_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
         let mut names: Vec<&str> = (rows.iter())
             .flat_map(|(sha, parents, _)| std::iter::once(sha).chain(parents))
-            .map(String::as_str)
+            .map(S::as_ref)
             .collect();
         names.sort_unstable();
         names.dedup();
@@ -53,10 +53,14 @@ impl Graph {
         let mut row = rows.iter().peekable();
         for name in &names {
             g.first_parent.push(g.parents.len() as u32);
-            match row.next_if(|(sha, _, _)| sha == name) {
+            match row.next_if(|(sha, _, _)| sha.as_ref() == *name) {
                 Some((_, parents, at)) => {
-                    g.parents
-                        .extend(parents.iter().filter_map(|p| position(p)).map(|i| i as u32));
+                    g.parents.extend(
+                        parents
+                            .iter()
+                            .filter_map(|p| position(p.as_ref()))
+                            .map(|i| i as u32),
+                    );
                     g.authored.push(*at);
                 }
                 None => g.authored.push(Self::UNSTORED),

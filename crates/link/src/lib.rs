@@ -202,11 +202,11 @@ mod tests {
         let mut prs = PullRequests::default();
         prs.add(
             PullRequestRecord {
-                repo: "r".into(),
+                repo: "r",
                 number: 7,
                 created_at: 2 * H,
                 merged_at: Some(3 * H),
-                commits: vec!["b".into()],
+                commits: vec!["b"],
                 stages_known: true,
                 ..Default::default()
             },

@@ -10,19 +10,19 @@ use crate::Micros;
 
 const HOUR_US: f64 = 3_600_000_000.0;
 
-/// A pull request record, as stored.
+/// A pull request record, as stored (borrowed from the rows read).
 #[derive(Debug, Clone, Default)]
-pub struct PullRequestRecord {
-    pub repo: String,
+pub struct PullRequestRecord<'a> {
+    pub repo: &'a str,
     pub number: i64,
-    pub title: Option<String>,
-    pub author: Option<String>,
-    pub labels: Vec<String>,
+    pub title: Option<&'a str>,
+    pub author: Option<&'a str>,
+    pub labels: Vec<&'a str>,
     pub created_at: Micros,
     pub ready_at: Option<Micros>,
     pub merged_at: Option<Micros>,
-    pub merge_commit_sha: Option<String>,
-    pub commits: Vec<String>,
+    pub merge_commit_sha: Option<&'a str>,
+    pub commits: Vec<&'a str>,
     pub first_commit_at: Option<Micros>,
     /// False when the source cannot know when the PR was opened or
     /// reviewed (recovered from git history).
@@ -94,11 +94,8 @@ impl PullRequests {
     /// Adds a pull request; its repository's commits must be in `repos`
     /// already (the first commit time reads their authored times).
     pub fn add(&mut self, pr: PullRequestRecord, repos: &mut Repos, config: &MetricsConfig) {
-        let repo = repos.repo(Some(&pr.repo));
-        let merge = pr
-            .merge_commit_sha
-            .as_deref()
-            .map(|s| repos.commit(repo, s));
+        let repo = repos.repo(Some(pr.repo));
+        let merge = pr.merge_commit_sha.map(|s| repos.commit(repo, s));
         let commits: Vec<CommitId> = pr.commits.iter().map(|s| repos.commit(repo, s)).collect();
         let first_commit_at = commits
             .iter()
@@ -115,7 +112,7 @@ impl PullRequests {
         self.list.push(PullRequest {
             repo,
             number: pr.number,
-            title: pr.title.map(String::into_boxed_str),
+            title: pr.title.map(Box::from),
             author,
             created_at: pr.created_at,
             ready_at: pr.ready_at,
@@ -129,13 +126,13 @@ impl PullRequests {
         });
     }
 
-    fn person(&mut self, name: String) -> u32 {
-        if let Some(&id) = self.people.get(&name) {
+    fn person(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.people.get(name) {
             return id;
         }
         let id = self.names.len() as u32;
-        self.people.insert(name.clone(), id);
-        self.names.push(name);
+        self.people.insert(name.to_string(), id);
+        self.names.push(name.to_string());
         id
     }
 
@@ -268,15 +265,15 @@ mod tests {
 
     const H: Micros = 3_600_000_000;
 
-    fn record(number: i64, commits: &[&str]) -> PullRequestRecord {
+    fn record<'a>(number: i64, commits: &[&'a str]) -> PullRequestRecord<'a> {
         PullRequestRecord {
-            repo: "r".into(),
+            repo: "r",
             number,
-            author: Some("ann".into()),
+            author: Some("ann"),
             created_at: 10 * H,
             merged_at: Some(20 * H),
-            merge_commit_sha: Some("m".into()),
-            commits: commits.iter().map(|c| c.to_string()).collect(),
+            merge_commit_sha: Some("m"),
+            commits: commits.to_vec(),
             stages_known: true,
             ..Default::default()
         }
@@ -354,7 +351,7 @@ mod tests {
     fn rework_is_read_from_the_labels() {
         let (mut repos, mut prs, config) = setup();
         let mut fix = record(1, &["a"]);
-        fix.labels = vec![config.rework_labels[0].clone()];
+        fix.labels = vec![config.rework_labels[0].as_str()];
         prs.add(fix, &mut repos, &config);
         prs.add(record(2, &["b"]), &mut repos, &config);
         assert!(prs.list[0].rework && !prs.list[1].rework);

@@ -6,6 +6,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use duckdb::arrow::array::{Array, AsArray, BooleanArray, Int64Array, ListArray, StringArray};
+use duckdb::arrow::datatypes::Int64Type;
+use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::Connection;
 use flowmeter_config::MetricsConfig;
@@ -14,6 +17,7 @@ use flowmeter_link::deployments::{self, Deployment};
 use flowmeter_link::graph::Graph;
 use flowmeter_link::incidents::Incident;
 use flowmeter_link::pull_requests::{FirstDeployed, PullRequestRecord, PullRequests};
+use flowmeter_link::Micros;
 
 use crate::append::append_all;
 use crate::lake::Shard;
@@ -54,8 +58,6 @@ pub(crate) fn is_empty(conn: &Connection) -> Result<bool, StoreError> {
     )
     .ctx("read links")
 }
-
-type Micros = i64;
 
 /// A `VARCHAR[]` cell: `None` for NULL.
 fn list(v: Value) -> Option<Vec<String>> {
@@ -609,35 +611,35 @@ fn repo_of_sha(conn: &Connection, scope: &Scope) -> Result<HashMap<String, Strin
 }
 
 /// Each repository's commit graph, built a repository at a time (the rows
-/// come ordered by repo), so only one repository's rows are ever held as
-/// strings.
+/// come ordered by repo), so only one repository's rows are ever held.
 fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result<(), StoreError> {
-    let what = "load commits";
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT repo, sha, parents, epoch_us(authored_at) FROM {} ORDER BY repo",
-            rows.from("commits")
-        ))
-        .ctx(what)?;
-    let mut rows = stmt.query([]).ctx(what)?;
-    let mut repo: (String, Vec<(String, Vec<String>, Micros)>) = Default::default();
-    let mut done = |(name, rows): (String, Vec<_>)| {
-        if !rows.is_empty() {
-            repos.set_graph(&name, Graph::build(rows));
+    let sql = format!(
+        "SELECT repo, sha, parents, epoch_us(authored_at) FROM {} ORDER BY repo",
+        rows.from("commits")
+    );
+    let mut name = String::new();
+    let mut held: Vec<(String, Vec<String>, Micros)> = Vec::new();
+    each_batch(conn, &sql, "load commits", |b| {
+        let (repo, sha, parents, at) = (b.text(0)?, b.text(1)?, b.list(2)?, b.int(3)?);
+        for i in 0..b.len() {
+            if repo.value(i) != name {
+                if !held.is_empty() {
+                    repos.set_graph(&name, Graph::build(std::mem::take(&mut held)));
+                }
+                name = repo.value(i).to_string();
+            }
+            let parents = parents.items(i).into_iter().flatten();
+            held.push((
+                sha.value(i).to_string(),
+                parents.map(str::to_string).collect(),
+                at.value(i),
+            ));
         }
-    };
-    while let Some(r) = rows.next().ctx(what)? {
-        let name: String = r.get(0).ctx(what)?;
-        if name != repo.0 {
-            done(std::mem::replace(&mut repo, (name, Vec::new())));
-        }
-        repo.1.push((
-            r.get(1).ctx(what)?,
-            list(r.get(2).ctx(what)?).unwrap_or_default(),
-            r.get(3).ctx(what)?,
-        ));
+        Ok(())
+    })?;
+    if !held.is_empty() {
+        repos.set_graph(&name, Graph::build(held));
     }
-    done(repo);
     Ok(())
 }
 
@@ -648,55 +650,50 @@ fn load_pull_requests(
     rows: &RepoRows,
     repos: &mut Repos,
 ) -> Result<PullRequests, StoreError> {
-    let what = "load pull requests";
     let mut prs = PullRequests::default();
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT repo, number, title, author, labels, epoch_us(created_at), epoch_us(ready_at),
-                    epoch_us(merged_at), merge_commit_sha, commits, epoch_us(first_commit_at),
-                    NOT coalesce(contains(extra, '\"reviews_known\":false')
-                                 OR contains(extra, '\"recovered_from\":'), false)
-             FROM {}",
-            rows.from("pull_requests")
-        ))
-        .ctx(what)?;
-    let mut result = stmt.query([]).ctx(what)?;
-    while let Some(r) = result.next().ctx(what)? {
-        let record = PullRequestRecord {
-            repo: r.get(0).ctx(what)?,
-            number: r.get(1).ctx(what)?,
-            title: r.get(2).ctx(what)?,
-            author: r.get(3).ctx(what)?,
-            labels: list(r.get(4).ctx(what)?).unwrap_or_default(),
-            created_at: r.get(5).ctx(what)?,
-            ready_at: r.get(6).ctx(what)?,
-            merged_at: r.get(7).ctx(what)?,
-            merge_commit_sha: r.get(8).ctx(what)?,
-            commits: list(r.get(9).ctx(what)?).unwrap_or_default(),
-            first_commit_at: r.get(10).ctx(what)?,
-            stages_known: r.get(11).ctx(what)?,
-        };
-        prs.add(record, repos, config);
-    }
-    let what = "load reviews";
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT repo, pr, author, epoch_us(submitted_at) FROM {}",
-            rows.from("reviews")
-        ))
-        .ctx(what)?;
-    let mut result = stmt.query([]).ctx(what)?;
-    while let Some(r) = result.next().ctx(what)? {
-        let repo: String = r.get(0).ctx(what)?;
-        let author: String = r.get(2).ctx(what)?;
-        prs.add_review(
-            repos,
-            &repo,
-            r.get(1).ctx(what)?,
-            &author,
-            r.get(3).ctx(what)?,
-        );
-    }
+    let sql = format!(
+        "SELECT repo, number, title, author, labels, epoch_us(created_at), epoch_us(ready_at),
+                epoch_us(merged_at), merge_commit_sha, commits, epoch_us(first_commit_at),
+                NOT coalesce(contains(extra, '\"reviews_known\":false')
+                             OR contains(extra, '\"recovered_from\":'), false)
+         FROM {}",
+        rows.from("pull_requests")
+    );
+    each_batch(conn, &sql, "load pull requests", |b| {
+        let (repo, number, title, author) = (b.text(0)?, b.int(1)?, b.text(2)?, b.text(3)?);
+        let (labels, created, ready, merged) = (b.list(4)?, b.int(5)?, b.int(6)?, b.int(7)?);
+        let (merge, commits, first, known) = (b.text(8)?, b.list(9)?, b.int(10)?, b.boolean(11)?);
+        for i in 0..b.len() {
+            let record = PullRequestRecord {
+                repo: repo.value(i),
+                number: number.value(i),
+                title: text_at(title, i),
+                author: text_at(author, i),
+                labels: labels.items(i).into_iter().flatten().collect(),
+                created_at: created.value(i),
+                ready_at: int_at(ready, i),
+                merged_at: int_at(merged, i),
+                merge_commit_sha: text_at(merge, i),
+                commits: commits.items(i).into_iter().flatten().collect(),
+                first_commit_at: int_at(first, i),
+                stages_known: known.value(i),
+            };
+            prs.add(record, repos, config);
+        }
+        Ok(())
+    })?;
+    let sql = format!(
+        "SELECT repo, pr, author, epoch_us(submitted_at) FROM {}",
+        rows.from("reviews")
+    );
+    each_batch(conn, &sql, "load reviews", |b| {
+        let (repo, pr, author, at) = (b.text(0)?, b.int(1)?, b.text(2)?, b.int(3)?);
+        for i in 0..b.len() {
+            let author = text_at(author, i).unwrap_or_default();
+            prs.add_review(repos, repo.value(i), pr.value(i), author, at.value(i));
+        }
+        Ok(())
+    })?;
     Ok(prs)
 }
 
@@ -821,4 +818,97 @@ fn summary(conn: &Connection) -> Result<LinkSummary, StoreError> {
         },
     )
     .ctx("link summary")
+}
+
+// --- reading rows as Arrow columns ----------------------------------------
+
+/// Runs `sql` and hands each Arrow batch of its rows to `each`: the link
+/// reads millions of rows, a column at a time, without a value per cell.
+fn each_batch(
+    conn: &Connection,
+    sql: &str,
+    what: &str,
+    mut each: impl FnMut(&Batch) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare(sql).ctx(what)?;
+    for batch in stmt.query_arrow([]).ctx(what)? {
+        each(&Batch {
+            batch: &batch,
+            what,
+        })?;
+    }
+    Ok(())
+}
+
+/// One batch of rows, by column; a column of another type than the query
+/// gives is an error, never a panic.
+struct Batch<'b> {
+    batch: &'b RecordBatch,
+    what: &'b str,
+}
+
+/// A `VARCHAR[]` column: its lists and their items.
+struct Lists<'b> {
+    lists: &'b ListArray,
+    items: &'b StringArray,
+}
+
+impl<'b> Lists<'b> {
+    /// The items of row `i`'s list; `None` for NULL (a NULL item is left out).
+    fn items(&self, i: usize) -> Option<impl Iterator<Item = &'b str> + 'b> {
+        if self.lists.is_null(i) {
+            return None;
+        }
+        let offsets = self.lists.value_offsets();
+        let items = self.items;
+        let range = offsets[i] as usize..offsets[i + 1] as usize;
+        Some(
+            range
+                .filter(move |&j| items.is_valid(j))
+                .map(move |j| items.value(j)),
+        )
+    }
+}
+
+impl<'b> Batch<'b> {
+    fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    fn shape(&self, col: usize) -> StoreError {
+        StoreError::Db {
+            context: format!(
+                "{}: column {col} is {}, not what the query reads",
+                self.what,
+                self.batch.column(col).data_type()
+            ),
+            source: duckdb::Error::InvalidColumnIndex(col),
+        }
+    }
+
+    fn text(&self, col: usize) -> Result<&'b StringArray, StoreError> {
+        (self.batch.column(col).as_string_opt::<i32>()).ok_or_else(|| self.shape(col))
+    }
+
+    fn int(&self, col: usize) -> Result<&'b Int64Array, StoreError> {
+        (self.batch.column(col).as_primitive_opt::<Int64Type>()).ok_or_else(|| self.shape(col))
+    }
+
+    fn boolean(&self, col: usize) -> Result<&'b BooleanArray, StoreError> {
+        (self.batch.column(col).as_boolean_opt()).ok_or_else(|| self.shape(col))
+    }
+
+    fn list(&self, col: usize) -> Result<Lists<'b>, StoreError> {
+        let lists = (self.batch.column(col).as_list_opt::<i32>()).ok_or_else(|| self.shape(col))?;
+        let items = (lists.values().as_string_opt::<i32>()).ok_or_else(|| self.shape(col))?;
+        Ok(Lists { lists, items })
+    }
+}
+
+fn text_at(a: &StringArray, i: usize) -> Option<&str> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+fn int_at(a: &Int64Array, i: usize) -> Option<i64> {
+    a.is_valid(i).then(|| a.value(i))
 }
