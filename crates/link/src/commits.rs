@@ -158,16 +158,6 @@ impl Repos {
     pub fn commits(&self, repo: RepoId) -> usize {
         self.repos[repo as usize].len()
     }
-
-    /// How many repositories, [`Repos::NONE`] included.
-    pub fn len(&self) -> usize {
-        self.repos.len()
-    }
-
-    /// Whether no repository but [`Repos::NONE`] is known.
-    pub fn is_empty(&self) -> bool {
-        self.repos.len() == 1
-    }
 }
 
 /// A set of one repository's commits, one bit each.

@@ -101,10 +101,9 @@ impl DeploymentLinks {
 
     /// Whether deployment `i` is rework.
     pub fn is_rework(&self, i: usize, deployments: &[Deployment], prs: &PullRequests) -> bool {
-        let labelled: Vec<bool> = (self.changes_of(i).iter())
-            .map(|&c| prs.of_commit(c).any(|p| prs.list[p].rework))
-            .collect();
-        outcome::is_rework(self.is_rollback[i], &deployments[i].kind, &labelled)
+        let labelled =
+            (self.changes_of(i).iter()).map(|&c| prs.of_commit(c).any(|p| prs.list[p].rework));
+        outcome::is_rework(self.is_rollback[i], &deployments[i].kind, labelled)
     }
 
     /// When each commit first reached production, from these changes

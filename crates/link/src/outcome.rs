@@ -36,10 +36,16 @@ pub fn of(incidents: &[&Incident], rolled_back_at: Option<Micros>) -> Outcome {
 
 /// Whether a deployment is rework: a rollback, a hotfix, or one whose
 /// changes (at least one) all belong to a pull request labelled rework.
-pub fn is_rework(rollback: bool, kind: &str, change_is_rework: &[bool]) -> bool {
-    rollback
-        || kind == "hotfix"
-        || (!change_is_rework.is_empty() && change_is_rework.iter().all(|&r| r))
+pub fn is_rework(
+    rollback: bool,
+    kind: &str,
+    change_is_rework: impl IntoIterator<Item = bool>,
+) -> bool {
+    if rollback || kind == "hotfix" {
+        return true;
+    }
+    let mut changes = change_is_rework.into_iter().peekable();
+    changes.peek().is_some() && changes.all(|r| r)
 }
 
 #[cfg(test)]
@@ -67,10 +73,10 @@ mod tests {
 
     #[test]
     fn rework_is_a_rollback_a_hotfix_or_only_rework_changes() {
-        assert!(is_rework(true, "deploy", &[]));
-        assert!(is_rework(false, "hotfix", &[false]));
-        assert!(is_rework(false, "deploy", &[true, true]));
-        assert!(!is_rework(false, "deploy", &[true, false]));
-        assert!(!is_rework(false, "deploy", &[]));
+        assert!(is_rework(true, "deploy", [false; 0]));
+        assert!(is_rework(false, "hotfix", [false]));
+        assert!(is_rework(false, "deploy", [true, true]));
+        assert!(!is_rework(false, "deploy", [true, false]));
+        assert!(!is_rework(false, "deploy", [false; 0]));
     }
 }
