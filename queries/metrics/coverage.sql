@@ -6,10 +6,11 @@ WITH c AS (
            count(*) AS changes,
            count(*) FILTER (WHERE c.pr_number IS NOT NULL) AS changes_with_pr,
            count(*) FILTER (WHERE c.start_at IS NULL) AS changes_without_start
-    FROM metric_windows w JOIN (
+    FROM metric_slots w JOIN (
         SELECT grp, deployed_at, pr_number, start_at FROM scope_changes
         WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP
-    ) c ON c.grp = w.grp AND c.deployed_at >= w.since AND c.deployed_at < w.until
+    ) c ON c.grp = w.grp AND w.slot = metric_slot(c.deployed_at)
+       AND c.deployed_at >= w.since AND c.deployed_at < w.until
     GROUP BY w.bucket
 ),
 p AS (
@@ -20,10 +21,11 @@ p AS (
            -- merge time alone (PRs recovered from git history have those
            -- stages unknown).
            count(*) FILTER (WHERE p.stages_known AND p.reviews = 0) AS prs_without_reviews
-    FROM metric_windows w JOIN (
+    FROM metric_slots w JOIN (
         SELECT grp, merged_at, deployed_at, stages_known, reviews FROM scope_prs
         WHERE merged_at >= $1::TIMESTAMP AND merged_at < $2::TIMESTAMP
-    ) p ON p.grp = w.grp AND p.merged_at >= w.since AND p.merged_at < w.until
+    ) p ON p.grp = w.grp AND w.slot = metric_slot(p.merged_at)
+       AND p.merged_at >= w.since AND p.merged_at < w.until
     GROUP BY w.bucket
 ),
 attributed AS (SELECT DISTINCT incident_source, incident_id FROM link_incidents),
@@ -38,10 +40,11 @@ i AS (
            count(*) AS incidents,
            count(a.incident_id) AS incidents_attributed,
            count(*) FILTER (WHERE m.incident_id IS NULL) AS incidents_unmapped
-    FROM metric_windows w JOIN (
+    FROM metric_slots w JOIN (
         SELECT grp, source, id, created_at FROM scope_incidents
         WHERE created_at >= $1::TIMESTAMP AND created_at < $2::TIMESTAMP
-    ) i ON i.grp = w.grp AND i.created_at >= w.since AND i.created_at < w.until
+    ) i ON i.grp = w.grp AND w.slot = metric_slot(i.created_at)
+       AND i.created_at >= w.since AND i.created_at < w.until
     LEFT JOIN attributed a ON a.incident_source = i.source AND a.incident_id = i.id
     LEFT JOIN mapped m ON m.incident_source = i.source AND m.incident_id = i.id
     GROUP BY w.bucket

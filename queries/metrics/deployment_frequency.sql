@@ -9,10 +9,11 @@
 -- without deployments counts as 0 in the medians.
 WITH d AS (
     SELECT w.bucket, d.finished_at
-    FROM metric_windows w JOIN (
+    FROM metric_slots w JOIN (
         SELECT grp, finished_at FROM scope_deployments
         WHERE finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP
-    ) d ON d.grp = w.grp AND d.finished_at >= w.since AND d.finished_at < w.until
+    ) d ON d.grp = w.grp AND w.slot = metric_slot(d.finished_at)
+       AND d.finished_at >= w.since AND d.finished_at < w.until
 ),
 full_weeks AS (
     SELECT w.bucket, r.week_start
@@ -25,8 +26,7 @@ per_week AS (
            count(d.finished_at) AS deployments,
            count(DISTINCT CAST(d.finished_at AS DATE)) AS deploy_days
     FROM full_weeks f LEFT JOIN d
-      ON d.bucket = f.bucket
-     AND d.finished_at >= f.week_start AND d.finished_at < f.week_start + INTERVAL 7 DAY
+      ON d.bucket = f.bucket AND date_trunc('week', d.finished_at) = f.week_start
     GROUP BY f.bucket, f.week_start
 ),
 totals AS (

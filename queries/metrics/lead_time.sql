@@ -10,21 +10,19 @@ WITH timed AS (
     FROM scope_changes
     WHERE deployed_at >= $1::TIMESTAMP AND deployed_at < $2::TIMESTAMP AND start_at IS NOT NULL
 ),
-c AS (
-    SELECT w.bucket, t.hours
-    FROM metric_windows w JOIN timed t ON t.grp = w.grp AND t.deployed_at >= w.since AND t.deployed_at < w.until
-)
 -- One sort per window gives all three percentiles (a list quantile).
-SELECT bucket, changes, excluded,
-       q[1] AS p50_hours, q[2] AS p75_hours, q[3] AS p90_hours, mean_hours
-FROM (
+per_window AS (
     SELECT
         w.bucket,
-        count(c.hours) FILTER (WHERE c.hours > 0) AS changes,
-        count(c.hours) FILTER (WHERE c.hours <= 0) AS excluded,
-        quantile_cont(c.hours, [0.5, 0.75, 0.9]) FILTER (WHERE c.hours > 0) AS q,
-        avg(c.hours) FILTER (WHERE c.hours > 0) AS mean_hours
-    FROM metric_windows w LEFT JOIN c ON c.bucket = w.bucket
+        count(*) FILTER (WHERE t.hours > 0) AS changes,
+        count(*) FILTER (WHERE t.hours <= 0) AS excluded,
+        quantile_cont(t.hours, [0.5, 0.75, 0.9]) FILTER (WHERE t.hours > 0) AS q,
+        avg(t.hours) FILTER (WHERE t.hours > 0) AS mean_hours
+    FROM metric_slots w JOIN timed t ON t.grp = w.grp AND w.slot = metric_slot(t.deployed_at)
+       AND t.deployed_at >= w.since AND t.deployed_at < w.until
     GROUP BY w.bucket
-) per_window
-ORDER BY bucket
+)
+SELECT w.bucket, coalesce(p.changes, 0) AS changes, coalesce(p.excluded, 0) AS excluded,
+       p.q[1] AS p50_hours, p.q[2] AS p75_hours, p.q[3] AS p90_hours, p.mean_hours
+FROM metric_windows w LEFT JOIN per_window p ON p.bucket = w.bucket
+ORDER BY w.bucket

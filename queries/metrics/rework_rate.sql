@@ -4,13 +4,15 @@
 -- deployment whose changes (at least one) all belong to PRs with a rework
 -- label (bug, hotfix, incident by default; configurable).
 -- $1/$2 = the span of all windows (lets each scan skip what no window needs).
-SELECT
-    w.bucket,
-    count(d.id) AS deployments,
-    count(d.id) FILTER (WHERE d.rework) AS rework
-FROM metric_windows w LEFT JOIN (
-    SELECT grp, id, finished_at, rework FROM scope_deployments
-    WHERE finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP
-) d ON d.grp = w.grp AND d.finished_at >= w.since AND d.finished_at < w.until
-GROUP BY w.bucket
+WITH d AS (
+    SELECT w.bucket, count(*) AS deployments, count(*) FILTER (WHERE d.rework) AS rework
+    FROM metric_slots w JOIN (
+        SELECT grp, finished_at, rework FROM scope_deployments
+        WHERE finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP
+    ) d ON d.grp = w.grp AND w.slot = metric_slot(d.finished_at)
+       AND d.finished_at >= w.since AND d.finished_at < w.until
+    GROUP BY w.bucket
+)
+SELECT w.bucket, coalesce(d.deployments, 0) AS deployments, coalesce(d.rework, 0) AS rework
+FROM metric_windows w LEFT JOIN d ON d.bucket = w.bucket
 ORDER BY w.bucket

@@ -9,10 +9,11 @@
 -- $1/$2 = the span of all windows (lets each scan skip what no window needs).
 WITH d AS (
     SELECT DISTINCT w.bucket, w.since, w.until, d.service, d.repo
-    FROM metric_windows w JOIN (
+    FROM metric_slots w JOIN (
         SELECT grp, service, repo, finished_at FROM scope_deployments
         WHERE finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP
-    ) d ON d.grp = w.grp AND d.finished_at >= w.since AND d.finished_at < w.until
+    ) d ON d.grp = w.grp AND w.slot = metric_slot(d.finished_at)
+       AND d.finished_at >= w.since AND d.finished_at < w.until
 ),
 claimed AS (
     SELECT DISTINCT d.bucket, d.service, d.repo
@@ -22,11 +23,12 @@ claimed AS (
      AND (c.until IS NULL OR c.until > d.since)
     UNION
     SELECT DISTINCT w.bucket, d.service, d.repo
-    FROM metric_windows w
+    FROM metric_slots w
     JOIN (
         SELECT grp, source, id, service, repo, finished_at FROM scope_deployments
         WHERE finished_at >= $1::TIMESTAMP AND finished_at < $2::TIMESTAMP
-    ) d ON d.grp = w.grp AND d.finished_at >= w.since AND d.finished_at < w.until
+    ) d ON d.grp = w.grp AND w.slot = metric_slot(d.finished_at)
+       AND d.finished_at >= w.since AND d.finished_at < w.until
     JOIN team_code t ON t.code_dep_source = d.source AND t.code_dep_id = d.id
 )
 SELECT DISTINCT d.bucket, d.service

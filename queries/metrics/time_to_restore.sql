@@ -6,20 +6,22 @@
 -- $1/$2 = the span of all windows (lets each scan skip what no window needs).
 WITH opened AS (
     SELECT w.bucket, count(*) AS incidents
-    FROM metric_windows w JOIN (
+    FROM metric_slots w JOIN (
         SELECT grp, created_at FROM scope_incidents
         WHERE created_at >= $1::TIMESTAMP AND created_at < $2::TIMESTAMP
-    ) i ON i.grp = w.grp AND i.created_at >= w.since AND i.created_at < w.until
+    ) i ON i.grp = w.grp AND w.slot = metric_slot(i.created_at)
+       AND i.created_at >= w.since AND i.created_at < w.until
     GROUP BY w.bucket
 ),
 restored AS (
     SELECT w.bucket, count(*) AS resolved,
            quantile_cont(date_diff('microsecond', i.created_at, i.resolved_at) / 3600000000.0, 0.5) AS p50_hours,
            quantile_cont(date_diff('microsecond', i.created_at, i.resolved_at) / 3600000000.0, 0.9) AS p90_hours
-    FROM metric_windows w JOIN (
+    FROM metric_slots w JOIN (
         SELECT grp, created_at, resolved_at FROM scope_incidents
         WHERE resolved_at >= $1::TIMESTAMP AND resolved_at < $2::TIMESTAMP
-    ) i ON i.grp = w.grp AND i.resolved_at >= w.since AND i.resolved_at < w.until
+    ) i ON i.grp = w.grp AND w.slot = metric_slot(i.resolved_at)
+       AND i.resolved_at >= w.since AND i.resolved_at < w.until
     GROUP BY w.bucket
 )
 SELECT
