@@ -154,7 +154,7 @@ pub(crate) fn append_all(
 /// The columns of a table and their DuckDB types, in order.
 fn column_types(conn: &Connection, table: &str) -> Result<Vec<(String, String)>, StoreError> {
     let mut stmt = conn
-        .prepare("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index")
+        .prepare("SELECT name, type FROM pragma_table_info(?) ORDER BY cid")
         .ctx("read table columns")?;
     let rows = stmt
         .query_map([table], |r| {
