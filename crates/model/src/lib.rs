@@ -6,13 +6,15 @@
 //! and names errors precisely (file, line, record, field).
 //!
 //! - [`record`]: the typed records ([`Event`] and its five kinds).
-//! - [`parse`]: JSON object → validated [`Event`], with the EVENTS.md rules.
+//! - [`parse`]: JSON object → validated [`Event`], with the EVENTS.md rules;
+//!   a line's text is read borrowing its strings (`json`).
 //! - [`read`]: JSON Lines and CSV readers that attach file and line to errors.
 
+mod json;
 pub mod parse;
 pub mod read;
 pub mod record;
 
-pub use parse::{event_from_json, FieldError};
+pub use parse::{event_from_json, event_from_text, FieldError};
 pub use read::{kind_from_file_name, read_csv, read_jsonl, JsonlChunks, LineError, ReadOutcome};
 pub use record::*;

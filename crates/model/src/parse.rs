@@ -3,9 +3,12 @@
 //! Errors carry the record's label (``deployment `x1` ``) and the field, so
 //! the reader can prefix file and line and the user can fix the input.
 
-use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::json::{self, Json};
 use crate::record::*;
 
 /// What is wrong with one record: which record, which field, and why.
@@ -32,18 +35,34 @@ impl FieldError {
 /// The default `source` of a record that names none.
 pub const DEFAULT_SOURCE: &str = "import";
 
-/// Parses one record given as a JSON value (a line of a JSON Lines file, or a
-/// CSV row turned into an object).
+/// Parses one record given as a JSON value (a CSV row turned into an
+/// object, a record a webhook receiver made).
 pub fn event_from_json(value: Value) -> Result<Event, FieldError> {
-    let Value::Object(map) = value else {
+    event_from(Json::from(value))
+}
+
+/// Parses one record from its JSON text (a line of a JSON Lines file),
+/// borrowing from the text what it does not keep.
+pub fn event_from_text(text: &str) -> Result<Event, FieldError> {
+    let json: Json = serde_json::from_str(text).map_err(|e| FieldError {
+        label: None,
+        field: None,
+        message: format!("not valid JSON: {e}"),
+    })?;
+    event_from(json)
+}
+
+fn event_from(json: Json<'_>) -> Result<Event, FieldError> {
+    let Json::Object(fields) = json else {
         return Err(FieldError {
             label: None,
             field: None,
             message: "expected a JSON object with a `type` field".into(),
         });
     };
-    let kind = match map.get("type") {
-        Some(Value::String(t)) => EventKind::parse(t).ok_or_else(|| {
+    let mut f = Fields::new(fields);
+    let kind = match f.take_any("type") {
+        Some(Json::String(t)) => EventKind::parse(&t).ok_or_else(|| {
             FieldError::new(
                 None,
                 "type",
@@ -56,7 +75,7 @@ pub fn event_from_json(value: Value) -> Result<Event, FieldError> {
             return Err(FieldError::new(
                 None,
                 "type",
-                format!("field `type` must be a string, found {}", type_name(other)),
+                format!("field `type` must be a string, found {}", other.type_name()),
             ))
         }
         None => {
@@ -67,7 +86,7 @@ pub fn event_from_json(value: Value) -> Result<Event, FieldError> {
             ))
         }
     };
-    let mut f = Fields::new(map, kind);
+    f.label = Some(kind.as_str().to_string());
     let event = match kind {
         EventKind::Deployment => Event::Deployment(deployment(&mut f)?),
         EventKind::Commit => Event::Commit(commit(&mut f)?),
@@ -260,18 +279,20 @@ fn incident(f: &mut Fields) -> Result<Incident, FieldError> {
     })
 }
 
-/// Takes fields out of a JSON object one by one; what is left is `extra`.
-struct Fields {
-    map: Map<String, Value>,
+/// Takes fields out of a JSON object one by one; what is left is `extra`,
+/// in the order a `serde_json` object (`preserve_order`) leaves it: a
+/// field taken out is replaced by the last one, so `extra` is stored as
+/// before the borrowed reader.
+struct Fields<'a> {
+    fields: Vec<(Cow<'a, str>, Json<'a>)>,
     label: Option<String>,
 }
 
-impl Fields {
-    fn new(mut map: Map<String, Value>, kind: EventKind) -> Self {
-        map.remove("type");
+impl<'a> Fields<'a> {
+    fn new(fields: Vec<(Cow<'a, str>, Json<'a>)>) -> Self {
         Fields {
-            map,
-            label: Some(kind.as_str().to_string()),
+            fields,
+            label: None,
         }
     }
 
@@ -283,29 +304,35 @@ impl Fields {
         self.err(field, format!("field `{field}` is required"))
     }
 
-    fn wrong(&self, field: &str, expected: &str, found: &Value) -> FieldError {
+    fn wrong(&self, field: &str, expected: &str, found: &Json) -> FieldError {
         self.err(
             field,
             format!(
                 "field `{field}` must be {expected}, found {}",
-                type_name(found)
+                found.type_name()
             ),
         )
     }
 
+    /// The value of a field, `null` included.
+    fn take_any(&mut self, field: &str) -> Option<Json<'a>> {
+        let at = self.fields.iter().position(|(k, _)| k == field)?;
+        Some(self.fields.swap_remove(at).1)
+    }
+
     /// The value of a field, with `null` treated as absent.
-    fn take(&mut self, field: &str) -> Option<Value> {
-        match self.map.remove(field) {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v),
+    fn take(&mut self, field: &str) -> Option<Json<'a>> {
+        match self.take_any(field)? {
+            Json::Null => None,
+            v => Some(v),
         }
     }
 
     fn opt_str(&mut self, field: &str) -> Result<Option<String>, FieldError> {
         match self.take(field) {
             None => Ok(None),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
+            Some(Json::String(s)) if s.is_empty() => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.into_owned())),
             Some(v) => Err(self.wrong(field, "a string", &v)),
         }
     }
@@ -318,9 +345,9 @@ impl Fields {
     /// numbers); they are stored as their decimal text.
     fn opt_id(&mut self, field: &str) -> Result<Option<String>, FieldError> {
         match self.take(field) {
-            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
+            Some(Json::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
             Some(v) => {
-                self.map.insert(field.to_string(), v);
+                self.fields.push((Cow::Owned(field.to_string()), v));
                 self.opt_str(field)
             }
             None => Ok(None),
@@ -334,7 +361,7 @@ impl Fields {
     fn opt_int(&mut self, field: &str) -> Result<Option<i64>, FieldError> {
         match self.take(field) {
             None => Ok(None),
-            Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
+            Some(Json::Number(n)) if n.is_i64() => Ok(n.as_i64()),
             Some(v) => Err(self.wrong(field, "an integer", &v)),
         }
     }
@@ -346,8 +373,8 @@ impl Fields {
     fn opt_ts(&mut self, field: &str) -> Result<Option<Timestamp>, FieldError> {
         match self.take(field) {
             None => Ok(None),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => parse_timestamp(&s)
+            Some(Json::String(s)) if s.is_empty() => Ok(None),
+            Some(Json::String(s)) => parse_timestamp(&s)
                 .map(Some)
                 .map_err(|why| self.err(field, format!("field `{field}`: {why}"))),
             Some(v) => Err(self.wrong(field, "an RFC 3339 timestamp string", &v)),
@@ -362,18 +389,18 @@ impl Fields {
     fn opt_list(&mut self, field: &str) -> Result<Option<Vec<String>>, FieldError> {
         match self.take(field) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(vec![s])),
-            Some(Value::Array(items)) => {
+            Some(Json::String(s)) => Ok(Some(vec![s.into_owned()])),
+            Some(Json::Array(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
                     match item {
-                        Value::String(s) => out.push(s),
+                        Json::String(s) => out.push(s.into_owned()),
                         other => {
                             return Err(self.err(
                                 field,
                                 format!(
                                     "field `{field}` must be a list of strings, found an item that is {}",
-                                    type_name(&other)
+                                    other.type_name()
                                 ),
                             ))
                         }
@@ -392,7 +419,7 @@ impl Fields {
     }
 
     fn extra(&mut self) -> Extra {
-        std::mem::take(&mut self.map)
+        json::object(std::mem::take(&mut self.fields))
     }
 }
 
@@ -414,17 +441,6 @@ pub fn parse_timestamp(s: &str) -> Result<Timestamp, String> {
                 ))
             }
         }
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -492,6 +508,35 @@ mod tests {
         assert!(parse(json!({"type":"release"}))
             .unwrap_err()
             .contains("unknown record type `release`"));
+    }
+
+    /// A line read borrowing its text gives the record (and the error) a
+    /// `serde_json::Value` of it gives, `extra` in the same order.
+    #[test]
+    fn text_and_value_readers_agree() {
+        let lines = [
+            r#"{"type":"commit","x1":1,"repo":"r","z":[1,{"a":null}],"sha":"s","authored_at":"2026-03-02T14:05:00Z","y":"w\"q","b":true}"#,
+            r#"{"repo":"r","type":"pull_request","number":7,"number":8,"created_at":"2026-03-02T14:05:00+02:00","t":1,"labels":"bug","u":2.5}"#,
+            r#"{"type":"deployment","id":42,"service":"","repo":"acme/web","environment":"production","status":"success","finished_at":"2026-03-02T14:05:00Z","commit_sha":"abc","k":null,"commits":["a","b"]}"#,
+            r#"{"type":"incident","id":"i","service":"a","services":["b","a"],"created_at":"2026-03-02T14:05:00Z","deployment_id":7,"e\u0041":"x"}"#,
+            r#"{"type":null}"#,
+            r#"{"type":"review","repo":"r","pr":"7"}"#,
+            r#"[1,2]"#,
+            r#"{"type":"commit","repo":"r","sha":"s","authored_at":"2026-03-02T14:05:00Z","parents":["a",3]}"#,
+        ];
+        for line in lines {
+            let from_value = event_from_json(serde_json::from_str::<Value>(line).unwrap());
+            let from_text = event_from_text(line);
+            assert_eq!(from_text, from_value, "{line}");
+            if let (Ok(a), Ok(b)) = (&from_text, &from_value) {
+                let extra = |e: &Event| serde_json::to_string(e).unwrap();
+                assert_eq!(extra(a), extra(b), "{line}");
+            }
+        }
+        assert!(event_from_text("{\"type\":")
+            .unwrap_err()
+            .message
+            .starts_with("not valid JSON"));
     }
 
     #[test]

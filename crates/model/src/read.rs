@@ -8,7 +8,7 @@ use std::io::BufRead;
 
 use serde_json::{Map, Value};
 
-use crate::parse::{event_from_json, FieldError};
+use crate::parse::{event_from_json, event_from_text, FieldError};
 use crate::record::{Event, EventKind};
 
 /// An invalid line: where it is and what is wrong with it.
@@ -106,16 +106,6 @@ impl<R: BufRead> Iterator for JsonlChunks<R> {
     }
 }
 
-fn parse_line(text: &str) -> Result<Event, FieldError> {
-    serde_json::from_str::<Value>(text)
-        .map_err(|e| FieldError {
-            label: None,
-            field: None,
-            message: format!("not valid JSON: {e}"),
-        })
-        .and_then(event_from_json)
-}
-
 /// Parses lines (numbered from `first_line`) on all cores, keeping order.
 fn parse_lines(lines: &[String], file: &str, first_line: u64) -> ReadOutcome {
     let threads = std::thread::available_parallelism()
@@ -134,7 +124,7 @@ fn parse_lines(lines: &[String], file: &str, first_line: u64) -> ReadOutcome {
                         .filter(|(_, l)| !l.trim().is_empty())
                         .map(|(i, l)| {
                             let n = first_line + (k * per + i) as u64;
-                            (n, parse_line(l.trim()))
+                            (n, event_from_text(l.trim()))
                         })
                         .collect()
                 })
