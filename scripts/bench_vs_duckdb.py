@@ -410,6 +410,13 @@ def verify(con, window_row, week_rows):
         con.execute("CREATE OR REPLACE TEMP TABLE metric_windows AS "
                     "SELECT 0 AS bucket, CAST(? AS TIMESTAMP) AS since, CAST(? AS TIMESTAMP) AS until, '' AS grp",
                     [since, until])
+        # ... and find a record's window by its slot (`metric_slots`, as
+        # Scoped::set_windows makes them): one window, one slot.
+        origin, end = (micros(timestamp(str(t))) for t in (since, until))
+        con.execute(f"CREATE OR REPLACE TEMP MACRO metric_slot(t) AS (epoch_us(t) - {origin}) // {max(end - origin, 1)}")
+        con.execute("CREATE OR REPLACE TEMP TABLE metric_slots AS SELECT bucket, since, until, grp, "
+                    "unnest(range(metric_slot(since), metric_slot(until - INTERVAL 1 MICROSECOND) + 1)) AS slot "
+                    "FROM metric_windows WHERE until > since")
         for q, sql in queries.items():
             cur = con.execute(sql, [since, until] if "$1" in sql else [])
             theirs = dict(zip([d[0] for d in cur.description], cur.fetchone()))
@@ -421,6 +428,11 @@ def verify(con, window_row, week_rows):
 
 def timestamp(s):
     return datetime.datetime.fromisoformat(s)
+
+
+def micros(t):
+    """Microseconds since the epoch of a naive UTC datetime (DuckDB's epoch_us)."""
+    return (t - datetime.datetime(1970, 1, 1)) // datetime.timedelta(microseconds=1)
 
 # ---------------------------------------------------------------------------
 # flowmeter bench
