@@ -134,7 +134,11 @@ impl Store {
     fn init(conn: Connection, path: String) -> Result<Store, StoreError> {
         // DuckDB takes up to 80 % of the machine's memory by default; a
         // smaller limit makes it spill to disk instead (large imports).
-        if let Ok(limit) = std::env::var("FLOWMETER_MEMORY_LIMIT") {
+        // An empty value is no limit, as if the variable were unset.
+        if let Some(limit) = std::env::var("FLOWMETER_MEMORY_LIMIT")
+            .ok()
+            .filter(|l| !l.trim().is_empty())
+        {
             conn.execute_batch(&format!(
                 "SET memory_limit = '{}'",
                 limit.replace('\'', "''")

@@ -397,3 +397,13 @@ fn a_record_without_paths_keeps_the_stored_paths_and_owners() {
     let again = s.import(vec![with(None, None, "bob")], &config).unwrap();
     assert_eq!(again.total().updated, 0);
 }
+
+/// `FLOWMETER_MEMORY_LIMIT=` (set but empty, as a shell or a unit file
+/// leaves it) is no limit, not an error at every command.
+#[test]
+fn an_empty_memory_limit_is_no_limit() {
+    std::env::set_var("FLOWMETER_MEMORY_LIMIT", " ");
+    let opened = Store::in_memory();
+    std::env::remove_var("FLOWMETER_MEMORY_LIMIT");
+    opened.unwrap();
+}
