@@ -3,8 +3,9 @@
 //! A line of a JSON Lines file is read into a [`Json`] rather than a
 //! `serde_json::Value`: object keys and strings without escapes point into
 //! the line, and an object is a list of its fields, so reading a record
-//! allocates only the strings the record keeps. (1M events: 2.6 s into
-//! `Value`s on one core, where the fields alone take 1.4 s.)
+//! allocates only the strings the record keeps. (1M events on one core:
+//! 2.6 s into `Value`s, 1.4 s to read every field and keep none; whole
+//! records, validated, 3.9 s before and 2.15 s now.)
 
 use std::borrow::Cow;
 use std::fmt;

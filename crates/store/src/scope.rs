@@ -539,14 +539,14 @@ impl Scoped<'_> {
     ///
     /// Beside it, `metric_slots` and the macro `metric_slot(t)` let a query
     /// find a record's windows by an equality join instead of a range join
-    /// (every record against every window of its group: 26 weekly windows
-    /// cost 7x the scan). Time is cut into slots, each as long as the
+    /// (every record compared with every window of its group: 26 times for
+    /// the weekly series). Time is cut into slots, each as long as the
     /// shortest window (at least 1/1024 of all windows' span), counted from
     /// the earliest start; `metric_slots` holds (bucket, since, until, grp,
     /// slot) for every slot a window touches, so a record at `t` in a
     /// window has `slot = metric_slot(t)` and the range test only drops the
     /// records of a slot's part outside the window. `--by week` at 1M
-    /// events: lead time 0.077 -> 0.049 s.
+    /// events: 0.367 -> 0.273 s for all metric queries.
     pub fn set_windows(
         &self,
         cells: &[(&str, DateTime<Utc>, DateTime<Utc>)],
