@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use duckdb::arrow::array::{Array, AsArray, BooleanArray, Int64Array, ListArray, StringArray};
 use duckdb::arrow::datatypes::Int64Type;
 use duckdb::arrow::record_batch::RecordBatch;
-use duckdb::types::{TimeUnit, Value};
+use duckdb::types::Value;
 use duckdb::Connection;
 use flowmeter_config::MetricsConfig;
 use flowmeter_link::commits::Repos;
@@ -19,7 +19,7 @@ use flowmeter_link::incidents::Incident;
 use flowmeter_link::pull_requests::{FirstDeployed, PullRequestRecord, PullRequests};
 use flowmeter_link::Micros;
 
-use crate::append::append_all;
+use crate::append::{append_all, Cell};
 use crate::lake::Shard;
 use crate::{Context, StoreError};
 
@@ -73,19 +73,6 @@ fn list(v: Value) -> Option<Vec<String>> {
         ),
         _ => None,
     }
-}
-
-fn ts(t: Option<Micros>) -> Value {
-    t.map(|t| Value::Timestamp(TimeUnit::Microsecond, t))
-        .unwrap_or(Value::Null)
-}
-
-fn text(s: Option<&str>) -> Value {
-    s.map(|s| Value::Text(s.to_string())).unwrap_or(Value::Null)
-}
-
-fn float(f: Option<f64>) -> Value {
-    f.map(Value::Double).unwrap_or(Value::Null)
 }
 
 /// What to relink: everything, or only what an import touched.
@@ -256,21 +243,32 @@ fn prepare_scope(conn: &Connection, t: &Touched) -> Result<(), StoreError> {
          CREATE OR REPLACE TEMP TABLE link_scope_incidents (source VARCHAR, id VARCHAR);",
     )
     .ctx("link scope")?;
-    let one = |v: &String| vec![Value::Text(v.clone())];
-    append_all(conn, "link_scope_services", t.services.iter().map(one))?;
-    append_all(conn, "link_scope_repos", t.repos.iter().map(one))?;
-    append_all(conn, "link_scope_ids", t.deployment_ids.iter().map(one))?;
+    append_all(
+        conn,
+        "link_scope_services",
+        t.services.iter().map(|v| [Cell::Text(v)]),
+    )?;
+    append_all(
+        conn,
+        "link_scope_repos",
+        t.repos.iter().map(|v| [Cell::Text(v)]),
+    )?;
+    append_all(
+        conn,
+        "link_scope_ids",
+        t.deployment_ids.iter().map(|v| [Cell::Text(v)]),
+    )?;
     append_all(
         conn,
         "link_scope_incident_ids",
-        t.incident_ids.iter().map(one),
+        t.incident_ids.iter().map(|v| [Cell::Text(v)]),
     )?;
     append_all(
         conn,
         "link_scope_incidents",
         t.incidents
             .iter()
-            .map(|(s, i)| vec![Value::Text(s.clone()), Value::Text(i.clone())]),
+            .map(|(s, i)| [Cell::Text(s), Cell::Text(i)]),
     )?;
     // Deployments without a repo belong to a touched repository by their
     // commit: the touched repositories' commits, one scan each when they
@@ -420,7 +418,7 @@ pub(crate) fn relink(
         append_all(
             conn,
             "link_scope_repos",
-            walked.into_iter().map(|r| vec![Value::Text(r.to_string())]),
+            walked.into_iter().map(|r| [Cell::Text(r)]),
         )?;
         conn.execute_batch(
             "INSERT INTO link_scope_repos
@@ -469,49 +467,49 @@ pub(crate) fn relink(
     let deployments = &ordered.deployments;
     let rows = deployments.iter().enumerate().map(|(i, d)| {
         let outcome = links.outcome(i, deployments, &incidents);
-        vec![
-            Value::Text(d.source.clone()),
-            Value::Text(d.id.clone()),
-            Value::Text(d.service.clone()),
-            text(d.repo.as_deref()),
-            Value::Text(d.commit_sha.clone()),
-            ts(Some(d.finished_at)),
-            Value::Text(d.kind.clone()),
-            Value::BigInt(links.seq[i] as i64),
-            Value::Boolean(links.is_rollback[i]),
-            text(links.rolled_back_by[i].map(|r| deployments[r].id.as_str())),
-            Value::BigInt(links.incidents_of(i).count() as i64),
-            Value::Boolean(outcome.failed),
-            Value::Boolean(outcome.open),
-            ts(outcome.recovered_at),
-            Value::BigInt(links.changes_of(i).len() as i64),
-            Value::Boolean(links.is_rework(i, deployments, &prs)),
+        [
+            Cell::Text(&d.source),
+            Cell::Text(&d.id),
+            Cell::Text(&d.service),
+            Cell::text(d.repo.as_deref()),
+            Cell::Text(&d.commit_sha),
+            Cell::ts(Some(d.finished_at)),
+            Cell::Text(&d.kind),
+            Cell::Int(links.seq[i] as i64),
+            Cell::Bool(links.is_rollback[i]),
+            Cell::text(links.rolled_back_by[i].map(|r| deployments[r].id.as_str())),
+            Cell::Int(links.incidents_of(i).count() as i64),
+            Cell::Bool(outcome.failed),
+            Cell::Bool(outcome.open),
+            Cell::ts(outcome.recovered_at),
+            Cell::Int(links.changes_of(i).len() as i64),
+            Cell::Bool(links.is_rework(i, deployments, &prs)),
         ]
     });
     append_all(conn, "link_deployments", rows)?;
     let rows = links.changes().map(|(i, c)| {
         let d = &deployments[i];
         let (start, pr) = prs.start_of(c, &repos);
-        vec![
-            Value::Text(d.service.clone()),
-            text(repos.name(c.repo)),
-            Value::Text(repos.sha(c).to_string()),
-            Value::Text(d.source.clone()),
-            Value::Text(d.id.clone()),
-            ts(Some(d.finished_at)),
-            ts(start),
-            pr.map(Value::BigInt).unwrap_or(Value::Null),
+        [
+            Cell::Text(&d.service),
+            Cell::text(repos.name(c.repo)),
+            Cell::Text(repos.sha(c)),
+            Cell::Text(&d.source),
+            Cell::Text(&d.id),
+            Cell::ts(Some(d.finished_at)),
+            Cell::ts(start),
+            Cell::int(pr),
         ]
     });
     append_all(conn, "link_changes", rows)?;
     let rows = links.attributions.iter().map(|a| {
         let (inc, d) = (&incidents[a.incident], &deployments[a.deployment]);
-        vec![
-            Value::Text(inc.source.clone()),
-            Value::Text(inc.id.clone()),
-            Value::Text(d.source.clone()),
-            Value::Text(d.id.clone()),
-            Value::Text(a.how.as_str().to_string()),
+        [
+            Cell::Text(&inc.source),
+            Cell::Text(&inc.id),
+            Cell::Text(&d.source),
+            Cell::Text(&d.id),
+            Cell::Text(a.how.as_str()),
         ]
     });
     append_all(conn, "link_incidents", rows)?;
@@ -541,24 +539,24 @@ pub(crate) fn relink(
     let t0 = std::time::Instant::now();
     let rows = prs.list.iter().map(|p| {
         let s = prs.stages(p, &first_deployed);
-        vec![
-            text(repos.name(p.repo)),
-            Value::BigInt(p.number),
-            text(p.title.as_deref()),
-            text(prs.author(p)),
-            ts(Some(p.created_at)),
-            ts(p.merged_at),
-            ts(p.first_commit_at),
-            ts(Some(s.ready_at)),
-            ts(p.first_review_at),
-            ts(s.deployed_at),
-            float(s.coding),
-            float(s.pickup),
-            float(s.review),
-            float(s.deploy),
-            float(s.cycle),
-            Value::Boolean(p.stages_known),
-            Value::BigInt(p.reviews as i64),
+        [
+            Cell::text(repos.name(p.repo)),
+            Cell::Int(p.number),
+            Cell::text(p.title.as_deref()),
+            Cell::text(prs.author(p)),
+            Cell::ts(Some(p.created_at)),
+            Cell::ts(p.merged_at),
+            Cell::ts(p.first_commit_at),
+            Cell::ts(Some(s.ready_at)),
+            Cell::ts(p.first_review_at),
+            Cell::ts(s.deployed_at),
+            Cell::float(s.coding),
+            Cell::float(s.pickup),
+            Cell::float(s.review),
+            Cell::float(s.deploy),
+            Cell::float(s.cycle),
+            Cell::Bool(p.stages_known),
+            Cell::Int(p.reviews as i64),
         ]
     });
     append_all(conn, "link_prs", rows)?;
