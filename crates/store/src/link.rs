@@ -243,26 +243,14 @@ fn prepare_scope(conn: &Connection, t: &Touched) -> Result<(), StoreError> {
          CREATE OR REPLACE TEMP TABLE link_scope_incidents (source VARCHAR, id VARCHAR);",
     )
     .ctx("link scope")?;
-    append_all(
-        conn,
-        "link_scope_services",
-        t.services.iter().map(|v| [Cell::Text(v)]),
-    )?;
-    append_all(
-        conn,
-        "link_scope_repos",
-        t.repos.iter().map(|v| [Cell::Text(v)]),
-    )?;
-    append_all(
-        conn,
-        "link_scope_ids",
-        t.deployment_ids.iter().map(|v| [Cell::Text(v)]),
-    )?;
-    append_all(
-        conn,
-        "link_scope_incident_ids",
-        t.incident_ids.iter().map(|v| [Cell::Text(v)]),
-    )?;
+    for (table, names) in [
+        ("link_scope_services", &t.services),
+        ("link_scope_repos", &t.repos),
+        ("link_scope_ids", &t.deployment_ids),
+        ("link_scope_incident_ids", &t.incident_ids),
+    ] {
+        append_all(conn, table, names.iter().map(|v| [Cell::Text(v)]))?;
+    }
     append_all(
         conn,
         "link_scope_incidents",
