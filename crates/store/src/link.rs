@@ -750,16 +750,22 @@ fn attribution_candidates(
     if matches!(scope, Scope::All) || named.is_empty() {
         return Ok(foreign);
     }
-    let named: Vec<String> = named.into_iter().map(crate::sql_text).collect();
+    // Beside the other `link_scope_*` tables: however many ids, one semi join.
+    conn.execute_batch("CREATE OR REPLACE TEMP TABLE link_scope_named_ids (id VARCHAR);")
+        .ctx("link scope")?;
+    append_all(
+        conn,
+        "link_scope_named_ids",
+        named.iter().map(|v| [Cell::Text(v)]),
+    )?;
     let what = "load attribution candidates";
     let mut stmt = conn
-        .prepare(&format!(
+        .prepare(
             "SELECT id, source, environment, service FROM deployments
              WHERE status = 'success' AND finished_at IS NOT NULL
                AND service NOT IN (SELECT service FROM link_scope_services)
-               AND id IN ({})",
-            named.join(", ")
-        ))
+               AND id IN (SELECT id FROM link_scope_named_ids)",
+        )
         .ctx(what)?;
     let mut rows = stmt.query([]).ctx(what)?;
     while let Some(r) = rows.next().ctx(what)? {
