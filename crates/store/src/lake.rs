@@ -14,11 +14,13 @@
 //! are out of date, a shard links only what its rows need
 //! ([`Store::export_lake`]), so the machines split the link too.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
+use duckdb::Connection;
 use flowmeter_config::MetricsConfig;
 
-use crate::link::{self, ShardLinked};
+use crate::link;
 use crate::{sql_text, Context, Store, StoreError};
 
 /// A part of the lake: rows whose key hashes to `index` modulo `count`.
@@ -136,6 +138,111 @@ pub struct LakeWritten {
     pub linked: Option<ShardLinked>,
 }
 
+/// How much of the store a shard linked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ShardLinked {
+    /// Services walked (the shard's own and those its rows depend on).
+    pub services: u64,
+    /// Services in the store.
+    pub services_total: u64,
+    /// Repositories whose pull requests were linked.
+    pub repos: u64,
+    /// Repositories in the store.
+    pub repos_total: u64,
+}
+
+/// Every repository the records name (a relation with one `repo` column).
+const ALL_REPOS: &str = "(SELECT repo FROM deployments UNION SELECT repo FROM commits
+   UNION SELECT repo FROM pull_requests UNION SELECT repo FROM reviews)";
+
+/// The values of one column of a query, as a set.
+fn column_set(conn: &Connection, sql: &str) -> Result<BTreeSet<String>, StoreError> {
+    let mut stmt = conn.prepare(sql).ctx("shard scope")?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .ctx("shard scope")?;
+    rows.collect::<Result<_, _>>().ctx("shard scope")
+}
+
+/// What a shard must relink so that its own rows of the lake (deployment
+/// side by service, pull-request side by repository, incidents by their
+/// first service, as [`Shard::holds`] splits them) come out as a full link
+/// makes them: its services; its repositories (with every service deploying
+/// from them, which the link's scope adds); its incidents, with every
+/// service they name and every deployment id they name.
+fn shard_scope(conn: &Connection, shard: Shard) -> Result<link::Touched, StoreError> {
+    let incidents = shard.holds("services[1]");
+    let pairs = {
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT source, id FROM incidents WHERE {incidents}"
+            ))
+            .ctx("shard scope")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("shard scope")?;
+        rows.collect::<Result<_, _>>().ctx("shard scope")?
+    };
+    Ok(link::Touched {
+        services: column_set(
+            conn,
+            &format!(
+                "SELECT service FROM deployments WHERE {}
+                 UNION SELECT unnest(services) FROM incidents WHERE {incidents}",
+                shard.holds("service")
+            ),
+        )?,
+        repos: column_set(
+            conn,
+            &format!(
+                "SELECT repo FROM {ALL_REPOS} WHERE repo IS NOT NULL AND {}",
+                shard.holds("repo")
+            ),
+        )?,
+        deployment_ids: BTreeSet::new(),
+        incident_ids: column_set(
+            conn,
+            &format!(
+                "SELECT deployment_id FROM incidents
+                 WHERE deployment_id IS NOT NULL AND {incidents}"
+            ),
+        )?,
+        incidents: pairs,
+    })
+}
+
+/// Links only what `shard`'s rows of the lake need, in place of the links
+/// the store holds (the caller's transaction is rolled back afterwards, so
+/// the store keeps its own): a machine owning one shard of `n` walks its
+/// own services and those deploying from its repositories, about `2/n` of
+/// the commit graph when service and repository names hash apart.
+fn link_shard(
+    conn: &Connection,
+    config: &MetricsConfig,
+    shard: Shard,
+) -> Result<ShardLinked, StoreError> {
+    link::clear(conn)?;
+    let touched = shard_scope(conn, shard)?;
+    link::relink(conn, config, &link::Scope::Part(touched))?;
+    let (services, repos) = link::scope_size(conn)?;
+    let (services_total, repos_total) = conn
+        .query_row(
+            &format!(
+                "SELECT (SELECT count(DISTINCT service) FROM deployments),
+                        (SELECT count(*) FROM {ALL_REPOS} WHERE repo IS NOT NULL)"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ctx("shard scope")?;
+    Ok(ShardLinked {
+        services,
+        services_total,
+        repos,
+        repos_total,
+    })
+}
+
 impl Store {
     /// Writes the lake into `dir` (this shard's files; from `from_month`
     /// (`YYYY-MM`) on, else all). The shard's earlier files of the
@@ -160,7 +267,7 @@ impl Store {
         self.conn
             .execute_batch("BEGIN TRANSACTION")
             .ctx("begin transaction")?;
-        let written = link::link_shard(&self.conn, config, shard).and_then(|linked| {
+        let written = link_shard(&self.conn, config, shard).and_then(|linked| {
             let mut written = self.write_lake(dir, shard, from_month)?;
             written.linked = Some(linked);
             Ok(written)

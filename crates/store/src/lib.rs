@@ -32,8 +32,8 @@ pub use duckdb::arrow::record_batch::RecordBatch;
 pub use duckdb::types::{TimeUnit, Value};
 pub use duckdb::{Result as DbResult, Row};
 pub use import::{CommitSeconds, ImportSummary, KindCounts};
-pub use lake::{LakeWritten, Partitions, Shard, TableWritten};
-pub use link::{LinkSummary, ShardLinked};
+pub use lake::{LakeWritten, Partitions, Shard, ShardLinked, TableWritten};
+pub use link::LinkSummary;
 pub use schema::version as schema_version;
 pub use scope::{Filters, GroupBy, Scoped, Table};
 

@@ -20,7 +20,6 @@ use flowmeter_link::pull_requests::{FirstDeployed, PullRequestRecord, PullReques
 use flowmeter_link::Micros;
 
 use crate::append::{append_all, Cell};
-use crate::lake::Shard;
 use crate::{Context, StoreError};
 
 const FINGERPRINT_KEY: &str = "link_fingerprint";
@@ -110,114 +109,25 @@ pub(crate) fn forget(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// How much of the store a shard linked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ShardLinked {
-    /// Services walked (the shard's own and those its rows depend on).
-    pub services: u64,
-    /// Services in the store.
-    pub services_total: u64,
-    /// Repositories whose pull requests were linked.
-    pub repos: u64,
-    /// Repositories in the store.
-    pub repos_total: u64,
+/// Empties every link table (before a relink of only some services whose
+/// result stands for the whole, as a lake shard's).
+pub(crate) fn clear(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(CLEAR_ALL).ctx("clear links")
 }
 
-/// Every repository the records name (a relation with one `repo` column).
-const ALL_REPOS: &str = "(SELECT repo FROM deployments UNION SELECT repo FROM commits
-   UNION SELECT repo FROM pull_requests UNION SELECT repo FROM reviews)";
+const CLEAR_ALL: &str =
+    "DELETE FROM link_deployments; DELETE FROM link_changes; DELETE FROM link_incidents;
+     DELETE FROM link_incident_services; DELETE FROM link_prs;";
 
-/// The values of one column of a query, as a set.
-fn column_set(conn: &Connection, sql: &str) -> Result<BTreeSet<String>, StoreError> {
-    let mut stmt = conn.prepare(sql).ctx("shard scope")?;
-    let rows = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .ctx("shard scope")?;
-    rows.collect::<Result<_, _>>().ctx("shard scope")
-}
-
-/// What a shard must relink so that its own rows of the lake (deployment
-/// side by service, pull-request side by repository, incidents by their
-/// first service, as [`Shard::holds`] splits them) come out as a full link
-/// makes them: its services; its repositories (with every service deploying
-/// from them, which [`prepare_scope`] adds); its incidents, with every
-/// service they name and every deployment id they name.
-fn shard_scope(conn: &Connection, shard: Shard) -> Result<Touched, StoreError> {
-    let incidents = shard.holds("services[1]");
-    let pairs = {
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT source, id FROM incidents WHERE {incidents}"
-            ))
-            .ctx("shard scope")?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .ctx("shard scope")?;
-        rows.collect::<Result<_, _>>().ctx("shard scope")?
-    };
-    Ok(Touched {
-        services: column_set(
-            conn,
-            &format!(
-                "SELECT service FROM deployments WHERE {}
-                 UNION SELECT unnest(services) FROM incidents WHERE {incidents}",
-                shard.holds("service")
-            ),
-        )?,
-        repos: column_set(
-            conn,
-            &format!(
-                "SELECT repo FROM {ALL_REPOS} WHERE repo IS NOT NULL AND {}",
-                shard.holds("repo")
-            ),
-        )?,
-        deployment_ids: BTreeSet::new(),
-        incident_ids: column_set(
-            conn,
-            &format!(
-                "SELECT deployment_id FROM incidents
-                 WHERE deployment_id IS NOT NULL AND {incidents}"
-            ),
-        )?,
-        incidents: pairs,
-    })
-}
-
-/// Links only what `shard`'s rows of the lake need, in place of the links
-/// the store holds (the caller's transaction is rolled back afterwards, so
-/// the store keeps its own): a machine owning one shard of `n` walks its
-/// own services and those deploying from its repositories, about `2/n` of
-/// the commit graph when service and repository names hash apart.
-pub(crate) fn link_shard(
-    conn: &Connection,
-    config: &MetricsConfig,
-    shard: Shard,
-) -> Result<ShardLinked, StoreError> {
-    conn.execute_batch(
-        "DELETE FROM link_deployments; DELETE FROM link_changes; DELETE FROM link_incidents;
-         DELETE FROM link_incident_services; DELETE FROM link_prs;",
-    )
-    .ctx("clear links")?;
-    let touched = shard_scope(conn, shard)?;
-    relink(conn, config, &Scope::Part(touched))?;
+/// The services and repositories the last partial relink walked.
+pub(crate) fn scope_size(conn: &Connection) -> Result<(u64, u64), StoreError> {
     conn.query_row(
-        &format!(
-            "SELECT (SELECT count(DISTINCT service) FROM link_scope_services),
-                    (SELECT count(DISTINCT service) FROM deployments),
-                    (SELECT count(DISTINCT repo) FROM link_scope_repos),
-                    (SELECT count(*) FROM {ALL_REPOS} WHERE repo IS NOT NULL)"
-        ),
+        "SELECT (SELECT count(DISTINCT service) FROM link_scope_services),
+                (SELECT count(DISTINCT repo) FROM link_scope_repos)",
         [],
-        |r| {
-            Ok(ShardLinked {
-                services: r.get(0)?,
-                services_total: r.get(1)?,
-                repos: r.get(2)?,
-                repos_total: r.get(3)?,
-            })
-        },
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )
-    .ctx("shard scope")
+    .ctx("link scope")
 }
 
 /// Whether a relink covers every service or a part.
@@ -436,10 +346,7 @@ pub(crate) fn relink(
     crate::timing::phase("link: compute", t0);
     let t0 = std::time::Instant::now();
     conn.execute_batch(match scope {
-        Scope::All => {
-            "DELETE FROM link_deployments; DELETE FROM link_changes; DELETE FROM link_incidents;
-             DELETE FROM link_incident_services; DELETE FROM link_prs;"
-        }
+        Scope::All => CLEAR_ALL,
         Scope::Part(_) => {
             "DELETE FROM link_incidents l USING link_deployments d
                WHERE d.source = l.deployment_source AND d.id = l.deployment_id
