@@ -154,6 +154,15 @@ impl Repos {
             .flatten()
     }
 
+    /// Forgets every repository's commits and keeps their names: once the
+    /// walk is done and the first deployments are known, what is left to
+    /// write names repositories only (at 10M events the graphs held about
+    /// 330 MB while the pull requests were written). A commit looked up
+    /// afterwards gets a new number.
+    pub fn forget_commits(&mut self) {
+        self.repos.iter_mut().for_each(|r| *r = Repo::default());
+    }
+
     /// How many commits `repo` numbers so far.
     pub fn commits(&self, repo: RepoId) -> usize {
         self.repos[repo as usize].len()
@@ -209,6 +218,9 @@ mod tests {
         let n = repos.commit(Repos::NONE, "b");
         assert_eq!((n.repo, repos.name(n.repo)), (Repos::NONE, None));
         assert_eq!(repos.parents(n).count(), 0);
+        repos.forget_commits();
+        assert_eq!((repos.commits(r), repos.name(r)), (0, Some("r")));
+        assert_eq!(repos.find_commit(r, "b"), None);
     }
 
     #[test]

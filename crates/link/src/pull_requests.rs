@@ -136,6 +136,14 @@ impl PullRequests {
         id
     }
 
+    /// Forgets which pull requests hold each commit and which has each
+    /// number, keeping the pull requests and their authors: what writing
+    /// their stages needs, once every review is added and every change's
+    /// pull request found.
+    pub fn forget_lookups(&mut self) {
+        (self.by_number, self.first, self.more) = Default::default();
+    }
+
     fn index(&mut self, c: CommitId, k: u32) {
         let (repo, pos) = (c.repo as usize, c.pos as usize);
         if self.first.len() <= repo {
@@ -335,6 +343,15 @@ mod tests {
             (s.coding, s.pickup, s.review, s.deploy, s.cycle),
             (Some(8.0), Some(2.0), Some(8.0), Some(6.0), Some(24.0))
         );
+        // The stages and author need none of the lookups.
+        let mut forgot = setup().1;
+        forgot.add(record(1, &["a"]), &mut repos, &config);
+        forgot.add_review(&repos, "r", 1, "bob", 12 * H);
+        forgot.forget_lookups();
+        let q = &forgot.list[0];
+        assert_eq!(forgot.stages(q, &first), s);
+        assert_eq!(forgot.author(q), prs.author(p));
+        assert_eq!(forgot.of_commit(m).count(), 0);
         // Not deployed: no deploy stage or cycle time, never 0.
         let s = prs.stages(p, &FirstDeployed::default());
         assert_eq!((s.deploy, s.cycle), (None, None));
