@@ -8,7 +8,8 @@ package). In one run, on one machine, it measures:
    imports it into DIR/bench.duckdb, computes all metrics over the 26-week
    window 2026-05-04..2026-11-02 and the same `--by week`, then imports a
    small file (DIR/small.jsonl, 3,200 events) into that store and into an
-   empty one. Its figures are parsed from its stdout; its wall time and peak
+   empty one, both warm (after one import into a scratch store that already
+   holds records, DIR/warm.duckdb). Its figures are parsed from its stdout; its wall time and peak
    RSS are also taken from outside (/usr/bin/time -v, else getrusage).
 
 2. DuckDB by hand, import: a fresh DIR/byhand.duckdb with flowmeter's own
