@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use chrono::{TimeZone, Utc};
 use flowmeter_analysis::{compute, compute_grouped, Filters, GroupBy, Window};
 use flowmeter_store::Store;
+use flowmeter_synth::SyntheticCounts;
 
 use crate::cli::BenchArgs;
 use crate::Env;
@@ -45,6 +46,17 @@ fn timed_runs<T>(mut f: impl FnMut() -> Result<T>) -> Result<(T, [f64; 2])> {
     Ok((last.expect("RUNS > 0"), [best, first]))
 }
 
+/// Writes a synthetic organisation of about `events` events to `path`.
+fn synthetic_file(path: &Path, events: u64, seed: u64) -> Result<SyntheticCounts> {
+    let create = || format!("cannot write `{}`", path.display());
+    let file = std::fs::File::create(path).with_context(create)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let counts =
+        flowmeter_synth::write_synthetic_org(&mut out, events, seed).with_context(create)?;
+    out.flush().with_context(create)?;
+    Ok(counts)
+}
+
 pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
     let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let dir = match &args.keep {
@@ -58,10 +70,7 @@ pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
     let file = dir.join("synthetic.jsonl");
 
     let t = Instant::now();
-    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&file)?);
-    let counts = flowmeter_synth::write_synthetic_org(&mut out, args.events, args.seed)?;
-    out.flush()?;
-    drop(out);
+    let counts = synthetic_file(&file, args.events, args.seed)?;
     let generated = t.elapsed().as_secs_f64();
     let size_mib = std::fs::metadata(&file)?.len() as f64 / (1 << 20) as f64;
     env.say(format!(
@@ -135,10 +144,7 @@ pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
     // A small import into the big store against the same into an empty
     // one: linking only what it touches should keep the ratio small.
     let small_file = dir.join("small.jsonl");
-    let mut out = BufWriter::new(std::fs::File::create(&small_file)?);
-    let small = flowmeter_synth::write_synthetic_org(&mut out, SMALL_IMPORT, args.seed + 1)?;
-    out.flush()?;
-    drop(out);
+    let small = synthetic_file(&small_file, SMALL_IMPORT, args.seed + 1)?;
     let timed_import = |store: &mut Store, file: &Path| -> Result<f64> {
         let t = Instant::now();
         let mut import = store.begin_import()?;
@@ -157,10 +163,7 @@ pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
         }
     }
     let warm_file = dir.join("warm.jsonl");
-    let mut out = BufWriter::new(std::fs::File::create(&warm_file)?);
-    flowmeter_synth::write_synthetic_org(&mut out, SMALL_IMPORT, args.seed + 2)?;
-    out.flush()?;
-    drop(out);
+    synthetic_file(&warm_file, SMALL_IMPORT, args.seed + 2)?;
     let mut warm = Store::open(&warm_store)?;
     timed_import(&mut warm, &warm_file)?;
     timed_import(&mut warm, &small_file)?;
