@@ -407,3 +407,39 @@ fn an_empty_memory_limit_is_no_limit() {
     std::env::remove_var("FLOWMETER_MEMORY_LIMIT");
     opened.unwrap();
 }
+
+#[test]
+fn commits_stored_in_any_order_link_the_same() {
+    // Links do not depend on the order commits are stored in: seven
+    // repositories stored interleaved, and one after another, give the same
+    // links. (A link reading commits in storage order, to spare DuckDB's
+    // sort, would have to notice the interleaving: tried, this test caught
+    // it without the check.)
+    let config = MetricsConfig::default();
+    let n = 1_400;
+    let deployments = (0..7).map(|r| {
+        let json = serde_json::json!({"type": "deployment", "source": "cd", "id": format!("d{r}"),
+            "service": format!("svc{r}"), "repo": format!("acme/r{r}"), "environment": "production",
+            "status": "success", "finished_at": "2026-01-01T00:00:00Z",
+            "commit_sha": format!("{:040x}", n - 7 + r), "kind": "regular"});
+        flowmeter_model::event_from_json(json).unwrap()
+    });
+    let interleaved: Vec<Event> = commits(n).into_iter().chain(deployments).collect();
+    let mut by_repo = interleaved.clone();
+    by_repo.sort_by_key(|e| match e {
+        Event::Commit(c) => c.repo.clone(),
+        _ => String::new(),
+    });
+    let links = |events: Vec<Event>| {
+        let mut s = Store::in_memory().unwrap();
+        s.import(events, &config).unwrap();
+        let imported = s.link_tables_text().unwrap();
+        s.relink_all(&config).unwrap();
+        assert_eq!(s.link_tables_text().unwrap(), imported);
+        // Every commit is a change, and so is the parent the first commit
+        // of r1..r6 names (r0's first, a commit those repositories lack).
+        assert_eq!(count(&s, "link_changes"), n as i64 + 6);
+        imported
+    };
+    assert_eq!(links(interleaved), links(by_repo));
+}
