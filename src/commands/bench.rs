@@ -17,14 +17,6 @@ use crate::cli::BenchArgs;
 use crate::Env;
 use flowmeter_app::ingest::stream_files;
 
-/// Peak resident set size of this process, from /proc (Linux).
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
 /// Events of the small import measured against the big store.
 const SMALL_IMPORT: u64 = 3_200;
 
@@ -176,7 +168,7 @@ pub fn run(env: &Env, args: BenchArgs) -> Result<ExitCode> {
         small.total,
         into_big / into_empty
     );
-    match peak_rss_mib() {
+    match flowmeter_store::timing::resident_mib().map(|[_, peak]| peak) {
         Some(mib) => println!("  peak RSS       {mib:>8.0} MiB"),
         None => println!("  peak RSS       unavailable on this platform"),
     }

@@ -208,13 +208,9 @@ impl Staging {
     }
 }
 
-/// Text values of a one-column query.
+/// Text values of a one-column query about what an import changed.
 fn strings(conn: &Connection, sql: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare(sql).ctx("read what changed")?;
-    let rows = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .ctx("read what changed")?;
-    rows.collect::<Result<Vec<_>, _>>().ctx("read what changed")
+    crate::text_column(conn, sql, "read what changed")
 }
 
 /// What the new and updated records of `kind` (in `changed`, before the

@@ -157,11 +157,7 @@ const ALL_REPOS: &str = "(SELECT repo FROM deployments UNION SELECT repo FROM co
 
 /// The values of one column of a query, as a set.
 fn column_set(conn: &Connection, sql: &str) -> Result<BTreeSet<String>, StoreError> {
-    let mut stmt = conn.prepare(sql).ctx("shard scope")?;
-    let rows = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .ctx("shard scope")?;
-    rows.collect::<Result<_, _>>().ctx("shard scope")
+    crate::text_column(conn, sql, "shard scope")
 }
 
 /// What a shard must relink so that its own rows of the lake (deployment

@@ -313,11 +313,7 @@ impl Store {
             }
             GroupBy::Team | GroupBy::Week => return Ok(Vec::new()),
         };
-        let mut stmt = self.conn.prepare(sql).ctx("read group keys")?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .ctx("read group keys")?;
-        rows.collect::<Result<Vec<_>, _>>().ctx("read group keys")
+        text_column(&self.conn, sql, "read group keys")
     }
 
     /// Records per type, in the interchange format's names.
@@ -386,14 +382,11 @@ impl Store {
 
     /// Every service with a deployment, by name.
     pub fn services(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT DISTINCT service FROM deployments ORDER BY 1")
-            .ctx("read services")?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .ctx("read services")?;
-        rows.collect::<Result<Vec<_>, _>>().ctx("read services")
+        text_column(
+            &self.conn,
+            "SELECT DISTINCT service FROM deployments ORDER BY 1",
+            "read services",
+        )
     }
 
     /// The environments of `source`'s deployments that the source itself
@@ -546,6 +539,18 @@ fn server_marker(path: &Path) -> Option<String> {
 /// behaviour before incremental linking; a check and an escape hatch).
 fn full_relink_forced() -> bool {
     std::env::var("FLOWMETER_FULL_RELINK").is_ok_and(|v| v == "1")
+}
+
+/// The text values of a one-column query, collected (a `Vec` in order, a
+/// set); `what` names the reading in an error.
+pub(crate) fn text_column<C: FromIterator<String>>(
+    conn: &Connection,
+    sql: &str,
+    what: &str,
+) -> Result<C, StoreError> {
+    let mut stmt = conn.prepare(sql).ctx(what)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).ctx(what)?;
+    rows.collect::<Result<C, _>>().ctx(what)
 }
 
 /// An import in progress: one transaction, fed in chunks.

@@ -249,17 +249,14 @@ impl RepoRows {
         table: &str,
         otherwise: String,
     ) -> Result<RepoRows, StoreError> {
-        let mut stmt = conn
-            .prepare(&format!(
+        let repos: Vec<String> = crate::text_column(
+            conn,
+            &format!(
                 "SELECT DISTINCT repo FROM {table} WHERE repo IS NOT NULL LIMIT {}",
                 Self::MAX_SCANS + 1
-            ))
-            .ctx("read the repositories to compare")?;
-        let repos = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .ctx("read the repositories to compare")?
-            .collect::<Result<Vec<_>, _>>()
-            .ctx("read the repositories to compare")?;
+            ),
+            "read the repositories to compare",
+        )?;
         Ok(if repos.len() > Self::MAX_SCANS {
             RepoRows::Within(otherwise)
         } else {

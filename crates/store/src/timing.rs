@@ -23,22 +23,20 @@ pub fn phase(phase: &str, start: Instant) {
     }
 }
 
-/// `  rss N MiB (peak M MiB)` from `/proc/self/status` (Linux).
+/// `  rss N MiB (peak M MiB)`.
 fn memory() -> Option<String> {
+    let [now, peak] = resident_mib()?;
+    Some(format!("  rss {now:>5.0} MiB (peak {peak:>5.0} MiB)"))
+}
+
+/// The process's resident memory now and at its peak so far, in MiB, from
+/// `/proc/self/status` (Linux; `None` elsewhere).
+pub fn resident_mib() -> Option<[f64; 2]> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let mib = |key: &str| -> Option<u64> {
+    let mib = |key: &str| -> Option<f64> {
         let line = status.lines().find(|l| l.starts_with(key))?;
-        let kib: u64 = line[key.len()..]
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kib / 1024)
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024.0)
     };
-    Some(format!(
-        "  rss {:>5} MiB (peak {:>5} MiB)",
-        mib("VmRSS:")?,
-        mib("VmHWM:")?
-    ))
+    Some([mib("VmRSS:")?, mib("VmHWM:")?])
 }
