@@ -216,8 +216,8 @@ fn strings(conn: &Connection, sql: &str) -> Result<Vec<String>, StoreError> {
 /// What the new and updated records of `kind` (in `changed`, before the
 /// store is written, so the replaced versions are still there) touch: the
 /// services, repositories, deployment ids and incidents to relink. With
-/// `replaced` (the join of a stored row `t` to its record `s`), also what
-/// the stored versions they replace named; `None` when none is replaced.
+/// `replaced` (a relation of the stored rows they replace), also what
+/// those stored versions named; `None` when none is replaced.
 fn note_touched(
     conn: &Connection,
     kind: EventKind,
@@ -225,10 +225,9 @@ fn note_touched(
     replaced: Option<&str>,
     touched: &mut Touched,
 ) -> Result<(), StoreError> {
-    let (table, _) = table_of(kind);
     // `UNION <select> FROM <the replaced rows> <where>`, or nothing.
     let and_replaced = |select: &str, filter: &str| match replaced {
-        Some(on) => format!("UNION {select} FROM {table} t JOIN {changed} s ON {on} {filter}"),
+        Some(rows) => format!("UNION {select} FROM {rows} t {filter}"),
         None => String::new(),
     };
     match kind {
@@ -380,52 +379,38 @@ fn merge_kind(
     let total: i64 = conn
         .query_row(&format!("SELECT count(*) FROM {latest}"), [], |r| r.get(0))
         .ctx("count staged records")?;
-    // The stored rows to compare with (`t`): of a table keyed by
-    // repository, one scan per staged repository when they are few, so
-    // DuckDB reads the other columns only for those repositories' rows
-    // (3,204 events into the 10M-event store: 0.66 s -> 0.11-0.15 s).
-    let stored = match key[0] {
-        "repo" => RepoRows::listed(conn, &latest, "TRUE".into())?.relation(table, "t"),
-        _ => format!("{table} t"),
+    // The stored rows of the staged keys, found once by their key columns
+    // alone: of a table keyed by repository, one scan per staged
+    // repository when they are few (DuckDB then skips the other
+    // repositories' row groups). Every later statement reads the stored
+    // rows by these row ids, never the whole table again (3,204 events
+    // into the 10M-event store: comparing deployments 0.105 -> 0.02 s,
+    // commits 0.66 -> 0.11-0.15 s, by the earlier steps to this one).
+    let key_rows = match key[0] {
+        "repo" => RepoRows::listed(conn, &latest, "TRUE".into())?.keys(table, key),
+        _ => format!("SELECT rowid AS rowid__, {keys} FROM {table}"),
     };
-    // Most records of a small import are new: whether any of their keys is
-    // stored at all is read from the key columns alone, and when none is,
-    // the stored rows' other columns are never read (3,204 events into the
-    // 10M-event store: comparing deployments 0.105 -> 0.02 s).
+    let hits = format!("hits_{table}");
+    conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS {hits};
+         CREATE TEMP TABLE {hits} AS SELECT t.rowid__ FROM ({key_rows}) t SEMI JOIN {latest} s ON {on};"
+    ))
+    .ctx(&format!("look up {table} by key"))?;
     let any_stored: bool = conn
-        .query_row(
-            &format!("SELECT EXISTS (SELECT 1 FROM {stored} SEMI JOIN {latest} s ON {on})"),
-            [],
-            |r| r.get(0),
-        )
+        .query_row(&format!("SELECT EXISTS (FROM {hits})"), [], |r| r.get(0))
         .ctx(&format!("look up {table} by key"))?;
-    let stored = if any_stored {
-        stored
-    } else {
-        format!("(SELECT * FROM {table} WHERE FALSE) t")
-    };
+    let stored = format!(
+        "(SELECT rowid AS rowid__, * FROM {table} WHERE rowid IN (SELECT rowid__ FROM {hits})) t"
+    );
     // In patch mode a record fills every field it leaves out from the
     // stored one; otherwise only the fields no source must erase for not
-    // knowing them (`KEPT_WHEN_ABSENT`), when the store holds any.
+    // knowing them (`KEPT_WHEN_ABSENT`).
     let fill: Vec<&String> = all_columns
         .iter()
         .filter(|c| !key.contains(&c.as_str()))
         .filter(|c| patch || KEPT_WHEN_ABSENT.contains(&c.as_str()))
         .collect();
-    let stored_any = |columns: &[&String]| -> Result<bool, StoreError> {
-        let any = columns
-            .iter()
-            .map(|c| format!("\"{c}\" IS NOT NULL"))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        conn.query_row(
-            &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {any})"),
-            [],
-            |r| r.get(0),
-        )
-        .ctx(&format!("look for kept fields of {table}"))
-    };
-    if any_stored && !fill.is_empty() && (patch || stored_any(&fill)?) {
+    if any_stored && !fill.is_empty() {
         let set = fill
             .iter()
             .map(|c| format!("\"{c}\" = coalesce(s.\"{c}\", t.\"{c}\")"))
@@ -441,36 +426,44 @@ fn merge_kind(
         .map(|c| format!("s.\"{c}\" IS DISTINCT FROM t.\"{c}\""))
         .collect::<Vec<_>>()
         .join(" OR ");
-    // New rows, and stored rows that differ: only these are written. (A
-    // left join rather than EXCEPT, which lost rows past one row group.)
+    // New rows, and stored rows that differ (with the row id of the one
+    // each replaces): only these are written. (A left join rather than
+    // EXCEPT, which lost rows past one row group.)
     conn.execute_batch(&format!(
         "DROP TABLE IF EXISTS {changed};
          CREATE TEMP TABLE {changed} AS
-           SELECT s.*, t.{k0} IS NOT NULL AS existed__
+           SELECT s.*, t.rowid__ AS replaces__
            FROM {latest} s LEFT JOIN {stored} ON {on}
-           WHERE t.{k0} IS NULL OR {differs};
-         DROP TABLE {latest};",
-        k0 = key[0]
+           WHERE t.rowid__ IS NULL OR {differs};
+         DROP TABLE {latest}; DROP TABLE {hits};"
     ))
     .ctx(&format!("compare {table}"))?;
     let (written, updated): (i64, i64) = conn
         .query_row(
-            &format!("SELECT count(*), count(*) FILTER (WHERE existed__) FROM {changed}"),
+            &format!("SELECT count(*), count(replaces__) FROM {changed}"),
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .ctx("count changes")?;
+    let replaced =
+        format!("(SELECT * FROM {table} WHERE rowid IN (SELECT replaces__ FROM {changed}))");
     if written > 0 {
-        note_touched(conn, kind, &changed, (updated > 0).then_some(&on), touched)?;
+        note_touched(
+            conn,
+            kind,
+            &changed,
+            (updated > 0).then_some(&replaced),
+            touched,
+        )?;
     }
     if updated > 0 {
         conn.execute_batch(&format!(
-            "DELETE FROM {table} t USING {changed} s WHERE {on};"
+            "DELETE FROM {table} WHERE rowid IN (SELECT replaces__ FROM {changed});"
         ))
         .ctx(&format!("replace {table}"))?;
     }
     conn.execute_batch(&format!(
-        "INSERT INTO {table} SELECT * EXCLUDE (existed__) FROM {changed}; DROP TABLE {changed};"
+        "INSERT INTO {table} SELECT * EXCLUDE (replaces__) FROM {changed}; DROP TABLE {changed};"
     ))
     .ctx(&format!("insert {table}"))?;
     crate::timing::phase(&format!("merge {table}"), t0);
