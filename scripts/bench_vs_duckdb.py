@@ -6,10 +6,12 @@ package). In one run, on one machine, it measures:
 
 1. `flowmeter bench --events N --keep DIR`: generates DIR/synthetic.jsonl,
    imports it into DIR/bench.duckdb, computes all metrics over the 26-week
-   window 2026-05-04..2026-11-02 and the same `--by week`, then imports a
-   small file (DIR/small.jsonl, 3,200 events) into that store and into an
-   empty one, both warm (after one import into a scratch store that already
-   holds records, DIR/warm.duckdb). Its figures are parsed from its stdout; its wall time and peak
+   window 2026-05-04..2026-11-02 and the same `--by week`, then imports
+   three small files (DIR/small.jsonl, small-2.jsonl, small-3.jsonl, 3,200
+   events each) in turn into that store and each into an empty one, all
+   warm (after one import into a scratch store that already holds records,
+   DIR/warm.duckdb), and compares the medians. Its figures are parsed from
+   its stdout; its wall time and peak
    RSS are also taken from outside (/usr/bin/time -v, else getrusage).
 
 2. DuckDB by hand, import: a fresh DIR/byhand.duckdb with flowmeter's own
@@ -40,8 +42,8 @@ package). In one run, on one machine, it measures:
    and links (changes of each deployment through the commit graph, PRs of
    commits, incident attribution, rollbacks, PR stages: the link_* tables).
    By hand only parses, casts and stores. The row counts per table are
-   checked against flowmeter's store (which also holds small.jsonl, so the
-   expected counts are the distinct natural keys of both files).
+   checked against flowmeter's store (which also holds the small files, so
+   the expected counts are the distinct natural keys of all the files).
 
 3. DuckDB by hand, metrics: hand-written SQL over flowmeter's OWN link
    tables (DIR/bench.duckdb, opened read-only), so only the query side is
@@ -57,8 +59,8 @@ package). In one run, on one machine, it measures:
    which is left out here. The by-hand results are then checked, untimed, against flowmeter's
    own queries/metrics/*.sql run on the same store, for the window and for
    every week (`--no-verify` skips that). Note that the store already holds
-   the small import when DuckDB reads it (flowmeter computed its metrics
-   before it): 3,200 events more or replaced out of N, so the counts that
+   the small imports when DuckDB reads it (flowmeter computed its metrics
+   before them): 9,600 events more or replaced out of N, so the counts that
    flowmeter prints differ slightly; negligible for the timing.
 
 DuckDB is limited to 2 threads (the reference machine has 2 cores; the
@@ -455,7 +457,7 @@ PATTERNS = {
     "by_week_s": rf"^\s*by week\s+{NUM}\s*s",
     "small_s": rf"^\s*small import\s+{NUM}\s*s",
     "small_empty_s": rf"^\s*small import.*?;\s*{NUM}\s*s",
-    "small_ratio": rf"^\s*small import.*?{NUM}\s*x\s*\)",
+    "small_ratio": rf"^\s*small import.*?{NUM}\s*x\b",
     "rss_mib": rf"^\s*peak RSS\s+{NUM}\s*MiB",
 }
 
@@ -577,7 +579,7 @@ def measure(args, directory):
             raise SystemExit(f"error: no flowmeter binary at {args.flowmeter} (build it first, e.g. "
                              f"`cargo test --release --workspace --no-run` as ./scripts/demo does; "
                              f"or pass --flowmeter PATH, or --skip-flowmeter)")
-        for name in ("bench.duckdb", "small.duckdb"):  # `flowmeter bench` measures a fresh store
+        for name in ("bench.duckdb", "small.duckdb", "small-2.duckdb", "small-3.duckdb"):  # `flowmeter bench` measures fresh stores
             for f in (directory / name, directory / (name + ".wal")):
                 f.unlink(missing_ok=True)
         fm, fm_wall, fm_rss_outside = run_flowmeter(args.flowmeter, args.events, directory)
@@ -592,8 +594,8 @@ def measure(args, directory):
     print(f"  {hand_s:.2f} s, peak RSS {hand_rss:.0f} MiB")
 
     errors = []
-    small = directory / "small.jsonl"
-    imported = [jsonl] + ([small] if small.exists() else [])
+    small = [directory / f"{name}.jsonl" for name in ("small", "small-2", "small-3")]
+    imported = [jsonl] + [f for f in small if f.exists()]
     expected = expected_store_counts(imported)
     con = duckdb.connect(str(store), read_only=True)
     configure(con)
@@ -613,7 +615,7 @@ def measure(args, directory):
     print(f"  all metrics {hand_metrics_s:.3f} s ({w['deployments']} deployments, {w['lt_changes']} changes, "
           f"{w['prs']} PRs); by week {hand_week_s:.3f} s ({len(week_rows)} weeks); best of {RUNS}")
     if fm["window_deployments"] is not None:
-        print(f"  (flowmeter, before its small import: {fm['window_deployments']:.0f} deployments, "
+        print(f"  (flowmeter, before its small imports: {fm['window_deployments']:.0f} deployments, "
               f"{fm['window_changes']:.0f} changes, {fm['window_prs']:.0f} PRs)")
     if not args.no_verify:
         diffs = verify(con, w, week_rows)
