@@ -108,6 +108,11 @@ fn spec(kind: EventKind) -> &'static [(&'static str, Type)] {
     }
 }
 
+/// The column names of a record type's table, in table order.
+pub(crate) fn names(kind: EventKind) -> impl Iterator<Item = &'static str> {
+    spec(kind).iter().map(|(name, _)| *name)
+}
+
 enum Col {
     Str(StringBuilder),
     Ts(TimestampMicrosecondBuilder),
