@@ -608,19 +608,22 @@ impl Import<'_> {
         if let Some((name, cursor)) = cursor {
             import::save_cursor(self.conn, name, cursor)?;
         }
+        // Only what the import touched is relinked; a changed configuration
+        // (or `FLOWMETER_FULL_RELINK=1`) relinks everything, and then what
+        // the import touched is not noted.
+        let full = !self.no_link
+            && (link::is_stale(self.conn, config)?
+                || full_relink_forced()
+                || link::is_empty(self.conn)?);
         let mut touched = link::Touched::default();
         let t0 = std::time::Instant::now();
-        let mut summary = std::mem::take(&mut self.staging).merge(self.conn, &mut touched)?;
+        let noted = (!self.no_link && !full).then_some(&mut touched);
+        let mut summary = std::mem::take(&mut self.staging).merge(self.conn, noted)?;
         summary.seconds.merge = t0.elapsed().as_secs_f64();
-        // Only what the import touched is relinked; a changed configuration
-        // (or `FLOWMETER_FULL_RELINK=1`) relinks everything.
         let t0 = std::time::Instant::now();
         if self.no_link {
             link::forget(self.conn)?;
-        } else if link::is_stale(self.conn, config)?
-            || full_relink_forced()
-            || link::is_empty(self.conn)?
-        {
+        } else if full {
             summary.link = Some(link::relink(self.conn, config, &link::Scope::All)?);
         } else if !touched.is_empty() {
             summary.link = Some(link::relink(

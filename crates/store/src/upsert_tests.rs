@@ -83,6 +83,88 @@ fn a_first_import_keeps_the_last_record_of_each_key() {
     assert_eq!((again.total().updated, again.total().unchanged), (3, 1));
 }
 
+/// Every record type, a key given twice in one import with other fields
+/// changed (the source of a commit, the author of a review: fields beside
+/// the key): straight into empty tables (where repeats are found by key
+/// hashes in memory) and through staging (into tables that already hold a
+/// record) the same rows are stored, one per key, the last one read.
+#[test]
+fn repeated_keys_keep_the_same_rows_straight_in_and_through_staging() {
+    let config = MetricsConfig::default();
+    let events = |lines: &[&str]| -> Vec<Event> {
+        (lines.iter())
+            .map(|l| flowmeter_model::event_from_text(l).unwrap())
+            .collect()
+    };
+    let at = r#""2025-01-02T00:00:00Z""#;
+    let given = [
+        format!(r#"{{"type":"commit","source":"git","repo":"a/b","sha":"0a","authored_at":{at}}}"#),
+        format!(
+            r#"{{"type":"commit","source":"github","repo":"a/b","sha":"0a","authored_at":{at},"message":"m"}}"#
+        ),
+        format!(r#"{{"type":"pull_request","repo":"a/b","number":7,"created_at":{at}}}"#),
+        format!(
+            r#"{{"type":"pull_request","repo":"a/b","number":7,"created_at":{at},"title":"t"}}"#
+        ),
+        format!(
+            r#"{{"type":"review","repo":"a/b","pr":7,"id":"r","author":"ann","state":"approved","submitted_at":{at}}}"#
+        ),
+        format!(
+            r#"{{"type":"review","repo":"a/b","pr":7,"id":"r","author":"bob","state":"approved","submitted_at":{at}}}"#
+        ),
+        format!(
+            r#"{{"type":"deployment","source":"cd","id":"d","service":"web","environment":"production","status":"success","finished_at":{at},"commit_sha":"0a"}}"#
+        ),
+        format!(
+            r#"{{"type":"deployment","source":"cd","id":"d","service":"api","environment":"production","status":"success","finished_at":{at},"commit_sha":"0a"}}"#
+        ),
+        format!(
+            r#"{{"type":"incident","source":"pd","id":"i","services":["web"],"created_at":{at}}}"#
+        ),
+        format!(
+            r#"{{"type":"incident","source":"pd","id":"i","services":["api"],"created_at":{at},"title":"t"}}"#
+        ),
+    ];
+    let given: Vec<&str> = given.iter().map(String::as_str).collect();
+    let mut direct = Store::in_memory().unwrap();
+    direct.import(events(&given), &config).unwrap();
+    let mut staged = Store::in_memory().unwrap();
+    staged
+        .import(
+            events(&[
+                r#"{"type":"commit","repo":"z/kept","sha":"ff","authored_at":"2025-01-01T00:00:00Z"}"#,
+                r#"{"type":"pull_request","repo":"z/kept","number":1,"created_at":"2025-01-01T00:00:00Z"}"#,
+                r#"{"type":"review","repo":"z/kept","pr":1,"id":"k","author":"ann","state":"approved","submitted_at":"2025-01-01T00:00:00Z"}"#,
+                r#"{"type":"deployment","source":"kept","id":"k","service":"kept","environment":"production","status":"success","finished_at":"2025-01-01T00:00:00Z","commit_sha":"ff"}"#,
+                r#"{"type":"incident","source":"kept","id":"k","services":["kept"],"created_at":"2025-01-01T00:00:00Z"}"#,
+            ]),
+            &config,
+        )
+        .unwrap();
+    staged.import(events(&given), &config).unwrap();
+    for table in [
+        "commits",
+        "pull_requests",
+        "reviews",
+        "deployments",
+        "incidents",
+    ] {
+        let rows = |s: &Store| {
+            text(
+                s,
+                &format!(
+                    "SELECT count(*) || ': ' || string_agg(t::VARCHAR, '; ' ORDER BY t::VARCHAR)
+                     FROM {table} t WHERE NOT contains(t::VARCHAR, 'kept')"
+                ),
+            )
+            .unwrap_or_default()
+        };
+        let (got, want) = (rows(&direct), rows(&staged));
+        assert_eq!(got, want, "{table}");
+        assert!(got.starts_with("1: "), "{table}: {got}");
+    }
+}
+
 // ------------------------------------------------ incremental == full relink
 
 /// A small deterministic generator (xorshift), so failures reproduce.
