@@ -120,6 +120,11 @@ pub(crate) fn append_all<'a, R: AsRef<[Cell<'a>]>>(
     use std::sync::Arc;
 
     let t0 = std::time::Instant::now();
+    let mut rows = rows.into_iter().peekable();
+    if rows.peek().is_none() {
+        // Nothing to write (a small import's empty link scope lists).
+        return Ok(());
+    }
     let types = column_types(conn, table)?;
     let schema = Arc::new(Schema::new(
         types
@@ -141,7 +146,6 @@ pub(crate) fn append_all<'a, R: AsRef<[Cell<'a>]>>(
         source: duckdb::Error::AppendError,
     };
     let mut appending = Appending::new(conn, table);
-    let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let block: Vec<R> = rows.by_ref().take(BLOCK_ROWS).collect();
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(types.len());
