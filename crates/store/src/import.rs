@@ -164,7 +164,8 @@ impl Staging {
         let mut keys: HashMap<EventKind, Vec<u64>> = HashMap::new();
         for event in &events {
             let kind = event.kind();
-            if !self.staged.contains(&kind) {
+            // Only a type that may go straight in (never in patch mode).
+            if !self.patch && !self.staged.contains(&kind) {
                 keys.entry(kind).or_default().push(key_hash(event));
             }
             let (cols, done) = by_kind
@@ -447,21 +448,21 @@ fn merge_kind(
         .filter(|c| !key.contains(c))
         .filter(|c| patch || KEPT_WHEN_ABSENT.contains(c))
         .collect();
-    // Filling is a join: skipped when no stored row has a value to give.
-    let fills = match (fill.is_empty(), patch) {
-        (true, _) => "false".to_string(),
-        (false, true) => format!("EXISTS (FROM {hits})"),
-        (false, false) => format!(
-            "EXISTS (SELECT 1 FROM {stored} WHERE {})",
-            fill.iter()
+    // Filling is a join: skipped when no stored row has a value to give
+    // (and without a query when the type has no field to fill).
+    let fills = !fill.is_empty() && {
+        let any = if patch {
+            format!("EXISTS (FROM {hits})")
+        } else {
+            let given = (fill.iter())
                 .map(|c| format!("\"{c}\" IS NOT NULL"))
                 .collect::<Vec<_>>()
-                .join(" OR ")
-        ),
+                .join(" OR ");
+            format!("EXISTS (SELECT 1 FROM {stored} WHERE {given})")
+        };
+        conn.query_row(&format!("SELECT {any}"), [], |r| r.get::<_, bool>(0))
+            .ctx(&format!("look for kept fields of {table}"))?
     };
-    let fills: bool = conn
-        .query_row(&format!("SELECT {fills}"), [], |r| r.get(0))
-        .ctx(&format!("look for kept fields of {table}"))?;
     let fill = if !fills {
         String::new()
     } else {
