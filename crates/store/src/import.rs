@@ -109,10 +109,12 @@ pub(crate) struct Staging {
     /// Fields a record leaves out keep their stored values (webhook
     /// records carry less than the API's: no commit list, no parents).
     pub(crate) patch: bool,
-    /// Of each record type appended straight to its table, the hashes of
-    /// the keys appended so far: only a type with a hash seen twice
-    /// (`repeated`) has records to drop at merge (a 10M-event import spent
-    /// 1-2 s in DuckDB counting the distinct keys of its commits).
+    /// Of each record type, the hashes of the keys added so far: only a
+    /// type with a hash seen twice (`repeated`) has records to drop, or to
+    /// pick the newest of, at merge (a 10M-event import spent 1-2 s in
+    /// DuckDB counting the distinct keys of its commits; a small import
+    /// into a store spent 2-3 ms a type ranking keys that all came once).
+    /// Not kept in patch mode, where a key's records are always combined.
     seen: HashMap<EventKind, HashSet<u64, BuildHasherDefault<Hashed>>>,
     repeated: Vec<EventKind>,
 }
@@ -164,8 +166,7 @@ impl Staging {
         let mut keys: HashMap<EventKind, Vec<u64>> = HashMap::new();
         for event in &events {
             let kind = event.kind();
-            // Only a type that may go straight in (never in patch mode).
-            if !self.patch && !self.staged.contains(&kind) {
+            if !self.patch {
                 keys.entry(kind).or_default().push(key_hash(event));
             }
             let (cols, done) = by_kind
@@ -200,16 +201,16 @@ impl Staging {
                     self.direct.push(kind);
                 }
             }
+            let seen = self.seen.entry(kind).or_default();
+            let mut repeats = false;
+            for h in keys.remove(&kind).unwrap_or_default() {
+                repeats |= !seen.insert(h);
+            }
+            if repeats && !self.repeated.contains(&kind) {
+                self.repeated.push(kind);
+            }
             if self.direct.contains(&kind) {
                 let t0 = std::time::Instant::now();
-                let seen = self.seen.entry(kind).or_default();
-                let mut repeats = false;
-                for h in keys.remove(&kind).unwrap_or_default() {
-                    repeats |= !seen.insert(h);
-                }
-                if repeats && !self.repeated.contains(&kind) {
-                    self.repeated.push(kind);
-                }
                 // The table has no `seq__`: the append order numbers them.
                 let batches = batches
                     .into_iter()
@@ -260,7 +261,13 @@ impl Staging {
             } else if self.staged.contains(&kind) {
                 summary.kinds.push((
                     kind,
-                    merge_kind(conn, kind, touched.as_deref_mut(), self.patch)?,
+                    merge_kind(
+                        conn,
+                        kind,
+                        self.repeated.contains(&kind),
+                        touched.as_deref_mut(),
+                        self.patch,
+                    )?,
                 ));
             }
         }
@@ -374,21 +381,26 @@ fn merge_direct(
     })
 }
 
+/// Merges the staged records of `kind` into a table that held records:
+/// the newest record of each key is written where it is new or differs
+/// from the stored one (`repeated`: whether a key came more than once).
 fn merge_kind(
     conn: &Connection,
     kind: EventKind,
+    repeated: bool,
     touched: Option<&mut Touched>,
     patch: bool,
 ) -> Result<KindCounts, StoreError> {
     let t0 = std::time::Instant::now();
     let (table, key) = table_of(kind);
     let stage = stage_table(table);
-    let [latest, hits, changed] = ["latest", "hits", "changed"].map(|t| format!("{t}_{table}"));
+    let changed = format!("changed_{table}");
     let keys = key.join(", ");
     let all_columns: Vec<&str> = crate::columns::names(kind).collect();
     // The newest record of each key (the last one read wins); in patch
     // mode each field is the newest one given (a field a later record
-    // leaves out keeps an earlier record's value).
+    // leaves out keeps an earlier record's value). When every key came
+    // once, the staged records are the newest.
     let newest = if patch {
         let fields = all_columns
             .iter()
@@ -401,26 +413,25 @@ fn merge_kind(
             })
             .collect::<Vec<_>>()
             .join(", ");
-        format!("SELECT {fields} FROM {stage} GROUP BY {keys}")
-    } else {
+        format!("MATERIALIZED (SELECT {fields} FROM {stage} GROUP BY {keys})")
+    } else if repeated {
         format!(
-            "SELECT * EXCLUDE (seq__) FROM {stage}
-             QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY seq__ DESC) = 1"
+            "MATERIALIZED (SELECT * EXCLUDE (seq__) FROM {stage}
+             QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY seq__ DESC) = 1)"
         )
+    } else {
+        format!("(SELECT * EXCLUDE (seq__) FROM {stage})")
     };
     let on = key
         .iter()
         .map(|k| format!("t.{k} = s.{k}"))
         .collect::<Vec<_>>()
         .join(" AND ");
-    // The stored rows of the staged keys, found once by their key columns
+    // The stored rows of the staged keys, found by their key columns
     // alone (of a table keyed by repository, one filtered scan per staged
-    // repository when they are few): every later statement reads the
-    // stored rows by these row ids, never the whole table again (3,204
-    // events into the 10M-event store, fresh process: the five merges
-    // 0.40 -> 0.21 s). The steps are batched into fewer statements, the
-    // column names come from the record type, not a query (the small
-    // import into the 1M-event store, whole process: 0.95x).
+    // repository when they are few), then read by row id: only their
+    // rows, never the whole table (3,204 events into the 10M-event store,
+    // fresh process: the five merges 0.40 -> 0.21 s).
     let repos = match key[0] {
         "repo" => Some(RepoRows::listed(conn, &stage, "TRUE".into())?),
         _ => None,
@@ -429,95 +440,72 @@ fn merge_kind(
         Some(repos) => repos.keys(table, key),
         None => format!("SELECT rowid AS rowid__, {keys} FROM {table}"),
     };
-    conn.execute_batch(&format!(
-        "CREATE OR REPLACE TEMP TABLE {latest} AS {newest};
-         DROP TABLE {stage};
-         CREATE OR REPLACE TEMP TABLE {hits} AS
-           SELECT t.rowid__ FROM ({key_rows}) t SEMI JOIN {latest} s ON {on};"
-    ))
-    .ctx(&format!("look up {table} by key"))?;
-    let stored = format!(
-        "(SELECT rowid AS rowid__, * FROM {table} WHERE rowid IN (SELECT rowid__ FROM {hits})) t"
-    );
     // In patch mode a record fills every field it leaves out from the
     // stored one; otherwise only the fields no source must erase for not
     // knowing them (`KEPT_WHEN_ABSENT`).
-    let fill: Vec<&str> = all_columns
-        .iter()
-        .copied()
-        .filter(|c| !key.contains(c))
-        .filter(|c| patch || KEPT_WHEN_ABSENT.contains(c))
-        .collect();
-    // Filling is a join: skipped when no stored row has a value to give
-    // (and without a query when the type has no field to fill).
-    let fills = !fill.is_empty() && {
-        let any = if patch {
-            format!("EXISTS (FROM {hits})")
+    let value = |c: &str| {
+        if !key.contains(&c) && (patch || KEPT_WHEN_ABSENT.contains(&c)) {
+            format!("coalesce(s.\"{c}\", t.\"{c}\")")
         } else {
-            let given = (fill.iter())
-                .map(|c| format!("\"{c}\" IS NOT NULL"))
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            format!("EXISTS (SELECT 1 FROM {stored} WHERE {given})")
-        };
-        conn.query_row(&format!("SELECT {any}"), [], |r| r.get::<_, bool>(0))
-            .ctx(&format!("look for kept fields of {table}"))?
+            format!("s.\"{c}\"")
+        }
     };
-    let fill = if !fills {
-        String::new()
-    } else {
-        let set = fill
-            .iter()
-            .map(|c| format!("\"{c}\" = coalesce(s.\"{c}\", t.\"{c}\")"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!("UPDATE {latest} s SET {set} FROM {stored} WHERE {on};")
-    };
-    let differs = all_columns
-        .iter()
-        .map(|c| format!("s.\"{c}\" IS DISTINCT FROM t.\"{c}\""))
+    let fields = (all_columns.iter())
+        .map(|c| format!("{} AS \"{c}\"", value(c)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let differs = (all_columns.iter())
+        .map(|c| format!("{} IS DISTINCT FROM t.\"{c}\"", value(c)))
         .collect::<Vec<_>>()
         .join(" OR ");
-    // New rows, and stored rows that differ (with the row id of the one
-    // each replaces): only these are written. (A left join rather than
-    // EXCEPT, which lost rows past one row group.)
+    // Every newest record, with the row id of the stored one it replaces
+    // and whether it is written (new, or differs): one statement (a small
+    // import into the 1M-event store spent about 15 ms a type in the
+    // seven it took before). A left join rather than EXCEPT, which lost
+    // rows past one row group.
     conn.execute_batch(&format!(
-        "{fill}
-         CREATE OR REPLACE TEMP TABLE {changed} AS
-           SELECT s.*, t.rowid__ AS replaces__
-           FROM {latest} s LEFT JOIN {stored} ON {on}
-           WHERE t.rowid__ IS NULL OR {differs};"
+        "CREATE OR REPLACE TEMP TABLE {changed} AS
+           WITH latest AS {newest},
+                hits AS MATERIALIZED (
+                  SELECT t.rowid__ FROM ({key_rows}) t SEMI JOIN latest s ON {on})
+           SELECT {fields}, t.rowid__ AS replaces__,
+                  (t.rowid__ IS NULL OR {differs}) AS write__
+           FROM latest s LEFT JOIN (
+             SELECT rowid AS rowid__, * FROM {table}
+             WHERE rowid IN (SELECT rowid__ FROM hits)) t ON {on};
+         DROP TABLE {stage};"
     ))
     .ctx(&format!("compare {table}"))?;
     let (total, written, updated): (i64, i64, i64) = conn
         .query_row(
             &format!(
-                "SELECT (SELECT count(*) FROM {latest}), count(*), count(replaces__) FROM {changed}"
+                "SELECT count(*), count(*) FILTER (write__), count(replaces__) FILTER (write__)
+                 FROM {changed}"
             ),
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .ctx("count changes")?;
-    let replaced =
-        format!("(SELECT * FROM {table} WHERE rowid IN (SELECT replaces__ FROM {changed}))");
+    let replaces = format!("SELECT replaces__ FROM {changed} WHERE write__");
     if let Some(touched) = touched.filter(|_| written > 0) {
+        let replaced = format!("(SELECT * FROM {table} WHERE rowid IN ({replaces}))");
         note_touched(
             conn,
             kind,
-            &changed,
+            &format!("(SELECT * FROM {changed} WHERE write__)"),
             (updated > 0).then_some(&replaced),
             touched,
         )?;
     }
     let delete = if updated > 0 {
-        format!("DELETE FROM {table} WHERE rowid IN (SELECT replaces__ FROM {changed});")
+        format!("DELETE FROM {table} WHERE rowid IN ({replaces});")
     } else {
         String::new()
     };
     conn.execute_batch(&format!(
         "{delete}
-         INSERT INTO {table} SELECT * EXCLUDE (replaces__) FROM {changed};
-         DROP TABLE {changed}; DROP TABLE {latest}; DROP TABLE {hits};"
+         INSERT INTO {table} SELECT * EXCLUDE (replaces__, write__) FROM {changed} WHERE write__;
+         DROP TABLE {changed};"
     ))
     .ctx(&format!("replace {table}"))?;
     crate::timing::phase(&format!("merge {table}"), t0);
