@@ -114,9 +114,14 @@ pub(crate) struct Staging {
     /// pick the newest of, at merge (a 10M-event import spent 1-2 s in
     /// DuckDB counting the distinct keys of its commits; a small import
     /// into a store spent 2-3 ms a type ranking keys that all came once).
-    /// Not kept in patch mode, where a key's records are always combined.
+    /// Not kept in patch mode, where a key's records are always combined,
+    /// nor once a type has repeated; a type staged for comparison stops
+    /// at [`Staging::STAGED_KEYS_HASHED`] keys and counts as repeated (a
+    /// re-import of a large file into its store held a hash a record).
     seen: HashMap<EventKind, HashSet<u64, BuildHasherDefault<Hashed>>>,
     repeated: Vec<EventKind>,
+    /// Records staged per type (each a key of its own unless `repeated`).
+    staged_rows: HashMap<EventKind, u64>,
 }
 
 /// The hasher of a set of hashes: a value is its own hash.
@@ -157,6 +162,10 @@ fn stage_table(table: &str) -> String {
 }
 
 impl Staging {
+    /// Keys of a staged type hashed at most: past them, ranking the staged
+    /// records at merge costs little beside the rest of the import.
+    const STAGED_KEYS_HASHED: usize = 100_000;
+
     /// Appends one chunk to the staging tables, as Arrow columns.
     pub(crate) fn add(&mut self, conn: &Connection, events: Vec<Event>) -> Result<(), StoreError> {
         let t0 = std::time::Instant::now();
@@ -166,7 +175,7 @@ impl Staging {
         let mut keys: HashMap<EventKind, Vec<u64>> = HashMap::new();
         for event in &events {
             let kind = event.kind();
-            if !self.patch {
+            if !self.patch && !self.repeated.contains(&kind) {
                 keys.entry(kind).or_default().push(key_hash(event));
             }
             let (cols, done) = by_kind
@@ -206,8 +215,12 @@ impl Staging {
             for h in keys.remove(&kind).unwrap_or_default() {
                 repeats |= !seen.insert(h);
             }
-            if repeats && !self.repeated.contains(&kind) {
-                self.repeated.push(kind);
+            let staged = !self.direct.contains(&kind);
+            if repeats || (staged && seen.len() > Self::STAGED_KEYS_HASHED) {
+                self.seen.remove(&kind);
+                if !self.repeated.contains(&kind) {
+                    self.repeated.push(kind);
+                }
             }
             if self.direct.contains(&kind) {
                 let t0 = std::time::Instant::now();
@@ -233,6 +246,8 @@ impl Staging {
                 self.staged.push(kind);
             }
             let t0 = std::time::Instant::now();
+            *self.staged_rows.entry(kind).or_default() +=
+                batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
             append_batches(conn, &stage, batches)?;
             crate::timing::phase(&format!("append {stage}"), t0);
         }
@@ -264,7 +279,9 @@ impl Staging {
                     merge_kind(
                         conn,
                         kind,
-                        self.repeated.contains(&kind),
+                        // The number of keys, when each came once.
+                        (!self.repeated.contains(&kind) && !self.patch)
+                            .then(|| self.staged_rows.get(&kind).copied().unwrap_or(0)),
                         touched.as_deref_mut(),
                         self.patch,
                     )?,
@@ -383,11 +400,12 @@ fn merge_direct(
 
 /// Merges the staged records of `kind` into a table that held records:
 /// the newest record of each key is written where it is new or differs
-/// from the stored one (`repeated`: whether a key came more than once).
+/// from the stored one. `keys_staged`: how many keys were staged, when each
+/// came once (`None`: some key came more than once).
 fn merge_kind(
     conn: &Connection,
     kind: EventKind,
-    repeated: bool,
+    keys_staged: Option<u64>,
     touched: Option<&mut Touched>,
     patch: bool,
 ) -> Result<KindCounts, StoreError> {
@@ -414,7 +432,7 @@ fn merge_kind(
             .collect::<Vec<_>>()
             .join(", ");
         format!("MATERIALIZED (SELECT {fields} FROM {stage} GROUP BY {keys})")
-    } else if repeated {
+    } else if keys_staged.is_none() {
         format!(
             "MATERIALIZED (SELECT * EXCLUDE (seq__) FROM {stage}
              QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY seq__ DESC) = 1)"
@@ -470,8 +488,18 @@ fn merge_kind(
         .map(|c| format!("{} IS DISTINCT FROM t.\"{c}\"", value(c)))
         .collect::<Vec<_>>()
         .join(" OR ");
-    // Every newest record, with the row id of the stored one it replaces
-    // and whether it is written (new, or differs): one statement (a small
+    let total = match keys_staged {
+        Some(n) => n as i64,
+        None => conn
+            .query_row(
+                &format!("SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {stage})"),
+                [],
+                |r| r.get(0),
+            )
+            .ctx(&format!("count the keys of {table}"))?,
+    };
+    // The records to write (new, or differing from the stored one), with
+    // the row id of the stored one each replaces: one statement (a small
     // import into the 1M-event store spent about 15 ms a type in the
     // seven it took before). A left join rather than EXCEPT, which lost
     // rows past one row group.
@@ -481,31 +509,28 @@ fn merge_kind(
                 stored_keys AS {key_rows},
                 hits AS MATERIALIZED (
                   SELECT t.rowid__ FROM stored_keys t SEMI JOIN latest s ON {on})
-           SELECT {fields}, t.rowid__ AS replaces__,
-                  (t.rowid__ IS NULL OR {differs}) AS write__
+           SELECT {fields}, t.rowid__ AS replaces__
            FROM latest s LEFT JOIN (
              SELECT rowid AS rowid__, * FROM {table}
-             WHERE rowid IN (SELECT rowid__ FROM hits)) t ON {on};
+             WHERE rowid IN (SELECT rowid__ FROM hits)) t ON {on}
+           WHERE t.rowid__ IS NULL OR {differs};
          DROP TABLE {stage};"
     ))
     .ctx(&format!("compare {table}"))?;
-    let (total, written, updated): (i64, i64, i64) = conn
+    let (written, updated): (i64, i64) = conn
         .query_row(
-            &format!(
-                "SELECT count(*), count(*) FILTER (write__), count(replaces__) FILTER (write__)
-                 FROM {changed}"
-            ),
+            &format!("SELECT count(*), count(replaces__) FROM {changed}"),
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .ctx("count changes")?;
-    let replaces = format!("SELECT replaces__ FROM {changed} WHERE write__");
+    let replaces = format!("SELECT replaces__ FROM {changed}");
     if let Some(touched) = touched.filter(|_| written > 0) {
         let replaced = format!("(SELECT * FROM {table} WHERE rowid IN ({replaces}))");
         note_touched(
             conn,
             kind,
-            &format!("(SELECT * FROM {changed} WHERE write__)"),
+            &changed,
             (updated > 0).then_some(&replaced),
             touched,
         )?;
@@ -517,7 +542,7 @@ fn merge_kind(
     };
     conn.execute_batch(&format!(
         "{delete}
-         INSERT INTO {table} SELECT * EXCLUDE (replaces__, write__) FROM {changed} WHERE write__;
+         INSERT INTO {table} SELECT * EXCLUDE (replaces__) FROM {changed};
          DROP TABLE {changed};"
     ))
     .ctx(&format!("replace {table}"))?;
