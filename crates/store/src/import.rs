@@ -210,15 +210,15 @@ impl Staging {
                     self.direct.push(kind);
                 }
             }
-            let seen = self.seen.entry(kind).or_default();
-            let mut repeats = false;
-            for h in keys.remove(&kind).unwrap_or_default() {
-                repeats |= !seen.insert(h);
-            }
-            let staged = !self.direct.contains(&kind);
-            if repeats || (staged && seen.len() > Self::STAGED_KEYS_HASHED) {
-                self.seen.remove(&kind);
-                if !self.repeated.contains(&kind) {
+            if let Some(hashes) = keys.remove(&kind) {
+                let seen = self.seen.entry(kind).or_default();
+                let mut repeats = false;
+                for h in hashes {
+                    repeats |= !seen.insert(h);
+                }
+                let staged = !self.direct.contains(&kind);
+                if repeats || (staged && seen.len() > Self::STAGED_KEYS_HASHED) {
+                    self.seen.remove(&kind);
                     self.repeated.push(kind);
                 }
             }
