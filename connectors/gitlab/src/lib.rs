@@ -178,6 +178,10 @@ pub struct GitLabConnector {
     projects: Option<Vec<(String, String)>>,
     /// (project, stream) whose pass finished in this run.
     done: HashSet<(String, &'static str)>,
+    /// Whether this run has returned a batch: from then on the cursor is
+    /// its own, read even in a `--full` sync (which ignores only the one
+    /// it started with).
+    started: bool,
     /// With `code_owners`: each project's CODEOWNERS file, read once a run
     /// (`None`: it has none, or it could not be read).
     code_owners: HashMap<String, Option<CodeOwners>>,
@@ -220,6 +224,7 @@ impl GitLabConnector {
             http,
             projects: None,
             done: HashSet::new(),
+            started: false,
             code_owners: HashMap::new(),
         })
     }
@@ -714,9 +719,12 @@ impl Connector for GitLabConnector {
     async fn next_batch(&mut self, ctx: &SyncContext, cursor: Option<&Cursor>) -> Next {
         let before = self.requests();
         let mut state: State = match cursor {
-            Some(c) if !ctx.full => serde_json::from_value(c.0.clone()).unwrap_or_default(),
+            Some(c) if !ctx.full || self.started => {
+                serde_json::from_value(c.0.clone()).unwrap_or_default()
+            }
             _ => State::default(),
         };
+        self.started = true;
         if self.projects.is_none() {
             self.projects = Some(self.list_projects().await?);
         }

@@ -429,6 +429,27 @@ fn web_data() -> Shared {
 }
 
 #[tokio::test]
+async fn a_full_resync_reads_every_page_once_and_finishes() {
+    // `sync --full` ignores the stored cursor, not the one each batch of
+    // the same run hands back: a pass of several pages must move on.
+    let server = MockServer::start().await;
+    mount_web(&server, &web_data()).await;
+    let mut c = GitLabConnector::new(config(&server, "GL_TEST_FULL_RESYNC")).unwrap();
+    let first = run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    let stored = first.last().map(|b| b.cursor.clone());
+    let full = SyncContext {
+        full: true,
+        ..ctx()
+    };
+    let mut c = GitLabConnector::new(config(&server, "GL_TEST_FULL_RESYNC")).unwrap();
+    let again = run_to_completion(&mut c, &full, stored)
+        .await
+        .expect("a full resync finishes");
+    assert_eq!(again.len(), first.len(), "the same pages, each once");
+    assert_eq!(events(&again), events(&first));
+}
+
+#[tokio::test]
 async fn full_sync_maps_every_stream_across_pages() {
     let server = MockServer::start().await;
     let data = web_data();
