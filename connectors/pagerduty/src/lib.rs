@@ -115,7 +115,10 @@ impl IncidentApi for PagerDuty {
 
     async fn fetch(&mut self, id: &str) -> Result<Option<Value>, ConnectorError> {
         let path = format!("/incidents/{id}");
-        let found: Option<Value> = self.tool.http.get_json_if_found(&path, &[]).await?;
+        // As the list asks: without it the trigger log entry is a bare
+        // reference, and a re-read incident lost its `deployment_id`.
+        let query = [("include[]", "first_trigger_log_entries".to_string())];
+        let found: Option<Value> = self.tool.http.get_json_if_found(&path, &query).await?;
         Ok(found.and_then(|body| body.get("incident").cloned()))
     }
 

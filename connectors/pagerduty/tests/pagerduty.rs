@@ -92,6 +92,28 @@ fn query(req: &Request) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// An incident as the API returns it for `req`: its first trigger log
+/// entry is a bare reference unless `include[]=first_trigger_log_entries`
+/// asks for the entry (both endpoints take that include).
+fn as_requested(req: &Request, incident: &Value) -> Value {
+    let included = req
+        .url
+        .query_pairs()
+        .any(|(k, v)| k == "include[]" && v == "first_trigger_log_entries");
+    let mut out = incident.clone();
+    if !included {
+        let entry = &incident["first_trigger_log_entry"];
+        out["first_trigger_log_entry"] = json!({
+            "id": entry["id"],
+            "type": "trigger_log_entry_reference",
+            "summary": entry["summary"],
+            "self": format!("https://api.pagerduty.com/log_entries/{}", entry["id"].as_str().unwrap_or("")),
+            "html_url": null
+        });
+    }
+    out
+}
+
 /// Mounts `GET /incidents` (filtering by creation time like PagerDuty,
 /// paging with limit/offset/more) and `GET /incidents/{id}`.
 async fn mount_api(server: &MockServer, store: &Store) {
@@ -125,7 +147,9 @@ async fn mount_api(server: &MockServer, store: &Store) {
                 })
                 .cloned()
                 .collect();
-            let page: Vec<Value> = all.iter().skip(offset).take(limit).cloned().collect();
+            let page: Vec<Value> = (all.iter().skip(offset).take(limit))
+                .map(|i| as_requested(req, i))
+                .collect();
             ResponseTemplate::new(200).set_body_json(json!({
                 "incidents": page,
                 "limit": limit,
@@ -142,7 +166,8 @@ async fn mount_api(server: &MockServer, store: &Store) {
         .respond_with(move |req: &Request| {
             let id = req.url.path().rsplit('/').next().unwrap().to_string();
             match s.lock().unwrap().iter().find(|i| i["id"] == id.as_str()) {
-                Some(i) => ResponseTemplate::new(200).set_body_json(json!({"incident": i})),
+                Some(i) => ResponseTemplate::new(200)
+                    .set_body_json(json!({"incident": as_requested(req, i)})),
                 None => ResponseTemplate::new(404)
                     .set_body_json(json!({"error": {"message": "Not Found", "code": 2100}})),
             }
@@ -277,6 +302,7 @@ async fn incident_resolved_between_syncs_is_upserted() {
     );
     inc["status"] = json!("acknowledged");
     inc["acknowledgements"] = json!([{"at": rfc(now - Duration::days(3) + Duration::minutes(5)), "acknowledger": {"id": "PXPGF42", "type": "user_reference"}}]);
+    inc["first_trigger_log_entry"]["channel"]["details"] = json!({"deployment_id": "deploy-7"});
     let store: Store = Arc::new(Mutex::new(vec![
         inc,
         incident(
@@ -296,6 +322,7 @@ async fn incident_resolved_between_syncs_is_upserted() {
     assert_eq!(incs.len(), 2);
     let open = incs.iter().find(|i| i.id == "POPEN01").unwrap();
     assert!(open.resolved_at.is_none());
+    assert_eq!(open.deployment_id.as_deref(), Some("deploy-7"));
     let acked = open.acknowledged_at.unwrap();
     let cursor = first.last().unwrap().cursor.clone();
 
@@ -322,6 +349,11 @@ async fn incident_resolved_between_syncs_is_upserted() {
         incs[0].acknowledged_at,
         Some(acked),
         "ack time kept from the cursor"
+    );
+    assert_eq!(
+        incs[0].deployment_id.as_deref(),
+        Some("deploy-7"),
+        "the re-read incident still names its deployment"
     );
 
     // And a third sync has nothing to do and no open incident left.
