@@ -33,7 +33,7 @@ pub fn deployment_outcome(statuses: &[Value]) -> (DeploymentStatus, Option<Times
         .iter()
         .map(|st| (st["state"].as_str().unwrap_or(""), ts(&st["created_at"])))
         .collect();
-    sorted.sort_by_key(|(_, t)| *t);
+    sorted.sort_by_key(|&(state, t)| (t, stage(state)));
     if let Some((_, t)) = sorted
         .iter()
         .find(|(state, t)| *state == "success" && t.is_some())
@@ -47,6 +47,25 @@ pub fn deployment_outcome(statuses: &[Value]) -> (DeploymentStatus, Option<Times
         Some(("inactive", t)) => (DeploymentStatus::Cancelled, *t),
         _ => (DeploymentStatus::InProgress, None),
     }
+}
+
+/// Where a status state comes in a deployment's life: statuses carry
+/// whole seconds, and GitHub lists them newest first, so two of one second
+/// (`in_progress`, then `failure`) are ordered by this, not by the list.
+fn stage(state: &str) -> u8 {
+    match state {
+        "queued" | "pending" => 0,
+        "in_progress" => 1,
+        _ => 2,
+    }
+}
+
+/// The latest of a deployment's statuses (see [`stage`] for ties).
+fn latest_status(statuses: &[Value]) -> Option<&Value> {
+    statuses.iter().max_by_key(|st| {
+        let state = st["state"].as_str().unwrap_or("");
+        (ts(&st["created_at"]), stage(state))
+    })
 }
 
 /// A Deployments API deployment and its statuses.
@@ -63,10 +82,7 @@ pub fn deployment(source: &str, repo: &str, d: &Value, statuses: &[Value]) -> De
     if let Some(task) = d["task"].as_str().filter(|t| *t != "deploy") {
         extra.insert("task".into(), json!(task));
     }
-    let latest = statuses
-        .iter()
-        .max_by_key(|st| ts(&st["created_at"]))
-        .and_then(|st| st["state"].as_str());
+    let latest = latest_status(statuses).and_then(|st| st["state"].as_str());
     if let Some(latest) = latest {
         extra.insert("github_state".into(), json!(latest));
     }
@@ -496,6 +512,39 @@ mod tests {
         let (s, t) = deployment_outcome(&[st("queued", "2026-01-01T10:05:00Z")]);
         assert_eq!((s, t), (DeploymentStatus::InProgress, None));
         assert_eq!(deployment_outcome(&[]).0, DeploymentStatus::InProgress);
+    }
+
+    #[test]
+    fn statuses_of_one_second_are_ordered_by_the_deployment_s_life() {
+        // Whole seconds, listed newest first: the failure came after the
+        // in_progress status of the same second, whichever way listed.
+        for statuses in [
+            [
+                st("failure", "2026-01-01T10:05:00Z"),
+                st("in_progress", "2026-01-01T10:05:00Z"),
+            ],
+            [
+                st("in_progress", "2026-01-01T10:05:00Z"),
+                st("failure", "2026-01-01T10:05:00Z"),
+            ],
+        ] {
+            let (s, t) = deployment_outcome(&statuses);
+            assert_eq!(s, DeploymentStatus::Failure);
+            assert_eq!(t, ts(&json!("2026-01-01T10:05:00Z")));
+            let d = deployment(
+                "github",
+                "o/r",
+                &json!({"id": 1, "sha": "abc",
+                "environment": "production", "created_at": "2026-01-01T10:00:00Z"}),
+                &statuses,
+            );
+            assert_eq!(d.extra["github_state"], "failure");
+        }
+        let (s, _) = deployment_outcome(&[
+            st("inactive", "2026-01-01T10:05:00Z"),
+            st("queued", "2026-01-01T10:05:00Z"),
+        ]);
+        assert_eq!(s, DeploymentStatus::Cancelled);
     }
 
     #[test]
