@@ -797,16 +797,24 @@ impl GitHubConnector {
         let mut pager = st.water.pager(ctx.since);
         // Runs created a day before the mark may have finished after it.
         let created_from = pager.lower() - chrono::Duration::days(1);
+        // Unfiltered, newest first, read down to `created_from`: with a
+        // `status` or `created` filter GitHub returns at most 1,000 runs
+        // ("List workflow runs for a workflow"), and a backfill of a busy
+        // workflow lost the rest without a word. Runs not completed map to
+        // nothing and are read again by the next sync.
         let url = pager.next().map(str::to_string).unwrap_or_else(|| {
             format!(
-                "repos/{repo}/actions/workflows/{}/runs?status=completed&per_page=100&created={}",
-                enc(file),
-                enc(&format!(">={}", iso(created_from)))
+                "repos/{repo}/actions/workflows/{}/runs?per_page=100",
+                enc(file)
             )
         });
         let what = format!("workflow `{file}`");
         let (runs, next) = (self.rest_page(repo, &what, &url, Some("workflow_runs"))).await?;
         for run in runs {
+            if ts(&run["created_at"]).is_some_and(|c| c < created_from) {
+                pager.stop();
+                break;
+            }
             let Some(dep) = map::workflow_run(&self.name, repo, &self.config.environment, &run)
             else {
                 continue;

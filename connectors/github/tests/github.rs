@@ -929,34 +929,125 @@ async fn releases_resolve_tags_to_commits() {
     assert_eq!(deps[1].extra.get("prerelease"), Some(&json!(true)));
 }
 
+fn workflow_run(
+    id: u64,
+    conclusion: Option<&str>,
+    sha: &str,
+    started: &str,
+    updated: &str,
+) -> Value {
+    json!({"id": id, "name": "Deploy", "node_id": "WFR_1", "head_branch": "main", "head_sha": sha,
+           "path": ".github/workflows/deploy.yml", "run_number": id, "event": "push", "display_title": "Deploy",
+           "status": if conclusion.is_some() { "completed" } else { "in_progress" },
+           "conclusion": conclusion, "workflow_id": 161335,
+           "url": "u", "html_url": format!("https://github.com/acme/web/actions/runs/{id}"),
+           "created_at": started, "updated_at": updated, "run_attempt": 1, "run_started_at": started,
+           "actor": user("mona"), "triggering_actor": user("mona")})
+}
+
+/// `GET /repos/{owner}/{repo}/actions/workflows/{id}/runs` as GitHub
+/// serves it: newest first, `per_page`/`page` with a `Link` header, the
+/// `status` and `created` filters, and at most 1,000 results when one of
+/// them is given ("This API will return up to 1,000 results for each
+/// search when using the following parameters: ... created ... status").
+async fn mount_workflow_runs(server: &MockServer, runs: Vec<Value>, requests: Arc<AtomicUsize>) {
+    let base = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/web/actions/workflows/deploy.yml/runs"))
+        .respond_with(move |req: &Request| {
+            requests.fetch_add(1, Ordering::SeqCst);
+            let q: std::collections::HashMap<String, String> =
+                req.url.query_pairs().into_owned().collect();
+            let mut all: Vec<&Value> = runs.iter().collect();
+            if let Some(status) = q.get("status") {
+                all.retain(|r| {
+                    r["status"] == status.as_str() || r["conclusion"] == status.as_str()
+                });
+            }
+            if let Some(created) = q.get("created") {
+                let from = created.trim_start_matches(">=");
+                all.retain(|r| r["created_at"].as_str().unwrap() >= from);
+            }
+            if q.contains_key("status") || q.contains_key("created") {
+                all.truncate(1000);
+            }
+            let per: usize = q.get("per_page").map_or(30, |p| p.parse().unwrap());
+            let page: usize = q.get("page").map_or(1, |p| p.parse().unwrap());
+            let items: Vec<&Value> = all
+                .iter()
+                .skip((page - 1) * per)
+                .take(per)
+                .copied()
+                .collect();
+            let mut r = ok(json!({"total_count": all.len(), "workflow_runs": items}));
+            if page * per < all.len() {
+                let mut next = req.url.clone();
+                next.query_pairs_mut()
+                    .clear()
+                    .extend_pairs(
+                        q.iter()
+                            .filter(|(k, _)| *k != "page")
+                            .map(|(k, v)| (k.as_str(), v.as_str())),
+                    )
+                    .append_pair("page", &(page + 1).to_string());
+                let next = format!("{base}{}?{}", next.path(), next.query().unwrap_or(""));
+                r = r.insert_header("link", format!("<{next}>; rel=\"next\"").as_str());
+            }
+            r
+        })
+        .mount(server)
+        .await;
+}
+
 #[tokio::test]
 async fn workflow_runs_are_deployments() {
     let server = MockServer::start().await;
-    let run = |id: u64, conclusion: &str, sha: &str, started: &str, updated: &str| {
-        json!({"id": id, "name": "Deploy", "node_id": "WFR_1", "head_branch": "main", "head_sha": sha,
-               "path": ".github/workflows/deploy.yml", "run_number": id, "event": "push", "display_title": "Deploy",
-               "status": "completed", "conclusion": conclusion, "workflow_id": 161335,
-               "url": "u", "html_url": format!("https://github.com/acme/web/actions/runs/{id}"),
-               "created_at": started, "updated_at": updated, "run_attempt": 1, "run_started_at": started,
-               "actor": user("mona"), "triggering_actor": user("mona")})
-    };
-    Mock::given(method("GET"))
-        .and(path("/repos/acme/web/actions/workflows/deploy.yml/runs"))
-        .and(query_param("status", "completed"))
-        .respond_with(ok(json!({"total_count": 3, "workflow_runs": [
-            run(3, "skipped", SHA_C, "2026-02-03T10:00:00Z", "2026-02-03T10:00:05Z"),
-            run(2, "failure", SHA_B, "2026-02-02T10:00:00Z", "2026-02-02T10:06:00Z"),
-            run(1, "success", SHA_A, "2026-02-01T10:00:00Z", "2026-02-01T10:08:00Z"),
-        ]})))
-        .mount(&server)
-        .await;
+    let runs = vec![
+        workflow_run(
+            4,
+            None,
+            SHA_C,
+            "2026-02-04T10:00:00Z",
+            "2026-02-04T10:00:05Z",
+        ),
+        workflow_run(
+            3,
+            Some("skipped"),
+            SHA_C,
+            "2026-02-03T10:00:00Z",
+            "2026-02-03T10:00:05Z",
+        ),
+        workflow_run(
+            2,
+            Some("failure"),
+            SHA_B,
+            "2026-02-02T10:00:00Z",
+            "2026-02-02T10:06:00Z",
+        ),
+        workflow_run(
+            1,
+            Some("success"),
+            SHA_A,
+            "2026-02-01T10:00:00Z",
+            "2026-02-01T10:08:00Z",
+        ),
+        // Before the sync's start (less a day): where reading stops.
+        workflow_run(
+            0,
+            Some("success"),
+            SHA_A,
+            "2025-12-01T10:00:00Z",
+            "2025-12-01T10:08:00Z",
+        ),
+    ];
+    mount_workflow_runs(&server, runs, Arc::new(AtomicUsize::new(0))).await;
     mount_empty_streams(&server, "", "acme/web").await;
     mount_gql(&server, "/graphql", empty_prs()).await;
     let mut cfg = config(&server.uri(), "GH_TEST_WF", &["acme/web"]);
     cfg.deployments = "workflow:deploy.yml".into();
     let mut c = GitHubConnector::new(cfg).unwrap();
     let deps = conformance::deployments(&run_to_completion(&mut c, &ctx(), None).await.unwrap());
-    assert_eq!(deps.len(), 2);
+    assert_eq!(deps.len(), 2, "{deps:?}");
     assert_eq!(deps[0].status, DeploymentStatus::Failure);
     assert_eq!(deps[1].status, DeploymentStatus::Success);
     assert_eq!(deps[1].commit_sha, SHA_A);
@@ -967,6 +1058,48 @@ async fn workflow_runs_are_deployments() {
     assert_eq!(
         deps[1].finished_at,
         Some(Utc.with_ymd_and_hms(2026, 2, 1, 10, 8, 0).unwrap())
+    );
+}
+
+#[tokio::test]
+async fn a_workflow_with_more_than_1000_runs_loses_none_and_stops_at_the_sync_start() {
+    // 1,500 completed runs since the sync's start, an hour apart, then
+    // 300 older ones: all 1,500 are deployments, and the older pages are
+    // not read past the first older run.
+    let server = MockServer::start().await;
+    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let runs: Vec<Value> = (0..1800u64)
+        .rev()
+        .map(|i| {
+            let created = start + chrono::Duration::hours(i as i64 - 300);
+            let at = |m: i64| {
+                (created + chrono::Duration::minutes(m))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            };
+            workflow_run(i + 1, Some("success"), SHA_A, &at(0), &at(5))
+        })
+        .collect();
+    let requests = Arc::new(AtomicUsize::new(0));
+    mount_workflow_runs(&server, runs, requests.clone()).await;
+    mount_empty_streams(&server, "", "acme/web").await;
+    mount_gql(&server, "/graphql", empty_prs()).await;
+    let mut cfg = config(&server.uri(), "GH_TEST_WF_LONG", &["acme/web"]);
+    cfg.deployments = "workflow:deploy.yml".into();
+    let mut c = GitHubConnector::new(cfg).unwrap();
+    let deps = conformance::deployments(&run_to_completion(&mut c, &ctx(), None).await.unwrap());
+    // The 24 runs of the day before the start are read too (a run created
+    // then may have finished after it); those that finished before it are
+    // not deployments of this sync.
+    let since_start = deps
+        .iter()
+        .filter(|d| d.finished_at.unwrap() >= start)
+        .count();
+    assert_eq!(since_start, 1500, "every run since the start");
+    assert_eq!(deps.len(), 1500);
+    let pages = requests.load(Ordering::SeqCst);
+    assert!(
+        pages <= 16,
+        "stopped near the start, not at the end of the list: {pages} pages"
     );
 }
 
