@@ -176,7 +176,10 @@ pub fn release(
         repo: Some(repo.to_string()),
         environment: environment.to_string(),
         status: DeploymentStatus::Success,
-        started_at: ts(&r["created_at"]).filter(|c| *c <= published),
+        // Unknown: a release's `created_at` is "the date of the commit used
+        // for the release, and not the date when the release was drafted or
+        // published" (GitHub's REST docs, releases).
+        started_at: None,
         finished_at: Some(published),
         commit_sha: commit_sha.to_string(),
         commits: None,

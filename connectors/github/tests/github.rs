@@ -923,6 +923,10 @@ async fn releases_resolve_tags_to_commits() {
     );
     assert_eq!(deps[0].git_ref.as_deref(), Some("v2.0.0"));
     assert_eq!(
+        deps[0].started_at, None,
+        "a release's created_at is its commit's date, not a deployment's start"
+    );
+    assert_eq!(
         deps[1].commit_sha, SHA_A,
         "a SHA target_commitish is used as is"
     );
