@@ -679,18 +679,26 @@ impl HttpClient {
                     })
                 }
                 429 | 403 => {
-                    let wait = retry_after(&headers).or_else(|| {
-                        if rate_limit_exhausted(&headers) {
-                            reset_epoch(&headers)
-                                .map(|r| Duration::from_secs(r.saturating_sub(now_epoch()) + 1))
-                        } else if body_text.to_ascii_lowercase().contains("rate limit") {
-                            // GitHub's secondary limit without Retry-After:
-                            // "wait at least one minute".
-                            Some(Duration::from_secs(60))
-                        } else {
-                            None
-                        }
-                    });
+                    let until_reset = || {
+                        reset_epoch(&headers)
+                            .map(|r| Duration::from_secs(r.saturating_sub(now_epoch()) + 1))
+                    };
+                    // `Retry-After`; else the reset of a spent limit; on a
+                    // 429 that says nothing of what remains, its reset, or
+                    // Opsgenie's period (`X-RateLimit-State: THROTTLED` with
+                    // `X-RateLimit-Period-In-Sec`: its token buckets refill
+                    // over it); else GitHub's secondary limit (a 403 or 429
+                    // with requests remaining) without Retry-After: "wait
+                    // at least one minute", not for the primary reset.
+                    let throttled = status.as_u16() == 429 && !rate_limit_reported(&headers);
+                    let wait = retry_after(&headers)
+                        .or_else(|| rate_limit_exhausted(&headers).then(until_reset).flatten())
+                        .or_else(|| throttled.then(until_reset).flatten())
+                        .or_else(|| throttled.then(|| throttle_period(&headers)).flatten())
+                        .or_else(|| {
+                            (body_text.to_ascii_lowercase().contains("rate limit"))
+                                .then(|| Duration::from_secs(60))
+                        });
                     match wait {
                         Some(wait) if attempt < self.config.max_attempts => {
                             self.wait_rate_limited(&call, wait).await?;
@@ -903,6 +911,23 @@ fn rate_limit_exhausted(headers: &HeaderMap) -> bool {
         .any(|v| v.parse::<u64>().ok() == Some(0))
 }
 
+/// Whether the response says how many requests remain.
+fn rate_limit_reported(headers: &HeaderMap) -> bool {
+    ["x-ratelimit-remaining", "ratelimit-remaining"]
+        .iter()
+        .any(|h| header_str(headers, h).is_some())
+}
+
+/// Opsgenie's throttling period (`X-RateLimit-Period-In-Sec`, sent with
+/// `X-RateLimit-State: THROTTLED` on a 429; no `Retry-After`).
+fn throttle_period(headers: &HeaderMap) -> Option<Duration> {
+    header_str(headers, "x-ratelimit-period-in-sec")?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
 /// The reset time as epoch seconds (`x-ratelimit-reset` / `RateLimit-Reset`).
 fn reset_epoch(headers: &HeaderMap) -> Option<u64> {
     ["x-ratelimit-reset", "ratelimit-reset"]
@@ -1073,6 +1098,59 @@ mod tests {
                 ResponseTemplate::new(403)
                     .insert_header("ratelimit-remaining", "0")
                     .insert_header("ratelimit-reset", reset.to_string().as_str()),
+            )
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        c.get("/x", &[]).await.unwrap();
+        assert_eq!(c.requests(), 2);
+    }
+
+    #[tokio::test]
+    async fn waits_out_opsgenie_s_throttling_period_on_429() {
+        // Opsgenie sends no Retry-After: `X-RateLimit-State: THROTTLED` and
+        // `X-RateLimit-Period-In-Sec`. This one throttles for a second from
+        // the first request; quick retries would all be refused.
+        let server = MockServer::start().await;
+        let first = Arc::new(Mutex::new(None::<std::time::Instant>));
+        Mock::given(path("/x"))
+            .respond_with(move |_: &wiremock::Request| {
+                let since = *first.lock().unwrap().get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() < Duration::from_millis(900) {
+                    ResponseTemplate::new(429)
+                        .insert_header("X-RateLimit-State", "THROTTLED")
+                        .insert_header("X-RateLimit-Reason", "INCIDENT")
+                        .insert_header("X-RateLimit-Period-In-Sec", "1")
+                        .set_body_json(serde_json::json!({"message": "You are making too many requests! To avoid errors, we recommend you limit requests.", "took": 0.0, "requestId": "r"}))
+                } else {
+                    ResponseTemplate::new(200).set_body_json(serde_json::json!({}))
+                }
+            })
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        c.get("/x", &[]).await.unwrap();
+        assert_eq!(c.requests(), 2, "one wait of the period, then through");
+    }
+
+    #[tokio::test]
+    async fn a_429_with_requests_remaining_does_not_wait_for_the_primary_reset() {
+        // GitHub's secondary limit: requests remain, the primary reset is an
+        // hour away; retrying soon is right, waiting the hour is not.
+        let server = MockServer::start().await;
+        Mock::given(path("/x"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("x-ratelimit-remaining", "4000")
+                    .insert_header(
+                        "x-ratelimit-reset",
+                        (now_epoch() + 3600).to_string().as_str(),
+                    ),
             )
             .up_to_n_times(1)
             .mount(&server)
