@@ -8,7 +8,7 @@ use chrono::{TimeZone, Utc};
 use flowmeter_connector::conformance::{self, run_to_completion};
 use flowmeter_connector::{Connector, ConnectorError, SyncContext};
 use flowmeter_github::{GitHubConfig, GitHubConnector};
-use flowmeter_model::{DeploymentStatus, Event, ReviewState};
+use flowmeter_model::{Deployment, DeploymentStatus, Event, ReviewState};
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -906,12 +906,7 @@ async fn releases_resolve_tags_to_commits() {
             "object": {"type": "commit", "sha": SHA_B, "url": "u"}, "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null}})))
         .mount(&server)
         .await;
-    mount_empty_streams(&server, "", "acme/api").await;
-    mount_gql(&server, "/graphql", empty_prs()).await;
-    let mut cfg = config(&server.uri(), "GH_TEST_REL", &["acme/api"]);
-    cfg.deployments = "releases".into();
-    let mut c = GitHubConnector::new(cfg).unwrap();
-    let deps = conformance::deployments(&run_to_completion(&mut c, &ctx(), None).await.unwrap());
+    let deps = deployments_from(&server, "acme/api", "releases").await;
     assert_eq!(deps.len(), 2, "the draft is skipped");
     assert_eq!(
         deps[0].commit_sha, SHA_B,
@@ -931,6 +926,21 @@ async fn releases_resolve_tags_to_commits() {
         "a SHA target_commitish is used as is"
     );
     assert_eq!(deps[1].extra.get("prerelease"), Some(&json!(true)));
+}
+
+/// The deployments a full sync of `repo` reads with `deployments = how`
+/// (its other streams empty).
+async fn deployments_from(server: &MockServer, repo: &str, how: &str) -> Vec<Deployment> {
+    mount_empty_streams(server, "", repo).await;
+    mount_gql(server, "/graphql", empty_prs()).await;
+    let env = format!(
+        "GH_TEST_DEPLOYMENTS_{}",
+        how.replace([':', '.'], "_").to_uppercase()
+    );
+    let mut cfg = config(&server.uri(), &env, &[repo]);
+    cfg.deployments = how.into();
+    let mut c = GitHubConnector::new(cfg).unwrap();
+    conformance::deployments(&run_to_completion(&mut c, &ctx(), None).await.unwrap())
 }
 
 fn workflow_run(
@@ -1045,12 +1055,7 @@ async fn workflow_runs_are_deployments() {
         ),
     ];
     mount_workflow_runs(&server, runs, Arc::new(AtomicUsize::new(0))).await;
-    mount_empty_streams(&server, "", "acme/web").await;
-    mount_gql(&server, "/graphql", empty_prs()).await;
-    let mut cfg = config(&server.uri(), "GH_TEST_WF", &["acme/web"]);
-    cfg.deployments = "workflow:deploy.yml".into();
-    let mut c = GitHubConnector::new(cfg).unwrap();
-    let deps = conformance::deployments(&run_to_completion(&mut c, &ctx(), None).await.unwrap());
+    let deps = deployments_from(&server, "acme/web", "workflow:deploy.yml").await;
     assert_eq!(deps.len(), 2, "{deps:?}");
     assert_eq!(deps[0].status, DeploymentStatus::Failure);
     assert_eq!(deps[1].status, DeploymentStatus::Success);
@@ -1085,12 +1090,7 @@ async fn a_workflow_with_more_than_1000_runs_loses_none_and_stops_at_the_sync_st
         .collect();
     let requests = Arc::new(AtomicUsize::new(0));
     mount_workflow_runs(&server, runs, requests.clone()).await;
-    mount_empty_streams(&server, "", "acme/web").await;
-    mount_gql(&server, "/graphql", empty_prs()).await;
-    let mut cfg = config(&server.uri(), "GH_TEST_WF_LONG", &["acme/web"]);
-    cfg.deployments = "workflow:deploy.yml".into();
-    let mut c = GitHubConnector::new(cfg).unwrap();
-    let deps = conformance::deployments(&run_to_completion(&mut c, &ctx(), None).await.unwrap());
+    let deps = deployments_from(&server, "acme/web", "workflow:deploy.yml").await;
     // The 24 runs of the day before the start are read too (a run created
     // then may have finished after it); those that finished before it are
     // not deployments of this sync.

@@ -1005,6 +1005,19 @@ mod tests {
 
     const SECRET: &str = "s3cr3t-token-value";
 
+    /// `/x` answers `first` once, then 200 with `{}`.
+    async fn answer_once_then_ok(server: &MockServer, first: ResponseTemplate) {
+        Mock::given(path("/x"))
+            .respond_with(first)
+            .up_to_n_times(1)
+            .mount(server)
+            .await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+            .mount(server)
+            .await;
+    }
+
     fn client(server: &MockServer) -> HttpClient {
         let cfg = HttpConfig::new("test", server.uri())
             .auth(
@@ -1073,15 +1086,11 @@ mod tests {
     #[tokio::test]
     async fn honours_retry_after_on_429() {
         let server = MockServer::start().await;
-        Mock::given(path("/x"))
-            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
-            .up_to_n_times(1)
-            .mount(&server)
-            .await;
-        Mock::given(path("/x"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
-            .mount(&server)
-            .await;
+        answer_once_then_ok(
+            &server,
+            ResponseTemplate::new(429).insert_header("retry-after", "1"),
+        )
+        .await;
         let c = client(&server);
         let start = std::time::Instant::now();
         c.get("/x", &[]).await.unwrap();
@@ -1093,19 +1102,13 @@ mod tests {
     async fn waits_for_primary_rate_limit_reset_on_403() {
         let server = MockServer::start().await;
         let reset = now_epoch() + 1;
-        Mock::given(path("/x"))
-            .respond_with(
-                ResponseTemplate::new(403)
-                    .insert_header("ratelimit-remaining", "0")
-                    .insert_header("ratelimit-reset", reset.to_string().as_str()),
-            )
-            .up_to_n_times(1)
-            .mount(&server)
-            .await;
-        Mock::given(path("/x"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
-            .mount(&server)
-            .await;
+        answer_once_then_ok(
+            &server,
+            ResponseTemplate::new(403)
+                .insert_header("ratelimit-remaining", "0")
+                .insert_header("ratelimit-reset", reset.to_string().as_str()),
+        )
+        .await;
         let c = client(&server);
         c.get("/x", &[]).await.unwrap();
         assert_eq!(c.requests(), 2);
@@ -1143,22 +1146,16 @@ mod tests {
         // GitHub's secondary limit: requests remain, the primary reset is an
         // hour away; retrying soon is right, waiting the hour is not.
         let server = MockServer::start().await;
-        Mock::given(path("/x"))
-            .respond_with(
-                ResponseTemplate::new(429)
-                    .insert_header("x-ratelimit-remaining", "4000")
-                    .insert_header(
-                        "x-ratelimit-reset",
-                        (now_epoch() + 3600).to_string().as_str(),
-                    ),
-            )
-            .up_to_n_times(1)
-            .mount(&server)
-            .await;
-        Mock::given(path("/x"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
-            .mount(&server)
-            .await;
+        answer_once_then_ok(
+            &server,
+            ResponseTemplate::new(429)
+                .insert_header("x-ratelimit-remaining", "4000")
+                .insert_header(
+                    "x-ratelimit-reset",
+                    (now_epoch() + 3600).to_string().as_str(),
+                ),
+        )
+        .await;
         let c = client(&server);
         c.get("/x", &[]).await.unwrap();
         assert_eq!(c.requests(), 2);
