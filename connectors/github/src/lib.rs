@@ -761,15 +761,21 @@ impl GitHubConnector {
         let (nodes, next) =
             (self.graphql_page(repo, ("tags", "refs"), graphql::TAGS, 100, pager.next())).await?;
         for node in nodes {
+            // Ordered by commit date, newest first, while a tag's time is
+            // its tagger date, which can come long after its commit (a
+            // release tagged on an older commit): the pass ends only past
+            // commits older than it by `TAG_AFTER_COMMIT_DAYS`, and tags older
+            // than it are skipped, not taken for the end.
+            if map::tag_commit_date(&node)
+                .is_some_and(|c| c < pager.lower() - chrono::Duration::days(TAG_AFTER_COMMIT_DAYS))
+            {
+                pager.stop();
+                break;
+            }
             let Some(dep) = map::tag(&self.name, repo, &self.config.environment, &node) else {
                 continue;
             };
             let Some(t) = dep.finished_at else { continue };
-            // Ordered by commit date; the tagger date is never earlier.
-            if pager.is_older(t) {
-                pager.stop();
-                continue;
-            }
             let tag_name = dep.git_ref.clone().unwrap_or_default();
             if !self
                 .tag_glob
@@ -1140,6 +1146,11 @@ fn track_open(
 
 /// The most files "Get a commit" lists, over all its pages.
 const GITHUB_COMMIT_FILES: usize = 3000;
+
+/// How long after its commit a tag is still looked for: a tag listing
+/// (ordered by commit date) ends past commits this much older than the
+/// pass's start.
+const TAG_AFTER_COMMIT_DAYS: i64 = 90;
 
 #[async_trait::async_trait]
 impl Connector for GitHubConnector {

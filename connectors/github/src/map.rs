@@ -192,6 +192,17 @@ pub fn release(
     })
 }
 
+/// The date of the commit a tag (GraphQL `Ref` node) points at: what
+/// `TAG_COMMIT_DATE` orders tags by.
+pub fn tag_commit_date(node: &Value) -> Option<Timestamp> {
+    let target = &node["target"];
+    match target["__typename"].as_str() {
+        Some("Tag") => ts(&target["target"]["committedDate"]),
+        Some("Commit") => ts(&target["committedDate"]),
+        _ => None,
+    }
+}
+
 /// A tag (GraphQL `Ref` node with its target) as a production deployment.
 /// The time is the tagger date of an annotated tag, else the commit's
 /// committer date.

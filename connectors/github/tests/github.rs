@@ -863,6 +863,69 @@ async fn repo_without_deployments_uses_tags() {
 }
 
 #[tokio::test]
+async fn a_tag_made_later_on_an_older_commit_is_not_lost() {
+    // Tags come ordered by commit date. v1.0.5 was tagged before the sync's
+    // start; v1.2.1, listed after it, was tagged on an older commit but
+    // after the start (a hotfix release): it is a deployment of this sync.
+    let server = MockServer::start().await;
+    let annotated = |name: &str, sha: &str, committed: &str, tagged: &str| {
+        json!({"name": name, "target": {"__typename": "Tag", "tagger": {"date": tagged},
+            "target": {"__typename": "Commit", "oid": sha, "committedDate": committed}}})
+    };
+    let pages = [
+        json!([
+            annotated(
+                "v1.3.0",
+                SHA_C,
+                "2026-02-10T09:00:00Z",
+                "2026-02-10T10:00:00Z"
+            ),
+            annotated(
+                "v1.0.5",
+                SHA_B,
+                "2025-12-20T09:00:00Z",
+                "2025-12-21T09:00:00Z"
+            ),
+        ]),
+        json!([
+            annotated("v1.2.1", SHA_A, "2025-12-15T09:00:00Z", "2026-02-12T09:00:00Z"),
+            {"name": "v0.1.0", "target": {"__typename": "Commit", "oid": SHA_D, "committedDate": "2025-06-01T09:00:00Z"}}
+        ]),
+        json!([
+            {"name": "v0.0.1", "target": {"__typename": "Commit", "oid": SHA_D, "committedDate": "2025-01-01T09:00:00Z"}}
+        ]),
+    ];
+    let tag_pages = Arc::new(AtomicUsize::new(0));
+    let read = tag_pages.clone();
+    mount_gql(&server, "/graphql", move |q, vars| {
+        if q.contains("pullRequests") {
+            return ok(pr_page(vec![], None));
+        }
+        read.fetch_add(1, Ordering::SeqCst);
+        let page = match vars["after"].as_str() {
+            None => 0,
+            Some(c) => c.parse().unwrap(),
+        };
+        ok(json!({"data": {"repository": {"refs": {
+            "pageInfo": {"hasNextPage": page + 1 < pages.len(), "endCursor": (page + 1).to_string()},
+            "nodes": pages[page]}}}}))
+    })
+    .await;
+    mount_empty_streams(&server, "", "acme/lib").await;
+    let mut cfg = config(&server.uri(), "GH_TEST_TAGS_LATE", &["acme/lib"]);
+    cfg.deployments = "tags:v*".into();
+    let mut c = GitHubConnector::new(cfg).unwrap();
+    let deps = conformance::deployments(&run_to_completion(&mut c, &ctx(), None).await.unwrap());
+    let names: Vec<_> = deps.iter().filter_map(|d| d.git_ref.as_deref()).collect();
+    assert_eq!(names, ["v1.3.0", "v1.2.1"], "{deps:?}");
+    assert_eq!(
+        tag_pages.load(Ordering::SeqCst),
+        2,
+        "a commit 90 days before the start ends the pass"
+    );
+}
+
+#[tokio::test]
 async fn no_deployments_gives_a_hint() {
     let server = MockServer::start().await;
     mount_empty_streams(&server, "", "acme/lib").await;
