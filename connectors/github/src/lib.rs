@@ -403,7 +403,7 @@ impl GitHubConnector {
 
     fn gql_error(&self, repo: &str, e: GraphQlError) -> ConnectorError {
         match e {
-            GraphQlError::Connector(e) => self.rewrite_sso(e),
+            GraphQlError::Connector(e) | GraphQlError::Rejected(e) => self.rewrite_sso(e),
             GraphQlError::NotFound(msg) => ConnectorError::NotFound {
                 source_name: self.name.clone(),
                 call: "POST /graphql".to_string(),
@@ -519,10 +519,14 @@ impl GitHubConnector {
             .await;
         let data = match data {
             Ok(d) if d["repository"]["deployments"].is_object() => d,
+            // A server without `Repository.deployments` (it refuses the
+            // query, or has no GraphQL endpoint): REST from now on. A rate
+            // limit or an outage is an error of this run, not that.
             Ok(_)
-            | Err(GraphQlError::Connector(
-                ConnectorError::Api { .. } | ConnectorError::NotFound { .. },
-            )) if after.is_none() => {
+            | Err(
+                GraphQlError::Rejected(_)
+                | GraphQlError::Connector(ConnectorError::NotFound { .. }),
+            ) if after.is_none() => {
                 self.rest_deployments.insert(repo.to_string());
                 st.rest = true;
                 return self.step_deployments_rest(repo, st, ctx).await;

@@ -96,6 +96,10 @@ impl Method {
 pub enum GraphQlError {
     /// A connector error ready to report.
     Connector(ConnectorError),
+    /// The server answered and refused the query itself (its `errors`, no
+    /// data): a field or argument it does not have, say. Not transient,
+    /// unlike a rate limit or a 5xx in [`GraphQlError::Connector`].
+    Rejected(ConnectorError),
     /// An object the query names (e.g. `repository`) is null with a
     /// `NOT_FOUND` error; the message is GitHub's.
     NotFound(String),
@@ -535,7 +539,7 @@ impl HttpClient {
                     .filter_map(|e| e["message"].as_str())
                     .collect::<Vec<_>>()
                     .join("; ");
-                return Err(GraphQlError::Connector(ConnectorError::Api {
+                return Err(GraphQlError::Rejected(ConnectorError::Api {
                     source_name: self.config.source_name.clone(),
                     call,
                     message: format!("GraphQL error: {msg}"),
