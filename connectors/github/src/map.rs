@@ -33,6 +33,9 @@ pub fn deployment_outcome(statuses: &[Value]) -> (DeploymentStatus, Option<Times
         .iter()
         .map(|st| (st["state"].as_str().unwrap_or(""), ts(&st["created_at"])))
         .collect();
+    // Listed newest first: reversed, a stable sort keeps the later of two
+    // statuses of one second and one stage last.
+    sorted.reverse();
     sorted.sort_by_key(|&(state, t)| (t, stage(state)));
     if let Some((_, t)) = sorted
         .iter()
@@ -50,8 +53,9 @@ pub fn deployment_outcome(statuses: &[Value]) -> (DeploymentStatus, Option<Times
 }
 
 /// Where a status state comes in a deployment's life: statuses carry
-/// whole seconds, and GitHub lists them newest first, so two of one second
-/// (`in_progress`, then `failure`) are ordered by this, not by the list.
+/// whole seconds, so two of one second (`in_progress`, then `failure`) are
+/// ordered by this, and those of one stage by the list (newest first, in
+/// REST and GraphQL alike).
 fn stage(state: &str) -> u8 {
     match state {
         "queued" | "pending" => 0,
@@ -62,7 +66,9 @@ fn stage(state: &str) -> u8 {
 
 /// The latest of a deployment's statuses (see [`stage`] for ties).
 fn latest_status(statuses: &[Value]) -> Option<&Value> {
-    statuses.iter().max_by_key(|st| {
+    // `max_by_key` keeps the last of equal keys: the list reversed, that is
+    // the first listed, the newest.
+    statuses.iter().rev().max_by_key(|st| {
         let state = st["state"].as_str().unwrap_or("");
         (ts(&st["created_at"]), stage(state))
     })
@@ -559,6 +565,20 @@ mod tests {
             st("queued", "2026-01-01T10:05:00Z"),
         ]);
         assert_eq!(s, DeploymentStatus::Cancelled);
+        // Two of one second and one stage: the first listed is the newest.
+        let statuses = [
+            st("inactive", "2026-01-01T10:05:00Z"),
+            st("failure", "2026-01-01T10:05:00Z"),
+        ];
+        assert_eq!(deployment_outcome(&statuses).0, DeploymentStatus::Cancelled);
+        let d = deployment(
+            "github",
+            "o/r",
+            &json!({"id": 1, "sha": "abc",
+            "environment": "production", "created_at": "2026-01-01T10:00:00Z"}),
+            &statuses,
+        );
+        assert_eq!(d.extra["github_state"], "inactive");
     }
 
     #[test]

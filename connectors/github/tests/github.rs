@@ -927,52 +927,65 @@ async fn a_tag_made_later_on_an_older_commit_is_not_lost() {
 
 #[tokio::test]
 async fn an_outage_of_graphql_deployments_is_an_error_not_a_move_to_rest() {
-    // GraphQL answers 502 to every deployments query: an error of this
-    // run. Only a server that refuses the field (see `Gql`) moves a
-    // repository's deployments to REST for good.
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/graphql"))
-        .respond_with(|req: &Request| {
-            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-            if body["query"]
-                .as_str()
-                .unwrap_or("")
-                .contains("deployments(")
-            {
-                ResponseTemplate::new(502).set_body_string("Bad Gateway")
-            } else {
-                ok(pr_page(vec![], None))
-            }
-        })
-        .mount(&server)
-        .await;
-    let rest = Arc::new(AtomicUsize::new(0));
-    let calls = rest.clone();
-    Mock::given(method("GET"))
-        .and(path("/repos/acme/web/deployments"))
-        .respond_with(move |_: &Request| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            ok(json!([]))
-        })
-        .mount(&server)
-        .await;
-    mount_empty_streams(&server, "", "acme/web").await;
-    let mut c =
-        GitHubConnector::new(config(&server.uri(), "GH_TEST_GQL_OUTAGE", &["acme/web"])).unwrap();
-    let result = run_to_completion(&mut c, &ctx(), None).await;
-    assert_eq!(rest.load(Ordering::SeqCst), 0, "no move to REST");
-    let said = match &result {
-        Err(e) => e.clone(),
-        Ok(batches) => notes(batches).join("\n"),
-    };
-    assert!(said.contains("502"), "the outage is reported: {said}");
-    if let Ok(batches) = result {
-        let cursor = &batches.last().unwrap().cursor.0;
+    // GraphQL fails every deployments query, with a 502 or with GitHub's
+    // timeout answer (200, `data: null`): an error of this run. Only a
+    // server that refuses the field (see `Gql`) moves a repository's
+    // deployments to REST for good.
+    let timeout = json!({"data": null, "errors": [{"message": "Something went wrong while executing your query. This may be the result of a timeout, or it could be a GitHub bug. Please include `0C94:3B2F:1F9A3E:3F4C1B:65A7E0F1` when reporting this issue."}]});
+    for (name, failure) in [
+        (
+            "502",
+            ResponseTemplate::new(502).set_body_string("Bad Gateway"),
+        ),
+        ("timeout", ok(timeout)),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .respond_with(move |req: &Request| {
+                let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                if body["query"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("deployments(")
+                {
+                    failure.clone()
+                } else {
+                    ok(pr_page(vec![], None))
+                }
+            })
+            .mount(&server)
+            .await;
+        let rest = Arc::new(AtomicUsize::new(0));
+        let calls = rest.clone();
+        Mock::given(method("GET"))
+            .and(path("/repos/acme/web/deployments"))
+            .respond_with(move |_: &Request| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                ok(json!([]))
+            })
+            .mount(&server)
+            .await;
+        mount_empty_streams(&server, "", "acme/web").await;
+        let cfg = config(&server.uri(), "GH_TEST_GQL_OUTAGE", &["acme/web"]);
+        let result = run_to_completion(&mut GitHubConnector::new(cfg).unwrap(), &ctx(), None).await;
+        assert_eq!(rest.load(Ordering::SeqCst), 0, "{name}: no move to REST");
+        let said = match &result {
+            Err(e) => e.clone(),
+            Ok(batches) => notes(batches).join("\n"),
+        };
+        let why = if name == "502" { "502" } else { "timeout" };
         assert!(
-            !cursor.to_string().contains("\"rest\":true"),
-            "REST is not kept for later syncs: {cursor}"
+            said.contains(why),
+            "{name}: the failure is reported: {said}"
         );
+        if let Ok(batches) = result {
+            let cursor = &batches.last().unwrap().cursor.0;
+            assert!(
+                !cursor.to_string().contains("\"rest\":true"),
+                "{name}: REST is not kept for later syncs: {cursor}"
+            );
+        }
     }
 }
 

@@ -97,8 +97,9 @@ pub enum GraphQlError {
     /// A connector error ready to report.
     Connector(ConnectorError),
     /// The server answered and refused the query itself (its `errors`, no
-    /// data): a field or argument it does not have, say. Not transient,
-    /// unlike a rate limit or a 5xx in [`GraphQlError::Connector`].
+    /// data): a field, type or argument its schema does not have. Not
+    /// transient, unlike a timeout, a rate limit or a 5xx, which are
+    /// [`GraphQlError::Connector`].
     Rejected(ConnectorError),
     /// An object the query names (e.g. `repository`) is null with a
     /// `NOT_FOUND` error; the message is GitHub's.
@@ -109,6 +110,19 @@ impl From<ConnectorError> for GraphQlError {
     fn from(e: ConnectorError) -> Self {
         GraphQlError::Connector(e)
     }
+}
+
+/// A GraphQL error entry that refuses the query itself (GitHub's schema
+/// has no such field, type or argument), not one met while running it (a
+/// timeout: "Something went wrong while executing your query").
+fn is_refusal(e: &Value) -> bool {
+    let code = e["extensions"]["code"].as_str().unwrap_or("");
+    matches!(
+        code,
+        "undefinedField" | "undefinedType" | "argumentNotAccepted" | "missingRequiredArguments"
+    ) || e["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("doesn't exist on type"))
 }
 
 /// A GraphQL error entry that means "rate limited": GitHub documents
@@ -539,11 +553,16 @@ impl HttpClient {
                     .filter_map(|e| e["message"].as_str())
                     .collect::<Vec<_>>()
                     .join("; ");
-                return Err(GraphQlError::Rejected(ConnectorError::Api {
+                let e = ConnectorError::Api {
                     source_name: self.config.source_name.clone(),
                     call,
                     message: format!("GraphQL error: {msg}"),
-                }));
+                };
+                return Err(if errors.iter().any(is_refusal) {
+                    GraphQlError::Rejected(e)
+                } else {
+                    GraphQlError::Connector(e)
+                });
             }
             return Ok(resp.body["data"].clone());
         }

@@ -164,7 +164,7 @@ fn stage_table(table: &str) -> String {
 impl Staging {
     /// Keys of a staged type hashed at most: past them, ranking the staged
     /// records at merge costs little beside the rest of the import.
-    const STAGED_KEYS_HASHED: usize = 100_000;
+    pub(crate) const STAGED_KEYS_HASHED: usize = 100_000;
 
     /// Appends one chunk to the staging tables, as Arrow columns.
     pub(crate) fn add(&mut self, conn: &Connection, events: Vec<Event>) -> Result<(), StoreError> {
@@ -464,11 +464,11 @@ fn merge_kind(
     // first, the repositories' keys are then joined on their own (500
     // staged commits of 2 repositories of the 1M-event store: 13.5 ->
     // 5.1 ms in DuckDB 2.0.1). Other keys (numbers, ids in order) prune
-    // well with the pushdown.
-    let key_rows = if key.contains(&"sha") {
-        format!("MATERIALIZED ({key_rows})")
-    } else {
-        format!("({key_rows})")
+    // well with the pushdown. Only the rows of a few repositories are held.
+    let key_rows = match &repos {
+        Some(RepoRows::Each(_)) if key.contains(&"sha") => format!("MATERIALIZED ({key_rows})"),
+        // Many repositories: the whole table's keys, streamed, not held.
+        _ => format!("({key_rows})"),
     };
     // In patch mode a record fills every field it leaves out from the
     // stored one; otherwise only the fields no source must erase for not

@@ -88,6 +88,73 @@ fn a_first_import_keeps_the_last_record_of_each_key() {
 /// the key): straight into empty tables (where repeats are found by key
 /// hashes in memory) and through staging (into tables that already hold a
 /// record) the same rows are stored, one per key, the last one read.
+/// Into a table that holds records (staged, then compared), a key that
+/// comes once in each of two chunks keeps its last record; keys that each
+/// came once, and a type past the keys hashed, count and compare alike.
+#[test]
+fn staged_keys_repeated_across_chunks_or_past_the_hashed_keys_keep_the_last_record() {
+    let config = MetricsConfig::default();
+    let with_message = |mut events: Vec<Event>, message: &str| {
+        for e in &mut events {
+            if let Event::Commit(c) = e {
+                c.message = Some(message.into());
+            }
+        }
+        events
+    };
+    let mut s = Store::in_memory().unwrap();
+    s.import(commits(10), &config).unwrap();
+    let messages = |s: &Store| {
+        text(
+            s,
+            "SELECT string_agg(DISTINCT message, ',' ORDER BY message) FROM commits",
+        )
+    };
+
+    // Each key once (the ranking skipped): 3 changed, 2 new, 7 unchanged.
+    let mut import = s.begin_import().unwrap();
+    import.add(with_message(commits(3), "b")).unwrap();
+    import.add(commits(12).split_off(3)).unwrap();
+    let summary = import.commit(None, &config).unwrap();
+    let t = summary.total();
+    assert_eq!((t.inserted, t.updated, t.unchanged), (2, 3, 7));
+    assert_eq!(count(&s, "commits"), 12);
+
+    // Key 0 in both chunks: the later record wins.
+    let mut import = s.begin_import().unwrap();
+    import.add(with_message(commits(1), "c")).unwrap();
+    import.add(with_message(commits(1), "d")).unwrap();
+    let t = import.commit(None, &config).unwrap().total();
+    assert_eq!((t.inserted, t.updated, t.unchanged), (0, 1, 0));
+    assert_eq!(
+        text(
+            &s,
+            "SELECT message FROM commits WHERE sha = lpad('0', 40, '0')"
+        )
+        .as_deref(),
+        Some("d")
+    );
+    assert_eq!(count(&s, "commits"), 12);
+
+    // Past the keys a staged type hashes: ranked, the same rows.
+    let n = crate::import::Staging::STAGED_KEYS_HASHED + 10;
+    let mut import = s.begin_import().unwrap();
+    import.add(with_message(commits(n), "e")).unwrap();
+    import.add(with_message(commits(5), "f")).unwrap();
+    let t = import.commit(None, &config).unwrap().total();
+    assert_eq!((t.inserted, t.updated, t.unchanged), (n as u64 - 12, 12, 0));
+    assert_eq!(count(&s, "commits"), n as i64);
+    assert_eq!(
+        text(
+            &s,
+            "SELECT count(*) FILTER (message = 'f')::VARCHAR FROM commits"
+        )
+        .as_deref(),
+        Some("5")
+    );
+    assert_eq!(messages(&s).as_deref(), Some("e,f"));
+}
+
 #[test]
 fn repeated_keys_keep_the_same_rows_straight_in_and_through_staging() {
     let config = MetricsConfig::default();
