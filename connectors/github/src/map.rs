@@ -534,6 +534,13 @@ mod tests {
         assert_eq!(deployment_outcome(&[]).0, DeploymentStatus::InProgress);
     }
 
+    /// The `github_state` a production deployment with `statuses` keeps.
+    fn github_state(statuses: &[Value]) -> Value {
+        let d = json!({"id": 1, "sha": "abc", "environment": "production",
+            "created_at": "2026-01-01T10:00:00Z"});
+        deployment("github", "o/r", &d, statuses).extra["github_state"].clone()
+    }
+
     #[test]
     fn statuses_of_one_second_are_ordered_by_the_deployment_s_life() {
         // Whole seconds, listed newest first: the failure came after the
@@ -551,14 +558,7 @@ mod tests {
             let (s, t) = deployment_outcome(&statuses);
             assert_eq!(s, DeploymentStatus::Failure);
             assert_eq!(t, ts(&json!("2026-01-01T10:05:00Z")));
-            let d = deployment(
-                "github",
-                "o/r",
-                &json!({"id": 1, "sha": "abc",
-                "environment": "production", "created_at": "2026-01-01T10:00:00Z"}),
-                &statuses,
-            );
-            assert_eq!(d.extra["github_state"], "failure");
+            assert_eq!(github_state(&statuses), "failure");
         }
         let (s, _) = deployment_outcome(&[
             st("inactive", "2026-01-01T10:05:00Z"),
@@ -571,14 +571,7 @@ mod tests {
             st("failure", "2026-01-01T10:05:00Z"),
         ];
         assert_eq!(deployment_outcome(&statuses).0, DeploymentStatus::Cancelled);
-        let d = deployment(
-            "github",
-            "o/r",
-            &json!({"id": 1, "sha": "abc",
-            "environment": "production", "created_at": "2026-01-01T10:00:00Z"}),
-            &statuses,
-        );
-        assert_eq!(d.extra["github_state"], "inactive");
+        assert_eq!(github_state(&statuses), "inactive");
     }
 
     #[test]
