@@ -29,14 +29,11 @@ pub fn looks_like_production(env: &str) -> bool {
 /// cancelled (superseded before it succeeded), anything else or no status →
 /// in progress.
 pub fn deployment_outcome(statuses: &[Value]) -> (DeploymentStatus, Option<Timestamp>) {
-    let mut sorted: Vec<(&str, Option<Timestamp>)> = statuses
-        .iter()
-        .map(|st| (st["state"].as_str().unwrap_or(""), ts(&st["created_at"])))
-        .collect();
-    // Listed newest first: reversed, a stable sort keeps the later of two
-    // statuses of one second and one stage last.
-    sorted.reverse();
-    sorted.sort_by_key(|&(state, t)| (t, stage(state)));
+    outcome(&chronological(statuses))
+}
+
+/// [`deployment_outcome`] of statuses in [`chronological`] order.
+fn outcome(sorted: &[(&str, Option<Timestamp>)]) -> (DeploymentStatus, Option<Timestamp>) {
     if let Some((_, t)) = sorted
         .iter()
         .find(|(state, t)| *state == "success" && t.is_some())
@@ -52,31 +49,28 @@ pub fn deployment_outcome(statuses: &[Value]) -> (DeploymentStatus, Option<Times
     }
 }
 
-/// Where a status state comes in a deployment's life: statuses carry
-/// whole seconds, so two of one second (`in_progress`, then `failure`) are
-/// ordered by this, and those of one stage by the list (newest first, in
-/// REST and GraphQL alike).
-fn stage(state: &str) -> u8 {
-    match state {
+/// A deployment's statuses as (state, time), oldest first. Statuses carry
+/// whole seconds: two of one second are ordered by where their state comes
+/// in a deployment's life (`in_progress`, then `failure`), and those of one
+/// stage by the list, which is newest first (REST and GraphQL alike).
+fn chronological(statuses: &[Value]) -> Vec<(&str, Option<Timestamp>)> {
+    let stage = |state: &str| match state {
         "queued" | "pending" => 0,
         "in_progress" => 1,
         _ => 2,
-    }
-}
-
-/// The latest of a deployment's statuses (see [`stage`] for ties).
-fn latest_status(statuses: &[Value]) -> Option<&Value> {
-    // `max_by_key` keeps the last of equal keys: the list reversed, that is
-    // the first listed, the newest.
-    statuses.iter().rev().max_by_key(|st| {
-        let state = st["state"].as_str().unwrap_or("");
-        (ts(&st["created_at"]), stage(state))
-    })
+    };
+    let mut sorted: Vec<(&str, Option<Timestamp>)> = (statuses.iter().rev())
+        .map(|st| (st["state"].as_str().unwrap_or(""), ts(&st["created_at"])))
+        .collect();
+    // Stable: of equal keys, the later listed (older) stays first.
+    sorted.sort_by_key(|&(state, t)| (t, stage(state)));
+    sorted
 }
 
 /// A Deployments API deployment and its statuses.
 pub fn deployment(source: &str, repo: &str, d: &Value, statuses: &[Value]) -> Deployment {
-    let (status, finished_at) = deployment_outcome(statuses);
+    let sorted = chronological(statuses);
+    let (status, finished_at) = outcome(&sorted);
     let environment = d["environment"].as_str().unwrap_or("").to_string();
     let mut extra = Extra::new();
     if d["production_environment"].as_bool() == Some(true) && !looks_like_production(&environment) {
@@ -88,8 +82,7 @@ pub fn deployment(source: &str, repo: &str, d: &Value, statuses: &[Value]) -> De
     if let Some(task) = d["task"].as_str().filter(|t| *t != "deploy") {
         extra.insert("task".into(), json!(task));
     }
-    let latest = latest_status(statuses).and_then(|st| st["state"].as_str());
-    if let Some(latest) = latest {
+    if let Some(&(latest, _)) = sorted.last().filter(|(s, _)| !s.is_empty()) {
         extra.insert("github_state".into(), json!(latest));
     }
     let url = statuses

@@ -713,7 +713,8 @@ impl HttpClient {
                     // over it); else GitHub's secondary limit (a 403 or 429
                     // with requests remaining) without Retry-After: "wait
                     // at least one minute", not for the primary reset.
-                    let throttled = status.as_u16() == 429 && !rate_limit_reported(&headers);
+                    let throttled =
+                        status.as_u16() == 429 && rate_limit_remaining(&headers).is_none();
                     let wait = retry_after(&headers)
                         .or_else(|| rate_limit_exhausted(&headers).then(until_reset).flatten())
                         .or_else(|| throttled.then(until_reset).flatten())
@@ -925,20 +926,18 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
-/// `x-ratelimit-remaining: 0` (GitHub, PagerDuty style) or GitLab's
-/// `RateLimit-Remaining: 0` (header names are case-insensitive).
-fn rate_limit_exhausted(headers: &HeaderMap) -> bool {
+/// How many requests remain, as `x-ratelimit-remaining` (GitHub,
+/// PagerDuty style) or GitLab's `RateLimit-Remaining` says (header names
+/// are case-insensitive); `None` when the response does not say.
+fn rate_limit_remaining(headers: &HeaderMap) -> Option<&str> {
     ["x-ratelimit-remaining", "ratelimit-remaining"]
         .iter()
-        .filter_map(|h| header_str(headers, h))
-        .any(|v| v.parse::<u64>().ok() == Some(0))
+        .find_map(|h| header_str(headers, h))
 }
 
-/// Whether the response says how many requests remain.
-fn rate_limit_reported(headers: &HeaderMap) -> bool {
-    ["x-ratelimit-remaining", "ratelimit-remaining"]
-        .iter()
-        .any(|h| header_str(headers, h).is_some())
+/// No request remains (`x-ratelimit-remaining: 0`).
+fn rate_limit_exhausted(headers: &HeaderMap) -> bool {
+    rate_limit_remaining(headers).and_then(|v| v.parse::<u64>().ok()) == Some(0)
 }
 
 /// Opsgenie's throttling period (`X-RateLimit-Period-In-Sec`, sent with
@@ -1028,17 +1027,24 @@ mod tests {
 
     const SECRET: &str = "s3cr3t-token-value";
 
-    /// `/x` answers `first` once, then 200 with `{}`.
-    async fn answer_once_then_ok(server: &MockServer, first: ResponseTemplate) {
+    /// `GET /x` answered `first` once, then 200: it gets through on the
+    /// second request; how long that took.
+    async fn through_after(first: ResponseTemplate) -> Duration {
+        let server = MockServer::start().await;
         Mock::given(path("/x"))
             .respond_with(first)
             .up_to_n_times(1)
-            .mount(server)
+            .mount(&server)
             .await;
         Mock::given(path("/x"))
             .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
-            .mount(server)
+            .mount(&server)
             .await;
+        let c = client(&server);
+        let start = std::time::Instant::now();
+        c.get("/x", &[]).await.unwrap();
+        assert_eq!(c.requests(), 2);
+        start.elapsed()
     }
 
     fn client(server: &MockServer) -> HttpClient {
@@ -1108,33 +1114,20 @@ mod tests {
 
     #[tokio::test]
     async fn honours_retry_after_on_429() {
-        let server = MockServer::start().await;
-        answer_once_then_ok(
-            &server,
-            ResponseTemplate::new(429).insert_header("retry-after", "1"),
-        )
-        .await;
-        let c = client(&server);
-        let start = std::time::Instant::now();
-        c.get("/x", &[]).await.unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(950));
-        assert_eq!(c.requests(), 2);
+        let took =
+            through_after(ResponseTemplate::new(429).insert_header("retry-after", "1")).await;
+        assert!(took >= Duration::from_millis(950));
     }
 
     #[tokio::test]
     async fn waits_for_primary_rate_limit_reset_on_403() {
-        let server = MockServer::start().await;
         let reset = now_epoch() + 1;
-        answer_once_then_ok(
-            &server,
+        through_after(
             ResponseTemplate::new(403)
                 .insert_header("ratelimit-remaining", "0")
                 .insert_header("ratelimit-reset", reset.to_string().as_str()),
         )
         .await;
-        let c = client(&server);
-        c.get("/x", &[]).await.unwrap();
-        assert_eq!(c.requests(), 2);
     }
 
     #[tokio::test]
@@ -1168,9 +1161,7 @@ mod tests {
     async fn a_429_with_requests_remaining_does_not_wait_for_the_primary_reset() {
         // GitHub's secondary limit: requests remain, the primary reset is an
         // hour away; retrying soon is right, waiting the hour is not.
-        let server = MockServer::start().await;
-        answer_once_then_ok(
-            &server,
+        through_after(
             ResponseTemplate::new(429)
                 .insert_header("x-ratelimit-remaining", "4000")
                 .insert_header(
@@ -1179,9 +1170,6 @@ mod tests {
                 ),
         )
         .await;
-        let c = client(&server);
-        c.get("/x", &[]).await.unwrap();
-        assert_eq!(c.requests(), 2);
     }
 
     #[tokio::test]

@@ -120,8 +120,6 @@ pub(crate) struct Staging {
     /// re-import of a large file into its store held a hash a record).
     seen: HashMap<EventKind, HashSet<u64, BuildHasherDefault<Hashed>>>,
     repeated: Vec<EventKind>,
-    /// Records staged per type (each a key of its own unless `repeated`).
-    staged_rows: HashMap<EventKind, u64>,
 }
 
 /// The hasher of a set of hashes: a value is its own hash.
@@ -246,8 +244,6 @@ impl Staging {
                 self.staged.push(kind);
             }
             let t0 = std::time::Instant::now();
-            *self.staged_rows.entry(kind).or_default() +=
-                batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
             append_batches(conn, &stage, batches)?;
             crate::timing::phase(&format!("append {stage}"), t0);
         }
@@ -279,9 +275,10 @@ impl Staging {
                     merge_kind(
                         conn,
                         kind,
-                        // The number of keys, when each came once.
+                        // The number of keys, when each came once: their
+                        // hashes (none kept in patch mode or once repeated).
                         (!self.repeated.contains(&kind) && !self.patch)
-                            .then(|| self.staged_rows.get(&kind).copied().unwrap_or(0)),
+                            .then(|| self.seen.get(&kind).map_or(0, |s| s.len() as u64)),
                         touched.as_deref_mut(),
                         self.patch,
                     )?,
