@@ -713,8 +713,12 @@ impl HttpClient {
                     // over it); else GitHub's secondary limit (a 403 or 429
                     // with requests remaining) without Retry-After: "wait
                     // at least one minute", not for the primary reset.
-                    let throttled =
-                        status.as_u16() == 429 && rate_limit_remaining(&headers).is_none();
+                    // A reset given as seconds to wait (PagerDuty: "the
+                    // ratelimit-reset header will let you know how many
+                    // seconds to wait before retrying") is this limit's,
+                    // whatever remains of another.
+                    let throttled = status.as_u16() == 429
+                        && (rate_limit_remaining(&headers).is_none() || reset_is_a_wait(&headers));
                     let wait = retry_after(&headers)
                         .or_else(|| rate_limit_exhausted(&headers).then(until_reset).flatten())
                         .or_else(|| throttled.then(until_reset).flatten())
@@ -753,7 +757,13 @@ impl HttpClient {
                 }
                 s if status.is_server_error() => {
                     if attempt < self.config.max_attempts {
-                        tokio::time::sleep(self.backoff(attempt)).await;
+                        // A 503 may say when to come back (Jira: a request
+                        // sent sooner fails again): at least that, within
+                        // the longest wait a sync takes.
+                        let wait = retry_after(&headers)
+                            .map_or_else(|| self.backoff(attempt), |w| w.max(self.backoff(attempt)))
+                            .min(self.config.max_rate_limit_wait);
+                        tokio::time::sleep(wait).await;
                         continue;
                     }
                     return Err(api_err(format!(
@@ -950,20 +960,27 @@ fn throttle_period(headers: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-/// The reset time as epoch seconds (`x-ratelimit-reset` / `RateLimit-Reset`).
-fn reset_epoch(headers: &HeaderMap) -> Option<u64> {
+/// The reset header's number (`x-ratelimit-reset` / `RateLimit-Reset`):
+/// epoch seconds (GitHub, GitLab) or, below [`EPOCH_FLOOR`], seconds to
+/// wait (PagerDuty).
+fn reset_value(headers: &HeaderMap) -> Option<u64> {
     ["x-ratelimit-reset", "ratelimit-reset"]
         .iter()
         .filter_map(|h| header_str(headers, h))
         .find_map(|v| v.parse::<u64>().ok())
-        .map(|v| {
-            // Some APIs send seconds-until-reset rather than an epoch.
-            if v < 1_000_000_000 {
-                now_epoch() + v
-            } else {
-                v
-            }
-        })
+}
+
+/// Smaller reset values are seconds to wait, not an epoch (2001-09-09).
+const EPOCH_FLOOR: u64 = 1_000_000_000;
+
+/// Whether the reset header says how many seconds to wait.
+fn reset_is_a_wait(headers: &HeaderMap) -> bool {
+    reset_value(headers).is_some_and(|v| v < EPOCH_FLOOR)
+}
+
+/// The reset time as epoch seconds.
+fn reset_epoch(headers: &HeaderMap) -> Option<u64> {
+    reset_value(headers).map(|v| if v < EPOCH_FLOOR { now_epoch() + v } else { v })
 }
 
 /// `Retry-After` as seconds or an HTTP date.
@@ -1170,6 +1187,26 @@ mod tests {
                 ),
         )
         .await;
+    }
+
+    #[tokio::test]
+    async fn a_429_waits_a_reset_given_as_seconds_even_with_requests_remaining() {
+        // PagerDuty: `ratelimit-reset` is the seconds to wait; what remains
+        // may be another dimension's.
+        let took = through_after(
+            ResponseTemplate::new(429)
+                .insert_header("ratelimit-remaining", "10")
+                .insert_header("ratelimit-reset", "1"),
+        )
+        .await;
+        assert!(took >= Duration::from_millis(950), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_5xx_with_retry_after_waits_it() {
+        let took =
+            through_after(ResponseTemplate::new(503).insert_header("retry-after", "1")).await;
+        assert!(took >= Duration::from_millis(950), "{took:?}");
     }
 
     #[tokio::test]
