@@ -611,10 +611,7 @@ impl Import<'_> {
         // Only what the import touched is relinked; a changed configuration
         // (or `FLOWMETER_FULL_RELINK=1`) relinks everything, and then what
         // the import touched is not noted.
-        let full = !self.no_link
-            && (link::is_stale(self.conn, config)?
-                || full_relink_forced()
-                || link::is_empty(self.conn)?);
+        let full = !self.no_link && (full_relink_forced() || link::needs_full(self.conn, config)?);
         let mut touched = link::Touched::default();
         let t0 = std::time::Instant::now();
         let noted = (!self.no_link && !full).then_some(&mut touched);

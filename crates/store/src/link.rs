@@ -48,11 +48,15 @@ pub(crate) fn is_stale(conn: &Connection, config: &MetricsConfig) -> Result<bool
     Ok(stored.as_deref() != Some(config.fingerprint().as_str()))
 }
 
-/// Whether nothing is linked yet (a new store: link everything at once).
-pub(crate) fn is_empty(conn: &Connection) -> Result<bool, StoreError> {
+/// Whether an import must relink everything: the links are out of date
+/// (see [`is_stale`]) or there are none yet (a new store: link everything
+/// at once). One query.
+pub(crate) fn needs_full(conn: &Connection, config: &MetricsConfig) -> Result<bool, StoreError> {
     conn.query_row(
-        "SELECT NOT EXISTS (SELECT 1 FROM link_deployments) AND NOT EXISTS (SELECT 1 FROM link_prs)",
-        [],
+        "SELECT (SELECT max(value) FROM store_meta WHERE key = ?) IS DISTINCT FROM ?
+             OR (NOT EXISTS (SELECT 1 FROM link_deployments)
+                 AND NOT EXISTS (SELECT 1 FROM link_prs))",
+        [FINGERPRINT_KEY, config.fingerprint().as_str()],
         |r| r.get(0),
     )
     .ctx("read links")
@@ -232,7 +236,7 @@ pub(crate) enum RepoRows {
 impl RepoRows {
     /// Each scan reads the table's whole `repo` column: past this many
     /// repositories one semi join is cheaper.
-    const MAX_SCANS: usize = 8;
+    pub(crate) const MAX_SCANS: usize = 8;
 
     fn of(conn: &Connection, scope: &Scope) -> Result<RepoRows, StoreError> {
         let within = within(scope, "repo", "link_scope_repos", "repo");
@@ -257,11 +261,18 @@ impl RepoRows {
             ),
             "read the repositories to compare",
         )?;
-        Ok(if repos.len() > Self::MAX_SCANS {
+        Ok(Self::named(repos, otherwise))
+    }
+
+    /// `repos`, one scan each when they are few, else the rows where
+    /// `otherwise` holds.
+    pub(crate) fn named(repos: impl IntoIterator<Item = String>, otherwise: String) -> RepoRows {
+        let repos: Vec<String> = repos.into_iter().collect();
+        if repos.len() > Self::MAX_SCANS {
             RepoRows::Within(otherwise)
         } else {
             RepoRows::Each(repos)
-        })
+        }
     }
 
     /// `table`'s rows (it has a `repo` column), as a relation named `table`.
