@@ -142,6 +142,20 @@ fn is_rate_limit_error(e: &Value) -> bool {
 }
 
 /// Whether a top-level field of `data` is null (the object was not found).
+/// The `path` of a GraphQL error, dotted (`repository.pullRequests.nodes.2`).
+fn graphql_path(error: &Value) -> Option<String> {
+    let path = error["path"].as_array().filter(|p| !p.is_empty())?;
+    Some(
+        path.iter()
+            .map(|p| match p {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("."),
+    )
+}
+
 fn has_null_object(data: &Value) -> bool {
     data.as_object()
         .is_some_and(|m| m.values().any(Value::is_null))
@@ -485,8 +499,9 @@ impl HttpClient {
     /// ones, a `200` whose `errors` carry a rate-limit type (`RATE_LIMITED`,
     /// and the `RATE_LIMIT` spelling also seen from GitHub) or message waits
     /// for the reset (or backs off) and asks for the same page again.
-    /// `NOT_FOUND` on a null object is [`GraphQlError::NotFound`]; other
-    /// errors with no data are API errors.
+    /// `NOT_FOUND` on a null object is [`GraphQlError::NotFound`]; any other
+    /// error is an API error, with data or without (a field that failed is
+    /// null in a partial answer, and taking it for empty loses data).
     pub async fn graphql(
         &self,
         path: &str,
@@ -545,12 +560,22 @@ impl HttpClient {
                     e["message"].as_str().unwrap_or("not found").to_string(),
                 ));
             }
-            if !errors.is_empty()
-                && (resp.body["data"].is_null() || has_null_object(&resp.body["data"]))
-            {
+            // Any other error fails the call, with data or without: a field
+            // the server could not resolve comes back null beside an error
+            // naming its path (GraphQL spec, "Handling Field Errors"; GitHub
+            // answers `FORBIDDEN` on a field a token may not read), and a
+            // pull request with its commits or reviews null is not one
+            // without them.
+            if !errors.is_empty() {
                 let msg = errors
                     .iter()
-                    .filter_map(|e| e["message"].as_str())
+                    .filter_map(|e| {
+                        let message = e["message"].as_str()?;
+                        Some(match graphql_path(e) {
+                            Some(path) => format!("{message} (at {path})"),
+                            None => message.to_string(),
+                        })
+                    })
                     .collect::<Vec<_>>()
                     .join("; ");
                 let e = ConnectorError::Api {
@@ -1389,6 +1414,40 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, GraphQlError::NotFound(m) if m.contains("o/r")));
+    }
+
+    #[tokio::test]
+    async fn a_partial_graphql_answer_is_an_error_naming_the_field() {
+        // GitHub's answer when a token may not read one field: the data,
+        // with that field null, and an error giving its path.
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "data": {"repository": {"pullRequests": {"nodes": [
+                    {"number": 1, "commits": {"nodes": []}},
+                    {"number": 2, "commits": null}
+                ]}}},
+                "errors": [{"type": "FORBIDDEN",
+                            "path": ["repository", "pullRequests", "nodes", 1, "commits"],
+                            "message": "Resource not accessible by integration"}]
+            })))
+            .mount(&server)
+            .await;
+        let err = client(&server)
+            .graphql("/graphql", "pullRequests of o/r", "q", Value::Null)
+            .await
+            .unwrap_err();
+        let GraphQlError::Connector(e) = err else {
+            panic!("a partial answer is an API error, not {err:?}");
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.contains("Resource not accessible by integration")
+                && msg.contains("repository.pullRequests.nodes.1.commits")
+                && msg.contains("pullRequests of o/r"),
+            "{msg}"
+        );
     }
 
     #[tokio::test]
