@@ -3,7 +3,7 @@
 //! # What it reads
 //!
 //! `GET /v2/incidents` (`page_size`, `after` cursor paging with
-//! `pagination_meta.after`, filtered with `created_at[gte]=YYYY-MM-DD`) and
+//! `pagination_meta.after`, filtered with `updated_at[gte]=YYYY-MM-DD`: incidents edited since, not only created) and
 //! `GET /v2/incidents/{id}`, with `Authorization: Bearer <key>`. The key
 //! comes from the environment variable named by `token_env` (default
 //! `INCIDENT_IO_API_KEY`); a read-only API key ("View data, like public
@@ -135,13 +135,16 @@ impl IncidentApi for IncidentIo {
         &self.tool
     }
 
-    /// `GET /v2/incidents?page_size&created_at[gte]=DATE[&after=ID]`.
-    /// The filter takes a date: incidents of that whole day come back and
-    /// the driver drops those it already delivered unchanged.
+    /// `GET /v2/incidents?page_size&updated_at[gte]=DATE[&after=ID]`: the
+    /// incidents *updated* since, so one edited after it resolved (a
+    /// corrected timestamp, a deployment named in the review) is read
+    /// again. Every incident created since was updated since. The filter
+    /// takes a date: incidents of that whole day come back and the driver
+    /// drops those it already delivered unchanged.
     async fn list(&mut self, span: Span, page: Option<&str>) -> Result<Listed, ConnectorError> {
         let mut query = vec![
             ("page_size", PAGE_SIZE.to_string()),
-            ("created_at[gte]", span.from.format("%Y-%m-%d").to_string()),
+            ("updated_at[gte]", span.from.format("%Y-%m-%d").to_string()),
         ];
         if let Some(after) = page {
             query.push(("after", after.to_string()));

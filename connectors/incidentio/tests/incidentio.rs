@@ -104,6 +104,35 @@ async fn an_open_incident_resolved_later_is_updated_and_nothing_else_is_sent_aga
 }
 
 #[tokio::test]
+async fn an_incident_edited_after_it_resolved_is_read_again() {
+    // INC-1 was created three days ago and resolved then; a responder
+    // corrects its "Resolved at" during the post-incident review.
+    let base = whole_seconds(Utc::now() - Duration::days(3));
+    let mock = IncidentIoMock::start(State::example(KEY, base)).await;
+    let first = run_to_completion(&mut connector(&mock, KEY), &ctx(), None)
+        .await
+        .unwrap();
+    let cursor = first.last().unwrap().cursor.clone();
+    let corrected = base + Duration::minutes(25);
+    mock.with_state(|s| {
+        let one = s
+            .incidents
+            .iter_mut()
+            .find(|i| i.reference == "INC-1")
+            .unwrap();
+        one.set_timestamp(ids::TS_RESOLVED, corrected);
+        one.updated_at = whole_seconds(Utc::now());
+    });
+    let second = run_to_completion(&mut connector(&mock, KEY), &ctx(), Some(cursor))
+        .await
+        .unwrap();
+    let incs = incidents(&second);
+    assert_eq!(incs.len(), 1, "{incs:?}");
+    assert_eq!(incs[0].extra["reference"], "INC-1");
+    assert_eq!(incs[0].resolved_at, Some(corrected));
+}
+
+#[tokio::test]
 async fn rate_limits_are_waited_out_and_a_bad_key_names_its_variable() {
     let base = whole_seconds(Utc::now() - Duration::days(3));
     let mock = IncidentIoMock::start(State::example(KEY, base)).await;

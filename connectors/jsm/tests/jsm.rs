@@ -86,6 +86,32 @@ async fn an_open_incident_resolved_later_is_updated() {
 }
 
 #[tokio::test]
+async fn an_incident_edited_after_it_resolved_is_read_again() {
+    // ITSM-3 resolved days ago; the review names the deployment later.
+    let base = whole_seconds(Utc::now() - Duration::days(3));
+    let mock = JsmMock::start(State::example(EMAIL, TOKEN, base)).await;
+    let first = run_to_completion(&mut connector(&mock, TOKEN), &ctx(), None)
+        .await
+        .unwrap();
+    let cursor = first.last().unwrap().cursor.clone();
+    mock.with_state(|s| {
+        let three = s.incidents.iter_mut().find(|i| i.key == "ITSM-3").unwrap();
+        three.custom_fields.insert(
+            "customfield_10050".to_string(),
+            serde_json::json!("deploy-77"),
+        );
+        three.updated = whole_seconds(Utc::now());
+    });
+    let second = run_to_completion(&mut connector(&mock, TOKEN), &ctx(), Some(cursor))
+        .await
+        .unwrap();
+    let incs = incidents(&second);
+    assert_eq!(incs.len(), 1, "{incs:?}");
+    assert_eq!(incs[0].id, "ITSM-3");
+    assert_eq!(incs[0].deployment_id.as_deref(), Some("deploy-77"));
+}
+
+#[tokio::test]
 async fn errors_name_the_variable_and_rate_limits_are_waited_out() {
     let base = whole_seconds(Utc::now() - Duration::days(3));
     let mock = JsmMock::start(State::example(EMAIL, TOKEN, base)).await;

@@ -8,13 +8,16 @@
 //!
 //! # How an incident sync runs
 //!
-//! Incident tools filter their lists by *creation* time. The cursor keeps
-//! the time the last complete sync started; the next sync lists incidents
-//! created from that time minus an hour (late-indexed incidents) to now, in
-//! windows no longer than the API allows ([`IncidentApi::max_window`]).
-//! Incidents created earlier and still open at the last sync would be
-//! missed by a creation-time filter, so the cursor also keeps the ids of
-//! open incidents and the next sync re-fetches each one first, upserting it
+//! Incident tools filter their lists by *creation* time (PagerDuty,
+//! Opsgenie) or by *update* time (incident.io, Jira: then an incident
+//! edited after it resolved, say a deployment named in its review, is
+//! listed again). The cursor keeps the time the last complete sync
+//! started; the next sync lists incidents created (or updated) from that
+//! time minus an hour (late-indexed incidents) to now, in windows no longer
+//! than the API allows ([`IncidentApi::max_window`]). Incidents created
+//! earlier and still open at the last sync would be missed by a
+//! creation-time filter, so the cursor also keeps the ids of open
+//! incidents and the next sync re-fetches each one first, upserting it
 //! once resolved. An acknowledgement time seen while an incident was open is
 //! kept (some tools forget it once the incident resolves). Every page is one
 //! [`SyncBatch`] whose cursor records the position, so an interrupted sync
@@ -30,7 +33,8 @@ use serde_json::Value;
 use crate::http::{HttpClient, HttpConfig};
 use crate::{Connector, ConnectorError, Cursor, Next, SyncBatch, SyncContext};
 
-/// Re-list incidents created this long before the last sync started.
+/// Re-list incidents created (or updated) this long before the last sync
+/// started.
 const OVERLAP_MINUTES: i64 = 60;
 /// Open incidents re-fetched per batch.
 const OPEN_PER_BATCH: usize = 25;
@@ -73,7 +77,8 @@ pub trait IncidentApi: Send {
     async fn prepare(&mut self) -> Result<(), ConnectorError> {
         Ok(())
     }
-    /// One page of the incidents created in `span`, and the token of the
+    /// One page of the incidents created (or, where the API filters so,
+    /// updated) in `span`, and the token of the
     /// next page (`None` on the last one). `page` is the token the previous
     /// call returned, `None` for the first page.
     async fn list(&mut self, span: Span, page: Option<&str>) -> Result<Listed, ConnectorError>;
@@ -118,7 +123,11 @@ struct State {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Seen {
     fp: String,
-    created: DateTime<Utc>,
+    /// When the sync that last took it started: what a later sync may
+    /// list again (its overlap) was taken since. (Cursors of earlier
+    /// versions kept the creation time, which only ends the entry sooner.)
+    #[serde(alias = "created")]
+    at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -305,13 +314,14 @@ impl<A: IncidentApi> IncidentConnector<A> {
         } else {
             run.open.remove(&id);
         }
-        let created = incident.created_at;
         let event = Event::Incident(incident);
         let fp = fingerprint(&event);
-        if state.seen.get(&id).map(|s| &s.fp) == Some(&fp) {
+        let at = run.started;
+        if let Some(seen) = state.seen.get_mut(&id).filter(|s| s.fp == fp) {
+            seen.at = at;
             return Ok(());
         }
-        state.seen.insert(id, Seen { fp, created });
+        state.seen.insert(id, Seen { fp, at });
         batch.events.push(event);
         Ok(())
     }
@@ -398,7 +408,7 @@ impl<A: IncidentApi> Connector for IncidentConnector<A> {
             let keep_from = synced - Duration::minutes(OVERLAP_MINUTES + 24 * 60);
             state
                 .seen
-                .retain(|id, s| s.created >= keep_from || run.open.contains_key(id));
+                .retain(|id, s| s.at >= keep_from || run.open.contains_key(id));
             state.open = run.open;
             state.synced_until = Some(synced);
             state.run = None;
