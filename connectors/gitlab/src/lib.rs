@@ -59,7 +59,8 @@ flowmeter_connector::source_config! {
         token_env: "GITLAB_TOKEN", "a token with `read_api` scope (sent as `PRIVATE-TOKEN`)",
         /// Projects by path (`group/subgroup/project`).
         pub projects: Vec<String> = Vec::new(),
-        /// A group whose projects (with its subgroups') are all synced.
+        /// A group whose own projects (with its subgroups', archived ones
+        /// too; not those shared into it by other groups) are all synced.
         pub group: Option<String> = None,
         /// With `group`: include subgroups (default true).
         pub include_subgroups: bool = true,
@@ -269,7 +270,11 @@ impl GitLabConnector {
                                 "include_subgroups",
                                 self.config.include_subgroups.to_string(),
                             ),
-                            ("archived", "false".into()),
+                            // The group's own projects, archived ones
+                            // too (their history counts): not those other
+                            // groups shared into it (`with_shared`
+                            // defaults to true).
+                            ("with_shared", "false".into()),
                             ("per_page", "100".into()),
                             ("page", page.to_string()),
                         ],

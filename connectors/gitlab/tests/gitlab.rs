@@ -768,6 +768,63 @@ async fn group_projects_are_listed_across_link_pages() {
     );
 }
 
+#[tokio::test]
+async fn a_group_syncs_its_archived_projects_and_not_those_shared_into_it() {
+    // "List a group's projects": `with_shared` defaults to true (projects
+    // other groups shared into this one), `archived` unset lists both.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v4/groups/acme/projects"))
+        .respond_with(|req: &Request| {
+            let q: HashMap<String, String> = req.url.query_pairs().into_owned().collect();
+            let project = |id: u64, p: &str, archived: bool| {
+                json!({"id": id, "path_with_namespace": p, "default_branch": "main", "archived": archived})
+            };
+            let mut rows = vec![project(7, "acme/web", false)];
+            if q.get("archived").map(String::as_str) != Some("false") {
+                rows.push(project(9, "acme/legacy", true));
+            }
+            if q.get("with_shared").map(String::as_str) != Some("false") {
+                rows.push(project(11, "other/lib", false));
+            }
+            ok(json!(rows))
+        })
+        .mount(&server)
+        .await;
+    // Every project list is empty; the paths asked tell which were synced.
+    Mock::given(method("GET"))
+        .and(path_regex("^/api/v4/projects/.+"))
+        .respond_with(ok(json!([])))
+        .mount(&server)
+        .await;
+    let mut cfg = config(&server, "GL_TEST_SHARED");
+    cfg.projects.clear();
+    cfg.group = Some("acme".into());
+    let mut c = GitLabConnector::new(cfg).unwrap();
+    run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    let asked: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect();
+    let synced = |p: &str| {
+        asked
+            .iter()
+            .any(|a| a.starts_with(&format!("/api/v4/projects/{p}/")))
+    };
+    assert!(synced("acme%2Fweb"), "{asked:?}");
+    assert!(
+        synced("acme%2Flegacy"),
+        "an archived project's history counts: {asked:?}"
+    );
+    assert!(
+        !synced("other%2Flib"),
+        "another group's project shared into this one: {asked:?}"
+    );
+}
+
 // ------------------------------------------------ against the documented API
 //
 // `flowmeter_testkit::gitlab` models GitLab from its documentation (merge
