@@ -9,6 +9,13 @@
 //! its position (`next`) and its own newest time, so the sync resumes on the
 //! page it stopped at; only a finished pass moves the mark.
 //!
+//! The mark never passes the time its pass started. An item time comes from
+//! the item (a commit's committer date is the committer's clock): one
+//! commit dated in the future would otherwise become the mark, and every
+//! later commit, dated before it, would be filtered out until the clock
+//! caught up. Items later than the mark are listed again, and found
+//! unchanged, until then.
+//!
 //! ```
 //! # use flowmeter_connector::mark::HighWater;
 //! # use chrono::{TimeZone, Utc};
@@ -69,6 +76,9 @@ pub struct Pass {
     /// Keys of the items at exactly `max`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub max_keys: Vec<String>,
+    /// When the pass started: the highest mark it may leave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<Timestamp>,
 }
 
 fn lenient_pass<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Pass>, D::Error> {
@@ -80,6 +90,13 @@ impl HighWater {
     /// Starts a pass from the mark (else from `since`, the backfill start),
     /// or resumes the interrupted one.
     pub fn pager(&mut self, since: Timestamp) -> Pager<'_> {
+        let now = Utc::now();
+        // A mark in the future (left by a version that took an item's
+        // time as it came) comes back to now.
+        if self.mark.is_some_and(|m| m > now) {
+            self.mark = Some(now);
+            self.mark_keys.clear();
+        }
         let lower = self.mark.unwrap_or(since);
         let pass = self.pass.clone().unwrap_or(Pass {
             lower,
@@ -87,6 +104,7 @@ impl HighWater {
             part: 0,
             max: None,
             max_keys: Vec::new(),
+            started: Some(now),
         });
         Pager {
             water: self,
@@ -101,7 +119,14 @@ impl HighWater {
         self.mark.is_none() && self.pass.is_none()
     }
 
-    fn finish(&mut self, pass: Pass) {
+    fn finish(&mut self, mut pass: Pass) {
+        if let (Some(max), Some(started)) = (pass.max, pass.started) {
+            if max > started {
+                // Nothing at `started` is known delivered.
+                pass.max = Some(started);
+                pass.max_keys.clear();
+            }
+        }
         if let Some(max) = pass.max {
             match self.mark {
                 Some(m) if max < m => {}
@@ -243,6 +268,30 @@ mod tests {
         p.see(at(5), "a");
         assert!(!p.turn(Some("page2".into())));
         w
+    }
+
+    #[test]
+    fn an_item_dated_in_the_future_does_not_move_the_mark_past_now() {
+        let future = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+        let mut w = HighWater::default();
+        let before = Utc::now();
+        let mut p = w.pager(at(1));
+        assert!(p.take(at(3), "a"));
+        assert!(p.take(future, "x"));
+        assert!(p.turn(None));
+        let mark = w.mark.unwrap();
+        assert!(mark >= before && mark <= Utc::now(), "{mark}");
+        assert!(w.mark_keys.is_empty());
+        let p = w.pager(at(1));
+        assert!(p.lower() <= Utc::now(), "the next pass lists what came since");
+        assert!(p.is_new(Utc::now() + chrono::Duration::minutes(1), "y"));
+        // A cursor whose mark an earlier version left in the future.
+        let mut old = HighWater {
+            mark: Some(future),
+            mark_keys: vec!["x".into()],
+            pass: None,
+        };
+        assert!(old.pager(at(1)).lower() <= Utc::now());
     }
 
     #[test]
