@@ -93,7 +93,8 @@ struct StreamState {
     /// How far the stream's listing got (the kit's one cursor type).
     #[serde(flatten)]
     water: HighWater,
-    /// Deployments not yet finished: id → (status emitted, created_at).
+    /// Deployments not yet finished: id → (status emitted, created_at); of
+    /// a workflow, its runs not yet completed (run id → status, created_at).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     open: BTreeMap<String, OpenDeployment>,
     /// Deployments are read through REST: the server's GraphQL has no
@@ -821,21 +822,83 @@ impl GitHubConnector {
         let what = format!("workflow `{file}`");
         let (runs, next) = (self.rest_page(repo, &what, &url, Some("workflow_runs"))).await?;
         for run in runs {
-            if ts(&run["created_at"]).is_some_and(|c| c < created_from) {
+            let Some(created) = ts(&run["created_at"]) else {
+                continue;
+            };
+            if created < created_from {
                 pager.stop();
                 break;
             }
-            let Some(dep) = map::workflow_run(&self.name, repo, &self.config.environment, &run)
-            else {
-                continue;
-            };
-            let Some(t) = dep.finished_at else { continue };
-            if pager.take(t, &dep.id) {
-                step.events.push(Event::Deployment(dep));
+            let run_id = map::id_string(&run["id"]);
+            match map::workflow_run(&self.name, repo, &self.config.environment, &run) {
+                Some(dep) => {
+                    st.open.remove(&run_id);
+                    let Some(t) = dep.finished_at else { continue };
+                    if pager.take(t, &dep.id) {
+                        step.events.push(Event::Deployment(dep));
+                    }
+                }
+                // Waiting (for an environment's reviewers), queued or in
+                // progress: read again by id until it completes.
+                None if run["status"].as_str() != Some("completed") => {
+                    let open = OpenDeployment {
+                        status: run["status"].as_str().unwrap_or("pending").to_string(),
+                        created_at: created,
+                    };
+                    st.open.insert(run_id, open);
+                }
+                None => {
+                    st.open.remove(&run_id);
+                }
             }
         }
         step.done = pager.turn(next);
+        if step.done {
+            self.recheck_runs(repo, st, created_from, &mut step).await?;
+        }
         Ok(step)
+    }
+
+    /// Workflow runs not completed at an earlier sync and created before
+    /// this pass's listing reaches (`listed_from`): each is read by id
+    /// (`GET /repos/{o}/{r}/actions/runs/{id}`) and emitted once it has
+    /// completed. A job waiting for an environment's required reviewers
+    /// waits up to 30 days ("If a job is not approved within 30 days, it
+    /// will automatically fail"), so a run finishing days after it was
+    /// created is not lost; one still open 35 days after is let go.
+    async fn recheck_runs(
+        &self,
+        repo: &str,
+        st: &mut StreamState,
+        listed_from: Timestamp,
+        step: &mut Step,
+    ) -> Result<(), ConnectorError> {
+        let stale_before = listed_from - chrono::Duration::days(35);
+        let ids: Vec<(String, OpenDeployment)> = (st.open.iter())
+            .filter(|(_, o)| o.created_at < listed_from)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (id, open) in ids {
+            if open.created_at < stale_before {
+                st.open.remove(&id);
+                continue;
+            }
+            let url = format!("repos/{repo}/actions/runs/{id}");
+            let run: Option<Value> = (self.http.get_json_if_found(&url, &[]).await)
+                .map_err(|e| self.repo_error(repo, &format!("workflow run {id}"), e))?;
+            let Some(run) = run else {
+                st.open.remove(&id);
+                continue;
+            };
+            if run["status"].as_str() != Some("completed") {
+                continue;
+            }
+            st.open.remove(&id);
+            if let Some(dep) = map::workflow_run(&self.name, repo, &self.config.environment, &run) {
+                step.events.push(Event::Deployment(dep));
+            }
+        }
+        Ok(())
     }
 
     async fn branch(&mut self, repo: &str) -> Result<String, ConnectorError> {

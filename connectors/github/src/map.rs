@@ -144,7 +144,7 @@ pub fn graphql_deployment(node: &Value) -> Option<(Value, Vec<Value>)> {
     Some((rest, statuses))
 }
 
-fn id_string(v: &Value) -> String {
+pub(crate) fn id_string(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),

@@ -10,7 +10,7 @@ use flowmeter_connector::{Connector, ConnectorError, SyncContext};
 use flowmeter_github::{GitHubConfig, GitHubConnector};
 use flowmeter_model::{Deployment, DeploymentStatus, Event, ReviewState};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path, query_param};
+use wiremock::matchers::{method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const SECRET: &str = "ghp_s3cr3tTokenValue0123456789";
@@ -1138,6 +1138,116 @@ async fn mount_workflow_runs(server: &MockServer, runs: Vec<Value>, requests: Ar
         })
         .mount(server)
         .await;
+}
+
+/// `GET /repos/{owner}/{repo}/actions/runs/{run_id}`: one run of `runs`.
+async fn mount_run_by_id(server: &MockServer, runs: Vec<Value>) {
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/repos/acme/web/actions/runs/\d+$"))
+        .respond_with(move |req: &Request| {
+            let id: u64 = req.url.path().rsplit('/').next().unwrap().parse().unwrap();
+            match runs.iter().find(|r| r["id"] == id) {
+                Some(run) => ok(run.clone()),
+                None => ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})),
+            }
+        })
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_run_waiting_for_approval_for_days_is_read_when_it_completes() {
+    // Run 5 waits for the production environment's reviewers (created on
+    // Feb 1), runs 6 and 7 deploy meanwhile; run 5 is approved and
+    // finishes on Feb 11, long after the next sync's listing stops.
+    let listed = |five: Value| {
+        vec![
+            workflow_run(
+                7,
+                Some("success"),
+                SHA_C,
+                "2026-02-09T10:00:00Z",
+                "2026-02-09T10:05:00Z",
+            ),
+            workflow_run(
+                6,
+                Some("success"),
+                SHA_B,
+                "2026-02-02T10:00:00Z",
+                "2026-02-02T10:05:00Z",
+            ),
+            five,
+        ]
+    };
+    let mut waiting = workflow_run(
+        5,
+        None,
+        SHA_A,
+        "2026-02-01T10:00:00Z",
+        "2026-02-01T10:00:05Z",
+    );
+    waiting["status"] = json!("waiting");
+    let first = MockServer::start().await;
+    mount_workflow_runs(
+        &first,
+        listed(waiting.clone()),
+        Arc::new(AtomicUsize::new(0)),
+    )
+    .await;
+    mount_run_by_id(&first, vec![waiting]).await;
+    mount_empty_streams(&first, "", "acme/web").await;
+    mount_gql(&first, "/graphql", empty_prs()).await;
+    let run = |server: &MockServer, cursor| {
+        let mut cfg = config(&server.uri(), "GH_TEST_WAITING_RUN", &["acme/web"]);
+        cfg.deployments = "workflow:deploy.yml".into();
+        let mut c = GitHubConnector::new(cfg).unwrap();
+        async move { run_to_completion(&mut c, &ctx(), cursor).await.unwrap() }
+    };
+    let batches = run(&first, None).await;
+    let deps = conformance::deployments(&batches);
+    assert_eq!(deps.len(), 2, "runs 6 and 7; 5 is waiting: {deps:?}");
+    let cursor = batches.last().unwrap().cursor.clone();
+
+    let done = workflow_run(
+        5,
+        Some("success"),
+        SHA_A,
+        "2026-02-01T10:00:00Z",
+        "2026-02-11T09:00:00Z",
+    );
+    let second = MockServer::start().await;
+    mount_workflow_runs(&second, listed(done.clone()), Arc::new(AtomicUsize::new(0))).await;
+    mount_run_by_id(&second, vec![done]).await;
+    mount_empty_streams(&second, "", "acme/web").await;
+    mount_gql(&second, "/graphql", empty_prs()).await;
+    let deps = conformance::deployments(&run(&second, Some(cursor.clone())).await);
+    assert_eq!(deps.len(), 1, "{deps:?}");
+    assert_eq!(deps[0].id, "acme/web/run/5");
+    assert_eq!(deps[0].status, DeploymentStatus::Success);
+    assert_eq!(
+        deps[0].finished_at,
+        Some(Utc.with_ymd_and_hms(2026, 2, 11, 9, 0, 0).unwrap())
+    );
+    // Read once: a third sync asks for it no more.
+    let again = run(&second, Some(cursor)).await;
+    let third = MockServer::start().await;
+    mount_workflow_runs(
+        &third,
+        listed(json!(null)).into_iter().take(2).collect(),
+        Arc::new(AtomicUsize::new(0)),
+    )
+    .await;
+    mount_empty_streams(&third, "", "acme/web").await;
+    mount_gql(&third, "/graphql", empty_prs()).await;
+    run(&third, Some(again.last().unwrap().cursor.clone())).await;
+    let by_id = third
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().contains("/actions/runs/"))
+        .count();
+    assert_eq!(by_id, 0, "run 5 completed: no longer read by id");
 }
 
 #[tokio::test]

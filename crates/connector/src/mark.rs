@@ -283,7 +283,10 @@ mod tests {
         assert!(mark >= before && mark <= Utc::now(), "{mark}");
         assert!(w.mark_keys.is_empty());
         let p = w.pager(at(1));
-        assert!(p.lower() <= Utc::now(), "the next pass lists what came since");
+        assert!(
+            p.lower() <= Utc::now(),
+            "the next pass lists what came since"
+        );
         assert!(p.is_new(Utc::now() + chrono::Duration::minutes(1), "y"));
         // A cursor whose mark an earlier version left in the future.
         let mut old = HighWater {
