@@ -655,7 +655,7 @@ async fn github_commits_dated_before_the_last_sync_are_not_lost() {
         );
     });
     let said = tokio::task::block_in_place(sync);
-    assert!(said.contains("fetched 3 parent commits"), "{said}");
+    assert!(said.contains("fetched 3 commits"), "{said}");
 
     let out = crate::util::stdout_of(flowmeter(&db).args([
         "metrics",
@@ -673,6 +673,75 @@ async fn github_commits_dated_before_the_last_sync_are_not_lost() {
     );
     // Every change starts at the PR's first commit (Nov 11 09:00): 74 h.
     assert_eq!(m["lead_time"]["p50_hours"], 74.0, "{m}");
+}
+
+/// A deployment from a release branch: its commits are not on the default
+/// branch the commit listing reads, so the sync fetches the deployed commit
+/// and its parents by SHA, down to what the store holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_from_a_release_branch_has_its_commits() {
+    use chrono::{TimeZone, Utc};
+    use flowmeter_testkit::github::{Commit, Deployment, DeploymentStatus, MockGitHub, Org, Repo};
+    let t = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
+    let mut repo = Repo::new("acme", "shop");
+    repo.push(Commit::new("Initial version", "ann", t(10, 9)));
+    let c2 = repo.push(Commit::new("Add search", "ann", t(12, 9)));
+    repo.add_deployment(
+        Deployment::new(1, c2.clone(), "production", t(12, 10)).status(DeploymentStatus::new(
+            11,
+            "success",
+            t(12, 10),
+        )),
+    );
+    let r1 = Commit::new("Release 1.1: bump", "bob", t(13, 8)).with_parents(vec![c2.clone()]);
+    repo.push_to("release/1.1", r1);
+    let r2 = repo.push_to(
+        "release/1.1",
+        Commit::new("Release 1.1: fix", "bob", t(13, 9)),
+    );
+    repo.add_deployment(
+        Deployment::new(2, r2, "production", t(13, 10)).status(DeploymentStatus::new(
+            12,
+            "success",
+            t(13, 10),
+        )),
+    );
+    let mock = MockGitHub::start(Org::new("acme").with_repo(repo)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("flowmeter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\ntype = \"github\"\napi_url = \"{}\"\ntoken_env = \"E2E_GH_TOKEN\"\nrepos = [\"acme/shop\"]\nretry_base_ms = 1\nincident_labels = []\n",
+            mock.uri()
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("s.duckdb");
+    let out = tokio::task::block_in_place(|| {
+        flowmeter(&db)
+            .arg("--config")
+            .arg(&config)
+            .args(["sync", "--since", "2026-11-01"])
+            .output()
+            .unwrap()
+    });
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("fetched 2 commits"), "{said}");
+    let out = crate::util::stdout_of(flowmeter(&db).args([
+        "metrics",
+        "--since",
+        "2026-11-13",
+        "--until",
+        "2026-11-14",
+        "--format",
+        "json",
+    ]));
+    let m: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(m["lead_time"]["changes"], 2, "both release commits: {m}");
+    // From 08:00 and 09:00 to the 10:00 deployment: 1.5 h.
+    assert_eq!(m["lead_time"]["p50_hours"], 1.5, "{m}");
 }
 
 /// The new sources end to end through `flowmeter sync`: GitHub (GraphQL

@@ -337,11 +337,13 @@ pub async fn sync_source(
 const MAX_GRAPH_FETCHES: usize = 20_000;
 
 /// Closes the commit graph of what `name` stored: every parent of one of
-/// its commits (committed since the sync's start date) that the store
-/// lacks is fetched by SHA, and so on down the branch, then stored in one
-/// import. Listings filtered by date miss a branch's older commits that a
-/// later merge brought; without them a deployment's change walk stops at
-/// the merge. What cannot be fetched is reported.
+/// its commits (committed since the sync's start date), and every commit
+/// one of its deployments deployed, that the store lacks is fetched by
+/// SHA, and so on down the branch, then stored in one import. Listings
+/// filtered by date miss a branch's older commits that a later merge
+/// brought, and commit listings of the default branch miss what a release
+/// branch deployed; without them a deployment's change walk stops at the
+/// merge, or is its one commit. What cannot be fetched is reported.
 async fn close_commit_graph(
     store: &mut dyn SyncStore,
     ctx: &SyncContext,
@@ -413,7 +415,7 @@ async fn close_commit_graph(
     }
     let left = store.commit_gaps(name, ctx.since)?;
     progress(Progress::Note(&format!(
-        "{name}: closed the commit graph: fetched {count} parent commits the listing missed{}",
+        "{name}: closed the commit graph: fetched {count} commits the listing missed (parents, deployed commits){}",
         if left.is_empty() {
             String::new()
         } else {

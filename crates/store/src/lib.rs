@@ -196,14 +196,19 @@ impl Store {
     }
 
     /// The commit graph's gaps: parents of `source`'s commits (committed at
-    /// or after `since`) that have no commit record, as `(repo, sha)`.
-    /// A sync fetches these so that a deployment's change walk does not
-    /// stop at a parent it never saw.
+    /// or after `since`), and commits `source`'s deployments (finished at or
+    /// after `since`) deployed, that have no commit record, as `(repo,
+    /// sha)`. A sync fetches these so that a deployment's change walk does
+    /// not stop at a parent it never saw, nor begin at a commit it never
+    /// saw: a deployment from a branch other than the default one (a
+    /// release or environment branch) deploys commits the commit listing,
+    /// of the default branch, does not hold.
     pub fn commit_gaps(
         &self,
         source: &str,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<(String, String)>, StoreError> {
+        let since = since.naive_utc().to_string();
         let mut stmt = self
             .conn
             .prepare(
@@ -212,6 +217,10 @@ impl Store {
                      FROM commits
                      WHERE source = ? AND parents IS NOT NULL
                        AND coalesce(committed_at, authored_at) >= ?::TIMESTAMP
+                     UNION ALL
+                     SELECT repo, commit_sha FROM deployments
+                     WHERE source = ? AND repo IS NOT NULL AND commit_sha IS NOT NULL
+                       AND coalesce(finished_at, started_at) >= ?::TIMESTAMP
                    )
                    SELECT DISTINCT p.repo, p.sha FROM p
                    WHERE NOT EXISTS (SELECT 1 FROM commits c WHERE c.repo = p.repo AND c.sha = p.sha)
@@ -219,7 +228,7 @@ impl Store {
             )
             .ctx("find commit graph gaps")?;
         let rows = stmt
-            .query_map([source.to_string(), since.naive_utc().to_string()], |r| {
+            .query_map([source, since.as_str(), source, since.as_str()], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })
             .ctx("find commit graph gaps")?;
