@@ -31,9 +31,11 @@
 //! with `GET /incidents/{id}`, acknowledgement times kept, unchanged
 //! incidents not emitted again, one batch per page). PagerDuty's
 //! `since`/`until` allow at most six months per query, so a backfill walks
-//! in windows of 30 days. Its classic pagination (`limit`/`offset`/`more`)
-//! stops at offset 10,000: a 30-day window with more incidents than that is
-//! not fully read.
+//! in windows of 30 days. Incidents are listed oldest first
+//! (`sort_by=created_at:asc`); classic pagination (`limit`/`offset`/`more`)
+//! ends at offset 10,000 ("Offset+limit exceeds maximum allowed value of
+//! 10000"), so a window with more incidents goes on from the creation time
+//! of the last one read, at offset 0.
 
 use std::time::Duration;
 
@@ -44,6 +46,8 @@ use flowmeter_connector::incident::prelude::*;
 const WINDOW_DAYS: i64 = 30;
 /// Page size (PagerDuty's maximum is 100).
 const PAGE_LIMIT: u64 = 100;
+/// The largest `offset + limit` PagerDuty's classic pagination accepts.
+const MAX_OFFSET: u64 = 10_000;
 
 flowmeter_connector::source_config! {
     /// `[[sources]]` entry with `type = "pagerduty"`.
@@ -90,13 +94,25 @@ impl IncidentApi for PagerDuty {
         Some(chrono::Duration::days(WINDOW_DAYS))
     }
 
-    /// `GET /incidents?since&until&limit&offset` (`more` says whether a
-    /// next page exists; the token is the next offset).
+    /// `GET /incidents?since&until&sort_by=created_at:asc&limit&offset`
+    /// (`more` says whether a next page exists). The token is the next
+    /// offset, and past [`MAX_OFFSET`] `OFFSET@SINCE`: the window goes on
+    /// from the last incident's creation time (those of that very second
+    /// come again; the driver drops what it already delivered).
     async fn list(&mut self, span: Span, page: Option<&str>) -> Result<Listed, ConnectorError> {
-        let offset: u64 = page.and_then(|p| p.parse().ok()).unwrap_or(0);
+        let (offset, from) = match page.map(|p| p.split_once('@').unwrap_or((p, ""))) {
+            Some((offset, from)) => (
+                offset.parse().unwrap_or(0),
+                DateTime::parse_from_rfc3339(from)
+                    .map(|t| t.with_timezone(&Utc))
+                    .unwrap_or(span.from),
+            ),
+            None => (0, span.from),
+        };
         let query = vec![
-            ("since", rfc3339(span.from)),
+            ("since", rfc3339(from)),
             ("until", rfc3339(span.until)),
+            ("sort_by", "created_at:asc".to_string()),
             ("limit", PAGE_LIMIT.to_string()),
             ("offset", offset.to_string()),
             ("time_zone", "UTC".to_string()),
@@ -109,8 +125,27 @@ impl IncidentApi for PagerDuty {
             .cloned()
             .unwrap_or_default();
         let more = page.get("more").and_then(Value::as_bool).unwrap_or(false);
-        let next = more.then(|| (offset + incidents.len() as u64).to_string());
-        Ok((incidents, next))
+        if !more {
+            return Ok((incidents, None));
+        }
+        let next = offset + incidents.len() as u64;
+        if next + PAGE_LIMIT <= MAX_OFFSET {
+            return Ok((incidents, Some(format!("{next}@{}", rfc3339(from)))));
+        }
+        // The next page is past what offsets reach: go on from the last
+        // incident's creation time.
+        let last = incidents.last().and_then(|i| ts(&i["created_at"]));
+        match last.filter(|t| *t > from) {
+            Some(t) => Ok((incidents, Some(format!("0@{}", rfc3339(t))))),
+            None => Err(ConnectorError::Api {
+                source_name: self.tool.name.clone(),
+                call: "GET /incidents".into(),
+                message: format!(
+                    "more than {MAX_OFFSET} incidents created at {}: PagerDuty's pagination cannot page past them",
+                    rfc3339(from)
+                ),
+            }),
+        }
     }
 
     async fn fetch(&mut self, id: &str) -> Result<Option<Value>, ConnectorError> {

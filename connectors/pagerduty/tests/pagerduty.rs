@@ -136,17 +136,28 @@ async fn mount_api(server: &MockServer, store: &Store) {
             );
             let limit: usize = q["limit"].parse().unwrap();
             let offset: usize = q["offset"].parse().unwrap();
-            let all: Vec<Value> = s
-                .lock()
-                .unwrap()
+            // PagerDuty's classic pagination ends at offset 10,000.
+            if offset + limit > 10_000 {
+                return ResponseTemplate::new(400).set_body_json(json!({"error": {
+                    "message": "Invalid Input Provided", "code": 2001,
+                    "errors": ["Offset+limit exceeds maximum allowed value of 10000. Please try to refine your search to reduce the result set, like adding a date range."]
+                }}));
+            }
+            let created = |i: &Value| {
+                DateTime::parse_from_rfc3339(i["created_at"].as_str().unwrap()).unwrap()
+            };
+            let store = s.lock().unwrap();
+            let mut all: Vec<(DateTime<chrono::FixedOffset>, &Value)> = store
                 .iter()
-                .filter(|i| {
-                    let c =
-                        DateTime::parse_from_rfc3339(i["created_at"].as_str().unwrap()).unwrap();
-                    c >= since && c < until
-                })
-                .cloned()
+                .map(|i| (created(i), i))
+                .filter(|(c, _)| *c >= since && *c < until)
                 .collect();
+            match q.get("sort_by").map(String::as_str) {
+                Some("created_at:asc" | "created_at") => all.sort_by_key(|(c, _)| *c),
+                Some("created_at:desc") => all.sort_by_key(|(c, _)| std::cmp::Reverse(*c)),
+                _ => {}
+            }
+            let all: Vec<&Value> = all.into_iter().map(|(_, i)| i).collect();
             let page: Vec<Value> = (all.iter().skip(offset).take(limit))
                 .map(|i| as_requested(req, i))
                 .collect();
@@ -251,6 +262,35 @@ async fn pages_through_several_pages_and_windows() {
         .unwrap()
         .resolved_at
         .is_none());
+}
+
+#[tokio::test]
+async fn a_window_of_more_than_10000_incidents_is_read_whole() {
+    // 10,050 incidents a minute apart: one 30-day window, past the 10,000
+    // offset PagerDuty's pagination allows.
+    let now = Utc::now();
+    let store: Store = Arc::new(Mutex::new(
+        (0..10_050u64)
+            .map(|i| {
+                let mut inc = incident(
+                    &format!("PY{i:05}"),
+                    20_000 + i,
+                    now - Duration::minutes(30 + i as i64),
+                    ("PIJ90N7", "My Mail Service"),
+                );
+                resolve(&mut inc, now - Duration::minutes(20 + i as i64));
+                inc
+            })
+            .collect(),
+    ));
+    let server = MockServer::start().await;
+    mount_api(&server, &store).await;
+    let batches = run_to_completion(&mut connector(&server), &ctx(), None)
+        .await
+        .unwrap();
+    let ids: std::collections::BTreeSet<String> =
+        incidents(&batches).into_iter().map(|i| i.id).collect();
+    assert_eq!(ids.len(), 10_050);
 }
 
 #[tokio::test]
