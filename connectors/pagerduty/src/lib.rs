@@ -95,26 +95,16 @@ impl IncidentApi for PagerDuty {
     }
 
     /// `GET /incidents?since&until&sort_by=created_at:asc&limit&offset`
-    /// (`more` says whether a next page exists). The token is the next
-    /// offset, and past [`MAX_OFFSET`] `OFFSET@SINCE`: the window goes on
-    /// from the last incident's creation time (those of that very second
-    /// come again; the driver drops what it already delivered).
+    /// (`more` says whether a next page exists), paged by [`OffsetPage`]
+    /// up to [`MAX_OFFSET`].
     async fn list(&mut self, span: Span, page: Option<&str>) -> Result<Listed, ConnectorError> {
-        let (offset, from) = match page.map(|p| p.split_once('@').unwrap_or((p, ""))) {
-            Some((offset, from)) => (
-                offset.parse().unwrap_or(0),
-                DateTime::parse_from_rfc3339(from)
-                    .map(|t| t.with_timezone(&Utc))
-                    .unwrap_or(span.from),
-            ),
-            None => (0, span.from),
-        };
+        let at = OffsetPage::of(span, page);
         let query = vec![
-            ("since", rfc3339(from)),
+            ("since", rfc3339(at.from)),
             ("until", rfc3339(span.until)),
             ("sort_by", "created_at:asc".to_string()),
             ("limit", PAGE_LIMIT.to_string()),
-            ("offset", offset.to_string()),
+            ("offset", at.offset.to_string()),
             ("time_zone", "UTC".to_string()),
             ("include[]", "first_trigger_log_entries".to_string()),
         ];
@@ -125,27 +115,10 @@ impl IncidentApi for PagerDuty {
             .cloned()
             .unwrap_or_default();
         let more = page.get("more").and_then(Value::as_bool).unwrap_or(false);
-        if !more {
-            return Ok((incidents, None));
-        }
-        let next = offset + incidents.len() as u64;
-        if next + PAGE_LIMIT <= MAX_OFFSET {
-            return Ok((incidents, Some(format!("{next}@{}", rfc3339(from)))));
-        }
-        // The next page is past what offsets reach: go on from the last
-        // incident's creation time.
         let last = incidents.last().and_then(|i| ts(&i["created_at"]));
-        match last.filter(|t| *t > from) {
-            Some(t) => Ok((incidents, Some(format!("0@{}", rfc3339(t))))),
-            None => Err(ConnectorError::Api {
-                source_name: self.tool.name.clone(),
-                call: "GET /incidents".into(),
-                message: format!(
-                    "more than {MAX_OFFSET} incidents created at {}: PagerDuty's pagination cannot page past them",
-                    rfc3339(from)
-                ),
-            }),
-        }
+        let next = (at.next(more, incidents.len(), last, PAGE_LIMIT, MAX_OFFSET))
+            .map_err(|m| self.tool.api_error("GET /incidents", m))?;
+        Ok((incidents, next))
     }
 
     async fn fetch(&mut self, id: &str) -> Result<Option<Value>, ConnectorError> {

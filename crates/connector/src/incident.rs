@@ -45,7 +45,8 @@ const CURSOR_VERSION: u32 = 2;
 /// `use flowmeter_connector::incident::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        IncidentApi, IncidentConnector, IncidentTool, Listed, Mapped, ServiceMapper, Span, Tool,
+        IncidentApi, IncidentConnector, IncidentTool, Listed, Mapped, OffsetPage, ServiceMapper,
+        Span, Tool,
     };
     pub use crate::fields::{id, text, ts};
     pub use crate::ConnectorError;
@@ -104,6 +105,63 @@ pub struct Span {
 /// One page of raw incidents and the next page's token.
 pub type Listed = (Vec<Value>, Option<String>);
 
+/// Where a listing paged by offset, oldest first, has got to, for APIs
+/// whose offsets end at a cap (PagerDuty's 10,000, Opsgenie's 20,000):
+/// past it the window goes on from the creation time of the last incident
+/// read, at offset 0 (those of that very instant come again; the driver
+/// drops what it already delivered). The page token is `OFFSET@MILLIS`
+/// (a bare number, an older token, is an offset from the window's start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetPage {
+    pub offset: u64,
+    /// The creation time the listing asks from.
+    pub from: DateTime<Utc>,
+}
+
+impl OffsetPage {
+    /// The page `token` names within `span` (none: the window's first).
+    pub fn of(span: Span, token: Option<&str>) -> OffsetPage {
+        let (offset, from) = match token.map(|t| t.split_once('@').unwrap_or((t, ""))) {
+            Some((offset, from)) => (
+                offset.parse().unwrap_or(0),
+                from.parse()
+                    .ok()
+                    .and_then(DateTime::<Utc>::from_timestamp_millis)
+                    .unwrap_or(span.from),
+            ),
+            None => (0, span.from),
+        };
+        OffsetPage { offset, from }
+    }
+
+    /// The token of the page after one of `read` incidents, the last of
+    /// them created at `last`; `None` when the API said there is no more.
+    /// An error when more than the cap share one creation time.
+    pub fn next(
+        &self,
+        more: bool,
+        read: usize,
+        last: Option<DateTime<Utc>>,
+        limit: u64,
+        cap: u64,
+    ) -> Result<Option<String>, String> {
+        if !more || read == 0 {
+            return Ok(None);
+        }
+        let next = self.offset + read as u64;
+        if next + limit <= cap {
+            return Ok(Some(format!("{next}@{}", self.from.timestamp_millis())));
+        }
+        match last.filter(|t| *t > self.from) {
+            Some(t) => Ok(Some(format!("0@{}", t.timestamp_millis()))),
+            None => Err(format!(
+                "more than {cap} incidents created at {}: the API's offsets cannot page past them",
+                self.from.to_rfc3339()
+            )),
+        }
+    }
+}
+
 /// A mapped incident, a reason to skip it, or a failed request.
 pub type Mapped = Result<Result<Incident, String>, ConnectorError>;
 
@@ -159,6 +217,18 @@ pub struct Tool {
     pub name: String,
     pub http: HttpClient,
     pub mapper: ServiceMapper,
+}
+
+impl Tool {
+    /// An error of the API call `call` (`GET /incidents`), under this
+    /// source's name.
+    pub fn api_error(&self, call: &str, message: String) -> ConnectorError {
+        ConnectorError::Api {
+            source_name: self.name.clone(),
+            call: call.to_string(),
+            message,
+        }
+    }
 }
 
 /// The settings every incident tool's `[[sources]]` table has; declare the
@@ -517,6 +587,62 @@ pub fn fingerprint(e: &Event) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn offset_pages_go_on_from_the_last_creation_time_at_the_cap() {
+        let t = |m: i64| DateTime::<Utc>::from_timestamp_millis(1_700_000_000_000 + m).unwrap();
+        let span = Span {
+            from: t(0),
+            until: t(1_000_000),
+        };
+        let first = OffsetPage::of(span, None);
+        assert_eq!(
+            first,
+            OffsetPage {
+                offset: 0,
+                from: t(0)
+            }
+        );
+        let tok = first
+            .next(true, 100, Some(t(5)), 100, 300)
+            .unwrap()
+            .unwrap();
+        let second = OffsetPage::of(span, Some(&tok));
+        assert_eq!(
+            second,
+            OffsetPage {
+                offset: 100,
+                from: t(0)
+            }
+        );
+        // 200 + 100 would pass the cap of 250: from the last one's time.
+        let tok = second
+            .next(true, 100, Some(t(9)), 100, 250)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            OffsetPage::of(span, Some(&tok)),
+            OffsetPage {
+                offset: 0,
+                from: t(9)
+            }
+        );
+        assert_eq!(second.next(false, 100, Some(t(9)), 100, 250), Ok(None));
+        // All at one instant: no way on, said so.
+        let stuck = OffsetPage {
+            offset: 200,
+            from: t(9),
+        };
+        assert!(stuck.next(true, 100, Some(t(9)), 100, 250).is_err());
+        // A bare offset (an older cursor) counts from the window's start.
+        assert_eq!(
+            OffsetPage::of(span, Some("300")),
+            OffsetPage {
+                offset: 300,
+                from: t(0)
+            }
+        );
+    }
+
     use super::*;
 
     #[test]
