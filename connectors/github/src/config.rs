@@ -42,7 +42,9 @@ flowmeter_connector::source_config! {
         /// Repositories as `owner/name`.
         pub repos: Vec<String> = Vec::new(),
         /// An organisation (or user) whose repositories are all synced, filtered
-        /// by `include` and `exclude`.
+        /// by `include` and `exclude`. A user's private repositories are
+        /// listed for the token's own user or an App installed on it; of
+        /// another user, only the public ones are visible.
         pub org: Option<String> = None,
         /// Glob patterns on the repository name (`web-*`) or `owner/name`; with
         /// `org`, only matching repositories are synced (default: all).

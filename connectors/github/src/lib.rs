@@ -312,6 +312,27 @@ impl GitHubConnector {
         &self.failed
     }
 
+    /// Where a user account's repositories are listed with their private
+    /// ones: `GET /users/{u}/repos` "lists public repositories for the
+    /// specified user". An App's installation lists what it was given
+    /// (`GET /installation/repositories`); the token's own user, what it
+    /// owns (`GET /user/repos?affiliation=owner`); any other user, the
+    /// public ones.
+    async fn user_repos_url(&self, user: &str) -> String {
+        if self.config.app_id.is_some() {
+            return "installation/repositories?per_page=100".into();
+        }
+        let me: Option<Value> = self.http.get_json("user", &[]).await.ok();
+        if me.is_some_and(|m| {
+            m["login"]
+                .as_str()
+                .is_some_and(|l| l.eq_ignore_ascii_case(user))
+        }) {
+            return "user/repos?affiliation=owner&per_page=100".into();
+        }
+        format!("users/{}/repos?type=owner&per_page=100", enc(user))
+    }
+
     /// The repositories to sync: `repos`, or the organisation's, filtered.
     async fn resolve_repos(&mut self) -> Result<Vec<String>, ConnectorError> {
         if let Some(r) = &self.repos {
@@ -327,7 +348,7 @@ impl GitHubConnector {
                 let resp = match attempt {
                     Err(ConnectorError::NotFound { .. }) if was_first => {
                         // Not an organisation: maybe a user account.
-                        url = format!("users/{}/repos?type=owner&per_page=100", enc(&org));
+                        url = self.user_repos_url(&org).await;
                         match self.http.get(&url, &[]).await {
                             Ok(r) => r,
                             Err(e) => {
@@ -343,7 +364,9 @@ impl GitHubConnector {
                     Err(e) => return Err(self.rewrite_sso(e)),
                     Ok(r) => r,
                 };
-                for r in resp.body.as_array().into_iter().flatten() {
+                // `GET /installation/repositories` wraps its list.
+                let listed = resp.body.get("repositories").unwrap_or(&resp.body);
+                for r in listed.as_array().into_iter().flatten() {
                     let Some(full) = r["full_name"].as_str() else {
                         continue;
                     };

@@ -1607,6 +1607,48 @@ async fn org_repos_are_listed_and_filtered() {
 }
 
 #[tokio::test]
+async fn a_user_account_syncs_its_private_repositories_too() {
+    // `org` names a user: GET /users/{u}/repos lists public repositories
+    // only; the token's own user lists its private ones at GET /user/repos.
+    let server = MockServer::start().await;
+    let repo = |name: &str, private: bool| json!({"id": 1, "name": name, "full_name": format!("mona/{name}"), "archived": false, "default_branch": "main", "private": private});
+    Mock::given(method("GET"))
+        .and(path("/orgs/mona/repos"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ok(json!({"login": "mona", "id": 1, "type": "User"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/user/repos"))
+        .respond_with(ok(json!([repo("site", false), repo("billing", true)])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/users/mona/repos"))
+        .respond_with(ok(json!([repo("site", false)])))
+        .mount(&server)
+        .await;
+    mount_empty_streams(&server, "", "mona/site").await;
+    mount_empty_streams(&server, "", "mona/billing").await;
+    mount_gql(&server, "/graphql", empty_prs()).await;
+    let mut cfg = config(&server.uri(), "GH_TEST_USER_ACCOUNT", &[]);
+    cfg.org = Some("mona".into());
+    let mut c = GitHubConnector::new(cfg).unwrap();
+    let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
+    let repos: Vec<String> = batches.last().unwrap().cursor.0["repos"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(repos, ["mona/billing", "mona/site"]);
+}
+
+#[tokio::test]
 async fn config_errors_are_clear() {
     std::env::remove_var("GH_TEST_NO_TOKEN");
     let mut cfg = config("http://127.0.0.1:1", "GH_TEST_CFG", &["acme/web"]);
