@@ -43,8 +43,8 @@ flowmeter_connector::source_config! {
         pub repos: Vec<String> = Vec::new(),
         /// An organisation (or user) whose repositories are all synced, filtered
         /// by `include` and `exclude`. A user's private repositories are
-        /// listed for the token's own user or an App installed on it; of
-        /// another user, only the public ones are visible.
+        /// listed with a token of that user (else, and for an App, only the
+        /// public ones: list private ones in `repos`).
         pub org: Option<String> = None,
         /// Glob patterns on the repository name (`web-*`) or `owner/name`; with
         /// `org`, only matching repositories are synced (default: all).

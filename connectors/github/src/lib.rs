@@ -93,10 +93,14 @@ struct StreamState {
     /// How far the stream's listing got (the kit's one cursor type).
     #[serde(flatten)]
     water: HighWater,
-    /// Deployments not yet finished: id → (status emitted, created_at); of
-    /// a workflow, its runs not yet completed (run id → status, created_at).
+    /// Deployments not yet finished: id → (status emitted, created_at).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     open: BTreeMap<String, OpenDeployment>,
+    /// Of a workflow: its runs not yet completed, run id → (status,
+    /// created_at). Apart from `open`, so that a repository moved from
+    /// `workflow:` to deployments never asks for a run as a deployment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    open_runs: BTreeMap<String, OpenDeployment>,
     /// Deployments are read through REST: the server's GraphQL has no
     /// `Repository.deployments` (kept, so a resumed pass stays on REST).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -312,25 +316,33 @@ impl GitHubConnector {
         &self.failed
     }
 
-    /// Where a user account's repositories are listed with their private
-    /// ones: `GET /users/{u}/repos` "lists public repositories for the
-    /// specified user". An App's installation lists what it was given
-    /// (`GET /installation/repositories`); the token's own user, what it
-    /// owns (`GET /user/repos?affiliation=owner`); any other user, the
-    /// public ones.
-    async fn user_repos_url(&self, user: &str) -> String {
-        if self.config.app_id.is_some() {
-            return "installation/repositories?per_page=100".into();
-        }
-        let me: Option<Value> = self.http.get_json("user", &[]).await.ok();
-        if me.is_some_and(|m| {
-            m["login"]
+    /// Where a user account's repositories are listed: `GET /users/{u}/repos`
+    /// "lists public repositories for the specified user"; the token's own
+    /// user lists what it owns, private ones too, at
+    /// `GET /user/repos?affiliation=owner`. A token that may not read
+    /// `GET /user` (an App's installation token) lists the public ones.
+    async fn user_repos_url(&self, user: &str) -> Result<String, ConnectorError> {
+        let public = format!("users/{}/repos?type=owner&per_page=100", enc(user));
+        let me: Value = match self.http.get_json("user", &[]).await {
+            Ok(me) => me,
+            Err(ConnectorError::Unauthorized { .. } | ConnectorError::NotFound { .. }) => {
+                return Ok(public)
+            }
+            Err(ConnectorError::Api { message, .. }) if message.contains("HTTP 403") => {
+                return Ok(public)
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(
+            if me["login"]
                 .as_str()
                 .is_some_and(|l| l.eq_ignore_ascii_case(user))
-        }) {
-            return "user/repos?affiliation=owner&per_page=100".into();
-        }
-        format!("users/{}/repos?type=owner&per_page=100", enc(user))
+            {
+                "user/repos?affiliation=owner&per_page=100".into()
+            } else {
+                public
+            },
+        )
     }
 
     /// The repositories to sync: `repos`, or the organisation's, filtered.
@@ -348,7 +360,7 @@ impl GitHubConnector {
                 let resp = match attempt {
                     Err(ConnectorError::NotFound { .. }) if was_first => {
                         // Not an organisation: maybe a user account.
-                        url = self.user_repos_url(&org).await;
+                        url = self.user_repos_url(&org).await?;
                         match self.http.get(&url, &[]).await {
                             Ok(r) => r,
                             Err(e) => {
@@ -364,9 +376,7 @@ impl GitHubConnector {
                     Err(e) => return Err(self.rewrite_sso(e)),
                     Ok(r) => r,
                 };
-                // `GET /installation/repositories` wraps its list.
-                let listed = resp.body.get("repositories").unwrap_or(&resp.body);
-                for r in listed.as_array().into_iter().flatten() {
+                for r in resp.body.as_array().into_iter().flatten() {
                     let Some(full) = r["full_name"].as_str() else {
                         continue;
                     };
@@ -855,7 +865,7 @@ impl GitHubConnector {
             let run_id = map::id_string(&run["id"]);
             match map::workflow_run(&self.name, repo, &self.config.environment, &run) {
                 Some(dep) => {
-                    st.open.remove(&run_id);
+                    st.open_runs.remove(&run_id);
                     let Some(t) = dep.finished_at else { continue };
                     if pager.take(t, &dep.id) {
                         step.events.push(Event::Deployment(dep));
@@ -868,10 +878,10 @@ impl GitHubConnector {
                         status: run["status"].as_str().unwrap_or("pending").to_string(),
                         created_at: created,
                     };
-                    st.open.insert(run_id, open);
+                    st.open_runs.insert(run_id, open);
                 }
                 None => {
-                    st.open.remove(&run_id);
+                    st.open_runs.remove(&run_id);
                 }
             }
         }
@@ -897,26 +907,26 @@ impl GitHubConnector {
         step: &mut Step,
     ) -> Result<(), ConnectorError> {
         let stale_before = listed_from - chrono::Duration::days(35);
-        let ids: Vec<(String, OpenDeployment)> = (st.open.iter())
+        let ids: Vec<(String, OpenDeployment)> = (st.open_runs.iter())
             .filter(|(_, o)| o.created_at < listed_from)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for (id, open) in ids {
             if open.created_at < stale_before {
-                st.open.remove(&id);
+                st.open_runs.remove(&id);
                 continue;
             }
             let url = format!("repos/{repo}/actions/runs/{id}");
             let run: Option<Value> = (self.http.get_json_if_found(&url, &[]).await)
                 .map_err(|e| self.repo_error(repo, &format!("workflow run {id}"), e))?;
             let Some(run) = run else {
-                st.open.remove(&id);
+                st.open_runs.remove(&id);
                 continue;
             };
             if run["status"].as_str() != Some("completed") {
                 continue;
             }
-            st.open.remove(&id);
+            st.open_runs.remove(&id);
             if let Some(dep) = map::workflow_run(&self.name, repo, &self.config.environment, &run) {
                 step.events.push(Event::Deployment(dep));
             }

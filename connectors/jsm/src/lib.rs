@@ -10,7 +10,7 @@
 //!
 //! `GET /rest/api/3/search/jql` (the enhanced search: `jql`, `fields`,
 //! `maxResults`, `nextPageToken` paging until `isLast`) with
-//! `project = KEY AND issuetype = "Incident" AND updated >= "DATE" ORDER BY updated` (and
+//! `project = KEY AND issuetype = "Incident" AND updated >= "DATE" ORDER BY created` (and
 //! `key = "KEY-1"` to re-check an open incident); custom fields
 //! named in the configuration are found by name through
 //! `GET /rest/api/3/field`. Authentication is HTTP Basic with an Atlassian
@@ -312,15 +312,17 @@ impl IncidentApi for Jsm {
         Ok(())
     }
 
-    /// The JQL search of work items *updated* since, least recently
-    /// updated first: one edited after it resolved (a deployment named in
-    /// the review, a corrected resolution, a reopening) is read again, and
-    /// every item created since was updated since. JQL compares dates in
-    /// the account's time zone: the filter starts a day early and the
-    /// driver drops what it already delivered unchanged.
+    /// The JQL search of work items *updated* since: one edited after it
+    /// resolved (a deployment named in the review, a corrected resolution,
+    /// a reopening) is read again, and every item created since was
+    /// updated since. Ordered by creation, which an edit does not move (an
+    /// item edited mid-pass would jump to the end of an order by update
+    /// and shift the pages after it). JQL compares dates in the account's
+    /// time zone: the filter starts a day early and the driver drops what
+    /// it already delivered unchanged.
     async fn list(&mut self, span: Span, page: Option<&str>) -> Result<Listed, ConnectorError> {
         let jql = format!(
-            "project = {} AND issuetype = {} AND updated >= \"{}\" ORDER BY updated ASC",
+            "project = {} AND issuetype = {} AND updated >= \"{}\" ORDER BY created ASC, key ASC",
             jql_quote(&self.config.project),
             jql_quote(&self.config.issue_type),
             (span.from - Duration::days(1)).format("%Y-%m-%d")

@@ -141,7 +141,6 @@ fn is_rate_limit_error(e: &Value) -> bool {
             .is_some_and(|m| m.to_ascii_lowercase().contains("rate limit"))
 }
 
-/// Whether a top-level field of `data` is null (the object was not found).
 /// The `path` of a GraphQL error, dotted (`repository.pullRequests.nodes.2`).
 fn graphql_path(error: &Value) -> Option<String> {
     let path = error["path"].as_array().filter(|p| !p.is_empty())?;
@@ -156,6 +155,7 @@ fn graphql_path(error: &Value) -> Option<String> {
     )
 }
 
+/// Whether a top-level field of `data` is null (the object was not found).
 fn has_null_object(data: &Value) -> bool {
     data.as_object()
         .is_some_and(|m| m.values().any(Value::is_null))

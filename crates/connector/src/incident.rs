@@ -173,7 +173,8 @@ struct State {
     synced_until: Option<DateTime<Utc>>,
     /// Incidents open at the last complete sync -> acknowledgement time seen.
     open: BTreeMap<String, Option<DateTime<Utc>>>,
-    /// Recently emitted incidents: id -> fingerprint and creation time.
+    /// Recently emitted incidents: id -> fingerprint, and the start of the
+    /// sync that last took it.
     seen: BTreeMap<String, Seen>,
     run: Option<Run>,
 }

@@ -149,7 +149,8 @@ impl HighWater {
 
 /// One page after another of a pass: which items are new, what the pass
 /// has seen, and where it goes next. Dropping a pager without
-/// [`Pager::turn`] leaves the cursor as it was before the page.
+/// [`Pager::turn`] leaves the cursor as it was before the page (but for a
+/// mark in the future, which [`HighWater::pager`] has brought back to now).
 #[derive(Debug)]
 pub struct Pager<'a> {
     water: &'a mut HighWater,

@@ -243,6 +243,7 @@ impl Staging {
             let stage = stage_table(table);
             if !self.staged.contains(&kind)
                 && !self.direct.contains(&kind)
+                && !self.patch
                 && self.empty.as_ref().is_some_and(|e| e.contains(&kind))
             {
                 self.direct.push(kind);

@@ -219,7 +219,7 @@ impl Store {
                        AND coalesce(committed_at, authored_at) >= ?::TIMESTAMP
                      UNION ALL
                      SELECT repo, commit_sha FROM deployments
-                     WHERE source = ? AND repo IS NOT NULL AND commit_sha IS NOT NULL
+                     WHERE source = ? AND repo IS NOT NULL AND commit_sha <> ''
                        AND coalesce(finished_at, started_at) >= ?::TIMESTAMP
                    )
                    SELECT DISTINCT p.repo, p.sha FROM p
