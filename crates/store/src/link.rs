@@ -484,11 +484,16 @@ pub(crate) fn relink(
     });
     append_all(conn, "link_prs", rows)?;
     crate::timing::phase("link: write pull requests", t0);
-    conn.execute(
-        "INSERT OR REPLACE INTO store_meta VALUES (?, ?)",
-        [FINGERPRINT_KEY, config.fingerprint().as_str()],
-    )
-    .ctx("save link fingerprint")?;
+    // A partial relink runs only where the links are of this configuration
+    // already (an import into linked data; a lake shard's, rolled back):
+    // the fingerprint stays as it is.
+    if let Scope::All = scope {
+        conn.execute(
+            "INSERT OR REPLACE INTO store_meta VALUES (?, ?)",
+            [FINGERPRINT_KEY, config.fingerprint().as_str()],
+        )
+        .ctx("save link fingerprint")?;
+    }
     summary(conn)
 }
 
