@@ -37,6 +37,8 @@ pub struct LinkSummary {
     pub failed_deployments: u64,
 }
 
+/// Whether the links were made under another configuration (or never):
+/// its fingerprint is not the one stored.
 pub(crate) fn is_stale(conn: &Connection, config: &MetricsConfig) -> Result<bool, StoreError> {
     let stored: Option<String> = conn
         .query_row(
