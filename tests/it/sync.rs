@@ -26,6 +26,83 @@ fn flowmeter(db: &Path) -> Command {
     cmd
 }
 
+/// 2026-11-`day` at `hour`:00 UTC.
+fn nov(day: u32, hour: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(2026, 11, day, hour, 0, 0)
+        .unwrap()
+}
+
+/// `acme/shop` with two commits on main (Nov 10 and Nov 12, 09:00) and the
+/// second deployed to production at Nov 12 10:00; the two SHAs.
+fn shop_deployed_once() -> (flowmeter_testkit::github::Repo, String, String) {
+    use flowmeter_testkit::github::{Commit, Deployment, DeploymentStatus, Repo};
+    let mut repo = Repo::new("acme", "shop");
+    let c1 = repo.push(Commit::new("Initial version", "ann", nov(10, 9)));
+    let c2 = repo.push(Commit::new("Add search", "ann", nov(12, 9)));
+    repo.add_deployment(
+        Deployment::new(1, c2.clone(), "production", nov(12, 10)).status(DeploymentStatus::new(
+            11,
+            "success",
+            nov(12, 10),
+        )),
+    );
+    (repo, c1, c2)
+}
+
+/// A store and a config that syncs `acme/shop` from a GitHub mock (no
+/// incident labels), in a temporary directory.
+struct ShopSync {
+    _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    db: std::path::PathBuf,
+}
+
+impl ShopSync {
+    fn new(api_url: &str) -> ShopSync {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("flowmeter.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[[sources]]\ntype = \"github\"\napi_url = \"{api_url}\"\ntoken_env = \"E2E_GH_TOKEN\"\nrepos = [\"acme/shop\"]\nretry_base_ms = 1\nincident_labels = []\n"
+            ),
+        )
+        .unwrap();
+        let db = dir.path().join("s.duckdb");
+        ShopSync {
+            _dir: dir,
+            config,
+            db,
+        }
+    }
+
+    /// `flowmeter sync --since 2026-11-01`, which must succeed; what it
+    /// said on stderr.
+    fn sync(&self) -> String {
+        let out = tokio::task::block_in_place(|| {
+            flowmeter(&self.db)
+                .arg("--config")
+                .arg(&self.config)
+                .args(["sync", "--since", "2026-11-01"])
+                .output()
+                .unwrap()
+        });
+        let said = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{said}");
+        said
+    }
+
+    /// `flowmeter metrics --since since --until until --format json`.
+    fn metrics(&self, since: &str, until: &str) -> Value {
+        let out = crate::util::stdout_of(flowmeter(&self.db).args([
+            "metrics", "--since", since, "--until", until, "--format", "json",
+        ]));
+        serde_json::from_str(&out).unwrap()
+    }
+}
+
 fn ok(v: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(v)
 }
@@ -591,49 +668,12 @@ async fn gitlab_sync_equals_importing_the_same_events() {
 /// a mock built from GitHub's documentation, changed between two syncs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_commits_dated_before_the_last_sync_are_not_lost() {
-    use chrono::{TimeZone, Utc};
-    use flowmeter_testkit::github::{
-        Commit, Deployment, DeploymentStatus, MockGitHub, Org, Pull, Repo,
-    };
-    let t = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
-    let mut repo = Repo::new("acme", "shop");
-    let c1 = repo.push(Commit::new("Initial version", "ann", t(10, 9)));
-    let c2 = repo.push(Commit::new("Add search", "ann", t(12, 9)));
-    repo.add_deployment(
-        Deployment::new(1, c2.clone(), "production", t(12, 10)).status(DeploymentStatus::new(
-            11,
-            "success",
-            t(12, 10),
-        )),
-    );
+    use flowmeter_testkit::github::{Commit, Deployment, DeploymentStatus, MockGitHub, Org, Pull};
+    let t = nov;
+    let (repo, c1, _) = shop_deployed_once();
     let mock = MockGitHub::start(Org::new("acme").with_repo(repo)).await;
-
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("flowmeter.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[sources]]\ntype = \"github\"\napi_url = \"{}\"\ntoken_env = \"E2E_GH_TOKEN\"\nrepos = [\"acme/shop\"]\nretry_base_ms = 1\nincident_labels = []\n",
-            mock.uri()
-        ),
-    )
-    .unwrap();
-    let db = dir.path().join("s.duckdb");
-    let sync = || {
-        let out = flowmeter(&db)
-            .arg("--config")
-            .arg(&config)
-            .args(["sync", "--since", "2026-11-01"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).to_string()
-    };
-    tokio::task::block_in_place(sync);
+    let shop = ShopSync::new(&mock.uri());
+    shop.sync();
 
     // A branch worked on before that sync (its commits dated Nov 11), merged
     // with a merge commit on Nov 14 and deployed.
@@ -654,19 +694,9 @@ async fn github_commits_dated_before_the_last_sync_are_not_lost() {
             )),
         );
     });
-    let said = tokio::task::block_in_place(sync);
+    let said = shop.sync();
     assert!(said.contains("fetched 3 commits"), "{said}");
-
-    let out = crate::util::stdout_of(flowmeter(&db).args([
-        "metrics",
-        "--since",
-        "2026-11-14",
-        "--until",
-        "2026-11-15",
-        "--format",
-        "json",
-    ]));
-    let m: Value = serde_json::from_str(&out).unwrap();
+    let m = shop.metrics("2026-11-14", "2026-11-15");
     assert_eq!(
         m["lead_time"]["changes"], 4,
         "the merge commit and the branch's three commits: {m}"
@@ -680,19 +710,9 @@ async fn github_commits_dated_before_the_last_sync_are_not_lost() {
 /// and its parents by SHA, down to what the store holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployment_from_a_release_branch_has_its_commits() {
-    use chrono::{TimeZone, Utc};
-    use flowmeter_testkit::github::{Commit, Deployment, DeploymentStatus, MockGitHub, Org, Repo};
-    let t = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
-    let mut repo = Repo::new("acme", "shop");
-    repo.push(Commit::new("Initial version", "ann", t(10, 9)));
-    let c2 = repo.push(Commit::new("Add search", "ann", t(12, 9)));
-    repo.add_deployment(
-        Deployment::new(1, c2.clone(), "production", t(12, 10)).status(DeploymentStatus::new(
-            11,
-            "success",
-            t(12, 10),
-        )),
-    );
+    use flowmeter_testkit::github::{Commit, Deployment, DeploymentStatus, MockGitHub, Org};
+    let t = nov;
+    let (mut repo, _, c2) = shop_deployed_once();
     let r1 = Commit::new("Release 1.1: bump", "bob", t(13, 8)).with_parents(vec![c2.clone()]);
     repo.push_to("release/1.1", r1);
     let r2 = repo.push_to(
@@ -707,38 +727,10 @@ async fn a_deployment_from_a_release_branch_has_its_commits() {
         )),
     );
     let mock = MockGitHub::start(Org::new("acme").with_repo(repo)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("flowmeter.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[sources]]\ntype = \"github\"\napi_url = \"{}\"\ntoken_env = \"E2E_GH_TOKEN\"\nrepos = [\"acme/shop\"]\nretry_base_ms = 1\nincident_labels = []\n",
-            mock.uri()
-        ),
-    )
-    .unwrap();
-    let db = dir.path().join("s.duckdb");
-    let out = tokio::task::block_in_place(|| {
-        flowmeter(&db)
-            .arg("--config")
-            .arg(&config)
-            .args(["sync", "--since", "2026-11-01"])
-            .output()
-            .unwrap()
-    });
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{said}");
+    let shop = ShopSync::new(&mock.uri());
+    let said = shop.sync();
     assert!(said.contains("fetched 2 commits"), "{said}");
-    let out = crate::util::stdout_of(flowmeter(&db).args([
-        "metrics",
-        "--since",
-        "2026-11-13",
-        "--until",
-        "2026-11-14",
-        "--format",
-        "json",
-    ]));
-    let m: Value = serde_json::from_str(&out).unwrap();
+    let m = shop.metrics("2026-11-13", "2026-11-14");
     assert_eq!(m["lead_time"]["changes"], 2, "both release commits: {m}");
     // From 08:00 and 09:00 to the 10:00 deployment: 1.5 h.
     assert_eq!(m["lead_time"]["p50_hours"], 1.5, "{m}");

@@ -697,17 +697,7 @@ impl GitHubConnector {
     ) -> Result<(), ConnectorError> {
         // Still running 30 days before the newest deployment: abandoned.
         let stale_before = st.water.mark.unwrap_or(lower) - chrono::Duration::days(30);
-        let ids: Vec<(String, OpenDeployment)> = st
-            .open
-            .iter()
-            .filter(|(_, o)| o.created_at <= lower)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (id, open) in ids {
-            if open.created_at < stale_before {
-                st.open.remove(&id);
-                continue;
-            }
+        for (id, open) in due_open(&mut st.open, stale_before, |o| o.created_at <= lower) {
             let statuses = self.statuses(repo, &id).await?;
             let (status, _) = map::deployment_outcome(&statuses);
             if status.as_str() == open.status {
@@ -907,15 +897,8 @@ impl GitHubConnector {
         step: &mut Step,
     ) -> Result<(), ConnectorError> {
         let stale_before = listed_from - chrono::Duration::days(35);
-        let ids: Vec<(String, OpenDeployment)> = (st.open_runs.iter())
-            .filter(|(_, o)| o.created_at < listed_from)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (id, open) in ids {
-            if open.created_at < stale_before {
-                st.open_runs.remove(&id);
-                continue;
-            }
+        let due = |o: &OpenDeployment| o.created_at < listed_from;
+        for (id, _) in due_open(&mut st.open_runs, stale_before, due) {
             let url = format!("repos/{repo}/actions/runs/{id}");
             let run: Option<Value> = (self.http.get_json_if_found(&url, &[]).await)
                 .map_err(|e| self.repo_error(repo, &format!("workflow run {id}"), e))?;
@@ -1223,6 +1206,20 @@ fn id_key(v: &Value) -> String {
 
 fn is_sha(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The entries of `open` to read again (those `due` says), after letting
+/// go of those created before `stale_before` (abandoned).
+fn due_open(
+    open: &mut BTreeMap<String, OpenDeployment>,
+    stale_before: Timestamp,
+    due: impl Fn(&OpenDeployment) -> bool,
+) -> Vec<(String, OpenDeployment)> {
+    open.retain(|_, o| o.created_at >= stale_before);
+    (open.iter())
+        .filter(|(_, o)| due(o))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn track_open(

@@ -3,7 +3,7 @@
 
 use chrono::{Duration, Utc};
 use flowmeter_connector::conformance::{self, incidents, run_to_completion};
-use flowmeter_connector::{Connector, ConnectorError, SyncContext};
+use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
 use flowmeter_incidentio::{IncidentIoConfig, IncidentIoConnector};
 use flowmeter_testkit::incidentio::{ids, Fault, IncidentIoMock, State};
 
@@ -24,13 +24,18 @@ fn ctx() -> SyncContext {
     SyncContext::since(Utc::now() - Duration::days(30))
 }
 
+/// A sync to its end from `cursor` (none: the first); its batches.
+async fn sync(mock: &IncidentIoMock, cursor: Option<Cursor>) -> Vec<SyncBatch> {
+    run_to_completion(&mut connector(mock, KEY), &ctx(), cursor)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn maps_times_services_severity_and_skips_non_incidents() {
     let base = whole_seconds(Utc::now() - Duration::days(3));
     let mock = IncidentIoMock::start(State::example(KEY, base)).await;
-    let batches = run_to_completion(&mut connector(&mock, KEY), &ctx(), None)
-        .await
-        .unwrap();
+    let batches = sync(&mock, None).await;
     let incs = incidents(&batches);
     let by_ref = |r: &str| {
         incs.iter()
@@ -74,13 +79,9 @@ async fn maps_times_services_severity_and_skips_non_incidents() {
 async fn an_open_incident_resolved_later_is_updated_and_nothing_else_is_sent_again() {
     let base = whole_seconds(Utc::now() - Duration::days(3));
     let mock = IncidentIoMock::start(State::example(KEY, base)).await;
-    let first = run_to_completion(&mut connector(&mock, KEY), &ctx(), None)
-        .await
-        .unwrap();
+    let first = sync(&mock, None).await;
     let cursor = first.last().unwrap().cursor.clone();
-    let idle = run_to_completion(&mut connector(&mock, KEY), &ctx(), Some(cursor.clone()))
-        .await
-        .unwrap();
+    let idle = sync(&mock, Some(cursor.clone())).await;
     assert!(incidents(&idle).is_empty(), "nothing changed upstream");
 
     let resolved = whole_seconds(Utc::now() - Duration::hours(1));
@@ -94,9 +95,7 @@ async fn an_open_incident_resolved_later_is_updated_and_nothing_else_is_sent_aga
         two.set_timestamp(ids::TS_RESOLVED, resolved);
         two.updated_at = resolved;
     });
-    let second = run_to_completion(&mut connector(&mock, KEY), &ctx(), Some(cursor))
-        .await
-        .unwrap();
+    let second = sync(&mock, Some(cursor)).await;
     let incs = incidents(&second);
     assert_eq!(incs.len(), 1, "{incs:?}");
     assert_eq!(incs[0].extra["reference"], "INC-2");
@@ -109,9 +108,7 @@ async fn an_incident_edited_after_it_resolved_is_read_again() {
     // corrects its "Resolved at" during the post-incident review.
     let base = whole_seconds(Utc::now() - Duration::days(3));
     let mock = IncidentIoMock::start(State::example(KEY, base)).await;
-    let first = run_to_completion(&mut connector(&mock, KEY), &ctx(), None)
-        .await
-        .unwrap();
+    let first = sync(&mock, None).await;
     let cursor = first.last().unwrap().cursor.clone();
     let corrected = base + Duration::minutes(25);
     mock.with_state(|s| {
@@ -123,9 +120,7 @@ async fn an_incident_edited_after_it_resolved_is_read_again() {
         one.set_timestamp(ids::TS_RESOLVED, corrected);
         one.updated_at = whole_seconds(Utc::now());
     });
-    let second = run_to_completion(&mut connector(&mock, KEY), &ctx(), Some(cursor))
-        .await
-        .unwrap();
+    let second = sync(&mock, Some(cursor)).await;
     let incs = incidents(&second);
     assert_eq!(incs.len(), 1, "{incs:?}");
     assert_eq!(incs[0].extra["reference"], "INC-1");
@@ -142,9 +137,7 @@ async fn rate_limits_are_waited_out_and_a_bad_key_names_its_variable() {
         },
         1,
     );
-    let batches = run_to_completion(&mut connector(&mock, KEY), &ctx(), None)
-        .await
-        .unwrap();
+    let batches = sync(&mock, None).await;
     assert!(!incidents(&batches).is_empty());
 
     let mut bad = connector(&mock, "wrong-key");

@@ -4,7 +4,7 @@
 
 use chrono::{Duration, Utc};
 use flowmeter_connector::conformance::{self, incidents, run_to_completion};
-use flowmeter_connector::{Connector, ConnectorError, SyncContext};
+use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
 use flowmeter_jsm::{JsmConfig, JsmConnector};
 use flowmeter_testkit::jsm::{Fault, JsmMock, State};
 
@@ -34,13 +34,18 @@ fn ctx() -> SyncContext {
     SyncContext::since(Utc::now() - Duration::days(30))
 }
 
+/// A sync to its end from `cursor` (none: the first); its batches.
+async fn sync(mock: &JsmMock, cursor: Option<Cursor>) -> Vec<SyncBatch> {
+    run_to_completion(&mut connector(mock, TOKEN), &ctx(), cursor)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn maps_work_items_of_type_incident() {
     let base = whole_seconds(Utc::now() - Duration::days(3));
     let mock = JsmMock::start(State::example(EMAIL, TOKEN, base)).await;
-    let batches = run_to_completion(&mut connector(&mock, TOKEN), &ctx(), None)
-        .await
-        .unwrap();
+    let batches = sync(&mock, None).await;
     let incs = incidents(&batches);
     assert_eq!(incs.len(), 3, "{incs:?}");
     let one = incs.iter().find(|i| i.id == "ITSM-1").unwrap();
@@ -64,9 +69,7 @@ async fn maps_work_items_of_type_incident() {
 async fn an_open_incident_resolved_later_is_updated() {
     let base = whole_seconds(Utc::now() - Duration::days(3));
     let mock = JsmMock::start(State::example(EMAIL, TOKEN, base)).await;
-    let first = run_to_completion(&mut connector(&mock, TOKEN), &ctx(), None)
-        .await
-        .unwrap();
+    let first = sync(&mock, None).await;
     let cursor = first.last().unwrap().cursor.clone();
     let resolved = whole_seconds(Utc::now() - Duration::hours(2));
     mock.with_state(|s| {
@@ -76,9 +79,7 @@ async fn an_open_incident_resolved_later_is_updated() {
             .unwrap()
             .resolve(resolved)
     });
-    let second = run_to_completion(&mut connector(&mock, TOKEN), &ctx(), Some(cursor))
-        .await
-        .unwrap();
+    let second = sync(&mock, Some(cursor)).await;
     let incs = incidents(&second);
     assert_eq!(incs.len(), 1, "{incs:?}");
     assert_eq!(incs[0].id, "ITSM-2");
@@ -90,9 +91,7 @@ async fn an_incident_edited_after_it_resolved_is_read_again() {
     // ITSM-3 resolved days ago; the review names the deployment later.
     let base = whole_seconds(Utc::now() - Duration::days(3));
     let mock = JsmMock::start(State::example(EMAIL, TOKEN, base)).await;
-    let first = run_to_completion(&mut connector(&mock, TOKEN), &ctx(), None)
-        .await
-        .unwrap();
+    let first = sync(&mock, None).await;
     let cursor = first.last().unwrap().cursor.clone();
     mock.with_state(|s| {
         let three = s.incidents.iter_mut().find(|i| i.key == "ITSM-3").unwrap();
@@ -102,9 +101,7 @@ async fn an_incident_edited_after_it_resolved_is_read_again() {
         );
         three.updated = whole_seconds(Utc::now());
     });
-    let second = run_to_completion(&mut connector(&mock, TOKEN), &ctx(), Some(cursor))
-        .await
-        .unwrap();
+    let second = sync(&mock, Some(cursor)).await;
     let incs = incidents(&second);
     assert_eq!(incs.len(), 1, "{incs:?}");
     assert_eq!(incs[0].id, "ITSM-3");
@@ -121,9 +118,7 @@ async fn errors_name_the_variable_and_rate_limits_are_waited_out() {
         },
         1,
     );
-    let ok = run_to_completion(&mut connector(&mock, TOKEN), &ctx(), None)
-        .await
-        .unwrap();
+    let ok = sync(&mock, None).await;
     assert_eq!(incidents(&ok).len(), 3);
     let err = connector(&mock, "wrong")
         .next_batch(&ctx(), None)

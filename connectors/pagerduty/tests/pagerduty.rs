@@ -211,6 +211,12 @@ fn ctx() -> SyncContext {
 }
 
 fn many(n: u64) -> Store {
+    many_apart(n, Duration::hours(1))
+}
+
+/// `n` incidents `PX0000`, `PX0001`, ... created `apart` from each other
+/// (newest first, the first two `apart`s ago), every other one resolved.
+fn many_apart(n: u64, apart: Duration) -> Store {
     let now = Utc::now();
     Arc::new(Mutex::new(
         (0..n)
@@ -218,11 +224,11 @@ fn many(n: u64) -> Store {
                 let mut inc = incident(
                     &format!("PX{i:04}"),
                     1000 + i,
-                    now - Duration::hours(2 + i as i64),
+                    now - apart * (2 + i as i32),
                     ("PIJ90N7", "My Mail Service"),
                 );
                 if i % 2 == 0 {
-                    resolve(&mut inc, now - Duration::hours(1 + i as i64));
+                    resolve(&mut inc, now - apart * (1 + i as i32));
                 }
                 inc
             })
@@ -268,21 +274,7 @@ async fn pages_through_several_pages_and_windows() {
 async fn a_window_of_more_than_10000_incidents_is_read_whole() {
     // 10,050 incidents a minute apart: one 30-day window, past the 10,000
     // offset PagerDuty's pagination allows.
-    let now = Utc::now();
-    let store: Store = Arc::new(Mutex::new(
-        (0..10_050u64)
-            .map(|i| {
-                let mut inc = incident(
-                    &format!("PY{i:05}"),
-                    20_000 + i,
-                    now - Duration::minutes(30 + i as i64),
-                    ("PIJ90N7", "My Mail Service"),
-                );
-                resolve(&mut inc, now - Duration::minutes(20 + i as i64));
-                inc
-            })
-            .collect(),
-    ));
+    let store = many_apart(10_050, Duration::minutes(1));
     let server = MockServer::start().await;
     mount_api(&server, &store).await;
     let batches = run_to_completion(&mut connector(&server), &ctx(), None)
