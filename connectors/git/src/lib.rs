@@ -1227,6 +1227,7 @@ impl GitConnector {
                 cursor: Cursor(serde_json::to_value(&state).expect("cursor serialises")),
                 requests: 0,
                 notes,
+                withdrawn: Vec::new(),
             }));
         }
         let deployments = self.deployment_events(&mut state, &mut notes)?;
@@ -1249,6 +1250,7 @@ impl GitConnector {
             cursor: Cursor(serde_json::to_value(&state).expect("cursor serialises")),
             requests: 0,
             notes,
+            withdrawn: Vec::new(),
         }))
     }
 }

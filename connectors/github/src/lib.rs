@@ -1321,6 +1321,7 @@ impl Connector for GitHubConnector {
                             cursor: Cursor(serde_json::to_value(&state).unwrap_or(Value::Null)),
                             requests: self.requests() - before,
                             notes: step.notes,
+                            withdrawn: Vec::new(),
                         }));
                     }
                     Err(e @ ConnectorError::Unauthorized { .. }) => return Err(e),
@@ -1335,6 +1336,7 @@ impl Connector for GitHubConnector {
                             notes: vec![format!(
                                 "error: {msg} (skipped `{repo}` for this sync; the other repositories continue)"
                             )],
+                            withdrawn: Vec::new(),
                         }));
                     }
                 }

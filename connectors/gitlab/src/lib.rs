@@ -773,6 +773,7 @@ impl Connector for GitLabConnector {
                     cursor: Cursor(serde_json::to_value(&state).unwrap_or(Value::Null)),
                     requests: self.requests() - before,
                     notes,
+                    withdrawn: Vec::new(),
                 }));
             }
         }

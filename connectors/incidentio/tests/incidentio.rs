@@ -128,6 +128,37 @@ async fn an_incident_edited_after_it_resolved_is_read_again() {
 }
 
 #[tokio::test]
+async fn a_live_incident_merged_into_another_is_withdrawn() {
+    // INC-2 is live at the first sync; then it is merged into another (a
+    // duplicate): not an incident any more, so the store must let it go.
+    let base = whole_seconds(Utc::now() - Duration::days(3));
+    let mock = IncidentIoMock::start(State::example(KEY, base)).await;
+    let first = sync(&mock, None).await;
+    let two = incidents(&first)
+        .into_iter()
+        .find(|i| i.extra["reference"] == "INC-2")
+        .unwrap();
+    assert_eq!(two.resolved_at, None, "live");
+    let cursor = first.last().unwrap().cursor.clone();
+    mock.with_state(|s| {
+        let two = s
+            .incidents
+            .iter_mut()
+            .find(|i| i.reference == "INC-2")
+            .unwrap();
+        two.status_id = ids::STATUS_MERGED.to_string();
+        two.updated_at = whole_seconds(Utc::now());
+    });
+    let second = sync(&mock, Some(cursor)).await;
+    assert!(incidents(&second).iter().all(|i| i.id != two.id));
+    let withdrawn: Vec<&String> = second.iter().flat_map(|b| &b.withdrawn).collect();
+    assert_eq!(withdrawn, [&two.id]);
+    // Withdrawn once: the next sync says nothing of it.
+    let third = sync(&mock, Some(second.last().unwrap().cursor.clone())).await;
+    assert!(third.iter().all(|b| b.withdrawn.is_empty()));
+}
+
+#[tokio::test]
 async fn rate_limits_are_waited_out_and_a_bad_key_names_its_variable() {
     let base = whole_seconds(Utc::now() - Duration::days(3));
     let mock = IncidentIoMock::start(State::example(KEY, base)).await;

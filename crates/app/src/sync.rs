@@ -33,10 +33,12 @@ pub const DEFAULT_HISTORY_DAYS: i64 = 90;
 pub trait SyncStore {
     fn cursor(&mut self, source: &str) -> Result<Option<String>, AppError>;
     fn services(&mut self) -> Result<Vec<String>, AppError>;
-    /// Stores a batch (and the source's cursor) in one transaction.
+    /// Stores a batch, removes the incidents it withdrew (ids of the
+    /// cursor's source) and saves the source's cursor, in one transaction.
     fn import(
         &mut self,
         events: Vec<Event>,
+        withdrawn: &[String],
         cursor: Option<(&str, &str)>,
     ) -> Result<ImportSummary, AppError>;
     fn commit_gaps(
@@ -66,6 +68,7 @@ impl SyncStore for Direct<'_> {
     fn import(
         &mut self,
         events: Vec<Event>,
+        withdrawn: &[String],
         cursor: Option<(&str, &str)>,
     ) -> Result<ImportSummary, AppError> {
         let mut import = self.store.begin_import()?;
@@ -73,6 +76,9 @@ impl SyncStore for Direct<'_> {
             import.no_link();
         }
         import.add(events)?;
+        if let Some((source, _)) = cursor {
+            import.withdraw_incidents(source, withdrawn);
+        }
         Ok(import.commit(cursor, &self.config.metrics)?)
     }
     fn commit_gaps(
@@ -257,12 +263,16 @@ impl Synced {
     pub fn text(&self, name: &str) -> String {
         let t = self.summary.total();
         format!(
-            "synced `{name}`: {} records in {} batches, {} new, {} updated, {} unchanged, {} requests{}",
+            "synced `{name}`: {} records in {} batches, {} new, {} updated, {} unchanged{}, {} requests{}",
             self.records,
             self.batches,
             t.inserted,
             t.updated,
             t.unchanged,
+            match self.summary.withdrawn {
+                0 => String::new(),
+                n => format!(", {n} incidents withdrawn"),
+            },
             self.requests,
             crate::ingest::kinds_table(&self.summary)
         )
@@ -303,7 +313,11 @@ pub async fn sync_source(
             progress(Progress::Note(&format!("{name}: {note}")));
         }
         let cursor_json = batch.cursor.0.to_string();
-        let stored = store.import(batch.events, Some((name, cursor_json.as_str())))?;
+        let stored = store.import(
+            batch.events,
+            &batch.withdrawn,
+            Some((name, cursor_json.as_str())),
+        )?;
         let t = stored.total();
         progress(Progress::Batch(&format!(
             "batch {}: {} records so far, {} requests; this batch {} new, {} updated, {} unchanged",
@@ -411,7 +425,7 @@ async fn close_commit_graph(
     }
     let count = fetched.len();
     if count > 0 {
-        store.import(fetched, None)?;
+        store.import(fetched, &[], None)?;
     }
     let left = store.commit_gaps(name, ctx.since)?;
     progress(Progress::Note(&format!(

@@ -332,6 +332,7 @@ mod tests {
                 cursor: Cursor(json!({"at": at + 1})),
                 requests: 1,
                 notes: vec![],
+                withdrawn: Vec::new(),
             }))
         }
     }

@@ -368,7 +368,20 @@ impl<A: IncidentApi> IncidentConnector<A> {
         let mut incident = match self.api.map(raw, &mut batch.notes).await? {
             Ok(i) => i,
             Err(why) => {
-                batch.notes.push(format!("incident `{id}` skipped: {why}"));
+                // Delivered before (still tracked, open or recently seen):
+                // no incident any more, say declined or merged into
+                // another, so the store lets go of it.
+                let delivered = state.seen.remove(&id).is_some()
+                    | state.open.remove(&id).is_some()
+                    | run.open.remove(&id).is_some();
+                if delivered {
+                    batch
+                        .notes
+                        .push(format!("incident `{id}` withdrawn: {why}"));
+                    batch.withdrawn.push(id);
+                } else {
+                    batch.notes.push(format!("incident `{id}` skipped: {why}"));
+                }
                 return Ok(());
             }
         };

@@ -59,6 +59,10 @@ pub struct SyncBatch {
     pub requests: u64,
     /// Unmapped upstream names etc.: facts for the coverage report.
     pub notes: Vec<String>,
+    /// Ids of this source's incidents, delivered before, that are no
+    /// incidents any more (declined, merged into another, cancelled): the
+    /// store removes them, and what they were attributed to is relinked.
+    pub withdrawn: Vec<String>,
 }
 
 /// An error a user can act on: names the source, the API call or repo, and

@@ -289,10 +289,12 @@ impl SyncStore for Queued {
     fn import(
         &mut self,
         events: Vec<Event>,
+        withdrawn: &[String],
         cursor: Option<(&str, &str)>,
     ) -> Result<ImportSummary, AppError> {
+        let cursor = cursor.map(|(n, c)| (n.to_string(), c.to_string()));
         self.writes
-            .import_blocking(events, cursor.map(|(n, c)| (n.to_string(), c.to_string())))
+            .import_blocking(events, withdrawn.to_vec(), cursor)
             .map_err(AppError::Other)
     }
     fn commit_gaps(

@@ -43,6 +43,9 @@ pub enum Job {
     /// batch with its cursor) and say how it went.
     Import {
         events: Vec<Event>,
+        /// Incidents of the cursor's source to remove (see
+        /// `SyncBatch::withdrawn`).
+        withdrawn: Vec<String>,
         cursor: Option<(String, String)>,
         reply: Reply,
     },
@@ -116,7 +119,7 @@ impl WriteQueue {
         cursor: Option<(String, String)>,
     ) -> Result<ImportSummary, String> {
         let (tx, answer) = oneshot::channel();
-        self.send_import(events, cursor, move |r| {
+        self.send_import(events, Vec::new(), cursor, move |r| {
             let _ = tx.send(r);
         })?;
         answer.await.map_err(|_| Closed.to_string())?
@@ -127,10 +130,11 @@ impl WriteQueue {
     pub fn import_blocking(
         &self,
         events: Vec<Event>,
+        withdrawn: Vec<String>,
         cursor: Option<(String, String)>,
     ) -> Result<ImportSummary, String> {
         let (tx, answer) = std::sync::mpsc::sync_channel(1);
-        self.send_import(events, cursor, move |r| {
+        self.send_import(events, withdrawn, cursor, move |r| {
             let _ = tx.send(r);
         })?;
         answer.recv().map_err(|_| Closed.to_string())?
@@ -139,12 +143,14 @@ impl WriteQueue {
     fn send_import(
         &self,
         events: Vec<Event>,
+        withdrawn: Vec<String>,
         cursor: Option<(String, String)>,
         reply: impl FnOnce(Result<ImportSummary, String>) + Send + 'static,
     ) -> Result<(), String> {
         self.tx
             .send(Job::Import {
                 events,
+                withdrawn,
                 cursor,
                 reply: Box::new(reply),
             })
@@ -212,12 +218,13 @@ fn run(
         match job {
             Job::Import {
                 events,
+                withdrawn,
                 cursor,
                 reply,
             } => {
                 let cursor = cursor.as_ref().map(|(n, c)| (n.as_str(), c.as_str()));
                 let done = store
-                    .import_with_cursor(events, cursor, &config.metrics)
+                    .import_with_cursor(events, &withdrawn, cursor, &config.metrics)
                     .map_err(|e| e.to_string());
                 generation.fetch_add(1, Ordering::SeqCst);
                 reply(done);

@@ -29,6 +29,8 @@ pub struct KindCounts {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ImportSummary {
     pub kinds: Vec<(EventKind, KindCounts)>,
+    /// Incidents removed: a source said they are no incidents any more.
+    pub withdrawn: u64,
     pub link: Option<LinkSummary>,
     /// Where the commit spent its time (`flowmeter bench` prints it).
     #[serde(skip)]
@@ -48,13 +50,16 @@ pub struct CommitSeconds {
 
 impl ImportSummary {
     pub fn changed(&self) -> bool {
-        self.kinds
-            .iter()
-            .any(|(_, c)| c.inserted > 0 || c.updated > 0)
+        self.withdrawn > 0
+            || self
+                .kinds
+                .iter()
+                .any(|(_, c)| c.inserted > 0 || c.updated > 0)
     }
 
     /// Adds the counts of a later chunk of the same import.
     pub fn merge(&mut self, other: ImportSummary) {
+        self.withdrawn += other.withdrawn;
         for (kind, c) in other.kinds {
             match self.kinds.iter_mut().find(|(k, _)| *k == kind) {
                 Some((_, t)) => {
@@ -594,6 +599,40 @@ fn merge_kind(
         updated: updated as u64,
         unchanged: (total - written) as u64,
     })
+}
+
+/// Removes the incidents `pairs` (`(source, id)`), noting first, for a
+/// partial relink, what the stored ones named (their services, the
+/// deployment they name, themselves); the number removed.
+pub(crate) fn withdraw(
+    conn: &Connection,
+    pairs: &[(String, String)],
+    mut touched: Option<&mut Touched>,
+) -> Result<u64, StoreError> {
+    let mut removed = 0;
+    for chunk in pairs.chunks(1000) {
+        let values = chunk
+            .iter()
+            .map(|(s, id)| format!("({}, {})", crate::sql_text(s), crate::sql_text(id)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let gone = format!("(VALUES {values}) w(source, id)");
+        if let Some(touched) = touched.as_deref_mut() {
+            let stored = format!(
+                "(SELECT i.* FROM incidents i JOIN {gone} ON i.source = w.source AND i.id = w.id)"
+            );
+            note_touched(conn, EventKind::Incident, &stored, None, touched)?;
+        }
+        removed += conn
+            .execute(
+                &format!(
+                    "DELETE FROM incidents i USING {gone} WHERE i.source = w.source AND i.id = w.id"
+                ),
+                [],
+            )
+            .ctx("remove withdrawn incidents")? as u64;
+    }
+    Ok(removed)
 }
 
 pub(crate) fn save_cursor(conn: &Connection, name: &str, cursor: &str) -> Result<(), StoreError> {

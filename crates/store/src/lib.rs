@@ -159,19 +159,25 @@ impl Store {
         events: Vec<Event>,
         config: &MetricsConfig,
     ) -> Result<ImportSummary, StoreError> {
-        self.import_with_cursor(events, None, config)
+        self.import_with_cursor(events, &[], None, config)
     }
 
-    /// Like [`Store::import`], also saving a connector's cursor in the same
-    /// transaction, so data and cursor land together or not at all.
+    /// Like [`Store::import`], also removing the incidents a source
+    /// `withdrew` (ids of the cursor's source, see
+    /// [`Import::withdraw_incidents`]) and saving a connector's cursor in
+    /// the same transaction, so data and cursor land together or not at all.
     pub fn import_with_cursor(
         &mut self,
         events: Vec<Event>,
+        withdrawn: &[String],
         cursor: Option<(&str, &str)>,
         config: &MetricsConfig,
     ) -> Result<ImportSummary, StoreError> {
         let mut import = self.begin_import()?;
         import.add(events)?;
+        if let Some((source, _)) = cursor {
+            import.withdraw_incidents(source, withdrawn);
+        }
         import.commit(cursor, config)
     }
 
@@ -185,6 +191,7 @@ impl Store {
         Ok(Import {
             conn: &self.conn,
             staging: import::Staging::default(),
+            withdrawn: Vec::new(),
             done: false,
             no_link: false,
         })
@@ -566,6 +573,8 @@ pub(crate) fn text_column<C: FromIterator<String>>(
 pub struct Import<'a> {
     conn: &'a Connection,
     staging: import::Staging,
+    /// Incidents to remove at commit, as `(source, id)`.
+    withdrawn: Vec<(String, String)>,
     done: bool,
     no_link: bool,
 }
@@ -589,6 +598,14 @@ impl Import<'_> {
     /// whole store first, and `lake export --shard` links only its shard.
     pub fn no_link(&mut self) {
         self.no_link = true;
+    }
+
+    /// Removes the incidents `ids` of `source` at commit: ones a source
+    /// delivered that are no incidents any more (declined, merged into
+    /// another, cancelled). What they named or were attributed to is
+    /// relinked; an id the store does not hold is no error.
+    pub fn withdraw_incidents(&mut self, source: &str, ids: &[String]) {
+        (self.withdrawn).extend(ids.iter().map(|id| (source.to_string(), id.clone())));
     }
 
     /// Records webhook deliveries as stored (with this import's events).
@@ -625,6 +642,10 @@ impl Import<'_> {
         let t0 = std::time::Instant::now();
         let noted = (!self.no_link && !full).then_some(&mut touched);
         let mut summary = std::mem::take(&mut self.staging).merge(self.conn, noted)?;
+        if !self.withdrawn.is_empty() {
+            let noted = (!self.no_link && !full).then_some(&mut touched);
+            summary.withdrawn = import::withdraw(self.conn, &self.withdrawn, noted)?;
+        }
         summary.seconds.merge = t0.elapsed().as_secs_f64();
         let t0 = std::time::Instant::now();
         if self.no_link {

@@ -368,6 +368,16 @@ fn incremental_links_equal_a_full_relink() {
             // A large first import, then small ones (a sync batch, a webhook).
             let n = if step == 0 { 150 } else { 1 + rng.below(4) };
             s.import(random_import(&mut rng, step, n), &config).unwrap();
+            // Now and then a source withdraws an incident (it was declined
+            // or merged into another after it was delivered).
+            if step > 0 && rng.below(3) == 0 {
+                let source = rng.pick(&["ci", "cd", "pd"]);
+                let id = format!("i{}", rng.below(15));
+                let before = count(&s, "incidents");
+                let done =
+                    (s.import_with_cursor(vec![], &[id], Some((source, "{}")), &config)).unwrap();
+                assert_eq!(count(&s, "incidents"), before - done.withdrawn as i64);
+            }
             let incremental = s.link_tables_text().unwrap();
             s.relink_all(&config).unwrap();
             let full = s.link_tables_text().unwrap();
@@ -591,4 +601,40 @@ fn commits_stored_in_any_order_link_the_same() {
         imported
     };
     assert_eq!(links(interleaved), links(by_repo));
+}
+
+/// An incident a source withdraws (declined, merged into another) leaves
+/// the store, and the deployment it was attributed to fails no more.
+#[test]
+fn a_withdrawn_incident_leaves_the_store_and_its_attribution() {
+    std::env::remove_var("FLOWMETER_FULL_RELINK");
+    let config = MetricsConfig::default();
+    let mut s = Store::in_memory().unwrap();
+    let events: Vec<Event> = [
+        r#"{"type":"deployment","source":"cd","id":"d1","service":"web","environment":"production","status":"success","finished_at":"2026-11-02T10:00:00Z","commit_sha":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#,
+        r#"{"type":"incident","source":"pd","id":"i1","services":["web"],"created_at":"2026-11-02T11:00:00Z","deployment_id":"d1"}"#,
+        r#"{"type":"incident","source":"pd","id":"i2","services":["web"],"created_at":"2026-11-02T12:00:00Z","resolved_at":"2026-11-02T13:00:00Z"}"#,
+    ]
+    .iter()
+    .map(|l| flowmeter_model::event_from_json(serde_json::from_str(l).unwrap()).unwrap())
+    .collect();
+    s.import(events, &config).unwrap();
+    assert_eq!(count(&s, "link_incidents"), 2);
+    let failed = "SELECT failed::VARCHAR FROM link_deployments WHERE id = 'd1'";
+    assert_eq!(text(&s, failed).as_deref(), Some("true"));
+    let done = (s.import_with_cursor(
+        vec![],
+        &["i1".into(), "i9".into()],
+        Some(("pd", "{}")),
+        &config,
+    ))
+    .unwrap();
+    assert_eq!(done.withdrawn, 1, "i9 was never stored");
+    assert!(done.changed());
+    assert_eq!(count(&s, "incidents"), 1);
+    let left = "SELECT string_agg(incident_id, ',') FROM link_incidents";
+    assert_eq!(text(&s, left).as_deref(), Some("i2"));
+    let incremental = s.link_tables_text().unwrap();
+    s.relink_all(&config).unwrap();
+    assert_eq!(incremental, s.link_tables_text().unwrap());
 }
