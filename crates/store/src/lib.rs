@@ -162,10 +162,10 @@ impl Store {
         self.import_with_cursor(events, &[], None, config)
     }
 
-    /// Like [`Store::import`], also removing the incidents a source
-    /// `withdrew` (ids of the cursor's source, see
-    /// [`Import::withdraw_incidents`]) and saving a connector's cursor in
-    /// the same transaction, so data and cursor land together or not at all.
+    /// Like [`Store::import`], also removing the `withdrawn` incidents (ids
+    /// of the cursor's source, see [`Import::withdraw_incidents`]) and
+    /// saving a connector's cursor in the same transaction, so data and
+    /// cursor land together or not at all.
     pub fn import_with_cursor(
         &mut self,
         events: Vec<Event>,
