@@ -169,6 +169,18 @@ impl IncidentApi for IncidentIo {
     async fn map(&mut self, raw: &Value, notes: &mut Vec<String>) -> Mapped {
         Ok(self.map_incident(raw, notes))
     }
+
+    fn is_withdrawn(&self, raw: &Value) -> bool {
+        NOT_INCIDENTS.contains(&status_category(raw))
+    }
+}
+
+/// Status categories of incidents that were no incidents after all.
+const NOT_INCIDENTS: [&str; 3] = ["declined", "merged", "canceled"];
+
+/// `incident_status.category` (`live`, `closed`, `declined`, ...).
+fn status_category(raw: &Value) -> &str {
+    raw["incident_status"]["category"].as_str().unwrap_or("")
 }
 
 impl IncidentIo {
@@ -179,8 +191,8 @@ impl IncidentIo {
         if matches!(mode, "test" | "tutorial") {
             return Err(format!("`{reference}` is a {mode} incident"));
         }
-        let category = raw["incident_status"]["category"].as_str().unwrap_or("");
-        if matches!(category, "declined" | "merged" | "canceled") {
+        let category = status_category(raw);
+        if NOT_INCIDENTS.contains(&category) {
             return Err(format!("`{reference}` was {category}; not an incident"));
         }
         let created_at = ts(&raw["created_at"]).ok_or("no valid `created_at`")?;

@@ -89,6 +89,13 @@ pub trait IncidentApi: Send {
     fn id_of(&self, raw: &Value) -> Option<String> {
         crate::fields::id(&raw["id"])
     }
+    /// Whether a raw incident says it is no incident any more (incident.io's
+    /// declined, merged and cancelled ones): one delivered before is then
+    /// withdrawn (see [`SyncBatch::withdrawn`]). An incident that only fails
+    /// to map (a field missing) is not: the stored copy stays.
+    fn is_withdrawn(&self, _raw: &Value) -> bool {
+        false
+    }
     /// Maps a raw incident; may ask the API more (Opsgenie's timeline).
     /// `Ok(Err(why))` skips it with a note; notes about unmapped services
     /// etc. go to `notes` (the driver keeps one of each per batch).
@@ -368,12 +375,13 @@ impl<A: IncidentApi> IncidentConnector<A> {
         let mut incident = match self.api.map(raw, &mut batch.notes).await? {
             Ok(i) => i,
             Err(why) => {
-                // Delivered before (still tracked, open or recently seen):
-                // no incident any more, say declined or merged into
-                // another, so the store lets go of it.
-                let delivered = state.seen.remove(&id).is_some()
-                    | state.open.remove(&id).is_some()
-                    | run.open.remove(&id).is_some();
+                // Delivered before (still tracked, open or recently seen)
+                // and no incident any more (declined, merged into another):
+                // the store lets go of it.
+                let delivered = self.api.is_withdrawn(raw)
+                    && (state.seen.remove(&id).is_some()
+                        | state.open.remove(&id).is_some()
+                        | run.open.remove(&id).is_some());
                 if delivered {
                     batch
                         .notes
