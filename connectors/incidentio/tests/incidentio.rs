@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use flowmeter_connector::conformance::{self, incidents, run_to_completion};
 use flowmeter_connector::{Connector, ConnectorError, Cursor, SyncBatch, SyncContext};
 use flowmeter_incidentio::{IncidentIoConfig, IncidentIoConnector};
-use flowmeter_testkit::incidentio::{ids, Fault, IncidentIoMock, State};
+use flowmeter_testkit::incidentio::{ids, Fault, Incident, IncidentIoMock, State};
 
 const KEY: &str = "inc-io-test-key-s3cr3t";
 
@@ -22,6 +22,18 @@ fn connector(mock: &IncidentIoMock, key: &str) -> IncidentIoConnector {
 
 fn ctx() -> SyncContext {
     SyncContext::since(Utc::now() - Duration::days(30))
+}
+
+/// Edits the mock's incident `reference` (updated now, unless `edit` says
+/// otherwise), as a responder would between two syncs.
+fn edit(mock: &IncidentIoMock, reference: &str, edit: impl FnOnce(&mut Incident)) {
+    mock.with_state(|s| {
+        let i = (s.incidents.iter_mut())
+            .find(|i| i.reference == reference)
+            .unwrap();
+        i.updated_at = whole_seconds(Utc::now());
+        edit(i);
+    });
 }
 
 /// A sync to its end from `cursor` (none: the first); its batches.
@@ -85,12 +97,7 @@ async fn an_open_incident_resolved_later_is_updated_and_nothing_else_is_sent_aga
     assert!(incidents(&idle).is_empty(), "nothing changed upstream");
 
     let resolved = whole_seconds(Utc::now() - Duration::hours(1));
-    mock.with_state(|s| {
-        let two = s
-            .incidents
-            .iter_mut()
-            .find(|i| i.reference == "INC-2")
-            .unwrap();
+    edit(&mock, "INC-2", |two| {
         two.status_id = ids::STATUS_CLOSED.to_string();
         two.set_timestamp(ids::TS_RESOLVED, resolved);
         two.updated_at = resolved;
@@ -111,14 +118,8 @@ async fn an_incident_edited_after_it_resolved_is_read_again() {
     let first = sync(&mock, None).await;
     let cursor = first.last().unwrap().cursor.clone();
     let corrected = base + Duration::minutes(25);
-    mock.with_state(|s| {
-        let one = s
-            .incidents
-            .iter_mut()
-            .find(|i| i.reference == "INC-1")
-            .unwrap();
-        one.set_timestamp(ids::TS_RESOLVED, corrected);
-        one.updated_at = whole_seconds(Utc::now());
+    edit(&mock, "INC-1", |one| {
+        one.set_timestamp(ids::TS_RESOLVED, corrected)
     });
     let second = sync(&mock, Some(cursor)).await;
     let incs = incidents(&second);
@@ -140,14 +141,8 @@ async fn a_live_incident_merged_into_another_is_withdrawn() {
         .unwrap();
     assert_eq!(two.resolved_at, None, "live");
     let cursor = first.last().unwrap().cursor.clone();
-    mock.with_state(|s| {
-        let two = s
-            .incidents
-            .iter_mut()
-            .find(|i| i.reference == "INC-2")
-            .unwrap();
-        two.status_id = ids::STATUS_MERGED.to_string();
-        two.updated_at = whole_seconds(Utc::now());
+    edit(&mock, "INC-2", |two| {
+        two.status_id = ids::STATUS_MERGED.to_string()
     });
     let second = sync(&mock, Some(cursor)).await;
     assert!(incidents(&second).iter().all(|i| i.id != two.id));
