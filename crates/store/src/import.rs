@@ -217,7 +217,9 @@ impl Staging {
             if !self.patch && !self.repeated.contains(&kind) {
                 keys.entry(kind).or_default().push(key_hash(event));
             }
-            if let Some(repo) = key_repo(event) {
+            // Only a staged type's merge looks its repositories up (not
+            // one appended straight to its empty table: a first import).
+            if let Some(repo) = key_repo(event).filter(|_| !self.direct.contains(&kind)) {
                 let repos = self.repos.entry(kind).or_default();
                 if repos.len() <= RepoRows::MAX_SCANS && !repos.contains(repo) {
                     repos.insert(repo.to_string());

@@ -185,11 +185,11 @@ fn prepare_scope(conn: &Connection, t: &Touched) -> Result<(), StoreError> {
         )
         .ctx("link scope")?;
     let by_commit = if repo_less {
-        let commits = RepoRows::listed(
-            conn,
-            "link_scope_repos",
+        // `link_scope_repos` holds the touched repositories alone so far.
+        let commits = RepoRows::named(
+            t.repos.iter().cloned(),
             "repo IN (SELECT repo FROM link_scope_repos)".into(),
-        )?
+        )
         .relation("commits", "c");
         format!(
             "UNION SELECT service FROM deployments
