@@ -4,7 +4,7 @@
 //! function with its own tests), and writes the `link_*` tables every
 //! metric query reads, so no query recomputes them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use duckdb::arrow::array::{Array, AsArray, BooleanArray, Int64Array, ListArray, StringArray};
 use duckdb::arrow::datatypes::Int64Type;
@@ -331,8 +331,13 @@ pub(crate) fn relink(
     crate::timing::phase("link: load deployments", tl);
     let tl = std::time::Instant::now();
     let mut repos = Repos::default();
-    let repo_of =
-        flowmeter_link::resolve_repos(&ordered.deployments, &repo_of_sha(conn, scope)?, &mut repos);
+    // Only deployments without a repo look theirs up by commit.
+    let repo_of_sha = if ordered.deployments.iter().any(|d| d.repo.is_none()) {
+        repo_of_sha(conn, scope)?
+    } else {
+        HashMap::new()
+    };
+    let repo_of = flowmeter_link::resolve_repos(&ordered.deployments, &repo_of_sha, &mut repos);
     if let Scope::Part(_) = scope {
         // The repositories walked now, and those the relinked services'
         // changes were in until now: their pull requests' deploy stage may
@@ -554,24 +559,39 @@ fn repo_of_sha(conn: &Connection, scope: &Scope) -> Result<HashMap<String, Strin
     rows.collect::<Result<_, _>>().ctx(what)
 }
 
-/// Each repository's commit graph, built a repository at a time (the rows
-/// come ordered by repo), so only one repository's rows are ever held.
+/// Each repository's commit graph. A full relink reads the rows ordered by
+/// repo and builds one repository at a time, so only one repository's rows
+/// are ever held; a few repositories' rows (one scan each) are held whole
+/// instead of sorted (a small import into the 1M-event store: sorting 10k
+/// commits with their parents was a third of the load).
 fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result<(), StoreError> {
+    let few = matches!(rows, RepoRows::Each(_));
     let sql = format!(
-        "SELECT repo, sha, parents, epoch_us(authored_at) FROM {} ORDER BY repo",
-        rows.from("commits")
+        "SELECT repo, sha, parents, epoch_us(authored_at) FROM {}{}",
+        rows.from("commits"),
+        if few { "" } else { " ORDER BY repo" }
     );
     let mut name = String::new();
     let mut held: Vec<(String, Vec<String>, Micros)> = Vec::new();
+    let mut each: BTreeMap<String, Vec<(String, Vec<String>, Micros)>> = BTreeMap::new();
     each_batch(conn, &sql, "load commits", |b| {
         let (repo, sha, parents, at) = (b.text(0)?, b.text(1)?, b.list(2)?, b.int(3)?);
         for i in 0..b.len() {
-            if repo.value(i) != name {
-                if !held.is_empty() {
-                    repos.set_graph(&name, Graph::build(std::mem::take(&mut held)));
+            let held = if few {
+                let repo = repo.value(i);
+                if !each.contains_key(repo) {
+                    each.insert(repo.to_string(), Vec::new());
                 }
-                name = repo.value(i).to_string();
-            }
+                each.get_mut(repo).expect("inserted above")
+            } else {
+                if repo.value(i) != name {
+                    if !held.is_empty() {
+                        repos.set_graph(&name, Graph::build(std::mem::take(&mut held)));
+                    }
+                    name = repo.value(i).to_string();
+                }
+                &mut held
+            };
             let parents = parents.items(i).into_iter().flatten();
             held.push((
                 sha.value(i).to_string(),
@@ -582,6 +602,9 @@ fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result
         Ok(())
     })?;
     if !held.is_empty() {
+        repos.set_graph(&name, Graph::build(held));
+    }
+    for (name, held) in each {
         repos.set_graph(&name, Graph::build(held));
     }
     Ok(())
