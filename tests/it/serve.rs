@@ -6,7 +6,7 @@ use std::path::Path;
 
 use reqwest::StatusCode;
 use scraper::{Html, Selector};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::util::{flowmeter, root, sample_store, Served};
 
@@ -426,6 +426,45 @@ fn github_deliveries_are_verified_stored_once_and_survive_shutdown() {
         cli_json(&db, &all)["deployment_frequency"]["deployments"],
         1
     );
+}
+
+/// An issue labelled `incident` is an incident; the `unlabeled` delivery
+/// that takes the label off removes it again.
+#[test]
+fn an_issue_unlabelled_by_webhook_is_no_incident_any_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hooks.duckdb");
+    const SECRET: &str = "s3cret";
+    let s = Served::start(
+        Some(&db),
+        &[],
+        &[("FLOWMETER_GITHUB_WEBHOOK_SECRET", SECRET)],
+    );
+    let url = format!("{}/webhooks/github", s.url);
+    let opened: Value = serde_json::from_slice(
+        &std::fs::read(root().join("tests/fixtures/webhooks/github/issues.opened.json")).unwrap(),
+    )
+    .unwrap();
+    let deliver = |delivery: &str, action: &str, labels: Value| {
+        let mut body = opened.clone();
+        body["action"] = json!(action);
+        body["issue"]["labels"] = labels;
+        let body = serde_json::to_vec(&body).unwrap();
+        let sig = flowmeter_server::hooks::github::signature(SECRET, &body);
+        let (status, text) = post(&url, &github_headers("issues", delivery, &sig), body);
+        assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+        let (status, _) = post(&format!("{}/api/v1/flush", s.url), &[], vec![]);
+        assert_eq!(status, StatusCode::OK);
+    };
+    deliver(
+        "i-1",
+        "labeled",
+        json!([{"id": 1, "name": "incident", "color": "d73a4a"}]),
+    );
+    assert_eq!(stats(&s)["incidents"], 1);
+    deliver("i-2", "unlabeled", json!([]));
+    assert_eq!(stats(&s)["incidents"], 0);
+    assert!(s.stop().success());
 }
 
 /// The deployment_status example with another deployment id and state.

@@ -12,7 +12,8 @@
 //!   ([`app`]).
 //! - Pull requests with their reviews, commits and ready-for-review time in
 //!   one GraphQL query per page of pull requests.
-//! - Issues with an incident label become incidents.
+//! - Issues with an incident label become incidents; one that loses the
+//!   label is withdrawn ([`SyncBatch::withdrawn`]).
 //!
 //! One [`SyncBatch`] is one page of one stream of one repository. The cursor
 //! keeps, per repository and stream, a high-water mark (and the keys seen at
@@ -118,6 +119,9 @@ struct OpenDeployment {
 struct Step {
     events: Vec<Event>,
     notes: Vec<String>,
+    /// Incident ids delivered before that are no incidents any more (see
+    /// [`SyncBatch::withdrawn`]).
+    withdrawn: Vec<String>,
     done: bool,
 }
 
@@ -1123,6 +1127,12 @@ impl GitHubConnector {
         Ok(())
     }
 
+    /// Incident issues. The first pass lists each incident label's issues
+    /// in turn. Later passes list every issue updated since the mark,
+    /// labelled or not, so an issue whose incident label was removed
+    /// (opened as an incident by mistake) is seen and withdrawn; a pass
+    /// filtered by label would never list it again, and it would count as
+    /// a failure for good.
     async fn step_incidents(
         &mut self,
         repo: &str,
@@ -1131,23 +1141,44 @@ impl GitHubConnector {
     ) -> Result<Step, ConnectorError> {
         let mut step = Step::default();
         let labels = self.config.incident_labels.clone();
+        let every = st.water.mark.is_some();
         let mut pager = st.water.pager(ctx.since);
-        let Some(label) = labels.get(pager.part()) else {
+        let label = labels.get(if every { 0 } else { pager.part() });
+        let Some(label) = label else {
             step.done = pager.turn(None);
             return Ok(step);
         };
-        let url = pager.next().map(str::to_string).unwrap_or_else(|| {
+        let first = |filter: &str| {
             format!(
-                "repos/{repo}/issues?labels={}&state=all&since={}&sort=updated&direction=asc&per_page=100",
-                enc(label),
+                "repos/{repo}/issues?{filter}state=all&since={}&sort=updated&direction=asc&per_page=100",
                 enc(&iso(pager.lower()))
             )
-        });
+        };
+        let url = match pager.next() {
+            // A page of a pass by label, saved by a version that filtered
+            // every pass: the pass starts again from the mark.
+            Some(next) if !(every && next.contains("labels=")) => next.to_string(),
+            _ if every => first(""),
+            _ => first(&format!("labels={}&", enc(label))),
+        };
         let (issues, next) = self.rest_page(repo, "", &url, None).await?;
         for issue in issues {
             let Some(t) = ts(&issue["updated_at"]) else {
                 continue;
             };
+            if !issue["pull_request"].is_null() {
+                continue;
+            }
+            if every && !map::has_incident_label(&issue, &labels) {
+                if let Some(number) = issue["number"].as_i64() {
+                    let id = map::incident_id(repo, number);
+                    if pager.take(t, &id) {
+                        // A no-op for an issue never stored as an incident.
+                        step.withdrawn.push(id);
+                    }
+                }
+                continue;
+            }
             let Some(inc) = map::incident(&self.name, repo, &issue) else {
                 continue;
             };
@@ -1155,7 +1186,11 @@ impl GitHubConnector {
                 step.events.push(Event::Incident(inc));
             }
         }
-        step.done = pager.turn_part(next, labels.len());
+        step.done = if every {
+            pager.turn(next)
+        } else {
+            pager.turn_part(next, labels.len())
+        };
         Ok(step)
     }
 }
@@ -1321,7 +1356,7 @@ impl Connector for GitHubConnector {
                             cursor: Cursor(serde_json::to_value(&state).unwrap_or(Value::Null)),
                             requests: self.requests() - before,
                             notes: step.notes,
-                            withdrawn: Vec::new(),
+                            withdrawn: step.withdrawn,
                         }));
                     }
                     Err(e @ ConnectorError::Unauthorized { .. }) => return Err(e),

@@ -357,6 +357,25 @@ pub fn incident_labels<S: AsRef<str>>(labels: &[S], repo: &str) -> (Vec<String>,
     (services, severity)
 }
 
+/// The incident id of issue `number` of `repo`: `owner/name#number`.
+pub fn incident_id(repo: &str, number: i64) -> String {
+    format!("{repo}#{number}")
+}
+
+/// Whether an issue carries one of `incident_labels` (GitHub label names
+/// compare without case).
+pub fn has_incident_label<S: AsRef<str>>(issue: &Value, incident_labels: &[S]) -> bool {
+    issue["labels"].as_array().is_some_and(|ls| {
+        ls.iter()
+            .filter_map(|l| l["name"].as_str().or(l.as_str()))
+            .any(|l| {
+                incident_labels
+                    .iter()
+                    .any(|i| i.as_ref().eq_ignore_ascii_case(l))
+            })
+    })
+}
+
 pub fn incident(source: &str, repo: &str, issue: &Value) -> Option<Incident> {
     if !issue["pull_request"].is_null() {
         return None;
@@ -376,7 +395,7 @@ pub fn incident(source: &str, repo: &str, issue: &Value) -> Option<Incident> {
     extra.insert("number".into(), json!(number));
     Some(Incident {
         source: source.to_string(),
-        id: format!("{repo}#{number}"),
+        id: incident_id(repo, number),
         services,
         title: s(&issue["title"]),
         severity,

@@ -1800,6 +1800,73 @@ mod documented_api {
         assert!(err.contains("`app` feature"), "{err}");
     }
 
+    /// An issue opened as an incident by mistake and un-labelled before the
+    /// next sync is withdrawn by it (else it counts as a failure for
+    /// good); an issue labelled `Incident` (any case) between syncs is
+    /// delivered.
+    #[tokio::test]
+    async fn an_issue_whose_incident_label_is_removed_is_withdrawn() {
+        use flowmeter_testkit::github::Issue;
+        let mock = MockGitHub::start(Org::synthetic(7, "acme/shop", 2, 0)).await;
+        let at = Utc::now() - chrono::Duration::hours(2);
+        let issue = |number, label: &str| Issue {
+            number,
+            title: "Checkout is down".into(),
+            user: "ana".into(),
+            labels: vec![label.into()],
+            state: "open".into(),
+            created_at: at,
+            updated_at: at,
+            closed_at: None,
+            is_pull_request: false,
+        };
+        let (mistake, later) = mock
+            .with_repo("shop", |r| {
+                let n = r.next_number();
+                r.add_issue(issue(n, "incident"));
+                r.add_issue(issue(n + 1, "bug"));
+                (format!("acme/shop#{n}"), format!("acme/shop#{}", n + 1))
+            })
+            .expect("the repo exists");
+        let incidents = |batches: &[flowmeter_connector::SyncBatch]| -> Vec<String> {
+            (batches.iter().flat_map(|b| b.events.iter()))
+                .filter_map(|e| match e {
+                    Event::Incident(i) => Some(i.id.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut c = GitHubConnector::new(cfg(&mock, "FM_GH_DOC_UNLABEL")).unwrap();
+        let first = run_to_completion(&mut c, &since_2024(), None)
+            .await
+            .unwrap();
+        assert_eq!(incidents(&first), std::slice::from_ref(&mistake));
+        assert!(first.iter().all(|b| b.withdrawn.is_empty()));
+
+        let now = Utc::now();
+        mock.with_repo("shop", |r| {
+            for i in r.issues.iter_mut() {
+                let id = format!("acme/shop#{}", i.number);
+                if id == mistake {
+                    i.labels = vec!["bug".into()];
+                    i.updated_at = now;
+                } else if id == later {
+                    i.labels = vec!["Incident".into()];
+                    i.updated_at = now;
+                }
+            }
+        })
+        .expect("the repo exists");
+        let cursor = first.last().map(|b| b.cursor.clone());
+        let mut c = GitHubConnector::new(cfg(&mock, "FM_GH_DOC_UNLABEL")).unwrap();
+        let second = run_to_completion(&mut c, &since_2024(), cursor)
+            .await
+            .unwrap();
+        let withdrawn: Vec<String> = second.iter().flat_map(|b| b.withdrawn.clone()).collect();
+        assert_eq!(withdrawn, [mistake]);
+        assert_eq!(incidents(&second), [later]);
+    }
+
     /// A pull request with 230 commits and 130 reviews: GitHub pages each
     /// list by 100; every commit (which decides the PR of each change) and
     /// every review is read.

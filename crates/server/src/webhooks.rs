@@ -92,17 +92,18 @@ fn receive(
             }
         }
     }
-    if events.is_empty() {
+    if events.is_empty() && mapped.withdrawn.is_empty() {
         return answer(
             StatusCode::OK,
             json!({ "stored": 0, "note": mapped.note.unwrap_or_else(|| "nothing to store".into()) }),
         );
     }
-    let n = events.len();
+    let n = events.len() + mapped.withdrawn.len();
     match s.writes.deliver(Delivery {
         receiver,
         id: id.clone(),
         events,
+        withdrawn: mapped.withdrawn,
     }) {
         Ok(()) => {
             s.counters.deliveries.fetch_add(1, Ordering::Relaxed);

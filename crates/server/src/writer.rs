@@ -30,6 +30,9 @@ pub struct Delivery {
     pub receiver: &'static str,
     pub id: String,
     pub events: Vec<Event>,
+    /// Incidents, as (source, id), the delivery says are no incidents any
+    /// more (see `hooks::Mapped::withdrawn`).
+    pub withdrawn: Vec<(String, String)>,
 }
 
 /// How the writer answers an import: to an async caller or to a plain
@@ -329,6 +332,19 @@ fn store_together(store: &mut Store, config: &Config, batch: &[Delivery]) -> Res
         .flat_map(|d| d.events.iter().cloned())
         .collect();
     import.add(events).map_err(|e| e.to_string())?;
+    // Deliveries are stored in the order they came: a withdrawal stands
+    // unless a later delivery of the batch brings the incident back (an
+    // issue unlabelled, then labelled again).
+    for (i, d) in batch.iter().enumerate() {
+        for (source, id) in &d.withdrawn {
+            let back = (batch[i + 1..].iter().flat_map(|later| &later.events)).any(
+                |e| matches!(e, Event::Incident(inc) if inc.source == *source && inc.id == *id),
+            );
+            if !back {
+                import.withdraw_incidents(source, std::slice::from_ref(id));
+            }
+        }
+    }
     let ids: Vec<(String, String)> = batch
         .iter()
         .map(|d| (d.receiver.to_string(), d.id.clone()))
@@ -338,4 +354,55 @@ fn store_together(store: &mut Store, config: &Config, batch: &[Delivery]) -> Res
         .commit(None, &config.metrics)
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn incident_delivery(id: &str, withdrawn: bool) -> Delivery {
+        let record = json!({"type": "incident", "source": "github", "id": "acme/web#7",
+            "services": ["acme/web"], "created_at": "2026-03-02T10:00:00Z"});
+        Delivery {
+            receiver: "github",
+            id: id.into(),
+            events: if withdrawn {
+                Vec::new()
+            } else {
+                vec![flowmeter_model::event_from_json(record).expect("a valid incident")]
+            },
+            withdrawn: if withdrawn {
+                vec![("github".into(), "acme/web#7".into())]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn incidents(store: &Store) -> u64 {
+        let counts = store.counts().expect("counts");
+        counts
+            .iter()
+            .find(|(k, _)| *k == "incidents")
+            .map_or(0, |c| c.1)
+    }
+
+    /// Deliveries stored together apply in the order they came: an issue
+    /// labelled then unlabelled is no incident; unlabelled then labelled
+    /// again, it is one.
+    #[test]
+    fn a_withdrawal_in_a_batch_yields_to_a_later_delivery_only() {
+        let config = Config::default();
+        let mut store = Store::in_memory().expect("a store");
+        let batch = vec![incident_delivery("a", false), incident_delivery("b", true)];
+        store_together(&mut store, &config, &batch).expect("stored");
+        assert_eq!(incidents(&store), 0);
+        let batch = vec![incident_delivery("c", true), incident_delivery("d", false)];
+        store_together(&mut store, &config, &batch).expect("stored");
+        assert_eq!(incidents(&store), 1);
+        let batch = vec![incident_delivery("e", true)];
+        store_together(&mut store, &config, &batch).expect("stored");
+        assert_eq!(incidents(&store), 0);
+    }
 }

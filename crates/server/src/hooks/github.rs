@@ -290,14 +290,23 @@ fn issue(p: &Payload, source: &str, incident_labels: &[String]) -> Result<Mapped
         .iter()
         .any(|l| incident_labels.iter().any(|i| i.eq_ignore_ascii_case(l)));
     if !is_incident {
-        return Ok(Mapped::ignored(format!(
+        let mut m = Mapped::ignored(format!(
             "issue {repo}#{number} has no incident label ({})",
             incident_labels.join(", ")
-        )));
+        ));
+        // An incident label removed: the issue is no incident (any more).
+        if p.text("action").as_deref() == Some("unlabeled") {
+            let id = flowmeter_github::map::incident_id(&repo, number);
+            m.note = Some(format!(
+                "issue {repo}#{number} lost its incident label: a stored incident `{id}` is removed"
+            ));
+            m.withdrawn.push((source.to_string(), id));
+        }
+        return Ok(m);
     }
     let (services, severity) = flowmeter_github::map::incident_labels(&labels, &repo);
     let r = Record::new("incident", source)
-        .set("id", format!("{repo}#{number}"))
+        .set("id", flowmeter_github::map::incident_id(&repo, number))
         .set("services", services)
         .opt("title", p.text("issue.title"))
         .opt("severity", severity)

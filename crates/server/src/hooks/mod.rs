@@ -108,19 +108,26 @@ pub struct Mapped {
     pub events: Vec<Value>,
     /// Why nothing was mapped, or what the records lack (for the log).
     pub note: Option<String>,
+    /// Incidents, as (source, id), that the delivery says are no incidents
+    /// any more (an issue's incident label removed): removed if stored.
+    pub withdrawn: Vec<(String, String)>,
 }
 
 impl Mapped {
     /// No records, with the reason.
     pub fn ignored(note: impl Into<String>) -> Self {
         Mapped {
-            events: Vec::new(),
             note: Some(note.into()),
+            ..Mapped::default()
         }
     }
 
     fn records(events: Vec<Value>, note: Option<String>) -> Self {
-        Mapped { events, note }
+        Mapped {
+            events,
+            note,
+            withdrawn: Vec::new(),
+        }
     }
 }
 
