@@ -342,14 +342,17 @@ impl Staging {
 /// services, repositories, deployment ids and incidents to relink. With
 /// `replaced` (a relation of the stored rows they replace), also what
 /// those stored versions named; `None` when none is replaced. One query,
-/// each row tagged with the set it goes to.
+/// each row tagged with the set it goes to. With `counted`, the same query
+/// also counts `changed`'s rows and those that replace one (its
+/// `replaces__`), returned as `(written, updated)`.
 fn note_touched(
     conn: &Connection,
     kind: EventKind,
     changed: &str,
     replaced: Option<&str>,
+    counted: bool,
     touched: &mut Touched,
-) -> Result<(), StoreError> {
+) -> Result<Option<(i64, i64)>, StoreError> {
     // `UNION <select> FROM <the replaced rows> <where>`, or nothing.
     let and_replaced = |select: &str, filter: &str| match replaced {
         Some(rows) => format!("UNION {select} FROM {rows} t {filter}"),
@@ -376,7 +379,16 @@ fn note_touched(
             )
         ),
     };
+    let sql = if counted {
+        format!(
+            "SELECT 'count', count(*)::VARCHAR, count(replaces__)::VARCHAR FROM {changed}
+             UNION ALL {sql}"
+        )
+    } else {
+        sql
+    };
     let what = "read what changed";
+    let mut counts = None;
     let mut stmt = conn.prepare(&sql).ctx(what)?;
     let rows = stmt
         .query_map([], |r| {
@@ -390,6 +402,11 @@ fn note_touched(
     for row in rows {
         let (set, value, id) = row.ctx(what)?;
         match (set.as_str(), id) {
+            ("count", Some(updated)) => {
+                let n = |v: &str| v.parse::<i64>().ok();
+                counts = n(&value).zip(n(&updated));
+                false
+            }
             ("service", _) => touched.services.insert(value),
             ("deployment", _) => touched.deployment_ids.insert(value),
             ("repo", _) => touched.repos.insert(value),
@@ -398,7 +415,7 @@ fn note_touched(
             (_, None) => false,
         };
     }
-    Ok(())
+    Ok(counts)
 }
 
 /// Fields a record that leaves them out does not erase: the changed paths
@@ -433,7 +450,7 @@ fn merge_direct(
         .ctx("count stored records")?;
     if let Some(touched) = touched.filter(|_| total > 0) {
         // Every stored row is new: the table is its own list of changes.
-        note_touched(conn, kind, table, None, touched)?;
+        note_touched(conn, kind, table, None, false, touched)?;
     }
     crate::timing::phase(&format!("merge {table} (into an empty table)"), t0);
     Ok(KindCounts {
@@ -566,24 +583,24 @@ fn merge_kind(
          DROP TABLE {stage};"
     ))
     .ctx(&format!("compare {table}"))?;
-    let (written, updated): (i64, i64) = conn
-        .query_row(
-            &format!("SELECT count(*), count(replaces__) FROM {changed}"),
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .ctx("count changes")?;
+    // How many records are written and how many of them replace a stored
+    // one: counted by the query that notes what they touch, when it runs.
     let replaces = format!("SELECT replaces__ FROM {changed}");
-    if let Some(touched) = touched.filter(|_| written > 0) {
-        let replaced = format!("(SELECT * FROM {table} WHERE rowid IN ({replaces}))");
-        note_touched(
-            conn,
-            kind,
-            &changed,
-            (updated > 0).then_some(&replaced),
-            touched,
-        )?;
-    }
+    let replaced = format!("(SELECT * FROM {table} WHERE rowid IN ({replaces}))");
+    let counted = match touched {
+        Some(touched) => note_touched(conn, kind, &changed, Some(&replaced), true, touched)?,
+        None => None,
+    };
+    let (written, updated): (i64, i64) = match counted {
+        Some(counts) => counts,
+        None => conn
+            .query_row(
+                &format!("SELECT count(*), count(replaces__) FROM {changed}"),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ctx("count changes")?,
+    };
     let delete = if updated > 0 {
         format!("DELETE FROM {table} WHERE rowid IN ({replaces});")
     } else {
@@ -623,7 +640,7 @@ pub(crate) fn withdraw(
             let stored = format!(
                 "(SELECT i.* FROM incidents i JOIN {gone} ON i.source = w.source AND i.id = w.id)"
             );
-            note_touched(conn, EventKind::Incident, &stored, None, touched)?;
+            note_touched(conn, EventKind::Incident, &stored, None, false, touched)?;
         }
         removed += conn
             .execute(
