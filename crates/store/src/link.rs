@@ -510,34 +510,35 @@ fn load_deployments(
     config: &MetricsConfig,
     scope: &Scope,
 ) -> Result<Vec<Deployment>, StoreError> {
-    let what = "load deployments";
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT source, id, service, repo, environment, epoch_us(finished_at), commit_sha, commits, kind
-             FROM deployments WHERE status = 'success' AND finished_at IS NOT NULL AND {}",
-            within(scope, "service", "link_scope_services", "service")
-        ))
-        .ctx(what)?;
-    let mut rows = stmt.query([]).ctx(what)?;
+    let sql = format!(
+        "SELECT source, id, service, repo, environment, epoch_us(finished_at), commit_sha, commits, kind
+         FROM deployments WHERE status = 'success' AND finished_at IS NOT NULL AND {}",
+        within(scope, "service", "link_scope_services", "service")
+    );
     let mut out = Vec::new();
-    while let Some(r) = rows.next().ctx(what)? {
-        let service: String = r.get(2).ctx(what)?;
-        let environment: String = r.get(4).ctx(what)?;
-        if !config.is_production(&service, &environment) {
-            continue;
+    each_batch(conn, &sql, "load deployments", |b| {
+        let (source, id, service) = (b.required(0)?, b.required(1)?, b.required(2)?);
+        let (repo, environment, at) = (b.text(3)?, b.required(4)?, b.int(5)?);
+        let (commit, commits, kind) = (b.required(6)?, b.list(7)?, b.required(8)?);
+        for i in 0..b.len() {
+            let (service, environment) = (service.value(i), environment.value(i));
+            if !config.is_production(service, environment) {
+                continue;
+            }
+            out.push(Deployment {
+                source: source.value(i).to_string(),
+                id: id.value(i).to_string(),
+                service: service.to_string(),
+                environment: environment.to_string(),
+                repo: text_at(repo, i).map(str::to_string),
+                finished_at: at.value(i),
+                commit_sha: commit.value(i).to_string(),
+                commits: (commits.items(i)).map(|c| c.map(str::to_string).collect()),
+                kind: kind.value(i).to_string(),
+            });
         }
-        out.push(Deployment {
-            source: r.get(0).ctx(what)?,
-            id: r.get(1).ctx(what)?,
-            service,
-            environment,
-            repo: r.get(3).ctx(what)?,
-            finished_at: r.get(5).ctx(what)?,
-            commit_sha: r.get(6).ctx(what)?,
-            commits: list(r.get(7).ctx(what)?),
-            kind: r.get(8).ctx(what)?,
-        });
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -753,22 +754,21 @@ fn stored_first_deployed(
     rows: &RepoRows,
     repos: &mut Repos,
 ) -> Result<FirstDeployed, StoreError> {
-    let what = "first deployments";
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT repo, sha, epoch_us(min(deployed_at)) FROM {}
-             WHERE repo IS NOT NULL GROUP BY repo, sha",
-            rows.from("link_changes")
-        ))
-        .ctx(what)?;
-    let mut result = stmt.query([]).ctx(what)?;
+    let sql = format!(
+        "SELECT repo, sha, epoch_us(min(deployed_at)) FROM {}
+         WHERE repo IS NOT NULL GROUP BY repo, sha",
+        rows.from("link_changes")
+    );
     let mut first = FirstDeployed::default();
-    while let Some(r) = result.next().ctx(what)? {
-        let repo: String = r.get(0).ctx(what)?;
-        let sha: String = r.get(1).ctx(what)?;
-        let repo = repos.repo(Some(&repo));
-        first.add(repos.commit(repo, &sha), r.get(2).ctx(what)?);
-    }
+    each_batch(conn, &sql, "first deployments", |b| {
+        let (repo, sha, at) = (b.required(0)?, b.required(1)?, b.int(2)?);
+        for i in 0..b.len() {
+            let Some(at) = int_at(at, i) else { continue };
+            let repo = repos.repo(Some(repo.value(i)));
+            first.add(repos.commit(repo, sha.value(i)), at);
+        }
+        Ok(())
+    })?;
     Ok(first)
 }
 
@@ -871,6 +871,21 @@ impl<'b> Batch<'b> {
 
     fn text(&self, col: usize) -> Result<&'b StringArray, StoreError> {
         (self.batch.column(col).as_string_opt::<i32>()).ok_or_else(|| self.shape(col))
+    }
+
+    /// A text column that holds no NULL (a field every record has).
+    fn required(&self, col: usize) -> Result<&'b StringArray, StoreError> {
+        let a = self.text(col)?;
+        if a.null_count() > 0 {
+            return Err(StoreError::Db {
+                context: format!(
+                    "{}: column {col} is NULL in a stored record that must have it",
+                    self.what
+                ),
+                source: duckdb::Error::InvalidColumnIndex(col),
+            });
+        }
+        Ok(a)
     }
 
     fn int(&self, col: usize) -> Result<&'b Int64Array, StoreError> {
