@@ -40,7 +40,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use flowmeter_connector::codeowners::{self, CodeOwners, GITHUB_LOCATIONS};
 use flowmeter_connector::fields::percent_encode as enc;
 use flowmeter_connector::http::{end_cursor, token_from_env, GraphQlError, HttpClient, HttpConfig};
-use flowmeter_connector::mark::HighWater;
+use flowmeter_connector::mark::{HighWater, TimePage};
 use flowmeter_connector::pr::recognise_pr;
 use flowmeter_connector::{
     Connector, ConnectorError, Cursor, Fetched, Next, SyncBatch, SyncContext,
@@ -1148,20 +1148,24 @@ impl GitHubConnector {
             step.done = pager.turn(None);
             return Ok(step);
         };
-        let first = |filter: &str| {
-            format!(
-                "repos/{repo}/issues?{filter}state=all&since={}&sort=updated&direction=asc&per_page=100",
-                enc(&iso(pager.lower()))
-            )
+        // Paged by time (`TimePage`): an issue edited during the pass would
+        // make an offset skip another. A page saved as a URL (a `Link`, by
+        // earlier versions) starts the pass again from the mark.
+        let resume = TimePage::parse(pager.next().filter(|n| !n.contains('/')));
+        let from = resume.from.unwrap_or(pager.lower());
+        let filter = if every {
+            String::new()
+        } else {
+            format!("labels={}&", enc(label))
         };
-        let url = match pager.next() {
-            // A page of a pass by label, saved by a version that filtered
-            // every pass: the pass starts again from the mark.
-            Some(next) if !(every && next.contains("labels=")) => next.to_string(),
-            _ if every => first(""),
-            _ => first(&format!("labels={}&", enc(label))),
-        };
+        let url = format!(
+            "repos/{repo}/issues?{filter}state=all&since={}&sort=updated&direction=asc&per_page=100&page={}",
+            enc(&iso(from)),
+            resume.page
+        );
         let (issues, next) = self.rest_page(repo, "", &url, None).await?;
+        let times: Vec<Timestamp> = issues.iter().filter_map(|i| ts(&i["updated_at"])).collect();
+        let next = next.map(|_| resume.after(true, from, &times, resume.page + 1).token());
         for issue in issues {
             let Some(t) = ts(&issue["updated_at"]) else {
                 continue;

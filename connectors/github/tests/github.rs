@@ -1867,6 +1867,59 @@ mod documented_api {
         assert_eq!(incidents(&second), [later]);
     }
 
+    /// An incident issue edited while a sync reads the list (by update time,
+    /// 100 a page) moves to its end; paged by offset, the issue after the
+    /// first page slid onto it and was never read. Paged by time, none is
+    /// missed, and none is read twice.
+    #[tokio::test]
+    async fn an_issue_edited_during_a_sync_hides_none_of_the_others() {
+        use flowmeter_testkit::github::Issue;
+        let mock = MockGitHub::start(Org::synthetic(7, "acme/shop", 1, 0)).await;
+        let start = Utc::now() - chrono::Duration::days(20);
+        let numbers: Vec<u64> = mock
+            .with_repo("shop", |r| {
+                (0..150)
+                    .map(|i| {
+                        let n = r.next_number();
+                        let at = start + chrono::Duration::minutes(10 * i);
+                        r.add_issue(Issue {
+                            number: n,
+                            title: format!("Outage {i}"),
+                            user: "ana".into(),
+                            labels: vec!["incident".into()],
+                            state: "closed".into(),
+                            created_at: at,
+                            updated_at: at,
+                            closed_at: Some(at),
+                            is_pull_request: false,
+                        });
+                        n
+                    })
+                    .collect()
+            })
+            .expect("the repo exists");
+        let mut c = GitHubConnector::new(cfg(&mock, "FM_GH_DOC_MIDPASS")).unwrap();
+        let (mut cursor, mut read) = (None, Vec::new());
+        while let Some(batch) = c.next_batch(&since_2024(), cursor.as_ref()).await.unwrap() {
+            let first_page = read.is_empty();
+            read.extend(batch.events.iter().filter_map(|e| match e {
+                Event::Incident(i) => i.id.rsplit('#').next()?.parse::<u64>().ok(),
+                _ => None,
+            }));
+            if first_page && !read.is_empty() {
+                let now = Utc::now();
+                mock.with_repo("shop", |r| {
+                    let first = r.issues.iter_mut().find(|i| i.number == numbers[0]);
+                    first.expect("issue").updated_at = now;
+                });
+            }
+            cursor = Some(batch.cursor);
+        }
+        let missed: Vec<&u64> = numbers.iter().filter(|n| !read.contains(n)).collect();
+        assert!(missed.is_empty(), "never read: {missed:?}");
+        assert_eq!(read.len(), 151, "each once, and the edited one again");
+    }
+
     /// A pull request with 230 commits and 130 reviews: GitHub pages each
     /// list by 100; every commit (which decides the PR of each change) and
     /// every review is read.

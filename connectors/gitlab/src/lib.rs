@@ -19,26 +19,27 @@
 //! One [`SyncBatch`] is one page of one stream of one project; the cursor
 //! keeps per project and stream the high-water mark of a finished pass (and
 //! the ids seen at exactly that time: GitLab's `updated_after` and `since`
-//! include it) and the page an unfinished pass stopped at. Pages follow
+//! include it) and the page an unfinished pass stopped at. Lists ordered by
+//! update time go on from the newest time of the page read
+//! ([`TimePage`]); whether there is a next page is read from
 //! `x-next-page` (or a `Link: rel="next"`); totals are never relied on
 //! (GitLab drops them above 10,000 rows). Rate limits and retries are the
 //! shared HTTP layer's (`RateLimit-*`, `Retry-After`, 5xx backoff).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::SecondsFormat;
 use flowmeter_connector::codeowners::{self, CodeOwners, GITLAB_LOCATIONS};
 use flowmeter_connector::fields::{
     first_line, id, percent_encode as encode, services_of_labels, text, ts,
 };
 use flowmeter_connector::http::{token_from_env, HttpClient, HttpConfig, HttpResponse};
-use flowmeter_connector::mark::HighWater;
+use flowmeter_connector::mark::{millis as iso, HighWater, TimePage};
 use flowmeter_connector::{
     Connector, ConnectorError, Cursor, Fetched, Next, SyncBatch, SyncContext,
 };
 use flowmeter_model::{
     Commit, Deployment, DeploymentKind, DeploymentStatus, Event, Extra, Incident, PullRequest,
-    Review, ReviewState, Timestamp,
+    Review, ReviewState,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -151,10 +152,6 @@ impl Stream {
 struct State {
     #[serde(default)]
     projects: BTreeMap<String, BTreeMap<String, HighWater>>,
-}
-
-fn iso(t: Timestamp) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// The next page from `x-next-page`, else from a `Link: rel="next"`.
@@ -746,26 +743,32 @@ impl Connector for GitLabConnector {
                     .entry(stream.key().to_string())
                     .or_default();
                 let mut pager = st.pager(ctx.since);
-                let page = pager.next().and_then(|p| p.parse().ok()).unwrap_or(1);
+                let resume = TimePage::parse(pager.next());
+                let from = resume.from.unwrap_or(pager.lower());
                 let mut notes = Vec::new();
                 let reads_files = matches!(stream, Stream::MergeRequests | Stream::Commits);
                 if self.config.code_owners && reads_files {
                     self.read_code_owners(project, branch, &mut notes).await?;
                 }
                 let (items, next) = self
-                    .page(project, branch, stream, &iso(pager.lower()), page)
+                    .page(project, branch, stream, &iso(from), resume.page)
                     .await?;
                 let (_, _, time_field) = stream.list(project, branch);
                 let mut events = Vec::new();
+                let mut times = Vec::with_capacity(items.len());
                 for (item, mapped) in items {
                     let key = id(&item["id"]).unwrap_or_default();
+                    let t = ts(&item[time_field]);
+                    times.extend(t);
                     // Already stored: exactly at the previous mark.
-                    if ts(&item[time_field]).is_some_and(|t| !pager.take(t, &key)) {
+                    if t.is_some_and(|t| !pager.take(t, &key)) {
                         continue;
                     }
                     events.extend(mapped);
                 }
-                if pager.turn(next.map(|p| p.to_string())) {
+                let by_time = time_field == "updated_at";
+                let next = next.map(|p| resume.after(by_time, from, &times, p).token());
+                if pager.turn(next) {
                     self.done.insert((project.clone(), stream.key()));
                 }
                 return Ok(Some(SyncBatch {

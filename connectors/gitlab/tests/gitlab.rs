@@ -917,6 +917,43 @@ mod documented_api {
         );
     }
 
+    /// A merge request edited while a sync reads the list (by update time,
+    /// 100 a page) moves to its end, and the ones after it one place
+    /// forward. Paged by offset, the first of page 2 slid onto page 1,
+    /// already read, and the pass's mark passed it: it was never read.
+    /// Paged by time, every one is.
+    #[tokio::test]
+    async fn a_merge_request_edited_during_a_sync_hides_none_of_the_others() {
+        let start = Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap();
+        let mut p = Project::new(7, "acme/web");
+        let iids: Vec<u64> = (0..150)
+            .map(|i| {
+                let at = start + Duration::minutes(10 * i);
+                let iid = p.open_mr_with_commits(1, at, Duration::minutes(1));
+                p.mr_mut(iid).updated_at = at;
+                iid
+            })
+            .collect();
+        let mock = MockGitLab::start(Instance::new().with_project(p)).await;
+        let mut c = GitLabConnector::new(config(&mock, "FM_TEST_GL_DOC_MIDPASS")).unwrap();
+        let ctx = SyncContext {
+            since: start - Duration::days(3),
+            full: false,
+        };
+        let (mut cursor, mut read) = (None, std::collections::BTreeSet::new());
+        while let Some(batch) = c.next_batch(&ctx, cursor.as_ref()).await.unwrap() {
+            let first_page = read.is_empty();
+            read.extend(prs(&batch.events).iter().map(|p| p.number as u64));
+            if first_page && !read.is_empty() {
+                // Between pages 1 and 2: the first merge request is edited.
+                mock.with_instance(|i| i.project_mut(7).mr_mut(iids[0]).updated_at = Utc::now());
+            }
+            cursor = Some(batch.cursor);
+        }
+        let missed: Vec<&u64> = iids.iter().filter(|i| !read.contains(i)).collect();
+        assert!(missed.is_empty(), "never read: {missed:?}");
+    }
+
     /// `code_owners = true`: a merge request carries the paths of its diff
     /// (all 130: they are paged) and their owners by `.gitlab/CODEOWNERS`
     /// (repository files API, GitLab sections); without it, neither.

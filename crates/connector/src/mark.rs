@@ -212,10 +212,13 @@ impl Pager<'_> {
         }
     }
 
-    /// Takes an item if it is new ([`Pager::is_new`]), recording it
-    /// ([`Pager::see`]); says whether it was.
+    /// Takes an item if it is new ([`Pager::is_new`]) and not taken by this
+    /// pass already (at its newest time: a list paged by time lists those
+    /// again, see [`TimePage`]), recording it ([`Pager::see`]); says whether
+    /// it was.
     pub fn take(&mut self, t: Timestamp, key: &str) -> bool {
-        let new = self.is_new(t, key);
+        let again = self.pass.max == Some(t) && self.pass.max_keys.iter().any(|k| k == key);
+        let new = !again && self.is_new(t, key);
         if new {
             self.see(t, key);
         }
@@ -250,6 +253,104 @@ impl Pager<'_> {
         }
         self.turn(next)
     }
+}
+
+/// Where an unfinished pass over a list the API orders and filters by
+/// update time goes on (the pass's `next`, see [`Pager::next`]).
+///
+/// A list ordered by update time is paged by time: the next page is page 1
+/// of the list from the last item's time (the filters include it; the
+/// items at that time listed again are known to the pass and skipped, see
+/// [`Pager::take`]). Paged by offset, a pass skipped items: one updated during the pass
+/// moves to the end and every item after it one place forward, so the
+/// first item of the next page slid onto the page already read, and the
+/// pass's mark passed it for good. Offsets stay for lists whose items do
+/// not move (a branch's commits), for a page whose items all share one
+/// second, and for the rest of a pass once the server is seen ignoring the
+/// filter. GitLab's merge requests, deployments and incidents and GitHub's
+/// incident issues are paged so.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimePage {
+    /// The time the list is asked from (`None`: the pass's lower bound).
+    pub from: Option<Timestamp>,
+    /// The page of the list from `from` (1: the first).
+    pub page: u32,
+    /// The server ignores the time filter: offsets to the end of the pass.
+    pub by_offset: bool,
+}
+
+impl TimePage {
+    /// Reads `next`: `TIME|PAGE`, `TIME|PAGE|offset`, or a page number (an
+    /// offset from the lower bound, as versions before paging by time saved).
+    pub fn parse(next: Option<&str>) -> TimePage {
+        let mut parts = next.unwrap_or_default().split('|');
+        let first = parts.next().unwrap_or_default();
+        let Some(page) = parts.next().and_then(|p| p.parse().ok()) else {
+            let page = first.parse().unwrap_or(1);
+            return TimePage {
+                from: None,
+                page,
+                by_offset: false,
+            };
+        };
+        let from = DateTime::parse_from_rfc3339(first)
+            .ok()
+            .map(|t| t.with_timezone(&Utc));
+        TimePage {
+            from,
+            page,
+            by_offset: parts.next() == Some("offset"),
+        }
+    }
+
+    /// What [`TimePage::parse`] reads back.
+    pub fn token(&self) -> String {
+        match self.from {
+            None => self.page.to_string(),
+            Some(from) if self.by_offset => format!("{}|{}|offset", millis(from), self.page),
+            Some(from) => format!("{}|{}", millis(from), self.page),
+        }
+    }
+
+    /// After a page asked from `from` whose items have `times` (in list
+    /// order), with `next_page` the server's next page: where to go on.
+    pub fn after(
+        self,
+        by_time: bool,
+        from: Timestamp,
+        times: &[Timestamp],
+        next_page: u32,
+    ) -> TimePage {
+        let offset = |by_offset: bool| TimePage {
+            from: self.from.or(by_offset.then_some(from)),
+            page: next_page,
+            by_offset,
+        };
+        if !by_time || self.by_offset {
+            return offset(self.by_offset);
+        }
+        // An item before the time asked for (the request may send it to
+        // the second): the server does not filter.
+        if times
+            .iter()
+            .any(|t| *t < from - chrono::Duration::seconds(1))
+        {
+            return offset(true);
+        }
+        match times.iter().max().copied() {
+            Some(later) if later > from => TimePage {
+                from: Some(later),
+                page: 1,
+                by_offset: false,
+            },
+            _ => offset(false),
+        }
+    }
+}
+
+/// A time as the APIs take it: RFC 3339 in UTC, to the millisecond.
+pub fn millis(t: Timestamp) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]
@@ -362,5 +463,60 @@ mod tests {
         assert_eq!(gitlab.mark, Some(at(5)));
         assert_eq!(gitlab.mark_keys, vec!["7".to_string()]);
         assert_eq!(gitlab.pass, None);
+    }
+
+    fn at_min(min: u32) -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 3, 2, 8, min, 0).unwrap()
+    }
+
+    #[test]
+    fn a_page_by_update_time_goes_on_from_its_last_time() {
+        let first = TimePage::parse(None);
+        assert_eq!((first.from, first.page), (None, 1));
+        let next = first.after(true, at_min(0), &[at_min(1), at_min(5), at_min(9)], 2);
+        let later = at_min(9);
+        assert_eq!(
+            next,
+            TimePage {
+                from: Some(later),
+                page: 1,
+                by_offset: false
+            }
+        );
+        assert_eq!(TimePage::parse(Some(&next.token())), next);
+    }
+
+    #[test]
+    fn offsets_stay_where_time_cannot_move_on() {
+        // Commits, and a page whose items all share one second.
+        let page = TimePage::parse(Some("3"));
+        assert_eq!(page.after(false, at_min(0), &[at_min(7)], 4).token(), "4");
+        let from = TimePage {
+            from: Some(at_min(9)),
+            page: 1,
+            by_offset: false,
+        };
+        let same = from.after(true, at_min(9), &[at_min(9), at_min(9)], 2);
+        assert_eq!(
+            same,
+            TimePage {
+                from: Some(at_min(9)),
+                page: 2,
+                by_offset: false
+            }
+        );
+        // A server that lists items before the time asked for ignores the
+        // filter: offsets to the end of the pass.
+        let ignored = from.after(true, at_min(9), &[at_min(1), at_min(12)], 2);
+        assert_eq!(
+            ignored,
+            TimePage {
+                from: Some(at_min(9)),
+                page: 2,
+                by_offset: true
+            }
+        );
+        assert_eq!(TimePage::parse(Some(&ignored.token())), ignored);
+        assert_eq!(ignored.after(true, at_min(9), &[at_min(20)], 3).page, 3);
     }
 }
