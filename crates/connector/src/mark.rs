@@ -261,14 +261,14 @@ impl Pager<'_> {
 /// A list ordered by update time is paged by time: the next page is page 1
 /// of the list from the last item's time (the filters include it; the
 /// items at that time listed again are known to the pass and skipped, see
-/// [`Pager::take`]). Paged by offset, a pass skipped items: one updated during the pass
-/// moves to the end and every item after it one place forward, so the
-/// first item of the next page slid onto the page already read, and the
-/// pass's mark passed it for good. Offsets stay for lists whose items do
-/// not move (a branch's commits), for a page whose items all share one
-/// second, and for the rest of a pass once the server is seen ignoring the
-/// filter. GitLab's merge requests, deployments and incidents and GitHub's
-/// incident issues are paged so.
+/// [`Pager::take`]). Paged by offset, a pass skipped items: one updated
+/// during the pass moves to the end and every item after it one place
+/// forward, so the first item of the next page slid onto the page already
+/// read, and the pass's mark passed it for good. Offsets stay for lists
+/// whose items do not move (a branch's commits), for a page whose items
+/// all share one time, and for the rest of a pass once the server is seen
+/// ignoring the filter. GitLab's merge requests, deployments and incidents
+/// and GitHub's incident issues are paged so.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TimePage {
     /// The time the list is asked from (`None`: the pass's lower bound).
@@ -488,7 +488,7 @@ mod tests {
 
     #[test]
     fn offsets_stay_where_time_cannot_move_on() {
-        // Commits, and a page whose items all share one second.
+        // Commits, and a page whose items all share one time.
         let page = TimePage::parse(Some("3"));
         assert_eq!(page.after(false, at_min(0), &[at_min(7)], 4).token(), "4");
         let from = TimePage {

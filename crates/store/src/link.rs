@@ -516,7 +516,8 @@ fn load_deployments(
         within(scope, "service", "link_scope_services", "service")
     );
     let mut out = Vec::new();
-    each_batch(conn, &sql, "load deployments", |b| {
+    let few = Rows::of(matches!(scope, Scope::Part(_)));
+    each_batch(conn, &sql, "load deployments", few, |b| {
         let (source, id, service) = (b.required(0)?, b.required(1)?, b.required(2)?);
         let (repo, environment, at) = (b.text(3)?, b.required(4)?, b.int(5)?);
         let (commit, commits, kind) = (b.required(6)?, b.list(7)?, b.required(8)?);
@@ -575,7 +576,7 @@ fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result
     let mut name = String::new();
     let mut held: Vec<(String, Vec<String>, Micros)> = Vec::new();
     let mut each: BTreeMap<String, Vec<(String, Vec<String>, Micros)>> = BTreeMap::new();
-    each_batch(conn, &sql, "load commits", |b| {
+    each_batch(conn, &sql, "load commits", Rows::of(few), |b| {
         let (repo, sha, parents, at) = (b.text(0)?, b.text(1)?, b.list(2)?, b.int(3)?);
         for i in 0..b.len() {
             let held = if few {
@@ -627,7 +628,8 @@ fn load_pull_requests(
          FROM {}",
         rows.from("pull_requests")
     );
-    each_batch(conn, &sql, "load pull requests", |b| {
+    let few = Rows::of(matches!(rows, RepoRows::Each(_)));
+    each_batch(conn, &sql, "load pull requests", few, |b| {
         let (repo, number, title, author) = (b.text(0)?, b.int(1)?, b.text(2)?, b.text(3)?);
         let (labels, created, ready, merged) = (b.list(4)?, b.int(5)?, b.int(6)?, b.int(7)?);
         let (merge, commits, first, known) = (b.text(8)?, b.list(9)?, b.int(10)?, b.boolean(11)?);
@@ -654,7 +656,7 @@ fn load_pull_requests(
         "SELECT repo, pr, author, epoch_us(submitted_at) FROM {}",
         rows.from("reviews")
     );
-    each_batch(conn, &sql, "load reviews", |b| {
+    each_batch(conn, &sql, "load reviews", few, |b| {
         let (repo, pr, author, at) = (b.text(0)?, b.int(1)?, b.text(2)?, b.int(3)?);
         for i in 0..b.len() {
             let author = text_at(author, i).unwrap_or_default();
@@ -760,7 +762,8 @@ fn stored_first_deployed(
         rows.from("link_changes")
     );
     let mut first = FirstDeployed::default();
-    each_batch(conn, &sql, "first deployments", |b| {
+    let few = Rows::of(matches!(rows, RepoRows::Each(_)));
+    each_batch(conn, &sql, "first deployments", few, |b| {
         let (repo, sha, at) = (b.required(0)?, b.required(1)?, b.int(2)?);
         for i in 0..b.len() {
             let Some(at) = int_at(at, i) else { continue };
@@ -803,15 +806,42 @@ fn summary(conn: &Connection) -> Result<LinkSummary, StoreError> {
 
 // --- reading rows as Arrow columns ----------------------------------------
 
+/// How a load's rows come: all of them (a full relink), or the few of a
+/// partial one's scope.
+#[derive(Clone, Copy, PartialEq)]
+enum Rows {
+    Many,
+    Few,
+}
+
+impl Rows {
+    fn of(few: bool) -> Rows {
+        if few {
+            Rows::Few
+        } else {
+            Rows::Many
+        }
+    }
+}
+
 /// Runs `sql` and hands each Arrow batch of its rows to `each`: the link
 /// reads millions of rows, a column at a time, without a value per cell.
+/// [`Rows::Few`] are gathered by DuckDB before the first is handed out: a
+/// streamed result is computed a vector at a time as it is read, and its
+/// filtered scans of the big tables lost the second thread (a small import
+/// into the 10M-event store: its loads 15–20 ms slower, streamed).
 fn each_batch(
     conn: &Connection,
     sql: &str,
     what: &str,
+    rows: Rows,
     mut each: impl FnMut(&Batch) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare(sql).ctx(what)?;
+    let sql = match rows {
+        Rows::Many => sql.to_string(),
+        Rows::Few => format!("WITH rows__ AS MATERIALIZED ({sql}) SELECT * FROM rows__"),
+    };
+    let mut stmt = conn.prepare(&sql).ctx(what)?;
     // Streamed, a vector at a time: the client never holds the whole
     // result (a materialised one held all of a 10M-event store's commits).
     for batch in stmt.stream_arrow([]).ctx(what)? {
