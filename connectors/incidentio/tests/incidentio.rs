@@ -154,6 +154,30 @@ async fn a_live_incident_merged_into_another_is_withdrawn() {
 }
 
 #[tokio::test]
+async fn an_incident_declined_long_after_it_resolved_is_withdrawn() {
+    // INC-1 resolved three days ago; the sync no longer tracks it (its
+    // entries expire a day after it was last listed). Declined in a late
+    // review, it is listed again by its update time and withdrawn.
+    let base = whole_seconds(Utc::now() - Duration::days(3));
+    let mock = IncidentIoMock::start(State::example(KEY, base)).await;
+    let first = sync(&mock, None).await;
+    let one = incidents(&first)
+        .into_iter()
+        .find(|i| i.extra["reference"] == "INC-1")
+        .unwrap();
+    let mut cursor = first.last().unwrap().cursor.clone();
+    cursor.0["seen"] = serde_json::json!({});
+    cursor.0["open"] = serde_json::json!({});
+    edit(&mock, "INC-1", |one| {
+        one.status_id = ids::STATUS_DECLINED.to_string();
+        one.updated_at = Utc::now();
+    });
+    let second = sync(&mock, Some(cursor)).await;
+    let withdrawn: Vec<&String> = second.iter().flat_map(|b| &b.withdrawn).collect();
+    assert_eq!(withdrawn, [&one.id]);
+}
+
+#[tokio::test]
 async fn rate_limits_are_waited_out_and_a_bad_key_names_its_variable() {
     let base = whole_seconds(Utc::now() - Duration::days(3));
     let mock = IncidentIoMock::start(State::example(KEY, base)).await;

@@ -90,9 +90,10 @@ pub trait IncidentApi: Send {
         crate::fields::id(&raw["id"])
     }
     /// Whether a raw incident says it is no incident any more (incident.io's
-    /// declined, merged and cancelled ones): one delivered before is then
-    /// withdrawn (see [`SyncBatch::withdrawn`]). An incident that only fails
-    /// to map (a field missing) is not: the stored copy stays.
+    /// declined, merged and cancelled ones): it is withdrawn (see
+    /// [`SyncBatch::withdrawn`]), and the store removes it if it holds it,
+    /// however long ago it was delivered. An incident that only fails to
+    /// map (a field missing) is not: the stored copy stays.
     fn is_withdrawn(&self, _raw: &Value) -> bool {
         false
     }
@@ -185,6 +186,10 @@ struct State {
     seen: BTreeMap<String, Seen>,
     run: Option<Run>,
 }
+
+/// The fingerprint of a seen entry for an incident withdrawn (no
+/// incident's fingerprint is this word).
+const WITHDRAWN: &str = "withdrawn";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Seen {
@@ -375,17 +380,25 @@ impl<A: IncidentApi> IncidentConnector<A> {
         let mut incident = match self.api.map(raw, &mut batch.notes).await? {
             Ok(i) => i,
             Err(why) => {
-                // Delivered before (still tracked, open or recently seen)
-                // and no incident any more (declined, merged into another):
-                // the store lets go of it.
-                let delivered = self.api.is_withdrawn(raw)
-                    && (state.seen.remove(&id).is_some()
+                // No incident any more (declined, merged into another): the
+                // store lets go of it, however long ago it was delivered
+                // (a no-op for one it never held). Said once: a seen entry
+                // marks it until it is listed no more.
+                if self.api.is_withdrawn(raw) {
+                    let at = run.started;
+                    let said = state.seen.get_mut(&id).filter(|s| s.fp == WITHDRAWN);
+                    if let Some(seen) = said {
+                        seen.at = at;
+                        return Ok(());
+                    }
+                    // Delivered as far as the sync knows: open, or seen.
+                    let tracked = state.seen.remove(&id).is_some()
                         | state.open.remove(&id).is_some()
-                        | run.open.remove(&id).is_some());
-                if delivered {
-                    batch
-                        .notes
-                        .push(format!("incident `{id}` withdrawn: {why}"));
+                        | run.open.remove(&id).is_some();
+                    let said = if tracked { "withdrawn" } else { "skipped" };
+                    (batch.notes).push(format!("incident `{id}` {said}: {why}"));
+                    let fp = WITHDRAWN.to_string();
+                    state.seen.insert(id.clone(), Seen { fp, at });
                     batch.withdrawn.push(id);
                 } else {
                     batch.notes.push(format!("incident `{id}` skipped: {why}"));
