@@ -280,33 +280,36 @@ fn issue(p: &Payload, source: &str, incident_labels: &[String]) -> Result<Mapped
             "{repo}#{number} is a pull request"
         )));
     }
-    if p.text("action").as_deref() == Some("deleted") {
-        return Ok(Mapped::ignored(format!(
-            "issue {repo}#{number} was deleted; a stored incident is kept"
-        )));
-    }
     let labels = p.names("issue.labels");
     let is_incident = labels
         .iter()
         .any(|l| incident_labels.iter().any(|i| i.eq_ignore_ascii_case(l)));
-    if !is_incident {
+    let id = flowmeter_github::map::incident_id(&repo, number);
+    let action = p.text("action").unwrap_or_default();
+    // No incident (any more) in this repository: its incident label
+    // removed, or the incident issue deleted or moved to another one.
+    let gone = match action.as_str() {
+        "unlabeled" if !is_incident => Some("lost its incident label"),
+        "deleted" if is_incident => Some("was deleted"),
+        "transferred" if is_incident => Some("was transferred to another repository"),
+        _ => None,
+    };
+    if let Some(why) = gone {
         let mut m = Mapped::ignored(format!(
+            "issue {repo}#{number} {why}: a stored incident `{id}` is removed"
+        ));
+        m.withdrawn.push((source.to_string(), id));
+        return Ok(m);
+    }
+    if !is_incident {
+        return Ok(Mapped::ignored(format!(
             "issue {repo}#{number} has no incident label ({})",
             incident_labels.join(", ")
-        ));
-        // An incident label removed: the issue is no incident (any more).
-        if p.text("action").as_deref() == Some("unlabeled") {
-            let id = flowmeter_github::map::incident_id(&repo, number);
-            m.note = Some(format!(
-                "issue {repo}#{number} lost its incident label: a stored incident `{id}` is removed"
-            ));
-            m.withdrawn.push((source.to_string(), id));
-        }
-        return Ok(m);
+        )));
     }
     let (services, severity) = flowmeter_github::map::incident_labels(&labels, &repo);
     let r = Record::new("incident", source)
-        .set("id", flowmeter_github::map::incident_id(&repo, number))
+        .set("id", id)
         .set("services", services)
         .opt("title", p.text("issue.title"))
         .opt("severity", severity)
@@ -639,6 +642,32 @@ mod tests {
             i.resolved_at.map(|t| t.to_rfc3339()).as_deref(),
             Some("2019-05-15T15:21:04+00:00")
         );
+    }
+
+    /// An incident issue deleted, moved to another repository or stripped
+    /// of its incident label is no incident here any more; any other issue
+    /// event of an issue without the label withdraws nothing.
+    #[test]
+    fn an_incident_issue_deleted_moved_or_unlabelled_is_withdrawn() {
+        let mut body = fixture(include_str!(
+            "../../../../tests/fixtures/webhooks/github/issues.opened.json"
+        ));
+        let gone = vec![("github".to_string(), "Codertocat/Hello-World#1".to_string())];
+        body["issue"]["labels"] = json!([{"name": "Incident"}]);
+        for action in ["deleted", "transferred"] {
+            body["action"] = json!(action);
+            let m = mapped("issues", &body);
+            assert!(m.events.is_empty(), "{action}");
+            assert_eq!(m.withdrawn, gone, "{action}");
+        }
+        body["issue"]["labels"] = json!([{"name": "bug"}]);
+        body["action"] = json!("unlabeled");
+        assert_eq!(mapped("issues", &body).withdrawn, gone);
+        for action in ["deleted", "transferred", "edited", "closed"] {
+            body["action"] = json!(action);
+            let m = mapped("issues", &body);
+            assert!(m.events.is_empty() && m.withdrawn.is_empty(), "{action}");
+        }
     }
 
     #[test]
