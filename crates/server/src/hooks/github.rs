@@ -271,7 +271,8 @@ fn push_commit(p: &Payload, source: &str, repo: &str, i: usize) -> Result<Value,
 /// An issue that carries one of `incident_labels` (any case) as an
 /// incident, as the connector maps it: `service:NAME` labels name the
 /// services (default: the repository), `severity:X`/`sev:X` the severity,
-/// `closed_at` the resolution.
+/// `closed_at` the resolution. An incident issue deleted or transferred,
+/// or an issue whose incident label was removed, withdraws the incident.
 fn issue(p: &Payload, source: &str, incident_labels: &[String]) -> Result<Mapped, HookError> {
     let repo = p.req_text("repository.full_name")?;
     let number = p.req_int("issue.number")?;
