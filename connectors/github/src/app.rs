@@ -12,8 +12,9 @@
 //! HTTP client.
 //!
 //! The installation is `installation_id` when configured, else discovered:
-//! the organisation's (`GET /orgs/{org}/installation`), else the first
-//! repository's (`GET /repos/{owner}/{repo}/installation`).
+//! the organisation's (`GET /orgs/{org}/installation`), or the user's when
+//! `org` names a user account (`GET /users/{user}/installation`), else the
+//! first repository's (`GET /repos/{owner}/{repo}/installation`).
 
 use std::sync::Arc;
 
@@ -147,7 +148,15 @@ impl AppAuth {
     async fn discover(&self, app: &Octocrab) -> Result<u64, ConnectorError> {
         if let Some(org) = &self.org {
             let call = format!("GET /orgs/{org}/installation");
-            match app.apps().get_org_installation(org).await {
+            let installed = match app.apps().get_org_installation(org).await {
+                Ok(i) => Ok(i),
+                // `org` may name a user account.
+                Err(e) => match app.apps().get_user_installation(org).await {
+                    Ok(i) => Ok(i),
+                    Err(_) => Err(e),
+                },
+            };
+            match installed {
                 Ok(i) => return Ok(i.id.0),
                 Err(e) if self.repo.is_none() => {
                     return Err(ConnectorError::Config {

@@ -323,9 +323,14 @@ impl GitHubConnector {
     /// Where a user account's repositories are listed: `GET /users/{u}/repos`
     /// "lists public repositories for the specified user"; the token's own
     /// user lists what it owns, private ones too, at
-    /// `GET /user/repos?affiliation=owner`. A token that may not read
-    /// `GET /user` (an App's installation token) lists the public ones.
+    /// `GET /user/repos?affiliation=owner`; a GitHub App lists those of its
+    /// installation on the account, private ones too, at
+    /// `GET /installation/repositories`. Another token that may not read
+    /// `GET /user` lists the public ones.
     async fn user_repos_url(&self, user: &str) -> Result<String, ConnectorError> {
+        if self.config.app_id.is_some() {
+            return Ok("installation/repositories?per_page=100".into());
+        }
         let public = format!("users/{}/repos?type=owner&per_page=100", enc(user));
         let me: Value = match self.http.get_json("user", &[]).await {
             Ok(me) => me,
@@ -380,10 +385,19 @@ impl GitHubConnector {
                     Err(e) => return Err(self.rewrite_sso(e)),
                     Ok(r) => r,
                 };
-                for r in resp.body.as_array().into_iter().flatten() {
+                // A list, or the installation's `{repositories: [...]}`.
+                let listed =
+                    (resp.body.as_array()).or_else(|| resp.body["repositories"].as_array());
+                for r in listed.into_iter().flatten() {
                     let Some(full) = r["full_name"].as_str() else {
                         continue;
                     };
+                    // An installation on a user account holds only its
+                    // repositories; the check keeps to the account named.
+                    let owner = full.split('/').next().unwrap_or_default();
+                    if !owner.eq_ignore_ascii_case(&org) {
+                        continue;
+                    }
                     let short = r["name"].as_str().unwrap_or(full);
                     if r["archived"].as_bool() == Some(true) && !self.config.include_archived {
                         continue;

@@ -2291,6 +2291,45 @@ mod documented_api {
         );
     }
 
+    /// `org` names a user account with the App installed: the installation
+    /// is the user's (`GET /users/{u}/installation`), and its repositories,
+    /// private ones too, come from `GET /installation/repositories`
+    /// (`GET /users/{u}/repos` lists only the public ones).
+    #[cfg(feature = "app")]
+    #[tokio::test]
+    async fn a_github_app_on_a_user_account_syncs_its_private_repositories() {
+        let mut org = Org::synthetic(9, "mona/site", 2, 0).as_user();
+        let mut billing = Org::synthetic(10, "mona/billing", 2, 0).repos.remove(0);
+        billing.private = true;
+        org.repos.push(billing);
+        let mock = MockGitHub::start(org).await;
+        mock.set_app(4242, 778);
+        mock.require_installation_token(true);
+        let config = GitHubConfig {
+            api_url: mock.uri(),
+            app_id: Some(4242),
+            app_private_key_file: Some(KEY.into()),
+            org: Some("mona".into()),
+            retry_base_ms: 1,
+            max_retries: 3,
+            ..GitHubConfig::default()
+        };
+        let mut c = GitHubConnector::new(config).unwrap();
+        let batches = run_to_completion(&mut c, &since_2024(), None)
+            .await
+            .unwrap();
+        let repos: Vec<String> = batches.last().unwrap().cursor.0["repos"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(repos, ["mona/billing", "mona/site"]);
+        assert_eq!(count(&batches, |e| matches!(e, Event::PullRequest(_))), 4);
+        let tokens = mock.issued_tokens();
+        assert!(tokens.iter().all(|t| t.installation_id == 778));
+    }
+
     #[cfg(feature = "app")]
     #[tokio::test]
     async fn a_bad_app_key_is_a_configuration_error() {

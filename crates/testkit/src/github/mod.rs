@@ -37,7 +37,10 @@
 //! `.../issues`, `.../issues/{n}`, `GET /rate_limit`, `GET /app`,
 //! `GET /app/installations`, `GET /orgs/{org}/installation`,
 //! `GET /users/{user}/installation`, `GET /repos/{o}/{r}/installation`,
-//! `POST /app/installations/{id}/access_tokens`, `POST /graphql`.
+//! `POST /app/installations/{id}/access_tokens`,
+//! `GET /installation/repositories`, `POST /graphql`. A user account
+//! ([`Org::as_user`]) is unknown to the `orgs/...` endpoints, and its
+//! private repositories are not in `GET /users/{user}/repos`.
 
 mod graphql;
 mod model;
@@ -599,6 +602,7 @@ impl MockGitHubCore {
             ),
             ["orgs", o, "repos"] => rest::list_repos(&ctx, &org, o, true),
             ["users", u, "repos"] => rest::list_repos(&ctx, &org, u, false),
+            ["installation", "repositories"] => rest::installation_repos(&ctx, &org),
             ["repos", o, r, ..] => match org.find(o, r) {
                 Some(repo) => rest::repo_endpoint(&ctx, repo, &segs[3..], &self.cache),
                 None => {
@@ -679,7 +683,7 @@ impl MockGitHubCore {
             return rest::error(401, &msg, DOC_REST);
         }
         let s: Vec<&str> = segs.iter().map(|x| x.as_str()).collect();
-        let (ctx, org_name, repo_known, repos_json) = {
+        let (ctx, org_name, user_account, repo_known, repos_json) = {
             let org = lock(&self.org);
             let ctx = self.ctx(prefix, path, query, &org.name);
             let repo_known = match s.as_slice() {
@@ -705,6 +709,7 @@ impl MockGitHubCore {
             (
                 ctx,
                 org.name.clone(),
+                org.user_account,
                 repo_known,
                 if wanted.is_empty() {
                     None
@@ -783,8 +788,15 @@ impl MockGitHubCore {
                 }
                 MockResponse::json(201, out)
             }
-            ("GET", ["orgs", o, "installation"]) | ("GET", ["users", o, "installation"]) => {
-                if is_org(o) {
+            ("GET", ["orgs", o, "installation"]) => {
+                if is_org(o) && !user_account {
+                    MockResponse::json(200, installation)
+                } else {
+                    rest::not_found(doc_inst)
+                }
+            }
+            ("GET", ["users", o, "installation"]) => {
+                if is_org(o) && user_account {
                     MockResponse::json(200, installation)
                 } else {
                     rest::not_found(doc_inst)

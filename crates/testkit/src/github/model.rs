@@ -22,6 +22,9 @@ use super::util::{fake_sha, fnv64, node_id, Rng};
 pub struct Org {
     pub name: String,
     pub repos: Vec<Repo>,
+    /// The account is a user's, not an organisation's: the `orgs/...`
+    /// endpoints do not know it.
+    pub user_account: bool,
 }
 
 /// One repository: refs, the commit graph, pulls, deployments and issues.
@@ -31,6 +34,8 @@ pub struct Repo {
     pub name: String,
     pub default_branch: String,
     pub archived: bool,
+    /// Private: only its owner (or an App installed on it) lists it.
+    pub private: bool,
     /// Branch name -> head commit sha.
     pub branches: BTreeMap<String, String>,
     /// Every commit object the repository holds, by sha (including PR
@@ -165,7 +170,14 @@ impl Org {
         Org {
             name: name.into(),
             repos: Vec::new(),
+            user_account: false,
         }
+    }
+
+    /// Makes the account a user's (builder style).
+    pub fn as_user(mut self) -> Org {
+        self.user_account = true;
+        self
     }
 
     /// Adds a repository (builder style).
@@ -216,6 +228,7 @@ impl Repo {
             name: name.into(),
             default_branch: "main".to_string(),
             archived: false,
+            private: false,
             branches: BTreeMap::new(),
             commits: HashMap::new(),
             pulls: Vec::new(),

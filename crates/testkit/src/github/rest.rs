@@ -236,7 +236,7 @@ pub(crate) fn repo_json(ctx: &Ctx, r: &Repo, meta: &RepoMeta) -> Value {
         "node_id": node_id("Repository", id),
         "name": r.name,
         "full_name": r.full_name(),
-        "private": false,
+        "private": r.private,
         "owner": owner_json(ctx, &r.owner),
         "html_url": web,
         "description": null,
@@ -301,7 +301,7 @@ pub(crate) fn repo_json(ctx: &Ctx, r: &Repo, meta: &RepoMeta) -> Value {
         "has_discussions": false,
         "archived": r.archived,
         "disabled": false,
-        "visibility": "public",
+        "visibility": if r.private { "private" } else { "public" },
         "pushed_at": ts(&meta.pushed_at),
         "created_at": ts(&meta.created_at),
         "updated_at": ts(&meta.pushed_at),
@@ -812,13 +812,34 @@ fn repos_of<'a>(org: &'a Org, owner: &str) -> Vec<&'a Repo> {
         .collect()
 }
 
+/// `GET /installation/repositories`: every repository of the account the
+/// App is installed on, private ones too, as `{total_count,
+/// repository_selection, repositories}`, paged like a list.
+pub(crate) fn installation_repos(ctx: &Ctx, org: &Org) -> MockResponse {
+    let repos: Vec<&Repo> = org.repos.iter().collect();
+    let mut resp = paged(ctx, &repos, |r| repo_json(ctx, r, &RepoMeta::of(r)));
+    let page = std::mem::take(&mut resp.body);
+    resp.body = json!({
+        "total_count": repos.len(),
+        "repository_selection": "all",
+        "repositories": page,
+    });
+    resp
+}
+
 /// `GET /orgs/{org}/repos` and `GET /users/{username}/repos`.
+/// The user endpoint "lists public repositories for the specified user";
+/// a user account is no organisation.
 pub(crate) fn list_repos(ctx: &Ctx, org: &Org, owner: &str, is_org_endpoint: bool) -> MockResponse {
     let mut repos = repos_of(org, owner);
-    if repos.is_empty() && !owner.eq_ignore_ascii_case(&org.name) {
+    let unknown = repos.is_empty() && !owner.eq_ignore_ascii_case(&org.name);
+    if unknown || (is_org_endpoint && org.user_account) {
         return not_found(
             "https://docs.github.com/rest/repos/repos#list-organization-repositories",
         );
+    }
+    if !is_org_endpoint {
+        repos.retain(|r| !r.private);
     }
     let kind = ctx
         .query
