@@ -94,6 +94,13 @@ pub fn stream_files(
     skip_invalid: bool,
 ) -> Result<Streamed, AppError> {
     let mut s = Streamed::default();
+    // What cannot be measured (stdin) counts as small.
+    let bytes = files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    import.expect_bytes(bytes)?;
     for path in files {
         for chunk in ahead(read_chunks(path, kind)?) {
             let chunk = chunk?;

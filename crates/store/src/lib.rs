@@ -186,7 +186,7 @@ impl Store {
     /// [`Import::commit`]; dropping it uncommitted rolls everything back.
     pub fn begin_import(&mut self) -> Result<Import<'_>, StoreError> {
         self.conn
-            .execute_batch("BEGIN TRANSACTION")
+            .execute_batch(import::Staging::BEGIN_SQL)
             .ctx("begin transaction")?;
         Ok(Import {
             conn: &self.conn,
@@ -586,6 +586,13 @@ impl Import<'_> {
         self.staging.add(self.conn, events)
     }
 
+    /// Says the import will read about `bytes` of input (the files'
+    /// sizes): a large one has DuckDB write its rows to disk as they come
+    /// from the start, as it does past a few hundred thousand rows anyway.
+    pub fn expect_bytes(&mut self, bytes: u64) -> Result<(), StoreError> {
+        self.staging.expect_bytes(self.conn, bytes)
+    }
+
     /// From now on, a field a record leaves out (null) keeps the value the
     /// store has for that record, instead of being cleared: for sources
     /// that send partial records (webhooks).
@@ -663,9 +670,12 @@ impl Import<'_> {
         summary.seconds.link = t0.elapsed().as_secs_f64();
         let t0 = std::time::Instant::now();
         self.conn.execute_batch("COMMIT").ctx("commit")?;
+        self.done = true;
+        // The import has landed: failing to reset a speed setting is no
+        // error of it.
+        let _ = self.conn.execute_batch(import::Staging::END_SQL);
         timing::phase("commit", t0);
         summary.seconds.commit = t0.elapsed().as_secs_f64();
-        self.done = true;
         Ok(summary)
     }
 }
@@ -674,6 +684,7 @@ impl Drop for Import<'_> {
     fn drop(&mut self) {
         if !self.done {
             let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = self.conn.execute_batch(import::Staging::END_SQL);
         }
     }
 }
