@@ -1750,6 +1750,20 @@ mod documented_api {
         "/../../tests/fixtures/github-app/test-app-key.pem"
     );
 
+    /// The App 4242 with the test key, against `mock`, retrying fast; no
+    /// organisation or repositories yet.
+    #[cfg(feature = "app")]
+    fn app_config(mock: &MockGitHub) -> GitHubConfig {
+        GitHubConfig {
+            api_url: mock.uri(),
+            app_id: Some(4242),
+            app_private_key_file: Some(KEY.into()),
+            retry_base_ms: 1,
+            max_retries: 3,
+            ..GitHubConfig::default()
+        }
+    }
+
     fn since_2024() -> SyncContext {
         SyncContext {
             since: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
@@ -2259,14 +2273,8 @@ mod documented_api {
         // margin, so each request asks for a new one.
         mock.set_token_ttl(chrono::TimeDelta::minutes(4));
         let config = GitHubConfig {
-            api_url: mock.uri(),
-            app_id: Some(4242),
-            app_private_key_file: Some(KEY.into()),
-            org: None,
             repos: vec!["acme/shop".into()],
-            retry_base_ms: 1,
-            max_retries: 3,
-            ..GitHubConfig::default()
+            ..app_config(&mock)
         };
         let mut c = GitHubConnector::new(config).unwrap();
         let batches = run_to_completion(&mut c, &since_2024(), None)
@@ -2306,13 +2314,8 @@ mod documented_api {
         mock.set_app(4242, 778);
         mock.require_installation_token(true);
         let config = GitHubConfig {
-            api_url: mock.uri(),
-            app_id: Some(4242),
-            app_private_key_file: Some(KEY.into()),
             org: Some("mona".into()),
-            retry_base_ms: 1,
-            max_retries: 3,
-            ..GitHubConfig::default()
+            ..app_config(&mock)
         };
         let mut c = GitHubConnector::new(config).unwrap();
         let batches = run_to_completion(&mut c, &since_2024(), None)
