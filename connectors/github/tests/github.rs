@@ -1639,13 +1639,13 @@ async fn a_user_account_syncs_its_private_repositories_too() {
     cfg.org = Some("mona".into());
     let mut c = GitHubConnector::new(cfg).unwrap();
     let batches = run_to_completion(&mut c, &ctx(), None).await.unwrap();
-    let repos: Vec<String> = batches.last().unwrap().cursor.0["repos"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    assert_eq!(repos, ["mona/billing", "mona/site"]);
+    assert_eq!(synced_repos(&batches), ["mona/billing", "mona/site"]);
+}
+
+/// The repositories the last batch's cursor holds: those the sync read.
+fn synced_repos(batches: &[flowmeter_connector::SyncBatch]) -> Vec<String> {
+    let repos = batches.last().unwrap().cursor.0["repos"].as_object();
+    repos.unwrap().keys().cloned().collect()
 }
 
 #[tokio::test]
@@ -2321,13 +2321,7 @@ mod documented_api {
         let batches = run_to_completion(&mut c, &since_2024(), None)
             .await
             .unwrap();
-        let repos: Vec<String> = batches.last().unwrap().cursor.0["repos"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect();
-        assert_eq!(repos, ["mona/billing", "mona/site"]);
+        assert_eq!(synced_repos(&batches), ["mona/billing", "mona/site"]);
         assert_eq!(count(&batches, |e| matches!(e, Event::PullRequest(_))), 4);
         let tokens = mock.issued_tokens();
         assert!(tokens.iter().all(|t| t.installation_id == 778));
