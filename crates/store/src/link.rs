@@ -561,11 +561,16 @@ fn repo_of_sha(conn: &Connection, scope: &Scope) -> Result<HashMap<String, Strin
     rows.collect::<Result<_, _>>().ctx(what)
 }
 
+/// One commit record as the graph takes it: sha, parents, authored at.
+type CommitRow = (String, Vec<String>, Micros);
+
 /// Each repository's commit graph. A full relink reads the rows ordered by
-/// repo and builds one repository at a time, so only one repository's rows
-/// are ever held; a few repositories' rows (one scan each) are held whole
-/// instead of sorted (a small import into the 1M-event store: sorting 10k
-/// commits with their parents was a third of the load).
+/// repo and hands each repository's rows, once read, to a thread that
+/// builds its graph while the next are read (sorting the shas was a third
+/// of the load), so only a few repositories' rows are ever held; a few
+/// repositories' rows (one scan each) are held whole instead of sorted (a
+/// small import into the 1M-event store: sorting 10k commits with their
+/// parents was a third of the load).
 fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result<(), StoreError> {
     let few = matches!(rows, RepoRows::Each(_));
     let sql = format!(
@@ -573,43 +578,67 @@ fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result
         rows.from("commits"),
         if few { "" } else { " ORDER BY repo" }
     );
-    let mut name = String::new();
-    let mut held: Vec<(String, Vec<String>, Micros)> = Vec::new();
-    let mut each: BTreeMap<String, Vec<(String, Vec<String>, Micros)>> = BTreeMap::new();
-    each_batch(conn, &sql, "load commits", Rows::of(few), |b| {
-        let (repo, sha, parents, at) = (b.text(0)?, b.text(1)?, b.list(2)?, b.int(3)?);
-        for i in 0..b.len() {
-            let held = if few {
+    let row = |i: usize, sha: &StringArray, parents: &Lists, at: &Int64Array| -> CommitRow {
+        let parents = parents.items(i).into_iter().flatten();
+        let parents = parents.map(str::to_string).collect();
+        (sha.value(i).to_string(), parents, at.value(i))
+    };
+    if few {
+        let mut each: BTreeMap<String, Vec<CommitRow>> = BTreeMap::new();
+        each_batch(conn, &sql, "load commits", Rows::Few, |b| {
+            let (repo, sha, parents, at) = (b.text(0)?, b.text(1)?, b.list(2)?, b.int(3)?);
+            for i in 0..b.len() {
                 let repo = repo.value(i);
                 if !each.contains_key(repo) {
                     each.insert(repo.to_string(), Vec::new());
                 }
-                each.get_mut(repo).expect("inserted above")
-            } else {
+                let held = each.get_mut(repo).expect("inserted above");
+                held.push(row(i, sha, &parents, at));
+            }
+            Ok(())
+        })?;
+        for (name, held) in each {
+            repos.set_graph(&name, Graph::build(held));
+        }
+        return Ok(());
+    }
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(String, Vec<CommitRow>)>(2);
+        let builder = scope.spawn(move || {
+            (rx.into_iter())
+                .map(|(name, held)| (name, Graph::build(held)))
+                .collect::<Vec<_>>()
+        });
+        let mut name = String::new();
+        let mut held: Vec<CommitRow> = Vec::new();
+        // A send fails only when the builder has stopped, by a panic that
+        // its join below passes on.
+        let read = each_batch(conn, &sql, "load commits", Rows::Many, |b| {
+            let (repo, sha, parents, at) = (b.text(0)?, b.text(1)?, b.list(2)?, b.int(3)?);
+            for i in 0..b.len() {
                 if repo.value(i) != name {
                     if !held.is_empty() {
-                        repos.set_graph(&name, Graph::build(std::mem::take(&mut held)));
+                        let _ = tx.send((std::mem::take(&mut name), std::mem::take(&mut held)));
                     }
                     name = repo.value(i).to_string();
                 }
-                &mut held
-            };
-            let parents = parents.items(i).into_iter().flatten();
-            held.push((
-                sha.value(i).to_string(),
-                parents.map(str::to_string).collect(),
-                at.value(i),
-            ));
+                held.push(row(i, sha, &parents, at));
+            }
+            Ok(())
+        });
+        if !held.is_empty() {
+            let _ = tx.send((name, held));
+        }
+        drop(tx);
+        let graphs = builder
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        read?;
+        for (name, graph) in graphs {
+            repos.set_graph(&name, graph);
         }
         Ok(())
-    })?;
-    if !held.is_empty() {
-        repos.set_graph(&name, Graph::build(held));
-    }
-    for (name, held) in each {
-        repos.set_graph(&name, Graph::build(held));
-    }
-    Ok(())
+    })
 }
 
 /// The scope's pull requests, with their reviews folded in.
