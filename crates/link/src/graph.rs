@@ -29,43 +29,75 @@ impl Graph {
     const UNSTORED: Micros = Micros::MIN;
 
     /// The graph of `rows` (sha, parents, authored at): one repository's
-    /// commit records, each sha once.
+    /// commit records, each sha once. The records are sorted once; a
+    /// parent is found among them, and the few that no record holds are
+    /// sorted on their own and merged in (sorting every sha and parent
+    /// together was most of the build).
     pub fn build<S: AsRef<str>>(mut rows: Vec<(S, Vec<S>, Micros)>) -> Graph {
         rows.sort_unstable_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
-        let mut names: Vec<&str> = (rows.iter())
-            .flat_map(|(sha, parents, _)| std::iter::once(sha).chain(parents))
-            .map(S::as_ref)
+        let record = |sha: &str| rows.binary_search_by(|r| r.0.as_ref().cmp(sha)).ok();
+        // Each parent, in order: the record holding it, or none.
+        let held: Vec<Option<usize>> = (rows.iter())
+            .flat_map(|(_, parents, _)| parents.iter().map(|p| record(p.as_ref())))
             .collect();
-        names.sort_unstable();
-        names.dedup();
+        let parents = || rows.iter().flat_map(|(_, parents, _)| parents);
+        let mut unstored: Vec<&str> = (parents().zip(&held))
+            .filter(|(_, h)| h.is_none())
+            .map(|(p, _)| p.as_ref())
+            .collect();
+        unstored.sort_unstable();
+        unstored.dedup();
+        let len = rows.len() + unstored.len();
+        let bytes = rows.iter().map(|r| r.0.as_ref().len()).sum::<usize>()
+            + unstored.iter().map(|s| s.len()).sum::<usize>();
         let mut g = Graph {
-            arena: String::with_capacity(names.iter().map(|s| s.len()).sum()),
-            ends: Vec::with_capacity(names.len()),
-            first_parent: Vec::with_capacity(names.len() + 1),
-            parents: Vec::new(),
-            authored: Vec::with_capacity(names.len()),
+            arena: String::with_capacity(bytes),
+            ends: Vec::with_capacity(len),
+            first_parent: Vec::with_capacity(len + 1),
+            parents: Vec::with_capacity(held.len()),
+            authored: Vec::with_capacity(len),
         };
-        for name in &names {
-            g.arena.push_str(name);
+        // The records and the unstored parents, merged in sha order: the
+        // position of each.
+        let (mut at_record, mut at_unstored) = (Vec::with_capacity(rows.len()), Vec::new());
+        let (mut i, mut j) = (0, 0);
+        while i < rows.len() || j < unstored.len() {
+            let position = g.ends.len() as u32;
+            let sha = if j == unstored.len() || (i < rows.len() && rows[i].0.as_ref() < unstored[j])
+            {
+                at_record.push(position);
+                i += 1;
+                rows[i - 1].0.as_ref()
+            } else {
+                at_unstored.push(position);
+                j += 1;
+                unstored[j - 1]
+            };
+            g.arena.push_str(sha);
             g.ends.push(g.arena.len() as u32);
         }
-        let position = |sha: &str| names.binary_search(&sha).ok();
-        let mut row = rows.iter().peekable();
-        for name in &names {
+        let position = |parent: &str, held: Option<usize>| match held {
+            Some(r) => at_record[r],
+            None => at_unstored[unstored.binary_search(&parent).expect("listed above")],
+        };
+        // The records come in the order their parents were listed in.
+        let mut held = held.into_iter();
+        let (mut i, mut j) = (0, 0);
+        for position_now in 0..len as u32 {
             g.first_parent.push(g.parents.len() as u32);
-            match row.next_if(|(sha, _, _)| sha.as_ref() == *name) {
-                Some((_, parents, at)) => {
-                    g.parents.extend(
-                        parents
-                            .iter()
-                            .filter_map(|p| position(p.as_ref()))
-                            .map(|i| i as u32),
-                    );
-                    g.authored.push(*at);
+            if at_record.get(i) == Some(&position_now) {
+                let (_, parents, at) = &rows[i];
+                for (p, h) in parents.iter().zip(held.by_ref()) {
+                    g.parents.push(position(p.as_ref(), h));
                 }
-                None => g.authored.push(Self::UNSTORED),
+                g.authored.push(*at);
+                i += 1;
+            } else {
+                g.authored.push(Self::UNSTORED);
+                j += 1;
             }
         }
+        debug_assert_eq!((i, j), (rows.len(), unstored.len()));
         g.first_parent.push(g.parents.len() as u32);
         g
     }
@@ -146,5 +178,30 @@ mod tests {
             (Some(2), None)
         );
         assert!(Graph::default().find("a").is_none());
+    }
+
+    /// Unstored parents sort before, between and after the records, one
+    /// is named by two commits, and positions follow sha order throughout.
+    #[test]
+    fn unstored_parents_take_their_place_in_sha_order() {
+        let g = Graph::build(vec![
+            ("d", vec!["b", "a"], 4),
+            ("b", vec!["a", "e"], 2),
+            ("c", vec![], 3),
+        ]);
+        let shas: Vec<&str> = (0..g.len() as u32).map(|i| g.sha(i)).collect();
+        assert_eq!(shas, ["a", "b", "c", "d", "e"]);
+        let parents = |sha| -> Vec<&str> {
+            let id = g.find(sha).unwrap();
+            g.parents(id).iter().map(|&p| g.sha(p)).collect()
+        };
+        assert_eq!(parents("d"), ["b", "a"]);
+        assert_eq!(parents("b"), ["a", "e"]);
+        assert!(parents("c").is_empty() && parents("a").is_empty());
+        let at = |sha| g.authored_at(g.find(sha).unwrap());
+        assert_eq!(
+            (at("a"), at("b"), at("c"), at("e")),
+            (None, Some(2), Some(3), None)
+        );
     }
 }
