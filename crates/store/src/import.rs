@@ -134,7 +134,7 @@ pub(crate) struct Staging {
     repos: HashMap<EventKind, BTreeSet<String>>,
     /// Rows appended so far, per record type.
     rows: HashMap<EventKind, usize>,
-    /// DuckDB's optimistic writes are back on (see [`Staging::early_writes`]).
+    /// DuckDB's optimistic writes are back on ([`Staging::EARLY_WRITE_ROWS`]).
     writes_early: bool,
 }
 
@@ -216,9 +216,9 @@ impl Staging {
     /// from the start for large input ([`Staging::LARGE_INPUT_BYTES`]):
     /// from there on they bound its memory, as before (the row groups
     /// appended while they were off wait for the commit, as they would
-    /// have). Either way the commit finds them on with every row group
-    /// still to write, or off with none written early: never a table part
-    /// written early and part not.
+    /// have). Either way the commit finds them on, and writes every row
+    /// group not written yet, or off with none written early: never a
+    /// table part written early and part to go to the WAL.
     pub(crate) const EARLY_WRITE_ROWS: usize = 5 * 122_880;
 
     /// The statement that turns DuckDB's optimistic writes off for an
@@ -237,7 +237,15 @@ impl Staging {
 
     /// The import reads about `bytes` of input.
     pub(crate) fn expect_bytes(&mut self, conn: &Connection, bytes: u64) -> Result<(), StoreError> {
-        if bytes >= Self::LARGE_INPUT_BYTES && !self.writes_early {
+        if bytes >= Self::LARGE_INPUT_BYTES {
+            self.write_early(conn)?;
+        }
+        Ok(())
+    }
+
+    /// Turns DuckDB's optimistic writes back on, for the rest of the import.
+    fn write_early(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        if !self.writes_early {
             conn.execute_batch(Self::END_SQL)
                 .ctx("turn DuckDB's optimistic writes back on")?;
             self.writes_early = true;
@@ -257,7 +265,7 @@ impl Staging {
         let n = self.rows.entry(kind).or_default();
         *n += rows;
         if *n >= Self::EARLY_WRITE_ROWS {
-            self.expect_bytes(conn, u64::MAX)?;
+            self.write_early(conn)?;
         }
         Ok(())
     }

@@ -566,11 +566,11 @@ type CommitRow = (String, Vec<String>, Micros);
 
 /// Each repository's commit graph. A full relink reads the rows ordered by
 /// repo and hands each repository's rows, once read, to a thread that
-/// builds its graph while the next are read (sorting the shas was a third
-/// of the load), so only a few repositories' rows are ever held; a few
-/// repositories' rows (one scan each) are held whole instead of sorted (a
-/// small import into the 1M-event store: sorting 10k commits with their
-/// parents was a third of the load).
+/// builds its graph while the next are read (a relink of the 1M-event
+/// store: loading commits 0.49 -> 0.45 s), so only a few repositories'
+/// rows are ever held. A few repositories' rows (one scan each) are held
+/// whole instead of sorted (a small import into the 1M-event store:
+/// sorting 10k commits with their parents was a third of the load).
 fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result<(), StoreError> {
     let few = matches!(rows, RepoRows::Each(_));
     let sql = format!(
