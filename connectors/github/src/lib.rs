@@ -1178,12 +1178,12 @@ impl GitHubConnector {
             resume.page
         );
         let (issues, next) = self.rest_page(repo, "", &url, None).await?;
-        let times: Vec<Timestamp> = issues.iter().filter_map(|i| ts(&i["updated_at"])).collect();
-        let next = next.map(|_| resume.after(true, from, &times, resume.page + 1).token());
+        let mut times = Vec::with_capacity(issues.len());
         for issue in issues {
             let Some(t) = ts(&issue["updated_at"]) else {
                 continue;
             };
+            times.push(t);
             if !issue["pull_request"].is_null() {
                 continue;
             }
@@ -1204,6 +1204,7 @@ impl GitHubConnector {
                 step.events.push(Event::Incident(inc));
             }
         }
+        let next = next.map(|_| resume.after(true, from, &times, resume.page + 1).token());
         step.done = if every {
             pager.turn(next)
         } else {

@@ -278,6 +278,12 @@ impl RepoRows {
     }
 
     /// `table`'s rows (it has a `repo` column), as a relation named `table`.
+    /// How a load of these rows comes: the few of named repositories, or
+    /// many.
+    fn rows(&self) -> Rows {
+        Rows::of(matches!(self, RepoRows::Each(_)))
+    }
+
     fn from(&self, table: &str) -> String {
         self.relation(table, table)
     }
@@ -572,7 +578,7 @@ type CommitRow = (String, Vec<String>, Micros);
 /// whole instead of sorted (a small import into the 1M-event store:
 /// sorting 10k commits with their parents was a third of the load).
 fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result<(), StoreError> {
-    let few = matches!(rows, RepoRows::Each(_));
+    let few = rows.rows() == Rows::Few;
     let sql = format!(
         "SELECT repo, sha, parents, epoch_us(authored_at) FROM {}{}",
         rows.from("commits"),
@@ -657,7 +663,7 @@ fn load_pull_requests(
          FROM {}",
         rows.from("pull_requests")
     );
-    let few = Rows::of(matches!(rows, RepoRows::Each(_)));
+    let few = rows.rows();
     each_batch(conn, &sql, "load pull requests", few, |b| {
         let (repo, number, title, author) = (b.text(0)?, b.int(1)?, b.text(2)?, b.text(3)?);
         let (labels, created, ready, merged) = (b.list(4)?, b.int(5)?, b.int(6)?, b.int(7)?);
@@ -791,7 +797,7 @@ fn stored_first_deployed(
         rows.from("link_changes")
     );
     let mut first = FirstDeployed::default();
-    let few = Rows::of(matches!(rows, RepoRows::Each(_)));
+    let few = rows.rows();
     each_batch(conn, &sql, "first deployments", few, |b| {
         let (repo, sha, at) = (b.required(0)?, b.required(1)?, b.int(2)?);
         for i in 0..b.len() {
