@@ -413,17 +413,14 @@ impl Staging {
 /// services, repositories, deployment ids and incidents to relink. With
 /// `replaced` (a relation of the stored rows they replace), also what
 /// those stored versions named; `None` when none is replaced. One query,
-/// each row tagged with the set it goes to. With `counted`, the same query
-/// also counts `changed`'s rows and those that replace one (its
-/// `replaces__`), returned as `(written, updated)`.
+/// each row tagged with the set it goes to.
 fn note_touched(
     conn: &Connection,
     kind: EventKind,
     changed: &str,
     replaced: Option<&str>,
-    counted: bool,
     touched: &mut Touched,
-) -> Result<Option<(i64, i64)>, StoreError> {
+) -> Result<(), StoreError> {
     // `UNION <select> FROM <the replaced rows> <where>`, or nothing.
     let and_replaced = |select: &str, filter: &str| match replaced {
         Some(rows) => format!("UNION {select} FROM {rows} t {filter}"),
@@ -450,16 +447,7 @@ fn note_touched(
             )
         ),
     };
-    let sql = if counted {
-        format!(
-            "SELECT 'count', count(*)::VARCHAR, count(replaces__)::VARCHAR FROM {changed}
-             UNION ALL {sql}"
-        )
-    } else {
-        sql
-    };
     let what = "read what changed";
-    let mut counts = None;
     let mut stmt = conn.prepare(&sql).ctx(what)?;
     let rows = stmt
         .query_map([], |r| {
@@ -473,11 +461,6 @@ fn note_touched(
     for row in rows {
         let (set, value, id) = row.ctx(what)?;
         match (set.as_str(), id) {
-            ("count", Some(updated)) => {
-                let n = |v: &str| v.parse::<i64>().ok();
-                counts = n(&value).zip(n(&updated));
-                false
-            }
             ("service", _) => touched.services.insert(value),
             ("deployment", _) => touched.deployment_ids.insert(value),
             ("repo", _) => touched.repos.insert(value),
@@ -486,7 +469,7 @@ fn note_touched(
             (_, None) => false,
         };
     }
-    Ok(counts)
+    Ok(())
 }
 
 /// Fields a record that leaves them out does not erase: the changed paths
@@ -521,7 +504,7 @@ fn merge_direct(
         .ctx("count stored records")?;
     if let Some(touched) = touched.filter(|_| total > 0) {
         // Every stored row is new: the table is its own list of changes.
-        note_touched(conn, kind, table, None, false, touched)?;
+        note_touched(conn, kind, table, None, touched)?;
     }
     crate::timing::phase(&format!("merge {table} (into an empty table)"), t0);
     Ok(KindCounts {
@@ -639,50 +622,58 @@ fn merge_kind(
     // the row id of the stored one each replaces: one statement (a small
     // import into the 1M-event store spent about 15 ms a type in the
     // seven it took before). A left join rather than EXCEPT, which lost
-    // rows past one row group.
-    conn.execute_batch(&format!(
-        "CREATE OR REPLACE TEMP TABLE {changed} AS
-           WITH latest AS {newest},
-                stored_keys AS {key_rows},
-                hits AS MATERIALIZED (
-                  SELECT t.rowid__ FROM stored_keys t SEMI JOIN latest s ON {on})
-           SELECT {fields}, t.rowid__ AS replaces__
-           FROM latest s LEFT JOIN (
-             SELECT rowid AS rowid__, * FROM {table}
-             WHERE rowid IN (SELECT rowid__ FROM hits)) t ON {on}
-           WHERE t.rowid__ IS NULL OR {differs};
-         DROP TABLE {stage};"
-    ))
-    .ctx(&format!("compare {table}"))?;
-    // How many records are written and how many of them replace a stored
-    // one: counted by the query that notes what they touch, when it runs.
+    // rows past one row group. It reports how many it holds.
+    let written = conn
+        .execute(
+            &format!(
+                "CREATE OR REPLACE TEMP TABLE {changed} AS
+                   WITH latest AS {newest},
+                        stored_keys AS {key_rows},
+                        hits AS MATERIALIZED (
+                          SELECT t.rowid__ FROM stored_keys t SEMI JOIN latest s ON {on})
+                   SELECT {fields}, t.rowid__ AS replaces__
+                   FROM latest s LEFT JOIN (
+                     SELECT rowid AS rowid__, * FROM {table}
+                     WHERE rowid IN (SELECT rowid__ FROM hits)) t ON {on}
+                   WHERE t.rowid__ IS NULL OR {differs}"
+            ),
+            [],
+        )
+        .ctx(&format!("compare {table}"))? as i64;
+    conn.execute_batch(&format!("DROP TABLE {stage};"))
+        .ctx(&format!("compare {table}"))?;
     let replaces = format!("SELECT replaces__ FROM {changed}");
-    let replaced = format!("(SELECT * FROM {table} WHERE rowid IN ({replaces}))");
-    let counted = match touched {
-        Some(touched) => note_touched(conn, kind, &changed, Some(&replaced), true, touched)?,
-        None => None,
-    };
-    let (written, updated): (i64, i64) = match counted {
-        Some(counts) => counts,
-        None => conn
-            .query_row(
-                &format!("SELECT count(*), count(replaces__) FROM {changed}"),
+    // What the written records touch (when a relink follows), then the
+    // stored versions they replace go, counted by the delete, and they go
+    // in. Of a type keyed by repository, the few repositories staged are
+    // taken as touched, each, when any record was written (at worst an
+    // unchanged one is relinked too): no query reads them back.
+    let updated = if written > 0 {
+        if let Some(touched) = touched {
+            match &repos {
+                Some(RepoRows::Each(staged)) => touched.repos.extend(staged.iter().cloned()),
+                _ => {
+                    let replaced = format!("(SELECT * FROM {table} WHERE rowid IN ({replaces}))");
+                    note_touched(conn, kind, &changed, Some(&replaced), touched)?;
+                }
+            }
+        }
+        let updated = conn
+            .execute(
+                &format!("DELETE FROM {table} WHERE rowid IN ({replaces})"),
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .ctx("count changes")?,
-    };
-    let delete = if updated > 0 {
-        format!("DELETE FROM {table} WHERE rowid IN ({replaces});")
+            .ctx(&format!("replace {table}"))?;
+        conn.execute_batch(&format!(
+            "INSERT INTO {table} SELECT * EXCLUDE (replaces__) FROM {changed};"
+        ))
+        .ctx(&format!("replace {table}"))?;
+        updated as i64
     } else {
-        String::new()
+        0
     };
-    conn.execute_batch(&format!(
-        "{delete}
-         INSERT INTO {table} SELECT * EXCLUDE (replaces__) FROM {changed};
-         DROP TABLE {changed};"
-    ))
-    .ctx(&format!("replace {table}"))?;
+    conn.execute_batch(&format!("DROP TABLE {changed};"))
+        .ctx(&format!("replace {table}"))?;
     crate::timing::phase(&format!("merge {table}"), t0);
     Ok(KindCounts {
         inserted: (written - updated) as u64,
@@ -711,7 +702,7 @@ pub(crate) fn withdraw(
             let stored = format!(
                 "(SELECT i.* FROM incidents i JOIN {gone} ON i.source = w.source AND i.id = w.id)"
             );
-            note_touched(conn, EventKind::Incident, &stored, None, false, touched)?;
+            note_touched(conn, EventKind::Incident, &stored, None, touched)?;
         }
         removed += conn
             .execute(

@@ -240,32 +240,6 @@ impl RepoRows {
     /// repositories one semi join is cheaper.
     pub(crate) const MAX_SCANS: usize = 8;
 
-    fn of(conn: &Connection, scope: &Scope) -> Result<RepoRows, StoreError> {
-        let within = within(scope, "repo", "link_scope_repos", "repo");
-        if let Scope::All = scope {
-            return Ok(RepoRows::Within(within));
-        }
-        Self::listed(conn, "link_scope_repos", within)
-    }
-
-    /// The repositories of `table`'s `repo` column, one scan each when
-    /// they are few, else the rows where `otherwise` holds.
-    pub(crate) fn listed(
-        conn: &Connection,
-        table: &str,
-        otherwise: String,
-    ) -> Result<RepoRows, StoreError> {
-        let repos: Vec<String> = crate::text_column(
-            conn,
-            &format!(
-                "SELECT DISTINCT repo FROM {table} WHERE repo IS NOT NULL LIMIT {}",
-                Self::MAX_SCANS + 1
-            ),
-            "read the repositories to compare",
-        )?;
-        Ok(Self::named(repos, otherwise))
-    }
-
     /// `repos`, one scan each when they are few, else the rows where
     /// `otherwise` holds.
     pub(crate) fn named(repos: impl IntoIterator<Item = String>, otherwise: String) -> RepoRows {
@@ -277,13 +251,13 @@ impl RepoRows {
         }
     }
 
-    /// `table`'s rows (it has a `repo` column), as a relation named `table`.
     /// How a load of these rows comes: the few of named repositories, or
     /// many.
     fn rows(&self) -> Rows {
         Rows::of(matches!(self, RepoRows::Each(_)))
     }
 
+    /// `table`'s rows (it has a `repo` column), as a relation named `table`.
     fn from(&self, table: &str) -> String {
         self.relation(table, table)
     }
@@ -344,24 +318,38 @@ pub(crate) fn relink(
         HashMap::new()
     };
     let repo_of = flowmeter_link::resolve_repos(&ordered.deployments, &repo_of_sha, &mut repos);
-    if let Scope::Part(_) = scope {
-        // The repositories walked now, and those the relinked services'
-        // changes were in until now: their pull requests' deploy stage may
-        // move either way.
-        let walked: BTreeSet<&str> = repo_of.iter().filter_map(|&r| repos.name(r)).collect();
-        append_all(
-            conn,
-            "link_scope_repos",
-            walked.into_iter().map(|r| [Cell::Text(r)]),
-        )?;
-        conn.execute_batch(
-            "INSERT INTO link_scope_repos
-               SELECT DISTINCT repo FROM link_changes
-               WHERE repo IS NOT NULL AND service IN (SELECT service FROM link_scope_services);",
-        )
-        .ctx("link scope")?;
-    }
-    let repo_rows = RepoRows::of(conn, scope)?;
+    let repo_rows = match scope {
+        Scope::All => RepoRows::Within(within(scope, "repo", "link_scope_repos", "repo")),
+        Scope::Part(t) => {
+            // The repositories walked now, and those the relinked services'
+            // changes were in until now: their pull requests' deploy stage
+            // may move either way. Gathered here beside the touched ones
+            // (already in `link_scope_repos`), so the loads know them
+            // without reading the table back.
+            let mut added: BTreeSet<String> = crate::text_column(
+                conn,
+                "SELECT DISTINCT repo FROM link_changes
+                 WHERE repo IS NOT NULL AND service IN (SELECT service FROM link_scope_services)",
+                "link scope",
+            )?;
+            added.extend(
+                repo_of
+                    .iter()
+                    .filter_map(|&r| repos.name(r))
+                    .map(str::to_string),
+            );
+            added.retain(|r| !t.repos.contains(r));
+            append_all(
+                conn,
+                "link_scope_repos",
+                added.iter().map(|r| [Cell::Text(r)]),
+            )?;
+            RepoRows::named(
+                t.repos.iter().chain(&added).cloned(),
+                within(scope, "repo", "link_scope_repos", "repo"),
+            )
+        }
+    };
     crate::timing::phase("link: load repos", tl);
     let tl = std::time::Instant::now();
     load_commits(conn, &repo_rows, &mut repos)?;
