@@ -468,7 +468,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Keep the generated JSON Lines and the store in this directory
-    /// (default: a temporary directory, removed afterwards).
+    /// (default: a temporary directory, removed afterwards). Stores an
+    /// earlier run left there are replaced: every run measures empty ones.
     #[arg(long, value_name = "DIR")]
     pub keep: Option<std::path::PathBuf>,
 }
