@@ -8,7 +8,7 @@
 //! visits each commit of a service's history once; a recursive SQL query
 //! would walk it again for every deployment.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use crate::commits::{Bits, CommitId, RepoId, Repos};
 use crate::deployments::Deployment;

@@ -4,7 +4,7 @@
 //! keeps per commit is a [`CommitId`], 8 bytes, and its sha is read back
 //! only when a row is written.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use crate::graph::Graph;
 use crate::Micros;

@@ -109,8 +109,8 @@ pub fn rollbacks(service: &[Deployment]) -> (Vec<bool>, Vec<Option<usize>>) {
     let n = service.len();
     let mut is_rollback = vec![false; n];
     let mut rolled_back_by: Vec<Option<usize>> = vec![None; n];
-    let mut last_pos: HashMap<&str, usize> = HashMap::new();
-    let mut sha_count: HashMap<&str, usize> = HashMap::new();
+    let mut last_pos: foldhash::HashMap<&str, usize> = Default::default();
+    let mut sha_count: foldhash::HashMap<&str, usize> = Default::default();
     for (pos, d) in service.iter().enumerate() {
         let sha = d.commit_sha.as_str();
         let earlier_same = sha_count.get(sha).copied().unwrap_or(0);

@@ -54,7 +54,7 @@ pub struct Attribution {
 /// The deployments that may answer to an incident's `deployment_id`.
 pub struct Candidates<'a> {
     /// Deployment index by id (folded rollouts' ids included).
-    by_id: HashMap<&'a str, Vec<usize>>,
+    by_id: foldhash::HashMap<&'a str, Vec<usize>>,
     /// In a partial relink: the sources of other services' production
     /// deployments of that id (not ours to link, but they may win).
     foreign: &'a HashMap<String, Vec<String>>,
@@ -66,7 +66,7 @@ impl<'a> Candidates<'a> {
         aliases: &'a [(String, usize)],
         foreign: &'a HashMap<String, Vec<String>>,
     ) -> Self {
-        let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut by_id: foldhash::HashMap<&str, Vec<usize>> = Default::default();
         for (i, d) in deployments.iter().enumerate() {
             by_id.entry(d.id.as_str()).or_default().push(i);
         }

@@ -1,7 +1,7 @@
 //! Pull requests: the pull request of a commit, each one's first commit
 //! time and first review, and its value-stream stages.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use flowmeter_config::MetricsConfig;
 
