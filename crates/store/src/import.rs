@@ -31,6 +31,9 @@ pub struct ImportSummary {
     pub kinds: Vec<(EventKind, KindCounts)>,
     /// Incidents removed: a source said they are no incidents any more.
     pub withdrawn: u64,
+    /// What the link tables hold, after an import that relinked
+    /// everything (a first import, a changed configuration); `None` when
+    /// it relinked only what it touched, or nothing.
     pub link: Option<LinkSummary>,
     /// Where the commit spent its time (`flowmeter bench` prints it).
     #[serde(skip)]

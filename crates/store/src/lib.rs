@@ -467,7 +467,10 @@ impl Store {
     /// Re-materialises every link from scratch (`flowmeter relink`); gives
     /// the same tables as the incremental relinking of the imports.
     pub fn relink_all(&mut self, config: &MetricsConfig) -> Result<LinkSummary, StoreError> {
-        self.in_transaction(|conn| link::relink(conn, config, &link::Scope::All))
+        self.in_transaction(|conn| {
+            link::relink(conn, config, &link::Scope::All)?;
+            link::summary(conn)
+        })
     }
 
     /// The rows of every link table, sorted, as text: two stores with the
@@ -506,7 +509,7 @@ impl Store {
     /// Re-materialises the links when the configuration they depend on changed.
     pub fn ensure_linked(&mut self, config: &MetricsConfig) -> Result<(), StoreError> {
         if link::is_stale(&self.conn, config)? {
-            self.in_transaction(|conn| link::relink(conn, config, &link::Scope::All).map(|_| ()))?;
+            self.in_transaction(|conn| link::relink(conn, config, &link::Scope::All))?;
         }
         Ok(())
     }
@@ -658,13 +661,10 @@ impl Import<'_> {
         if self.no_link {
             link::forget(self.conn)?;
         } else if full {
-            summary.link = Some(link::relink(self.conn, config, &link::Scope::All)?);
+            link::relink(self.conn, config, &link::Scope::All)?;
+            summary.link = Some(link::summary(self.conn)?);
         } else if !touched.is_empty() {
-            summary.link = Some(link::relink(
-                self.conn,
-                config,
-                &link::Scope::Part(touched),
-            )?);
+            link::relink(self.conn, config, &link::Scope::Part(touched))?;
         }
         timing::phase("link", t0);
         summary.seconds.link = t0.elapsed().as_secs_f64();

@@ -295,12 +295,15 @@ impl RepoRows {
 }
 
 /// Relinks `scope`: loads the records it needs, links them with
-/// `flowmeter_link`'s rules, and writes the `link_*` tables.
+/// `flowmeter_link`'s rules, and writes the `link_*` tables. What they
+/// hold then is [`summary`]'s to count, for those who show it: a partial
+/// relink (an import, a webhook) does not read them again (a small import
+/// into the 10M-event store: 17 ms).
 pub(crate) fn relink(
     conn: &Connection,
     config: &MetricsConfig,
     scope: &Scope,
-) -> Result<LinkSummary, StoreError> {
+) -> Result<(), StoreError> {
     let t0 = std::time::Instant::now();
     if let Scope::Part(t) = scope {
         prepare_scope(conn, t)?;
@@ -495,7 +498,7 @@ pub(crate) fn relink(
         )
         .ctx("save link fingerprint")?;
     }
-    summary(conn)
+    Ok(())
 }
 
 /// The successful production deployments of the scope's services.
@@ -799,7 +802,7 @@ fn stored_first_deployed(
 }
 
 /// What the link tables hold now (after a full or a partial relink).
-fn summary(conn: &Connection) -> Result<LinkSummary, StoreError> {
+pub(crate) fn summary(conn: &Connection) -> Result<LinkSummary, StoreError> {
     conn.query_row(
         // One scan of each table (10M events: 20 -> 9 ms, warm).
         "SELECT d.n, c.n, c.with_pr, c.without_start, i.n, a.n, d.rollbacks, d.failed
