@@ -315,6 +315,28 @@ fn demo_runs_in_a_temporary_store() {
 }
 
 #[test]
+fn bench_keep_measures_an_empty_store_on_every_run() {
+    // A second run in the same `--keep` directory imported into the first
+    // run's store: every record unchanged, nothing linked.
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("bench");
+    for run in 1..=2 {
+        let out = flowmeter(&dir.path().join("unused.duckdb"))
+            .args(["bench", "--events", "3000", "--keep"])
+            .arg(&keep)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "run {run}: {text}");
+        let linked = (text.lines())
+            .find_map(|l| l.trim_start().strip_prefix("linked"))
+            .unwrap_or_else(|| panic!("run {run}: no linked line in {text}"));
+        let deployments: u64 = linked.split_whitespace().next().unwrap().parse().unwrap();
+        assert!(deployments > 0, "run {run}: {text}");
+    }
+}
+
+#[test]
 fn metrics_text_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.duckdb");
