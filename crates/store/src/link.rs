@@ -562,10 +562,11 @@ fn repo_of_sha(conn: &Connection, scope: &Scope) -> Result<HashMap<String, Strin
 type CommitRow = (String, Vec<String>, Micros);
 
 /// Each repository's commit graph. A full relink reads the rows ordered by
-/// repo and hands each repository's rows, once read, to a thread that
-/// builds its graph while the next are read (a relink of the 1M-event
-/// store: loading commits 0.49 -> 0.45 s), so only a few repositories'
-/// rows are ever held. A few repositories' rows (one scan each) are held
+/// repo and hands the batches to a thread that builds each repository's
+/// graph, once its rows are read, from the batches themselves while the
+/// next are read (a relink of the 1M-event store: loading commits 0.49 ->
+/// 0.45 s with a thread building from copied rows), so only a few
+/// repositories' rows are ever held. A few repositories' rows (one scan each) are held
 /// whole instead of sorted (a small import into the 1M-event store:
 /// sorting 10k commits with their parents was a third of the load).
 fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result<(), StoreError> {
@@ -599,43 +600,58 @@ fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result
         }
         return Ok(());
     }
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(String, Vec<CommitRow>)>(2);
-        let builder = scope.spawn(move || {
-            (rx.into_iter())
-                .map(|(name, held)| (name, Graph::build(held)))
-                .collect::<Vec<_>>()
-        });
-        let mut name = String::new();
-        let mut held: Vec<CommitRow> = Vec::new();
-        // A send fails only when the builder has stopped, by a panic that
-        // its join below passes on.
-        let read = each_batch(conn, &sql, "load commits", Rows::Many, |b| {
-            let (repo, sha, parents, at) = (b.text(0)?, b.text(1)?, b.list(2)?, b.int(3)?);
-            for i in 0..b.len() {
-                if repo.value(i) != name {
-                    if !held.is_empty() {
-                        let _ = tx.send((std::mem::take(&mut name), std::mem::take(&mut held)));
-                    }
-                    name = repo.value(i).to_string();
+    // Ordered by repo: each repository's rows, once read, become its graph
+    // on the second thread, read where they lie in the batches.
+    let mut graphs: Vec<(String, Graph)> = Vec::new();
+    let mut name = String::new();
+    let mut held: Vec<(RecordBatch, std::ops::Range<usize>)> = Vec::new();
+    each_batch_beside(conn, &sql, "load commits", Rows::Many, |b| {
+        let repo = b.text(0)?;
+        let mut start = 0;
+        for i in 0..b.len() {
+            if repo.value(i) != name {
+                if i > start {
+                    held.push((b.batch.clone(), start..i));
                 }
-                held.push(row(i, sha, &parents, at));
+                if !held.is_empty() {
+                    graphs.push((std::mem::take(&mut name), graph_of(&held)?));
+                    held.clear();
+                }
+                name = repo.value(i).to_string();
+                start = i;
             }
-            Ok(())
-        });
-        if !held.is_empty() {
-            let _ = tx.send((name, held));
         }
-        drop(tx);
-        let graphs = builder
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        read?;
-        for (name, graph) in graphs {
-            repos.set_graph(&name, graph);
+        if start < b.len() {
+            held.push((b.batch.clone(), start..b.len()));
         }
         Ok(())
-    })
+    })?;
+    if !held.is_empty() {
+        graphs.push((name, graph_of(&held)?));
+    }
+    for (name, graph) in graphs {
+        repos.set_graph(&name, graph);
+    }
+    Ok(())
+}
+
+/// One repository's graph, of its rows in `held` (`repo, sha, parents,
+/// authored at` batches and the range of each that is the repository's),
+/// read where they lie: no sha is copied before the graph's own.
+fn graph_of(held: &[(RecordBatch, std::ops::Range<usize>)]) -> Result<Graph, StoreError> {
+    let mut rows = Vec::with_capacity(held.iter().map(|(_, r)| r.len()).sum());
+    for (batch, range) in held {
+        let b = Batch {
+            batch,
+            what: "load commits",
+        };
+        let (sha, parents, at) = (b.text(1)?, b.list(2)?, b.int(3)?);
+        for i in range.clone() {
+            let parents: Vec<&str> = parents.items(i).into_iter().flatten().collect();
+            rows.push((sha.value(i), parents, at.value(i)));
+        }
+    }
+    Ok(Graph::build(rows))
 }
 
 /// The scope's pull requests, with their reviews folded in.
