@@ -149,12 +149,10 @@ impl AppAuth {
         if let Some(org) = &self.org {
             let call = format!("GET /orgs/{org}/installation");
             let installed = match app.apps().get_org_installation(org).await {
-                Ok(i) => Ok(i),
-                // `org` may name a user account.
-                Err(e) => match app.apps().get_user_installation(org).await {
-                    Ok(i) => Ok(i),
-                    Err(_) => Err(e),
-                },
+                // `org` may name a user account; the organisation's error
+                // is the one to tell.
+                Err(e) => app.apps().get_user_installation(org).await.map_err(|_| e),
+                found => found,
             };
             match installed {
                 Ok(i) => return Ok(i.id.0),

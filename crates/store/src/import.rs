@@ -259,7 +259,7 @@ impl Staging {
     /// Counts `rows` more for `kind`, before they are appended; turns
     /// DuckDB's optimistic writes back on when they reach
     /// [`Staging::EARLY_WRITE_ROWS`].
-    fn early_writes(
+    fn count_appended(
         &mut self,
         conn: &Connection,
         kind: EventKind,
@@ -319,7 +319,7 @@ impl Staging {
                 batches.push(cols.finish());
             }
             let rows = batches.iter().map(RecordBatch::num_rows).sum();
-            self.early_writes(conn, kind, rows)?;
+            self.count_appended(conn, kind, rows)?;
             let (table, _) = table_of(kind);
             let stage = stage_table(table);
             if !self.staged.contains(&kind)

@@ -17,7 +17,6 @@ use flowmeter_link::deployments::{self, Deployment};
 use flowmeter_link::graph::Graph;
 use flowmeter_link::incidents::Incident;
 use flowmeter_link::pull_requests::{FirstDeployed, PullRequestRecord, PullRequests};
-use flowmeter_link::Micros;
 
 use crate::append::{append_all, Cell};
 use crate::{Context, StoreError};
@@ -321,8 +320,9 @@ pub(crate) fn relink(
         HashMap::new()
     };
     let repo_of = flowmeter_link::resolve_repos(&ordered.deployments, &repo_of_sha, &mut repos);
+    let otherwise = within(scope, "repo", "link_scope_repos", "repo");
     let repo_rows = match scope {
-        Scope::All => RepoRows::Within(within(scope, "repo", "link_scope_repos", "repo")),
+        Scope::All => RepoRows::Within(otherwise),
         Scope::Part(t) => {
             // The repositories walked now, and those the relinked services'
             // changes were in until now: their pull requests' deploy stage
@@ -347,10 +347,7 @@ pub(crate) fn relink(
                 "link_scope_repos",
                 added.iter().map(|r| [Cell::Text(r)]),
             )?;
-            RepoRows::named(
-                t.repos.iter().chain(&added).cloned(),
-                within(scope, "repo", "link_scope_repos", "repo"),
-            )
+            RepoRows::named(t.repos.iter().chain(&added).cloned(), otherwise)
         }
     };
     crate::timing::phase("link: load repos", tl);
@@ -558,18 +555,19 @@ fn repo_of_sha(conn: &Connection, scope: &Scope) -> Result<HashMap<String, Strin
     rows.collect::<Result<_, _>>().ctx(what)
 }
 
-/// One commit record as the graph takes it: sha, parents, authored at.
-type CommitRow = (String, Vec<String>, Micros);
+/// Batches of `repo, sha, parents, authored at` rows, each with the range
+/// of its rows that are one repository's.
+type Held = Vec<(RecordBatch, std::ops::Range<usize>)>;
 
-/// Each repository's commit graph. A full relink reads the rows ordered by
-/// repo and hands the batches to a thread that builds each repository's
-/// graph, once its rows are read, from the batches themselves while the
-/// next are read (a relink of the 1M-event store: loading commits 0.49 ->
-/// 0.45 s with a thread building from copied rows; 0.34–0.40 s -> 0.31–0.32
-/// s from the batches), so only a few repositories' rows are ever held. A
-/// few repositories' rows (one scan each) are held whole instead of sorted
-/// (a small import into the 1M-event store: sorting 10k commits with their
-/// parents was a third of the load).
+/// Each repository's commit graph, built from the rows where they lie in
+/// the batches (no sha or parent copied first). A full relink reads the
+/// rows ordered by repo and builds each repository's graph, once its rows
+/// are read, on a second thread while the next are read, so only a few
+/// repositories' rows are ever held (a relink of the 1M-event store:
+/// loading commits 0.49 -> 0.45 s with a thread, 0.34–0.40 -> 0.31–0.32 s
+/// from the batches). A few repositories' rows (one scan each) are held
+/// whole instead of sorted (a small import into the 1M-event store:
+/// sorting 10k commits with their parents was a third of the load).
 fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result<(), StoreError> {
     let few = rows.rows() == Rows::Few;
     let sql = format!(
@@ -577,53 +575,33 @@ fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result
         rows.from("commits"),
         if few { "" } else { " ORDER BY repo" }
     );
-    let row = |i: usize, sha: &StringArray, parents: &Lists, at: &Int64Array| -> CommitRow {
-        let parents = parents.items(i).into_iter().flatten();
-        let parents = parents.map(str::to_string).collect();
-        (sha.value(i).to_string(), parents, at.value(i))
-    };
     if few {
-        let mut each: BTreeMap<String, Vec<CommitRow>> = BTreeMap::new();
+        let mut each: BTreeMap<String, Held> = BTreeMap::new();
         each_batch(conn, &sql, "load commits", Rows::Few, |b| {
-            let (repo, sha, parents, at) = (b.text(0)?, b.text(1)?, b.list(2)?, b.int(3)?);
-            for i in 0..b.len() {
-                let repo = repo.value(i);
-                if !each.contains_key(repo) {
-                    each.insert(repo.to_string(), Vec::new());
-                }
-                let held = each.get_mut(repo).expect("inserted above");
-                held.push(row(i, sha, &parents, at));
+            for (repo, run) in runs(b.text(0)?) {
+                let held = each.entry(repo.to_string()).or_default();
+                held.push((b.batch.clone(), run));
             }
             Ok(())
         })?;
         for (name, held) in each {
-            repos.set_graph(&name, Graph::build(held));
+            repos.set_graph(&name, graph_of(&held)?);
         }
         return Ok(());
     }
-    // Ordered by repo: each repository's rows, once read, become its graph
-    // on the second thread, read where they lie in the batches.
     let mut graphs: Vec<(String, Graph)> = Vec::new();
     let mut name = String::new();
-    let mut held: Vec<(RecordBatch, std::ops::Range<usize>)> = Vec::new();
+    let mut held = Held::new();
     each_batch_beside(conn, &sql, "load commits", Rows::Many, |b| {
-        let repo = b.text(0)?;
-        let mut start = 0;
-        for i in 0..b.len() {
-            if repo.value(i) != name {
-                if i > start {
-                    held.push((b.batch.clone(), start..i));
-                }
+        for (repo, run) in runs(b.text(0)?) {
+            if repo != name {
                 if !held.is_empty() {
                     graphs.push((std::mem::take(&mut name), graph_of(&held)?));
                     held.clear();
                 }
-                name = repo.value(i).to_string();
-                start = i;
+                name = repo.to_string();
             }
-        }
-        if start < b.len() {
-            held.push((b.batch.clone(), start..b.len()));
+            held.push((b.batch.clone(), run));
         }
         Ok(())
     })?;
@@ -636,10 +614,23 @@ fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result
     Ok(())
 }
 
-/// One repository's graph, of its rows in `held` (`repo, sha, parents,
-/// authored at` batches and the range of each that is the repository's),
-/// read where they lie: no sha is copied before the graph's own.
-fn graph_of(held: &[(RecordBatch, std::ops::Range<usize>)]) -> Result<Graph, StoreError> {
+/// The runs of equal values of a text column, in order: each value and
+/// its rows.
+fn runs(col: &StringArray) -> Vec<(&str, std::ops::Range<usize>)> {
+    let mut out: Vec<(&str, std::ops::Range<usize>)> = Vec::new();
+    for i in 0..col.len() {
+        let value = col.value(i);
+        match out.last_mut() {
+            Some((last, rows)) if *last == value => rows.end = i + 1,
+            _ => out.push((value, i..i + 1)),
+        }
+    }
+    out
+}
+
+/// One repository's graph, of its rows in `held`, read where they lie: no
+/// sha is copied before the graph's own.
+fn graph_of(held: &Held) -> Result<Graph, StoreError> {
     let mut rows = Vec::with_capacity(held.iter().map(|(_, r)| r.len()).sum());
     for (batch, range) in held {
         let b = Batch {
