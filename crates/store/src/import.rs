@@ -577,11 +577,6 @@ fn merge_kind(
         .map(|k| format!("t.{k} = s.{k}"))
         .collect::<Vec<_>>()
         .join(" AND ");
-    // The stored rows of the staged keys, found by their key columns
-    // alone (of a table keyed by repository, one filtered scan per staged
-    // repository when they are few), then read by row id: only their
-    // rows, never the whole table (3,204 events into the 10M-event store,
-    // fresh process: the five merges 0.40 -> 0.21 s).
     let repos = match key[0] {
         "repo" => Some(RepoRows::named(
             staged_repos.unwrap_or_default(),
@@ -589,21 +584,54 @@ fn merge_kind(
         )),
         _ => None,
     };
-    let key_rows = match &repos {
-        Some(repos) => repos.keys(table, key),
-        None => format!("SELECT rowid AS rowid__, {keys} FROM {table}"),
-    };
-    // Commit SHAs are random: DuckDB pushes the staged ones into the scan
-    // as a filter that no zone map prunes and that it evaluates on every
-    // stored SHA, not only on the rows of the staged repositories. Read
-    // first, the repositories' keys are then joined on their own (500
-    // staged commits of 2 repositories of the 1M-event store: 13.5 ->
-    // 5.1 ms in DuckDB 2.0.1). Other keys (numbers, ids in order) prune
-    // well with the pushdown. Only the rows of a few repositories are held.
-    let key_rows = match &repos {
-        Some(RepoRows::Each(_)) if key.contains(&"sha") => format!("MATERIALIZED ({key_rows})"),
-        // Many repositories: the whole table's keys, streamed, not held.
-        _ => format!("({key_rows})"),
+    // The stored rows of the staged keys, as `stored` (the CTEs that
+    // define it, and the relation).
+    let (stored_ctes, stored) = match &repos {
+        // A few repositories keyed by number or id: their rows, whole, by
+        // one filtered scan each (DuckDB reads the other columns only for
+        // the rows it keeps) and held (a small import into the 1M-event
+        // store: pull requests 9.0 -> 7.1 ms, reviews 7.5 -> 4.2 ms; into
+        // the 10M-event one 22 -> 15 ms, 15 -> 8.5 ms; DuckDB 2.0 from
+        // Python, medians of 9).
+        Some(each @ RepoRows::Each(_)) if !key.contains(&"sha") => (
+            format!("stored AS MATERIALIZED ({})", each.rows_with_id(table)),
+            "stored".to_string(),
+        ),
+        // Otherwise found by their key columns alone, then read by row
+        // id: only their rows, never the whole table (3,204 events into
+        // the 10M-event store, fresh process: the five merges 0.40 ->
+        // 0.21 s).
+        _ => {
+            let key_rows = match &repos {
+                Some(repos) => repos.keys(table, key),
+                None => format!("SELECT rowid AS rowid__, {keys} FROM {table}"),
+            };
+            // Commit SHAs are random: DuckDB pushes the staged ones into
+            // the scan as a filter that no zone map prunes and that it
+            // evaluates on every stored SHA, not only on the rows of the
+            // staged repositories. Read first, the repositories' keys are
+            // then joined on their own (500 staged commits of 2
+            // repositories of the 1M-event store: 13.5 -> 5.1 ms in DuckDB
+            // 2.0.1; read whole like the others', 17.6 -> 22.7 ms in the
+            // 10M-event store). Other keys (numbers, ids in order) prune
+            // well with the pushdown. Only the rows of a few repositories
+            // are held; of many, the whole table's keys are streamed.
+            let held = match &repos {
+                Some(RepoRows::Each(_)) => "MATERIALIZED ",
+                _ => "",
+            };
+            (
+                format!(
+                    "stored_keys AS {held}({key_rows}),
+                     hits AS MATERIALIZED (
+                       SELECT t.rowid__ FROM stored_keys t SEMI JOIN latest s ON {on})"
+                ),
+                format!(
+                    "(SELECT rowid AS rowid__, * FROM {table}
+                      WHERE rowid IN (SELECT rowid__ FROM hits))"
+                ),
+            )
+        }
     };
     // In patch mode a record fills every field it leaves out from the
     // stored one; otherwise only the fields no source must erase for not
@@ -655,14 +683,9 @@ fn merge_kind(
         .execute(
             &format!(
                 "CREATE OR REPLACE TEMP TABLE {changed} AS
-                   WITH latest AS {newest},
-                        stored_keys AS {key_rows},
-                        hits AS MATERIALIZED (
-                          SELECT t.rowid__ FROM stored_keys t SEMI JOIN latest s ON {on})
+                   WITH latest AS {newest}, {stored_ctes}
                    SELECT {fields}, t.rowid__ AS replaces__
-                   FROM latest s LEFT JOIN (
-                     SELECT rowid AS rowid__, * FROM {table}
-                     WHERE rowid IN (SELECT rowid__ FROM hits)) t ON {on}
+                   FROM latest s LEFT JOIN {stored} t ON {on}
                    WHERE t.rowid__ IS NULL OR {differs}"
             ),
             [],

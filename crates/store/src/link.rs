@@ -272,6 +272,11 @@ impl RepoRows {
         self.select(table, &format!("rowid AS rowid__, {}", key.join(", ")))
     }
 
+    /// The row id (as `rowid__`) and every column of `table`'s rows.
+    pub(crate) fn rows_with_id(&self, table: &str) -> String {
+        self.select(table, "rowid AS rowid__, *")
+    }
+
     /// `SELECT columns` of `table`'s rows.
     fn select(&self, table: &str, columns: &str) -> String {
         match self {
