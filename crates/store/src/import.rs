@@ -645,8 +645,9 @@ fn merge_kind(
     };
     // What a partial relink needs of a replaced row, beside its
     // replacement: carried in the compare, so noting what changed reads
-    // no stored row again (a small import into the 1M-event store: two
-    // queries of 3-5 ms each).
+    // no stored row again (a small import into the 1M-event store, one
+    // run each: its deployments noted in 3.2 -> 2.6 ms, its incidents in
+    // 5.0 -> 3.2 ms).
     let carried = replaced_columns(kind);
     let fields = (all_columns.iter())
         .map(|c| format!("{} AS \"{c}\"", value(c)))
