@@ -416,8 +416,8 @@ impl Staging {
 /// services, repositories, deployment ids and incidents to relink. With
 /// `replaced` (a relation of the stored rows they replace, or of their
 /// [`replaced_columns`]), also what those stored versions named; `None`
-/// when none is replaced. One query,
-/// each row tagged with the set it goes to.
+/// when none is replaced. One query, each row tagged with the set it goes
+/// to.
 fn note_touched(
     conn: &Connection,
     kind: EventKind,
@@ -477,7 +477,8 @@ fn note_touched(
 }
 
 /// The columns of a replaced row that [`note_touched`] reads: what the
-/// stored version named, which its replacement may no longer name.
+/// stored version named, which its replacement may no longer name. A
+/// merge's comparison table carries each as [`replaced_column`].
 fn replaced_columns(kind: EventKind) -> &'static [&'static str] {
     match kind {
         EventKind::Deployment => &["service"],
@@ -485,6 +486,12 @@ fn replaced_columns(kind: EventKind) -> &'static [&'static str] {
         // Keyed by repository: the replacement names the same one.
         EventKind::Commit | EventKind::PullRequest | EventKind::Review => &[],
     }
+}
+
+/// The name under which a merge's comparison table carries the replaced
+/// row's `column`.
+fn replaced_column(column: &str) -> String {
+    format!("\"replaced_{column}__\"")
 }
 
 /// Fields a record that leaves them out does not erase: the changed paths
@@ -530,8 +537,9 @@ fn merge_direct(
 }
 
 /// Keys of a merge past which it drops its staging and comparison tables
-/// when done. Left, a small merge's tables cost nothing until the next
-/// import replaces them, and dropping them cost a small import ten
+/// when done, not to hold their rows. Left, a small merge's tables cost
+/// nothing until the next import's `CREATE OR REPLACE` (or the
+/// connection's end), and dropping them cost a small import ten
 /// statements (3,200 events into the 1M-event store, `flowmeter import`,
 /// nine alternating runs in each order: 0.263 -> 0.259 s and 0.269 ->
 /// 0.264 s).
@@ -659,15 +667,11 @@ fn merge_kind(
     let carried = replaced_columns(kind);
     let fields = (all_columns.iter())
         .map(|c| format!("{} AS \"{c}\"", value(c)))
-        .chain(
-            carried
-                .iter()
-                .map(|c| format!("t.\"{c}\" AS \"replaced_{c}__\"")),
-        )
+        .chain((carried.iter()).map(|c| format!("t.\"{c}\" AS {}", replaced_column(c))))
         .collect::<Vec<_>>()
         .join(", ");
     let helpers = (carried.iter())
-        .map(|c| format!(", \"replaced_{c}__\""))
+        .map(|c| format!(", {}", replaced_column(c)))
         .collect::<String>();
     let differs = (all_columns.iter())
         .map(|c| format!("{} IS DISTINCT FROM t.\"{c}\"", value(c)))
@@ -700,9 +704,7 @@ fn merge_kind(
             [],
         )
         .ctx(&format!("compare {table}"))? as i64;
-    // A small merge leaves its temporary tables to the next import's
-    // `CREATE OR REPLACE` (or the connection's end); a large one drops
-    // them, not to hold their rows.
+    // Only a large merge drops its temporary tables ([`SMALL_MERGE_KEYS`]).
     let drop_temporary = total > SMALL_MERGE_KEYS;
     if drop_temporary {
         conn.execute_batch(&format!("DROP TABLE {stage};"))
@@ -719,10 +721,10 @@ fn merge_kind(
             match &repos {
                 Some(RepoRows::Each(staged)) => touched.repos.extend(staged.iter().cloned()),
                 _ => {
-                    let columns = (carried.iter())
-                        .map(|c| format!("\"replaced_{c}__\" AS \"{c}\""))
-                        .collect::<Vec<_>>();
-                    let replaced = (!columns.is_empty()).then(|| {
+                    let replaced = (!carried.is_empty()).then(|| {
+                        let columns = (carried.iter())
+                            .map(|c| format!("{} AS \"{c}\"", replaced_column(c)))
+                            .collect::<Vec<_>>();
                         format!(
                             "(SELECT {} FROM {changed} WHERE replaces__ IS NOT NULL)",
                             columns.join(", ")
