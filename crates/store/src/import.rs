@@ -358,8 +358,8 @@ impl Staging {
             }
             if !self.staged.contains(&kind) {
                 conn.execute_batch(&format!(
-                    "CREATE OR REPLACE TEMP TABLE {stage} AS
-                       SELECT *, 0::BIGINT AS seq__ FROM {table} LIMIT 0;"
+                    "CREATE OR REPLACE TEMP TABLE {stage} ({});",
+                    crate::columns::staging_definition(kind)
                 ))
                 .ctx("create staging table")?;
                 self.staged.push(kind);

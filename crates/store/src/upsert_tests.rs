@@ -679,3 +679,27 @@ fn an_import_on_disk_past_duckdbs_early_writes_keeps_every_row() {
     let m = n + 7;
     assert_eq!(text(&s, shape), Some(format!("{m},{m},{last}")));
 }
+
+#[test]
+fn staging_tables_have_the_columns_of_their_tables() {
+    let s = Store::in_memory().unwrap();
+    let columns = |sql: &str| -> Vec<(String, String)> {
+        let mut stmt = s.conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    for kind in flowmeter_model::EventKind::ALL {
+        let (table, _) = crate::import::table_of(kind);
+        s.conn
+            .execute_batch(&format!(
+                "CREATE TEMP TABLE staged ({}); CREATE TEMP TABLE expected AS SELECT *, 0::BIGINT AS seq__ FROM {table} LIMIT 0;",
+                crate::columns::staging_definition(kind)
+            ))
+            .unwrap();
+        let of = |t: &str| format!("SELECT column_name, column_type FROM (DESCRIBE {t})");
+        assert_eq!(columns(&of("staged")), columns(&of("expected")), "{table}");
+        s.conn
+            .execute_batch("DROP TABLE staged; DROP TABLE expected;")
+            .unwrap();
+    }
+}
