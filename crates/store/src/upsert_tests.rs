@@ -703,3 +703,51 @@ fn staging_tables_have_the_columns_of_their_tables() {
             .unwrap();
     }
 }
+
+/// A partial relink's scope tables hold a few names as SQL literals and
+/// many through the appender (`link::LITERAL_ROWS`): both give the links
+/// of a full relink, names with quotes included.
+#[test]
+fn a_scope_of_few_or_many_names_links_as_a_full_relink() {
+    std::env::remove_var("FLOWMETER_FULL_RELINK");
+    let config = MetricsConfig::default();
+    let deployments = |services: std::ops::Range<usize>, hour: usize| -> Vec<Event> {
+        services
+            .flat_map(|i| {
+                let sha = format!("{i:040x}");
+                let at = format!("2026-01-01T{hour:02}:00:00Z");
+                [
+                    serde_json::json!({"type": "commit", "repo": format!("o'reilly/r{}", i % 3),
+                        "sha": sha, "authored_at": "2025-12-31T00:00:00Z"}),
+                    serde_json::json!({"type": "deployment", "source": "cd", "id": format!("d'{i}"),
+                        "service": format!("svc'{i}"), "repo": format!("o'reilly/r{}", i % 3),
+                        "environment": "production", "status": "success", "finished_at": at,
+                        "commit_sha": sha}),
+                    serde_json::json!({"type": "incident", "source": "pd", "id": format!("i'{i}"),
+                        "services": [format!("svc'{i}")], "created_at": at,
+                        "deployment_id": format!("d'{i}")}),
+                ]
+            })
+            .map(|j| flowmeter_model::event_from_json(j).unwrap())
+            .collect()
+    };
+    let many = 1_100;
+    let mut s = Store::in_memory().unwrap();
+    s.import(deployments(0..many, 1), &config).unwrap();
+    for (touched, hour) in [(0..many, 2), (5..7, 3)] {
+        s.import(deployments(touched.clone(), hour), &config)
+            .unwrap();
+        // The relink was partial, over the touched services alone.
+        let (services, _) = crate::link::scope_size(&s.conn).unwrap();
+        assert_eq!(services, touched.len() as u64);
+        let incremental = s.link_tables_text().unwrap();
+        assert_eq!(count(&s, "link_incidents"), many as i64);
+        s.relink_all(&config).unwrap();
+        let full = s.link_tables_text().unwrap();
+        assert!(
+            incremental == full,
+            "{}",
+            first_differences(&full, &incremental)
+        );
+    }
+}
