@@ -200,7 +200,9 @@ impl PullRequests {
     /// Where a change's lead time starts and the pull request it counts
     /// for: of the pull requests holding it, the one with the earliest
     /// first commit (then the lowest number), its first commit time; with
-    /// none, the commit's own authored time and the first pull request.
+    /// none, the commit's own authored time and the lowest-numbered pull
+    /// request holding it (never the order they were read in, which is
+    /// the order the store happens to keep them in).
     pub fn start_of(&self, c: CommitId, repos: &Repos) -> (Option<Micros>, Option<i64>) {
         let best = self
             .of_commit(c)
@@ -210,7 +212,7 @@ impl PullRequests {
             Some(p) => self.list[p].first_commit_at,
             None => repos.authored_at(c),
         };
-        let pr = best.or_else(|| self.of_commit(c).next());
+        let pr = best.or_else(|| self.of_commit(c).min_by_key(|&p| self.list[p].number));
         (start, pr.map(|p| self.list[p].number))
     }
 
@@ -313,6 +315,21 @@ mod tests {
         // A commit of no pull request starts at its own authored time.
         let lone = repos.commit(1, "zz");
         assert_eq!(prs.start_of(lone, &repos), (None, None));
+    }
+
+    #[test]
+    fn without_first_commit_times_a_commit_counts_for_its_lowest_numbered_pull_request() {
+        let (mut repos, _, config) = setup();
+        // Commits `x` and `y` are not imported: neither PR has a first
+        // commit time. Added in either order, `x` counts for PR 5.
+        for numbers in [[7, 5], [5, 7]] {
+            let mut prs = PullRequests::default();
+            for n in numbers {
+                prs.add(record(n, &["x", "y"]), &mut repos, &config);
+            }
+            let x = repos.commit(repos.find_repo("r").unwrap(), "x");
+            assert_eq!(prs.start_of(x, &repos), (None, Some(5)), "{numbers:?}");
+        }
     }
 
     #[test]
