@@ -139,6 +139,16 @@ pub(crate) struct Staging {
     rows: HashMap<EventKind, usize>,
     /// DuckDB's optimistic writes are back on ([`Staging::EARLY_WRITE_ROWS`]).
     writes_early: bool,
+    /// Of each staged type, its batches as appended, while they are at
+    /// most [`SMALL_MERGE_KEYS`] rows outside patch mode: its merge
+    /// compares them in memory ([`crate::small_merge`]).
+    held: HashMap<EventKind, Vec<RecordBatch>>,
+    /// Staged types past that: their batches are no longer held.
+    unheld: Vec<EventKind>,
+    /// Every merge compares in DuckDB (tests hold the in-memory merge to
+    /// the SQL one).
+    #[cfg(test)]
+    pub(crate) in_duckdb: bool,
 }
 
 /// The hasher of a set of hashes: a value is its own hash.
@@ -364,11 +374,30 @@ impl Staging {
                 .ctx("create staging table")?;
                 self.staged.push(kind);
             }
+            if !self.patch && !self.unheld.contains(&kind) {
+                if self.rows.get(&kind).copied().unwrap_or(0) <= SMALL_MERGE_KEYS as usize {
+                    let held = self.held.entry(kind).or_default();
+                    held.extend(batches.iter().cloned());
+                } else {
+                    self.held.remove(&kind);
+                    self.unheld.push(kind);
+                }
+            }
             let t0 = std::time::Instant::now();
             append_batches(conn, &stage, batches)?;
             crate::timing::phase(&format!("append {stage}"), t0);
         }
         Ok(())
+    }
+
+    #[cfg(test)]
+    fn in_duckdb(&self) -> bool {
+        self.in_duckdb
+    }
+
+    #[cfg(not(test))]
+    fn in_duckdb(&self) -> bool {
+        false
     }
 
     /// Writes what is new or different, per record type, and drops the
@@ -401,6 +430,7 @@ impl Staging {
                         (!self.repeated.contains(&kind) && !self.patch)
                             .then(|| self.seen.get(&kind).map_or(0, |s| s.len() as u64)),
                         self.repos.remove(&kind),
+                        self.held.remove(&kind).filter(|_| !self.in_duckdb()),
                         touched.as_deref_mut(),
                         self.patch,
                     )?,
@@ -498,7 +528,7 @@ fn replaced_column(column: &str) -> String {
 /// and their owners, which one source of a commit or pull request knows
 /// (git, a push webhook, GitHub with `code_owners`) and another does not
 /// (GitHub's commit list). Missing is not "changed nothing".
-const KEPT_WHEN_ABSENT: &[&str] = &["files", "owners"];
+pub(crate) const KEPT_WHEN_ABSENT: &[&str] = &["files", "owners"];
 
 /// Finishes a record type appended straight to its empty table: of the
 /// records of one key (when a key hash was `repeated`), the last one
@@ -554,7 +584,8 @@ fn merge_kind(
     kind: EventKind,
     keys_staged: Option<u64>,
     staged_repos: Option<BTreeSet<String>>,
-    touched: Option<&mut Touched>,
+    held: Option<Vec<RecordBatch>>,
+    mut touched: Option<&mut Touched>,
     patch: bool,
 ) -> Result<KindCounts, StoreError> {
     let t0 = std::time::Instant::now();
@@ -687,6 +718,17 @@ fn merge_kind(
             )
             .ctx(&format!("count the keys of {table}"))?,
     };
+    // A few thousand keys, each once: compared in memory, against the
+    // stored rows of their keys read once (unless DuckDB hands those back
+    // in other column types than this compares).
+    if let Some(held) = held.filter(|_| keys_staged.is_some() && total <= SMALL_MERGE_KEYS) {
+        let stored_sql = format!("WITH latest AS {newest}, {stored_ctes} SELECT * FROM {stored}");
+        let noted = touched.as_deref_mut();
+        if let Some(counts) = crate::small_merge::merge(conn, kind, &held, &stored_sql, noted)? {
+            crate::timing::phase(&format!("merge {table} (in memory)"), t0);
+            return Ok(counts);
+        }
+    }
     // The records to write (new, or differing from the stored one), with
     // the row id of the stored one each replaces: one statement (a small
     // import into the 1M-event store spent about 15 ms a type in the

@@ -17,6 +17,7 @@ mod lake;
 mod link;
 mod schema;
 mod scope;
+mod small_merge;
 pub mod timing;
 #[cfg(test)]
 mod upsert_tests;

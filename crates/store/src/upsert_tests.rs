@@ -751,3 +751,151 @@ fn a_scope_of_few_or_many_names_links_as_a_full_relink() {
         );
     }
 }
+
+// ------------------------------------- in-memory merge == the SQL merge
+
+/// Imports `events` in one transaction; with `in_duckdb`, every merge
+/// compares in DuckDB.
+fn import_merged(s: &mut Store, events: Vec<Event>, in_duckdb: bool) -> crate::ImportSummary {
+    let mut import = s.begin_import().unwrap();
+    import.staging.in_duckdb = in_duckdb;
+    import.add(events).unwrap();
+    import.commit(None, &MetricsConfig::default()).unwrap()
+}
+
+/// Every row of the five record tables, sorted, as text.
+fn records_text(s: &Store) -> String {
+    let mut out = String::new();
+    for table in [
+        "deployments",
+        "commits",
+        "pull_requests",
+        "reviews",
+        "incidents",
+    ] {
+        out.push_str(table);
+        out.push('\n');
+        s.rows_text(&format!("SELECT * FROM {table} ORDER BY ALL"), &mut out)
+            .unwrap();
+    }
+    out
+}
+
+/// A small merge compares in memory (`small_merge`); the same imports
+/// merged in DuckDB give the same counts, records and links, over random
+/// sequences of imports whose keys repeat across them.
+#[test]
+fn merges_in_memory_write_what_the_sql_merge_writes() {
+    std::env::remove_var("FLOWMETER_FULL_RELINK");
+    for seed in 1..=12u64 {
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let (mut a, mut b) = (Store::in_memory().unwrap(), Store::in_memory().unwrap());
+        for step in 0..6 {
+            let n = if step == 0 { 120 } else { 1 + rng.below(30) };
+            let events = random_import(&mut rng, step, n);
+            let in_memory = import_merged(&mut a, events.clone(), false);
+            let in_duckdb = import_merged(&mut b, events, true);
+            let at = format!("seed {seed}, import {step}");
+            assert_eq!(in_memory.kinds, in_duckdb.kinds, "{at}");
+            let (got, want) = (records_text(&a), records_text(&b));
+            assert!(got == want, "{at}:\n{}", first_differences(&want, &got));
+            let (got, want) = (a.link_tables_text().unwrap(), b.link_tables_text().unwrap());
+            assert!(got == want, "{at}:\n{}", first_differences(&want, &got));
+        }
+    }
+}
+
+/// The paths a commit or pull request changed stay when a later record
+/// leaves them out, and change when it gives others; either merge.
+#[test]
+fn merges_in_memory_keep_the_fields_a_record_leaves_out() {
+    let event = |json: serde_json::Value| flowmeter_model::event_from_json(json).unwrap();
+    let commit = |files: Option<Vec<&str>>, message: &str| {
+        let mut c = serde_json::json!({"type": "commit", "repo": "acme/web", "sha": "a1",
+            "authored_at": "2026-01-01T00:00:00Z", "message": message});
+        if let Some(files) = files {
+            c["files"] = serde_json::json!(files);
+        }
+        event(c)
+    };
+    let pr = |owners: Option<Vec<&str>>, title: &str| {
+        let mut p = serde_json::json!({"type": "pull_request", "repo": "acme/web", "number": 7,
+            "created_at": "2026-01-01T00:00:00Z", "title": title});
+        if let Some(owners) = owners {
+            p["owners"] = serde_json::json!(owners);
+        }
+        event(p)
+    };
+    let steps = [
+        (
+            vec![
+                commit(Some(vec!["a.rs"]), "one"),
+                pr(Some(vec!["@web"]), "t"),
+            ],
+            [1, 0, 0],
+        ),
+        // Left out: kept, and nothing else differs.
+        (vec![commit(None, "one"), pr(None, "t")], [0, 0, 2]),
+        // Left out, another field changed: kept beside the change.
+        (vec![commit(None, "two"), pr(None, "u")], [0, 2, 0]),
+        // Others given: replaced.
+        (
+            vec![commit(Some(vec!["b.rs"]), "two"), pr(Some(vec![]), "u")],
+            [0, 2, 0],
+        ),
+    ];
+    let (mut a, mut b) = (Store::in_memory().unwrap(), Store::in_memory().unwrap());
+    for (i, (events, [inserted, updated, unchanged])) in steps.into_iter().enumerate() {
+        let in_memory = import_merged(&mut a, events.clone(), false);
+        let in_duckdb = import_merged(&mut b, events, true);
+        assert_eq!(in_memory.kinds, in_duckdb.kinds, "step {i}");
+        let t = in_memory.total();
+        if i > 0 {
+            assert_eq!(
+                (t.inserted, t.updated, t.unchanged),
+                (inserted * 2, updated, unchanged),
+                "step {i}"
+            );
+        }
+        assert_eq!(records_text(&a), records_text(&b), "step {i}");
+    }
+    let kept = "SELECT files::VARCHAR || ' ' || message FROM commits";
+    assert_eq!(text(&a, kept).as_deref(), Some("[b.rs] two"));
+    let kept = "SELECT owners::VARCHAR || ' ' || title FROM pull_requests";
+    assert_eq!(text(&a, kept).as_deref(), Some("[] u"));
+}
+
+/// The in-memory merge reads the stored rows of every record type in the
+/// column types it compares: none falls back to the SQL merge.
+#[test]
+fn merges_in_memory_read_every_record_type() {
+    let config = MetricsConfig::default();
+    let events = |lines: &[&str]| -> Vec<Event> {
+        (lines.iter())
+            .map(|l| flowmeter_model::event_from_text(l).unwrap())
+            .collect()
+    };
+    let mut s = Store::in_memory().unwrap();
+    let lines = [
+        r#"{"type":"commit","repo":"z/a","sha":"ff","parents":["ee"],"authored_at":"2025-01-01T00:00:00Z","files":["x"]}"#,
+        r#"{"type":"pull_request","repo":"z/a","number":1,"created_at":"2025-01-01T00:00:00Z","labels":["bug"],"additions":3}"#,
+        r#"{"type":"review","repo":"z/a","pr":1,"id":"k","author":"ann","state":"approved","submitted_at":"2025-01-01T00:00:00Z"}"#,
+        r#"{"type":"deployment","source":"cd","id":"k","service":"web","environment":"production","status":"success","finished_at":"2025-01-01T00:00:00Z","commit_sha":"ff","commits":["ff"]}"#,
+        r#"{"type":"incident","source":"pd","id":"k","services":["web"],"created_at":"2025-01-01T00:00:00Z"}"#,
+    ];
+    s.import(events(&lines), &config).unwrap();
+    for (kind, line) in flowmeter_model::EventKind::ALL
+        .into_iter()
+        .zip([3, 0, 1, 2, 4])
+    {
+        let (table, _) = crate::import::table_of(kind);
+        let mut columns = crate::columns::Columns::new(kind);
+        columns.push(&events(&[lines[line]])[0], 0);
+        let stored = format!("SELECT rowid AS rowid__, * FROM {table}");
+        let merged = crate::small_merge::merge(&s.conn, kind, &[columns.finish()], &stored, None);
+        let counts = merged
+            .unwrap()
+            .unwrap_or_else(|| panic!("{table}: not compared in memory"));
+        assert_eq!(counts.unchanged, 1, "{table}");
+    }
+}
