@@ -131,11 +131,34 @@ impl IncidentApi for PagerDuty {
     }
 
     async fn map(&mut self, raw: &Value, notes: &mut Vec<String>) -> Mapped {
+        if let Some(into) = merged_into(raw) {
+            return Ok(Err(format!(
+                "merged into incident `{into}`; not an incident of its own"
+            )));
+        }
         Ok(self.map_incident(raw).map(|(incident, note)| {
             notes.extend(note);
             incident
         }))
     }
+
+    fn is_withdrawn(&self, raw: &Value) -> bool {
+        merged_into(raw).is_some()
+    }
+}
+
+/// The incident a merged one went into: merging resolves the incidents
+/// merged away with `resolve_reason` `{"type": "merge_resolve_reason",
+/// "incident": {...}}` (the only reason PagerDuty gives). Its outage is
+/// the other incident's; counted too, it would restore twice.
+fn merged_into(raw: &Value) -> Option<String> {
+    let reason = &raw["resolve_reason"];
+    (reason["type"].as_str() == Some("merge_resolve_reason")).then(|| {
+        let into = &reason["incident"];
+        (into["id"].as_str().or_else(|| into["summary"].as_str()))
+            .unwrap_or("another")
+            .to_string()
+    })
 }
 
 impl PagerDuty {

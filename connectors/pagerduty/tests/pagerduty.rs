@@ -541,3 +541,70 @@ async fn full_sync_ignores_the_cursor() {
         .unwrap();
     assert_eq!(incidents(&again).len(), 4);
 }
+
+/// `resolve_reason` as PagerDuty sets it on the incidents merged into
+/// `into` ("The reason the incident was resolved. The only reason
+/// currently supported is merge.").
+fn merge_into(inc: &mut Value, into: &str, at: DateTime<Utc>) {
+    resolve(inc, at);
+    inc["resolve_reason"] = json!({
+        "type": "merge_resolve_reason",
+        "incident": {
+            "id": into,
+            "type": "incident_reference",
+            "summary": "[#80] The server is on fire.",
+            "self": format!("https://api.pagerduty.com/incidents/{into}"),
+            "html_url": format!("https://subdomain.pagerduty.com/incidents/{into}")
+        }
+    });
+}
+
+fn withdrawn(batches: &[flowmeter_connector::SyncBatch]) -> Vec<String> {
+    batches.iter().flat_map(|b| b.withdrawn.clone()).collect()
+}
+
+/// An incident merged into another is no outage of its own: withdrawn
+/// when listed merged, and when an open one is merged between syncs. An
+/// open incident that is gone when re-read (deleted) is withdrawn too:
+/// its last copy would stay open for good.
+#[tokio::test]
+async fn merged_and_deleted_incidents_are_withdrawn() {
+    let server = MockServer::start().await;
+    let now = Utc::now();
+    let svc = ("PIJ90N7", "My Mail Service");
+    let mut merged = incident("PMRG01", 79, now - Duration::hours(2), svc);
+    merge_into(&mut merged, "PKEEP01", now - Duration::hours(1));
+    let store: Store = Arc::new(Mutex::new(vec![
+        incident("PKEEP01", 80, now - Duration::days(3), svc),
+        incident("PGONE01", 81, now - Duration::days(3), svc),
+        incident("PLATE01", 82, now - Duration::days(3), svc),
+        merged,
+    ]));
+    mount_api(&server, &store).await;
+
+    let first = run_to_completion(&mut connector(&server), &ctx(), None)
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = incidents(&first).into_iter().map(|i| i.id).collect();
+    ids.sort();
+    assert_eq!(ids, ["PGONE01", "PKEEP01", "PLATE01"]);
+    assert_eq!(withdrawn(&first), ["PMRG01"]);
+    let cursor = first.last().unwrap().cursor.clone();
+
+    // Between syncs: one open incident is deleted, another merged.
+    {
+        let mut s = store.lock().unwrap();
+        s.retain(|i| i["id"] != "PGONE01");
+        let late = s.iter_mut().find(|i| i["id"] == "PLATE01").unwrap();
+        merge_into(late, "PKEEP01", now - Duration::minutes(5));
+    }
+    let second = run_to_completion(&mut connector(&server), &ctx(), Some(cursor))
+        .await
+        .unwrap();
+    assert!(incidents(&second).is_empty(), "{:?}", incidents(&second));
+    let mut gone = withdrawn(&second);
+    gone.sort();
+    assert_eq!(gone, ["PGONE01", "PLATE01"], "the merged one is said once");
+    let cursor = second.last().unwrap().cursor.clone();
+    assert_eq!(cursor.0["open"], json!({"PKEEP01": null}));
+}

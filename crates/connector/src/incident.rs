@@ -385,21 +385,7 @@ impl<A: IncidentApi> IncidentConnector<A> {
                 // (a no-op for one it never held). Said once: a seen entry
                 // marks it until it is listed no more.
                 if self.api.is_withdrawn(raw) {
-                    let at = run.started;
-                    let said = state.seen.get_mut(&id).filter(|s| s.fp == WITHDRAWN);
-                    if let Some(seen) = said {
-                        seen.at = at;
-                        return Ok(());
-                    }
-                    // Delivered as far as the sync knows: open, or seen.
-                    let tracked = state.seen.remove(&id).is_some()
-                        | state.open.remove(&id).is_some()
-                        | run.open.remove(&id).is_some();
-                    let said = if tracked { "withdrawn" } else { "skipped" };
-                    (batch.notes).push(format!("incident `{id}` {said}: {why}"));
-                    let fp = WITHDRAWN.to_string();
-                    state.seen.insert(id.clone(), Seen { fp, at });
-                    batch.withdrawn.push(id);
+                    withdraw(id, &why, state, run, batch);
                 } else {
                     batch.notes.push(format!("incident `{id}` skipped: {why}"));
                 }
@@ -430,6 +416,27 @@ impl<A: IncidentApi> IncidentConnector<A> {
         batch.events.push(event);
         Ok(())
     }
+}
+
+/// Withdraws incident `id` (see [`SyncBatch::withdrawn`]): the store lets
+/// go of it, however long ago it was delivered (a no-op for one it never
+/// held). Said once: a seen entry marks it until it is listed no more.
+fn withdraw(id: String, why: &str, state: &mut State, run: &mut Run, batch: &mut SyncBatch) {
+    let at = run.started;
+    let said = state.seen.get_mut(&id).filter(|s| s.fp == WITHDRAWN);
+    if let Some(seen) = said {
+        seen.at = at;
+        return;
+    }
+    // Delivered as far as the sync knows: open, or seen.
+    let tracked = state.seen.remove(&id).is_some()
+        | state.open.remove(&id).is_some()
+        | run.open.remove(&id).is_some();
+    let said = if tracked { "withdrawn" } else { "skipped" };
+    (batch.notes).push(format!("incident `{id}` {said}: {why}"));
+    let fp = WITHDRAWN.to_string();
+    state.seen.insert(id.clone(), Seen { fp, at });
+    batch.withdrawn.push(id);
 }
 
 #[async_trait::async_trait]
@@ -480,9 +487,16 @@ impl<A: IncidentApi> Connector for IncidentConnector<A> {
             let n = run.pending_open.len().min(OPEN_PER_BATCH);
             let ids: Vec<String> = run.pending_open.drain(..n).collect();
             for id in ids {
-                // Gone (deleted, no longer visible): stop tracking it.
-                if let Some(raw) = self.api.fetch(&id).await? {
-                    self.take(&raw, &mut state, &mut run, &mut batch).await?;
+                match self.api.fetch(&id).await? {
+                    Some(raw) => self.take(&raw, &mut state, &mut run, &mut batch).await?,
+                    // Gone (deleted, or no longer visible to this token):
+                    // the store lets go of its last, open copy, which
+                    // would stay open (and its deployment unrecovered)
+                    // for good.
+                    None => {
+                        let why = "the source no longer has it".to_string();
+                        withdraw(id, &why, &mut state, &mut run, &mut batch);
+                    }
                 }
             }
         } else if run.window_start < run.started {
