@@ -102,6 +102,11 @@ pub(crate) fn table_of(kind: EventKind) -> (&'static str, &'static [&'static str
 /// the store is compared and written once, at [`Staging::merge`]: comparing
 /// each chunk against the whole table made a large import quadratic.
 ///
+/// A record type of at most [`SMALL_MERGE_KEYS`] records (outside patch
+/// mode) is held in memory instead, as its Arrow batches, and compared
+/// there ([`crate::small_merge`]); it is staged only if its merge turns
+/// out to need DuckDB (a key given twice).
+///
 /// A record type whose table is empty when its first records come (a first
 /// import, a backfill) has nothing to compare with: its records go straight
 /// into the table, and [`Staging::merge`] only drops the keys a later
@@ -139,12 +144,8 @@ pub(crate) struct Staging {
     rows: HashMap<EventKind, usize>,
     /// DuckDB's optimistic writes are back on ([`Staging::EARLY_WRITE_ROWS`]).
     writes_early: bool,
-    /// Of each staged type, its batches as appended, while they are at
-    /// most [`SMALL_MERGE_KEYS`] rows outside patch mode: its merge
-    /// compares them in memory ([`crate::small_merge`]).
+    /// Of each type held in memory, not staged: its batches.
     held: HashMap<EventKind, Vec<RecordBatch>>,
-    /// Staged types past that: their batches are no longer held.
-    unheld: Vec<EventKind>,
     /// Every merge compares in DuckDB (tests hold the in-memory merge to
     /// the SQL one).
     #[cfg(test)]
@@ -215,6 +216,28 @@ fn key_hash(event: &Event) -> u64 {
 
 fn stage_table(table: &str) -> String {
     format!("stage_{table}")
+}
+
+/// Appends `batches` of `kind` to its staging table, created first when
+/// `create`.
+fn stage_batches(
+    conn: &Connection,
+    kind: EventKind,
+    batches: Vec<RecordBatch>,
+    create: bool,
+) -> Result<(), StoreError> {
+    let stage = stage_table(table_of(kind).0);
+    if create {
+        conn.execute_batch(&format!(
+            "CREATE OR REPLACE TEMP TABLE {stage} ({});",
+            crate::columns::staging_definition(kind)
+        ))
+        .ctx("create staging table")?;
+    }
+    let t0 = std::time::Instant::now();
+    append_batches(conn, &stage, batches)?;
+    crate::timing::phase(&format!("append {stage}"), t0);
+    Ok(())
 }
 
 impl Staging {
@@ -331,7 +354,6 @@ impl Staging {
             let rows = batches.iter().map(RecordBatch::num_rows).sum();
             self.count_appended(conn, kind, rows)?;
             let (table, _) = table_of(kind);
-            let stage = stage_table(table);
             if !self.staged.contains(&kind)
                 && !self.direct.contains(&kind)
                 && !self.patch
@@ -366,26 +388,18 @@ impl Staging {
                 crate::timing::phase(&format!("append {table}"), t0);
                 continue;
             }
+            let few = self.rows.get(&kind).copied().unwrap_or(0) <= SMALL_MERGE_KEYS as usize;
+            if few && !self.patch && !self.staged.contains(&kind) {
+                self.held.entry(kind).or_default().extend(batches);
+                continue;
+            }
+            // Past what is held: staged, with what was held so far.
+            let mut all = self.held.remove(&kind).unwrap_or_default();
+            all.extend(batches);
+            stage_batches(conn, kind, all, !self.staged.contains(&kind))?;
             if !self.staged.contains(&kind) {
-                conn.execute_batch(&format!(
-                    "CREATE OR REPLACE TEMP TABLE {stage} ({});",
-                    crate::columns::staging_definition(kind)
-                ))
-                .ctx("create staging table")?;
                 self.staged.push(kind);
             }
-            if !self.patch && !self.unheld.contains(&kind) {
-                if self.rows.get(&kind).copied().unwrap_or(0) <= SMALL_MERGE_KEYS as usize {
-                    let held = self.held.entry(kind).or_default();
-                    held.extend(batches.iter().cloned());
-                } else {
-                    self.held.remove(&kind);
-                    self.unheld.push(kind);
-                }
-            }
-            let t0 = std::time::Instant::now();
-            append_batches(conn, &stage, batches)?;
-            crate::timing::phase(&format!("append {stage}"), t0);
         }
         Ok(())
     }
@@ -419,7 +433,11 @@ impl Staging {
                         touched.as_deref_mut(),
                     )?,
                 ));
-            } else if self.staged.contains(&kind) {
+            } else if self.staged.contains(&kind) || self.held.contains_key(&kind) {
+                let mut held = self.held.remove(&kind);
+                if let Some(batches) = held.take_if(|_| self.in_duckdb()) {
+                    stage_batches(conn, kind, batches, true)?;
+                }
                 summary.kinds.push((
                     kind,
                     merge_kind(
@@ -430,7 +448,7 @@ impl Staging {
                         (!self.repeated.contains(&kind) && !self.patch)
                             .then(|| self.seen.get(&kind).map_or(0, |s| s.len() as u64)),
                         self.repos.remove(&kind),
-                        self.held.remove(&kind).filter(|_| !self.in_duckdb()),
+                        held,
                         touched.as_deref_mut(),
                         self.patch,
                     )?,
@@ -592,6 +610,16 @@ fn merge_kind(
     let (table, key) = table_of(kind);
     let stage = stage_table(table);
     let changed = format!("changed_{table}");
+    // Held in memory: compared there when each key came once; otherwise
+    // staged now, for DuckDB.
+    let held = match held {
+        Some(batches) if keys_staged.is_some() => Some(batches),
+        Some(batches) => {
+            stage_batches(conn, kind, batches, true)?;
+            None
+        }
+        None => None,
+    };
     let keys = key.join(", ");
     let all_columns: Vec<&str> = crate::columns::names(kind).collect();
     // The newest record of each key (the last one read wins); in patch
@@ -719,15 +747,19 @@ fn merge_kind(
             .ctx(&format!("count the keys of {table}"))?,
     };
     // A few thousand keys, each once: compared in memory, against the
-    // stored rows of their keys read once (unless DuckDB hands those back
-    // in other column types than this compares).
-    if let Some(held) = held.filter(|_| keys_staged.is_some() && total <= SMALL_MERGE_KEYS) {
-        let stored_sql = format!("WITH latest AS {newest}, {stored_ctes} SELECT * FROM {stored}");
+    // stored rows of their keys, read once (their keys given as lists);
+    // staged for DuckDB when it hands those back in other column types
+    // than this compares.
+    if let Some(held) = held {
+        let (latest, keys) = crate::small_merge::staged_keys(kind, &held);
+        let stored_sql = format!("WITH latest AS {latest}, {stored_ctes} SELECT * FROM {stored}");
         let noted = touched.as_deref_mut();
-        if let Some(counts) = crate::small_merge::merge(conn, kind, &held, &stored_sql, noted)? {
+        let merged = crate::small_merge::merge(conn, kind, &held, &stored_sql, &keys, noted)?;
+        if let Some(counts) = merged {
             crate::timing::phase(&format!("merge {table} (in memory)"), t0);
             return Ok(counts);
         }
+        stage_batches(conn, kind, held, true)?;
     }
     // The records to write (new, or differing from the stored one), with
     // the row id of the stored one each replaces: one statement (a small

@@ -892,10 +892,43 @@ fn merges_in_memory_read_every_record_type() {
         let mut columns = crate::columns::Columns::new(kind);
         columns.push(&events(&[lines[line]])[0], 0);
         let stored = format!("SELECT rowid AS rowid__, * FROM {table}");
-        let merged = crate::small_merge::merge(&s.conn, kind, &[columns.finish()], &stored, None);
+        let merged =
+            crate::small_merge::merge(&s.conn, kind, &[columns.finish()], &stored, &[], None);
         let counts = merged
             .unwrap()
             .unwrap_or_else(|| panic!("{table}: not compared in memory"));
         assert_eq!(counts.unchanged, 1, "{table}");
     }
+}
+
+/// An import whose records of a type outgrow what is held in memory
+/// (`SMALL_MERGE_KEYS`) over several chunks is staged with the chunks held
+/// so far: every record lands once; and one giving a key twice is staged
+/// for DuckDB, the later record winning.
+#[test]
+fn records_held_in_memory_are_staged_when_they_outgrow_it() {
+    let config = MetricsConfig::default();
+    let mut s = Store::in_memory().unwrap();
+    s.import(commits(10), &config).unwrap();
+    let n = 12_000;
+    let mut import = s.begin_import().unwrap();
+    let mut all = commits(n);
+    while !all.is_empty() {
+        let rest = all.split_off(all.len().min(4_000));
+        import.add(std::mem::replace(&mut all, rest)).unwrap();
+    }
+    let done = import.commit(None, &config).unwrap().total();
+    assert_eq!((done.inserted, done.unchanged), (n as u64 - 10, 10));
+    let shape = "SELECT count(*)::VARCHAR || ',' || count(DISTINCT sha) FROM commits";
+    assert_eq!(text(&s, shape), Some(format!("{n},{n}")));
+    // A key twice in a small import: the later record wins.
+    let mut twice = commits(3);
+    if let Event::Commit(c) = &mut twice[2] {
+        (c.repo, c.sha) = ("acme/r1".into(), format!("{:040x}", 1));
+        c.message = Some("later".into());
+    }
+    let done = s.import(twice, &config).unwrap().total();
+    assert_eq!((done.updated, done.unchanged), (1, 1));
+    let later = format!("SELECT message FROM commits WHERE sha = '{:040x}'", 1);
+    assert_eq!(text(&s, &later).as_deref(), Some("later"));
 }
