@@ -716,7 +716,17 @@ impl GitHubConnector {
         // Still running 30 days before the newest deployment: abandoned.
         let stale_before = st.water.mark.unwrap_or(lower) - chrono::Duration::days(30);
         for (id, open) in due_open(&mut st.open, stale_before, |o| o.created_at <= lower) {
-            let statuses = self.statuses(repo, &id).await?;
+            let statuses = match self.statuses(repo, &id).await {
+                Ok(statuses) => statuses,
+                // Deleted since (GitHub deletes a repository's only
+                // deployment, or an environment's, on request): nothing
+                // left to re-read, and no reason to fail the repository.
+                Err(ConnectorError::NotFound { .. }) => {
+                    st.open.remove(&id);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let (status, _) = map::deployment_outcome(&statuses);
             if status.as_str() == open.status {
                 continue;
@@ -970,7 +980,16 @@ impl GitHubConnector {
                 )
             }
         };
-        let (items, next) = self.rest_page(repo, "", &url, None).await?;
+        let (items, next) = match self.rest_page(repo, "", &url, None).await {
+            // An empty repository (an issues-only incident tracker): GitHub
+            // answers 409 "Git Repository is empty." There is nothing to
+            // list, and its pull requests and incidents are still read.
+            Err(ConnectorError::Api { message, .. }) if message.contains("HTTP 409") => {
+                step.done = pager.turn(None);
+                return Ok(step);
+            }
+            page => page?,
+        };
         if self.config.code_owners {
             self.read_code_owners(repo, &mut step.notes).await?;
         }

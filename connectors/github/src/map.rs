@@ -402,7 +402,8 @@ pub fn incident(source: &str, repo: &str, issue: &Value) -> Option<Incident> {
         url: s(&issue["html_url"]),
         created_at: ts(&issue["created_at"])?,
         acknowledged_at: None,
-        resolved_at: ts(&issue["closed_at"]),
+        // A reopened issue is open, whatever `closed_at` still says.
+        resolved_at: ts(&issue["closed_at"]).filter(|_| issue["state"].as_str() != Some("open")),
         deployment_id: None,
         deployment_source: None,
         extra,

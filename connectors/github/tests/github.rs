@@ -2341,4 +2341,110 @@ mod documented_api {
         let err = GitHubConnector::new(config).unwrap_err().to_string();
         assert!(err.contains("private key") && err.contains("PEM"), "{err}");
     }
+
+    fn incident_ids(batches: &[flowmeter_connector::SyncBatch]) -> Vec<String> {
+        (batches.iter().flat_map(|b| b.events.iter()))
+            .filter_map(|e| match e {
+                Event::Incident(i) => Some(i.id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// An issues-only incident tracker has no commits: GitHub answers its
+    /// commit list with 409 "Git Repository is empty.", and its incidents
+    /// (read after the commits) are still synced, with nothing to note.
+    #[tokio::test]
+    async fn an_empty_repository_still_syncs_its_incident_issues() {
+        use flowmeter_testkit::github::{Issue, Repo};
+        let org = Org::synthetic(7, "acme/shop", 1, 0).with_repo(Repo::new("acme", "incidents"));
+        let mock = MockGitHub::start(org).await;
+        let at = Utc::now() - chrono::Duration::hours(3);
+        mock.with_repo("incidents", |r| {
+            r.add_issue(Issue::new(1, "Checkout is down", "ana", at).label("incident"))
+        })
+        .expect("the repo exists");
+        let repos = ["acme/incidents", "acme/shop"];
+        let mut c = GitHubConnector::new(config(&mock.uri(), "FM_GH_DOC_EMPTY", &repos)).unwrap();
+        let batches = run_to_completion(&mut c, &since_2024(), None)
+            .await
+            .unwrap();
+        assert_eq!(incident_ids(&batches), ["acme/incidents#1"]);
+        let notes = notes(&batches);
+        assert!(
+            notes.iter().all(|n| n.contains("no deployments")),
+            "{notes:?}"
+        );
+    }
+
+    /// A deployment still running at the last sync and deleted since
+    /// (GitHub deletes an environment's deployments with it): its re-read
+    /// finds nothing, and the repository's other streams still sync.
+    #[tokio::test]
+    async fn a_running_deployment_deleted_between_syncs_is_let_go() {
+        use flowmeter_testkit::github::{Deployment, DeploymentStatus, Issue};
+        let mock = MockGitHub::start(Org::synthetic(7, "acme/shop", 2, 0)).await;
+        let now = Utc::now();
+        let deployment = |r: &flowmeter_testkit::github::Repo, id, days, state: &str| {
+            let at = now - chrono::Duration::days(days);
+            Deployment {
+                id,
+                sha: r.head().expect("commits").to_string(),
+                git_ref: "main".into(),
+                task: "deploy".into(),
+                environment: "production".into(),
+                description: None,
+                created_at: at,
+                updated_at: at,
+                creator: "github-actions[bot]".into(),
+                production_environment: true,
+                transient_environment: false,
+                statuses: vec![DeploymentStatus {
+                    id: id * 10,
+                    state: state.into(),
+                    created_at: at,
+                    log_url: None,
+                    environment_url: None,
+                    description: None,
+                }],
+            }
+        };
+        mock.with_repo("shop", |r| {
+            let (running, done) = (
+                deployment(r, 901, 10, "in_progress"),
+                deployment(r, 902, 1, "success"),
+            );
+            r.add_deployment(running);
+            r.add_deployment(done);
+        })
+        .expect("the repo exists");
+        let mut c = GitHubConnector::new(cfg(&mock, "FM_GH_DOC_DELETED")).unwrap();
+        let first = run_to_completion(&mut c, &since_2024(), None)
+            .await
+            .unwrap();
+        let running = count(
+            &first,
+            |e| matches!(e, Event::Deployment(d) if d.id.ends_with("901")),
+        );
+        assert_eq!(running, 1);
+
+        let later = now - chrono::Duration::hours(1);
+        mock.with_repo("shop", |r| {
+            r.deployments.retain(|d| d.id != 901);
+            let n = r.next_number();
+            r.add_issue(Issue::new(n, "Checkout is down", "ana", later).label("incident"));
+        })
+        .expect("the repo exists");
+        let cursor = first.last().map(|b| b.cursor.clone());
+        let mut c = GitHubConnector::new(cfg(&mock, "FM_GH_DOC_DELETED")).unwrap();
+        let second = run_to_completion(&mut c, &since_2024(), cursor)
+            .await
+            .unwrap();
+        assert!(notes(&second).is_empty(), "{:?}", notes(&second));
+        assert_eq!(
+            incident_ids(&second).len(),
+            1,
+            "the incidents after it still sync"
+        );
+    }
 }

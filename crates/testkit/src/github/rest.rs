@@ -1028,6 +1028,11 @@ pub(crate) fn repo_endpoint(
 /// default branch), `author`, `committer`, `since`/`until` on the committer
 /// date (git's `--since`/`--until`), newest first.
 fn list_commits(ctx: &Ctx, r: &Repo, cache: &ReachCache) -> MockResponse {
+    // "409 Conflict" (the endpoint's documented responses): a repository
+    // without commits has no branch to resolve a `sha` against either.
+    if r.commits.is_empty() {
+        return error(409, "Git Repository is empty.", DOC_LIST_COMMITS);
+    }
     let start = match ctx.query.get("sha").filter(|s| !s.trim().is_empty()) {
         Some(name) => match resolve_ref(r, name) {
             Some(s) => s,
