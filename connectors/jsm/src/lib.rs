@@ -25,7 +25,7 @@
 //! | id | `key` (e.g. `ITSM-42`; the numeric `id` is kept in `extra`) |
 //! | title | `fields.summary` |
 //! | created_at | `fields.created` |
-//! | resolved_at | `fields.resolutiondate`; a work item whose status category is `done` without one is stored without a resolution time, with a note |
+//! | resolved_at | `fields.resolutiondate` while the status category is `done` (a work item reopened by a workflow that keeps its resolution is open); a work item whose status category is `done` without one is stored without a resolution time, with a note |
 //! | severity | `fields.priority.name` |
 //! | services | the "Affected services" field (`services_field`, a field name or `customfield_NNNNN`): each service by its name; through `service_map`, else a known flowmeter service of the same name (any case), else the JSM name, reported as unmapped; none: `unknown`, with a note |
 //! | deployment_id | the field named by `deployment_field` (text), if set |
@@ -245,8 +245,11 @@ impl Jsm {
         let key = text(&raw["key"]).ok_or("no `key`")?;
         let f = &raw["fields"];
         let created_at = ts(&f["created"]).ok_or("no valid `fields.created`")?;
-        let done = f["status"]["statusCategory"]["key"].as_str() == Some("done");
-        let resolved_at = ts(&f["resolutiondate"]);
+        let category = f["status"]["statusCategory"]["key"].as_str();
+        let done = category == Some("done");
+        // A work item reopened by a workflow that leaves its resolution set
+        // is open again: its old resolution date is no restore.
+        let resolved_at = ts(&f["resolutiondate"]).filter(|_| category.is_none_or(|c| c == "done"));
         if done && resolved_at.is_none() {
             notes.push(format!(
                 "JSM incident `{key}` is done but has no `resolutiondate`; stored without a resolution time (not counted in time to restore)"

@@ -143,3 +143,32 @@ async fn passes_the_conformance_harness() {
 fn whole_seconds(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
     chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap()
 }
+
+/// A work item reopened by a workflow that leaves its resolution (and its
+/// resolution date) set is open again: no restore time from the old date.
+#[tokio::test]
+async fn a_reopened_incident_that_keeps_its_resolution_is_open() {
+    let base = whole_seconds(Utc::now() - Duration::days(3));
+    let mock = JsmMock::start(State::example(EMAIL, TOKEN, base)).await;
+    let first = sync(&mock, None).await;
+    let resolved = incidents(&first)
+        .into_iter()
+        .find(|i| i.id == "ITSM-1")
+        .unwrap();
+    assert!(resolved.resolved_at.is_some());
+    let cursor = first.last().unwrap().cursor.clone();
+    mock.with_state(|s| {
+        let one = s.incidents.iter_mut().find(|i| i.key == "ITSM-1").unwrap();
+        one.status_id = "3".to_string();
+        one.status_name = "In Progress".to_string();
+        one.status_category = flowmeter_testkit::jsm::StatusCategory::InProgress;
+        one.updated = Utc::now();
+        assert!(one.resolution_date.is_some(), "kept by the workflow");
+    });
+    let second = sync(&mock, Some(cursor)).await;
+    let reopened = incidents(&second)
+        .into_iter()
+        .find(|i| i.id == "ITSM-1")
+        .unwrap();
+    assert_eq!(reopened.resolved_at, None);
+}

@@ -743,7 +743,9 @@ impl HttpClient {
                     // seconds to wait before retrying") is this limit's,
                     // whatever remains of another.
                     let throttled = status.as_u16() == 429
-                        && (rate_limit_remaining(&headers).is_none() || reset_is_a_wait(&headers));
+                        && (rate_limit_remaining(&headers).is_none()
+                            || reset_is_a_wait(&headers)
+                            || reset_is_a_date(&headers));
                     let wait = retry_after(&headers)
                         .or_else(|| rate_limit_exhausted(&headers).then(until_reset).flatten())
                         .or_else(|| throttled.then(until_reset).flatten())
@@ -992,7 +994,31 @@ fn reset_value(headers: &HeaderMap) -> Option<u64> {
     ["x-ratelimit-reset", "ratelimit-reset"]
         .iter()
         .filter_map(|h| header_str(headers, h))
-        .find_map(|v| v.parse::<u64>().ok())
+        .find_map(|v| v.parse::<u64>().ok().or_else(|| date_epoch(v)))
+}
+
+/// A reset given as a date: Jira's `X-RateLimit-Reset`, "the timestamp (in
+/// ISO 8601 format) when the rate limit will reset, calculated as the
+/// request timestamp plus the Retry-After period", as `yyyy-MM-ddTHH:mmZ`
+/// (or any RFC 3339 time); epoch seconds.
+fn date_epoch(v: &str) -> Option<u64> {
+    let at = chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| t.timestamp())
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%MZ")
+                .map(|t| t.and_utc().timestamp())
+        })
+        .ok()?;
+    u64::try_from(at).ok()
+}
+
+/// Whether the reset header is a date ([`date_epoch`]): the reset of the
+/// limit that refused the request, whatever else remains.
+fn reset_is_a_date(headers: &HeaderMap) -> bool {
+    ["x-ratelimit-reset", "ratelimit-reset"]
+        .iter()
+        .filter_map(|h| header_str(headers, h))
+        .any(|v| v.parse::<u64>().is_err() && date_epoch(v).is_some())
 }
 
 /// Smaller reset values are seconds to wait, not an epoch (2001-09-09).
@@ -1225,6 +1251,22 @@ mod tests {
         )
         .await;
         assert!(took >= Duration::from_millis(950), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_429_waits_a_reset_given_as_a_date() {
+        // Jira: `X-RateLimit-Reset` as `yyyy-MM-ddTHH:mmZ`, with requests
+        // remaining of other limits; this minute's (already begun).
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%MZ").to_string();
+        let took = through_after(
+            ResponseTemplate::new(429)
+                .insert_header("x-ratelimit-remaining", "10")
+                .insert_header("x-ratelimit-reset", now.as_str()),
+        )
+        .await;
+        assert!(took >= Duration::from_millis(950), "{took:?}");
+        assert_eq!(date_epoch("2026-12-03T10:15Z"), Some(1_796_292_900));
+        assert_eq!(date_epoch("2026-12-03T10:15:30+00:00"), Some(1_796_292_930));
     }
 
     #[tokio::test]
