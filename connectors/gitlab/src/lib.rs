@@ -12,7 +12,9 @@
 //!   "approved this merge request" (the approvals endpoint has no times),
 //!   other people's comments are `commented` reviews, and "marked this merge
 //!   request as ready" gives the ready time of a draft.
-//! - Incidents: `GET /projects/:id/issues?issue_type=incident`.
+//! - Incidents: `GET /projects/:id/issues?issue_type=incident`; from the
+//!   second sync on, the incidents since turned back into issues
+//!   (`issue_type=issue`, updated since the last pass) are withdrawn.
 //! - Commits of the default branch with parents:
 //!   `GET /projects/:id/repository/commits?ref_name=BRANCH&since=...`.
 //!
@@ -303,6 +305,32 @@ impl GitLabConnector {
 
     /// One page of one stream, mapped; returns the events, the items' time
     /// field values with ids, and the next page.
+    /// The incidents of `project` whose type was changed back to issue
+    /// (GitLab lets an incident be turned into an issue) since `from`: the
+    /// issues updated since then whose `issue_type` says `issue`, as
+    /// incident ids to withdraw (a no-op for one never delivered). One
+    /// whose type the API does not say is left alone.
+    async fn retyped_incidents(
+        &self,
+        project: &str,
+        from: flowmeter_model::Timestamp,
+    ) -> Result<Vec<String>, ConnectorError> {
+        let path = format!("projects/{}/issues", encode(project));
+        let query = [
+            ("issue_type", "issue".to_string()),
+            ("scope", "all".into()),
+            ("updated_after", iso(from)),
+            ("per_page", "100".into()),
+        ];
+        let issues = (self.http.get_all_pages(&path, &query).await)
+            .map_err(|e| self.project_error(project, e))?;
+        Ok(issues
+            .iter()
+            .filter(|i| i["issue_type"].as_str() == Some("issue"))
+            .filter_map(|i| Some(format!("{project}#{}", i["iid"].as_i64()?)))
+            .collect())
+    }
+
     async fn page(
         &self,
         project: &str,
@@ -742,6 +770,7 @@ impl Connector for GitLabConnector {
                     .or_default()
                     .entry(stream.key().to_string())
                     .or_default();
+                let synced_before = st.mark.is_some();
                 let mut pager = st.pager(ctx.since);
                 let resume = TimePage::parse(pager.next());
                 let from = resume.from.unwrap_or(pager.lower());
@@ -768,15 +797,24 @@ impl Connector for GitLabConnector {
                 }
                 let by_time = time_field == "updated_at";
                 let next = next.map(|p| resume.after(by_time, from, &times, p).token());
-                if pager.turn(next) {
+                let lower = pager.lower();
+                let finished = pager.turn(next);
+                let mut withdrawn = Vec::new();
+                if finished {
                     self.done.insert((project.clone(), stream.key()));
+                    // A pass after an earlier one: the incidents changed
+                    // back into issues since, which its listing no longer
+                    // shows.
+                    if matches!(stream, Stream::Incidents) && synced_before {
+                        withdrawn = self.retyped_incidents(project, lower).await?;
+                    }
                 }
                 return Ok(Some(SyncBatch {
                     events,
                     cursor: Cursor(serde_json::to_value(&state).unwrap_or(Value::Null)),
                     requests: self.requests() - before,
                     notes,
-                    withdrawn: Vec::new(),
+                    withdrawn,
                 }));
             }
         }

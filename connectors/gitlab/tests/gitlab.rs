@@ -917,6 +917,41 @@ mod documented_api {
         );
     }
 
+    /// An incident turned back into an issue leaves the incident listing:
+    /// the next sync withdraws it (its type says `issue`), and only it.
+    #[tokio::test]
+    async fn an_incident_changed_back_into_an_issue_is_withdrawn() {
+        let start = Utc::now() - Duration::days(2);
+        let mut p = Project::new(7, "acme/web");
+        let mistaken = p.add_incident("Checkout slow", "HIGH", start);
+        let real = p.add_incident("Checkout down", "CRITICAL", start + Duration::hours(1));
+        let plain = p.add_issue("Typo on the pricing page", "issue", start);
+        let mock = MockGitLab::start(Instance::new().with_project(p)).await;
+        let ctx = SyncContext {
+            since: start - Duration::days(3),
+            full: false,
+        };
+        let mut c = GitLabConnector::new(config(&mock, "FM_TEST_GL_DOC_RETYPE")).unwrap();
+        let first = run_to_completion(&mut c, &ctx, None).await.unwrap();
+        let withdrawn = |b: &[SyncBatch]| -> Vec<String> {
+            b.iter().flat_map(|b| b.withdrawn.clone()).collect()
+        };
+        assert!(withdrawn(&first).is_empty(), "nothing delivered before");
+        let cursor = first.last().map(|b| b.cursor.clone());
+
+        mock.with_instance(|i| {
+            let issue = (i.project_mut(7).issues.iter_mut())
+                .find(|x| x.iid == mistaken)
+                .unwrap();
+            issue.issue_type = "issue".into();
+            issue.updated_at = Utc::now();
+        });
+        let mut c = GitLabConnector::new(config(&mock, "FM_TEST_GL_DOC_RETYPE")).unwrap();
+        let second = run_to_completion(&mut c, &ctx, cursor).await.unwrap();
+        assert_eq!(withdrawn(&second), [format!("acme/web#{mistaken}")]);
+        let _ = (real, plain);
+    }
+
     /// A merge request edited while a sync reads the list (by update time,
     /// 100 a page) moves to its end, and the ones after it one place
     /// forward. Paged by offset, the first of page 2 slid onto page 1,
