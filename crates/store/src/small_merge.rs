@@ -172,6 +172,7 @@ pub(crate) fn merge(
     };
     // `rowid__` then the same columns, of types read alike.
     let fits = t.num_columns() == columns + 1
+        && t.column(0).data_type() == &DataType::Int64
         && (0..columns).all(|c| {
             let (a, b) = (s.column(c).data_type(), t.column(c + 1).data_type());
             known(a) && alike(a, b)
