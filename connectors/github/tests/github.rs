@@ -1842,19 +1842,11 @@ mod documented_api {
                 (format!("acme/shop#{n}"), format!("acme/shop#{}", n + 1))
             })
             .expect("the repo exists");
-        let incidents = |batches: &[flowmeter_connector::SyncBatch]| -> Vec<String> {
-            (batches.iter().flat_map(|b| b.events.iter()))
-                .filter_map(|e| match e {
-                    Event::Incident(i) => Some(i.id.clone()),
-                    _ => None,
-                })
-                .collect()
-        };
         let mut c = GitHubConnector::new(cfg(&mock, "FM_GH_DOC_UNLABEL")).unwrap();
         let first = run_to_completion(&mut c, &since_2024(), None)
             .await
             .unwrap();
-        assert_eq!(incidents(&first), std::slice::from_ref(&mistake));
+        assert_eq!(incident_ids(&first), std::slice::from_ref(&mistake));
         assert!(first.iter().all(|b| b.withdrawn.is_empty()));
 
         let now = Utc::now();
@@ -1878,7 +1870,7 @@ mod documented_api {
             .unwrap();
         let withdrawn: Vec<String> = second.iter().flat_map(|b| b.withdrawn.clone()).collect();
         assert_eq!(withdrawn, [mistake]);
-        assert_eq!(incidents(&second), [later]);
+        assert_eq!(incident_ids(&second), [later]);
     }
 
     /// An incident issue edited while a sync reads the list (by update time,

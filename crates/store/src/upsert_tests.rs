@@ -26,6 +26,13 @@ fn commits(n: usize) -> Vec<Event> {
         .collect()
 }
 
+/// Records from JSON lines.
+fn events(lines: &[&str]) -> Vec<Event> {
+    (lines.iter())
+        .map(|l| flowmeter_model::event_from_text(l).unwrap())
+        .collect()
+}
+
 fn count(s: &Store, table: &str) -> i64 {
     s.conn
         .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
@@ -158,11 +165,6 @@ fn staged_keys_repeated_across_chunks_or_past_the_hashed_keys_keep_the_last_reco
 #[test]
 fn repeated_keys_keep_the_same_rows_straight_in_and_through_staging() {
     let config = MetricsConfig::default();
-    let events = |lines: &[&str]| -> Vec<Event> {
-        (lines.iter())
-            .map(|l| flowmeter_model::event_from_text(l).unwrap())
-            .collect()
-    };
     let at = r#""2025-01-02T00:00:00Z""#;
     let given = [
         format!(r#"{{"type":"commit","source":"git","repo":"a/b","sha":"0a","authored_at":{at}}}"#),
@@ -378,16 +380,22 @@ fn incremental_links_equal_a_full_relink() {
                     (s.import_with_cursor(vec![], &[id], Some((source, "{}")), &config)).unwrap();
                 assert_eq!(count(&s, "incidents"), before - done.withdrawn as i64);
             }
-            let incremental = s.link_tables_text().unwrap();
-            s.relink_all(&config).unwrap();
-            let full = s.link_tables_text().unwrap();
-            assert!(
-                incremental == full,
-                "seed {seed}, import {step}: incremental links differ from a full relink's:\n{}",
-                first_differences(&full, &incremental)
-            );
+            links_as_a_full_relink(&mut s, &format!("seed {seed}, import {step}"));
         }
     }
+}
+
+/// Asserts that the link tables now (an incremental relink's) equal
+/// those of a full relink of the same store, row for row.
+fn links_as_a_full_relink(s: &mut Store, at: &str) {
+    let incremental = s.link_tables_text().unwrap();
+    s.relink_all(&MetricsConfig::default()).unwrap();
+    let full = s.link_tables_text().unwrap();
+    assert!(
+        incremental == full,
+        "{at}: incremental links differ from a full relink's:\n{}",
+        first_differences(&full, &incremental)
+    );
 }
 
 /// The first lines where two texts differ (for a failing comparison).
@@ -740,15 +748,8 @@ fn a_scope_of_few_or_many_names_links_as_a_full_relink() {
         // The relink was partial, over the touched services alone.
         let (services, _) = crate::link::scope_size(&s.conn).unwrap();
         assert_eq!(services, touched.len() as u64);
-        let incremental = s.link_tables_text().unwrap();
         assert_eq!(count(&s, "link_incidents"), many as i64);
-        s.relink_all(&config).unwrap();
-        let full = s.link_tables_text().unwrap();
-        assert!(
-            incremental == full,
-            "{}",
-            first_differences(&full, &incremental)
-        );
+        links_as_a_full_relink(&mut s, &format!("services {touched:?}"));
     }
 }
 
@@ -870,11 +871,6 @@ fn merges_in_memory_keep_the_fields_a_record_leaves_out() {
 #[test]
 fn merges_in_memory_read_every_record_type() {
     let config = MetricsConfig::default();
-    let events = |lines: &[&str]| -> Vec<Event> {
-        (lines.iter())
-            .map(|l| flowmeter_model::event_from_text(l).unwrap())
-            .collect()
-    };
     let mut s = Store::in_memory().unwrap();
     let lines = [
         r#"{"type":"commit","repo":"z/a","sha":"ff","parents":["ee"],"authored_at":"2025-01-01T00:00:00Z","files":["x"]}"#,
