@@ -25,7 +25,7 @@
 //! | id | `key` (e.g. `ITSM-42`; the numeric `id` is kept in `extra`) |
 //! | title | `fields.summary` |
 //! | created_at | `fields.created` |
-//! | resolved_at | `fields.resolutiondate` while the status category is `done` (a work item reopened by a workflow that keeps its resolution is open); a work item whose status category is `done` without one is stored without a resolution time, with a note |
+//! | resolved_at | `fields.resolutiondate` while the status category is `done` (a work item reopened by a workflow that keeps its resolution is open); a work item done without one was resolved when its status moved to Done (`fields.statuscategorychangedate`) |
 //! | severity | `fields.priority.name` |
 //! | services | the "Affected services" field (`services_field`, a field name or `customfield_NNNNN`): each service by its name; through `service_map`, else a known flowmeter service of the same name (any case), else the JSM name, reported as unmapped; none: `unknown`, with a note |
 //! | deployment_id | the field named by `deployment_field` (text), if set |
@@ -231,6 +231,7 @@ impl Jsm {
             "summary".to_string(),
             "created".into(),
             "resolutiondate".into(),
+            "statuscategorychangedate".into(),
             "priority".into(),
             "status".into(),
         ];
@@ -250,9 +251,13 @@ impl Jsm {
         // A work item reopened by a workflow that leaves its resolution set
         // is open again: its old resolution date is no restore.
         let resolved_at = ts(&f["resolutiondate"]).filter(|_| category.is_none_or(|c| c == "done"));
+        // Done without a resolution (a workflow that sets none): it was
+        // resolved when its status moved to Done, which Jira records.
+        let moved_to_done = ts(&f["statuscategorychangedate"]).filter(|_| done);
+        let resolved_at = resolved_at.or(moved_to_done);
         if done && resolved_at.is_none() {
             notes.push(format!(
-                "JSM incident `{key}` is done but has no `resolutiondate`; stored without a resolution time (not counted in time to restore)"
+                "JSM incident `{key}` is done but has no `resolutiondate` nor `statuscategorychangedate`; stored without a resolution time (not counted in time to restore)"
             ));
         }
         let (services_id, deployment_id_field) = self.fields.clone().unwrap_or_default();

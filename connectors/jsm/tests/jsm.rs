@@ -172,3 +172,27 @@ async fn a_reopened_incident_that_keeps_its_resolution_is_open() {
         .unwrap();
     assert_eq!(reopened.resolved_at, None);
 }
+
+/// A workflow that moves a work item to Done without setting a resolution
+/// leaves `resolutiondate` empty: it was resolved when its status moved to
+/// Done (`statuscategorychangedate`), not left open for good.
+#[tokio::test]
+async fn an_incident_done_without_a_resolution_resolves_when_it_moved_to_done() {
+    let base = whole_seconds(Utc::now() - Duration::days(3));
+    let mock = JsmMock::start(State::example(EMAIL, TOKEN, base)).await;
+    let done = whole_seconds(Utc::now() - Duration::hours(5));
+    mock.with_state(|s| {
+        let two = s.incidents.iter_mut().find(|i| i.key == "ITSM-2").unwrap();
+        two.resolve(done);
+        two.resolution_date = None;
+        two.resolution = None;
+    });
+    let batches = sync(&mock, None).await;
+    let two = incidents(&batches)
+        .into_iter()
+        .find(|i| i.id == "ITSM-2")
+        .unwrap();
+    assert_eq!(two.resolved_at, Some(done));
+    let notes: Vec<&String> = batches.iter().flat_map(|b| b.notes.iter()).collect();
+    assert!(notes.iter().all(|n| !n.contains("ITSM-2")), "{notes:?}");
+}

@@ -125,6 +125,9 @@ pub struct Incident {
     pub updated: DateTime<Utc>,
     /// `fields.resolutiondate`; `None` until resolved.
     pub resolution_date: Option<DateTime<Utc>>,
+    /// `fields.statuscategorychangedate`: when the status last moved to
+    /// another category (To Do, In Progress, Done); its creation before.
+    pub status_category_changed: DateTime<Utc>,
     /// `fields.resolution.name`, e.g. "Done".
     pub resolution: Option<String>,
     /// Ids of [`Service`]s in the "Affected services" field.
@@ -151,6 +154,7 @@ impl Incident {
             created,
             updated: created,
             resolution_date: None,
+            status_category_changed: created,
             resolution: None,
             affected_service_ids: Vec::new(),
             major: false,
@@ -165,6 +169,7 @@ impl Incident {
         self.status_id = "5".to_string();
         self.status_name = "Resolved".to_string();
         self.status_category = StatusCategory::Done;
+        self.status_category_changed = at;
         self.resolution_date = Some(at);
         self.resolution = Some("Done".to_string());
         if self.updated < at {
@@ -689,6 +694,10 @@ fn all_fields(state: &State, inc: &Incident) -> Map<String, Value> {
     );
     f.insert("created".to_string(), json!(jira_ts(inc.created)));
     f.insert("updated".to_string(), json!(jira_ts(inc.updated)));
+    f.insert(
+        "statuscategorychangedate".to_string(),
+        json!(jira_ts(inc.status_category_changed)),
+    );
     f.insert(
         "resolutiondate".to_string(),
         inc.resolution_date
