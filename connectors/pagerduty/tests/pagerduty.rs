@@ -608,3 +608,45 @@ async fn merged_and_deleted_incidents_are_withdrawn() {
     let cursor = second.last().unwrap().cursor.clone();
     assert_eq!(cursor.0["open"], json!({"PKEEP01": null}));
 }
+
+/// A sync that re-reads the open incidents and then fails to list (a
+/// wrong URL answers 404 to everything) withdraws none of them: an
+/// incident gone when re-read is withdrawn only when the run completes.
+#[tokio::test]
+async fn a_failing_sync_withdraws_no_open_incident() {
+    let server = MockServer::start().await;
+    let now = Utc::now();
+    let svc = ("PIJ90N7", "My Mail Service");
+    let store: Store = Arc::new(Mutex::new(vec![incident(
+        "POPEN02",
+        90,
+        now - Duration::days(3),
+        svc,
+    )]));
+    mount_api(&server, &store).await;
+    let first = run_to_completion(&mut connector(&server), &ctx(), None)
+        .await
+        .unwrap();
+    let cursor = first.last().unwrap().cursor.clone();
+    // The same sync against a server that knows no path.
+    let wrong = MockServer::start().await;
+    let mut c = connector(&wrong);
+    let (mut withdrawn, mut batches) = (Vec::new(), 0);
+    let mut at = Some(cursor);
+    let failed = loop {
+        match c.next_batch(&ctx(), at.as_ref()).await {
+            Ok(Some(batch)) => {
+                batches += 1;
+                withdrawn.extend(batch.withdrawn);
+                at = Some(batch.cursor);
+            }
+            Ok(None) => break false,
+            Err(_) => break true,
+        }
+    };
+    assert!(
+        failed && batches > 0,
+        "the re-read went through, the listing failed"
+    );
+    assert!(withdrawn.is_empty(), "{withdrawn:?}");
+}

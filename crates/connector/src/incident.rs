@@ -212,6 +212,11 @@ struct Run {
     pending_open: Vec<String>,
     /// Incidents found open during this run.
     open: BTreeMap<String, Option<DateTime<Utc>>>,
+    /// Previously open incidents the source no longer had when re-fetched:
+    /// withdrawn when the run completes, so a sync that then fails to list
+    /// (a wrong URL answers 404 to everything) withdraws none.
+    #[serde(default)]
+    gone: Vec<String>,
 }
 
 /// A [`Connector`] for any incident tool, driving its [`IncidentApi`].
@@ -479,6 +484,7 @@ impl<A: IncidentApi> Connector for IncidentConnector<A> {
                     page: None,
                     pending_open: state.open.keys().cloned().collect(),
                     open: BTreeMap::new(),
+                    gone: Vec::new(),
                 }
             }
         };
@@ -492,11 +498,8 @@ impl<A: IncidentApi> Connector for IncidentConnector<A> {
                     // Gone (deleted, or no longer visible to this token):
                     // the store lets go of its last, open copy, which
                     // would stay open (and its deployment unrecovered)
-                    // for good.
-                    None => {
-                        let why = "the source no longer has it".to_string();
-                        withdraw(id, &why, &mut state, &mut run, &mut batch);
-                    }
+                    // for good; once this run's listing has succeeded.
+                    None => run.gone.push(id),
                 }
             }
         } else if run.window_start < run.started {
@@ -523,6 +526,15 @@ impl<A: IncidentApi> Connector for IncidentConnector<A> {
 
         if run.pending_open.is_empty() && run.window_start >= run.started {
             // The run is complete.
+            for id in std::mem::take(&mut run.gone) {
+                // Listed again since (the source is not consistent): kept.
+                let listed = |s: &Seen| s.at >= run.started && s.fp != WITHDRAWN;
+                if run.open.contains_key(&id) || state.seen.get(&id).is_some_and(listed) {
+                    continue;
+                }
+                let why = "the source no longer has it";
+                withdraw(id, why, &mut state, &mut run, &mut batch);
+            }
             let synced = run.started;
             let keep_from = synced - Duration::minutes(OVERLAP_MINUTES + 24 * 60);
             state
