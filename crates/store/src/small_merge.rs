@@ -26,7 +26,7 @@ use duckdb::types::Value;
 use duckdb::Connection;
 use flowmeter_model::EventKind;
 
-use crate::append::append_batches;
+use crate::append::{append_batches, BLOCK_ROWS};
 use crate::import::{table_of, KindCounts, KEPT_WHEN_ABSENT};
 use crate::link::Touched;
 use crate::{Context, StoreError};
@@ -226,27 +226,32 @@ pub(crate) fn merge(
         )
         .ctx(&format!("replace {table}"))?;
     }
-    if !written.is_empty() {
-        let take_staged = UInt32Array::from_iter_values(written.iter().map(|&(i, _)| i as u32));
+    // A batch per DuckDB vector: the appender copies a list column's
+    // values per vector it appends, from the whole batch.
+    let fields = Arc::new(Schema::new(s.schema().fields()[..columns].to_vec()));
+    let mut batches = Vec::new();
+    for chunk in written.chunks(BLOCK_ROWS) {
+        let take_staged = UInt32Array::from_iter_values(chunk.iter().map(|&(i, _)| i as u32));
         let out = (0..columns)
             .map(|c| -> Result<ArrayRef, ArrowError> {
                 let a = s.column(c);
                 // A kept field left out: the stored row's value.
                 let from_stored = |&(i, j): &(usize, Option<usize>)| j.filter(|_| a.is_null(i));
-                if !kept[c] || !written.iter().any(|w| from_stored(w).is_some()) {
+                if !kept[c] || !chunk.iter().any(|w| from_stored(w).is_some()) {
                     return take(a, &take_staged, None);
                 }
                 let b = cast(t.column(c + 1), a.data_type())?;
-                let picks: Vec<(usize, usize)> = (written.iter())
+                let picks: Vec<(usize, usize)> = (chunk.iter())
                     .map(|w| from_stored(w).map_or((0, w.0), |j| (1, j)))
                     .collect();
                 interleave(&[a.as_ref(), b.as_ref()], &picks)
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(&fail)?;
-        let fields = s.schema().fields()[..columns].to_vec();
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), out).map_err(&fail)?;
-        append_batches(conn, table, vec![batch])?;
+        batches.push(RecordBatch::try_new(fields.clone(), out).map_err(&fail)?);
+    }
+    if !batches.is_empty() {
+        append_batches(conn, table, batches)?;
     }
     let (total, written_n, updated) = (s.num_rows(), written.len(), replaced.len());
     Ok(Some(KindCounts {

@@ -928,3 +928,33 @@ fn records_held_in_memory_are_staged_when_they_outgrow_it() {
     let later = format!("SELECT message FROM commits WHERE sha = '{:040x}'", 1);
     assert_eq!(text(&s, &later).as_deref(), Some("later"));
 }
+
+/// An in-memory merge writing more rows than one DuckDB vector (2,048)
+/// writes them a vector at a time, the stored paths kept where a record
+/// leaves them out: the same records as the SQL merge.
+#[test]
+fn merges_in_memory_of_several_vectors_write_what_the_sql_merge_writes() {
+    let n = 5_000;
+    let with = |files: bool, message: &str| -> Vec<Event> {
+        let mut all = commits(n);
+        for (i, e) in all.iter_mut().enumerate() {
+            if let Event::Commit(c) = e {
+                c.message = Some(message.into());
+                c.files = (files && i % 3 > 0).then(|| vec![format!("src/{i}.rs")]);
+            }
+        }
+        all
+    };
+    let (mut a, mut b) = (Store::in_memory().unwrap(), Store::in_memory().unwrap());
+    for (events, in_duckdb) in [(with(true, "one"), false), (with(true, "one"), true)] {
+        let s = if in_duckdb { &mut b } else { &mut a };
+        import_merged(s, events, in_duckdb);
+    }
+    let in_memory = import_merged(&mut a, with(false, "two"), false);
+    let in_duckdb = import_merged(&mut b, with(false, "two"), true);
+    assert_eq!(in_memory.kinds, in_duckdb.kinds);
+    assert_eq!(in_memory.total().updated, n as u64);
+    assert_eq!(records_text(&a), records_text(&b));
+    let kept = "SELECT count(*)::VARCHAR FROM commits WHERE files IS NOT NULL";
+    assert_eq!(text(&a, kept), Some(format!("{}", n - n.div_ceil(3))));
+}
