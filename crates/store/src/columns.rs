@@ -113,6 +113,11 @@ pub(crate) fn names(kind: EventKind) -> impl Iterator<Item = &'static str> {
     spec(kind).iter().map(|(name, _)| *name)
 }
 
+/// Where column `name` is in a record type's table (and its batches).
+pub(crate) fn position(kind: EventKind, name: &str) -> Option<usize> {
+    names(kind).position(|n| n == name)
+}
+
 /// The columns of a record type's table with their DuckDB types, then
 /// `seq__ BIGINT`: the definition of its staging table. Created this way
 /// rather than `AS SELECT ... LIMIT 0` from the table, which DuckDB plans

@@ -110,11 +110,10 @@ fn arrow_error(table: &str) -> impl Fn(ArrowError) -> StoreError + '_ {
 /// record type).
 pub(crate) fn staged_keys(kind: EventKind, staged: &[RecordBatch]) -> (String, Vec<Value>) {
     let (_, key) = table_of(kind);
-    let names: Vec<&str> = crate::columns::names(kind).collect();
     let mut columns = Vec::new();
     let mut lists = Vec::new();
     for k in key {
-        let Some(c) = names.iter().position(|n| n == k) else {
+        let Some(c) = crate::columns::position(kind, k) else {
             continue;
         };
         let mut values = Vec::new();
@@ -182,7 +181,7 @@ pub(crate) fn merge(
     }
     let names: Vec<&str> = crate::columns::names(kind).collect();
     let key_at: Vec<usize> = (key.iter())
-        .filter_map(|k| names.iter().position(|n| n == k))
+        .filter_map(|k| crate::columns::position(kind, k))
         .collect();
     let stored_key_at: Vec<usize> = key_at.iter().map(|c| c + 1).collect();
     let by_key: HashMap<Vec<KeyPart>, usize> = (0..t.num_rows())
@@ -290,8 +289,7 @@ fn note(
     written: &[(usize, Option<usize>)],
     touched: &mut Touched,
 ) {
-    let names: Vec<&str> = crate::columns::names(kind).collect();
-    let at = |name: &str| names.iter().position(|n| *n == name);
+    let at = |name: &str| crate::columns::position(kind, name);
     // Column `name` of the staged rows, and of the stored ones.
     let text = |b: &RecordBatch, offset: usize, name: &str, i: usize| -> Option<String> {
         let col = b.column(at(name)? + offset);
