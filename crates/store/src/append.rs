@@ -103,22 +103,27 @@ impl<'a> Cell<'a> {
     }
 }
 
+/// Rows past which [`append_all`] inserts through [`crate::parallel`]: the
+/// appender writes on one thread, and a parallel insert costs a thread and
+/// two statements more (a small import's link writes stay below).
+const PARALLEL_ROWS: usize = 32 * BLOCK_ROWS;
+
 /// Appends rows of cells to a table, in bulk: the rows become Arrow
 /// record batches (one DuckDB vector each) typed by the table's columns
 /// (`VARCHAR`, `TIMESTAMP`, `BIGINT`, `BOOLEAN`, `DOUBLE`), each appended
-/// as soon as it is full: a lazy `rows` is never held whole.
-pub(crate) fn append_all<'a, R: AsRef<[Cell<'a>]>>(
+/// as soon as it is full: a lazy `rows` is never held whole. Past
+/// [`PARALLEL_ROWS`] they are built on another thread and inserted on all
+/// of DuckDB's, in no set order.
+pub(crate) fn append_all<'a, R, I>(
     conn: &Connection,
     table: &str,
-    rows: impl IntoIterator<Item = R>,
-) -> Result<(), StoreError> {
-    use duckdb::arrow::array::{
-        ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
-        TimestampMicrosecondBuilder,
-    };
-    use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-    use std::sync::Arc;
-
+    rows: I,
+) -> Result<(), StoreError>
+where
+    R: AsRef<[Cell<'a>]> + Send,
+    I: IntoIterator<Item = R>,
+    I::IntoIter: Send,
+{
     let t0 = std::time::Instant::now();
     let mut rows = rows.into_iter().peekable();
     if rows.peek().is_none() {
@@ -126,7 +131,39 @@ pub(crate) fn append_all<'a, R: AsRef<[Cell<'a>]>>(
         return Ok(());
     }
     let types = column_types(conn, table)?;
-    let schema = Arc::new(Schema::new(
+    let schema = arrow_schema(&types);
+    let mut first = Vec::new();
+    let mut taken = 0;
+    while taken < PARALLEL_ROWS && rows.peek().is_some() {
+        let block: Vec<R> = rows.by_ref().take(BLOCK_ROWS).collect();
+        taken += block.len();
+        first.push(cells_batch(table, &schema, &types, &block)?);
+    }
+    if rows.peek().is_none() {
+        append_batches(conn, table, first)?;
+        crate::timing::phase(&format!("append {table}"), t0);
+        return Ok(());
+    }
+    crate::parallel::insert(conn, table, schema.clone(), move |sender| {
+        for batch in first {
+            if !sender.send(batch) {
+                return Ok(());
+            }
+        }
+        while rows.peek().is_some() {
+            let block: Vec<R> = rows.by_ref().take(BLOCK_ROWS).collect();
+            if !sender.send(cells_batch(table, &schema, &types, &block)?) {
+                break;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The Arrow schema of a table's columns ([`column_types`]).
+fn arrow_schema(types: &[(String, String)]) -> duckdb::arrow::datatypes::SchemaRef {
+    use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    std::sync::Arc::new(Schema::new(
         types
             .iter()
             .map(|(name, t)| {
@@ -140,48 +177,55 @@ pub(crate) fn append_all<'a, R: AsRef<[Cell<'a>]>>(
                 Field::new(name, dt, true)
             })
             .collect::<Vec<_>>(),
-    ));
+    ))
+}
+
+/// One record batch of `table` from a block of rows of cells.
+fn cells_batch<'a, R: AsRef<[Cell<'a>]>>(
+    table: &str,
+    schema: &duckdb::arrow::datatypes::SchemaRef,
+    types: &[(String, String)],
+    block: &[R],
+) -> Result<RecordBatch, StoreError> {
+    use duckdb::arrow::array::{
+        ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
+        TimestampMicrosecondBuilder,
+    };
+    use std::sync::Arc;
+
     let bad = |t: &str| StoreError::Db {
         context: format!("append to {table}: a value does not fit its {t} column"),
         source: duckdb::Error::AppendError,
     };
-    let mut appending = Appending::new(conn, table);
-    while rows.peek().is_some() {
-        let block: Vec<R> = rows.by_ref().take(BLOCK_ROWS).collect();
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(types.len());
-        for (i, (_, t)) in types.iter().enumerate() {
-            let cells = block.iter().map(|r| r.as_ref().get(i).copied());
-            // One typed builder per column: a value of another type (or
-            // a type this does not know) is an error naming the column type.
-            macro_rules! column {
-                ($builder:expr, $value:pat => $append:expr) => {{
-                    let mut b = $builder;
-                    for v in cells {
-                        match v {
-                            Some($value) => b.append_value($append),
-                            Some(Cell::Null) => b.append_null(),
-                            _ => return Err(bad(t)),
-                        }
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(types.len());
+    for (i, (_, t)) in types.iter().enumerate() {
+        let cells = block.iter().map(|r| r.as_ref().get(i).copied());
+        // One typed builder per column: a value of another type (or
+        // a type this does not know) is an error naming the column type.
+        macro_rules! column {
+            ($builder:expr, $value:pat => $append:expr) => {{
+                let mut b = $builder;
+                for v in cells {
+                    match v {
+                        Some($value) => b.append_value($append),
+                        Some(Cell::Null) => b.append_null(),
+                        _ => return Err(bad(t)),
                     }
-                    Arc::new(b.finish()) as ArrayRef
-                }};
-            }
-            let array = match t.as_str() {
-                "VARCHAR" => column!(StringBuilder::new(), Cell::Text(s) => s),
-                "TIMESTAMP" => column!(TimestampMicrosecondBuilder::new(), Cell::Ts(us) => us),
-                "BIGINT" => column!(Int64Builder::new(), Cell::Int(x) => x),
-                "BOOLEAN" => column!(BooleanBuilder::new(), Cell::Bool(x) => x),
-                "DOUBLE" => column!(Float64Builder::new(), Cell::Float(x) => x),
-                other => return Err(bad(other)),
-            };
-            arrays.push(array);
+                }
+                Arc::new(b.finish()) as ArrayRef
+            }};
         }
-        appending
-            .push(RecordBatch::try_new(schema.clone(), arrays).map_err(|_| bad("record batch"))?)?;
+        let array = match t.as_str() {
+            "VARCHAR" => column!(StringBuilder::new(), Cell::Text(s) => s),
+            "TIMESTAMP" => column!(TimestampMicrosecondBuilder::new(), Cell::Ts(us) => us),
+            "BIGINT" => column!(Int64Builder::new(), Cell::Int(x) => x),
+            "BOOLEAN" => column!(BooleanBuilder::new(), Cell::Bool(x) => x),
+            "DOUBLE" => column!(Float64Builder::new(), Cell::Float(x) => x),
+            other => return Err(bad(other)),
+        };
+        arrays.push(array);
     }
-    appending.flush()?;
-    crate::timing::phase(&format!("append {table}"), t0);
-    Ok(())
+    RecordBatch::try_new(schema.clone(), arrays).map_err(|_| bad("record batch"))
 }
 
 /// The columns of a table and their DuckDB types, in order. Read once

@@ -146,6 +146,9 @@ pub(crate) struct Staging {
     writes_early: bool,
     /// Of each type held in memory, not staged: its batches.
     held: HashMap<EventKind, Vec<RecordBatch>>,
+    /// Of each type appended straight to its table, the batches not
+    /// written yet ([`Staging::DIRECT_PARALLEL_ROWS`]).
+    direct_pending: HashMap<EventKind, Vec<RecordBatch>>,
     /// Every merge compares in DuckDB (tests hold the in-memory merge to
     /// the SQL one).
     #[cfg(test)]
@@ -353,7 +356,6 @@ impl Staging {
             }
             let rows = batches.iter().map(RecordBatch::num_rows).sum();
             self.count_appended(conn, kind, rows)?;
-            let (table, _) = table_of(kind);
             if !self.staged.contains(&kind)
                 && !self.direct.contains(&kind)
                 && !self.patch
@@ -374,18 +376,18 @@ impl Staging {
                 }
             }
             if self.direct.contains(&kind) {
-                let t0 = std::time::Instant::now();
                 // The table has no `seq__`: the append order numbers them.
-                let batches = batches
-                    .into_iter()
-                    .map(|b| {
-                        let last = b.num_columns() - 1;
-                        b.project(&(0..last).collect::<Vec<_>>())
-                            .expect("a batch has the columns it was built with")
-                    })
-                    .collect();
-                append_batches(conn, table, batches)?;
-                crate::timing::phase(&format!("append {table}"), t0);
+                let batches = batches.into_iter().map(|b| {
+                    let last = b.num_columns() - 1;
+                    b.project(&(0..last).collect::<Vec<_>>())
+                        .expect("a batch has the columns it was built with")
+                });
+                let pending = self.direct_pending.entry(kind).or_default();
+                pending.extend(batches);
+                let rows: usize = pending.iter().map(RecordBatch::num_rows).sum();
+                if rows >= Self::DIRECT_PARALLEL_ROWS || self.repeated.contains(&kind) {
+                    self.write_direct(conn, kind)?;
+                }
                 continue;
             }
             let few = self.rows.get(&kind).copied().unwrap_or(0) <= SMALL_MERGE_KEYS as usize;
@@ -402,6 +404,48 @@ impl Staging {
             }
         }
         Ok(())
+    }
+
+    /// Rows of a record type appended straight to its table that are
+    /// written together, by one insert on all of DuckDB's threads: DuckDB's
+    /// appender converts, compresses and writes on the importing thread
+    /// alone. Four row groups: each thread writes whole ones.
+    #[cfg(not(test))]
+    pub(crate) const DIRECT_PARALLEL_ROWS: usize = 4 * 122_880;
+    /// Small in tests, for the parallel inserts to meet the appender's.
+    #[cfg(test)]
+    pub(crate) const DIRECT_PARALLEL_ROWS: usize = 3 * BLOCK_ROWS;
+
+    /// Writes the pending batches of `kind`, appended straight to its
+    /// table. Their order matters only when a key came twice (the last one
+    /// read wins: [`merge_direct`] keeps the highest row id), so such a
+    /// type, or a few rows, goes through the appender in order; otherwise
+    /// one parallel insert writes them in any order: no key among them came
+    /// before, and each insert's rows follow the last one's.
+    fn write_direct(&mut self, conn: &Connection, kind: EventKind) -> Result<(), StoreError> {
+        let Some(batches) = self.direct_pending.remove(&kind) else {
+            return Ok(());
+        };
+        let (table, _) = table_of(kind);
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if rows == 0 {
+            return Ok(());
+        }
+        if self.repeated.contains(&kind) || rows < Self::DIRECT_PARALLEL_ROWS / 4 {
+            let t0 = std::time::Instant::now();
+            append_batches(conn, table, batches)?;
+            crate::timing::phase(&format!("append {table}"), t0);
+            return Ok(());
+        }
+        let schema = batches[0].schema();
+        crate::parallel::insert(conn, table, schema, move |sender| {
+            for batch in batches {
+                if !sender.send(batch) {
+                    break;
+                }
+            }
+            Ok(())
+        })
     }
 
     #[cfg(test)]
@@ -422,6 +466,9 @@ impl Staging {
         mut touched: Option<&mut Touched>,
     ) -> Result<ImportSummary, StoreError> {
         let mut summary = ImportSummary::default();
+        for kind in EventKind::ALL {
+            self.write_direct(conn, kind)?;
+        }
         for kind in EventKind::ALL {
             if self.direct.contains(&kind) {
                 summary.kinds.push((

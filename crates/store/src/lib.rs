@@ -15,6 +15,7 @@ mod columns;
 mod import;
 mod lake;
 mod link;
+mod parallel;
 mod schema;
 mod scope;
 mod small_merge;
@@ -147,6 +148,7 @@ impl Store {
             .ctx(&format!("FLOWMETER_MEMORY_LIMIT=`{limit}`"))?;
         }
         schema::migrate(&conn, &path)?;
+        parallel::register(&conn)?;
         Ok(Store { conn, path })
     }
 

@@ -90,6 +90,43 @@ fn a_first_import_keeps_the_last_record_of_each_key() {
     assert_eq!((again.total().updated, again.total().unchanged), (3, 1));
 }
 
+/// A first import's chunks past [`Staging::DIRECT_PARALLEL_ROWS`] go in by
+/// parallel inserts, in no set order; a key that comes again in a later
+/// chunk still keeps its last record, and one that comes a third time too.
+#[test]
+fn a_first_import_keeps_the_last_record_of_a_key_repeated_after_parallel_inserts() {
+    let config = MetricsConfig::default();
+    let mut s = Store::in_memory().unwrap();
+    let with = |mut events: Vec<Event>, message: &str| -> Vec<Event> {
+        for e in &mut events {
+            if let Event::Commit(c) = e {
+                c.message = Some(message.into());
+            }
+        }
+        events
+    };
+    let big = 3 * crate::import::Staging::DIRECT_PARALLEL_ROWS;
+    let mut import = s.begin_import().unwrap();
+    import.add(commits(big)).unwrap();
+    import.add(commits(big + 5_000).split_off(big)).unwrap();
+    let mut third = with(commits(5), "late");
+    third.extend(commits(big + 5_100).split_off(big + 5_000));
+    import.add(third).unwrap();
+    import.add(with(commits(2), "later")).unwrap();
+    let summary = import.commit(None, &config).unwrap();
+    assert_eq!(summary.total().inserted, (big + 5_100) as u64);
+    assert_eq!(count(&s, "commits"), (big + 5_100) as i64);
+    let messages = text(
+        &s,
+        &format!(
+            "SELECT string_agg(coalesce(message, '-'), ',' ORDER BY sha) FROM commits
+             WHERE sha IN ('{:040x}', '{:040x}', '{:040x}', '{:040x}')",
+            0, 1, 4, 5
+        ),
+    );
+    assert_eq!(messages.as_deref(), Some("later,later,late,-"));
+}
+
 /// Every record type, a key given twice in one import with other fields
 /// changed (the source of a commit, the author of a review: fields beside
 /// the key): straight into empty tables (where repeats are found by key
