@@ -93,10 +93,22 @@ fn a_first_import_keeps_the_last_record_of_each_key() {
 /// A first import's chunks past [`Staging::DIRECT_PARALLEL_ROWS`] go in by
 /// parallel inserts, in no set order; a key that comes again in a later
 /// chunk still keeps its last record, and one that comes a third time too.
+/// In memory, and on disk with DuckDB writing the inserts' full row groups
+/// before the commit (large input), as a 10M-event import does.
 #[test]
 fn a_first_import_keeps_the_last_record_of_a_key_repeated_after_parallel_inserts() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = 3 * crate::import::Staging::DIRECT_PARALLEL_ROWS;
+    for (mut s, big) in [
+        (Store::in_memory().unwrap(), small),
+        (Store::open(&dir.path().join("s.duckdb")).unwrap(), 300_000),
+    ] {
+        repeat_after_parallel_inserts(&mut s, big);
+    }
+}
+
+fn repeat_after_parallel_inserts(s: &mut Store, big: usize) {
     let config = MetricsConfig::default();
-    let mut s = Store::in_memory().unwrap();
     let with = |mut events: Vec<Event>, message: &str| -> Vec<Event> {
         for e in &mut events {
             if let Event::Commit(c) = e {
@@ -105,8 +117,10 @@ fn a_first_import_keeps_the_last_record_of_a_key_repeated_after_parallel_inserts
         }
         events
     };
-    let big = 3 * crate::import::Staging::DIRECT_PARALLEL_ROWS;
     let mut import = s.begin_import().unwrap();
+    import
+        .expect_bytes(crate::import::Staging::LARGE_INPUT_BYTES)
+        .unwrap();
     import.add(commits(big)).unwrap();
     import.add(commits(big + 5_000).split_off(big)).unwrap();
     let mut third = with(commits(5), "late");
@@ -115,16 +129,20 @@ fn a_first_import_keeps_the_last_record_of_a_key_repeated_after_parallel_inserts
     import.add(with(commits(2), "later")).unwrap();
     let summary = import.commit(None, &config).unwrap();
     assert_eq!(summary.total().inserted, (big + 5_100) as u64);
-    assert_eq!(count(&s, "commits"), (big + 5_100) as i64);
+    assert_eq!(count(s, "commits"), (big + 5_100) as i64);
     let messages = text(
-        &s,
+        s,
         &format!(
             "SELECT string_agg(coalesce(message, '-'), ',' ORDER BY sha) FROM commits
              WHERE sha IN ('{:040x}', '{:040x}', '{:040x}', '{:040x}')",
             0, 1, 4, 5
         ),
     );
-    assert_eq!(messages.as_deref(), Some("later,later,late,-"));
+    assert_eq!(
+        messages.as_deref(),
+        Some("later,later,late,-"),
+        "{big} commits"
+    );
 }
 
 /// Every record type, a key given twice in one import with other fields
