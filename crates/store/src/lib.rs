@@ -531,6 +531,7 @@ impl Store {
             }
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = self.conn.execute_batch(parallel::RESET_SQL);
                 Err(e)
             }
         }

@@ -35,8 +35,17 @@ const FUNCTION: &str = "flowmeter_batches";
 /// keep both busy, few enough to bound memory.
 const IN_FLIGHT: usize = 8;
 
-/// Rows per batch handed to DuckDB: one vector.
-const VECTOR_ROWS: usize = 2048;
+/// Resets what [`insert`] sets for its session. An insert that fails
+/// leaves its transaction aborted, where no `RESET` runs: whoever rolls
+/// the transaction back runs this after (otherwise the session's later
+/// appends, which DuckDB runs as inserts too, would lose their order).
+pub(crate) const RESET_SQL: &str = "RESET SESSION preserve_insertion_order;";
+
+/// Rows per batch handed to DuckDB: one vector of this build of DuckDB.
+fn vector_rows() -> usize {
+    // SAFETY: a constant of the linked library, no state.
+    (unsafe { duckdb::ffi::duckdb_vector_size() } as usize).max(1)
+}
 
 /// The batches of one insert, as the table function finds them.
 struct Feed {
@@ -120,9 +129,10 @@ pub(crate) struct Sender<'s> {
 impl Sender<'_> {
     /// Sends `batch`, cut into vectors; `false` when the insert wants no more.
     pub(crate) fn send(&mut self, batch: RecordBatch) -> bool {
+        let vector = vector_rows();
         let mut offset = 0;
         while offset < batch.num_rows() {
-            let len = VECTOR_ROWS.min(batch.num_rows() - offset);
+            let len = vector.min(batch.num_rows() - offset);
             let part = if offset == 0 && len == batch.num_rows() {
                 batch.clone()
             } else {
@@ -134,6 +144,28 @@ impl Sender<'_> {
             offset += len;
         }
         true
+    }
+}
+
+/// The end of an insert, on every path: its feed is let go, and a
+/// producer still sending (the insert failed) stops at its next send, one
+/// blocked on a full channel let go by reading what is left.
+struct Ends<'f> {
+    token: i64,
+    feed: &'f Feed,
+    stop: &'f AtomicBool,
+}
+
+impl Drop for Ends<'_> {
+    fn drop(&mut self) {
+        feeds().remove(&self.token);
+        self.stop.store(true, Ordering::Relaxed);
+        let rx = self
+            .feed
+            .batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while rx.recv().is_ok() {}
     }
 }
 
@@ -169,26 +201,29 @@ where
     let (inserted, produced) = std::thread::scope(|scope| {
         let mut sender = Sender { tx, stop: &stop };
         let producer = scope.spawn(move || produce(&mut sender));
-        let inserted = conn
-            .execute_batch("SET SESSION preserve_insertion_order = false;")
-            .and_then(|_| {
-                conn.execute(
-                    &format!("INSERT INTO {table} ({columns}) SELECT * FROM {FUNCTION}({token})"),
-                    [],
-                )
-            });
-        let reset = conn.execute_batch("RESET SESSION preserve_insertion_order;");
-        feeds().remove(&token);
-        // A failed insert left batches unread: the producer stops at its
-        // next send, and one blocked on a full channel is let go.
-        stop.store(true, Ordering::Relaxed);
-        let rx = feed.batches.lock().unwrap_or_else(PoisonError::into_inner);
-        while rx.recv().is_ok() {}
-        drop(rx);
+        let inserted = {
+            // Lets the producer go however this ends, a panic included.
+            let _ends = Ends {
+                token,
+                feed: &feed,
+                stop: &stop,
+            };
+            let inserted = conn
+                .execute_batch("SET SESSION preserve_insertion_order = false;")
+                .and_then(|_| {
+                    conn.execute(
+                        &format!(
+                            "INSERT INTO {table} ({columns}) SELECT * FROM {FUNCTION}({token})"
+                        ),
+                        [],
+                    )
+                });
+            inserted.and(conn.execute_batch(RESET_SQL))
+        };
         let produced = producer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (inserted.and(reset), produced)
+        (inserted, produced)
     });
     inserted.ctx(&format!("insert into {table}"))?;
     produced?;
@@ -307,6 +342,35 @@ mod tests {
             err.to_string().contains("the producer's own error"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_failed_insert_leaves_the_session_ordered_once_rolled_back() {
+        // A failed statement aborts the transaction, where the insert's own
+        // reset cannot run: the rollback's end of an import runs it.
+        let conn = conn();
+        conn.execute_batch(
+            "CREATE TABLE parallel_rolled (k BIGINT CHECK (k < 5000)); BEGIN TRANSACTION;",
+        )
+        .unwrap();
+        let schema = numbers(0, 1).schema();
+        insert(&conn, "parallel_rolled", schema, |sender| {
+            for i in 0..10 {
+                sender.send(numbers(i * 2048, 2048));
+            }
+            Ok(())
+        })
+        .unwrap_err();
+        conn.execute_batch("ROLLBACK").unwrap();
+        conn.execute_batch(crate::import::Staging::END_SQL).unwrap();
+        let ordered: bool = conn
+            .query_row(
+                "SELECT current_setting('preserve_insertion_order')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(ordered);
     }
 
     #[test]
