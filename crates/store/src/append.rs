@@ -132,28 +132,29 @@ where
     }
     let types = column_types(conn, table)?;
     let schema = arrow_schema(&types);
-    let mut first = Vec::new();
-    let mut taken = 0;
-    while taken < PARALLEL_ROWS && rows.peek().is_some() {
-        let block: Vec<R> = rows.by_ref().take(BLOCK_ROWS).collect();
-        taken += block.len();
-        first.push(cells_batch(table, &schema, &types, &block)?);
-    }
-    if rows.peek().is_none() {
+    // The rows as record batches, a block at a time, built when asked for.
+    let mut batches = {
+        let schema = schema.clone();
+        std::iter::from_fn(move || {
+            let block: Vec<R> = rows.by_ref().take(BLOCK_ROWS).collect();
+            (!block.is_empty()).then(|| cells_batch(table, &schema, &types, &block))
+        })
+        .peekable()
+    };
+    let first = (batches.by_ref())
+        .take(PARALLEL_ROWS / BLOCK_ROWS)
+        .collect::<Result<Vec<_>, _>>()?;
+    if batches.peek().is_none() {
         append_batches(conn, table, first)?;
         crate::timing::phase(&format!("append {table}"), t0);
         return Ok(());
     }
-    crate::parallel::insert(conn, table, schema.clone(), move |sender| {
-        for batch in first {
-            if !sender.send(batch) {
-                return Ok(());
-            }
-        }
-        while rows.peek().is_some() {
-            let block: Vec<R> = rows.by_ref().take(BLOCK_ROWS).collect();
-            if !sender.send(cells_batch(table, &schema, &types, &block)?) {
-                break;
+    crate::parallel::insert(conn, table, schema, move |sender| {
+        if sender.send_all(first) {
+            for batch in batches {
+                if !sender.send(batch?) {
+                    break;
+                }
             }
         }
         Ok(())

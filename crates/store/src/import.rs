@@ -466,11 +466,7 @@ impl Staging {
         }
         let schema = batches[0].schema();
         crate::parallel::insert(conn, table, schema, move |sender| {
-            for batch in batches {
-                if !sender.send(batch) {
-                    break;
-                }
-            }
+            sender.send_all(batches);
             Ok(())
         })
     }

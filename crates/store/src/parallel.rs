@@ -133,17 +133,19 @@ impl Sender<'_> {
         let mut offset = 0;
         while offset < batch.num_rows() {
             let len = vector.min(batch.num_rows() - offset);
-            let part = if offset == 0 && len == batch.num_rows() {
-                batch.clone()
-            } else {
-                batch.slice(offset, len)
-            };
+            let part = batch.slice(offset, len);
             if self.stop.load(Ordering::Relaxed) || self.tx.send(part).is_err() {
                 return false;
             }
             offset += len;
         }
         true
+    }
+
+    /// Sends each of `batches` in turn ([`Sender::send`]); `false` when the
+    /// insert wants no more.
+    pub(crate) fn send_all(&mut self, batches: Vec<RecordBatch>) -> bool {
+        batches.into_iter().all(|batch| self.send(batch))
     }
 }
 
@@ -244,6 +246,13 @@ mod tests {
         conn
     }
 
+    /// Runs `sql` (which creates a table of one `k BIGINT` column) and
+    /// gives the schema of [`numbers`].
+    fn numbers_table(conn: &Connection, sql: &str) -> SchemaRef {
+        conn.execute_batch(sql).unwrap();
+        numbers(0, 1).schema()
+    }
+
     fn numbers(from: i64, n: i64) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, true)]));
         RecordBatch::try_new(
@@ -303,9 +312,7 @@ mod tests {
     #[test]
     fn batches_longer_than_a_vector_are_cut() {
         let conn = conn();
-        conn.execute_batch("CREATE TABLE parallel_long (k BIGINT)")
-            .unwrap();
-        let schema = numbers(0, 1).schema();
+        let schema = numbers_table(&conn, "CREATE TABLE parallel_long (k BIGINT)");
         insert(&conn, "parallel_long", schema, |sender| {
             assert!(sender.send(numbers(0, 5_000)));
             assert!(sender.send(numbers(5_000, 1)));
@@ -325,9 +332,7 @@ mod tests {
     #[test]
     fn a_failing_producer_fails_the_insert() {
         let conn = conn();
-        conn.execute_batch("CREATE TABLE parallel_failing (k BIGINT)")
-            .unwrap();
-        let schema = numbers(0, 1).schema();
+        let schema = numbers_table(&conn, "CREATE TABLE parallel_failing (k BIGINT)");
         let err = insert(&conn, "parallel_failing", schema, |sender| {
             for i in 0..5 {
                 sender.send(numbers(i * 2048, 2048));
@@ -349,11 +354,10 @@ mod tests {
         // A failed statement aborts the transaction, where the insert's own
         // reset cannot run: the rollback's end of an import runs it.
         let conn = conn();
-        conn.execute_batch(
+        let schema = numbers_table(
+            &conn,
             "CREATE TABLE parallel_rolled (k BIGINT CHECK (k < 5000)); BEGIN TRANSACTION;",
-        )
-        .unwrap();
-        let schema = numbers(0, 1).schema();
+        );
         insert(&conn, "parallel_rolled", schema, |sender| {
             for i in 0..10 {
                 sender.send(numbers(i * 2048, 2048));
@@ -376,9 +380,10 @@ mod tests {
     #[test]
     fn a_failing_insert_stops_the_producer() {
         let conn = conn();
-        conn.execute_batch("CREATE TABLE parallel_refused (k BIGINT CHECK (k < 5000))")
-            .unwrap();
-        let schema = numbers(0, 1).schema();
+        let schema = numbers_table(
+            &conn,
+            "CREATE TABLE parallel_refused (k BIGINT CHECK (k < 5000))",
+        );
         let sent = std::sync::atomic::AtomicUsize::new(0);
         let err = insert(&conn, "parallel_refused", schema, |sender| {
             for i in 0..100_000 {
