@@ -3,7 +3,7 @@
 //! `flowmeter import`, `POST /api/v1/events` and the webhook receivers.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use flowmeter_model::{
@@ -52,11 +52,7 @@ pub fn read_chunks(
             Ok(Box::new(std::iter::once(Ok(out))))
         }
         "jsonl" | "ndjson" | "json" | "" => {
-            let chunks = JsonlChunks::new(
-                BufReader::with_capacity(1 << 20, reader),
-                &name,
-                CHUNK_LINES,
-            );
+            let chunks = JsonlChunks::new(reader, &name, CHUNK_LINES);
             Ok(Box::new(chunks.map(move |c| {
                 c.map_err(|e| AppError::Io(format!("cannot read `{name}`"), e))
             })))
