@@ -15,6 +15,7 @@ mod columns;
 mod import;
 mod lake;
 mod link;
+mod memory;
 mod parallel;
 mod schema;
 mod scope;
@@ -136,17 +137,7 @@ impl Store {
     fn init(conn: Connection, path: String) -> Result<Store, StoreError> {
         // DuckDB takes up to 80 % of the machine's memory by default; a
         // smaller limit makes it spill to disk instead (large imports).
-        // An empty value is no limit, as if the variable were unset.
-        if let Some(limit) = std::env::var("FLOWMETER_MEMORY_LIMIT")
-            .ok()
-            .filter(|l| !l.trim().is_empty())
-        {
-            conn.execute_batch(&format!(
-                "SET memory_limit = '{}'",
-                limit.replace('\'', "''")
-            ))
-            .ctx(&format!("FLOWMETER_MEMORY_LIMIT=`{limit}`"))?;
-        }
+        memory::apply(&conn)?;
         schema::migrate(&conn, &path)?;
         parallel::register(&conn)?;
         Ok(Store { conn, path })

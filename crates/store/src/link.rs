@@ -386,6 +386,14 @@ pub(crate) fn relink(
     scope: &Scope,
 ) -> Result<(), StoreError> {
     let t0 = std::time::Instant::now();
+    // A full relink's model stands beside DuckDB's memory: DuckDB gets
+    // half its limit meanwhile (a 10M-event import with
+    // FLOWMETER_MEMORY_LIMIT=1GB peaked at 1,840–1,960 MiB, DuckDB's memory
+    // at its limit beside the model; halved, 1,710 MiB, the link no slower).
+    let _memory = match scope {
+        Scope::All => Some(crate::memory::Halved::new(conn)?),
+        Scope::Part(_) => None,
+    };
     if let Scope::Part(t) = scope {
         prepare_scope(conn, t)?;
     }
@@ -642,23 +650,23 @@ fn repo_of_sha(conn: &Connection, scope: &Scope) -> Result<HashMap<String, Strin
 /// of its rows that are one repository's.
 type Held = Vec<(RecordBatch, std::ops::Range<usize>)>;
 
-/// Each repository's commit graph, built from the rows where they lie in
-/// the batches (no sha or parent copied first). A full relink reads the
-/// rows ordered by repo and builds each repository's graph, once its rows
-/// are read, on a second thread while the next are read, so only a few
-/// repositories' rows are ever held (a relink of the 1M-event store:
-/// loading commits 0.49 -> 0.45 s with a thread, 0.34–0.40 -> 0.31–0.32 s
-/// from the batches). A few repositories' rows (one scan each) are held
-/// whole instead of sorted (a small import into the 1M-event store:
-/// sorting 10k commits with their parents was a third of the load).
+/// Each repository's commit graph. A few repositories' rows (one scan
+/// each) are held as read, in their batches, and each graph is built from
+/// the rows where they lie (a small import into the 1M-event store:
+/// sorting 10k commits with their parents was a third of the load). A
+/// full relink reads every row unsorted, copies each repository's into a
+/// compact buffer of its own ([`RepoCommits`]) on a second thread while
+/// DuckDB reads on, then builds the graphs on all cores, each buffer let
+/// go as its graph is built. (Sorted by repo in DuckDB, the sort's rows
+/// and the graphs were held together at the end of the load, where a
+/// 10M-event import peaked; unsorted, loading its commits takes 1.7 s
+/// where it took 2.3–2.6 s.)
 fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result<(), StoreError> {
-    let few = rows.rows() == Rows::Few;
     let sql = format!(
-        "SELECT repo, sha, parents, epoch_us(authored_at) FROM {}{}",
+        "SELECT repo, sha, parents, epoch_us(authored_at) FROM {}",
         rows.from("commits"),
-        if few { "" } else { " ORDER BY repo" }
     );
-    if few {
+    if rows.rows() == Rows::Few {
         let mut each: BTreeMap<String, Held> = BTreeMap::new();
         each_batch(conn, &sql, "load commits", Rows::Few, |b| {
             for (repo, run) in runs(b.text(0)?) {
@@ -672,29 +680,125 @@ fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result
         }
         return Ok(());
     }
-    let mut graphs: Vec<(String, Graph)> = Vec::new();
-    let mut name = String::new();
-    let mut held = Held::new();
+    let mut index: foldhash::HashMap<String, usize> = Default::default();
+    let mut each: Vec<(String, RepoCommits)> = Vec::new();
     each_batch_beside(conn, &sql, "load commits", Rows::Many, |b| {
-        for (repo, run) in runs(b.text(0)?) {
-            if repo != name {
-                if !held.is_empty() {
-                    graphs.push((std::mem::take(&mut name), graph_of(&held)?));
-                    held.clear();
+        let (repo, sha, parents, at) = (b.text(0)?, b.text(1)?, b.list(2)?, b.int(3)?);
+        for i in 0..b.len() {
+            let name = repo.value(i);
+            let k = match index.get(name) {
+                Some(&k) => k,
+                None => {
+                    index.insert(name.to_string(), each.len());
+                    each.push((name.to_string(), RepoCommits::default()));
+                    each.len() - 1
                 }
-                name = repo.to_string();
-            }
-            held.push((b.batch.clone(), run));
+            };
+            let (name, commits) = &mut each[k];
+            let parents = parents.items(i).into_iter().flatten();
+            commits
+                .push(sha.value(i), parents, at.value(i))
+                .map_err(|too_much| StoreError::Db {
+                    context: format!("load commits of `{name}`: {too_much}"),
+                    source: duckdb::Error::AppendError,
+                })?;
         }
         Ok(())
     })?;
-    if !held.is_empty() {
-        graphs.push((name, graph_of(&held)?));
-    }
-    for (name, graph) in graphs {
+    drop(index);
+    // In name order, as the rows came when sorted: repositories are
+    // numbered in the order their graphs are given.
+    each.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (name, graph) in build_graphs(each) {
         repos.set_graph(&name, graph);
     }
     Ok(())
+}
+
+/// One repository's commit rows as read, back to back: each row's sha,
+/// then its parents, in one string. What a full relink holds of a
+/// repository until its graph is built: 90–100 bytes a commit, where
+/// Arrow's rows cost about twice that.
+#[derive(Default)]
+struct RepoCommits {
+    text: String,
+    /// Where each sha or parent ends in `text`.
+    ends: Vec<u32>,
+    /// Each row's number of parents.
+    parents: Vec<u32>,
+    authored: Vec<i64>,
+}
+
+impl RepoCommits {
+    fn push<'a>(
+        &mut self,
+        sha: &str,
+        parents: impl Iterator<Item = &'a str>,
+        authored: i64,
+    ) -> Result<(), &'static str> {
+        let mut add = |s: &str| {
+            self.text.push_str(s);
+            u32::try_from(self.text.len())
+                .map(|end| self.ends.push(end))
+                .map_err(|_| "more than 4 GiB of shas in one repository")
+        };
+        add(sha)?;
+        let mut n = 0;
+        for p in parents {
+            add(p)?;
+            n += 1;
+        }
+        self.parents.push(n);
+        self.authored.push(authored);
+        Ok(())
+    }
+
+    /// The rows, borrowed: sha, parents, authored at.
+    fn rows(&self) -> Vec<(&str, Vec<&str>, i64)> {
+        let mut out = Vec::with_capacity(self.parents.len());
+        let mut strings = self.ends.iter().scan(0usize, |start, &end| {
+            let s = &self.text[*start..end as usize];
+            *start = end as usize;
+            Some(s)
+        });
+        for (&n, &at) in self.parents.iter().zip(&self.authored) {
+            let sha = strings.next().expect("a sha for every row");
+            let parents = strings.by_ref().take(n as usize).collect();
+            out.push((sha, parents, at));
+        }
+        out
+    }
+}
+
+/// The graphs of `each` repository's rows, in its order, built on all
+/// cores; each repository's rows are let go once its graph is built.
+fn build_graphs(each: Vec<(String, RepoCommits)>) -> Vec<(String, Graph)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let work = std::sync::Mutex::new(each.into_iter().enumerate());
+    let mut built: Vec<(usize, String, Graph)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let next = work.lock().unwrap_or_else(|e| e.into_inner()).next();
+                        let Some((k, (name, commits))) = next else {
+                            return out;
+                        };
+                        let graph = Graph::build(commits.rows());
+                        drop(commits);
+                        out.push((k, name, graph));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    built.sort_unstable_by_key(|(k, _, _)| *k);
+    built.into_iter().map(|(_, name, g)| (name, g)).collect()
 }
 
 /// The runs of equal values of a text column, in order: each value and

@@ -1,0 +1,128 @@
+//! DuckDB's memory limit: `FLOWMETER_MEMORY_LIMIT` when set (else DuckDB's
+//! default, 80 % of the machine's memory), and a smaller share of it while
+//! a full relink holds its model beside DuckDB's own memory.
+
+use duckdb::Connection;
+
+use crate::{Context, StoreError};
+
+/// `FLOWMETER_MEMORY_LIMIT`, when set to something (an empty value is no
+/// limit, as if unset: a shell or a unit file may leave it so).
+fn configured() -> Option<String> {
+    std::env::var("FLOWMETER_MEMORY_LIMIT")
+        .ok()
+        .filter(|l| !l.trim().is_empty())
+}
+
+/// The statement that gives DuckDB the configured limit.
+fn set_configured() -> String {
+    match configured() {
+        Some(limit) => format!("SET memory_limit = '{}'", limit.replace('\'', "''")),
+        None => "RESET memory_limit".to_string(),
+    }
+}
+
+/// Gives DuckDB the configured limit (at open).
+pub(crate) fn apply(conn: &Connection) -> Result<(), StoreError> {
+    let what = match configured() {
+        Some(limit) => format!("FLOWMETER_MEMORY_LIMIT=`{limit}`"),
+        None => "memory limit".to_string(),
+    };
+    conn.execute_batch(&set_configured()).ctx(&what)
+}
+
+/// DuckDB's memory limit at half the configured one while it lives, for
+/// a full relink: the relink's model (a 10M-event store's commit graphs,
+/// pull requests and deployments: about 1 GB) is not in DuckDB's memory,
+/// and DuckDB, up to its limit, would keep beside it what it cached of the
+/// blocks the import wrote and the relink read. With the limit halved,
+/// DuckDB lets them go; a relink's scans stream and its inserts compress
+/// a row group at a time, in less. Dropped (on success, error or panic),
+/// it gives the configured limit back.
+pub(crate) struct Halved<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> Halved<'c> {
+    pub(crate) fn new(conn: &'c Connection) -> Result<Halved<'c>, StoreError> {
+        let what = "memory limit for the link";
+        let limit: String = conn
+            .query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))
+            .ctx(what)?;
+        // From here on, a failure gives the configured limit back.
+        let guard = Halved { conn };
+        // A limit DuckDB words otherwise is left as it is.
+        if let Some(bytes) = bytes_of(&limit) {
+            // Almost nothing first: DuckDB lets what it cached go.
+            let _ = conn.execute_batch("SET memory_limit = '32MB'");
+            conn.execute_batch(&format!("SET memory_limit = '{}B'", bytes / 2))
+                .ctx(what)?;
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for Halved<'_> {
+    fn drop(&mut self) {
+        // A failure here leaves the smaller limit: slower, never wrong.
+        let _ = self.conn.execute_batch(&set_configured());
+    }
+}
+
+/// Bytes of a size as DuckDB words its settings: "953.6 MiB", "2.0 GiB",
+/// "512 bytes".
+fn bytes_of(text: &str) -> Option<u64> {
+    let (number, unit) = text.trim().split_once(' ')?;
+    let number: f64 = number.parse().ok()?;
+    let scale: u64 = match unit.trim() {
+        "bytes" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        _ => return None,
+    };
+    (number.is_finite() && number >= 0.0).then_some((number * scale as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_as_duckdb_words_them() {
+        assert_eq!(bytes_of("953.6 MiB"), Some(999_922_073));
+        assert_eq!(bytes_of("2.0 GiB"), Some(2 << 30));
+        assert_eq!(bytes_of("512 bytes"), Some(512));
+        assert_eq!(
+            bytes_of("18.8 GiB"),
+            Some((18.8 * (1u64 << 30) as f64) as u64)
+        );
+        assert_eq!(bytes_of("unlimited"), None);
+        assert_eq!(bytes_of("-1 GiB"), None);
+        assert_eq!(bytes_of("1 parsec"), None);
+    }
+
+    /// The guard halves the limit and gives the configured one back.
+    #[test]
+    fn a_relink_gets_half_the_limit_and_gives_it_back() {
+        let conn = Connection::open_in_memory().unwrap();
+        apply(&conn).unwrap();
+        let limit = |conn: &Connection| -> String {
+            conn.query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))
+                .unwrap()
+        };
+        let before = limit(&conn);
+        {
+            let _halved = Halved::new(&conn).unwrap();
+            let (during, all) = (bytes_of(&limit(&conn)), bytes_of(&before));
+            let (during, all) = (during.unwrap(), all.unwrap());
+            assert!(during.abs_diff(all / 2) < all / 100, "{during} of {all}");
+        }
+        assert_eq!(limit(&conn), before);
+    }
+}
