@@ -200,7 +200,7 @@ mod tests {
         );
         let mut prs = PullRequests::default();
         prs.add(
-            PullRequestRecord {
+            &PullRequestRecord {
                 repo: "r",
                 number: 7,
                 created_at: 2 * H,

@@ -99,7 +99,7 @@ const NONE: u32 = u32::MAX;
 impl PullRequests {
     /// Adds a pull request; its repository's commits must be in `repos`
     /// already (the first commit time reads their authored times).
-    pub fn add(&mut self, pr: PullRequestRecord, repos: &mut Repos, config: &MetricsConfig) {
+    pub fn add(&mut self, pr: &PullRequestRecord, repos: &mut Repos, config: &MetricsConfig) {
         let repo = repos.repo(Some(pr.repo));
         let merge = pr.merge_commit_sha.map(|s| repos.commit(repo, s));
         let from = self.positions.len();
@@ -314,8 +314,8 @@ mod tests {
     #[test]
     fn a_commit_belongs_to_every_pull_request_holding_it() {
         let (mut repos, mut prs, config) = setup();
-        prs.add(record(1, &["a", "b"]), &mut repos, &config);
-        prs.add(record(2, &["b"]), &mut repos, &config);
+        prs.add(&record(1, &["a", "b"]), &mut repos, &config);
+        prs.add(&record(2, &["b"]), &mut repos, &config);
         let b = repos
             .find_commit(repos.find_repo("r").unwrap(), "b")
             .unwrap();
@@ -337,7 +337,7 @@ mod tests {
         for numbers in [[7, 5], [5, 7]] {
             let mut prs = PullRequests::default();
             for n in numbers {
-                prs.add(record(n, &["x", "y"]), &mut repos, &config);
+                prs.add(&record(n, &["x", "y"]), &mut repos, &config);
             }
             let x = repos.commit(repos.find_repo("r").unwrap(), "x");
             assert_eq!(prs.start_of(x, &repos), (None, Some(5)), "{numbers:?}");
@@ -347,7 +347,7 @@ mod tests {
     #[test]
     fn the_first_review_is_someone_elses_before_the_merge() {
         let (mut repos, mut prs, config) = setup();
-        prs.add(record(1, &["a"]), &mut repos, &config);
+        prs.add(&record(1, &["a"]), &mut repos, &config);
         prs.add_review(&repos, "r", 1, "ann", 11 * H);
         prs.add_review(&repos, "r", 1, "bob", 25 * H);
         prs.add_review(&repos, "r", 1, "cy", 14 * H);
@@ -359,7 +359,7 @@ mod tests {
     #[test]
     fn stages_run_from_first_commit_to_first_deployment() {
         let (mut repos, mut prs, config) = setup();
-        prs.add(record(1, &["a"]), &mut repos, &config);
+        prs.add(&record(1, &["a"]), &mut repos, &config);
         prs.add_review(&repos, "r", 1, "bob", 12 * H);
         let mut first = FirstDeployed::default();
         let m = repos.find_commit(1, "m").unwrap();
@@ -374,7 +374,7 @@ mod tests {
         );
         // The stages and author need none of the lookups.
         let mut forgot = setup().1;
-        forgot.add(record(1, &["a"]), &mut repos, &config);
+        forgot.add(&record(1, &["a"]), &mut repos, &config);
         forgot.add_review(&repos, "r", 1, "bob", 12 * H);
         forgot.forget_lookups();
         let q = &forgot.list[0];
@@ -387,7 +387,7 @@ mod tests {
         // Recovered from git history: no coding, pickup or review stage.
         let mut unknown = record(2, &["a"]);
         unknown.stages_known = false;
-        prs.add(unknown, &mut repos, &config);
+        prs.add(&unknown, &mut repos, &config);
         let s = prs.stages(&prs.list[1], &first);
         assert_eq!((s.coding, s.pickup, s.review), (None, None, None));
         assert_eq!(s.cycle, Some(24.0));
@@ -398,8 +398,8 @@ mod tests {
         let (mut repos, mut prs, config) = setup();
         let mut fix = record(1, &["a"]);
         fix.labels = vec![config.rework_labels[0].as_str()];
-        prs.add(fix, &mut repos, &config);
-        prs.add(record(2, &["b"]), &mut repos, &config);
+        prs.add(&fix, &mut repos, &config);
+        prs.add(&record(2, &["b"]), &mut repos, &config);
         assert!(prs.list[0].rework && !prs.list[1].rework);
     }
 }
