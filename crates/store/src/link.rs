@@ -386,12 +386,12 @@ pub(crate) fn relink(
     scope: &Scope,
 ) -> Result<(), StoreError> {
     let t0 = std::time::Instant::now();
-    // A full relink's model stands beside DuckDB's memory: DuckDB gets
-    // half its limit meanwhile (a 10M-event import with
+    // A full relink's model stands beside DuckDB's memory: DuckDB gets a
+    // quarter of its limit meanwhile (a 10M-event import with
     // FLOWMETER_MEMORY_LIMIT=1GB peaked at 1,840–1,960 MiB, DuckDB's memory
-    // at its limit beside the model; halved, 1,710 MiB, the link no slower).
+    // at its limit beside the model; lowered, 1,590 MiB, the link no slower).
     let _memory = match scope {
-        Scope::All => Some(crate::memory::Halved::new(conn)?),
+        Scope::All => Some(crate::memory::Lowered::new(conn)?),
         Scope::Part(_) => None,
     };
     if let Scope::Part(t) = scope {
