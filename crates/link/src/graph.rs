@@ -176,11 +176,14 @@ fn prefix(s: &str) -> u64 {
 
 /// Numbers of strings kept elsewhere, found by the strings' hashes: open
 /// addressing with linear probing, at most two thirds full, each slot a
-/// number plus one (0: empty). A `HashMap<&str, u32>` would hold a second
+/// number plus one (0: empty). Positions never depend on the hash. A `HashMap<&str, u32>` would hold a second
 /// pointer and length per sha.
 #[derive(Default)]
 struct Index {
     slots: Vec<u32>,
+    /// Seeded anew for each index: shas come from imported files, and a
+    /// fixed hash would let crafted ones pile onto one run of slots.
+    hasher: foldhash::fast::RandomState,
 }
 
 impl Index {
@@ -191,11 +194,12 @@ impl Index {
         }
         Index {
             slots: vec![0; (n + n / 2 + 1).next_power_of_two()],
+            hasher: Default::default(),
         }
     }
 
     fn start(&self, key: &str) -> usize {
-        let h = foldhash::fast::FixedState::default().hash_one(key);
+        let h = self.hasher.hash_one(key);
         (h ^ (h >> 32)) as usize & (self.slots.len() - 1)
     }
 

@@ -55,8 +55,8 @@ pub fn read_jsonl(reader: impl Read, file: &str) -> std::io::Result<ReadOutcome>
 /// cores: large files stream through in bounded memory.
 ///
 /// A chunk's lines are read into one buffer kept from chunk to chunk, not a
-/// `String` each, and each parser thread fills a vector sized for its
-/// lines: grown a record at a time, the records of every chunk were copied
+/// `String` each, and the parser threads fill vectors sized for their
+/// lines (see [`parse_lines`]): grown a record at a time, the records of every chunk were copied
 /// twice into pages the kernel zeroed anew (`clear_page_erms`, 8 % of a
 /// 10M-event import's CPU samples). The buffer is filled a block at a time
 /// straight from the reader, its line ends found in each block (a

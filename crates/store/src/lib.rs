@@ -523,6 +523,9 @@ impl Store {
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 let _ = self.conn.execute_batch(parallel::RESET_SQL);
+                // A failed statement aborts the transaction, and a relink's
+                // lowered memory limit could not be given back in it.
+                let _ = memory::apply(&self.conn);
                 Err(e)
             }
         }
@@ -680,6 +683,8 @@ impl Drop for Import<'_> {
         if !self.done {
             let _ = self.conn.execute_batch("ROLLBACK");
             let _ = self.conn.execute_batch(import::Staging::END_SQL);
+            // As in `in_transaction`: the relink's limit, given back.
+            let _ = memory::apply(self.conn);
         }
     }
 }

@@ -42,8 +42,10 @@ pub(crate) fn apply(conn: &Connection) -> Result<(), StoreError> {
 /// the limit, 1,590 MiB at a quarter, the link no slower). The limit is the
 /// database's: a server's readers have the quarter too meanwhile (a full
 /// relink is a first import or a changed configuration; their queries
-/// spill to disk past it). Dropped (on success, error or panic), it gives
-/// the configured limit back.
+/// spill to disk past it). Dropped, it gives the configured limit back;
+/// when the relink failed, the transaction it ran in may refuse that until
+/// it is rolled back, and the rollback gives it back too
+/// ([`Store`](crate::Store)'s transactions and an import's).
 pub(crate) struct Lowered<'c> {
     conn: &'c Connection,
 }
@@ -71,7 +73,7 @@ impl<'c> Lowered<'c> {
 
 impl Drop for Lowered<'_> {
     fn drop(&mut self) {
-        // A failure here leaves the smaller limit: slower, never wrong.
+        // Refused in an aborted transaction: its rollback gives it back.
         let _ = self.conn.execute_batch(&set_configured());
     }
 }
@@ -132,5 +134,25 @@ mod tests {
             assert!(during.abs_diff(expected) < all / 100, "{during} of {all}");
         }
         assert_eq!(limit(&conn), before);
+    }
+
+    /// A relink that fails aborts its transaction, where the guard cannot
+    /// give the limit back: the rollback does.
+    #[test]
+    fn a_failed_relink_gets_the_limit_back_at_its_rollback() {
+        let mut store = crate::Store::in_memory().unwrap();
+        let limit = |conn: &Connection| -> String {
+            conn.query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))
+                .unwrap()
+        };
+        let before = limit(&store.conn);
+        let failed = store.in_transaction(|conn| {
+            let _lowered = Lowered::new(conn)?;
+            conn.execute_batch("SELECT error('relink failed')")
+                .ctx("relink")?;
+            Ok(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(limit(&store.conn), before);
     }
 }
