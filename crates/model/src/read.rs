@@ -360,6 +360,28 @@ mod tests {
             .starts_with("f.jsonl:4: not valid JSON"));
     }
 
+    /// Each chunk's commits' shas.
+    fn shas_of(chunks: &[ReadOutcome]) -> Vec<Vec<String>> {
+        (chunks.iter())
+            .map(|c| {
+                (c.events.iter())
+                    .map(|e| match e {
+                        Event::Commit(c) => c.sha.clone(),
+                        other => panic!("not a commit: {other:?}"),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Every chunk's errors, as printed.
+    fn errors_of(chunks: &[ReadOutcome]) -> Vec<String> {
+        (chunks.iter())
+            .flat_map(|c| &c.errors)
+            .map(|e| e.to_string())
+            .collect()
+    }
+
     #[test]
     fn jsonl_chunks_keep_line_numbers_and_order_across_chunks_and_threads() {
         // 25,003 lines in chunks of 20,000 (the second chunk parsed on one
@@ -381,24 +403,13 @@ mod tests {
             .map(|c| c.unwrap())
             .collect();
         assert_eq!(chunks.len(), 2);
-        let shas: Vec<String> = chunks
-            .iter()
-            .flat_map(|c| &c.events)
-            .map(|e| match e {
-                Event::Commit(c) => c.sha.clone(),
-                other => panic!("not a commit: {other:?}"),
-            })
-            .collect();
+        let shas: Vec<String> = shas_of(&chunks).concat();
         let expected: Vec<String> = (0..25_003)
             .filter(|i| ![10_001, 15_000, 24_000].contains(i))
             .map(|i| format!("s{i}"))
             .collect();
         assert_eq!(shas, expected);
-        let errors: Vec<String> = chunks
-            .iter()
-            .flat_map(|c| &c.errors)
-            .map(|e| e.to_string())
-            .collect();
+        let errors = errors_of(&chunks);
         assert_eq!(errors.len(), 3);
         assert!(errors[0].starts_with("f.jsonl:10002: "), "{errors:?}");
         assert_eq!(errors[1], "f.jsonl:15001: the line is not valid UTF-8");
@@ -447,16 +458,7 @@ mod tests {
         let chunks = read(false);
         assert_eq!(chunks.len(), 3);
         let chunks: Vec<ReadOutcome> = chunks.into_iter().map(|c| c.unwrap()).collect();
-        let shas: Vec<Vec<String>> = (chunks.iter())
-            .map(|c| {
-                (c.events.iter())
-                    .map(|e| match e {
-                        Event::Commit(c) => c.sha.clone(),
-                        other => panic!("not a commit: {other:?}"),
-                    })
-                    .collect()
-            })
-            .collect();
+        let shas = shas_of(&chunks);
         assert_eq!(
             shas,
             [
@@ -465,11 +467,7 @@ mod tests {
                 vec!["c".to_string()]
             ]
         );
-        let errors: Vec<String> = chunks
-            .iter()
-            .flat_map(|c| &c.errors)
-            .map(|e| e.to_string())
-            .collect();
+        let errors = errors_of(&chunks);
         assert_eq!(errors.len(), 1);
         assert!(errors[0].starts_with("t.jsonl:4: "), "{errors:?}");
         // A block is read whole: the failure comes before its lines.
