@@ -176,8 +176,8 @@ fn prefix(s: &str) -> u64 {
 
 /// Numbers of strings kept elsewhere, found by the strings' hashes: open
 /// addressing with linear probing, at most two thirds full, each slot a
-/// number plus one (0: empty). Positions never depend on the hash. A `HashMap<&str, u32>` would hold a second
-/// pointer and length per sha.
+/// number plus one (0: empty). Positions never depend on the hash. A
+/// `HashMap<&str, u32>` would hold a second pointer and length per sha.
 #[derive(Default)]
 struct Index {
     slots: Vec<u32>,

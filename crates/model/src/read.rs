@@ -56,9 +56,9 @@ pub fn read_jsonl(reader: impl Read, file: &str) -> std::io::Result<ReadOutcome>
 ///
 /// A chunk's lines are read into one buffer kept from chunk to chunk, not a
 /// `String` each, and the parser threads fill vectors sized for their
-/// lines (see [`parse_lines`]): grown a record at a time, the records of every chunk were copied
-/// twice into pages the kernel zeroed anew (`clear_page_erms`, 8 % of a
-/// 10M-event import's CPU samples). The buffer is filled a block at a time
+/// lines (see [`parse_lines`]): grown a record at a time, the records of
+/// every chunk were copied twice into pages the kernel zeroed anew
+/// (`clear_page_erms`, 8 % of a 10M-event import's CPU samples). The buffer is filled a block at a time
 /// straight from the reader, its line ends found in each block (a
 /// `BufReader`'s line by line copy was 2 % of a 10M-event import's CPU);
 /// the part of a line that the block ends in waits at the front of the

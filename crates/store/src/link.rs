@@ -4,7 +4,7 @@
 //! function with its own tests), and writes the `link_*` tables every
 //! metric query reads, so no query recomputes them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use duckdb::arrow::array::{Array, AsArray, BooleanArray, Int64Array, ListArray, StringArray};
 use duckdb::arrow::datatypes::Int64Type;
@@ -646,43 +646,22 @@ fn repo_of_sha(conn: &Connection, scope: &Scope) -> Result<HashMap<String, Strin
     rows.collect::<Result<_, _>>().ctx(what)
 }
 
-/// Batches of `repo, sha, parents, authored at` rows, each with the range
-/// of its rows that are one repository's.
-type Held = Vec<(RecordBatch, std::ops::Range<usize>)>;
-
-/// Each repository's commit graph. A few repositories' rows (one scan
-/// each) are held as read, in their batches, and each graph is built from
-/// the rows where they lie (a small import into the 1M-event store:
-/// sorting 10k commits with their parents was a third of the load). A
-/// full relink reads every row unsorted, copies each repository's into a
-/// compact buffer of its own ([`RepoCommits`]) on a second thread while
-/// DuckDB reads on, then builds the graphs on all cores, each buffer let
-/// go as its graph is built. (Sorted by repo in DuckDB, the sort's rows
-/// and the graphs were held together at the end of the load, where a
-/// 10M-event import peaked; unsorted, loading its commits takes 1.7 s
-/// where it took 2.3–2.6 s.)
+/// Each repository's commit graph. The rows are read unsorted; each
+/// repository's are copied, as read, into a compact buffer of its own
+/// ([`RepoCommits`]; for a full relink on a second thread while DuckDB
+/// reads on), and the graphs are built on all cores, each buffer let go as
+/// its graph is built. (Sorted by repo in DuckDB, the sort's rows and the
+/// graphs were held together at the end of the load, where a 10M-event
+/// import peaked; unsorted, loading its commits takes 1.7 s where it took
+/// 2.3–2.6 s.)
 fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result<(), StoreError> {
     let sql = format!(
         "SELECT repo, sha, parents, epoch_us(authored_at) FROM {}",
         rows.from("commits"),
     );
-    if rows.rows() == Rows::Few {
-        let mut each: BTreeMap<String, Held> = BTreeMap::new();
-        each_batch(conn, &sql, "load commits", Rows::Few, |b| {
-            for (repo, run) in runs(b.text(0)?) {
-                let held = each.entry(repo.to_string()).or_default();
-                held.push((b.batch.clone(), run));
-            }
-            Ok(())
-        })?;
-        for (name, held) in each {
-            repos.set_graph(&name, graph_of(&held)?);
-        }
-        return Ok(());
-    }
     let mut index: foldhash::HashMap<String, usize> = Default::default();
     let mut each: Vec<(String, RepoCommits)> = Vec::new();
-    each_batch_beside(conn, &sql, "load commits", Rows::Many, |b| {
+    each_batch_beside(conn, &sql, "load commits", rows.rows(), |b| {
         let (repo, sha, parents, at) = (b.text(0)?, b.text(1)?, b.list(2)?, b.int(3)?);
         for i in 0..b.len() {
             let name = repo.value(i);
@@ -799,38 +778,6 @@ fn build_graphs(each: Vec<(String, RepoCommits)>) -> Vec<(String, Graph)> {
     });
     built.sort_unstable_by_key(|(k, _, _)| *k);
     built.into_iter().map(|(_, name, g)| (name, g)).collect()
-}
-
-/// The runs of equal values of a text column, in order: each value and
-/// its rows.
-fn runs(col: &StringArray) -> Vec<(&str, std::ops::Range<usize>)> {
-    let mut out: Vec<(&str, std::ops::Range<usize>)> = Vec::new();
-    for i in 0..col.len() {
-        let value = col.value(i);
-        match out.last_mut() {
-            Some((last, rows)) if *last == value => rows.end = i + 1,
-            _ => out.push((value, i..i + 1)),
-        }
-    }
-    out
-}
-
-/// One repository's graph, of its rows in `held`, read where they lie: no
-/// sha is copied before the graph's own.
-fn graph_of(held: &Held) -> Result<Graph, StoreError> {
-    let mut rows = Vec::with_capacity(held.iter().map(|(_, r)| r.len()).sum());
-    for (batch, range) in held {
-        let b = Batch {
-            batch,
-            what: "load commits",
-        };
-        let (sha, parents, at) = (b.text(1)?, b.list(2)?, b.int(3)?);
-        for i in range.clone() {
-            let parents: Vec<&str> = parents.items(i).into_iter().flatten().collect();
-            rows.push((sha.value(i), parents, at.value(i)));
-        }
-    }
-    Ok(Graph::build(rows))
 }
 
 /// The scope's pull requests, with their reviews folded in.
