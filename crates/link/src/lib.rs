@@ -61,32 +61,20 @@ pub fn resolve_repos(
         .collect()
 }
 
-/// What linking found for ordered deployments.
+/// What linking found for ordered deployments, their changes apart
+/// ([`Changes`]): rollbacks and incident attribution need the deployments
+/// and incidents only.
 pub struct DeploymentLinks {
     /// Each deployment's position in its service's order.
     pub seq: Vec<u32>,
     pub is_rollback: Vec<bool>,
     /// The first rollback that undid each deployment.
     pub rolled_back_by: Vec<Option<usize>>,
-    /// Every change, grouped by deployment (see [`Self::changes_of`]).
-    pub changes: Vec<CommitId>,
-    offsets: Vec<usize>,
     pub attributions: Vec<Attribution>,
     incidents_of: Vec<Vec<u32>>,
 }
 
 impl DeploymentLinks {
-    /// The changes of deployment `i`.
-    pub fn changes_of(&self, i: usize) -> &[CommitId] {
-        &self.changes[self.offsets[i]..self.offsets[i + 1]]
-    }
-
-    /// Every change with the deployment that brought it.
-    pub fn changes(&self) -> impl Iterator<Item = (usize, CommitId)> + '_ {
-        (0..self.offsets.len() - 1)
-            .flat_map(move |i| self.changes_of(i).iter().map(move |&c| (i, c)))
-    }
-
     /// The incidents attributed to deployment `i`.
     pub fn incidents_of(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
         self.incidents_of[i].iter().map(|&k| k as usize)
@@ -98,35 +86,13 @@ impl DeploymentLinks {
         let rolled_back_at = self.rolled_back_by[i].map(|r| deployments[r].finished_at);
         outcome::of(&ours, rolled_back_at)
     }
-
-    /// Whether deployment `i` is rework.
-    pub fn is_rework(&self, i: usize, deployments: &[Deployment], prs: &PullRequests) -> bool {
-        let labelled =
-            (self.changes_of(i).iter()).map(|&c| prs.of_commit(c).any(|p| prs.list[p].rework));
-        outcome::is_rework(self.is_rollback[i], &deployments[i].kind, labelled)
-    }
-
-    /// When each commit first reached production, from these changes
-    /// (a full link holds every service's).
-    pub fn first_deployed(&self, deployments: &[Deployment]) -> FirstDeployed {
-        let mut first = FirstDeployed::default();
-        for (i, c) in self.changes() {
-            if c.repo != Repos::NONE {
-                first.add(c, deployments[i].finished_at);
-            }
-        }
-        first
-    }
 }
 
-/// Links ordered deployments: rollbacks and changes service by service,
-/// then incidents. `repo_of` is each deployment's repository
-/// ([`resolve_repos`]); `foreign` the sources, by id, of other services'
+/// Links ordered deployments: rollbacks service by service, then
+/// incidents. `foreign` holds the sources, by id, of other services'
 /// deployments an incident may name (a partial relink).
 pub fn link_deployments(
     ordered: &Ordered,
-    repo_of: &[RepoId],
-    repos: &mut Repos,
     incidents: &[Incident],
     foreign: &HashMap<String, Vec<String>>,
     config: &MetricsConfig,
@@ -137,26 +103,15 @@ pub fn link_deployments(
         seq: vec![0; n],
         is_rollback: vec![false; n],
         rolled_back_by: vec![None; n],
-        changes: Vec::new(),
-        offsets: Vec::with_capacity(n + 1),
         attributions: Vec::new(),
         incidents_of: vec![Vec::new(); n],
     };
-    let mut services: Vec<_> = ordered.services.values().cloned().collect();
-    services.sort_by_key(|r| r.start);
-    links.offsets.push(0);
-    for range in services {
-        let service = &deployments[range.clone()];
-        let (is_rollback, rolled_back_by) = deployments::rollbacks(service);
-        let changes = changes::of_service(service, &repo_of[range.clone()], repos);
+    for range in ordered.services.values() {
+        let (is_rollback, rolled_back_by) = deployments::rollbacks(&deployments[range.clone()]);
         for (pos, i) in range.clone().enumerate() {
             links.seq[i] = pos as u32;
             links.is_rollback[i] = is_rollback[pos];
             links.rolled_back_by[i] = rolled_back_by[pos].map(|r| range.start + r);
-        }
-        for c in changes {
-            links.changes.extend(c);
-            links.offsets.push(links.changes.len());
         }
     }
     let window_us = (config.attribution_window_hours * HOUR_US).round() as i64;
@@ -172,6 +127,86 @@ pub fn link_deployments(
         links.incidents_of[a.deployment].push(a.incident as u32);
     }
     links
+}
+
+/// The changes of some services' deployments, by deployment: every
+/// service's, or (a relink held to a memory budget) those of the services
+/// deploying from one part of the repositories, whose graphs alone are
+/// loaded meanwhile. The other deployments have none here.
+pub struct Changes {
+    changes: Vec<CommitId>,
+    /// Deployment `i`'s changes are `changes[offsets[i]..offsets[i + 1]]`.
+    offsets: Vec<usize>,
+}
+
+impl Changes {
+    /// The changes of `services` (ranges of `ordered.deployments`), each
+    /// deployment walking `repo_of` its repository ([`resolve_repos`]),
+    /// whose graph `repos` holds.
+    pub fn of_services(
+        ordered: &Ordered,
+        services: impl IntoIterator<Item = std::ops::Range<usize>>,
+        repo_of: &[RepoId],
+        repos: &mut Repos,
+    ) -> Changes {
+        let n = ordered.deployments.len();
+        let mut services: Vec<_> = services.into_iter().collect();
+        services.sort_by_key(|r| r.start);
+        let mut out = Changes {
+            changes: Vec::new(),
+            offsets: Vec::with_capacity(n + 1),
+        };
+        out.offsets.push(0);
+        for range in services {
+            // The deployments before it, of services not here: none.
+            out.offsets.resize(range.start + 1, out.changes.len());
+            let service = &ordered.deployments[range.clone()];
+            for c in changes::of_service(service, &repo_of[range], repos) {
+                out.changes.extend(c);
+                out.offsets.push(out.changes.len());
+            }
+        }
+        out.offsets.resize(n + 1, out.changes.len());
+        out
+    }
+
+    /// The changes of deployment `i`.
+    pub fn changes_of(&self, i: usize) -> &[CommitId] {
+        &self.changes[self.offsets[i]..self.offsets[i + 1]]
+    }
+
+    /// Every change with the deployment that brought it.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, CommitId)> + '_ {
+        (0..self.offsets.len() - 1)
+            .flat_map(move |i| self.changes_of(i).iter().map(move |&c| (i, c)))
+    }
+
+    /// Whether deployment `i` (a rollback or not, as `links` found) is
+    /// rework.
+    pub fn is_rework(
+        &self,
+        i: usize,
+        links: &DeploymentLinks,
+        deployments: &[Deployment],
+        prs: &PullRequests,
+    ) -> bool {
+        let labelled =
+            (self.changes_of(i).iter()).map(|&c| prs.of_commit(c).any(|p| prs.list[p].rework));
+        outcome::is_rework(links.is_rollback[i], &deployments[i].kind, labelled)
+    }
+
+    /// When each commit first reached production, from these changes:
+    /// every deployment of a commit's repository is here (all services',
+    /// or all those of the repository's part).
+    pub fn first_deployed(&self, deployments: &[Deployment]) -> FirstDeployed {
+        let mut first = FirstDeployed::default();
+        for (i, c) in self.iter() {
+            if c.repo != Repos::NONE {
+                first.add(c, deployments[i].finished_at);
+            }
+        }
+        first
+    }
 }
 
 #[cfg(test)]
@@ -224,14 +259,9 @@ mod tests {
         );
         let repo_of_sha = HashMap::from([("a".to_string(), "r".to_string())]);
         let repo_of = resolve_repos(&ordered.deployments, &repo_of_sha, &mut repos);
-        let links = link_deployments(
-            &ordered,
-            &repo_of,
-            &mut repos,
-            &[],
-            &HashMap::new(),
-            &config,
-        );
+        let links = link_deployments(&ordered, &[], &HashMap::new(), &config);
+        let all = ordered.services.values().cloned();
+        let changes = Changes::of_services(&ordered, all, &repo_of, &mut repos);
         let d = &ordered.deployments;
         assert_eq!(links.seq, [0, 1, 2]);
         // Deployment 3 returns to a: a rollback of 2, which recovers then.
@@ -239,11 +269,14 @@ mod tests {
         assert_eq!(links.rolled_back_by, [None, Some(2), None]);
         let o = links.outcome(1, d, &[]);
         assert_eq!((o.failed, o.recovered_at), (true, Some(6 * H)));
-        assert!(links.is_rework(2, d, &prs) && !links.is_rework(1, d, &prs));
-        let b = links.changes_of(1)[0];
+        assert!(changes.is_rework(2, &links, d, &prs) && !changes.is_rework(1, &links, d, &prs));
+        let b = changes.changes_of(1)[0];
         assert_eq!(repos.sha(b), "b");
         assert_eq!(prs.start_of(b, &repos), (Some(2 * H), Some(7)));
-        let first = links.first_deployed(d);
+        // Of no service (another part's), no deployment has changes.
+        let none = Changes::of_services(&ordered, [], &repo_of, &mut repos);
+        assert!((0..d.len()).all(|i| none.changes_of(i).is_empty()));
+        let first = changes.first_deployed(d);
         assert_eq!(first.get(b), Some(5 * H));
         let stages = prs.stages(&prs.list[0], &first);
         assert_eq!((stages.deploy, stages.cycle), (Some(2.0), Some(3.0)));

@@ -15,6 +15,7 @@ mod columns;
 mod import;
 mod lake;
 mod link;
+mod link_parts;
 mod memory;
 mod parallel;
 mod schema;

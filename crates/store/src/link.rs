@@ -12,13 +12,15 @@ use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::Value;
 use duckdb::Connection;
 use flowmeter_config::MetricsConfig;
-use flowmeter_link::commits::Repos;
-use flowmeter_link::deployments::{self, Deployment};
+use flowmeter_link::commits::{RepoId, Repos};
+use flowmeter_link::deployments::{self, Deployment, Ordered};
 use flowmeter_link::graph::Graph;
 use flowmeter_link::incidents::Incident;
 use flowmeter_link::pull_requests::{FirstDeployed, PullRequestRecord, PullRequests};
+use flowmeter_link::{Changes, DeploymentLinks};
 
 use crate::append::{append_all, Cell};
+use crate::link_parts::{self, Part};
 use crate::{Context, StoreError};
 
 const FINGERPRINT_KEY: &str = "link_fingerprint";
@@ -385,12 +387,27 @@ pub(crate) fn relink(
     config: &MetricsConfig,
     scope: &Scope,
 ) -> Result<(), StoreError> {
+    relink_within(conn, config, scope, None).map(|_| ())
+}
+
+/// [`relink`], a full one's model of commits and pull requests held to
+/// `budget` bytes when given, else to DuckDB's share of the memory limit
+/// ([`crate::memory::Lowered::model_budget`]): past it, the repositories
+/// are linked in parts ([`link_parts`]). Returns the number of parts.
+pub(crate) fn relink_within(
+    conn: &Connection,
+    config: &MetricsConfig,
+    scope: &Scope,
+    budget: Option<u64>,
+) -> Result<usize, StoreError> {
     let t0 = std::time::Instant::now();
     // A full relink's model stands beside DuckDB's memory: DuckDB gets a
     // quarter of its limit meanwhile (a 10M-event import with
     // FLOWMETER_MEMORY_LIMIT=1GB peaked at 1,840–1,960 MiB, DuckDB's memory
-    // at its limit beside the model; lowered, 1,590 MiB, the link no slower).
-    let _memory = match scope {
+    // at its limit beside the model; lowered, 1,590 MiB, the link no
+    // slower), and the model of commits and pull requests as much, in
+    // parts past it (the link's peak 1,530 → 1,050 MiB, in 3 parts).
+    let memory = match scope {
         Scope::All => Some(crate::memory::Lowered::new(conn)?),
         Scope::Part(_) => None,
     };
@@ -443,23 +460,24 @@ pub(crate) fn relink(
     };
     crate::timing::phase("link: load repos", tl);
     let tl = std::time::Instant::now();
-    load_commits(conn, &repo_rows, &mut repos)?;
-    crate::timing::phase("link: load commits", tl);
-    let tl = std::time::Instant::now();
-    let mut prs = load_pull_requests(conn, config, &repo_rows, &mut repos)?;
-    crate::timing::phase("link: load pull requests and reviews", tl);
-    let tl = std::time::Instant::now();
     let incidents = load_incidents(conn, scope)?;
     let foreign = attribution_candidates(conn, config, scope, &incidents)?;
     crate::timing::phase("link: load incidents", tl);
-    crate::timing::phase("link: load", t0);
-
-    let t0 = std::time::Instant::now();
-    let links = flowmeter_link::link_deployments(
-        &ordered, &repo_of, &mut repos, &incidents, &foreign, config,
-    );
-    crate::timing::phase("link: compute", t0);
-    let t0 = std::time::Instant::now();
+    let tl = std::time::Instant::now();
+    let links = flowmeter_link::link_deployments(&ordered, &incidents, &foreign, config);
+    crate::timing::phase("link: rollbacks and incidents", tl);
+    let tl = std::time::Instant::now();
+    let parts = match scope {
+        Scope::All => {
+            let budget = budget.or_else(|| memory.as_ref().and_then(|m| m.model_budget()));
+            link_parts::plan(conn, &ordered, &repo_of, &repos, budget)?
+        }
+        Scope::Part(_) => vec![Part {
+            rows: repo_rows,
+            services: ordered.services.values().cloned().collect(),
+        }],
+    };
+    crate::timing::phase(&format!("link: plan ({} parts)", parts.len()), tl);
     conn.execute_batch(match scope {
         Scope::All => CLEAR_ALL,
         Scope::Part(_) => {
@@ -475,6 +493,23 @@ pub(crate) fn relink(
     })
     .ctx("clear links")?;
     let deployments = &ordered.deployments;
+    let mut found = Found {
+        changes: vec![0; deployments.len()],
+        rework: vec![false; deployments.len()],
+    };
+    let n_parts = parts.len();
+    let linked = Linked {
+        conn,
+        config,
+        scope,
+        ordered: &ordered,
+        links: &links,
+        repo_of: &repo_of,
+    };
+    for part in parts {
+        linked.part(part, &mut repos, &mut found)?;
+    }
+    let t0 = std::time::Instant::now();
     let rows = deployments.iter().enumerate().map(|(i, d)| {
         let outcome = links.outcome(i, deployments, &incidents);
         [
@@ -492,26 +527,11 @@ pub(crate) fn relink(
             Cell::Bool(outcome.failed),
             Cell::Bool(outcome.open),
             Cell::ts(outcome.recovered_at),
-            Cell::Int(links.changes_of(i).len() as i64),
-            Cell::Bool(links.is_rework(i, deployments, &prs)),
+            Cell::Int(found.changes[i] as i64),
+            Cell::Bool(found.rework[i]),
         ]
     });
     append_all(conn, "link_deployments", rows)?;
-    let rows = links.changes().map(|(i, c)| {
-        let d = &deployments[i];
-        let (start, pr) = prs.start_of(c, &repos);
-        [
-            Cell::Text(&d.service),
-            Cell::text(repos.name(c.repo)),
-            Cell::Text(repos.sha(c)),
-            Cell::Text(&d.source),
-            Cell::Text(&d.id),
-            Cell::ts(Some(d.finished_at)),
-            Cell::ts(start),
-            Cell::int(pr),
-        ]
-    });
-    append_all(conn, "link_changes", rows)?;
     let rows = links.attributions.iter().map(|a| {
         let (inc, d) = (&incidents[a.incident], &deployments[a.deployment]);
         [
@@ -534,48 +554,7 @@ pub(crate) fn relink(
         }
     ))
     .ctx("link incident services")?;
-    crate::timing::phase("link: write deployments, changes, incidents", t0);
-    let t0 = std::time::Instant::now();
-    // First deployment (any service) of each commit, for the deploy stage:
-    // from the changes of every service, not only those relinked. A full
-    // link has them all in memory (1M events: 0.7 s less than reading them
-    // back); a partial one reads the stored ones, its own just written.
-    let first_deployed = match scope {
-        Scope::All => links.first_deployed(deployments),
-        Scope::Part(_) => stored_first_deployed(conn, &repo_rows, &mut repos)?,
-    };
-    // Writing the pull requests needs their stages and the repositories'
-    // names only: the rest of the model goes first (at 10M events the peak
-    // of the import was here).
-    drop((links, ordered, incidents, foreign, repo_of));
-    repos.forget_commits();
-    prs.forget_lookups();
-    crate::timing::phase("link: first deployments", t0);
-    let t0 = std::time::Instant::now();
-    let rows = prs.list.iter().map(|p| {
-        let s = prs.stages(p, &first_deployed);
-        [
-            Cell::text(repos.name(p.repo)),
-            Cell::Int(p.number),
-            Cell::text(p.title.as_deref()),
-            Cell::text(prs.author(p)),
-            Cell::ts(Some(p.created_at)),
-            Cell::ts(p.merged_at),
-            Cell::ts(p.first_commit_at),
-            Cell::ts(Some(s.ready_at)),
-            Cell::ts(p.first_review_at),
-            Cell::ts(s.deployed_at),
-            Cell::float(s.coding),
-            Cell::float(s.pickup),
-            Cell::float(s.review),
-            Cell::float(s.deploy),
-            Cell::float(s.cycle),
-            Cell::Bool(p.stages_known),
-            Cell::Int(p.reviews as i64),
-        ]
-    });
-    append_all(conn, "link_prs", rows)?;
-    crate::timing::phase("link: write pull requests", t0);
+    crate::timing::phase("link: write deployments and incidents", t0);
     // A partial relink runs only where the links are of this configuration
     // already (an import into linked data; a lake shard's, rolled back):
     // the fingerprint stays as it is.
@@ -586,7 +565,109 @@ pub(crate) fn relink(
         )
         .ctx("save link fingerprint")?;
     }
-    Ok(())
+    Ok(n_parts)
+}
+
+/// What a relink's deployments need of their changes, gathered part by
+/// part: how many each brought, and whether it is rework.
+struct Found {
+    changes: Vec<u32>,
+    rework: Vec<bool>,
+}
+
+/// What every part of a relink shares: the ordered deployments, their
+/// rollbacks and incidents, and each one's repository.
+struct Linked<'a> {
+    conn: &'a Connection,
+    config: &'a MetricsConfig,
+    scope: &'a Scope,
+    ordered: &'a Ordered,
+    links: &'a DeploymentLinks,
+    repo_of: &'a [RepoId],
+}
+
+impl Linked<'_> {
+    /// Links one part: loads its repositories' commits and pull requests,
+    /// walks its services' changes and writes them, then the pull requests
+    /// with their stages; each deployment's count of changes and rework go
+    /// to `found`. Its commits and pull requests are let go at the end.
+    fn part(&self, part: Part, repos: &mut Repos, found: &mut Found) -> Result<(), StoreError> {
+        let Linked { conn, config, .. } = *self;
+        let t0 = std::time::Instant::now();
+        load_commits(conn, &part.rows, repos)?;
+        crate::timing::phase("link: load commits", t0);
+        let t0 = std::time::Instant::now();
+        let mut prs = load_pull_requests(conn, config, &part.rows, repos)?;
+        crate::timing::phase("link: load pull requests and reviews", t0);
+        let t0 = std::time::Instant::now();
+        let deployments = &self.ordered.deployments;
+        let services = part.services.iter().cloned();
+        let changes = Changes::of_services(self.ordered, services, self.repo_of, repos);
+        for i in part.services.iter().flat_map(|r| r.clone()) {
+            found.changes[i] = changes.changes_of(i).len() as u32;
+            found.rework[i] = changes.is_rework(i, self.links, deployments, &prs);
+        }
+        crate::timing::phase("link: changes", t0);
+        let t0 = std::time::Instant::now();
+        let rows = changes.iter().map(|(i, c)| {
+            let d = &deployments[i];
+            let (start, pr) = prs.start_of(c, repos);
+            [
+                Cell::Text(&d.service),
+                Cell::text(repos.name(c.repo)),
+                Cell::Text(repos.sha(c)),
+                Cell::Text(&d.source),
+                Cell::Text(&d.id),
+                Cell::ts(Some(d.finished_at)),
+                Cell::ts(start),
+                Cell::int(pr),
+            ]
+        });
+        append_all(conn, "link_changes", rows)?;
+        crate::timing::phase("link: write changes", t0);
+        let t0 = std::time::Instant::now();
+        // First deployment (any service) of each commit, for the deploy
+        // stage: from the changes of every service, not only those
+        // relinked. A full link has them all in memory (1M events: 0.7 s
+        // less than reading them back); a partial one reads the stored
+        // ones, its own just written.
+        let first_deployed = match self.scope {
+            Scope::All => changes.first_deployed(deployments),
+            Scope::Part(_) => stored_first_deployed(conn, &part.rows, repos)?,
+        };
+        // Writing the pull requests needs their stages and the
+        // repositories' names only: the graphs go first.
+        drop(changes);
+        repos.forget_commits();
+        prs.forget_lookups();
+        crate::timing::phase("link: first deployments", t0);
+        let t0 = std::time::Instant::now();
+        let rows = prs.list.iter().map(|p| {
+            let s = prs.stages(p, &first_deployed);
+            [
+                Cell::text(repos.name(p.repo)),
+                Cell::Int(p.number),
+                Cell::text(p.title.as_deref()),
+                Cell::text(prs.author(p)),
+                Cell::ts(Some(p.created_at)),
+                Cell::ts(p.merged_at),
+                Cell::ts(p.first_commit_at),
+                Cell::ts(Some(s.ready_at)),
+                Cell::ts(p.first_review_at),
+                Cell::ts(s.deployed_at),
+                Cell::float(s.coding),
+                Cell::float(s.pickup),
+                Cell::float(s.review),
+                Cell::float(s.deploy),
+                Cell::float(s.cycle),
+                Cell::Bool(p.stages_known),
+                Cell::Int(p.reviews as i64),
+            ]
+        });
+        append_all(conn, "link_prs", rows)?;
+        crate::timing::phase("link: write pull requests", t0);
+        Ok(())
+    }
 }
 
 /// The successful production deployments of the scope's services.

@@ -33,8 +33,9 @@ pub(crate) fn apply(conn: &Connection) -> Result<(), StoreError> {
 
 /// DuckDB's memory limit at a quarter of the configured one while it
 /// lives, for a full relink: the relink's model (a 10M-event store's commit
-/// graphs, pull requests and deployments: about 1 GB) is not in DuckDB's
-/// memory, and DuckDB, up to its limit, would keep beside it what it
+/// graphs, pull requests and deployments: about 1 GB, of which the graphs
+/// and pull requests are held to another quarter, [`Lowered::model_budget`])
+/// is not in DuckDB's memory, and DuckDB, up to its limit, would keep beside it what it
 /// cached of the blocks the import wrote and the relink read. With the
 /// limit lowered, DuckDB lets them go; a relink's scans stream and its
 /// inserts compress a row group a thread at a time, in less (a 10M-event
@@ -48,6 +49,9 @@ pub(crate) fn apply(conn: &Connection) -> Result<(), StoreError> {
 /// ([`Store`](crate::Store)'s transactions and an import's).
 pub(crate) struct Lowered<'c> {
     conn: &'c Connection,
+    /// DuckDB's limit meanwhile, in bytes (none when DuckDB words its
+    /// limit otherwise).
+    lower: Option<u64>,
 }
 
 /// The share of its limit DuckDB keeps during a full relink: 1 / this.
@@ -60,14 +64,23 @@ impl<'c> Lowered<'c> {
             .query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))
             .ctx(what)?;
         // From here on, a failure gives the configured limit back.
-        let guard = Lowered { conn };
+        let mut guard = Lowered { conn, lower: None };
         // A limit DuckDB words otherwise is left as it is.
         if let Some(bytes) = bytes_of(&limit) {
             let lower = bytes / DURING_RELINK;
             conn.execute_batch(&format!("SET memory_limit = '{lower}B'"))
                 .ctx(what)?;
+            guard.lower = Some(lower);
         }
         Ok(guard)
+    }
+
+    /// What the relink's model of commits and pull requests may hold at
+    /// once, in bytes: as much as DuckDB keeps meanwhile (so the two take
+    /// half the configured limit; the deployments, the allocator's slack
+    /// and the writes' batches the rest).
+    pub(crate) fn model_budget(&self) -> Option<u64> {
+        self.lower
     }
 }
 

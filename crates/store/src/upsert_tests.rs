@@ -1,7 +1,7 @@
 //! Upserts at the sizes where DuckDB's storage changes shape: more rows than
 //! one row group (122,880) in a single import.
 
-use crate::Store;
+use crate::{link, Store};
 use chrono::{TimeZone, Utc};
 use flowmeter_config::MetricsConfig;
 use flowmeter_model::{Commit, Event};
@@ -317,6 +317,12 @@ impl Rng {
 /// ids with and without a source, sources shared with deployments). Keys
 /// repeat across imports, so later imports update earlier records.
 fn random_import(rng: &mut Rng, step: u64, n: u64) -> Vec<Event> {
+    random_import_of(rng, step, n, "")
+}
+
+/// [`random_import`] of the repositories and services named with `team`
+/// before their names (the SHAs below 5 stay shared with every team's).
+fn random_import_of(rng: &mut Rng, step: u64, n: u64, team: &str) -> Vec<Event> {
     let t = |h: u64| {
         Utc.timestamp_opt(1_767_225_600 + (h * 3600) as i64, 0)
             .unwrap()
@@ -330,8 +336,18 @@ fn random_import(rng: &mut Rng, step: u64, n: u64) -> Vec<Event> {
             format!("{:0>8}{:032x}", repo.replace('/', ""), i)
         }
     };
-    let repos = ["acme/web", "acme/api", "acme/lib", "acme/ops"];
-    let services = ["web", "api", "billing", "search", "ops", "docs"];
+    let named = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("{team}{n}"))
+            .collect::<Vec<_>>()
+    };
+    let (repos, services) = (
+        named(&["acme/web", "acme/api", "acme/lib", "acme/ops"]),
+        named(&["web", "api", "billing", "search", "ops", "docs"]),
+    );
+    let repos: Vec<&str> = repos.iter().map(String::as_str).collect();
+    let services: Vec<&str> = services.iter().map(String::as_str).collect();
     let sources = ["ci", "cd", "pd"];
     let mut out = Vec::new();
     for _ in 0..n {
@@ -438,6 +454,38 @@ fn incremental_links_equal_a_full_relink() {
             links_as_a_full_relink(&mut s, &format!("seed {seed}, import {step}"));
         }
     }
+}
+
+/// A full relink held to a memory budget links the repositories in parts
+/// (each with the services deploying from it); the link tables are those
+/// of a relink in one part, row for row. Each team's services deploy from
+/// its own repositories, except where a repo-less deployment's commit is
+/// one every repository holds (then its service's part spans teams).
+#[test]
+fn a_relink_in_parts_links_as_one_in_one_part() {
+    let config = MetricsConfig::default();
+    let mut split = 0;
+    for seed in 1..=10u64 {
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut s = Store::in_memory().unwrap();
+        for team in ["a/", "b/", "c/", "d/"] {
+            let events = random_import_of(&mut rng, 0, 120, team);
+            s.import(events, &config).unwrap();
+        }
+        s.relink_all(&config).unwrap();
+        let whole = s.link_tables_text().unwrap();
+        let parts = s
+            .in_transaction(|conn| link::relink_within(conn, &config, &link::Scope::All, Some(1)))
+            .unwrap();
+        split += usize::from(parts > 1);
+        let in_parts = s.link_tables_text().unwrap();
+        assert!(
+            whole == in_parts,
+            "seed {seed}, {parts} parts: links differ from a relink in one part:\n{}",
+            first_differences(&whole, &in_parts)
+        );
+    }
+    assert!(split >= 3, "only {split} of 10 stores were linked in parts");
 }
 
 /// Asserts that the link tables now (an incremental relink's) equal
