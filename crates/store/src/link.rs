@@ -469,7 +469,7 @@ pub(crate) fn relink_within(
     let tl = std::time::Instant::now();
     let parts = match scope {
         Scope::All => {
-            let budget = budget.or_else(|| memory.as_ref().and_then(|m| m.model_budget()));
+            let budget = budget.or_else(|| memory.as_ref().map(|m| m.model_budget()));
             link_parts::plan(conn, &ordered, &repo_of, &repos, budget)?
         }
         Scope::Part(_) => vec![Part {
