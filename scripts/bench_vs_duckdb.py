@@ -648,7 +648,9 @@ def measure(args, directory):
     print(row("peak RSS", fmt_mib(fm["rss_mib"]), fmt_mib(hand_rss), "",
               f"< 1 GiB (1M) / < 2 GB (10M)  {rss_met}"))
     small = f"small import into store vs empty: {fmt_x(fm['small_ratio'])}"
-    print(f"{small:<65}<= 3x    {verdict(fm['small_ratio'], 3)}")
+    # The target is for 3.2k events into the 1M-event store.
+    small_target = verdict(fm['small_ratio'], 3) if n < 2_000_000 else "(target is for the 1M store)"
+    print(f"{small:<65}<= 3x    {small_target}")
     if fm_wall is not None:
         print(f"\nflowmeter bench as a whole (generate, import, metrics, small imports): "
               f"{fm_wall:.1f} s wall, peak RSS {fmt_mib(fm_rss_outside)} (measured from outside)")
