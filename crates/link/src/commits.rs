@@ -157,8 +157,8 @@ impl Repos {
     /// Forgets every repository's commits and keeps their names: once the
     /// walk is done and the first deployments are known, what is left to
     /// write names repositories only (the graphs are most of the link's
-    /// memory at 10M events). A commit looked up afterwards gets a new
-    /// number.
+    /// memory at 10M events), and a relink in parts sets the graphs of its
+    /// next part. A commit looked up afterwards gets a new number.
     pub fn forget_commits(&mut self) {
         self.repos.iter_mut().for_each(|r| *r = Repo::default());
     }

@@ -150,7 +150,7 @@ pub(crate) enum Scope {
 /// deployment of an id a changed incident names, or of a changed
 /// deployment's id that some incident names — the touched repositories, the
 /// touched incidents. (The repositories walked, and those the relinked
-/// services' changes were in, are added by [`relink`].)
+/// services' changes were in, are added by [`relink_within`].)
 fn prepare_scope(conn: &Connection, t: &Touched) -> Result<(), StoreError> {
     fn one(set: &BTreeSet<String>) -> Vec<Vec<&str>> {
         set.iter().map(|v| vec![v.as_str()]).collect()
@@ -474,6 +474,7 @@ pub(crate) fn relink_within(
         }
         Scope::Part(_) => vec![Part {
             rows: repo_rows,
+            named: None,
             services: ordered.services.values().cloned().collect(),
         }],
     };
@@ -594,6 +595,15 @@ impl Linked<'_> {
     fn part(&self, part: Part, repos: &mut Repos, found: &mut Found) -> Result<(), StoreError> {
         let Linked { conn, config, .. } = *self;
         let t0 = std::time::Instant::now();
+        if let Some(named) = &part.named {
+            let names = ScopeRows::new(
+                link_parts::PART_REPOS,
+                &["repo"],
+                named.iter().map(|r| vec![r.as_str()]).collect(),
+            );
+            conn.execute_batch(&names.create()).ctx("link part")?;
+            names.append(conn)?;
+        }
         load_commits(conn, &part.rows, repos)?;
         crate::timing::phase("link: load commits", t0);
         let t0 = std::time::Instant::now();
@@ -628,9 +638,10 @@ impl Linked<'_> {
         let t0 = std::time::Instant::now();
         // First deployment (any service) of each commit, for the deploy
         // stage: from the changes of every service, not only those
-        // relinked. A full link has them all in memory (1M events: 0.7 s
-        // less than reading them back); a partial one reads the stored
-        // ones, its own just written.
+        // relinked. A full link has in memory those of every service
+        // deploying from the part's repositories, which are all there are
+        // (1M events: 0.7 s less than reading them back); a partial one
+        // reads the stored ones, its own just written.
         let first_deployed = match self.scope {
             Scope::All => changes.first_deployed(deployments),
             Scope::Part(_) => stored_first_deployed(conn, &part.rows, repos)?,

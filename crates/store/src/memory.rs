@@ -34,8 +34,9 @@ pub(crate) fn apply(conn: &Connection) -> Result<(), StoreError> {
 /// DuckDB's memory limit at a quarter of the configured one while it
 /// lives, for a full relink: the relink's model (a 10M-event store's commit
 /// graphs, pull requests and deployments: about 1 GB, of which the graphs
-/// and pull requests are held to another quarter, [`Lowered::model_budget`])
-/// is not in DuckDB's memory, and DuckDB, up to its limit, would keep beside it what it
+/// and pull requests are held to another quarter, at most 256 MiB, where
+/// the repositories can be linked in parts: [`Lowered::model_budget`]) is
+/// not in DuckDB's memory, and DuckDB, up to its limit, would keep beside it what it
 /// cached of the blocks the import wrote and the relink read. With the
 /// limit lowered, DuckDB lets them go; a relink's scans stream and its
 /// inserts compress a row group a thread at a time, in less (a 10M-event
@@ -60,10 +61,15 @@ const DURING_RELINK: u64 = 4;
 /// The most a full relink's model of commits and pull requests holds at
 /// once, whatever the limit (DuckDB's own is 80 % of the machine's memory
 /// when none is configured): past it, the repositories are linked in
-/// parts, which costs little (10M-event imports with no limit set, in
+/// parts (`link_parts`: never splitting the repositories one service
+/// deploys from, which may pass it together), which costs little (10M-event imports with no limit set, in
 /// pairs: peak 1,957 and 1,970 MiB in one part, 1,602 and 1,645 MiB in
 /// three; 26.00 s and 25.96 s in the second pair).
 const MODEL_BUDGET: u64 = 256 << 20;
+
+/// The least budget of a full relink's model, however low the limit:
+/// each part reads the commits, pull requests and reviews tables again.
+const MODEL_BUDGET_LEAST: u64 = 64 << 20;
 
 impl<'c> Lowered<'c> {
     pub(crate) fn new(conn: &'c Connection) -> Result<Lowered<'c>, StoreError> {
@@ -86,10 +92,12 @@ impl<'c> Lowered<'c> {
     /// What the relink's model of commits and pull requests may hold at
     /// once, in bytes: as much as DuckDB keeps meanwhile (so the two take
     /// half the configured limit; the deployments, the allocator's slack
-    /// and the writes' batches the rest), and at most [`MODEL_BUDGET`].
+    /// and the writes' batches the rest), between [`MODEL_BUDGET_LEAST`]
+    /// and [`MODEL_BUDGET`].
     pub(crate) fn model_budget(&self) -> u64 {
-        self.lower
+        (self.lower)
             .map_or(MODEL_BUDGET, |lower| lower.min(MODEL_BUDGET))
+            .max(MODEL_BUDGET_LEAST)
     }
 }
 
