@@ -400,6 +400,32 @@ pub(crate) fn relink_within(
     scope: &Scope,
     budget: Option<u64>,
 ) -> Result<usize, StoreError> {
+    match relink_once(conn, config, scope, budget)? {
+        Some(parts) => Ok(parts),
+        // A partial relink whose commits and pull requests passed the
+        // budget (an import that changed most of a large store) gives way
+        // to a full one, in parts, before it wrote anything; its model is
+        // let go first. Both give the same links.
+        None => {
+            crate::timing::phase(
+                "link: the partial relink passed its budget",
+                std::time::Instant::now(),
+            );
+            relink_once(conn, config, &Scope::All, budget)
+                .map(|parts| parts.expect("a full relink links in parts within any budget"))
+        }
+    }
+}
+
+/// [`relink_within`] once: `None` when a partial relink's commits and
+/// pull requests pass the budget (it has then cleared the scope's links
+/// and written none).
+fn relink_once(
+    conn: &Connection,
+    config: &MetricsConfig,
+    scope: &Scope,
+    budget: Option<u64>,
+) -> Result<Option<usize>, StoreError> {
     let t0 = std::time::Instant::now();
     // A full relink's model stands beside DuckDB's memory: DuckDB gets a
     // quarter of its limit meanwhile (a 10M-event import with
@@ -499,6 +525,14 @@ pub(crate) fn relink_within(
         rework: vec![false; deployments.len()],
     };
     let n_parts = parts.len();
+    // A full relink's parts are within the budget (where they can be); a
+    // partial one, in one part, stops at it.
+    let mut held = match scope {
+        Scope::All => Held::Unbounded,
+        Scope::Part(_) => Held::Within {
+            left: budget.unwrap_or_else(crate::memory::partial_model_budget),
+        },
+    };
     let linked = Linked {
         conn,
         config,
@@ -508,7 +542,9 @@ pub(crate) fn relink_within(
         repo_of: &repo_of,
     };
     for part in parts {
-        linked.part(part, &mut repos, &mut found)?;
+        if !linked.part(part, &mut repos, &mut found, &mut held)? {
+            return Ok(None);
+        }
     }
     let t0 = std::time::Instant::now();
     let rows = deployments.iter().enumerate().map(|(i, d)| {
@@ -566,7 +602,7 @@ pub(crate) fn relink_within(
         )
         .ctx("save link fingerprint")?;
     }
-    Ok(n_parts)
+    Ok(Some(n_parts))
 }
 
 /// What a relink's deployments need of their changes, gathered part by
@@ -592,7 +628,13 @@ impl Linked<'_> {
     /// walks its services' changes and writes them, then the pull requests
     /// with their stages; each deployment's count of changes and rework go
     /// to `found`. Its commits and pull requests are let go at the end.
-    fn part(&self, part: Part, repos: &mut Repos, found: &mut Found) -> Result<(), StoreError> {
+    fn part(
+        &self,
+        part: Part,
+        repos: &mut Repos,
+        found: &mut Found,
+        held: &mut Held,
+    ) -> Result<bool, StoreError> {
         let Linked { conn, config, .. } = *self;
         let t0 = std::time::Instant::now();
         if let Some(named) = &part.named {
@@ -604,10 +646,15 @@ impl Linked<'_> {
             conn.execute_batch(&names.create()).ctx("link part")?;
             names.append(conn)?;
         }
-        load_commits(conn, &part.rows, repos)?;
+        let loaded = load_commits(conn, &part.rows, repos, held)?;
         crate::timing::phase("link: load commits", t0);
+        if !loaded {
+            return Ok(false);
+        }
         let t0 = std::time::Instant::now();
-        let mut prs = load_pull_requests(conn, config, &part.rows, repos)?;
+        let Some(mut prs) = load_pull_requests(conn, config, &part.rows, repos, held)? else {
+            return Ok(false);
+        };
         crate::timing::phase("link: load pull requests and reviews", t0);
         let t0 = std::time::Instant::now();
         let deployments = &self.ordered.deployments;
@@ -677,7 +724,31 @@ impl Linked<'_> {
         });
         append_all(conn, "link_prs", rows)?;
         crate::timing::phase("link: write pull requests", t0);
-        Ok(())
+        Ok(true)
+    }
+}
+
+/// What a relink's model of commits and pull requests may still take.
+enum Held {
+    /// As much as it needs (a full relink's parts are sized beforehand).
+    Unbounded,
+    /// This many bytes more (a partial relink).
+    Within { left: u64 },
+}
+
+impl Held {
+    /// Takes `bytes` more; false once past the budget.
+    fn take(&mut self, bytes: u64) -> bool {
+        match self {
+            Held::Unbounded => true,
+            Held::Within { left } => match left.checked_sub(bytes) {
+                Some(l) => {
+                    *left = l;
+                    true
+                }
+                None => false,
+            },
+        }
     }
 }
 
@@ -746,14 +817,25 @@ fn repo_of_sha(conn: &Connection, scope: &Scope) -> Result<HashMap<String, Strin
 /// graphs were held together at the end of the load, where a 10M-event
 /// import peaked; unsorted, loading its commits takes 1.7 s where it took
 /// 2.3–2.6 s.)
-fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result<(), StoreError> {
+fn load_commits(
+    conn: &Connection,
+    rows: &RepoRows,
+    repos: &mut Repos,
+    held: &mut Held,
+) -> Result<bool, StoreError> {
     let sql = format!(
         "SELECT repo, sha, parents, epoch_us(authored_at) FROM {}",
         rows.from("commits"),
     );
     let mut index: foldhash::HashMap<String, usize> = Default::default();
     let mut each: Vec<(String, RepoCommits)> = Vec::new();
+    let mut over = false;
     each_batch_beside(conn, &sql, "load commits", rows.rows(), |b| {
+        // Past the budget, the rest is read and let go.
+        if over || !held.take(b.len() as u64 * link_parts::COMMIT_BYTES) {
+            (over, each, index) = (true, Vec::new(), Default::default());
+            return Ok(());
+        }
         let (repo, sha, parents, at) = (b.text(0)?, b.text(1)?, b.list(2)?, b.int(3)?);
         for i in 0..b.len() {
             let name = repo.value(i);
@@ -777,13 +859,16 @@ fn load_commits(conn: &Connection, rows: &RepoRows, repos: &mut Repos) -> Result
         Ok(())
     })?;
     drop(index);
+    if over {
+        return Ok(false);
+    }
     // In name order, as the rows came when sorted: repositories are
     // numbered in the order their graphs are given.
     each.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for (name, graph) in build_graphs(each) {
         repos.set_graph(&name, graph);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// One repository's commit rows as read, back to back: each row's sha,
@@ -878,7 +963,8 @@ fn load_pull_requests(
     config: &MetricsConfig,
     rows: &RepoRows,
     repos: &mut Repos,
-) -> Result<PullRequests, StoreError> {
+    held: &mut Held,
+) -> Result<Option<PullRequests>, StoreError> {
     let mut prs = PullRequests::default();
     let sql = format!(
         "SELECT repo, number, title, author, labels, epoch_us(created_at), epoch_us(ready_at),
@@ -889,7 +975,13 @@ fn load_pull_requests(
         rows.from("pull_requests")
     );
     let few = rows.rows();
+    let mut over = false;
     each_batch_beside(conn, &sql, "load pull requests", few, |b| {
+        // Past the budget, the rest is read and let go.
+        if over || !held.take(b.len() as u64 * link_parts::PULL_REQUEST_BYTES) {
+            (over, prs) = (true, PullRequests::default());
+            return Ok(());
+        }
         let (repo, number, title, author) = (b.text(0)?, b.int(1)?, b.text(2)?, b.text(3)?);
         let (labels, created, ready, merged) = (b.list(4)?, b.int(5)?, b.int(6)?, b.int(7)?);
         let (merge, commits, first, known) = (b.text(8)?, b.list(9)?, b.int(10)?, b.boolean(11)?);
@@ -917,6 +1009,9 @@ fn load_pull_requests(
         }
         Ok(())
     })?;
+    if over {
+        return Ok(None);
+    }
     let sql = format!(
         "SELECT repo, pr, author, epoch_us(submitted_at) FROM {}",
         rows.from("reviews")
@@ -929,7 +1024,7 @@ fn load_pull_requests(
         }
         Ok(())
     })?;
-    Ok(prs)
+    Ok(Some(prs))
 }
 
 /// The incidents the scope's deployments may be blamed for: by a service,

@@ -27,8 +27,8 @@ use crate::{Context, StoreError};
 /// positions and lookups), in bytes: measured on the 10M-event benchmark,
 /// whose 5.4M commits took 310–380 MB and whose 1.8M pull requests (2.2M
 /// reviews) 170–330 MB.
-const COMMIT_BYTES: u64 = 72;
-const PULL_REQUEST_BYTES: u64 = 190;
+pub(crate) const COMMIT_BYTES: u64 = 72;
+pub(crate) const PULL_REQUEST_BYTES: u64 = 190;
 
 /// One part of a relink: the rows of its repositories, and the services
 /// (ranges of the ordered deployments) deploying from them.

@@ -95,10 +95,28 @@ impl<'c> Lowered<'c> {
     /// and the writes' batches the rest), between [`MODEL_BUDGET_LEAST`]
     /// and [`MODEL_BUDGET`].
     pub(crate) fn model_budget(&self) -> u64 {
-        (self.lower)
-            .map_or(MODEL_BUDGET, |lower| lower.min(MODEL_BUDGET))
-            .max(MODEL_BUDGET_LEAST)
+        budget_beside(self.lower)
     }
+}
+
+/// A relink's budget for its model of commits and pull requests, beside
+/// DuckDB at `lower` bytes (its limit, lowered during a full relink).
+fn budget_beside(lower: Option<u64>) -> u64 {
+    lower
+        .map_or(MODEL_BUDGET, |lower| lower.min(MODEL_BUDGET))
+        .max(MODEL_BUDGET_LEAST)
+}
+
+/// A partial relink's budget for its model, the same as a full relink's
+/// (from `FLOWMETER_MEMORY_LIMIT`, read without a statement: a small
+/// import runs many and each costs): past it, a full relink in parts takes
+/// over.
+pub(crate) fn partial_model_budget() -> u64 {
+    budget_beside(
+        configured()
+            .and_then(|l| bytes_of(&l))
+            .map(|b| b / DURING_RELINK),
+    )
 }
 
 impl Drop for Lowered<'_> {
@@ -111,18 +129,24 @@ impl Drop for Lowered<'_> {
 /// Bytes of a size as DuckDB words its settings: "953.6 MiB", "2.0 GiB",
 /// "512 bytes".
 fn bytes_of(text: &str) -> Option<u64> {
-    let (number, unit) = text.trim().split_once(' ')?;
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
     let number: f64 = number.parse().ok()?;
-    let scale: u64 = match unit.trim() {
-        "bytes" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "TiB" => 1 << 40,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "TB" => 1_000_000_000_000,
+    // DuckDB's words for a size, as it prints them and as it reads them
+    // (`1GB`, `500 mb`, `2GiB`).
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "bytes" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        "kb" | "k" => 1_000,
+        "mb" | "m" => 1_000_000,
+        "gb" | "g" => 1_000_000_000,
+        "tb" | "t" => 1_000_000_000_000,
         _ => return None,
     };
     (number.is_finite() && number >= 0.0).then_some((number * scale as f64) as u64)
@@ -133,6 +157,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_relinks_model_gets_a_share_of_the_limit_within_bounds() {
+        // A quarter of 1GB, as DuckDB has it during a full relink.
+        assert_eq!(budget_beside(Some(250_000_000)), 250_000_000);
+        assert_eq!(budget_beside(Some(100 << 30)), MODEL_BUDGET);
+        assert_eq!(budget_beside(Some(1 << 20)), MODEL_BUDGET_LEAST);
+        assert_eq!(budget_beside(None), MODEL_BUDGET);
+    }
+
+    #[test]
     fn sizes_as_duckdb_words_them() {
         assert_eq!(bytes_of("953.6 MiB"), Some(999_922_073));
         assert_eq!(bytes_of("2.0 GiB"), Some(2 << 30));
@@ -141,6 +174,10 @@ mod tests {
             bytes_of("18.8 GiB"),
             Some((18.8 * (1u64 << 30) as f64) as u64)
         );
+        // As a user writes FLOWMETER_MEMORY_LIMIT.
+        assert_eq!(bytes_of("1GB"), Some(1_000_000_000));
+        assert_eq!(bytes_of("500 mb"), Some(500_000_000));
+        assert_eq!(bytes_of("2GiB"), Some(2 << 30));
         assert_eq!(bytes_of("unlimited"), None);
         assert_eq!(bytes_of("-1 GiB"), None);
         assert_eq!(bytes_of("1 parsec"), None);

@@ -504,6 +504,23 @@ fn a_relink_in_parts_links_as_one_in_one_part() {
             "seed {seed}, {parts} parts: links differ from a relink in one part:\n{}",
             first_differences(&whole, &in_parts)
         );
+        // A partial relink past its budget gives way to a full one, in
+        // parts, with the same links.
+        let touched = link::Scope::Part(link::Touched {
+            services: ["b/web".to_string()].into(),
+            repos: ["b/acme/web".to_string()].into(),
+            ..Default::default()
+        });
+        let again = s
+            .in_transaction(|conn| link::relink_within(conn, &config, &touched, Some(1)))
+            .unwrap();
+        assert_eq!(again, parts, "seed {seed}: not relinked in full");
+        let after = s.link_tables_text().unwrap();
+        assert!(
+            whole == after,
+            "seed {seed}: links differ after a partial relink past its budget:\n{}",
+            first_differences(&whole, &after)
+        );
     }
     assert!(split >= 5, "only {split} of 10 stores were linked in parts");
     assert!(named >= 1, "no part was other than a range of names");
