@@ -133,6 +133,16 @@ pub(crate) struct Staging {
     /// re-import of a large file into its store held a hash a record).
     seen: HashMap<EventKind, HashSet<u64, BuildHasherDefault<Hashed>>>,
     repeated: Vec<EventKind>,
+    /// Types appended straight to their table whose key hashes would have
+    /// passed [`Staging::keys_budget`]: their hashes are let go, their
+    /// records are deduplicated at merge as a repeated type's, and each
+    /// parallel insert checks its own rows' keys only
+    /// ([`Staging::pending_keys`]): one that repeats a key inside goes
+    /// through the appender in order. (Across inserts, the row ids keep
+    /// the order the records came in.)
+    unchecked: Vec<EventKind>,
+    /// Of each unchecked type, the key hashes of its pending rows.
+    pending_keys: HashMap<EventKind, Vec<u64>>,
     /// The record types whose tables were empty when the import began
     /// (read once, at its first chunk; not in patch mode).
     empty: Option<Vec<EventKind>>,
@@ -153,6 +163,12 @@ pub(crate) struct Staging {
     /// the SQL one).
     #[cfg(test)]
     pub(crate) in_duckdb: bool,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// [`Staging::keys_budget`] in this test's thread.
+    pub(crate) static KEYS_BUDGET: std::cell::Cell<u64> = const { std::cell::Cell::new(64 << 10) };
 }
 
 /// The hasher of a set of hashes: a value is its own hash.
@@ -314,6 +330,48 @@ impl Staging {
         Ok(())
     }
 
+    /// Whether adding `more` keys of `kind` would take the key hashes of
+    /// the types appended straight to their tables past
+    /// [`Staging::keys_budget`] (counting a set's growth before it grows:
+    /// hashbrown doubles its buckets, of 9 bytes each).
+    fn keys_pass_budget(&self, kind: EventKind, more: usize) -> bool {
+        let bytes = |len: usize, capacity: usize| -> u64 {
+            let capacity = if len > capacity {
+                len.max(capacity * 2)
+            } else {
+                capacity
+            };
+            // Buckets are a power of two, at most 7/8 full.
+            ((capacity * 8 / 7).next_power_of_two() * 9) as u64
+        };
+        let total: u64 = (self.seen.iter())
+            .map(|(k, set)| {
+                let more = if *k == kind { more } else { 0 };
+                bytes(set.len() + more, set.capacity())
+            })
+            .sum::<u64>()
+            + if self.seen.contains_key(&kind) {
+                0
+            } else {
+                bytes(more, 0)
+            };
+        total > Self::keys_budget()
+    }
+
+    /// What the key hashes of a first import's types may hold: as much as
+    /// a relink's model (a quarter of `FLOWMETER_MEMORY_LIMIT`, 64–256
+    /// MiB). A 10M-event import holds about 160 MB of them.
+    #[cfg(not(test))]
+    fn keys_budget() -> u64 {
+        crate::memory::partial_model_budget()
+    }
+    /// Small in tests, for the unchecked types to meet the checked ones
+    /// (a test may set its own: [`KEYS_BUDGET`]).
+    #[cfg(test)]
+    fn keys_budget() -> u64 {
+        KEYS_BUDGET.with(std::cell::Cell::get)
+    }
+
     /// Keys of a staged type hashed at most: past them, ranking the staged
     /// records at merge costs little beside the rest of the import.
     pub(crate) const STAGED_KEYS_HASHED: usize = 100_000;
@@ -369,15 +427,31 @@ impl Staging {
                 self.direct.push(kind);
             }
             if let Some(hashes) = keys.remove(&kind) {
-                let seen = self.seen.entry(kind).or_default();
-                let mut repeats = false;
-                for h in hashes {
-                    repeats |= !seen.insert(h);
-                }
-                let staged = !self.direct.contains(&kind);
-                if repeats || (staged && seen.len() > Self::STAGED_KEYS_HASHED) {
+                let direct = self.direct.contains(&kind);
+                if direct
+                    && !self.unchecked.contains(&kind)
+                    && self.keys_pass_budget(kind, hashes.len())
+                {
+                    // What waits had no key twice: written so, checked.
+                    let t0 = std::time::Instant::now();
+                    self.write_direct(conn, kind)?;
                     self.seen.remove(&kind);
-                    self.repeated.push(kind);
+                    self.unchecked.push(kind);
+                    let (table, _) = table_of(kind);
+                    crate::timing::phase(&format!("{table}: key hashes past their budget"), t0);
+                }
+                if self.unchecked.contains(&kind) {
+                    self.pending_keys.entry(kind).or_default().extend(hashes);
+                } else {
+                    let seen = self.seen.entry(kind).or_default();
+                    let mut repeats = false;
+                    for h in hashes {
+                        repeats |= !seen.insert(h);
+                    }
+                    if repeats || (!direct && seen.len() > Self::STAGED_KEYS_HASHED) {
+                        self.seen.remove(&kind);
+                        self.repeated.push(kind);
+                    }
                 }
             }
             if self.direct.contains(&kind) {
@@ -453,6 +527,7 @@ impl Staging {
     /// one parallel insert writes them in any order: no key among them came
     /// before, and each insert's rows follow the last one's.
     fn write_direct(&mut self, conn: &Connection, kind: EventKind) -> Result<(), StoreError> {
+        let keys = self.pending_keys.remove(&kind);
         let Some(batches) = self.direct_pending.remove(&kind) else {
             return Ok(());
         };
@@ -461,7 +536,14 @@ impl Staging {
         if rows == 0 {
             return Ok(());
         }
-        if self.repeated.contains(&kind) || rows < Self::DIRECT_PARALLEL_MIN {
+        // An unchecked type's rows repeat no key among themselves, or go
+        // in order.
+        let repeats_inside = keys.is_some_and(|keys| {
+            let mut inside: HashSet<u64, BuildHasherDefault<Hashed>> =
+                HashSet::with_capacity_and_hasher(keys.len(), Default::default());
+            !keys.into_iter().all(|h| inside.insert(h))
+        });
+        if self.repeated.contains(&kind) || repeats_inside || rows < Self::DIRECT_PARALLEL_MIN {
             let t0 = std::time::Instant::now();
             append_batches(conn, table, batches)?;
             crate::timing::phase(&format!("append {table}"), t0);
@@ -502,7 +584,7 @@ impl Staging {
                     merge_direct(
                         conn,
                         kind,
-                        self.repeated.contains(&kind),
+                        self.repeated.contains(&kind) || self.unchecked.contains(&kind),
                         touched.as_deref_mut(),
                     )?,
                 ));

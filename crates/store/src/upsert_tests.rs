@@ -94,16 +94,22 @@ fn a_first_import_keeps_the_last_record_of_each_key() {
 /// parallel inserts, in no set order; a key that comes again in a later
 /// chunk still keeps its last record, and one that comes a third time too.
 /// In memory, and on disk with DuckDB writing the inserts' full row groups
-/// before the commit (large input), as a 10M-event import does.
+/// before the commit (large input), as a 10M-event import does; with every
+/// key's hash held (a repeat makes the type go in order), and past the
+/// budget of key hashes (each insert checks its own rows, and the merge
+/// keeps the last record of each key).
 #[test]
 fn a_first_import_keeps_the_last_record_of_a_key_repeated_after_parallel_inserts() {
-    let dir = tempfile::tempdir().unwrap();
     let small = 3 * crate::import::Staging::DIRECT_PARALLEL_ROWS;
-    for (mut s, big) in [
-        (Store::in_memory().unwrap(), small),
-        (Store::open(&dir.path().join("s.duckdb")).unwrap(), 300_000),
-    ] {
-        repeat_after_parallel_inserts(&mut s, big);
+    for budget in [u64::MAX, 64 << 10] {
+        crate::import::KEYS_BUDGET.with(|b| b.set(budget));
+        let dir = tempfile::tempdir().unwrap();
+        for (mut s, big) in [
+            (Store::in_memory().unwrap(), small),
+            (Store::open(&dir.path().join("s.duckdb")).unwrap(), 300_000),
+        ] {
+            repeat_after_parallel_inserts(&mut s, big);
+        }
     }
 }
 
@@ -126,10 +132,14 @@ fn repeat_after_parallel_inserts(s: &mut Store, big: usize) {
     let mut third = with(commits(5), "late");
     third.extend(commits(big + 5_100).split_off(big + 5_000));
     import.add(third).unwrap();
-    import.add(with(commits(2), "later")).unwrap();
+    // A key twice in one chunk, beside new ones: the last one wins.
+    let mut fourth = with(commits(2), "inside");
+    fourth.extend(commits(big + 5_200).split_off(big + 5_100));
+    fourth.extend(with(commits(2), "later"));
+    import.add(fourth).unwrap();
     let summary = import.commit(None, &config).unwrap();
-    assert_eq!(summary.total().inserted, (big + 5_100) as u64);
-    assert_eq!(count(s, "commits"), (big + 5_100) as i64);
+    assert_eq!(summary.total().inserted, (big + 5_200) as u64);
+    assert_eq!(count(s, "commits"), (big + 5_200) as i64);
     let messages = text(
         s,
         &format!(
