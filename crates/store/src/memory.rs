@@ -36,10 +36,10 @@ pub(crate) fn apply(conn: &Connection) -> Result<(), StoreError> {
 /// graphs, pull requests and deployments: about 1 GB, of which the graphs
 /// and pull requests are held to another quarter, at most 256 MiB, where
 /// the repositories can be linked in parts: [`Lowered::model_budget`]) is
-/// not in DuckDB's memory, and DuckDB, up to its limit, would keep beside it what it
-/// cached of the blocks the import wrote and the relink read. With the
-/// limit lowered, DuckDB lets them go; a relink's scans stream and its
-/// inserts compress a row group a thread at a time, in less (a 10M-event
+/// not in DuckDB's memory, and DuckDB, up to its limit, would keep beside
+/// it what it cached of the blocks the import wrote and the relink read.
+/// With the limit lowered, DuckDB lets them go; a relink's scans stream and
+/// its inserts compress a row group a thread at a time, in less (a 10M-event
 /// import with `FLOWMETER_MEMORY_LIMIT=1GB`: peak 1,700–1,830 MiB at half
 /// the limit, 1,590 MiB at a quarter, the link no slower). The limit is the
 /// database's: a server's readers have the quarter too meanwhile (a full
@@ -62,9 +62,10 @@ const DURING_RELINK: u64 = 4;
 /// once, whatever the limit (DuckDB's own is 80 % of the machine's memory
 /// when none is configured): past it, the repositories are linked in
 /// parts (`link_parts`: never splitting the repositories one service
-/// deploys from, which may pass it together), which costs little (10M-event imports with no limit set, in
-/// pairs: peak 1,957 and 1,970 MiB in one part, 1,602 and 1,645 MiB in
-/// three; 26.00 s and 25.96 s in the second pair).
+/// deploys from, which may pass it together). That costs little:
+/// 10M-event imports with no limit set, in pairs, peaked at 1,957 and
+/// 1,970 MiB in one part, 1,602 and 1,645 MiB in three; 26.00 s and
+/// 25.96 s in the second pair.
 const MODEL_BUDGET: u64 = 256 << 20;
 
 /// The least budget of a full relink's model, however low the limit:
