@@ -43,6 +43,9 @@ pub enum Command {
     /// Every import is one transaction: a refused import leaves the store as it
     /// was. Records are upserted by natural key, so importing twice changes
     /// nothing and a newer record of the same key replaces the older one.
+    /// FLOWMETER_MEMORY_LIMIT (e.g. 1GB) caps DuckDB's memory, and a quarter
+    /// of it what linking holds at once (see the README's "Import your
+    /// events").
     ///
     /// Examples:
     ///   flowmeter import events.jsonl
