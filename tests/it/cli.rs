@@ -350,6 +350,37 @@ fn metrics_text_snapshot() {
     insta::assert_snapshot!(String::from_utf8(out.stdout).unwrap());
 }
 
+/// A memory limit DuckDB cannot read is refused with the variable, its
+/// value and how to write it, before anything is imported.
+#[test]
+fn a_memory_limit_that_is_not_a_size_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.duckdb");
+    let file = write(dir.path(), "ok.jsonl", "");
+    let out = (flowmeter(&db).env("FLOWMETER_MEMORY_LIMIT", "lots"))
+        .arg("import")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("FLOWMETER_MEMORY_LIMIT=`lots` is not a size") && stderr.contains("1GB"),
+        "{stderr}"
+    );
+    // And a size as users write it works.
+    let ok = (flowmeter(&db).env("FLOWMETER_MEMORY_LIMIT", "512MB"))
+        .arg("import")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
 #[test]
 fn strict_import_error_snapshot() {
     let dir = tempfile::tempdir().unwrap();

@@ -25,7 +25,9 @@ fn set_configured() -> String {
 /// Gives DuckDB the configured limit (at open).
 pub(crate) fn apply(conn: &Connection) -> Result<(), StoreError> {
     let what = match configured() {
-        Some(limit) => format!("FLOWMETER_MEMORY_LIMIT=`{limit}`"),
+        Some(limit) => format!(
+            "FLOWMETER_MEMORY_LIMIT=`{limit}` is not a size DuckDB reads (write it as 1GB, 512MB or 2GiB)"
+        ),
         None => "memory limit".to_string(),
     };
     conn.execute_batch(&set_configured()).ctx(&what)
