@@ -94,6 +94,14 @@ fn main() -> ExitCode {
         Err(e) => {
             let mut msg = format!("error: {e}");
             for cause in e.chain().skip(1) {
+                // An error that shows its cause in its own words (the
+                // store's, `context: DuckDB's message`) has said what the
+                // rest of the chain would: DuckDB's message again, then
+                // its bare error code.
+                let cause = cause.to_string();
+                if msg.contains(&cause) {
+                    break;
+                }
                 msg.push_str(&format!(": {cause}"));
             }
             eprintln!("{msg}");
