@@ -20,7 +20,7 @@ use flowmeter_link::pull_requests::{FirstDeployed, PullRequestRecord, PullReques
 use flowmeter_link::{Changes, DeploymentLinks};
 
 use crate::append::{append_all, Cell};
-use crate::link_parts::{self, Part};
+use crate::link_parts::{self, Repositories};
 use crate::{Context, StoreError};
 
 const FINGERPRINT_KEY: &str = "link_fingerprint";
@@ -496,7 +496,8 @@ fn relink_once(
     let parts = match scope {
         Scope::All => {
             let budget = budget.or_else(|| memory.as_ref().map(|m| m.model_budget()));
-            link_parts::plan(conn, &ordered, &repo_of, &repos, budget)?
+            let planned = link_parts::plan(conn, &ordered, &repo_of, &repos, budget)?;
+            planned.into_iter().map(Part::of).collect()
         }
         Scope::Part(_) => vec![Part {
             rows: repo_rows,
@@ -605,6 +606,47 @@ fn relink_once(
     Ok(Some(n_parts))
 }
 
+/// One part of a relink, as its loads read it: the rows of its
+/// repositories, and the services deploying from them.
+struct Part {
+    rows: RepoRows,
+    /// The repositories to put in the temporary table [`PART_REPOS`]
+    /// before the rows are read (`rows` joins on it), when they are not a
+    /// range of names.
+    named: Option<Vec<String>>,
+    services: Vec<std::ops::Range<usize>>,
+}
+
+/// The temporary table a part's repositories are named in, when they are
+/// not a range of names.
+const PART_REPOS: &str = "link_part_repos";
+
+impl Part {
+    /// How a part that [`link_parts::plan`] made is read.
+    fn of(planned: link_parts::Part) -> Part {
+        let (rows, named) = match planned.repos {
+            Repositories::Every => ("TRUE".to_string(), None),
+            Repositories::Range { first, last } => (
+                format!(
+                    "repo BETWEEN {} AND {}",
+                    crate::sql_text(&first),
+                    crate::sql_text(&last)
+                ),
+                None,
+            ),
+            Repositories::Named(names) => (
+                format!("repo IN (SELECT repo FROM {PART_REPOS})"),
+                Some(names),
+            ),
+        };
+        Part {
+            rows: RepoRows::Within(rows),
+            named,
+            services: planned.services,
+        }
+    }
+}
+
 /// What a relink's deployments need of their changes, gathered part by
 /// part: how many each brought, and whether it is rework.
 struct Found {
@@ -639,7 +681,7 @@ impl Linked<'_> {
         let t0 = std::time::Instant::now();
         if let Some(named) = &part.named {
             let names = ScopeRows::new(
-                link_parts::PART_REPOS,
+                PART_REPOS,
                 &["repo"],
                 named.iter().map(|r| vec![r.as_str()]).collect(),
             );

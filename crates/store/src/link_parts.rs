@@ -19,7 +19,6 @@ use duckdb::Connection;
 use flowmeter_link::commits::{RepoId, Repos};
 use flowmeter_link::deployments::Ordered;
 
-use crate::link::RepoRows;
 use crate::{Context, StoreError};
 
 /// What a relink's model holds per commit (its graph: sha, parents, time,
@@ -30,20 +29,24 @@ use crate::{Context, StoreError};
 pub(crate) const COMMIT_BYTES: u64 = 72;
 pub(crate) const PULL_REQUEST_BYTES: u64 = 190;
 
-/// One part of a relink: the rows of its repositories, and the services
-/// (ranges of the ordered deployments) deploying from them.
+/// One part of a relink: its repositories, and the services (ranges of
+/// the ordered deployments) deploying from them.
 pub(crate) struct Part {
-    pub rows: RepoRows,
-    /// The repositories to put in the temporary table `link_part_repos`
-    /// before the rows are read (`rows` joins on it), when they are not a
-    /// range of names.
-    pub named: Option<Vec<String>>,
+    pub repos: Repositories,
     pub services: Vec<Range<usize>>,
 }
 
-/// The temporary table a part's repositories are named in, when they are
-/// not a range of names.
-pub(crate) const PART_REPOS: &str = "link_part_repos";
+/// The repositories of a part.
+pub(crate) enum Repositories {
+    /// Every one (a relink in one part).
+    Every,
+    /// Those whose names sort from `first` to `last`, both included: one
+    /// range scan reads them.
+    Range { first: String, last: String },
+    /// These, not a range of names (or one whose bounding name holds a
+    /// NUL, which a SQL literal cannot).
+    Named(Vec<String>),
+}
 
 /// The parts of a full relink of `ordered` within `budget` bytes of model:
 /// one (every row) when it fits or there is no budget.
@@ -55,8 +58,7 @@ pub(crate) fn plan(
     budget: Option<u64>,
 ) -> Result<Vec<Part>, StoreError> {
     let whole = || Part {
-        rows: RepoRows::Within("TRUE".into()),
-        named: None,
+        repos: Repositories::Every,
         services: ordered.services.values().cloned().collect(),
     };
     let Some(budget) = budget else {
@@ -125,24 +127,19 @@ pub(crate) fn plan(
         .map(|g| {
             let (first, last) = (names[g[0]].0, names[g[g.len() - 1]].0);
             // A NUL cannot be in a SQL literal: such a part is named.
-            if g.len() == g[g.len() - 1] - g[0] + 1
+            let repos = if g.len() == g[g.len() - 1] - g[0] + 1
                 && !(first.contains('\0') || last.contains('\0'))
             {
-                Part {
-                    rows: RepoRows::Within(format!(
-                        "repo BETWEEN {} AND {}",
-                        crate::sql_text(first),
-                        crate::sql_text(last)
-                    )),
-                    named: None,
-                    services: Vec::new(),
+                Repositories::Range {
+                    first: first.clone(),
+                    last: last.clone(),
                 }
             } else {
-                Part {
-                    rows: RepoRows::Within(format!("repo IN (SELECT repo FROM {PART_REPOS})")),
-                    named: Some(g.iter().map(|&i| names[i].0.clone()).collect()),
-                    services: Vec::new(),
-                }
+                Repositories::Named(g.iter().map(|&i| names[i].0.clone()).collect())
+            };
+            Part {
+                repos,
+                services: Vec::new(),
             }
         })
         .collect();
