@@ -15,15 +15,8 @@ use crate::append::{append_batches, BLOCK_ROWS};
 use crate::columns::Columns;
 
 use crate::link::{LinkSummary, RepoRows, Touched};
+use crate::records::{table_of, KindCounts, KEPT_WHEN_ABSENT};
 use crate::{Context, StoreError};
-
-/// Rows written per record type.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct KindCounts {
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-}
 
 /// What one import did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -84,16 +77,6 @@ impl ImportSummary {
                 updated: a.updated + c.updated,
                 unchanged: a.unchanged + c.unchanged,
             })
-    }
-}
-
-pub(crate) fn table_of(kind: EventKind) -> (&'static str, &'static [&'static str]) {
-    match kind {
-        EventKind::Deployment => ("deployments", &["source", "id"]),
-        EventKind::Commit => ("commits", &["repo", "sha"]),
-        EventKind::PullRequest => ("pull_requests", &["repo", "number"]),
-        EventKind::Review => ("reviews", &["repo", "pr", "id"]),
-        EventKind::Incident => ("incidents", &["source", "id"]),
     }
 }
 
@@ -696,12 +679,6 @@ fn replaced_columns(kind: EventKind) -> &'static [&'static str] {
 fn replaced_column(column: &str) -> String {
     format!("\"replaced_{column}__\"")
 }
-
-/// Fields a record that leaves them out does not erase: the changed paths
-/// and their owners, which one source of a commit or pull request knows
-/// (git, a push webhook, GitHub with `code_owners`) and another does not
-/// (GitHub's commit list). Missing is not "changed nothing".
-pub(crate) const KEPT_WHEN_ABSENT: &[&str] = &["files", "owners"];
 
 /// Finishes a record type appended straight to its empty table: of the
 /// records of one key (when a key hash was `repeated`), the last one

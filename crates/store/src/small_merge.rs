@@ -27,8 +27,8 @@ use duckdb::Connection;
 use flowmeter_model::EventKind;
 
 use crate::append::{append_batches, BLOCK_ROWS};
-use crate::import::{table_of, KindCounts, KEPT_WHEN_ABSENT};
 use crate::link::Touched;
+use crate::records::{table_of, KindCounts, KEPT_WHEN_ABSENT};
 use crate::{Context, StoreError};
 
 /// One column's value in a natural key (keys are never null).

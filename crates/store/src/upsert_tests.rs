@@ -848,7 +848,7 @@ fn staging_tables_have_the_columns_of_their_tables() {
         rows.map(Result::unwrap).collect()
     };
     for kind in flowmeter_model::EventKind::ALL {
-        let (table, _) = crate::import::table_of(kind);
+        let (table, _) = crate::records::table_of(kind);
         s.conn
             .execute_batch(&format!(
                 "CREATE TEMP TABLE staged ({}); CREATE TEMP TABLE expected AS SELECT *, 0::BIGINT AS seq__ FROM {table} LIMIT 0;",
@@ -1035,7 +1035,7 @@ fn merges_in_memory_read_every_record_type() {
         .into_iter()
         .zip([3, 0, 1, 2, 4])
     {
-        let (table, _) = crate::import::table_of(kind);
+        let (table, _) = crate::records::table_of(kind);
         let mut columns = crate::columns::Columns::new(kind);
         columns.push(&events(&[lines[line]])[0], 0);
         let stored = format!("SELECT rowid AS rowid__, * FROM {table}");
