@@ -346,7 +346,7 @@ impl Staging {
     /// MiB). A 10M-event import holds about 160 MB of them.
     #[cfg(not(test))]
     fn keys_budget() -> u64 {
-        crate::memory::partial_model_budget()
+        crate::memory::model_budget()
     }
     /// Small in tests, for the unchecked types to meet the checked ones
     /// (a test may set its own: [`KEYS_BUDGET`]).

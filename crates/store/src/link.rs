@@ -392,7 +392,7 @@ pub(crate) fn relink(
 
 /// [`relink`], a full one's model of commits and pull requests held to
 /// `budget` bytes when given, else to DuckDB's share of the memory limit
-/// ([`crate::memory::Lowered::model_budget`]): past it, the repositories
+/// ([`crate::memory::model_budget`]): past it, the repositories
 /// are linked in parts ([`link_parts`]). Returns the number of parts.
 pub(crate) fn relink_within(
     conn: &Connection,
@@ -400,6 +400,7 @@ pub(crate) fn relink_within(
     scope: &Scope,
     budget: Option<u64>,
 ) -> Result<usize, StoreError> {
+    let budget = budget.unwrap_or_else(crate::memory::model_budget);
     match relink_once(conn, config, scope, budget)? {
         Some(parts) => Ok(parts),
         // A partial relink whose commits and pull requests passed the
@@ -424,7 +425,7 @@ fn relink_once(
     conn: &Connection,
     config: &MetricsConfig,
     scope: &Scope,
-    budget: Option<u64>,
+    budget: u64,
 ) -> Result<Option<usize>, StoreError> {
     let t0 = std::time::Instant::now();
     // A full relink's model stands beside DuckDB's memory: DuckDB gets a
@@ -433,7 +434,7 @@ fn relink_once(
     // at its limit beside the model; lowered, 1,590 MiB, the link no
     // slower), and the model of commits and pull requests as much, in
     // parts past it (the link's peak 1,530 → 1,050 MiB, in 3 parts).
-    let memory = match scope {
+    let _memory = match scope {
         Scope::All => Some(crate::memory::Lowered::new(conn)?),
         Scope::Part(_) => None,
     };
@@ -495,7 +496,6 @@ fn relink_once(
     let tl = std::time::Instant::now();
     let parts = match scope {
         Scope::All => {
-            let budget = budget.or_else(|| memory.as_ref().map(|m| m.model_budget()));
             let planned = link_parts::plan(conn, &ordered, &repo_of, &repos, budget)?;
             planned.into_iter().map(Part::of).collect()
         }
@@ -530,9 +530,7 @@ fn relink_once(
     // partial one, in one part, stops at it.
     let mut held = match scope {
         Scope::All => Held::Unbounded,
-        Scope::Part(_) => Held::Within {
-            left: budget.unwrap_or_else(crate::memory::partial_model_budget),
-        },
+        Scope::Part(_) => Held::Within { left: budget },
     };
     let linked = Linked {
         conn,

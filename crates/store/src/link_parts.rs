@@ -49,20 +49,17 @@ pub(crate) enum Repositories {
 }
 
 /// The parts of a full relink of `ordered` within `budget` bytes of model:
-/// one (every row) when it fits or there is no budget.
+/// one (every row) when it fits.
 pub(crate) fn plan(
     conn: &Connection,
     ordered: &Ordered,
     repo_of: &[RepoId],
     repos: &Repos,
-    budget: Option<u64>,
+    budget: u64,
 ) -> Result<Vec<Part>, StoreError> {
     let whole = || Part {
         repos: Repositories::Every,
         services: ordered.services.values().cloned().collect(),
-    };
-    let Some(budget) = budget else {
-        return Ok(vec![whole()]);
     };
     let what = "size the link's model";
     let total: u64 = conn
@@ -98,10 +95,10 @@ pub(crate) fn plan(
             sizes.entry(name.to_string()).or_default();
         }
     }
-    let names: Vec<(&String, u64)> = sizes.iter().map(|(n, &b)| (n, b)).collect();
+    let (names, bytes): (Vec<String>, Vec<u64>) = sizes.into_iter().unzip();
     let index = |r: RepoId| -> Option<usize> {
         let name = repos.name(r)?;
-        names.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok()
+        names.binary_search_by(|n| n.as_str().cmp(name)).ok()
     };
     // Each service's repositories, by their place in name order.
     let services: Vec<(Range<usize>, Vec<usize>)> = ordered
@@ -116,7 +113,6 @@ pub(crate) fn plan(
             (range.clone(), found)
         })
         .collect();
-    let bytes: Vec<u64> = names.iter().map(|(_, b)| *b).collect();
     let groups = group(&bytes, services.iter().map(|(_, r)| r.as_slice()), budget);
     let mut part_of = vec![0; names.len()];
     for (k, g) in groups.iter().enumerate() {
@@ -125,7 +121,7 @@ pub(crate) fn plan(
     let mut parts: Vec<Part> = groups
         .iter()
         .map(|g| {
-            let (first, last) = (names[g[0]].0, names[g[g.len() - 1]].0);
+            let (first, last) = (&names[g[0]], &names[g[g.len() - 1]]);
             // A NUL cannot be in a SQL literal: such a part is named.
             let repos = if g.len() == g[g.len() - 1] - g[0] + 1
                 && !(first.contains('\0') || last.contains('\0'))
@@ -135,7 +131,7 @@ pub(crate) fn plan(
                     last: last.clone(),
                 }
             } else {
-                Repositories::Named(g.iter().map(|&i| names[i].0.clone()).collect())
+                Repositories::Named(g.iter().map(|&i| names[i].clone()).collect())
             };
             Part {
                 repos,

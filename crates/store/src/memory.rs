@@ -37,7 +37,7 @@ pub(crate) fn apply(conn: &Connection) -> Result<(), StoreError> {
 /// lives, for a full relink: the relink's model (a 10M-event store's commit
 /// graphs, pull requests and deployments: about 1 GB, of which the graphs
 /// and pull requests are held to another quarter, at most 256 MiB, where
-/// the repositories can be linked in parts: [`Lowered::model_budget`]) is
+/// the repositories can be linked in parts: [`model_budget`]) is
 /// not in DuckDB's memory, and DuckDB, up to its limit, would keep beside
 /// it what it cached of the blocks the import wrote and the relink read.
 /// With the limit lowered, DuckDB lets them go; a relink's scans stream and
@@ -52,9 +52,6 @@ pub(crate) fn apply(conn: &Connection) -> Result<(), StoreError> {
 /// ([`Store`](crate::Store)'s transactions and an import's).
 pub(crate) struct Lowered<'c> {
     conn: &'c Connection,
-    /// DuckDB's limit meanwhile, in bytes (none when DuckDB words its
-    /// limit otherwise).
-    lower: Option<u64>,
 }
 
 /// The share of its limit DuckDB keeps during a full relink: 1 / this.
@@ -81,40 +78,35 @@ impl<'c> Lowered<'c> {
             .query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))
             .ctx(what)?;
         // From here on, a failure gives the configured limit back.
-        let mut guard = Lowered { conn, lower: None };
+        let guard = Lowered { conn };
         // A limit DuckDB words otherwise is left as it is.
         if let Some(bytes) = bytes_of(&limit) {
             let lower = bytes / DURING_RELINK;
             conn.execute_batch(&format!("SET memory_limit = '{lower}B'"))
                 .ctx(what)?;
-            guard.lower = Some(lower);
         }
         Ok(guard)
     }
-
-    /// What the relink's model of commits and pull requests may hold at
-    /// once, in bytes: as much as DuckDB keeps meanwhile (so the two take
-    /// half the configured limit; the deployments, the allocator's slack
-    /// and the writes' batches the rest), between [`MODEL_BUDGET_LEAST`]
-    /// and [`MODEL_BUDGET`].
-    pub(crate) fn model_budget(&self) -> u64 {
-        budget_beside(self.lower)
-    }
 }
 
-/// A relink's budget for its model of commits and pull requests, beside
-/// DuckDB at `lower` bytes (its limit, lowered during a full relink).
+/// [`model_budget`] beside DuckDB at `lower` bytes (its limit, lowered
+/// during a full relink).
 fn budget_beside(lower: Option<u64>) -> u64 {
     lower
         .map_or(MODEL_BUDGET, |lower| lower.min(MODEL_BUDGET))
         .max(MODEL_BUDGET_LEAST)
 }
 
-/// A partial relink's budget for its model, the same as a full relink's
-/// (from `FLOWMETER_MEMORY_LIMIT`, read without a statement: a small
-/// import runs many and each costs): past it, a full relink in parts takes
-/// over.
-pub(crate) fn partial_model_budget() -> u64 {
+/// What a relink's model of commits and pull requests (and a first
+/// import's key hashes) may hold at once, in bytes: as much as DuckDB keeps
+/// during a full relink (so the two take half the configured limit; the
+/// deployments, the allocator's slack and the writes' batches the rest),
+/// between [`MODEL_BUDGET_LEAST`] and [`MODEL_BUDGET`]. Read from
+/// `FLOWMETER_MEMORY_LIMIT`, without a statement (a small import runs
+/// many, and each costs); with none set, DuckDB's own limit is far above
+/// [`MODEL_BUDGET`]. Past it, a full relink links in parts and a partial
+/// one gives way to a full one.
+pub(crate) fn model_budget() -> u64 {
     budget_beside(
         configured()
             .and_then(|l| bytes_of(&l))
