@@ -131,7 +131,7 @@ fn explicit(
     candidates: &Candidates,
 ) -> Option<usize> {
     let ours = (candidates.by_id.get(dep_id).into_iter().flatten())
-        .map(|&i| (deployments[i].source.as_str(), Some(i)));
+        .map(|&i| (&*deployments[i].source, Some(i)));
     let foreign =
         (candidates.foreign.get(dep_id).into_iter().flatten()).map(|s| (s.as_str(), None));
     let mut cands: Vec<(&str, Option<usize>)> = ours

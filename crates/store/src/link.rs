@@ -804,6 +804,7 @@ fn load_deployments(
         within(scope, "service", "link_scope_services", "service")
     );
     let mut out = Vec::new();
+    let mut names = deployments::Names::default();
     let few = Rows::of(matches!(scope, Scope::Part(_)));
     each_batch(conn, &sql, "load deployments", few, |b| {
         let (source, id, service) = (b.required(0)?, b.required(1)?, b.required(2)?);
@@ -815,15 +816,15 @@ fn load_deployments(
                 continue;
             }
             out.push(Deployment {
-                source: source.value(i).to_string(),
+                source: names.get(source.value(i)),
                 id: id.value(i).to_string(),
-                service: service.to_string(),
-                environment: environment.to_string(),
-                repo: text_at(repo, i).map(str::to_string),
+                service: names.get(service),
+                environment: names.get(environment),
+                repo: text_at(repo, i).map(|r| names.get(r)),
                 finished_at: at.value(i),
                 commit_sha: commit.value(i).to_string(),
                 commits: (commits.items(i)).map(|c| c.map(str::to_string).collect()),
-                kind: kind.value(i).to_string(),
+                kind: names.get(kind.value(i)),
             });
         }
         Ok(())
