@@ -111,7 +111,7 @@ pub(crate) struct Staging {
     /// DuckDB counting the distinct keys of its commits; a small import
     /// into a store spent 2-3 ms a type ranking keys that all came once).
     /// Not kept in patch mode, where a key's records are always combined,
-    /// nor once a type has repeated; a type staged for comparison stops
+    /// nor once a type has repeated or is `unchecked`; a type staged for comparison stops
     /// at [`Staging::STAGED_KEYS_HASHED`] keys and counts as repeated (a
     /// re-import of a large file into its store held a hash a record).
     seen: HashMap<EventKind, HashSet<u64, BuildHasherDefault<Hashed>>>,
@@ -126,6 +126,8 @@ pub(crate) struct Staging {
     unchecked: Vec<EventKind>,
     /// Of each unchecked type, the key hashes of its pending rows.
     pending_keys: HashMap<EventKind, Vec<u64>>,
+    /// [`Staging::keys_budget`], read once per import.
+    keys_budget: std::cell::OnceCell<u64>,
     /// The record types whose tables were empty when the import began
     /// (read once, at its first chunk; not in patch mode).
     empty: Option<Vec<EventKind>>,
@@ -313,8 +315,8 @@ impl Staging {
         Ok(())
     }
 
-    /// Whether adding `more` keys of `kind` would take the key hashes of
-    /// the types appended straight to their tables past
+    /// Whether adding `more` keys of `kind` would take the key hashes held
+    /// (of every type, staged or appended straight to its table) past
     /// [`Staging::keys_budget`] (counting a set's growth before it grows:
     /// hashbrown doubles its buckets, of 9 bytes each).
     fn keys_pass_budget(&self, kind: EventKind, more: usize) -> bool {
@@ -338,7 +340,7 @@ impl Staging {
             } else {
                 bytes(more, 0)
             };
-        total > Self::keys_budget()
+        total > *self.keys_budget.get_or_init(Self::keys_budget)
     }
 
     /// What the key hashes of a first import's types may hold: as much as
@@ -508,7 +510,9 @@ impl Staging {
     /// read wins: [`merge_direct`] keeps the highest row id), so such a
     /// type, or a few rows, goes through the appender in order; otherwise
     /// one parallel insert writes them in any order: no key among them came
-    /// before, and each insert's rows follow the last one's.
+    /// before (or, for an `unchecked` type, none repeats among them, and
+    /// [`merge_direct`] keeps the last of a key across inserts), and each
+    /// insert's rows follow the last one's.
     fn write_direct(&mut self, conn: &Connection, kind: EventKind) -> Result<(), StoreError> {
         let keys = self.pending_keys.remove(&kind);
         let Some(batches) = self.direct_pending.remove(&kind) else {
@@ -521,12 +525,14 @@ impl Staging {
         }
         // An unchecked type's rows repeat no key among themselves, or go
         // in order.
-        let repeats_inside = keys.is_some_and(|keys| {
-            let mut inside: HashSet<u64, BuildHasherDefault<Hashed>> =
-                HashSet::with_capacity_and_hasher(keys.len(), Default::default());
-            !keys.into_iter().all(|h| inside.insert(h))
-        });
-        if self.repeated.contains(&kind) || repeats_inside || rows < Self::DIRECT_PARALLEL_MIN {
+        let repeats_inside = |mut keys: Vec<u64>| {
+            keys.sort_unstable();
+            keys.windows(2).any(|w| w[0] == w[1])
+        };
+        if self.repeated.contains(&kind)
+            || rows < Self::DIRECT_PARALLEL_MIN
+            || keys.is_some_and(repeats_inside)
+        {
             let t0 = std::time::Instant::now();
             append_batches(conn, table, batches)?;
             crate::timing::phase(&format!("append {table}"), t0);
@@ -681,7 +687,8 @@ fn replaced_column(column: &str) -> String {
 }
 
 /// Finishes a record type appended straight to its empty table: of the
-/// records of one key (when a key hash was `repeated`), the last one
+/// records of one key (when a key hash was `repeated`, or the type's key
+/// hashes were let go: `unchecked`), the last one
 /// appended stays (the last one read wins), and every row is new.
 fn merge_direct(
     conn: &Connection,

@@ -152,14 +152,11 @@ pub(crate) enum Scope {
 /// touched incidents. (The repositories walked, and those the relinked
 /// services' changes were in, are added by [`relink_within`].)
 fn prepare_scope(conn: &Connection, t: &Touched) -> Result<(), StoreError> {
-    fn one(set: &BTreeSet<String>) -> Vec<Vec<&str>> {
-        set.iter().map(|v| vec![v.as_str()]).collect()
-    }
     let tables = [
-        ScopeRows::new("link_scope_services", &["service"], one(&t.services)),
-        ScopeRows::new("link_scope_repos", &["repo"], one(&t.repos)),
-        ScopeRows::new("link_scope_ids", &["id"], one(&t.deployment_ids)),
-        ScopeRows::new("link_scope_incident_ids", &["id"], one(&t.incident_ids)),
+        ScopeRows::single("link_scope_services", &["service"], &t.services),
+        ScopeRows::single("link_scope_repos", &["repo"], &t.repos),
+        ScopeRows::single("link_scope_ids", &["id"], &t.deployment_ids),
+        ScopeRows::single("link_scope_incident_ids", &["id"], &t.incident_ids),
         ScopeRows::new(
             "link_scope_incidents",
             &["source", "id"],
@@ -231,6 +228,16 @@ impl<'a> ScopeRows<'a> {
             columns,
             rows,
         }
+    }
+
+    /// The rows of a table of one column (`column`: its name alone).
+    fn single(
+        table: &'static str,
+        column: &'static [&'static str; 1],
+        values: impl IntoIterator<Item = &'a String>,
+    ) -> Self {
+        let rows = values.into_iter().map(|v| vec![v.as_str()]).collect();
+        ScopeRows::new(table, column, rows)
     }
 
     /// Whether the rows go in as literals: few, and none holding a NUL
@@ -390,10 +397,11 @@ pub(crate) fn relink(
     relink_within(conn, config, scope, None).map(|_| ())
 }
 
-/// [`relink`], a full one's model of commits and pull requests held to
-/// `budget` bytes when given, else to DuckDB's share of the memory limit
-/// ([`crate::memory::model_budget`]): past it, the repositories
-/// are linked in parts ([`link_parts`]). Returns the number of parts.
+/// [`relink`], its model of commits and pull requests held to `budget`
+/// bytes when given, else to a share of `FLOWMETER_MEMORY_LIMIT`
+/// ([`crate::memory::model_budget`]): past it, a full relink links the
+/// repositories in parts ([`link_parts`]), and a partial one gives way to
+/// a full one. Returns the number of parts.
 pub(crate) fn relink_within(
     conn: &Connection,
     config: &MetricsConfig,
@@ -401,6 +409,7 @@ pub(crate) fn relink_within(
     budget: Option<u64>,
 ) -> Result<usize, StoreError> {
     let budget = budget.unwrap_or_else(crate::memory::model_budget);
+    let t0 = std::time::Instant::now();
     match relink_once(conn, config, scope, budget)? {
         Some(parts) => Ok(parts),
         // A partial relink whose commits and pull requests passed the
@@ -408,10 +417,7 @@ pub(crate) fn relink_within(
         // to a full one, in parts, before it wrote anything; its model is
         // let go first. Both give the same links.
         None => {
-            crate::timing::phase(
-                "link: the partial relink passed its budget",
-                std::time::Instant::now(),
-            );
+            crate::timing::phase("link: the partial relink passed its budget", t0);
             relink_once(conn, config, &Scope::All, budget)
                 .map(|parts| parts.expect("a full relink links in parts within any budget"))
         }
@@ -482,12 +488,7 @@ fn relink_once(
             // its deployment walks: past the touched ones, other services'
             // stored changes may share a repository with the scope's.
             others_changes = !added.is_empty();
-            ScopeRows::new(
-                "link_scope_repos",
-                &["repo"],
-                added.iter().map(|r| vec![r.as_str()]).collect(),
-            )
-            .add(conn)?;
+            ScopeRows::single("link_scope_repos", &["repo"], &added).add(conn)?;
             RepoRows::named(t.repos.iter().chain(&added).cloned(), otherwise)
         }
     };
@@ -535,9 +536,11 @@ fn relink_once(
     let n_parts = parts.len();
     // A full relink's parts are within the budget (where they can be); a
     // partial one, in one part, stops at it.
-    let mut held = match scope {
-        Scope::All => Held::Unbounded,
-        Scope::Part(_) => Held::Within { left: budget },
+    let mut held = Held {
+        left: match scope {
+            Scope::All => u64::MAX,
+            Scope::Part(_) => budget,
+        },
     };
     let linked = Linked {
         conn,
@@ -689,11 +692,7 @@ impl Linked<'_> {
         let Linked { conn, config, .. } = *self;
         let t0 = std::time::Instant::now();
         if let Some(named) = &part.named {
-            let names = ScopeRows::new(
-                PART_REPOS,
-                &["repo"],
-                named.iter().map(|r| vec![r.as_str()]).collect(),
-            );
+            let names = ScopeRows::single(PART_REPOS, &["repo"], named);
             conn.execute_batch(&names.create()).ctx("link part")?;
             names.append(conn)?;
         }
@@ -782,27 +781,20 @@ impl Linked<'_> {
     }
 }
 
-/// What a relink's model of commits and pull requests may still take.
-enum Held {
-    /// As much as it needs (a full relink's parts are sized beforehand).
-    Unbounded,
-    /// This many bytes more (a partial relink).
-    Within { left: u64 },
+/// What a relink's model of commits and pull requests may still take, in
+/// bytes (all it needs for a full relink, whose parts are sized
+/// beforehand: `u64::MAX`).
+struct Held {
+    left: u64,
 }
 
 impl Held {
     /// Takes `bytes` more; false once past the budget.
     fn take(&mut self, bytes: u64) -> bool {
-        match self {
-            Held::Unbounded => true,
-            Held::Within { left } => match left.checked_sub(bytes) {
-                Some(l) => {
-                    *left = l;
-                    true
-                }
-                None => false,
-            },
-        }
+        self.left
+            .checked_sub(bytes)
+            .map(|l| self.left = l)
+            .is_some()
     }
 }
 

@@ -93,8 +93,8 @@ impl<'c> Lowered<'c> {
 /// during a full relink).
 fn budget_beside(lower: Option<u64>) -> u64 {
     lower
-        .map_or(MODEL_BUDGET, |lower| lower.min(MODEL_BUDGET))
-        .max(MODEL_BUDGET_LEAST)
+        .unwrap_or(MODEL_BUDGET)
+        .clamp(MODEL_BUDGET_LEAST, MODEL_BUDGET)
 }
 
 /// What a relink's model of commits and pull requests (and a first
