@@ -128,6 +128,8 @@ pub(crate) struct Staging {
     pending_keys: HashMap<EventKind, Vec<u64>>,
     /// [`Staging::keys_budget`], read once per import.
     keys_budget: std::cell::OnceCell<u64>,
+    /// [`crate::memory::pending_budget`], read once per import.
+    pending_budget: std::cell::OnceCell<u64>,
     /// The record types whose tables were empty when the import began
     /// (read once, at its first chunk; not in patch mode).
     empty: Option<Vec<EventKind>>,
@@ -451,7 +453,9 @@ impl Staging {
                 let rows: usize = pending.iter().map(RecordBatch::num_rows).sum();
                 if self.repeated.contains(&kind) || rows >= Self::DIRECT_PARALLEL_ROWS {
                     self.write_direct(conn, kind)?;
-                } else if self.direct_pending_bytes() >= Self::DIRECT_PENDING_BYTES {
+                } else if self.direct_pending_bytes()
+                    >= *(self.pending_budget).get_or_init(crate::memory::pending_budget)
+                {
                     // What waits is bounded over all types, in bytes.
                     for kind in EventKind::ALL {
                         self.write_direct(conn, kind)?;
@@ -491,17 +495,14 @@ impl Staging {
     /// parallel insert costs a thread and two statements more.
     const DIRECT_PARALLEL_MIN: usize = Self::DIRECT_PARALLEL_ROWS / 8;
 
-    /// The memory of the batches waiting, over all types, past which all
-    /// are written (a type with few waiting rows by the appender): large
-    /// records (commits with long path lists) are bounded in bytes, not
-    /// in rows.
-    const DIRECT_PENDING_BYTES: usize = 512 << 20;
-
     /// The memory of the batches waiting to be written, of all the types
-    /// appended straight to their tables.
-    fn direct_pending_bytes(&self) -> usize {
+    /// appended straight to their tables. Past [`Staging::pending_budget`]
+    /// all are written (a type with few waiting rows by the appender):
+    /// large records (commits with long path lists) are bounded in bytes,
+    /// not in rows.
+    fn direct_pending_bytes(&self) -> u64 {
         (self.direct_pending.values().flatten())
-            .map(RecordBatch::get_array_memory_size)
+            .map(|b| b.get_array_memory_size() as u64)
             .sum()
     }
 

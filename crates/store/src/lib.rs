@@ -39,6 +39,7 @@ pub use duckdb::{Result as DbResult, Row};
 pub use import::{CommitSeconds, ImportSummary};
 pub use lake::{LakeWritten, Partitions, Shard, ShardLinked, TableWritten};
 pub use link::LinkSummary;
+pub use memory::lines_per_chunk;
 pub use records::KindCounts;
 pub use schema::version as schema_version;
 pub use scope::{Filters, GroupBy, Scoped, Table};

@@ -14,6 +14,11 @@ fn configured() -> Option<String> {
         .filter(|l| !l.trim().is_empty())
 }
 
+/// `FLOWMETER_MEMORY_LIMIT` in bytes, when set to a size this reads.
+fn configured_bytes() -> Option<u64> {
+    configured().and_then(|l| bytes_of(&l))
+}
+
 /// The statement that gives DuckDB the configured limit.
 fn set_configured() -> String {
     match configured() {
@@ -107,11 +112,45 @@ fn budget_beside(lower: Option<u64>) -> u64 {
 /// [`MODEL_BUDGET`]. Past it, a full relink links in parts and a partial
 /// one gives way to a full one.
 pub(crate) fn model_budget() -> u64 {
-    budget_beside(
-        configured()
-            .and_then(|l| bytes_of(&l))
-            .map(|b| b / DURING_RELINK),
-    )
+    budget_beside(configured_bytes().map(|b| b / DURING_RELINK))
+}
+
+/// The most a first import's records wait in memory for a parallel insert
+/// ([`crate::import`]'s direct appends), over all types: half the limit,
+/// between [`PENDING_LEAST`] and [`PENDING_MOST`] ([`PENDING_MOST`] with
+/// none). At 1GB it stays near the most, where the 10M-event import is
+/// fastest; below, what waits shrinks with the limit instead of holding
+/// half a gigabyte beside a DuckDB told to keep to 256 MB.
+pub(crate) fn pending_budget() -> u64 {
+    pending_beside(configured_bytes())
+}
+
+/// [`pending_budget`] under a limit of `limit` bytes (none: `None`).
+fn pending_beside(limit: Option<u64>) -> u64 {
+    limit.map_or(PENDING_MOST, |l| (l / 2).clamp(PENDING_LEAST, PENDING_MOST))
+}
+
+/// Bounds of [`pending_budget`]: at 128 MiB the 10M-event import took 3 s
+/// longer than at 512 MiB.
+const PENDING_MOST: u64 = 512 << 20;
+const PENDING_LEAST: u64 = 64 << 20;
+
+/// Lines of an event file read and parsed at once (two such chunks are
+/// alive: one stored while the next is read): 100,000 under a limit of
+/// 1GB or more, or none; proportionally fewer under a lower one (10,000 at
+/// least). 100,000 lines of the benchmark's events hold about 0.1 GB once
+/// parsed; chunks of 50,000 took a 10M-event import's peak 110–140 MB
+/// lower and the import 0.7–1.7 s longer.
+pub fn lines_per_chunk() -> usize {
+    lines_beside(configured_bytes())
+}
+
+/// [`lines_per_chunk`] under a limit of `limit` bytes (none: `None`).
+fn lines_beside(limit: Option<u64>) -> usize {
+    const MOST: u64 = 100_000;
+    const LEAST: u64 = 10_000;
+    // 1GB: 100,000 lines.
+    limit.map_or(MOST, |l| (l / 10_000).clamp(LEAST, MOST)) as usize
 }
 
 impl Drop for Lowered<'_> {
@@ -158,6 +197,20 @@ mod tests {
         assert_eq!(budget_beside(Some(100 << 30)), MODEL_BUDGET);
         assert_eq!(budget_beside(Some(1 << 20)), MODEL_BUDGET_LEAST);
         assert_eq!(budget_beside(None), MODEL_BUDGET);
+    }
+
+    #[test]
+    fn what_an_import_holds_follows_the_limit_below_1gb() {
+        // 1GB: as with no limit, or nearly.
+        assert_eq!(lines_beside(None), 100_000);
+        assert_eq!(lines_beside(Some(1_000_000_000)), 100_000);
+        assert_eq!(lines_beside(Some(8 << 30)), 100_000);
+        assert_eq!(lines_beside(Some(256_000_000)), 25_600);
+        assert_eq!(lines_beside(Some(1 << 20)), 10_000);
+        assert_eq!(pending_beside(None), PENDING_MOST);
+        assert_eq!(pending_beside(Some(1_000_000_000)), 500_000_000);
+        assert_eq!(pending_beside(Some(256_000_000)), 128_000_000);
+        assert_eq!(pending_beside(Some(1 << 20)), PENDING_LEAST);
     }
 
     #[test]
