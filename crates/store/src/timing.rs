@@ -11,16 +11,34 @@ fn enabled() -> bool {
 }
 
 /// Prints how long `phase` took since `start`, when timings are on, with
-/// the process's resident memory now and at its peak so far (where the
-/// platform tells them).
+/// the process's resident memory now and at its peak so far, and the CPU
+/// time its threads used so far (where the platform tells them: the CPU
+/// between two lines over their wall time is how many cores worked).
 pub fn phase(phase: &str, start: Instant) {
     if enabled() {
         eprintln!(
-            "timing: {phase:<32} {:>9.3} s{}",
+            "timing: {phase:<32} {:>9.3} s{}{}",
             start.elapsed().as_secs_f64(),
-            memory().unwrap_or_default()
+            memory().unwrap_or_default(),
+            cpu_seconds()
+                .map(|s| format!("  cpu {s:>8.2} s"))
+                .unwrap_or_default()
         );
     }
+}
+
+/// User and system CPU time of the process so far, in seconds, from
+/// `/proc/self/stat` (Linux, whose clock ticks there are 100 a second;
+/// `None` elsewhere).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command name, which is in parentheses and may hold spaces:
+    // state is field 3, utime and stime fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
 }
 
 /// `  rss N MiB (peak M MiB)`.
