@@ -560,7 +560,8 @@ mod tests {
         }
     }
 
-    /// Errors name the record as before the labels were made lazily.
+    /// Errors name the record as far as it was read: its type, then its
+    /// id (a pull request's repository, then its number).
     #[test]
     fn errors_name_the_record_read_so_far() {
         let err = |v: Value| parse(v).unwrap_err();

@@ -454,7 +454,9 @@ impl Staging {
                 if self.repeated.contains(&kind) || rows >= Self::DIRECT_PARALLEL_ROWS {
                     self.write_direct(conn, kind)?;
                 } else if self.direct_pending_bytes()
-                    >= *(self.pending_budget).get_or_init(crate::memory::pending_budget)
+                    >= *self
+                        .pending_budget
+                        .get_or_init(crate::memory::pending_budget)
                 {
                     // What waits is bounded over all types, in bytes.
                     for kind in EventKind::ALL {

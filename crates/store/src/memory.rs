@@ -1,6 +1,8 @@
 //! DuckDB's memory limit: `FLOWMETER_MEMORY_LIMIT` when set (else DuckDB's
 //! default, 80 % of the machine's memory), and a quarter of it while a
-//! full relink holds its model beside DuckDB's own memory.
+//! full relink holds its model beside DuckDB's own memory; and what the
+//! rest of an import or a relink may hold under that limit (its model,
+//! its key hashes, the records waiting for DuckDB, the lines read at once).
 
 use duckdb::Connection;
 
@@ -130,9 +132,12 @@ fn pending_beside(limit: Option<u64>) -> u64 {
     limit.map_or(PENDING_MOST, |l| (l / 2).clamp(PENDING_LEAST, PENDING_MOST))
 }
 
-/// Bounds of [`pending_budget`]: at 128 MiB the 10M-event import took 3 s
-/// longer than at 512 MiB.
+/// The most [`pending_budget`] gives: held to 128 MiB, the 10M-event
+/// import took 3 s longer than at 512 MiB.
 const PENDING_MOST: u64 = 512 << 20;
+/// The least [`pending_budget`] gives, however low the limit: about what
+/// one parallel insert's rows of commits take (four row groups), below
+/// which the waiting records would go to DuckDB's appender instead.
 const PENDING_LEAST: u64 = 64 << 20;
 
 /// Lines of an event file read and parsed at once (two such chunks are
