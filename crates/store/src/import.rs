@@ -498,7 +498,8 @@ impl Staging {
     const DIRECT_PARALLEL_MIN: usize = Self::DIRECT_PARALLEL_ROWS / 8;
 
     /// The memory of the batches waiting to be written, of all the types
-    /// appended straight to their tables. Past [`Staging::pending_budget`]
+    /// appended straight to their tables. Past
+    /// [`crate::memory::pending_budget`]
     /// all are written (a type with few waiting rows by the appender):
     /// large records (commits with long path lists) are bounded in bytes,
     /// not in rows.

@@ -135,9 +135,10 @@ fn pending_beside(limit: Option<u64>) -> u64 {
 /// The most [`pending_budget`] gives: held to 128 MiB, the 10M-event
 /// import took 3 s longer than at 512 MiB.
 const PENDING_MOST: u64 = 512 << 20;
-/// The least [`pending_budget`] gives, however low the limit: about what
-/// one parallel insert's rows of commits take (four row groups), below
-/// which the waiting records would go to DuckDB's appender instead.
+/// The least [`pending_budget`] gives, however low the limit: below it,
+/// the waiting records would be written in ever smaller parallel inserts
+/// (each costs a thread and two statements), or by the appender on one
+/// thread once a type has fewer than an eighth of four row groups.
 const PENDING_LEAST: u64 = 64 << 20;
 
 /// Lines of an event file read and parsed at once (two such chunks are

@@ -1,6 +1,6 @@
 //! Phase timings on stderr when `FLOWMETER_TIMINGS` is set: where an import
-//! or a re-link spends its time and memory, for benchmarks and slow-import
-//! reports.
+//! or a re-link spends its time, memory and CPU, for benchmarks and
+//! slow-import reports.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -12,8 +12,9 @@ fn enabled() -> bool {
 
 /// Prints how long `phase` took since `start`, when timings are on, with
 /// the process's resident memory now and at its peak so far, and the CPU
-/// time its threads used so far (where the platform tells them: the CPU
-/// between two lines over their wall time is how many cores worked).
+/// time its threads used so far (where the platform tells them: for a
+/// phase that began at the line before, the difference of the two lines'
+/// CPU over its time is how many cores worked).
 pub fn phase(phase: &str, start: Instant) {
     if enabled() {
         eprintln!(
@@ -28,8 +29,9 @@ pub fn phase(phase: &str, start: Instant) {
 }
 
 /// User and system CPU time of the process so far, in seconds, from
-/// `/proc/self/stat` (Linux, whose clock ticks there are 100 a second;
-/// `None` elsewhere).
+/// `/proc/self/stat` (Linux, which counts them there in its user-visible
+/// clock ticks, `USER_HZ`: 100 a second on x86 and ARM; `None`
+/// elsewhere).
 fn cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // After the command name, which is in parentheses and may hold spaces:
