@@ -864,8 +864,9 @@ fn staging_tables_have_the_columns_of_their_tables() {
 }
 
 /// A partial relink's scope tables hold a few names as SQL literals and
-/// many through the appender (`link::LITERAL_ROWS`): both give the links
-/// of a full relink, names with quotes included.
+/// many through the appender (`link::LITERAL_ROWS`), and its statements
+/// name a few services and join on many (`link::Services`): both give the
+/// links of a full relink, names with quotes included.
 #[test]
 fn a_scope_of_few_or_many_names_links_as_a_full_relink() {
     std::env::remove_var("FLOWMETER_FULL_RELINK");
