@@ -536,9 +536,16 @@ impl Store {
     }
 }
 
-/// A SQL string literal of `s` (quotes doubled).
+/// A SQL string literal of `s` (quotes doubled). A NUL, which a literal
+/// cannot hold (DuckDB refuses the statement), is spliced in as `chr(0)`:
+/// the text is then an expression, in parentheses.
 pub(crate) fn sql_text(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    let literal = |part: &str| format!("'{}'", part.replace('\'', "''"));
+    if !s.contains('\0') {
+        return literal(s);
+    }
+    let parts: Vec<String> = s.split('\0').map(literal).collect();
+    format!("({})", parts.join(" || chr(0) || "))
 }
 
 /// The file a server holding the store at `path` leaves next to it,

@@ -865,8 +865,9 @@ fn staging_tables_have_the_columns_of_their_tables() {
 
 /// A partial relink's scope tables hold a few names as SQL literals and
 /// many through the appender (`link::LITERAL_ROWS`), and its statements
-/// name a few services and join on many (`link::Services`): both give the
-/// links of a full relink, names with quotes included.
+/// name a few services and repositories and join on many
+/// (`link::Services`, `link::RepoRows`): both give the links of a full
+/// relink, names with quotes and NULs included.
 #[test]
 fn a_scope_of_few_or_many_names_links_as_a_full_relink() {
     std::env::remove_var("FLOWMETER_FULL_RELINK");
@@ -877,14 +878,14 @@ fn a_scope_of_few_or_many_names_links_as_a_full_relink() {
                 let sha = format!("{i:040x}");
                 let at = format!("2026-01-01T{hour:02}:00:00Z");
                 [
-                    serde_json::json!({"type": "commit", "repo": format!("o'reilly/r{}", i % 3),
+                    serde_json::json!({"type": "commit", "repo": format!("o'rei\0lly/r{}", i % 3),
                         "sha": sha, "authored_at": "2025-12-31T00:00:00Z"}),
                     serde_json::json!({"type": "deployment", "source": "cd", "id": format!("d'{i}"),
-                        "service": format!("svc'{i}"), "repo": format!("o'reilly/r{}", i % 3),
+                        "service": format!("svc'\0{i}"), "repo": format!("o'rei\0lly/r{}", i % 3),
                         "environment": "production", "status": "success", "finished_at": at,
                         "commit_sha": sha}),
                     serde_json::json!({"type": "incident", "source": "pd", "id": format!("i'{i}"),
-                        "services": [format!("svc'{i}")], "created_at": at,
+                        "services": [format!("svc'\0{i}")], "created_at": at,
                         "deployment_id": format!("d'{i}")}),
                 ]
             })
