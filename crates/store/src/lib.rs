@@ -443,7 +443,7 @@ impl Store {
         for chunk in shas.chunks(1000) {
             let list = chunk
                 .iter()
-                .map(|s| format!("'{}'", s.replace('\'', "''")))
+                .map(|s| sql_text(s))
                 .collect::<Vec<_>>()
                 .join(", ");
             let mut stmt = self
