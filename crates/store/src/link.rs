@@ -240,10 +240,9 @@ impl<'a> ScopeRows<'a> {
         ScopeRows::new(table, column, rows)
     }
 
-    /// Whether the rows go in as literals: few, and none holding a NUL
-    /// (which a SQL literal cannot).
+    /// Whether the rows go in as literals: few.
     fn literal(&self) -> bool {
-        self.rows.len() <= LITERAL_ROWS && self.rows.iter().flatten().all(|v| !v.contains('\0'))
+        self.rows.len() <= LITERAL_ROWS
     }
 
     /// `VALUES (...), ...` of the rows.
@@ -294,15 +293,6 @@ impl<'a> ScopeRows<'a> {
         } else {
             self.append(conn)
         }
-    }
-}
-
-/// A `WHERE` condition limiting `col` to the scope table `table` (nothing
-/// for a full relink).
-fn within(scope: &Scope, col: &str, table: &str, column: &str) -> String {
-    match scope {
-        Scope::All => "TRUE".to_string(),
-        Scope::Part(_) => format!("{col} IN (SELECT {column} FROM {table})"),
     }
 }
 
@@ -521,10 +511,9 @@ fn relink_once(
         HashMap::new()
     };
     let repo_of = flowmeter_link::resolve_repos(&ordered.deployments, &repo_of_sha, &mut repos);
-    let otherwise = within(scope, "repo", "link_scope_repos", "repo");
     let mut others_changes = false;
     let repo_rows = match scope {
-        Scope::All => RepoRows::Within(otherwise),
+        Scope::All => RepoRows::Within("TRUE".into()),
         Scope::Part(t) => {
             // The repositories walked now, and those the relinked services'
             // changes were in until now: their pull requests' deploy stage
@@ -552,6 +541,7 @@ fn relink_once(
             // stored changes may share a repository with the scope's.
             others_changes = !added.is_empty();
             ScopeRows::single("link_scope_repos", &["repo"], &added).add(conn)?;
+            let otherwise = "repo IN (SELECT repo FROM link_scope_repos)".into();
             RepoRows::named(t.repos.iter().chain(&added).cloned(), otherwise)
         }
     };

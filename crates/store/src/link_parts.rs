@@ -122,10 +122,7 @@ pub(crate) fn plan(
         .iter()
         .map(|g| {
             let (first, last) = (&names[g[0]], &names[g[g.len() - 1]]);
-            // A NUL cannot be in a SQL literal: such a part is named.
-            let repos = if g.len() == g[g.len() - 1] - g[0] + 1
-                && !(first.contains('\0') || last.contains('\0'))
-            {
+            let repos = if g.len() == g[g.len() - 1] - g[0] + 1 {
                 Repositories::Range {
                     first: first.clone(),
                     last: last.clone(),
