@@ -100,7 +100,7 @@ impl VTab for Batches {
             .unwrap_or_else(PoisonError::into_inner)
             .recv();
         match next {
-            Ok(batch) => record_batch_to_duckdb_data_chunk(&batch, output)?,
+            Ok(batch) => convert_into(&batch, output)?,
             // The producer is done: so is the scan.
             Err(_) => output.set_len(0),
         }
@@ -110,6 +110,47 @@ impl VTab for Batches {
     fn parameters() -> Option<Vec<LogicalTypeHandle>> {
         Some(vec![LogicalTypeHandle::from(LogicalTypeId::Bigint)])
     }
+}
+
+/// Converts `batch` for DuckDB and hands it over in `output`.
+///
+/// Not written into `output` itself: DuckDB gives a table function an
+/// output chunk whose strings go to memory its buffer manager counts, and
+/// past `FLOWMETER_MEMORY_LIMIT` writing one throws a C++ exception, which
+/// DuckDB's C API lets through this Rust callback, where it aborts the
+/// process ("Rust cannot catch foreign exceptions": one 1M-event import in
+/// six with `FLOWMETER_MEMORY_LIMIT=64MB`). The batch is written into a
+/// chunk of its own (`duckdb_create_data_chunk`: the ordinary allocator,
+/// which the limit does not count and which does not throw at it), and
+/// `output` references that chunk's vectors, which allocates nothing. Past
+/// the limit, DuckDB then fails where it copies the rows into the table,
+/// inside its own code: the insert returns an error and the import rolls
+/// back.
+fn convert_into(
+    batch: &RecordBatch,
+    output: &mut DataChunkHandle,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let types = (batch.schema().fields().iter())
+        .map(|f| to_duckdb_logical_type_for_field(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut own = DataChunkHandle::new(&types);
+    if own.get_ptr().is_null() {
+        return Err(format!("{FUNCTION}: DuckDB made no chunk of the batch's types").into());
+    }
+    record_batch_to_duckdb_data_chunk(batch, &mut own)?;
+    for column in 0..own.num_columns() as u64 {
+        // SAFETY: both chunks are alive and have this column, of the same
+        // type (the output's columns are the schema's, from `bind`); the
+        // output shares the vector's buffers, so they outlive `own`.
+        unsafe {
+            duckdb::ffi::duckdb_vector_reference_vector(
+                duckdb::ffi::duckdb_data_chunk_get_vector(output.get_ptr(), column),
+                duckdb::ffi::duckdb_data_chunk_get_vector(own.get_ptr(), column),
+            );
+        }
+    }
+    output.set_len(own.len());
+    Ok(())
 }
 
 /// Makes `flowmeter_batches` known to the database of `conn` (once per
@@ -307,6 +348,45 @@ mod tests {
             .unwrap();
         let n = n as i64;
         assert_eq!(got, (n, n, n - 1, n - (n + 9) / 10, 0, n * (n - 1) / 2));
+    }
+
+    /// Past DuckDB's memory limit, an insert of strings is an error, never
+    /// an abort: DuckDB's exception once came through the table function.
+    #[test]
+    fn an_insert_past_the_memory_limit_fails_and_the_process_lives() {
+        use duckdb::arrow::array::StringArray;
+        let conn = conn();
+        conn.execute_batch(
+            "CREATE TABLE parallel_tight (k BIGINT, s VARCHAR);
+             SET temp_directory = ''; SET memory_limit = '4MB';",
+        )
+        .unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        // Rows of 100 kB: one batch's strings alone pass the limit, so
+        // DuckDB cannot hold them where it once converted them.
+        let batch = |from: i64| {
+            let rows = from..from + 64;
+            let s = StringArray::from_iter_values(
+                rows.clone().map(|i| format!("{i}{}", "x".repeat(100_000))),
+            );
+            let k = Int64Array::from_iter_values(rows);
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(k), Arc::new(s)]).unwrap()
+        };
+        for _ in 0..3 {
+            let err = insert(&conn, "parallel_tight", schema.clone(), |sender| {
+                for i in 0..20 {
+                    if !sender.send(batch(i * 64)) {
+                        break;
+                    }
+                }
+                Ok(())
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("Out of Memory"), "{err}");
+        }
     }
 
     #[test]
