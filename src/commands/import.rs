@@ -36,7 +36,8 @@ pub fn run(env: &Env, args: ImportArgs) -> Result<ExitCode> {
         &args.files,
         args.file_type.map(kind_of),
         args.skip_invalid,
-    )?;
+    )
+    .context("import failed; the store is unchanged")?;
     let verdict = if args.skip_invalid {
         "skipped"
     } else {

@@ -68,6 +68,17 @@ pub enum StoreError {
         context: String,
         source: duckdb::Error,
     },
+    /// DuckDB passed its memory limit (`FLOWMETER_MEMORY_LIMIT`, else 80 %
+    /// of the machine's memory). Said in flowmeter's words: DuckDB's own
+    /// advice names SQL settings a user of flowmeter cannot reach.
+    #[error("store: {context}: DuckDB ran out of memory ({detail}); {advice}")]
+    OutOfMemory {
+        context: String,
+        /// DuckDB's first line, without its "Out of Memory Error:".
+        detail: String,
+        /// What to change, with the limit in force.
+        advice: String,
+    },
 }
 
 pub(crate) trait Context<T> {
@@ -76,10 +87,32 @@ pub(crate) trait Context<T> {
 
 impl<T> Context<T> for Result<T, duckdb::Error> {
     fn ctx(self, context: &str) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Db {
+        self.map_err(|source| StoreError::from_duckdb(context, source))
+    }
+}
+
+impl StoreError {
+    /// A DuckDB error met doing `context`.
+    fn from_duckdb(context: &str, source: duckdb::Error) -> StoreError {
+        // A statement's error names itself; the appender's says "Failed to
+        // append" instead, and both end with DuckDB's advice.
+        const NAMES: [&str; 2] = ["Out of Memory Error: ", "Failed to append: "];
+        let text = source.to_string();
+        if !(text.contains(NAMES[0]) || text.contains("(SET memory_limit=")) {
+            return StoreError::Db {
+                context: context.to_string(),
+                source,
+            };
+        }
+        let first = text.lines().next().unwrap_or_default();
+        let detail = (NAMES.iter()).fold(first, |t, name| {
+            t.rsplit_once(name).map_or(t, |(_, rest)| rest)
+        });
+        StoreError::OutOfMemory {
             context: context.to_string(),
-            source,
-        })
+            detail: detail.trim().to_string(),
+            advice: memory::advice(),
+        }
     }
 }
 

@@ -29,6 +29,16 @@ fn set_configured() -> String {
     }
 }
 
+/// What to do when DuckDB runs out of memory, naming the limit in force.
+pub(crate) fn advice() -> String {
+    match configured() {
+        Some(limit) => format!(
+            "raise FLOWMETER_MEMORY_LIMIT (now `{limit}`), or unset it to let DuckDB use up to 80 % of the machine's memory"
+        ),
+        None => "DuckDB had up to 80 % of the machine's memory (FLOWMETER_MEMORY_LIMIT is unset): free some memory, or import the files in smaller parts".to_string(),
+    }
+}
+
 /// Gives DuckDB the configured limit (at open).
 pub(crate) fn apply(conn: &Connection) -> Result<(), StoreError> {
     let what = match configured() {
@@ -64,6 +74,17 @@ pub(crate) struct Lowered<'c> {
 /// The share of its limit DuckDB keeps during a full relink: 1 / this.
 const DURING_RELINK: u64 = 4;
 
+/// The least DuckDB keeps during a full relink (or all of its limit when
+/// that is less): its parallel inserts of links need room for a row group
+/// a thread. At a quarter of 64MB or 80MB, a 1M-event import ran out of
+/// memory writing its links.
+const DURING_RELINK_LEAST: u64 = 64 << 20;
+
+/// DuckDB's limit during a full relink, of a limit of `bytes`.
+fn lowered(bytes: u64) -> u64 {
+    (bytes / DURING_RELINK).max(bytes.min(DURING_RELINK_LEAST))
+}
+
 /// The most a full relink's model of commits and pull requests holds at
 /// once, whatever the limit (DuckDB's own is 80 % of the machine's memory
 /// when none is configured): past it, the repositories are linked in
@@ -88,7 +109,7 @@ impl<'c> Lowered<'c> {
         let guard = Lowered { conn };
         // A limit DuckDB words otherwise is left as it is.
         if let Some(bytes) = bytes_of(&limit) {
-            let lower = bytes / DURING_RELINK;
+            let lower = lowered(bytes);
             conn.execute_batch(&format!("SET memory_limit = '{lower}B'"))
                 .ctx(what)?;
         }
@@ -235,6 +256,50 @@ mod tests {
         assert_eq!(bytes_of("unlimited"), None);
         assert_eq!(bytes_of("-1 GiB"), None);
         assert_eq!(bytes_of("1 parsec"), None);
+    }
+
+    #[test]
+    fn a_relink_keeps_at_least_64_mib_or_the_whole_limit() {
+        assert_eq!(lowered(1_000_000_000), 250_000_000);
+        assert_eq!(lowered(256_000_000), DURING_RELINK_LEAST);
+        assert_eq!(lowered(100_000_000), DURING_RELINK_LEAST);
+        assert_eq!(lowered(32_000_000), 32_000_000);
+    }
+
+    /// Past its limit, DuckDB's error becomes flowmeter's: what failed,
+    /// DuckDB's reason, and the setting to change, without DuckDB's advice
+    /// on SQL settings; from a statement and from the appender alike.
+    #[test]
+    fn running_out_of_memory_names_the_setting_to_change() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "SET temp_directory = ''; SET memory_limit = '2MB';
+             CREATE TABLE strings (s VARCHAR);",
+        )
+        .unwrap();
+        let long = "x".repeat(1_000);
+        let statement = conn
+            .execute_batch(
+                "CREATE TABLE t AS SELECT repeat('x', 1000) || i AS s FROM range(100000) r(i)",
+            )
+            .ctx("fill t")
+            .unwrap_err();
+        let appended = crate::append::append_all(
+            &conn,
+            "strings",
+            (0..60_000).map(|_| [crate::append::Cell::Text(&long)]),
+        )
+        .unwrap_err();
+        for (err, context) in [(statement, "fill t"), (appended, "append to strings")] {
+            let text = err.to_string();
+            assert!(matches!(err, StoreError::OutOfMemory { .. }), "{text}");
+            assert!(
+                text.starts_with(&format!("store: {context}: DuckDB ran out of memory (")),
+                "{text}"
+            );
+            assert!(text.contains("FLOWMETER_MEMORY_LIMIT"), "{text}");
+            assert!(!text.contains("SET ") && !text.contains('\n'), "{text}");
+        }
     }
 
     /// The guard lowers the limit and gives the configured one back.

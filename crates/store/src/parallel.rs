@@ -385,7 +385,7 @@ mod tests {
                 Ok(())
             })
             .unwrap_err();
-            assert!(err.to_string().contains("Out of Memory"), "{err}");
+            assert!(matches!(err, StoreError::OutOfMemory { .. }), "{err}");
         }
     }
 
