@@ -184,6 +184,17 @@ fn the_api_and_the_dashboard_give_the_cli_numbers() {
     assert!(!body.contains("<script>"), "an unescaped value in the page");
 }
 
+/// A store created by a process that is then killed (kill -9: no orderly
+/// close) opens again, offline.
+#[test]
+fn a_new_store_opens_again_after_its_first_process_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.duckdb");
+    drop(Served::start(Some(&db), &[], &[]));
+    let metrics = cli_json(&db, &["metrics", "--format", "json"]);
+    assert_eq!(metrics["deployment_frequency"]["deployments"], 0);
+}
+
 #[test]
 fn ingest_refuses_a_bad_line_by_number_and_keeps_the_store() {
     let dir = tempfile::tempdir().unwrap();

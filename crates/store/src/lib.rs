@@ -134,6 +134,15 @@ pub struct Seen {
     pub root_causes: bool,
 }
 
+/// DuckDB's settings at open: it never downloads an extension. This build
+/// links the ones flowmeter uses; left on, DuckDB would fetch any other it
+/// thinks a statement needs from the internet, mid-command.
+fn offline() -> Result<duckdb::Config, StoreError> {
+    duckdb::Config::default()
+        .with("autoinstall_known_extensions", "false")
+        .ctx("configure DuckDB")
+}
+
 /// An open flowmeter store.
 pub struct Store {
     conn: Connection,
@@ -144,7 +153,7 @@ impl Store {
     /// Opens (creating if needed) a store file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
-        let conn = Connection::open(path).map_err(|source| {
+        let conn = Connection::open_with_flags(path, offline()?).map_err(|source| {
             if source.to_string().contains("Could not set lock") {
                 StoreError::Locked {
                     holder: server_marker(path)
@@ -164,9 +173,11 @@ impl Store {
 
     /// A throwaway store in memory (tests, benchmarks).
     pub fn in_memory() -> Result<Store, StoreError> {
-        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
-            path: ":memory:".into(),
-            source,
+        let conn = Connection::open_in_memory_with_flags(offline()?).map_err(|source| {
+            StoreError::Open {
+                path: ":memory:".into(),
+                source,
+            }
         })?;
         Store::init(conn, ":memory:".into())
     }

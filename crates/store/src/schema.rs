@@ -55,6 +55,7 @@ pub(crate) fn migrate(conn: &Connection, path: &str) -> Result<(), StoreError> {
             supported,
         });
     }
+    let mut applied = false;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         let batch = format!(
             "BEGIN TRANSACTION; {sql}\nINSERT INTO schema_version VALUES ({version}); COMMIT;"
@@ -66,6 +67,43 @@ pub(crate) fn migrate(conn: &Connection, path: &str) -> Result<(), StoreError> {
                 source: e,
             });
         }
+        applied = true;
+    }
+    // Written into the file at once, not left in the write-ahead log: this
+    // build of DuckDB replays a log before it loads its own functions, and
+    // replaying a migration's statements asked to download them (a store
+    // whose first import was killed could no longer be opened offline).
+    if applied {
+        conn.execute_batch("CHECKPOINT")
+            .ctx("write the migrated schema into the store")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// A new store's schema is in its file once it is open, not in DuckDB's
+    /// write-ahead log: a log holding the migrations could not be replayed
+    /// offline by a later process (its statements asked DuckDB to download
+    /// its own functions), so a store whose first process was killed could
+    /// not be opened again.
+    #[test]
+    fn a_new_store_holds_its_schema_in_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.duckdb");
+        let store = crate::Store::open(&path).unwrap();
+        let wal = dir.path().join("new.duckdb.wal");
+        let logged = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        assert_eq!(logged, 0, "{} bytes in the log", logged);
+        // Nor would DuckDB download anything it missed.
+        let fetches: bool = (store.conn)
+            .query_row(
+                "SELECT current_setting('autoinstall_known_extensions')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!fetches);
+        drop(store);
+    }
 }
