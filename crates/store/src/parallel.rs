@@ -389,6 +389,73 @@ mod tests {
         }
     }
 
+    /// Lists and strings reach the table as sent, NULLs included, from
+    /// the chunks DuckDB's threads take by reference.
+    #[test]
+    fn lists_and_strings_arrive_whole() {
+        use duckdb::arrow::array::{ListBuilder, StringArray, StringBuilder};
+        let conn = conn();
+        conn.execute_batch("CREATE TABLE parallel_lists (k BIGINT, s VARCHAR, l VARCHAR[])")
+            .unwrap();
+        let item = Field::new("item", DataType::Utf8, true);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+            Field::new("l", DataType::List(Arc::new(item)), true),
+        ]));
+        // Row k: `s` is "text k" (NULL when k % 7 = 0); `l` holds k % 4
+        // items "k-0", ... (NULL when k % 5 = 0, an item NULL when k % 11 = 0).
+        let batch = |from: i64, n: i64| {
+            let rows = from..from + n;
+            let s = StringArray::from_iter(
+                rows.clone()
+                    .map(|k| (k % 7 != 0).then(|| format!("text {k}"))),
+            );
+            let mut l = ListBuilder::new(StringBuilder::new());
+            for k in rows.clone() {
+                if k % 5 == 0 {
+                    l.append(false);
+                    continue;
+                }
+                for i in 0..k % 4 {
+                    match k % 11 == 0 && i == 0 {
+                        true => l.values().append_null(),
+                        false => l.values().append_value(format!("{k}-{i}")),
+                    }
+                }
+                l.append(true);
+            }
+            let k = Int64Array::from_iter_values(rows);
+            let columns: Vec<duckdb::arrow::array::ArrayRef> =
+                vec![Arc::new(k), Arc::new(s), Arc::new(l.finish())];
+            RecordBatch::try_new(schema.clone(), columns).unwrap()
+        };
+        insert(&conn, "parallel_lists", schema.clone(), |sender| {
+            for i in 0..40 {
+                sender.send(batch(i * 2048, 2048));
+            }
+            Ok(())
+        })
+        .unwrap();
+        let wrong: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM parallel_lists
+                 WHERE s IS DISTINCT FROM CASE WHEN k % 7 <> 0 THEN 'text ' || k END
+                    OR l IS DISTINCT FROM CASE WHEN k % 5 <> 0 THEN
+                         list_transform(range(k % 4), lambda i: CASE WHEN k % 11 = 0 AND i = 0
+                           THEN NULL ELSE k || '-' || i END) END",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(DISTINCT k) FROM parallel_lists", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!((rows, wrong), (40 * 2048, 0));
+    }
+
     #[test]
     fn batches_longer_than_a_vector_are_cut() {
         let conn = conn();
