@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use flowmeter_store::Store;
 
 use crate::Env;
@@ -10,7 +10,9 @@ use crate::Env;
 pub fn run(env: &Env) -> Result<ExitCode> {
     let mut store = Store::open(&env.db)?;
     let t0 = std::time::Instant::now();
-    let s = store.relink_all(&env.config.metrics)?;
+    let s = store
+        .relink_all(&env.config.metrics)
+        .context("relink failed; the links are as they were")?;
     env.say(format!(
         "relinked `{}` in {:.2} s: {} deployments, {} changes ({} with a pull request), {} of {} incidents attributed, {} rollbacks, {} failed deployments",
         store.path(),
