@@ -76,7 +76,7 @@ pub enum StoreError {
         context: String,
         /// DuckDB's first line, without its "Out of Memory Error:".
         detail: String,
-        /// What to change, with the limit in force.
+        /// What to change, naming the configured limit.
         advice: String,
     },
 }
@@ -92,26 +92,30 @@ impl<T> Context<T> for Result<T, duckdb::Error> {
 }
 
 impl StoreError {
-    /// A DuckDB error met doing `context`.
-    fn from_duckdb(context: &str, source: duckdb::Error) -> StoreError {
-        // A statement's error names itself; the appender's says "Failed to
-        // append" instead, and both end with DuckDB's advice.
+    /// A DuckDB error met doing `context`. Its first line decides: a
+    /// statement's out-of-memory error names itself there; the appender's
+    /// says "Failed to append" instead, and ends with DuckDB's advice on
+    /// memory (a merged error's later lines are other errors).
+    pub(crate) fn from_duckdb(context: &str, source: duckdb::Error) -> StoreError {
         const NAMES: [&str; 2] = ["Out of Memory Error: ", "Failed to append: "];
         let text = source.to_string();
-        if !(text.contains(NAMES[0]) || text.contains("(SET memory_limit=")) {
+        let first = text.lines().next().unwrap_or_default();
+        let memory = first.contains(NAMES[0])
+            || (first.contains(NAMES[1]) && text.contains("(SET memory_limit="));
+        if !memory {
             return StoreError::Db {
                 context: context.to_string(),
                 source,
             };
         }
-        let first = text.lines().next().unwrap_or_default();
         let detail = (NAMES.iter()).fold(first, |t, name| {
             t.rsplit_once(name).map_or(t, |(_, rest)| rest)
         });
+        let detail = detail.trim().to_string();
         StoreError::OutOfMemory {
             context: context.to_string(),
-            detail: detail.trim().to_string(),
-            advice: memory::advice(),
+            advice: memory::advice(&detail),
+            detail,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! DuckDB's memory limit: `FLOWMETER_MEMORY_LIMIT` when set (else DuckDB's
-//! default, 80 % of the machine's memory), and a quarter of it while a
-//! full relink holds its model beside DuckDB's own memory; and what the
+//! default, 80 % of the machine's memory), and a quarter of it (64 MiB at
+//! least) while a full relink holds its model beside DuckDB's own memory;
+//! and what the
 //! rest of an import or a relink may hold under that limit (its model,
 //! its key hashes, the records waiting for DuckDB, the lines read at once).
 
@@ -29,13 +30,22 @@ fn set_configured() -> String {
     }
 }
 
-/// What to do when DuckDB runs out of memory, naming the limit in force.
-pub(crate) fn advice() -> String {
+/// What to do when DuckDB runs out of memory (`detail`: its reason),
+/// naming the configured limit (a full relink runs under a lower one:
+/// [`lowered`]). DuckDB says "out of memory" too when it cannot spill to
+/// disk, or when the machine refuses it memory below its limit.
+pub(crate) fn advice(detail: &str) -> String {
+    if detail.contains("failed to offload") {
+        return "DuckDB could not write its temporary files (beside the store): free disk space there".to_string();
+    }
     match configured() {
+        _ if detail.contains("bad allocation") => {
+            "the machine itself has no memory left: free some, or set FLOWMETER_MEMORY_LIMIT lower so that DuckDB spills to disk sooner".to_string()
+        }
         Some(limit) => format!(
             "raise FLOWMETER_MEMORY_LIMIT (now `{limit}`), or unset it to let DuckDB use up to 80 % of the machine's memory"
         ),
-        None => "DuckDB had up to 80 % of the machine's memory (FLOWMETER_MEMORY_LIMIT is unset): free some memory, or import the files in smaller parts".to_string(),
+        None => "DuckDB could use up to 80 % of the machine's memory (FLOWMETER_MEMORY_LIMIT is unset): free some memory on the machine".to_string(),
     }
 }
 
@@ -51,7 +61,8 @@ pub(crate) fn apply(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// DuckDB's memory limit at a quarter of the configured one while it
-/// lives, for a full relink: the relink's model (a 10M-event store's commit
+/// lives, but 64 MiB at least ([`lowered`]), for a full relink: the
+/// relink's model (a 10M-event store's commit
 /// graphs, pull requests and deployments: about 1 GB, of which the graphs
 /// and pull requests are held to another quarter, at most 256 MiB, where
 /// the repositories can be linked in parts: [`model_budget`]) is
@@ -61,7 +72,7 @@ pub(crate) fn apply(conn: &Connection) -> Result<(), StoreError> {
 /// its inserts compress a row group a thread at a time, in less (a 10M-event
 /// import with `FLOWMETER_MEMORY_LIMIT=1GB`: peak 1,700–1,830 MiB at half
 /// the limit, 1,590 MiB at a quarter, the link no slower). The limit is the
-/// database's: a server's readers have the quarter too meanwhile (a full
+/// database's: a server's readers have the lowered limit too meanwhile (a full
 /// relink is a first import or a changed configuration; their queries
 /// spill to disk past it). Dropped, it gives the configured limit back;
 /// when the relink failed, the transaction it ran in may refuse that until
@@ -127,15 +138,17 @@ fn budget_beside(lower: Option<u64>) -> u64 {
 
 /// What a relink's model of commits and pull requests (and a first
 /// import's key hashes) may hold at once, in bytes: as much as DuckDB keeps
-/// during a full relink (so the two take half the configured limit; the
-/// deployments, the allocator's slack and the writes' batches the rest),
-/// between [`MODEL_BUDGET_LEAST`] and [`MODEL_BUDGET`]. Read from
+/// during a full relink ([`lowered`]), between [`MODEL_BUDGET_LEAST`] and
+/// [`MODEL_BUDGET`]. From 256MB up the two take half the configured limit
+/// (the deployments, the allocator's slack and the writes' batches the
+/// rest); below, each keeps 64 MiB whatever the limit, which an import
+/// then passes. Read from
 /// `FLOWMETER_MEMORY_LIMIT`, without a statement (a small import runs
 /// many, and each costs); with none set, DuckDB's own limit is far above
 /// [`MODEL_BUDGET`]. Past it, a full relink links in parts and a partial
 /// one gives way to a full one.
 pub(crate) fn model_budget() -> u64 {
-    budget_beside(configured_bytes().map(|b| b / DURING_RELINK))
+    budget_beside(configured_bytes().map(lowered))
 }
 
 /// The most a first import's records wait in memory for a parallel insert
@@ -302,6 +315,18 @@ mod tests {
         }
     }
 
+    /// DuckDB's "out of memory" when it cannot spill to disk, or when the
+    /// machine refuses it memory, asks for something else than the limit.
+    #[test]
+    fn out_of_memory_advice_follows_the_cause() {
+        let disk = advice("failed to offload data block of size 256.0 KiB (1.0 GiB/1.0 GiB used)");
+        assert!(disk.contains("free disk space"), "{disk}");
+        let machine = advice("Failed to allocate block of 262144 bytes (bad allocation)");
+        assert!(machine.contains("the machine itself"), "{machine}");
+        let limit = advice("could not allocate block of size 256.0 KiB (7.8 MiB/7.6 MiB used)");
+        assert!(limit.contains("FLOWMETER_MEMORY_LIMIT"), "{limit}");
+    }
+
     /// The guard lowers the limit and gives the configured one back.
     #[test]
     fn a_relink_gets_a_quarter_of_the_limit_and_gives_it_back() {
@@ -316,7 +341,7 @@ mod tests {
             let _lowered = Lowered::new(&conn).unwrap();
             let (during, all) = (bytes_of(&limit(&conn)), bytes_of(&before));
             let (during, all) = (during.unwrap(), all.unwrap());
-            let expected = all / DURING_RELINK;
+            let expected = lowered(all);
             assert!(during.abs_diff(expected) < all / 100, "{during} of {all}");
         }
         assert_eq!(limit(&conn), before);

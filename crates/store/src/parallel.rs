@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
-use duckdb::arrow::datatypes::SchemaRef;
+use duckdb::arrow::datatypes::{DataType, SchemaRef};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::core::{DataChunkHandle, LogicalTypeHandle, LogicalTypeId};
 use duckdb::vtab::{
@@ -93,14 +93,14 @@ impl VTab for Batches {
     ) -> Result<(), Box<dyn std::error::Error>> {
         // The lock is held only to take the next batch; its conversion runs
         // alongside the other threads'.
-        let next = func
-            .get_bind_data()
+        let feed = func.get_bind_data();
+        let next = feed
             .batches
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .recv();
         match next {
-            Ok(batch) => convert_into(&batch, output)?,
+            Ok(batch) => convert_into(&batch, &feed.schema, output)?,
             // The producer is done: so is the scan.
             Err(_) => output.set_len(0),
         }
@@ -126,11 +126,27 @@ impl VTab for Batches {
 /// the limit, DuckDB then fails where it copies the rows into the table,
 /// inside its own code: the insert returns an error and the import rolls
 /// back.
+///
+/// The batch must have the column types the output was bound with
+/// (`schema`): referenced, a vector of another type would be read as the
+/// bound one.
 fn convert_into(
     batch: &RecordBatch,
+    schema: &SchemaRef,
     output: &mut DataChunkHandle,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let types = (batch.schema().fields().iter())
+    let types_of = |s: &SchemaRef| -> Vec<DataType> {
+        s.fields().iter().map(|f| f.data_type().clone()).collect()
+    };
+    if types_of(&batch.schema()) != types_of(schema) {
+        return Err(format!(
+            "{FUNCTION}: a batch of columns {:?} where {:?} were bound",
+            types_of(&batch.schema()),
+            types_of(schema)
+        )
+        .into());
+    }
+    let types = (schema.fields().iter())
         .map(|f| to_duckdb_logical_type_for_field(f))
         .collect::<Result<Vec<_>, _>>()?;
     let mut own = DataChunkHandle::new(&types);
@@ -448,12 +464,31 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        let rows: i64 = conn
-            .query_row("SELECT count(DISTINCT k) FROM parallel_lists", [], |r| {
-                r.get(0)
-            })
+        let rows: (i64, i64) = conn
+            .query_row(
+                "SELECT count(*), count(DISTINCT k) FROM parallel_lists",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
-        assert_eq!((rows, wrong), (40 * 2048, 0));
+        assert_eq!((rows, wrong), ((40 * 2048, 40 * 2048), 0));
+    }
+
+    /// A batch whose columns are not the bound ones fails the insert (its
+    /// vectors would be read as the bound types).
+    #[test]
+    fn a_batch_of_other_columns_fails_the_insert() {
+        use duckdb::arrow::array::StringArray;
+        let conn = conn();
+        let schema = numbers_table(&conn, "CREATE TABLE parallel_other (k BIGINT)");
+        let texts = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true)]));
+        let other = RecordBatch::try_new(texts, vec![Arc::new(StringArray::from(vec!["x"]))]);
+        let err = insert(&conn, "parallel_other", schema, |sender| {
+            sender.send(other.unwrap());
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("were bound"), "{err}");
     }
 
     #[test]

@@ -62,10 +62,10 @@ pub(crate) fn migrate(conn: &Connection, path: &str) -> Result<(), StoreError> {
         );
         if let Err(e) = conn.execute_batch(&batch) {
             let _ = conn.execute_batch("ROLLBACK");
-            return Err(StoreError::Db {
-                context: format!("migrate to schema version {version}"),
-                source: e,
-            });
+            return Err(StoreError::from_duckdb(
+                &format!("migrate to schema version {version}"),
+                e,
+            ));
         }
         applied = true;
     }
