@@ -138,9 +138,13 @@ pub struct Seen {
     pub root_causes: bool,
 }
 
-/// DuckDB's settings at open: it never downloads an extension. This build
-/// links the ones flowmeter uses; left on, DuckDB would fetch any other it
-/// thinks a statement needs from the internet, mid-command.
+/// DuckDB's settings at open: it never installs (downloads) an extension.
+/// This build links the ones flowmeter uses, and with installing on,
+/// DuckDB replaying a write-ahead log that holds the migrations (a store
+/// whose first process was killed) tried to install its own linked
+/// `core_functions` from the internet, and failed offline: the store could
+/// not be opened again. With installing off it loads the linked one (and
+/// fetches nothing a statement might ask for, mid-command).
 fn offline() -> Result<duckdb::Config, StoreError> {
     duckdb::Config::default()
         .with("autoinstall_known_extensions", "false")

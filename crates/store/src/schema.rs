@@ -69,10 +69,9 @@ pub(crate) fn migrate(conn: &Connection, path: &str) -> Result<(), StoreError> {
         }
         applied = true;
     }
-    // Written into the file at once, not left in the write-ahead log: this
-    // build of DuckDB replays a log before it loads its own functions, and
-    // replaying a migration's statements asked to download them (a store
-    // whose first import was killed could no longer be opened offline).
+    // Written into the file at once: a store's schema never waits in
+    // DuckDB's write-ahead log for a replay (which, while DuckDB could
+    // install extensions, failed offline: `offline` in lib.rs).
     if applied {
         conn.execute_batch("CHECKPOINT")
             .ctx("write the migrated schema into the store")?;
@@ -83,10 +82,10 @@ pub(crate) fn migrate(conn: &Connection, path: &str) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     /// A new store's schema is in its file once it is open, not in DuckDB's
-    /// write-ahead log: a log holding the migrations could not be replayed
-    /// offline by a later process (its statements asked DuckDB to download
-    /// its own functions), so a store whose first process was killed could
-    /// not be opened again.
+    /// write-ahead log; and DuckDB installs no extension (a log holding the
+    /// migrations, replayed while it could, asked to download DuckDB's own
+    /// linked functions: a store whose first process was killed could not
+    /// be opened again offline).
     #[test]
     fn a_new_store_holds_its_schema_in_its_file() {
         let dir = tempfile::tempdir().unwrap();
