@@ -189,6 +189,12 @@ fn parse_lines(buf: &[u8], ends: &[usize], file: &str, first_line: u64) -> ReadO
                 ));
                 continue;
             };
+            // A file's first line may begin with a byte order mark (what
+            // some Windows tools write): it is not part of the record.
+            let text = match n {
+                1 => text.strip_prefix('\u{feff}').unwrap_or(text),
+                _ => text,
+            };
             let text = text.trim();
             if text.is_empty() {
                 continue;
@@ -358,6 +364,20 @@ mod tests {
         assert!(out.errors[1]
             .to_string()
             .starts_with("f.jsonl:4: not valid JSON"));
+    }
+
+    /// A byte order mark opening a file is skipped; anywhere else it is
+    /// what it is (not JSON).
+    #[test]
+    fn jsonl_skips_a_byte_order_mark_before_the_first_line_only() {
+        let line = "{\"type\":\"commit\",\"repo\":\"r\",\"sha\":\"a\",\"authored_at\":\"2026-01-01T00:00:00Z\"}";
+        let data = format!("\u{feff}{line}\n\u{feff}{line}\n");
+        let out = read_jsonl(data.as_bytes(), "f.jsonl").unwrap();
+        assert_eq!(out.events.len(), 1);
+        assert_eq!(out.errors.len(), 1);
+        assert!(out.errors[0]
+            .to_string()
+            .starts_with("f.jsonl:2: not valid JSON"));
     }
 
     /// Each chunk's commits' shas.
