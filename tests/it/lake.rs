@@ -90,6 +90,39 @@ fn two_shards_make_the_same_lake_as_one_machine() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("`--shard 2/2`"));
 }
 
+/// An export that fails (here DuckDB out of memory, at its first table)
+/// leaves the lake as it was: every file, byte for byte, and no staging
+/// directory. It once deleted that table's files of the shard first.
+#[test]
+fn a_failed_export_leaves_the_lake_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), "");
+    let lake = dir.path().join("lake");
+    flowmeter(&db)
+        .args(["lake", "export"])
+        .arg(&lake)
+        .assert()
+        .success();
+    let files = |dir: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+        let mut out: Vec<_> = (walk(dir).into_iter())
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+            .collect();
+        out.sort();
+        out
+    };
+    let before = files(&lake);
+    let out = flowmeter(&db)
+        .args(["lake", "export"])
+        .arg(&lake)
+        .env("FLOWMETER_MEMORY_LIMIT", "2MB")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("DuckDB ran out of memory"), "{err}");
+    assert!(files(&lake) == before, "the lake changed: {err}");
+}
+
 fn walk(dir: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {

@@ -239,6 +239,55 @@ fn link_shard(
     })
 }
 
+/// In the lake at `dir`, replaces this shard's files of `table` in the
+/// partitions an export writes (from `from_month` on, else all) with the
+/// files staged for them under `staging`: the earlier ones are deleted,
+/// then the staged ones moved in (renamed, on the same filesystem).
+fn replace_shard_files(
+    dir: &Path,
+    staging: &Path,
+    table: &str,
+    shard: Shard,
+    from_month: Option<&str>,
+) -> Result<(), (std::io::Error, &'static str)> {
+    let table_dir = dir.join(table);
+    std::fs::create_dir_all(&table_dir).map_err(|e| (e, "create a table directory"))?;
+    for part in std::fs::read_dir(&table_dir).map_err(|e| (e, "list partitions"))? {
+        let part = part.map_err(|e| (e, "list partitions"))?.path();
+        let month = part
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("month="))
+            .unwrap_or_default()
+            .to_string();
+        if from_month.is_some_and(|m| month.as_str() < m && month != "none") {
+            continue;
+        }
+        for f in std::fs::read_dir(&part).map_err(|e| (e, "list files"))? {
+            let f = f.map_err(|e| (e, "list files"))?.path();
+            let mine = f
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&shard.file_prefix()));
+            if mine {
+                std::fs::remove_file(&f).map_err(|e| (e, "replace a file"))?;
+            }
+        }
+    }
+    let staged = staging.join(table);
+    for part in std::fs::read_dir(&staged).map_err(|e| (e, "list staged partitions"))? {
+        let part = part.map_err(|e| (e, "list staged partitions"))?;
+        let into = table_dir.join(part.file_name());
+        std::fs::create_dir_all(&into).map_err(|e| (e, "create a partition"))?;
+        for f in std::fs::read_dir(part.path()).map_err(|e| (e, "list staged files"))? {
+            let f = f.map_err(|e| (e, "list staged files"))?;
+            std::fs::rename(f.path(), into.join(f.file_name()))
+                .map_err(|e| (e, "move a staged file into the lake"))?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Writes the lake into `dir` (this shard's files; from `from_month`
     /// (`YYYY-MM`) on, else all). The shard's earlier files of the
@@ -274,43 +323,58 @@ impl Store {
         Ok(written)
     }
 
+    /// Writes every table's new files into a staging directory beside the
+    /// tables, then, once all are written, replaces this shard's earlier
+    /// files of the partitions written with them: an export that fails
+    /// (out of memory, a full disk) leaves the lake as it was, where it
+    /// once left the tables before the failure replaced and the others'
+    /// files of this shard deleted.
     fn write_lake(
         &self,
         dir: &Path,
         shard: Shard,
         from_month: Option<&str>,
     ) -> Result<LakeWritten, StoreError> {
-        let mut written = LakeWritten::default();
         let io = |source: std::io::Error, what: &str| StoreError::Io {
             context: format!("lake `{}`: cannot {what}", dir.display()),
             source,
         };
-        for t in &TABLES {
-            let table_dir = dir.join(t.name);
-            std::fs::create_dir_all(&table_dir).map_err(|e| io(e, "create a table directory"))?;
-            // This shard's earlier files of the partitions to write go first.
-            for part in std::fs::read_dir(&table_dir).map_err(|e| io(e, "list partitions"))? {
-                let part = part.map_err(|e| io(e, "list partitions"))?.path();
-                let month = part
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_prefix("month="))
-                    .unwrap_or_default()
-                    .to_string();
-                if from_month.is_some_and(|m| month.as_str() < m && month != "none") {
-                    continue;
-                }
-                for f in std::fs::read_dir(&part).map_err(|e| io(e, "list files"))? {
-                    let f = f.map_err(|e| io(e, "list files"))?.path();
-                    let mine = f
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with(&shard.file_prefix()));
-                    if mine {
-                        std::fs::remove_file(&f).map_err(|e| io(e, "replace a file"))?;
-                    }
-                }
+        // One per shard: machines that each own a shard share the lake.
+        let staging = dir.join(format!(".staging-{}", shard.file_prefix()));
+        if staging.exists() {
+            // What an export that was killed left.
+            std::fs::remove_dir_all(&staging).map_err(|e| io(e, "clear the staging directory"))?;
+        }
+        let staged = self.stage_lake(&staging, shard, from_month);
+        let written = staged.and_then(|written| {
+            for t in &TABLES {
+                replace_shard_files(dir, &staging, t.name, shard, from_month)
+                    .map_err(|(e, what)| io(e, what))?;
             }
+            Ok(written)
+        });
+        let cleared = std::fs::remove_dir_all(&staging);
+        let written = written?;
+        cleared.map_err(|e| io(e, "remove the staging directory"))?;
+        Ok(written)
+    }
+
+    /// Writes this shard's files of every table (from `from_month` on,
+    /// else all) under `staging`, as the lake lays them out.
+    fn stage_lake(
+        &self,
+        staging: &Path,
+        shard: Shard,
+        from_month: Option<&str>,
+    ) -> Result<LakeWritten, StoreError> {
+        let mut written = LakeWritten::default();
+        let io = |source: std::io::Error, what: &str| StoreError::Io {
+            context: format!("lake staging `{}`: cannot {what}", staging.display()),
+            source,
+        };
+        for t in &TABLES {
+            let table_dir = staging.join(t.name);
+            std::fs::create_dir_all(&table_dir).map_err(|e| io(e, "create a table directory"))?;
             let mut filter = shard.holds("shard_key__");
             if let Some(m) = from_month {
                 filter.push_str(&format!(" AND (month IS NULL OR month >= {})", sql_text(m)));
