@@ -327,8 +327,8 @@ impl Store {
     /// tables, then, once all are written, replaces this shard's earlier
     /// files of the partitions written with them: an export that fails
     /// (out of memory, a full disk) leaves the lake as it was, where it
-    /// once left the tables before the failure replaced and the others'
-    /// files of this shard deleted.
+    /// once left the tables before the failure rewritten and the failing
+    /// table's files of this shard deleted.
     fn write_lake(
         &self,
         dir: &Path,
