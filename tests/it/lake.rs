@@ -121,6 +121,34 @@ fn a_failed_export_leaves_the_lake_as_it_was() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("DuckDB ran out of memory"), "{err}");
     assert!(files(&lake) == before, "the lake changed: {err}");
+    assert!(!lake.join(".staging-shard-0-of-1_").exists(), "{err}");
+}
+
+/// Two exports of one shard into one lake at once: the second refuses
+/// (it would clear the first's staging directory under it).
+#[test]
+fn a_shard_is_exported_once_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sample_store(dir.path(), "");
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    // The first export's lock, held here.
+    let held = std::fs::File::create(lake.join(".staging-shard-0-of-1_lock")).unwrap();
+    held.lock().unwrap();
+    let out = flowmeter(&db)
+        .args(["lake", "export"])
+        .arg(&lake)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("another export of shard 0/1"), "{err}");
+    drop(held);
+    flowmeter(&db)
+        .args(["lake", "export"])
+        .arg(&lake)
+        .assert()
+        .success();
 }
 
 fn walk(dir: &std::path::Path) -> Vec<String> {

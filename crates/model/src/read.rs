@@ -378,6 +378,12 @@ mod tests {
         assert!(out.errors[0]
             .to_string()
             .starts_with("f.jsonl:2: not valid JSON"));
+        // The same with a line a chunk: the second line opens a chunk.
+        let chunks: Vec<ReadOutcome> = JsonlChunks::new(data.as_bytes(), "f.jsonl", 1)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(errors_of(&chunks).len(), 1);
+        assert!(errors_of(&chunks)[0].starts_with("f.jsonl:2: not valid JSON"));
     }
 
     /// Each chunk's commits' shas.

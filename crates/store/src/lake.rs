@@ -250,6 +250,9 @@ fn replace_shard_files(
     shard: Shard,
     from_month: Option<&str>,
 ) -> Result<(), (std::io::Error, &'static str)> {
+    let staged: Vec<std::fs::DirEntry> = std::fs::read_dir(staging.join(table))
+        .and_then(|parts| parts.collect())
+        .map_err(|e| (e, "list staged partitions"))?;
     let table_dir = dir.join(table);
     std::fs::create_dir_all(&table_dir).map_err(|e| (e, "create a table directory"))?;
     for part in std::fs::read_dir(&table_dir).map_err(|e| (e, "list partitions"))? {
@@ -274,9 +277,7 @@ fn replace_shard_files(
             }
         }
     }
-    let staged = staging.join(table);
-    for part in std::fs::read_dir(&staged).map_err(|e| (e, "list staged partitions"))? {
-        let part = part.map_err(|e| (e, "list staged partitions"))?;
+    for part in staged {
         let into = table_dir.join(part.file_name());
         std::fs::create_dir_all(&into).map_err(|e| (e, "create a partition"))?;
         for f in std::fs::read_dir(part.path()).map_err(|e| (e, "list staged files"))? {
@@ -340,22 +341,53 @@ impl Store {
             source,
         };
         // One per shard: machines that each own a shard share the lake.
-        let staging = dir.join(format!(".staging-{}", shard.file_prefix()));
+        let name = format!(".staging-{}", shard.file_prefix());
+        let staging = dir.join(&name);
+        std::fs::create_dir_all(dir).map_err(|e| io(e, "create the lake directory"))?;
+        // One export of a shard at a time: a second would clear the first's
+        // staging directory under it. The lock goes with the process.
+        let lock_path = dir.join(format!("{name}lock"));
+        let lock = std::fs::File::create(&lock_path).map_err(|e| io(e, "create its lock file"))?;
+        if let Err(e) = lock.try_lock() {
+            let why = match e {
+                std::fs::TryLockError::WouldBlock => std::io::Error::other(format!(
+                    "another export of shard {}/{} is writing this lake",
+                    shard.index, shard.count
+                )),
+                std::fs::TryLockError::Error(e) => e,
+            };
+            return Err(io(why, "lock its shard"));
+        }
         if staging.exists() {
             // What an export that was killed left.
             std::fs::remove_dir_all(&staging).map_err(|e| io(e, "clear the staging directory"))?;
         }
-        let staged = self.stage_lake(&staging, shard, from_month);
-        let written = staged.and_then(|written| {
-            for t in &TABLES {
-                replace_shard_files(dir, &staging, t.name, shard, from_month)
-                    .map_err(|(e, what)| io(e, what))?;
+        let written = match self.stage_lake(&staging, shard, from_month) {
+            Ok(written) => written,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(e);
             }
-            Ok(written)
-        });
-        let cleared = std::fs::remove_dir_all(&staging);
-        let written = written?;
-        cleared.map_err(|e| io(e, "remove the staging directory"))?;
+        };
+        for t in &TABLES {
+            // Past here a failure keeps what is staged: the lake's files of
+            // the tables before are replaced, and the staged ones may be the
+            // only copy of this export's rows.
+            replace_shard_files(dir, &staging, t.name, shard, from_month).map_err(
+                |(e, what)| {
+                    io(
+                        e,
+                        &format!(
+                            "{what} (the files not moved in yet are in `{}`; export again)",
+                            staging.display()
+                        ),
+                    )
+                },
+            )?;
+        }
+        // Moved in: what is left is empty directories, which the next
+        // export clears if this fails.
+        let _ = std::fs::remove_dir_all(&staging);
         Ok(written)
     }
 

@@ -68,9 +68,11 @@ pub enum StoreError {
         context: String,
         source: duckdb::Error,
     },
-    /// DuckDB passed its memory limit (`FLOWMETER_MEMORY_LIMIT`, else 80 %
-    /// of the machine's memory). Said in flowmeter's words: DuckDB's own
-    /// advice names SQL settings a user of flowmeter cannot reach.
+    /// DuckDB ran out of memory: past its limit (`FLOWMETER_MEMORY_LIMIT`,
+    /// else 80 % of the machine's memory), or where it spills to disk
+    /// (a full disk), or refused memory by the machine. Said in
+    /// flowmeter's words: DuckDB's own advice names SQL settings a user of
+    /// flowmeter cannot reach.
     #[error("store: {context}: DuckDB ran out of memory ({detail}); {advice}")]
     OutOfMemory {
         context: String,
@@ -94,14 +96,20 @@ impl<T> Context<T> for Result<T, duckdb::Error> {
 impl StoreError {
     /// A DuckDB error met doing `context`. Its first line decides: a
     /// statement's out-of-memory error names itself there; the appender's
-    /// says "Failed to append" instead, and ends with DuckDB's advice on
-    /// memory (a merged error's later lines are other errors).
+    /// and a commit's say "Failed to append" or "Failed to commit" instead,
+    /// and end with DuckDB's advice on memory (a merged error's later lines
+    /// are other errors).
     pub(crate) fn from_duckdb(context: &str, source: duckdb::Error) -> StoreError {
-        const NAMES: [&str; 2] = ["Out of Memory Error: ", "Failed to append: "];
+        const NAMES: [&str; 3] = [
+            "Out of Memory Error: ",
+            "Failed to append: ",
+            "Failed to commit: ",
+        ];
         let text = source.to_string();
         let first = text.lines().next().unwrap_or_default();
         let memory = first.contains(NAMES[0])
-            || (first.contains(NAMES[1]) && text.contains("(SET memory_limit="));
+            || (NAMES[1..].iter().any(|n| first.contains(n))
+                && text.contains("(SET memory_limit="));
         if !memory {
             return StoreError::Db {
                 context: context.to_string(),

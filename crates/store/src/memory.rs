@@ -139,10 +139,10 @@ fn budget_beside(lower: Option<u64>) -> u64 {
 /// What a relink's model of commits and pull requests (and a first
 /// import's key hashes) may hold at once, in bytes: as much as DuckDB keeps
 /// during a full relink ([`lowered`]), between [`MODEL_BUDGET_LEAST`] and
-/// [`MODEL_BUDGET`]. From 256MB up the two take half the configured limit
-/// (the deployments, the allocator's slack and the writes' batches the
-/// rest); below, each keeps 64 MiB whatever the limit, which an import
-/// then passes. Read from
+/// [`MODEL_BUDGET`]. From 256 MiB up the two take half the configured
+/// limit (the deployments, the allocator's slack and the writes' batches
+/// the rest); below, the model keeps 64 MiB and DuckDB 64 MiB or the whole
+/// limit when that is less, which an import then passes. Read from
 /// `FLOWMETER_MEMORY_LIMIT`, without a statement (a small import runs
 /// many, and each costs); with none set, DuckDB's own limit is far above
 /// [`MODEL_BUDGET`]. Past it, a full relink links in parts and a partial
