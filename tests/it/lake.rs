@@ -10,11 +10,7 @@ fn two_shards_make_the_same_lake_as_one_machine() {
     let db = sample_store(dir.path(), "");
     let whole = dir.path().join("whole");
     let sharded = dir.path().join("sharded");
-    flowmeter(&db)
-        .args(["lake", "export"])
-        .arg(&whole)
-        .assert()
-        .success();
+    export(&db, &whole).assert().success();
     // Each machine holds the records unlinked and links only its shard.
     let unlinked = dir.path().join("unlinked.duckdb");
     let import = stderr_of(
@@ -98,11 +94,7 @@ fn a_failed_export_leaves_the_lake_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let db = sample_store(dir.path(), "");
     let lake = dir.path().join("lake");
-    flowmeter(&db)
-        .args(["lake", "export"])
-        .arg(&lake)
-        .assert()
-        .success();
+    export(&db, &lake).assert().success();
     let files = |dir: &std::path::Path| -> Vec<(String, Vec<u8>)> {
         let mut out: Vec<_> = (walk(dir).into_iter())
             .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
@@ -111,9 +103,7 @@ fn a_failed_export_leaves_the_lake_as_it_was() {
         out
     };
     let before = files(&lake);
-    let out = flowmeter(&db)
-        .args(["lake", "export"])
-        .arg(&lake)
+    let out = export(&db, &lake)
         .env("FLOWMETER_MEMORY_LIMIT", "2MB")
         .output()
         .unwrap();
@@ -135,20 +125,19 @@ fn a_shard_is_exported_once_at_a_time() {
     // The first export's lock, held here.
     let held = std::fs::File::create(lake.join(".staging-shard-0-of-1_lock")).unwrap();
     held.lock().unwrap();
-    let out = flowmeter(&db)
-        .args(["lake", "export"])
-        .arg(&lake)
-        .output()
-        .unwrap();
+    let out = export(&db, &lake).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("another export of shard 0/1"), "{err}");
     drop(held);
-    flowmeter(&db)
-        .args(["lake", "export"])
-        .arg(&lake)
-        .assert()
-        .success();
+    export(&db, &lake).assert().success();
+}
+
+/// `flowmeter lake export DIR` on the store `db`.
+fn export(db: &std::path::Path, dir: &std::path::Path) -> assert_cmd::Command {
+    let mut cmd = flowmeter(db);
+    cmd.args(["lake", "export"]).arg(dir);
+    cmd
 }
 
 fn walk(dir: &std::path::Path) -> Vec<String> {

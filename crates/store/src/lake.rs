@@ -239,6 +239,14 @@ fn link_shard(
     })
 }
 
+/// An I/O error of the lake (`what`: at `path`), as the store words it.
+fn io_error<'a>(what: &'a str, path: &'a Path) -> impl Fn(std::io::Error, &str) -> StoreError + 'a {
+    move |source, doing| StoreError::Io {
+        context: format!("{what} `{}`: cannot {doing}", path.display()),
+        source,
+    }
+}
+
 /// In the lake at `dir`, replaces this shard's files of `table` in the
 /// partitions an export writes (from `from_month` on, else all) with the
 /// files staged for them under `staging`: the earlier ones are deleted,
@@ -336,10 +344,7 @@ impl Store {
         shard: Shard,
         from_month: Option<&str>,
     ) -> Result<LakeWritten, StoreError> {
-        let io = |source: std::io::Error, what: &str| StoreError::Io {
-            context: format!("lake `{}`: cannot {what}", dir.display()),
-            source,
-        };
+        let io = io_error("lake", dir);
         // One per shard: machines that each own a shard share the lake.
         let name = format!(".staging-{}", shard.file_prefix());
         let staging = dir.join(&name);
@@ -400,10 +405,7 @@ impl Store {
         from_month: Option<&str>,
     ) -> Result<LakeWritten, StoreError> {
         let mut written = LakeWritten::default();
-        let io = |source: std::io::Error, what: &str| StoreError::Io {
-            context: format!("lake staging `{}`: cannot {what}", staging.display()),
-            source,
-        };
+        let io = io_error("lake staging", staging);
         for t in &TABLES {
             let table_dir = staging.join(t.name);
             std::fs::create_dir_all(&table_dir).map_err(|e| io(e, "create a table directory"))?;

@@ -576,15 +576,14 @@ fn relink_once(
         Scope::Part(_) => format!(
             "DELETE FROM link_incidents l WHERE EXISTS (
                SELECT 1 FROM link_deployments d
-               WHERE d.source = l.deployment_source AND d.id = l.deployment_id AND {});
-             DELETE FROM link_changes WHERE {};
-             DELETE FROM link_deployments WHERE {};
+               WHERE d.source = l.deployment_source AND d.id = l.deployment_id AND {deployed});
+             DELETE FROM link_changes WHERE {in_scope};
+             DELETE FROM link_deployments WHERE {in_scope};
              DELETE FROM link_incident_services i USING link_scope_incidents s
                WHERE i.incident_source = s.source AND i.incident_id = s.id;
              DELETE FROM link_prs WHERE repo IN (SELECT repo FROM link_scope_repos);",
-            services.filter("d.service"),
-            services.filter("service"),
-            services.filter("service"),
+            deployed = services.filter("d.service"),
+            in_scope = services.filter("service"),
         ),
     };
     conn.execute_batch(&clear).ctx("clear links")?;

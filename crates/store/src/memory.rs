@@ -38,10 +38,10 @@ pub(crate) fn advice(detail: &str) -> String {
     if detail.contains("failed to offload") {
         return "DuckDB could not write its temporary files (beside the store): free disk space there".to_string();
     }
+    if detail.contains("bad allocation") {
+        return "the machine itself has no memory left: free some, or set FLOWMETER_MEMORY_LIMIT lower so that DuckDB spills to disk sooner".to_string();
+    }
     match configured() {
-        _ if detail.contains("bad allocation") => {
-            "the machine itself has no memory left: free some, or set FLOWMETER_MEMORY_LIMIT lower so that DuckDB spills to disk sooner".to_string()
-        }
         Some(limit) => format!(
             "raise FLOWMETER_MEMORY_LIMIT (now `{limit}`), or unset it to let DuckDB use up to 80 % of the machine's memory"
         ),

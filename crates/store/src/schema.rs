@@ -55,7 +55,6 @@ pub(crate) fn migrate(conn: &Connection, path: &str) -> Result<(), StoreError> {
             supported,
         });
     }
-    let mut applied = false;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         let batch = format!(
             "BEGIN TRANSACTION; {sql}\nINSERT INTO schema_version VALUES ({version}); COMMIT;"
@@ -67,12 +66,11 @@ pub(crate) fn migrate(conn: &Connection, path: &str) -> Result<(), StoreError> {
                 e,
             ));
         }
-        applied = true;
     }
     // Written into the file at once: a store's schema never waits in
     // DuckDB's write-ahead log for a replay (which, while DuckDB could
     // install extensions, failed offline: `offline` in lib.rs).
-    if applied {
+    if current < supported {
         conn.execute_batch("CHECKPOINT")
             .ctx("write the migrated schema into the store")?;
     }
