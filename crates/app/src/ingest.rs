@@ -7,22 +7,22 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use flowmeter_model::{
-    kind_from_file_name, read_csv, EventKind, JsonlChunks, LineError, ReadOutcome,
+    kind_from_file_name, read_csv, EventKind, JsonlChunks, LineError, ReadOutcome, Sink,
 };
-use flowmeter_store::{Import, ImportSummary};
+use flowmeter_store::{Import, ImportSummary, RecordColumns};
 
 use crate::AppError;
 
 /// How many invalid lines are kept for the message; the rest are counted.
 pub const SHOWN_ERRORS: usize = 20;
 
+/// The chunks of one file being read.
+type Chunks = Box<dyn Iterator<Item = Result<ReadOutcome<RecordColumns>, AppError>> + Send>;
+
 /// The records of one file (or stdin for `-`), chunk by chunk, by
-/// extension; `kind` is the record type of a CSV file whose name does not
-/// say it.
-pub fn read_chunks(
-    path: &Path,
-    kind: Option<EventKind>,
-) -> Result<Box<dyn Iterator<Item = Result<ReadOutcome, AppError>> + Send>, AppError> {
+/// extension, in Arrow columns; `kind` is the record type of a CSV file
+/// whose name does not say it.
+pub fn read_chunks(path: &Path, kind: Option<EventKind>) -> Result<Chunks, AppError> {
     let stdin = path == Path::new("-");
     let name = if stdin {
         "<stdin>".to_string()
@@ -43,7 +43,7 @@ pub fn read_chunks(
             let kind = kind.or_else(|| kind_from_file_name(&name));
             let out = read_csv(reader, &name, kind)
                 .map_err(|e| AppError::Invalid(format!("cannot read `{name}`: {e}")))?;
-            Ok(Box::new(std::iter::once(Ok(out))))
+            Ok(Box::new(std::iter::once(Ok(out.into_sink()))))
         }
         "jsonl" | "ndjson" | "json" | "" => {
             // Lines parsed and stored per step: bounds memory on large
@@ -52,7 +52,7 @@ pub fn read_chunks(
             // 0.25 GiB lower while parsing, in the same time; fewer under
             // a low `FLOWMETER_MEMORY_LIMIT`.
             let lines = flowmeter_store::lines_per_chunk();
-            let chunks = JsonlChunks::new(reader, &name, lines);
+            let chunks = JsonlChunks::into_sinks(reader, &name, lines);
             Ok(Box::new(chunks.map(move |c| {
                 c.map_err(|e| AppError::Io(format!("cannot read `{name}`"), e))
             })))
@@ -103,7 +103,7 @@ pub fn stream_files(
             s.take(chunk.errors);
             if skip_invalid || s.invalid_count == 0 {
                 s.records += chunk.events.len();
-                import.add(chunk.events)?;
+                import.add_columns(chunk.events)?;
             }
         }
     }
@@ -155,7 +155,7 @@ impl<T> Iterator for Ahead<T> {
 /// A request body of JSON Lines, validated as an import validates a file
 /// (`name` stands for the file in errors).
 pub fn parse_body(body: &[u8], name: &str) -> Result<(ReadOutcome, Streamed), AppError> {
-    let mut out = ReadOutcome::default();
+    let mut out: ReadOutcome = ReadOutcome::default();
     let mut s = Streamed::default();
     for chunk in JsonlChunks::new(body, name, usize::MAX) {
         let chunk = chunk.map_err(|e| AppError::Io(format!("cannot read `{name}`"), e))?;

@@ -16,5 +16,7 @@ pub mod read;
 pub mod record;
 
 pub use parse::{event_from_json, event_from_text, FieldError};
-pub use read::{kind_from_file_name, read_csv, read_jsonl, JsonlChunks, LineError, ReadOutcome};
+pub use read::{
+    kind_from_file_name, read_csv, read_jsonl, JsonlChunks, LineError, ReadOutcome, Sink,
+};
 pub use record::*;

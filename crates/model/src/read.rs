@@ -20,14 +20,54 @@ pub struct LineError {
     pub error: FieldError,
 }
 
-/// The records of one file, valid and invalid.
+/// Where the parser threads put the records they read, each thread its own,
+/// in line order: a vector of records, or (the store's) Arrow columns
+/// filled as the lines are parsed, so that a record lives only between
+/// its line and its columns.
+pub trait Sink: Send + Sized {
+    /// An empty sink with room for about `records` records.
+    fn with_room(records: usize) -> Self;
+    /// Adds a record after the ones added before.
+    fn push(&mut self, event: Event);
+    /// Adds `later`'s records after this one's.
+    fn append(&mut self, later: Self);
+    /// How many records it holds.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Sink for Vec<Event> {
+    fn with_room(records: usize) -> Self {
+        Vec::with_capacity(records)
+    }
+
+    fn push(&mut self, event: Event) {
+        Vec::push(self, event);
+    }
+
+    fn append(&mut self, later: Self) {
+        if self.is_empty() {
+            *self = later;
+        } else {
+            self.extend(later);
+        }
+    }
+
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+}
+
+/// The records of one file (or chunk of lines), valid and invalid.
 #[derive(Debug, Default)]
-pub struct ReadOutcome {
-    pub events: Vec<Event>,
+pub struct ReadOutcome<S = Vec<Event>> {
+    pub events: S,
     pub errors: Vec<LineError>,
 }
 
-impl ReadOutcome {
+impl<S: Sink> ReadOutcome<S> {
     fn push(&mut self, file: &str, line: u64, result: Result<Event, FieldError>) {
         match result {
             Ok(e) => self.events.push(e),
@@ -38,11 +78,26 @@ impl ReadOutcome {
             }),
         }
     }
+
+    /// The same records in another sink, in order.
+    pub fn into_sink<T: Sink>(self) -> ReadOutcome<T>
+    where
+        S: IntoIterator<Item = Event>,
+    {
+        let mut events = T::with_room(self.events.len());
+        for e in self.events {
+            events.push(e);
+        }
+        ReadOutcome {
+            events,
+            errors: self.errors,
+        }
+    }
 }
 
 /// Reads JSON Lines: one record per line; blank lines are skipped.
 pub fn read_jsonl(reader: impl Read, file: &str) -> std::io::Result<ReadOutcome> {
-    let mut out = ReadOutcome::default();
+    let mut out: ReadOutcome = ReadOutcome::default();
     for chunk in JsonlChunks::new(reader, file, usize::MAX) {
         let chunk = chunk?;
         out.events.extend(chunk.events);
@@ -63,7 +118,7 @@ pub fn read_jsonl(reader: impl Read, file: &str) -> std::io::Result<ReadOutcome>
 /// `BufReader`'s line by line copy was 2 % of a 10M-event import's CPU);
 /// the part of a line that the block ends in waits at the front of the
 /// buffer for the next chunk.
-pub struct JsonlChunks<R> {
+pub struct JsonlChunks<R, S = Vec<Event>> {
     reader: R,
     file: String,
     chunk_lines: usize,
@@ -77,13 +132,23 @@ pub struct JsonlChunks<R> {
     buf: Vec<u8>,
     /// Where each of the chunk's lines ends in `buf`.
     ends: Vec<usize>,
+    sink: std::marker::PhantomData<fn() -> S>,
 }
 
 /// Bytes read at a time.
 const BLOCK_BYTES: u64 = 1 << 20;
 
 impl<R: Read> JsonlChunks<R> {
+    /// Chunks of `chunk_lines` lines, their records in vectors.
     pub fn new(reader: R, file: &str, chunk_lines: usize) -> Self {
+        Self::into_sinks(reader, file, chunk_lines)
+    }
+}
+
+impl<R: Read, S: Sink> JsonlChunks<R, S> {
+    /// Chunks of `chunk_lines` lines, their records put into sinks of type
+    /// `S` by the parser threads.
+    pub fn into_sinks(reader: R, file: &str, chunk_lines: usize) -> Self {
         JsonlChunks {
             reader,
             file: file.to_string(),
@@ -93,6 +158,7 @@ impl<R: Read> JsonlChunks<R> {
             failed: false,
             buf: Vec::new(),
             ends: Vec::new(),
+            sink: std::marker::PhantomData,
         }
     }
 
@@ -131,8 +197,8 @@ impl<R: Read> JsonlChunks<R> {
     }
 }
 
-impl<R: Read> Iterator for JsonlChunks<R> {
-    type Item = std::io::Result<ReadOutcome>;
+impl<R: Read, S: Sink> Iterator for JsonlChunks<R, S> {
+    type Item = std::io::Result<ReadOutcome<S>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {
@@ -159,21 +225,22 @@ impl<R: Read> Iterator for JsonlChunks<R> {
 
 /// What one parser thread made of its lines: the records, and each invalid
 /// line's number and error.
-type Parsed = (Vec<Event>, Vec<(u64, FieldError)>);
+type Parsed<S> = (S, Vec<(u64, FieldError)>);
 
 /// Parses the lines of `buf` (each ending at its offset in `ends`,
-/// numbered from `first_line`) on all cores, keeping order. This thread
-/// parses the first part into a vector with room for every record, and the
-/// other threads' records join it: moved once (records are a few hundred
-/// bytes; moving every part's was 2.6 % of a 10M-event import's CPU).
-fn parse_lines(buf: &[u8], ends: &[usize], file: &str, first_line: u64) -> ReadOutcome {
+/// numbered from `first_line`) on all cores, keeping order: each thread
+/// puts its part's records into a sink of its own, and the parts are
+/// appended in order. This thread's sink, the first part's, has room for
+/// every record (records are a few hundred bytes; moving every part's
+/// into a new vector was 2.6 % of a 10M-event import's CPU).
+fn parse_lines<S: Sink>(buf: &[u8], ends: &[usize], file: &str, first_line: u64) -> ReadOutcome<S> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .min(ends.len().div_ceil(10_000).max(1));
     let per = ends.len().div_ceil(threads).max(1);
-    let parse_part = |from: usize, to: usize, room: usize| -> Parsed {
-        let mut events = Vec::with_capacity(room);
+    let parse_part = |from: usize, to: usize, room: usize| -> Parsed<S> {
+        let mut events = S::with_room(room);
         let mut errors = Vec::new();
         for i in from..to {
             let start = if i == 0 { 0 } else { ends[i - 1] };
@@ -206,7 +273,7 @@ fn parse_lines(buf: &[u8], ends: &[usize], file: &str, first_line: u64) -> ReadO
         }
         (events, errors)
     };
-    let parts: Vec<Parsed> = std::thread::scope(|scope| {
+    let parts: Vec<Parsed<S>> = std::thread::scope(|scope| {
         let others: Vec<_> = (per..ends.len())
             .step_by(per)
             .map(|from| {
@@ -222,21 +289,22 @@ fn parse_lines(buf: &[u8], ends: &[usize], file: &str, first_line: u64) -> ReadO
         );
         parts
     });
-    let mut out = ReadOutcome::default();
-    for (events, errors) in parts {
-        if out.events.is_empty() {
-            out.events = events;
-        } else {
-            out.events.extend(events);
-        }
-        out.errors
-            .extend(errors.into_iter().map(|(line, error)| LineError {
-                file: file.to_string(),
-                line,
-                error,
-            }));
+    let mut parts = parts.into_iter();
+    let (mut events, mut errors) = parts
+        .next()
+        .unwrap_or_else(|| (S::with_room(0), Vec::new()));
+    for (more, more_errors) in parts {
+        events.append(more);
+        errors.extend(more_errors);
     }
-    out
+    let errors = (errors.into_iter())
+        .map(|(line, error)| LineError {
+            file: file.to_string(),
+            line,
+            error,
+        })
+        .collect();
+    ReadOutcome { events, errors }
 }
 
 /// Columns whose cells hold `;`-separated lists.

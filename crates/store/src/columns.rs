@@ -1,13 +1,13 @@
 //! Interchange records as Arrow columns, one record batch per record type,
 //! appended to DuckDB in bulk (`Appender::append_record_batch`) instead of
 //! row by row. Columns are in table order (queries/schema), list fields are
-//! `VARCHAR[]`, and a last `seq__` column numbers the records so that the
-//! newest record of a key wins.
+//! `VARCHAR[]`; the import adds a last `seq__` column ([`with_seq`]) that
+//! numbers the records so that the newest record of a key wins.
 
 use std::sync::Arc;
 
 use duckdb::arrow::array::{
-    Array, ArrayBuilder, ArrayRef, Int64Builder, ListBuilder, StringBuilder,
+    Array, ArrayRef, Int64Array, Int64Builder, ListBuilder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
 use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
@@ -147,7 +147,8 @@ enum Col {
 pub(crate) struct Columns {
     kind: EventKind,
     cols: Vec<Col>,
-    seq: Int64Builder,
+    /// Records pushed since the last batch.
+    rows: usize,
     /// The column being filled by the record being pushed.
     at: usize,
 }
@@ -166,13 +167,17 @@ impl Columns {
         Columns {
             kind,
             cols,
-            seq: Int64Builder::new(),
+            rows: 0,
             at: 0,
         }
     }
 
+    pub(crate) fn kind(&self) -> EventKind {
+        self.kind
+    }
+
     pub(crate) fn len(&self) -> usize {
-        self.seq.len()
+        self.rows
     }
 
     fn next(&mut self) -> &mut Col {
@@ -222,8 +227,8 @@ impl Columns {
         self.s(text.as_deref());
     }
 
-    /// Appends one record (of this batch's type) numbered `seq`.
-    pub(crate) fn push(&mut self, event: &Event, seq: i64) {
+    /// Appends one record (of this batch's type).
+    pub(crate) fn push(&mut self, event: &Event) {
         debug_assert_eq!(event.kind(), self.kind);
         self.at = 0;
         match event {
@@ -307,14 +312,15 @@ impl Columns {
             }
         }
         debug_assert_eq!(self.at, self.cols.len(), "every column filled");
-        self.seq.append_value(seq);
+        self.rows += 1;
     }
 
     /// The record batch of everything pushed so far (the builders are
     /// emptied, ready for more).
     pub(crate) fn finish(&mut self) -> RecordBatch {
-        let mut fields = Vec::with_capacity(self.cols.len() + 1);
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.cols.len() + 1);
+        self.rows = 0;
+        let mut fields = Vec::with_capacity(self.cols.len());
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.cols.len());
         for ((name, _), col) in spec(self.kind).iter().zip(self.cols.iter_mut()) {
             let (dt, array): (DataType, ArrayRef) = match col {
                 Col::Str(b) => (DataType::Utf8, Arc::new(b.finish())),
@@ -331,9 +337,19 @@ impl Columns {
             fields.push(Field::new(*name, dt, true));
             arrays.push(array);
         }
-        fields.push(Field::new("seq__", DataType::Int64, true));
-        arrays.push(Arc::new(self.seq.finish()));
         RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
             .expect("columns of one length and their declared types")
     }
+}
+
+/// `batch` with a last column `seq__` numbering its rows from `first`.
+pub(crate) fn with_seq(batch: RecordBatch, first: i64) -> RecordBatch {
+    let rows = batch.num_rows() as i64;
+    let schema = batch.schema();
+    let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new("seq__", DataType::Int64, true)));
+    let mut arrays = batch.columns().to_vec();
+    arrays.push(Arc::new(Int64Array::from_iter_values(first..first + rows)));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .expect("a column of the batch's length")
 }

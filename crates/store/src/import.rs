@@ -5,14 +5,16 @@
 //! are written: re-importing the same data writes nothing.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::Connection;
 use flowmeter_model::{Event, EventKind};
 
-use crate::append::{append_batches, BLOCK_ROWS};
-use crate::columns::Columns;
+use crate::append::append_batches;
+#[cfg(test)]
+use crate::append::BLOCK_ROWS;
+use crate::chunk::RecordColumns;
 
 use crate::link::{LinkSummary, RepoRows, Touched};
 use crate::records::{table_of, KindCounts, KEPT_WHEN_ABSENT};
@@ -178,16 +180,6 @@ impl Hasher for Hashed {
     }
 }
 
-/// The repository of a record whose natural key begins with one.
-fn key_repo(event: &Event) -> Option<&str> {
-    match event {
-        Event::Commit(c) => Some(&c.repo),
-        Event::PullRequest(p) => Some(&p.repo),
-        Event::Review(r) => Some(&r.repo),
-        Event::Deployment(_) | Event::Incident(_) => None,
-    }
-}
-
 /// The record types whose tables hold no row, in one query.
 fn empty_tables(conn: &Connection) -> Result<Vec<EventKind>, StoreError> {
     let sql = EventKind::ALL
@@ -205,22 +197,6 @@ fn empty_tables(conn: &Connection) -> Result<Vec<EventKind>, StoreError> {
         .zip(empty)
         .filter_map(|(k, e)| e.then_some(k))
         .collect())
-}
-
-/// A hash of a record's natural key: the columns [`table_of`] names.
-fn key_hash(event: &Event) -> u64 {
-    // Fixed, not seeded per process: a collision only makes a type take
-    // the exact path of repeated keys (SipHash here was 1 % of a 10M-event
-    // import's CPU).
-    let mut h = foldhash::fast::FixedState::default().build_hasher();
-    match event {
-        Event::Deployment(d) => (&d.source, &d.id).hash(&mut h),
-        Event::Commit(c) => (&c.repo, &c.sha).hash(&mut h),
-        Event::PullRequest(p) => (&p.repo, p.number).hash(&mut h),
-        Event::Review(r) => (&r.repo, r.pr, &r.id).hash(&mut h),
-        Event::Incident(i) => (&i.source, &i.id).hash(&mut h),
-    }
-    h.finish()
 }
 
 fn stage_table(table: &str) -> String {
@@ -366,44 +342,50 @@ impl Staging {
     /// Appends one chunk to the staging tables, as Arrow columns.
     pub(crate) fn add(&mut self, conn: &Connection, events: Vec<Event>) -> Result<(), StoreError> {
         let t0 = std::time::Instant::now();
-        // Record batches of one DuckDB vector each: the appender copies a
-        // list column's values per vector it appends, from the whole batch.
-        let mut by_kind: HashMap<EventKind, (Columns, Vec<RecordBatch>)> = HashMap::new();
+        let records = RecordColumns::of(events);
+        crate::timing::phase("columns", t0);
+        self.add_columns(conn, records)
+    }
+
+    /// Appends one chunk, already in Arrow columns, to the staging tables.
+    pub(crate) fn add_columns(
+        &mut self,
+        conn: &Connection,
+        records: RecordColumns,
+    ) -> Result<(), StoreError> {
+        let mut by_kind: HashMap<EventKind, Vec<RecordBatch>> = HashMap::new();
         let mut keys: HashMap<EventKind, Vec<u64>> = HashMap::new();
-        for event in &events {
-            let kind = event.kind();
+        for (kind, part) in records.into_parts() {
             if !self.patch && !self.repeated.contains(&kind) {
-                keys.entry(kind).or_default().push(key_hash(event));
+                keys.insert(kind, part.keys);
             }
             // Only a staged type's merge looks its repositories up (not
             // one appended straight to its empty table: a first import).
-            if let Some(repo) = key_repo(event).filter(|_| !self.direct.contains(&kind)) {
+            if !self.direct.contains(&kind) && !part.repos.is_empty() {
                 let repos = self.repos.entry(kind).or_default();
-                if repos.len() <= RepoRows::MAX_SCANS && !repos.contains(repo) {
-                    repos.insert(repo.to_string());
+                for repo in part.repos {
+                    if repos.len() > RepoRows::MAX_SCANS {
+                        break;
+                    }
+                    repos.insert(repo);
                 }
             }
-            let (cols, done) = by_kind
-                .entry(kind)
-                .or_insert_with(|| (Columns::new(kind), Vec::new()));
-            cols.push(event, self.seq);
-            self.seq += 1;
-            if cols.len() == BLOCK_ROWS {
-                done.push(cols.finish());
-            }
+            let batches = (part.batches.into_iter())
+                .map(|b| {
+                    let first = self.seq;
+                    self.seq += b.num_rows() as i64;
+                    crate::columns::with_seq(b, first)
+                })
+                .collect();
+            by_kind.insert(kind, batches);
         }
-        drop(events);
-        crate::timing::phase("columns", t0);
         if self.empty.is_none() && !self.patch {
             self.empty = Some(empty_tables(conn)?);
         }
         for kind in EventKind::ALL {
-            let Some((mut cols, mut batches)) = by_kind.remove(&kind) else {
+            let Some(batches) = by_kind.remove(&kind) else {
                 continue;
             };
-            if cols.len() > 0 {
-                batches.push(cols.finish());
-            }
             let rows = batches.iter().map(RecordBatch::num_rows).sum();
             self.count_appended(conn, kind, rows)?;
             if !self.staged.contains(&kind)

@@ -11,6 +11,7 @@
 //! [`Store::relink_all`] rebuilds every link and gives the same tables.
 
 mod append;
+mod chunk;
 mod columns;
 mod import;
 mod lake;
@@ -32,6 +33,7 @@ use duckdb::Connection;
 use flowmeter_config::MetricsConfig;
 use flowmeter_model::Event;
 
+pub use chunk::RecordColumns;
 pub use duckdb::arrow;
 pub use duckdb::arrow::record_batch::RecordBatch;
 pub use duckdb::types::{TimeUnit, Value};
@@ -656,6 +658,12 @@ impl Import<'_> {
     /// one) replaces the earlier record.
     pub fn add(&mut self, events: Vec<Event>) -> Result<(), StoreError> {
         self.staging.add(self.conn, events)
+    }
+
+    /// Adds records already in Arrow columns: what the parser threads of
+    /// a file fill ([`RecordColumns`]).
+    pub fn add_columns(&mut self, records: RecordColumns) -> Result<(), StoreError> {
+        self.staging.add_columns(self.conn, records)
     }
 
     /// Says the import will read about `bytes` of input (the files'

@@ -1039,10 +1039,10 @@ fn merges_in_memory_read_every_record_type() {
     {
         let (table, _) = crate::records::table_of(kind);
         let mut columns = crate::columns::Columns::new(kind);
-        columns.push(&events(&[lines[line]])[0], 0);
+        columns.push(&events(&[lines[line]])[0]);
+        let batch = crate::columns::with_seq(columns.finish(), 0);
         let stored = format!("SELECT rowid AS rowid__, * FROM {table}");
-        let merged =
-            crate::small_merge::merge(&s.conn, kind, &[columns.finish()], &stored, &[], None);
+        let merged = crate::small_merge::merge(&s.conn, kind, &[batch], &stored, &[], None);
         let counts = merged
             .unwrap()
             .unwrap_or_else(|| panic!("{table}: not compared in memory"));
