@@ -36,14 +36,14 @@ pub(crate) struct KindPart {
     /// Each record's [`key_hash`], in order.
     pub(crate) keys: Vec<u64>,
     /// The repositories the keys name, up to one past
-    /// [`RepoRows::MAX_SCANS`] (more is "many"); none for types not keyed
+    /// [`RepoRows::MAX_NAMED`] (more is "many"); none for types not keyed
     /// by repository.
     pub(crate) repos: BTreeSet<String>,
 }
 
 impl KindPart {
     fn add_repo(&mut self, repo: &str) {
-        if self.repos.len() <= RepoRows::MAX_SCANS && !self.repos.contains(repo) {
+        if self.repos.len() <= RepoRows::MAX_NAMED && !self.repos.contains(repo) {
             self.repos.insert(repo.to_string());
         }
     }
@@ -221,13 +221,13 @@ mod tests {
     #[test]
     fn repositories_are_kept_up_to_one_past_the_scans() {
         let mut records = RecordColumns::with_room(0);
-        for i in 0..RepoRows::MAX_SCANS + 5 {
+        for i in 0..RepoRows::MAX_NAMED + 5 {
             records.push(commit(&format!("o/r{i}"), "ff"));
         }
         let mut later = RecordColumns::with_room(0);
         later.push(commit("o/other", "ff"));
         records.append(later);
         let (_, part) = records.into_parts().next().unwrap();
-        assert_eq!(part.repos.len(), RepoRows::MAX_SCANS + 1);
+        assert_eq!(part.repos.len(), RepoRows::MAX_NAMED + 1);
     }
 }

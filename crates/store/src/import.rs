@@ -136,7 +136,7 @@ pub(crate) struct Staging {
     /// (read once, at its first chunk; not in patch mode).
     empty: Option<Vec<EventKind>>,
     /// Of each staged type keyed by repository, its repositories, up to
-    /// one past [`RepoRows::MAX_SCANS`] (more is "many"): the merge looks
+    /// one past [`RepoRows::MAX_NAMED`] (more is "many"): the merge looks
     /// up the stored rows of each when they are few.
     repos: HashMap<EventKind, BTreeSet<String>>,
     /// Rows appended so far, per record type.
@@ -364,7 +364,7 @@ impl Staging {
             if !self.direct.contains(&kind) && !part.repos.is_empty() {
                 let repos = self.repos.entry(kind).or_default();
                 for repo in part.repos {
-                    if repos.len() > RepoRows::MAX_SCANS {
+                    if repos.len() > RepoRows::MAX_NAMED {
                         break;
                     }
                     repos.insert(repo);
