@@ -788,11 +788,11 @@ fn merge_kind(
     // define it, and the relation).
     let (stored_ctes, stored) = match &repos {
         // A few repositories keyed by number or id: their rows, whole, by
-        // one filtered scan each (DuckDB reads the other columns only for
-        // the rows it keeps) and held (a small import into the 1M-event
-        // store: pull requests 9.0 -> 7.1 ms, reviews 7.5 -> 4.2 ms; into
-        // the 10M-event one 22 -> 15 ms, 15 -> 8.5 ms; DuckDB 2.0 from
-        // Python, medians of 9).
+        // one scan filtering by their names (DuckDB reads the other
+        // columns only for the rows it keeps) and held (a small import
+        // into the 1M-event store: pull requests 9.0 -> 7.1 ms, reviews
+        // 7.5 -> 4.2 ms; into the 10M-event one 22 -> 15 ms, 15 -> 8.5
+        // ms; DuckDB 2.0 from Python, medians of 9).
         Some(each @ RepoRows::Each(_)) if !key.contains(&"sha") => (
             format!("stored AS MATERIALIZED ({})", each.rows_with_id(table)),
             "stored".to_string(),
