@@ -105,6 +105,43 @@ fn importing_twice_changes_nothing_and_newest_import_wins() {
     assert_eq!(m["time_to_restore"]["p50_hours"], 4.0);
 }
 
+/// The parser threads of a chunk fill columns of their own: a key's last
+/// record still wins when its records are in different threads' parts, in
+/// different chunks (a low memory limit reads 10,000 lines at a time), or
+/// repeated within one part, in a first import and in one into a store.
+#[test]
+fn the_last_record_of_a_key_wins_across_parser_threads_and_chunks() {
+    let incident = |resolved: &str| {
+        format!(
+            r#"{{"type":"incident","id":"i1","service":"app","created_at":"2026-03-03T11:00:00Z","resolved_at":"2026-03-03T{resolved}:00:00Z"}}"#
+        )
+    };
+    let mut lines = vec![incident("12"), incident("13")];
+    lines.extend((0..24_997).map(|i| {
+        format!(
+            r#"{{"type":"commit","repo":"acme/app","sha":"{i:040x}","authored_at":"2026-03-02T00:00:00Z"}}"#
+        )
+    }));
+    lines.push(incident("15"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "events.jsonl", &(lines.join("\n") + "\n"));
+    for limit in [None, Some("64MB")] {
+        let db = dir
+            .path()
+            .join(format!("s-{}.duckdb", limit.unwrap_or("none")));
+        for _ in 0..2 {
+            let mut cmd = flowmeter(&db);
+            if let Some(limit) = limit {
+                cmd.env("FLOWMETER_MEMORY_LIMIT", limit);
+            }
+            cmd.arg("import").arg(&file).assert().success();
+            let m = metrics_json(&db, &[]);
+            assert_eq!(m["time_to_restore"]["incidents"], 1, "limit {limit:?}");
+            assert_eq!(m["time_to_restore"]["p50_hours"], 4.0, "limit {limit:?}");
+        }
+    }
+}
+
 #[test]
 fn json_has_the_public_shape() {
     let dir = tempfile::tempdir().unwrap();
