@@ -219,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn repositories_are_kept_up_to_one_past_the_scans() {
+    fn repositories_are_kept_up_to_one_past_the_most_named() {
         let mut records = RecordColumns::with_room(0);
         for i in 0..RepoRows::MAX_NAMED + 5 {
             records.push(commit(&format!("o/r{i}"), "ff"));
