@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use flowmeter_model::{
-    kind_from_file_name, read_csv, EventKind, JsonlChunks, LineError, ReadOutcome, Sink,
+    kind_from_file_name, CsvChunks, EventKind, JsonlChunks, LineError, ReadOutcome, Sink,
 };
 use flowmeter_store::{Import, ImportSummary, RecordColumns};
 
@@ -41,9 +41,10 @@ pub fn read_chunks(path: &Path, kind: Option<EventKind>) -> Result<Chunks, AppEr
     match ext.as_str() {
         "csv" => {
             let kind = kind.or_else(|| kind_from_file_name(&name));
-            let out = read_csv(reader, &name, kind)
+            let rows = flowmeter_store::lines_per_chunk();
+            let chunks = CsvChunks::new(reader, &name, kind, rows)
                 .map_err(|e| AppError::Invalid(format!("cannot read `{name}`: {e}")))?;
-            Ok(Box::new(std::iter::once(Ok(out.into_sink()))))
+            Ok(Box::new(chunks.map(Ok)))
         }
         "jsonl" | "ndjson" | "json" | "" => {
             // Lines parsed and stored per step: bounds memory on large
