@@ -44,7 +44,9 @@ pub fn read_chunks(path: &Path, kind: Option<EventKind>) -> Result<Chunks, AppEr
             let rows = flowmeter_store::lines_per_chunk();
             let chunks = CsvChunks::new(reader, &name, kind, rows)
                 .map_err(|e| AppError::Invalid(format!("cannot read `{name}`: {e}")))?;
-            Ok(Box::new(chunks.map(Ok)))
+            Ok(Box::new(chunks.map(move |c| {
+                c.map_err(|e| AppError::Io(format!("cannot read `{name}`"), e))
+            })))
         }
         "jsonl" | "ndjson" | "json" | "" => {
             // Lines parsed and stored per step: bounds memory on large

@@ -17,6 +17,6 @@ pub mod record;
 
 pub use parse::{event_from_json, event_from_text, FieldError};
 pub use read::{
-    kind_from_file_name, read_csv, read_jsonl, CsvChunks, JsonlChunks, LineError, ReadOutcome, Sink,
+    kind_from_file_name, read_jsonl, CsvChunks, JsonlChunks, LineError, ReadOutcome, Sink,
 };
 pub use record::*;

@@ -304,26 +304,14 @@ const LIST_COLUMNS: &[&str] = &[
 /// Columns whose cells hold integers.
 const INT_COLUMNS: &[&str] = &["number", "pr", "additions", "deletions"];
 
-/// Reads one CSV file of one record type: a header row of EVENTS.md field
+/// A CSV file of one record type read a chunk of rows at a time, each
+/// chunk's rows made into records on all cores (as [`JsonlChunks`]): large
+/// files stream through in bounded memory. A header row of EVENTS.md field
 /// names, then one record per row; empty cells are absent fields. The type
 /// comes from a `type` column, else from `kind` (usually the file name).
-pub fn read_csv(
-    reader: impl std::io::Read,
-    file: &str,
-    kind: Option<EventKind>,
-) -> Result<ReadOutcome, LineError> {
-    let mut out: ReadOutcome = ReadOutcome::default();
-    for chunk in CsvChunks::<_, Vec<Event>>::new(reader, file, kind, usize::MAX)? {
-        out.events.extend(chunk.events);
-        out.errors.extend(chunk.errors);
-    }
-    Ok(out)
-}
-
-/// A CSV file read a chunk of rows at a time, each chunk's rows made into
-/// records on all cores (as [`JsonlChunks`]): large files stream through
-/// in bounded memory. Its header is read first, and refused with the
-/// file's first line.
+/// The header is read first, and refused with the file's first line; a
+/// row that is not CSV is an invalid line, and a failed read ends the
+/// chunks with its error (an import is then refused whole).
 pub struct CsvChunks<R, S = Vec<Event>> {
     csv: csv::Reader<R>,
     headers: csv::StringRecord,
@@ -412,7 +400,7 @@ fn csv_record(
 }
 
 impl<R: Read, S: Sink> Iterator for CsvChunks<R, S> {
-    type Item = ReadOutcome<S>;
+    type Item = std::io::Result<ReadOutcome<S>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
@@ -432,17 +420,16 @@ impl<R: Read, S: Sink> Iterator for CsvChunks<R, S> {
                     self.done = true;
                     break;
                 }
+                Err(e) if e.is_io_error() => {
+                    self.done = true;
+                    return match e.into_kind() {
+                        csv::ErrorKind::Io(e) => Some(Err(e)),
+                        other => Some(Err(std::io::Error::other(format!("{other:?}")))),
+                    };
+                }
                 Err(e) => {
                     let line = e.position().map(|p| p.line()).unwrap_or(0);
                     rows.push((line, Err(line_error(format!("malformed CSV row: {e}")))));
-                    // A failed read (not a malformed row) does not move on.
-                    if !matches!(
-                        e.kind(),
-                        csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
-                    ) {
-                        self.done = true;
-                        break;
-                    }
                 }
             }
         }
@@ -450,13 +437,13 @@ impl<R: Read, S: Sink> Iterator for CsvChunks<R, S> {
             return None;
         }
         let (headers, kind) = (&self.headers, self.kind);
-        Some(read_on_all_cores(rows.len(), &self.file, |i| {
+        Some(Ok(read_on_all_cores(rows.len(), &self.file, |i| {
             let (line, row) = &rows[i];
             Some(match row {
                 Ok(row) => csv_record(headers, kind, row).map_err(|e| (*line, e)),
                 Err(e) => Err((*line, e.clone())),
             })
-        }))
+        })))
     }
 }
 
@@ -577,6 +564,30 @@ mod tests {
         assert!(errors[2].starts_with("f.jsonl:24001: "), "{errors:?}");
     }
 
+    /// A whole CSV file's records and errors, in one chunk.
+    fn csv_whole(data: &[u8], file: &str, kind: Option<EventKind>) -> ReadOutcome {
+        let mut chunks = CsvChunks::new(data, file, kind, usize::MAX).unwrap();
+        let out = chunks.next().unwrap().unwrap();
+        assert!(chunks.next().is_none());
+        out
+    }
+
+    #[test]
+    fn csv_chunks_stop_at_a_failed_read() {
+        let data = b"repo,sha,authored_at\nr,a,2026-01-01T00:00:00Z\nr,b,2026-01-01T00:00:00Z\n";
+        let reader = Trickle {
+            data,
+            fail_at_end: true,
+        };
+        let chunks: Vec<std::io::Result<ReadOutcome>> =
+            CsvChunks::new(reader, "c.csv", Some(EventKind::Commit), 1)
+                .unwrap()
+                .collect();
+        assert_eq!(chunks.len(), 3, "two rows, then the error");
+        let err = chunks[2].as_ref().unwrap_err();
+        assert_eq!(err.to_string(), "disk gone");
+    }
+
     #[test]
     fn csv_chunks_keep_line_numbers_and_order_across_chunks_and_threads() {
         // 25,003 rows in chunks of 20,000 (the first made into records on
@@ -603,6 +614,7 @@ mod tests {
         let chunks: Vec<ReadOutcome> =
             CsvChunks::new(data.as_bytes(), "c.csv", Some(EventKind::Commit), 20_000)
                 .unwrap()
+                .map(|c| c.unwrap())
                 .collect();
         assert_eq!(chunks.len(), 2);
         let shas: Vec<String> = shas_of(&chunks).concat();
@@ -692,7 +704,7 @@ mod tests {
             "repo,number,created_at,labels,commits\nacme/web,7,2026-01-01T00:00:00Z,bug;ui,a;b\n";
         let kind = kind_from_file_name("pull_requests.csv");
         assert_eq!(kind, Some(EventKind::PullRequest));
-        let out = read_csv(data.as_bytes(), "pull_requests.csv", kind).unwrap();
+        let out = csv_whole(data.as_bytes(), "pull_requests.csv", kind);
         assert!(out.errors.is_empty(), "{:?}", out.errors);
         let Event::PullRequest(pr) = &out.events[0] else {
             panic!()
@@ -708,12 +720,11 @@ mod tests {
     #[test]
     fn csv_errors_name_the_line() {
         let data = "id,service,environment,status,commit_sha\nd1,web,production,success,abc\n";
-        let out = read_csv(
+        let out = csv_whole(
             data.as_bytes(),
             "deployments.csv",
             Some(EventKind::Deployment),
-        )
-        .unwrap();
+        );
         assert_eq!(
             out.errors[0].to_string(),
             "deployments.csv:2: deployment `d1`: field `finished_at` is required when status is `success`"
