@@ -1,5 +1,5 @@
 //! A chunk of records as Arrow columns, filled where the records are read:
-//! each parser thread of a JSON Lines file puts its lines' records into a
+//! each parser thread of a JSON Lines or CSV file puts its records into a
 //! [`RecordColumns`] of its own (it is the reader's [`Sink`]), so that a
 //! record lives only between its line and its columns, and the importing
 //! thread receives batches ready to append. With the records handed over
