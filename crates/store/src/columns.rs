@@ -342,6 +342,16 @@ impl Columns {
     }
 }
 
+/// Whether two column types hold the same values: a list's item may be
+/// named otherwise, or be nullable or not (DuckDB reads, and hands back,
+/// the same values).
+pub(crate) fn alike(a: &DataType, b: &DataType) -> bool {
+    match (a, b) {
+        (DataType::List(x), DataType::List(y)) => alike(x.data_type(), y.data_type()),
+        _ => a == b,
+    }
+}
+
 /// `batch` with a last column `seq__` numbering its rows from `first`.
 pub(crate) fn with_seq(batch: RecordBatch, first: i64) -> RecordBatch {
     let rows = batch.num_rows() as i64;

@@ -353,11 +353,18 @@ impl Staging {
         conn: &Connection,
         records: RecordColumns,
     ) -> Result<(), StoreError> {
-        let mut by_kind: HashMap<EventKind, Vec<RecordBatch>> = HashMap::new();
-        let mut keys: HashMap<EventKind, Vec<u64>> = HashMap::new();
+        if self.empty.is_none() && !self.patch {
+            self.empty = Some(empty_tables(conn)?);
+        }
         for (kind, part) in records.into_parts() {
-            if !self.patch && !self.repeated.contains(&kind) {
-                keys.insert(kind, part.keys);
+            let rows = part.batches.iter().map(RecordBatch::num_rows).sum();
+            self.count_appended(conn, kind, rows)?;
+            if !self.staged.contains(&kind)
+                && !self.direct.contains(&kind)
+                && !self.patch
+                && self.empty.as_ref().is_some_and(|e| e.contains(&kind))
+            {
+                self.direct.push(kind);
             }
             // Only a staged type's merge looks its repositories up (not
             // one appended straight to its empty table: a first import).
@@ -370,32 +377,9 @@ impl Staging {
                     repos.insert(repo);
                 }
             }
-            let batches = (part.batches.into_iter())
-                .map(|b| {
-                    let first = self.seq;
-                    self.seq += b.num_rows() as i64;
-                    crate::columns::with_seq(b, first)
-                })
-                .collect();
-            by_kind.insert(kind, batches);
-        }
-        if self.empty.is_none() && !self.patch {
-            self.empty = Some(empty_tables(conn)?);
-        }
-        for kind in EventKind::ALL {
-            let Some(batches) = by_kind.remove(&kind) else {
-                continue;
-            };
-            let rows = batches.iter().map(RecordBatch::num_rows).sum();
-            self.count_appended(conn, kind, rows)?;
-            if !self.staged.contains(&kind)
-                && !self.direct.contains(&kind)
-                && !self.patch
-                && self.empty.as_ref().is_some_and(|e| e.contains(&kind))
-            {
-                self.direct.push(kind);
-            }
-            if let Some(hashes) = keys.remove(&kind) {
+            let batches = part.batches;
+            let hashes = (!self.patch && !self.repeated.contains(&kind)).then_some(part.keys);
+            if let Some(hashes) = hashes {
                 let direct = self.direct.contains(&kind);
                 if direct
                     && !self.unchecked.contains(&kind)
@@ -425,11 +409,6 @@ impl Staging {
             }
             if self.direct.contains(&kind) {
                 // The table has no `seq__`: the append order numbers them.
-                let batches = batches.into_iter().map(|b| {
-                    let last = b.num_columns() - 1;
-                    b.project(&(0..last).collect::<Vec<_>>())
-                        .expect("a batch has the columns it was built with")
-                });
                 let pending = self.direct_pending.entry(kind).or_default();
                 pending.extend(batches);
                 let rows: usize = pending.iter().map(RecordBatch::num_rows).sum();
@@ -447,6 +426,14 @@ impl Staging {
                 }
                 continue;
             }
+            // Staged or held: numbered, so that a key's last record wins.
+            let batches: Vec<RecordBatch> = (batches.into_iter())
+                .map(|b| {
+                    let first = self.seq;
+                    self.seq += b.num_rows() as i64;
+                    crate::columns::with_seq(b, first)
+                })
+                .collect();
             let few = self.rows.get(&kind).copied().unwrap_or(0) <= SMALL_MERGE_KEYS as usize;
             if few && !self.patch && !self.staged.contains(&kind) {
                 self.held.entry(kind).or_default().extend(batches);

@@ -135,18 +135,10 @@ fn convert_into(
     schema: &SchemaRef,
     output: &mut DataChunkHandle,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    // A list's item may be named otherwise, or be nullable or not: DuckDB
-    // reads the same values.
-    fn alike(a: &DataType, b: &DataType) -> bool {
-        match (a, b) {
-            (DataType::List(x), DataType::List(y)) => alike(x.data_type(), y.data_type()),
-            _ => a == b,
-        }
-    }
     let (sent, bound) = (batch.schema(), schema);
     let fits = sent.fields().len() == bound.fields().len()
         && (sent.fields().iter().zip(bound.fields().iter()))
-            .all(|(a, b)| alike(a.data_type(), b.data_type()));
+            .all(|(a, b)| crate::columns::alike(a.data_type(), b.data_type()));
     if !fits {
         let types = |s: &SchemaRef| -> Vec<DataType> {
             s.fields().iter().map(|f| f.data_type().clone()).collect()

@@ -49,15 +49,6 @@ fn known(t: &DataType) -> bool {
     }
 }
 
-/// Whether two column types hold the same values (a list's item may be
-/// named otherwise).
-fn alike(a: &DataType, b: &DataType) -> bool {
-    match (a, b) {
-        (DataType::List(x), DataType::List(y)) => x.data_type() == y.data_type(),
-        _ => a == b,
-    }
-}
-
 /// Whether row `i` of `a` and row `j` of `b`, of one [`known`] type, hold
 /// the same value; two nulls are the same (SQL's `IS NOT DISTINCT FROM`).
 fn same(a: &dyn Array, i: usize, b: &dyn Array, j: usize) -> bool {
@@ -174,7 +165,7 @@ pub(crate) fn merge(
         && t.column(0).data_type() == &DataType::Int64
         && (0..columns).all(|c| {
             let (a, b) = (s.column(c).data_type(), t.column(c + 1).data_type());
-            known(a) && alike(a, b)
+            known(a) && crate::columns::alike(a, b)
         });
     if !fits {
         return Ok(None);
